@@ -1,0 +1,65 @@
+# matsearch — two commands: `make run` and `make test`. Everything else here is what they call.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Debian packages the project needs at run time or in tests (installed only when missing).
+SYS_PACKAGES ?=
+
+.PHONY: run test venv sysdeps demo library lint typecheck pytest bench bench-1m eval clean lock
+
+run: venv demo
+	$(BIN)/matsearch serve --host $(HOST) --port $(PORT)
+
+test: venv lint typecheck pytest
+
+sysdeps:
+	@missing=""; for p in $(SYS_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "apt-get install$$missing"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) || \
+	  echo "warning: could not install$$missing (not root?)"; fi
+
+venv: sysdeps $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock requirements-dev.lock clients/python/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
+	# torch first, pinned: a CPU build; torchvision pinned too (see encoders/matsearch/encoders/tv_compat.py).
+	$(BIN)/pip install -q torch==2.13.0 torchvision==0.28.0
+	$(BIN)/pip install -q -r requirements.lock -r requirements-dev.lock
+	$(BIN)/pip install -q --no-deps -e . -e clients/python
+	touch $(STAMP)
+
+demo: venv
+	$(BIN)/matsearch demo build
+
+library: venv
+	$(BIN)/matsearch library build
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check . || (echo "run: $(BIN)/ruff format ." && false)
+
+typecheck: venv
+	$(BIN)/mypy core encoders indexer server cli clients/python/matsearch_client bench
+
+pytest: venv
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+bench: venv
+	$(BIN)/python -m bench.run
+
+bench-1m: venv
+	$(BIN)/python -m bench.run --sizes 10000,100000,1000000
+
+eval: venv
+	$(BIN)/python -m bench.eval_all
+
+lock: venv
+	$(BIN)/pip freeze --exclude-editable | grep -v -E '^(torch|matsearch)' > requirements.lock
+
+clean:
+	rm -rf $(VENV) data .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,191 @@
+"""One typed filter model, translated by each store backend.
+
+Full form (Qdrant-like)::
+
+    {"must": [{"key": "type", "match": "microscopy"}, {"key": "year", "range": {"gte": 2015}}],
+     "must_not": [{"key": "journal", "any": ["X"]}]}
+
+Shorthand (what people type on a command line)::
+
+    {"type": "microscopy", "year": {"gte": 2015}, "elements": {"all": ["Au", "O"]},
+     "journal": {"not": "X"}, "technique": ["TEM", "HRTEM"]}
+
+A scalar is an exact match, a list is "any of", ``{"all": [...]}`` needs every value (for list payloads such as
+``elements``), ``{"gte"/"gt"/"lte"/"lt": n}`` is a numeric range and ``{"not": ...}`` negates any of these.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from matsearch.core.errors import InvalidFilter
+
+Scalar = Union[str, int, bool]  # noqa: UP007 - pydantic needs a runtime union here
+_RANGE_KEYS = {"gte", "gt", "lte", "lt"}
+_FULL_KEYS = {"must", "should", "must_not"}
+
+
+class Range(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    gte: float | None = None
+    gt: float | None = None
+    lte: float | None = None
+    lt: float | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Range:
+        if self.gte is None and self.gt is None and self.lte is None and self.lt is None:
+            raise ValueError("a range needs at least one of gte, gt, lte, lt")
+        return self
+
+
+class FieldCondition(BaseModel):
+    """Exactly one of ``match`` (equal), ``any`` (any of), ``all`` (all of) or ``range`` on payload field ``key``."""
+
+    model_config = ConfigDict(extra="forbid")
+    key: str = Field(min_length=1)
+    match: Scalar | None = None
+    any: list[Scalar] | None = None
+    all: list[Scalar] | None = None
+    range: Range | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> FieldCondition:
+        given = [n for n in ("match", "any", "all", "range") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError(f"condition on {self.key!r} needs exactly one of match, any, all, range (got {given})")
+        for name in ("any", "all"):
+            values = getattr(self, name)
+            if values is not None and not values:
+                raise ValueError(f"condition on {self.key!r}: '{name}' needs at least one value")
+        return self
+
+
+class Filter(BaseModel):
+    """All of ``must``, at least one of ``should`` (when given), none of ``must_not``."""
+
+    model_config = ConfigDict(extra="forbid")
+    must: list[FieldCondition | Filter] = Field(default_factory=list)
+    should: list[FieldCondition | Filter] = Field(default_factory=list)
+    must_not: list[FieldCondition | Filter] = Field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return not (self.must or self.should or self.must_not)
+
+    def and_(self, other: Filter | None) -> Filter:
+        """Both filters must hold."""
+        if other is None or other.is_empty():
+            return self
+        if self.is_empty():
+            return other
+        return Filter(must=[self, other])
+
+
+def match(key: str, value: Scalar) -> FieldCondition:
+    return FieldCondition(key=key, match=value)
+
+
+def any_of(key: str, values: list[Scalar]) -> FieldCondition:
+    return FieldCondition(key=key, any=list(values))
+
+
+def all_of(key: str, values: list[Scalar]) -> FieldCondition:
+    return FieldCondition(key=key, all=list(values))
+
+
+def value_range(
+    key: str, *, gte: float | None = None, gt: float | None = None, lte: float | None = None, lt: float | None = None
+) -> FieldCondition:
+    return FieldCondition(key=key, range=Range(gte=gte, gt=gt, lte=lte, lt=lt))
+
+
+def _shorthand_condition(key: str, spec: Any) -> tuple[FieldCondition | None, FieldCondition | None]:
+    """Return (positive, negated) condition for one shorthand entry."""
+    if isinstance(spec, dict):
+        if "not" in spec:
+            if len(spec) != 1:
+                raise ValueError(f"{key!r}: 'not' cannot be combined with other keys")
+            positive, _ = _shorthand_condition(key, spec["not"])
+            return None, positive
+        keys = set(spec)
+        if keys <= _RANGE_KEYS and keys:
+            return FieldCondition(key=key, range=Range(**spec)), None
+        if keys == {"range"}:
+            return FieldCondition(key=key, range=Range(**spec["range"])), None
+        if len(keys) == 1 and keys <= {"any", "all", "match"}:
+            return FieldCondition(key=key, **spec), None
+        raise ValueError(f"{key!r}: unknown condition {sorted(keys)} (use any, all, match, not, gte, gt, lte, lt)")
+    if isinstance(spec, list):
+        return FieldCondition(key=key, any=spec), None
+    return FieldCondition(key=key, match=spec), None
+
+
+def parse_filter(value: str | dict[str, Any] | Filter | None) -> Filter | None:
+    """Parse a filter from JSON text, a dict (full or shorthand form) or a Filter; raise InvalidFilter naming why."""
+    if value is None or isinstance(value, Filter):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidFilter(f"filter is not valid JSON: {exc.msg} at position {exc.pos}") from exc
+    if not isinstance(value, dict):
+        raise InvalidFilter("filter must be a JSON object")
+    try:
+        if value and set(value) <= _FULL_KEYS:
+            return Filter.model_validate(value)
+        must: list[FieldCondition | Filter] = []
+        must_not: list[FieldCondition | Filter] = []
+        for key, spec in value.items():
+            positive, negated = _shorthand_condition(str(key), spec)
+            if positive is not None:
+                must.append(positive)
+            if negated is not None:
+                must_not.append(negated)
+        return Filter(must=must, must_not=must_not)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise InvalidFilter(f"invalid filter: {first.get('msg')}" + (f" (at {where})" if where else "")) from exc
+    except (ValueError, TypeError) as exc:
+        raise InvalidFilter(f"invalid filter: {exc}") from exc
+
+
+def matches(flt: Filter | None, payload: dict[str, Any]) -> bool:
+    """Evaluate a filter on a payload in Python (for tests and re-ranking; stores evaluate filters themselves)."""
+    if flt is None:
+        return True
+
+    def cond_ok(c: FieldCondition | Filter) -> bool:
+        if isinstance(c, Filter):
+            return matches(c, payload)
+        v = payload.get(c.key)
+        values = v if isinstance(v, list) else ([] if v is None else [v])
+        if c.match is not None:
+            return c.match in values
+        if c.any is not None:
+            return any(x in values for x in c.any)
+        if c.all is not None:
+            return all(x in values for x in c.all)
+        assert c.range is not None
+        r = c.range
+        nums = [x for x in values if isinstance(x, int | float) and not isinstance(x, bool)]
+        return any(
+            (r.gte is None or x >= r.gte)
+            and (r.gt is None or x > r.gt)
+            and (r.lte is None or x <= r.lte)
+            and (r.lt is None or x < r.lt)
+            for x in nums
+        )
+
+    return (
+        all(cond_ok(c) for c in flt.must)
+        and (not flt.should or any(cond_ok(c) for c in flt.should))
+        and not any(cond_ok(c) for c in flt.must_not)
+    )

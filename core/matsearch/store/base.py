@@ -1,0 +1,204 @@
+"""The store protocol: collections of points (id, named vectors, payload), whatever engine holds them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from matsearch.core.errors import BadInput, NotFound
+from matsearch.core.filters import Filter
+
+Distance = Literal["cosine", "dot", "euclid"]
+IndexKind = Literal["keyword", "integer", "float", "bool", "text"]
+VectorLike = Sequence[float] | np.ndarray
+
+
+@dataclass(frozen=True)
+class VectorSpec:
+    name: str
+    size: int
+    distance: Distance = "cosine"
+
+
+@dataclass(frozen=True)
+class PayloadIndex:
+    field: str
+    kind: IndexKind
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    name: str
+    vectors: tuple[VectorSpec, ...]
+    indexes: tuple[PayloadIndex, ...] = ()
+
+    def vector(self, name: str) -> VectorSpec:
+        for v in self.vectors:
+            if v.name == name:
+                return v
+        raise NotFound(f"collection {self.name!r} has no vector {name!r} (has {[v.name for v in self.vectors]})")
+
+
+@dataclass
+class PointRecord:
+    id: str
+    vectors: dict[str, VectorLike] = field(default_factory=dict)
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ScoredHit:
+    id: str
+    score: float
+    payload: dict[str, Any]
+    vectors: dict[str, list[float]] | None = None
+
+
+@dataclass
+class VectorQuery:
+    """Nearest neighbours of ``vector`` on the named vector ``using``."""
+
+    vector: VectorLike
+    using: str
+    filter: Filter | None = None
+    limit: int = 10
+    offset: int = 0
+    score_threshold: float | None = None
+    exact: bool = False
+    hnsw_ef: int | None = None
+
+
+@dataclass
+class CollectionInfo:
+    name: str
+    count: int
+    vectors: list[VectorSpec]
+    indexes: list[PayloadIndex]
+
+
+class Store(Protocol):
+    """What every backend offers. Ids are UUID strings; payloads are JSON objects."""
+
+    def ensure_collection(self, spec: CollectionSpec) -> None: ...
+    def has_collection(self, name: str) -> bool: ...
+    def collection_info(self, name: str) -> CollectionInfo: ...
+    def list_collections(self) -> list[CollectionInfo]: ...
+    def drop_collection(self, name: str) -> None: ...
+    def upsert(self, collection: str, points: Sequence[PointRecord]) -> None: ...
+    def delete(self, collection: str, ids: Sequence[str]) -> None: ...
+    def set_payload(self, collection: str, ids: Sequence[str], payload: dict[str, Any]) -> None: ...
+    def retrieve(self, collection: str, ids: Sequence[str], with_vectors: bool = False) -> list[PointRecord]: ...
+    def scroll(
+        self,
+        collection: str,
+        flt: Filter | None = None,
+        limit: int = 100,
+        offset: str | None = None,
+        with_vectors: bool = False,
+    ) -> tuple[list[PointRecord], str | None]: ...
+    def count(self, collection: str, flt: Filter | None = None) -> int: ...
+    def query(self, collection: str, q: VectorQuery) -> list[ScoredHit]: ...
+    def query_batch(self, collection: str, queries: Sequence[VectorQuery]) -> list[list[ScoredHit]]: ...
+    def query_by_id(
+        self,
+        collection: str,
+        point_id: str,
+        using: str,
+        flt: Filter | None = None,
+        limit: int = 10,
+        score_threshold: float | None = None,
+    ) -> list[ScoredHit]: ...
+    def query_fused(
+        self,
+        collection: str,
+        queries: Sequence[VectorQuery],
+        limit: int = 10,
+        method: Literal["rrf", "weighted"] = "rrf",
+        weights: Sequence[float] | None = None,
+    ) -> list[ScoredHit]: ...
+    def optimize(self, collection: str) -> None: ...
+    def close(self) -> None: ...
+
+
+def as_float_list(vector: VectorLike, size: int | None = None, name: str = "vector") -> list[float]:
+    """Validate a query/point vector (finite, right size) and return it as a list of floats."""
+    arr = np.asarray(vector, dtype=np.float32).reshape(-1)
+    if size is not None and arr.shape[0] != size:
+        raise BadInput(f"{name} has {arr.shape[0]} dimensions, expected {size}")
+    if not np.all(np.isfinite(arr)):
+        raise BadInput(f"{name} contains NaN or infinite values")
+    return arr.tolist()  # type: ignore[no-any-return]
+
+
+def fuse(
+    result_lists: Sequence[Sequence[ScoredHit]],
+    limit: int,
+    method: Literal["rrf", "weighted"] = "rrf",
+    weights: Sequence[float] | None = None,
+    rrf_k: int = 60,
+) -> list[ScoredHit]:
+    """Fuse ranked lists: reciprocal-rank fusion or a weighted sum of scores. Same code for every backend."""
+    w = list(weights) if weights is not None else [1.0] * len(result_lists)
+    if len(w) != len(result_lists):
+        raise BadInput(f"got {len(w)} weights for {len(result_lists)} queries")
+    scores: dict[str, float] = {}
+    first: dict[str, ScoredHit] = {}
+    for weight, hits in zip(w, result_lists, strict=True):
+        for rank, hit in enumerate(hits):
+            part = weight / (rrf_k + rank + 1) if method == "rrf" else weight * hit.score
+            scores[hit.id] = scores.get(hit.id, 0.0) + part
+            first.setdefault(hit.id, hit)
+    order = sorted(scores, key=lambda i: (-scores[i], i))[:limit]
+    return [ScoredHit(id=i, score=scores[i], payload=first[i].payload, vectors=first[i].vectors) for i in order]
+
+
+class StoreBase:
+    """Operations built from the primitives, shared by every backend."""
+
+    def retrieve(self, collection: str, ids: Sequence[str], with_vectors: bool = False) -> list[PointRecord]:
+        raise NotImplementedError
+
+    def query(self, collection: str, q: VectorQuery) -> list[ScoredHit]:
+        raise NotImplementedError
+
+    def query_batch(self, collection: str, queries: Sequence[VectorQuery]) -> list[list[ScoredHit]]:
+        raise NotImplementedError
+
+    def query_by_id(
+        self,
+        collection: str,
+        point_id: str,
+        using: str,
+        flt: Filter | None = None,
+        limit: int = 10,
+        score_threshold: float | None = None,
+    ) -> list[ScoredHit]:
+        """More like this: neighbours of a stored point's vector, the point itself left out."""
+        found = self.retrieve(collection, [point_id], with_vectors=True)
+        if not found:
+            raise NotFound(f"no point {point_id!r} in collection {collection!r}")
+        vector = found[0].vectors.get(using)
+        if vector is None:
+            raise NotFound(f"point {point_id!r} has no vector {using!r}")
+        hits = self.query(
+            collection,
+            VectorQuery(vector=vector, using=using, filter=flt, limit=limit + 1, score_threshold=score_threshold),
+        )
+        return [h for h in hits if h.id != point_id][:limit]
+
+    def query_fused(
+        self,
+        collection: str,
+        queries: Sequence[VectorQuery],
+        limit: int = 10,
+        method: Literal["rrf", "weighted"] = "rrf",
+        weights: Sequence[float] | None = None,
+    ) -> list[ScoredHit]:
+        """Fuse several vector queries (e.g. image + caption) into one ranking."""
+        if not queries:
+            return []
+        results = self.query_batch(collection, queries)
+        return fuse(results, limit, method=method, weights=weights)

