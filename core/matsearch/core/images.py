@@ -1,0 +1,147 @@
+"""Safe image decoding (every upload passes through here) and the content-addressed image store."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from matsearch.core.errors import BadInput, TooLarge, UnsupportedMedia
+from matsearch.core.ids import sha256_bytes
+from matsearch.core.settings import Settings, get_settings
+
+# We check the pixel count ourselves (below) before decoding; PIL's own guard stays as a second line.
+Image.MAX_IMAGE_PIXELS = 200_000_000
+SUPPORTED_FORMATS = {"PNG": "png", "JPEG": "jpg", "TIFF": "tif", "BMP": "bmp", "GIF": "gif", "WEBP": "webp"}
+THUMB_SIZE = 320
+
+
+def load_image(data: bytes, settings: Settings | None = None, *, what: str = "image") -> Image.Image:
+    """Decode and validate image bytes, or raise an error that names the problem (and maps to a 4xx status)."""
+    settings = settings or get_settings()
+    if not data:
+        raise BadInput(f"{what} is an empty file (0 bytes)")
+    if len(data) > settings.max_upload_bytes:
+        raise TooLarge(f"{what} is {len(data)} bytes; the limit is {settings.max_upload_bytes} bytes")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            fmt = image.format or "?"
+            if fmt not in SUPPORTED_FORMATS:
+                raise UnsupportedMedia(f"{what} format {fmt} is not supported (PNG, JPEG, TIFF, BMP, GIF, WebP)")
+            w, h = image.size
+            if w * h > settings.max_image_pixels:
+                raise TooLarge(
+                    f"{what} is {w}x{h} = {w * h} pixels; the limit is {settings.max_image_pixels} pixels"
+                )
+            if min(w, h) < settings.min_image_side:
+                raise BadInput(f"{what} is {w}x{h} pixels; sides must be at least {settings.min_image_side} px")
+            image.load()
+    except UnidentifiedImageError as exc:
+        raise UnsupportedMedia(f"{what} is not a recognised image file (PNG, JPEG, TIFF, BMP, GIF, WebP)") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise TooLarge(f"{what} is too large to decode safely: {exc}") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise BadInput(f"{what} data is truncated or corrupt: {exc}") from exc
+    image.format_hint = fmt  # type: ignore[attr-defined]
+    if getattr(image, "n_frames", 1) > 1:
+        image.seek(0)
+    return ImageOps.exif_transpose(image) or image
+
+
+def to_uint8_gray(image: Image.Image) -> np.ndarray:
+    """Any mode (8/16-bit, float, RGB) → 2-D uint8, contrast stretched on the 0.5–99.5 percentiles for >8-bit."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(image, dtype=np.float64)
+        if not np.all(np.isfinite(arr)):
+            raise BadInput("image contains NaN or infinite values")
+        lo, hi = np.percentile(arr, [0.5, 99.5])
+        if hi <= lo:
+            return np.zeros(arr.shape, dtype=np.uint8)
+        return (np.clip((arr - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)
+    return np.asarray(image.convert("L"), dtype=np.uint8)
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB for the encoders; >8-bit grey images are stretched to 8 bit first, transparency goes onto white."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        return Image.fromarray(to_uint8_gray(image)).convert("RGB")
+    if image.mode in ("RGBA", "LA", "P"):
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(canvas, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", optimize=False)
+    return buf.getvalue()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class ImageStore:
+    """Content-addressed files: ``images/<aa>/<sha256>.<ext>`` plus ``thumbs/<aa>/<sha256>.jpg``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.thumbs = self.root.parent / "thumbs"
+
+    def _dir(self, sha: str) -> Path:
+        return self.root / sha[:2]
+
+    def put(self, data: bytes, image: Image.Image | None = None) -> str:
+        """Store the original bytes (once) and a thumbnail; return the SHA-256 that names them."""
+        sha = sha256_bytes(data)
+        if self.find(sha) is None:
+            image = image if image is not None else load_image(data)
+            fmt = getattr(image, "format_hint", None) or image.format or "PNG"
+            ext = SUPPORTED_FORMATS.get(fmt, "png")
+            self._write_thumb(sha, image)
+            _atomic_write(self._dir(sha) / f"{sha}.{ext}", data)  # last: its presence means "stored"
+        return sha
+
+    def put_image(self, image: Image.Image) -> str:
+        """Store a derived image (a panel crop, a simulation) as PNG."""
+        return self.put(png_bytes(image), image)
+
+    def _write_thumb(self, sha: str, image: Image.Image) -> None:
+        thumb = to_rgb(image)
+        thumb.thumbnail((THUMB_SIZE, THUMB_SIZE))
+        buf = io.BytesIO()
+        thumb.save(buf, format="JPEG", quality=85)
+        _atomic_write(self.thumbs / sha[:2] / f"{sha}.jpg", buf.getvalue())
+
+    def find(self, sha: str) -> Path | None:
+        if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+            return None
+        folder = self._dir(sha)
+        if not folder.is_dir():
+            return None
+        for path in folder.glob(f"{sha}.*"):
+            if not path.name.startswith(".tmp"):
+                return path
+        return None
+
+    def thumb(self, sha: str) -> Path | None:
+        if self.find(sha) is None:
+            return None
+        path = self.thumbs / sha[:2] / f"{sha}.jpg"
+        return path if path.exists() else None

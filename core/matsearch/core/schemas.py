@@ -1,0 +1,111 @@
+"""Payload and API schemas shared by the server, the CLI and (by its OpenAPI contract) the SDK."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Hit(BaseModel):
+    """One search result."""
+
+    model_config = ConfigDict(extra="allow")  # feature-specific hits add fields (e.g. explained_peaks)
+    id: str = Field(description="Point id (UUID, derived from content).")
+    score: float = Field(description="Similarity (cosine: 1 = identical). Higher is better.")
+    collection: str
+    payload: dict[str, Any]
+    image_url: str | None = Field(None, description="Stored image of the point, if any (GET it).")
+    thumbnail_url: str | None = None
+
+
+class SearchResponse(BaseModel):
+    hits: list[Hit] = Field(description="Best first. Empty when nothing passes the score threshold.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "hits": [
+                        {
+                            "id": "0b7c6f0e-3f53-5b7e-9a43-1f2b4c5d6e7f",
+                            "score": 0.93,
+                            "collection": "figures",
+                            "payload": {
+                                "caption": "SEM image of Ag2MnO4 nanoplates.",
+                                "type": "microscopy",
+                                "doi": "10.1038/s41467-018-06211-3",
+                                "image_sha256": "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8",
+                            },
+                            "image_url": "/v1/images/5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8",
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
+
+class VectorSpecOut(BaseModel):
+    name: str
+    size: int
+    distance: str
+
+
+class CollectionOut(BaseModel):
+    name: str
+    count: int
+    vectors: list[VectorSpecOut]
+    indexes: dict[str, str] = Field(description="Indexed payload fields and their kind.")
+
+
+class CollectionsResponse(BaseModel):
+    collections: list[CollectionOut]
+
+
+class PointOut(BaseModel):
+    id: str
+    collection: str
+    payload: dict[str, Any]
+    image_url: str | None = None
+    thumbnail_url: str | None = None
+
+
+class TextQuery(BaseModel):
+    """Body of POST /v1/search/text."""
+
+    q: str = Field(min_length=1, max_length=2000, description="What to look for, in words.")
+    collection: str = "figures"
+    limit: int = Field(10, ge=1, le=200)
+    filter: dict[str, Any] | None = Field(None, description="Filter (full or shorthand form).")
+    score_threshold: float | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"q": "HRTEM of Au nanorods", "limit": 5, "filter": {"type": "microscopy", "year": {"gte": 2015}}}
+            ]
+        }
+    )
+
+
+class IngestSkip(BaseModel):
+    item: str
+    reason: str
+
+
+class IngestReport(BaseModel):
+    collection: str = "figures"
+    items: int = Field(0, description="Items read from the source (figures, structures, ...).")
+    points: int = Field(0, description="Points written (new or updated; re-ingesting rewrites the same ids).")
+    new_points: int = Field(0, description="Points that did not exist before.")
+    skipped: list[IngestSkip] = Field(default_factory=list)
+    ids: list[str] = Field(default_factory=list)
+    count: int = Field(0, description="Points in the collection afterwards.")
+
+
+class Health(BaseModel):
+    status: str
+    store: str
+    collections: dict[str, int]
+    version: str

@@ -1,0 +1,173 @@
+"""Figures → panels → vectors → the ``figures`` collection. Every source (folders, PDFs, EXSCLAIM JSON, fetched
+articles) yields ``FigureItem``s and goes through ``FigureIngestor``.
+
+Point ids come from content (the figure's SHA-256 and the panel's box), so ingesting the same figure again rewrites
+the same points instead of adding new ones, and an interrupted run can simply be repeated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+from PIL import Image
+
+from matsearch.core.errors import MatsearchError
+from matsearch.core.ids import point_id, sha256_bytes
+from matsearch.core.images import load_image, to_rgb
+from matsearch.core.schemas import IngestReport, IngestSkip
+from matsearch.indexer.context import IngestContext
+from matsearch.store.base import PointRecord
+
+COLLECTION = "figures"
+DOC_FIELDS = ("doi", "title", "journal", "year", "url", "licence", "authors")
+
+
+@dataclass
+class FigureItem:
+    """One figure from any source: the image file's bytes, its caption and the document it comes from."""
+
+    data: bytes
+    name: str
+    caption: str | None = None
+    doc: dict[str, Any] = field(default_factory=dict)
+    figure_id: str | None = None
+    source: str = "folder"
+    provenance: dict[str, Any] = field(default_factory=dict)
+    panels: list[PanelDraft] | None = None  # given by sources that already know the panels (EXSCLAIM JSON)
+
+
+@dataclass
+class PanelDraft:
+    """One panel before encoding. ``bbox`` is in figure pixels, [x0, y0, x1, y1)."""
+
+    bbox: tuple[int, int, int, int]
+    label: str | None = None
+    caption: str | None = None
+    type: str | None = None
+    type_confidence: float | None = None
+    scale: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def whole_figure(image: Image.Image, caption: str | None) -> list[PanelDraft]:
+    """The figure as one panel (no splitting)."""
+    return [PanelDraft(bbox=(0, 0, image.width, image.height), caption=caption)]
+
+
+Splitter = Callable[[Image.Image, str | None], list[PanelDraft]]
+
+
+class FigureIngestor:
+    def __init__(self, ctx: IngestContext, *, splitter: Splitter | None = None, batch_size: int = 16) -> None:
+        self.ctx = ctx
+        self.splitter: Splitter = splitter or whole_figure
+        self.batch_size = batch_size
+
+    def ingest(
+        self, items: Iterable[FigureItem], progress: Callable[[int], None] | None = None
+    ) -> IngestReport:
+        """Ingest figures in batches; bad items are skipped with a reason, good ones are kept."""
+        self.ctx.ensure_collection(COLLECTION)
+        report = IngestReport(collection=COLLECTION)
+        iterator: Iterator[FigureItem] = iter(items)
+        while batch := list(islice(iterator, self.batch_size)):
+            points: list[PointRecord] = []
+            panel_images: list[Image.Image] = []
+            for item in batch:
+                report.items += 1
+                try:
+                    new_points, images = self._panels(item)
+                except MatsearchError as exc:
+                    report.skipped.append(IngestSkip(item=item.name, reason=exc.message))
+                    continue
+                points.extend(new_points)
+                panel_images.extend(images)
+            if points:
+                self._encode(points, panel_images)
+                existing = {p.id for p in self.ctx.store.retrieve(COLLECTION, [p.id for p in points])}
+                self.ctx.store.upsert(COLLECTION, points)
+                report.points += len(points)
+                report.new_points += sum(1 for p in points if p.id not in existing)
+                report.ids.extend(p.id for p in points)
+            if progress is not None:
+                progress(len(batch))
+        if report.points:
+            self.ctx.store.optimize(COLLECTION)
+        report.count = self.ctx.store.count(COLLECTION)
+        return report
+
+    def _panels(self, item: FigureItem) -> tuple[list[PointRecord], list[Image.Image]]:
+        image = load_image(item.data, self.ctx.settings, what=item.name)
+        figure_sha = self.ctx.images.put(item.data, image)
+        rgb = to_rgb(image)
+        drafts = item.panels if item.panels is not None else self.splitter(rgb, item.caption)
+        doc = {k: item.doc.get(k) for k in DOC_FIELDS if item.doc.get(k) not in (None, "")}
+        points, images = [], []
+        for draft in drafts:
+            x0, y0, x1, y1 = _clip_box(draft.bbox, rgb.size)
+            whole = (x0, y0, x1, y1) == (0, 0, rgb.width, rgb.height)
+            crop = rgb if whole else rgb.crop((x0, y0, x1, y1))
+            panel_sha = figure_sha if whole else self.ctx.images.put_image(crop)
+            caption = draft.caption or item.caption or ""
+            payload: dict[str, Any] = {
+                "kind": "figure_panel",
+                "source": item.source,
+                "source_file": item.name,
+                **doc,
+                "figure_id": item.figure_id or item.name,
+                "figure_caption": item.caption or "",
+                "caption": caption,
+                "panel_label": draft.label,
+                "bbox": [x0, y0, x1, y1],
+                "figure_size": [rgb.width, rgb.height],
+                "type": draft.type,
+                "type_confidence": draft.type_confidence,
+                "scale": draft.scale,
+                "nm_per_px": (draft.scale or {}).get("nm_per_px"),
+                "image_sha256": figure_sha,
+                "panel_sha256": panel_sha,
+                **extract_keywords(caption),
+                **draft.extra,
+            }
+            if item.provenance:
+                payload["provenance"] = item.provenance
+            pid = point_id("figure-panel", figure_sha, [x0, y0, x1, y1])
+            points.append(PointRecord(id=pid, vectors={}, payload=payload))
+            images.append(crop)
+        return points, images
+
+    def _encode(self, points: list[PointRecord], images: list[Image.Image]) -> None:
+        image_vectors = self.ctx.encoder("efficientnet-lite0").encode(images)
+        captions = [p.payload["caption"] for p in points]
+        with_text = [i for i, c in enumerate(captions) if c.strip()]
+        text_vectors = self.ctx.encoder("all-minilm-l6-v2").encode([captions[i] for i in with_text])
+        for point, vector in zip(points, image_vectors, strict=True):
+            point.vectors["image"] = vector
+        for i, vector in zip(with_text, text_vectors, strict=True):
+            points[i].vectors["caption"] = vector
+
+
+def extract_keywords(text: str) -> dict[str, list[str]]:
+    """Techniques, materials and elements named in a caption (the figures helper's extractor when present)."""
+    try:
+        from matsearch.indexer.figures.keywords import extract_keywords as extract
+    except ImportError:
+        return {"techniques": [], "materials": [], "elements": []}
+    return dict(extract(text))
+
+
+def _clip_box(bbox: tuple[int, int, int, int], size: tuple[int, int]) -> tuple[int, int, int, int]:
+    w, h = size
+    x0, y0, x1, y1 = (int(round(v)) for v in bbox)
+    x0, x1 = max(0, min(x0, w - 1)), max(1, min(x1, w))
+    y0, y1 = max(0, min(y0, h - 1)), max(1, min(y1, h))
+    if x1 <= x0 or y1 <= y0:
+        return 0, 0, w, h
+    return x0, y0, x1, y1
+
+
+def figure_digest(data: bytes) -> str:
+    return sha256_bytes(data)
