@@ -1,0 +1,100 @@
+"""STEM simulator: projection geometry, pixel size, Z-contrast, determinism, acquisition options."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matsearch.indexer.stem.simulate import SimParams, project_structure, random_params, render, simulate
+from matsearch.indexer.stem.zones import select_zones
+from pymatgen.core import Lattice, Structure
+
+
+def srtio3() -> Structure:
+    return Structure(
+        Lattice.cubic(3.905),
+        ["Sr", "Ti", "O", "O", "O"],
+        [[0.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]],
+    )
+
+
+def silicon() -> Structure:
+    return Structure.from_spacegroup("Fd-3m", Lattice.cubic(5.431), ["Si"], [[0, 0, 0]])
+
+
+def test_projection_geometry_srtio3() -> None:
+    p001 = project_structure(srtio3(), (0, 0, 1))
+    assert p001.period == pytest.approx(3.905)
+    assert abs(np.linalg.det(p001.basis)) == pytest.approx(3.905**2)
+    assert p001.n_columns == 4  # Sr, Ti-O, O, O
+    p110 = project_structure(srtio3(), (1, 1, 0))
+    assert p110.period == pytest.approx(3.905 * np.sqrt(2))
+    assert p110.n_columns == 3  # Sr, Ti-O, O per primitive 2-D cell (area a * a*sqrt(2) / 2)
+    assert abs(np.linalg.det(p110.basis)) == pytest.approx(3.905**2 / np.sqrt(2))
+    # Scale-invariant multiples of a zone are the same zone.
+    assert project_structure(srtio3(), (2, 2, 0)).period == pytest.approx(p110.period)
+
+
+def test_silicon_110_dumbbells() -> None:
+    p = project_structure(silicon(), (1, 1, 0))
+    assert p.min_column_spacing() == pytest.approx(5.431 / 4, abs=0.01)  # the 1.36 Å dumbbell
+
+
+def _period_px(img: np.ndarray) -> float:
+    """Lattice period along x from the autocorrelation (first strong maximum after lag 0)."""
+    f = np.fft.fft2(img - img.mean())
+    ac = np.real(np.fft.ifft2(f * np.conj(f)))[0]
+    lags = np.arange(6, img.shape[1] // 2)
+    k = int(lags[np.argmax(ac[lags])])
+    # parabolic refinement
+    y0, y1, y2 = ac[k - 1], ac[k], ac[k + 1]
+    return k + 0.5 * (y0 - y2) / (y0 - 2 * y1 + y2)
+
+
+@pytest.mark.parametrize("px", [0.2, 0.25, 0.3])
+def test_pixel_size_is_honoured(px: float) -> None:
+    img = simulate(srtio3(), (0, 0, 1), SimParams(size=(128, 128), px=px))
+    assert _period_px(img) == pytest.approx(3.905 / px, rel=0.03)
+
+
+def test_z_contrast_sr_brighter_than_ti_and_abf_inverts() -> None:
+    proj = project_structure(srtio3(), (0, 0, 1))
+    # Sr column at the origin -> image centre with zero shift and rotation.
+    img = render(proj, SimParams(size=(64, 64), px=0.2))
+    c = (64 - 1) / 2
+    sr = img[int(round(c)), int(round(c))]
+    ti = img[int(round(c - 3.905 / 2 / 0.2)), int(round(c + 3.905 / 2 / 0.2))]  # (a/2, a/2) is Ti-O
+    assert sr > ti > 0.1
+    abf = render(proj, SimParams(size=(64, 64), px=0.2, mode="abf"))
+    assert abf[int(round(c)), int(round(c))] < np.median(abf)  # columns dark in ABF
+
+
+def test_deterministic_with_seed_and_options_change_image() -> None:
+    rng_a, rng_b = np.random.default_rng(7), np.random.default_rng(7)
+    pa, pb = random_params(rng_a, "query"), random_params(rng_b, "query")
+    proj = project_structure(srtio3(), (1, 1, 0))
+    a, b = render(proj, pa), render(proj, pb)
+    assert np.array_equal(a, b)
+    assert a.dtype == np.float32 and a.shape == (96, 96) and 0.0 <= a.min() and a.max() <= 1.0
+    other = render(proj, SimParams(seed=pa.seed + 1, dose=pa.dose, mode=pa.mode))
+    assert not np.array_equal(a, other)
+    clean = render(proj, SimParams())
+    thick = render(proj, SimParams(thickness=500))
+    assert not np.allclose(clean, thick)  # channelling changes the relative column contrast
+
+
+def test_non_square_and_bad_parameters() -> None:
+    img = simulate(srtio3(), (0, 0, 1), SimParams(size=(40, 100)))
+    assert img.shape == (40, 100)
+    with pytest.raises(ValueError):
+        simulate(srtio3(), (0, 0, 1), SimParams(px=0.0))
+    with pytest.raises(ValueError):
+        simulate(srtio3(), (0, 0, 0))
+
+
+def test_select_zones_distinct_by_symmetry() -> None:
+    conv, views = select_zones(srtio3())
+    zones = [v.zone for v in views]
+    assert zones[:3] == [(0, 0, 1), (1, 1, 0), (1, 1, 1)]
+    assert (1, 0, 0) not in zones  # equivalent to [001] in a cubic crystal
+    # A cubic [100] image equals the [001] one up to an in-plane rotation: same column arrangement.
+    assert project_structure(conv, (1, 0, 0)).n_columns == project_structure(conv, (0, 0, 1)).n_columns
