@@ -1,1 +1,5 @@
-"""matsearch."""
+"""The ``matsearch`` command line. Feature modules listed here get ``register(groups)`` called with the groups."""
+
+COMMAND_MODULES: list[str] = [
+    "matsearch.cli.core_commands",
+]

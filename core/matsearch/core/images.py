@@ -9,11 +9,10 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
-
 from matsearch.core.errors import BadInput, TooLarge, UnsupportedMedia
 from matsearch.core.ids import sha256_bytes
 from matsearch.core.settings import Settings, get_settings
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 # We check the pixel count ourselves (below) before decoding; PIL's own guard stays as a second line.
 Image.MAX_IMAGE_PIXELS = 200_000_000
@@ -37,9 +36,7 @@ def load_image(data: bytes, settings: Settings | None = None, *, what: str = "im
                 raise UnsupportedMedia(f"{what} format {fmt} is not supported (PNG, JPEG, TIFF, BMP, GIF, WebP)")
             w, h = image.size
             if w * h > settings.max_image_pixels:
-                raise TooLarge(
-                    f"{what} is {w}x{h} = {w * h} pixels; the limit is {settings.max_image_pixels} pixels"
-                )
+                raise TooLarge(f"{what} is {w}x{h} = {w * h} pixels; the limit is {settings.max_image_pixels} pixels")
             if min(w, h) < settings.min_image_side:
                 raise BadInput(f"{what} is {w}x{h} pixels; sides must be at least {settings.min_image_side} px")
             image.load()

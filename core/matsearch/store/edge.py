@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import qdrant_edge as qe
-
 from matsearch.core.errors import BadInput, MatsearchError, NotFound, StoreUnavailable
 from matsearch.core.filters import FieldCondition, Filter
 from matsearch.store.base import (
@@ -265,7 +264,9 @@ class EdgeStore(StoreBase):
 
     def query(self, collection: str, q: VectorQuery) -> list[ScoredHit]:
         request = self._request(collection, q)
-        return [ScoredHit(str(p.id), float(p.score), dict(p.payload or {})) for p in self._shard(collection).query(request)]
+        return [
+            ScoredHit(str(p.id), float(p.score), dict(p.payload or {})) for p in self._shard(collection).query(request)
+        ]
 
     def query_batch(self, collection: str, queries: Sequence[VectorQuery]) -> list[list[ScoredHit]]:
         if not queries:

@@ -10,10 +10,6 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from qdrant_client import QdrantClient
-from qdrant_client import models as qm
-from qdrant_client.http.exceptions import UnexpectedResponse
-
 from matsearch.core.errors import BadInput, MatsearchError, NotFound, StoreUnavailable
 from matsearch.core.filters import FieldCondition, Filter
 from matsearch.store.base import (
@@ -28,6 +24,9 @@ from matsearch.store.base import (
     as_float_list,
 )
 from matsearch.store.edge import check_collection_name
+from qdrant_client import QdrantClient
+from qdrant_client import models as qm
+from qdrant_client.http.exceptions import UnexpectedResponse
 
 _DISTANCE = {"cosine": qm.Distance.COSINE, "dot": qm.Distance.DOT, "euclid": qm.Distance.EUCLID}
 _DISTANCE_BACK = {v: k for k, v in _DISTANCE.items()}
@@ -185,9 +184,7 @@ class QdrantClientStore(StoreBase):
 
     def delete(self, collection: str, ids: Sequence[str]) -> None:
         self.spec(collection)
-        self._call(
-            self._client.delete, collection, points_selector=qm.PointIdsList(points=[_check_id(i) for i in ids])
-        )
+        self._call(self._client.delete, collection, points_selector=qm.PointIdsList(points=[_check_id(i) for i in ids]))
 
     def set_payload(self, collection: str, ids: Sequence[str], payload: dict[str, Any]) -> None:
         self.spec(collection)

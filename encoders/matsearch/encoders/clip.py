@@ -13,9 +13,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
-
 from matsearch.encoders.base import Encoder
+from PIL import Image
 
 
 class OpenClip(Encoder):

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
-
 from matsearch.encoders.base import Encoder, register
 from matsearch.encoders.weights import locate
+from PIL import Image
 
 IMAGE_SIZE = 224
 # EfficientNet-Lite was trained with inputs scaled to [-1, 1] (mean 127/std 128 per channel).
@@ -44,7 +45,8 @@ class EfficientNetLite0(Encoder):
     def _load(self) -> None:
         from efficientnet_lite_pytorch import EfficientNet
 
-        model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(locate("efficientnet-lite0")))
+        with contextlib.redirect_stdout(io.StringIO()):  # the package prints to stdout; keep --json output clean
+            model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(locate("efficientnet-lite0")))
         model.eval()
         self._model = model
 

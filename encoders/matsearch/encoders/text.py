@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-
 from matsearch.encoders.base import Encoder, register
 from matsearch.encoders.weights import locate
 
@@ -21,10 +20,15 @@ class MiniLM(Encoder):
     def _load(self) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub: the model is on disk
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         from matsearch.encoders import tv_compat
 
         tv_compat.apply()
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
 
         model_dir = locate("all-minilm-l6-v2").parent
         self._model = SentenceTransformer(str(model_dir), device="cpu")

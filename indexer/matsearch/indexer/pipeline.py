@@ -12,14 +12,13 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from PIL import Image
-
 from matsearch.core.errors import MatsearchError
 from matsearch.core.ids import point_id, sha256_bytes
 from matsearch.core.images import load_image, to_rgb
 from matsearch.core.schemas import IngestReport, IngestSkip
 from matsearch.indexer.context import IngestContext
 from matsearch.store.base import PointRecord
+from PIL import Image
 
 COLLECTION = "figures"
 DOC_FIELDS = ("doi", "title", "journal", "year", "url", "licence", "authors")
@@ -66,9 +65,7 @@ class FigureIngestor:
         self.splitter: Splitter = splitter or whole_figure
         self.batch_size = batch_size
 
-    def ingest(
-        self, items: Iterable[FigureItem], progress: Callable[[int], None] | None = None
-    ) -> IngestReport:
+    def ingest(self, items: Iterable[FigureItem], progress: Callable[[int], None] | None = None) -> IngestReport:
         """Ingest figures in batches; bad items are skipped with a reason, good ones are kept."""
         self.ctx.ensure_collection(COLLECTION)
         report = IngestReport(collection=COLLECTION)

@@ -1,0 +1,1 @@
+"""Figure sources: each yields ``FigureItem``s for the figure pipeline."""

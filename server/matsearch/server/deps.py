@@ -1,0 +1,43 @@
+"""Dependencies for route functions: the Service, parsed filters, and the API-key check for writes."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request
+from matsearch.core.errors import Unauthorized
+from matsearch.core.filters import Filter, parse_filter
+from matsearch.server.service import Service
+
+
+def get_service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def require_api_key(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> None:
+    expected = get_service(request).settings.api_key
+    if expected and not (x_api_key and hmac.compare_digest(x_api_key, expected)):
+        raise Unauthorized("this endpoint needs a valid X-API-Key header")
+
+
+WriteAuth = Depends(require_api_key)
+
+
+def filter_param(
+    filter: Annotated[
+        str | None,
+        Query(
+            description='Payload filter as JSON, e.g. {"type": "microscopy", "year": {"gte": 2015}}',
+            examples=['{"type": "microscopy"}'],
+        ),
+    ] = None,
+) -> Filter | None:
+    return parse_filter(filter)
+
+
+FilterDep = Annotated[Filter | None, Depends(filter_param)]
