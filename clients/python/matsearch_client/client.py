@@ -1,0 +1,176 @@
+"""``Client``: one method per kind of query. Accepts file paths, bytes, PIL images and numpy arrays."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping, Sequence
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from matsearch_client.errors import error_for
+from matsearch_client.models import Collection, Health, IngestReport, Point, SearchResult
+
+ImageInput = str | PathLike[str] | bytes | Any  # Any: PIL.Image.Image or numpy.ndarray (optional extras)
+
+
+def _upload(image: ImageInput, default_name: str = "image.png") -> tuple[str, bytes]:
+    """(file name, bytes) for a path, raw bytes, a PIL image (PNG) or a numpy array (PNG if 8-bit, else .npy)."""
+    if isinstance(image, str | PathLike):
+        path = Path(image)
+        return path.name, path.read_bytes()
+    if isinstance(image, bytes | bytearray):
+        return default_name, bytes(image)
+    if hasattr(image, "save") and hasattr(image, "mode"):  # PIL image
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        return default_name, buf.getvalue()
+    if hasattr(image, "dtype") and hasattr(image, "shape"):  # numpy array
+        import numpy as np
+
+        if image.dtype == np.uint8:
+            from PIL import Image
+
+            buf = io.BytesIO()
+            Image.fromarray(image).save(buf, format="PNG")
+            return default_name, buf.getvalue()
+        buf = io.BytesIO()
+        np.save(buf, image)
+        return "image.npy", buf.getvalue()
+    raise TypeError(f"cannot upload {type(image).__name__}: give a path, bytes, a PIL image or a numpy array")
+
+
+def _filter_json(flt: Mapping[str, Any] | str | None) -> str | None:
+    if flt is None:
+        return None
+    return flt if isinstance(flt, str) else json.dumps(flt)
+
+
+def _params(**kwargs: Any) -> dict[str, Any]:
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
+class Client:
+    """A matsearch server. ``Client("http://127.0.0.1:8000", api_key=None)``; use as a context manager or close()."""
+
+    def __init__(
+        self,
+        url: str = "http://127.0.0.1:8000",
+        api_key: str | None = None,
+        *,
+        timeout: float = 120.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"X-API-Key": api_key} if api_key else {}
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise error_for(0, f"cannot reach {self.url}: {exc}") from exc
+        if response.status_code >= 400:
+            try:
+                detail = str(response.json().get("detail", response.text))
+            except ValueError:
+                detail = response.text
+            raise error_for(response.status_code, detail)
+        if response.headers.get("content-type", "").startswith("application/json"):
+            return response.json()
+        return response.content
+
+    # -- queries -----------------------------------------------------------------------------------------------
+    def search_image(
+        self,
+        image: ImageInput,
+        *,
+        collection: str = "figures",
+        limit: int = 10,
+        filter: Mapping[str, Any] | str | None = None,
+        score_threshold: float | None = None,
+        nm_per_px: float | None = None,
+    ) -> SearchResult:
+        """Images like ``image`` (``collection="stem"``: identify the structure of a STEM image)."""
+        name, data = _upload(image)
+        params = _params(
+            collection=collection,
+            limit=limit,
+            filter=_filter_json(filter),
+            score_threshold=score_threshold,
+            nm_per_px=nm_per_px,
+        )
+        body = self._request("POST", "/v1/search/image", params=params, files={"file": (name, data)})
+        return SearchResult.model_validate(body)
+
+    def search_text(
+        self,
+        q: str,
+        *,
+        collection: str = "figures",
+        limit: int = 10,
+        filter: Mapping[str, Any] | str | None = None,
+        score_threshold: float | None = None,
+    ) -> SearchResult:
+        """Figure panels whose captions match ``q``."""
+        flt = json.loads(filter) if isinstance(filter, str) else filter
+        body = {"q": q, "collection": collection, "limit": limit, "filter": flt, "score_threshold": score_threshold}
+        return SearchResult.model_validate(self._request("POST", "/v1/search/text", json=body))
+
+    def get(self, collection: str, point_id: str) -> Point:
+        return Point.model_validate(self._request("GET", f"/v1/points/{collection}/{point_id}"))
+
+    def similar(
+        self,
+        collection: str,
+        point_id: str,
+        *,
+        using: str | None = None,
+        limit: int = 10,
+        filter: Mapping[str, Any] | str | None = None,
+        score_threshold: float | None = None,
+    ) -> SearchResult:
+        """Points most like a stored one (itself excluded)."""
+        params = _params(using=using, limit=limit, filter=_filter_json(filter), score_threshold=score_threshold)
+        return SearchResult.model_validate(
+            self._request("GET", f"/v1/points/{collection}/{point_id}/similar", params=params)
+        )
+
+    def collections(self) -> list[Collection]:
+        body = self._request("GET", "/v1/collections")
+        return [Collection.model_validate(c) for c in body["collections"]]
+
+    def health(self) -> Health:
+        return Health.model_validate(self._request("GET", "/healthz"))
+
+    def image(self, ref: str, *, thumbnail: bool = False) -> bytes:
+        """Bytes of a stored image: a SHA-256 or a hit's ``image_url``."""
+        path = ref if ref.startswith("/v1/images/") else f"/v1/images/{ref}"
+        data: bytes = self._request("GET", path, params=_params(thumbnail=thumbnail or None))
+        return data
+
+    # -- ingest ------------------------------------------------------------------------------------------------
+    def ingest_figures(
+        self,
+        images: Sequence[ImageInput],
+        metadata: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> IngestReport:
+        """Ingest figures; ``metadata`` maps file name → {"caption", "doi", "title", "journal", "year", ...}."""
+        files = []
+        for i, image in enumerate(images):
+            name, data = _upload(image, default_name=f"image_{i}.png")
+            files.append(("files", (name, data, "application/octet-stream")))
+        data_fields = {"metadata": json.dumps(dict(metadata))} if metadata else None
+        return IngestReport.model_validate(self._request("POST", "/v1/ingest/figures", files=files, data=data_fields))
