@@ -1,0 +1,1 @@
+"""Literature figures: panels, captions, scale bars, keywords (see the modules for each step)."""

@@ -1,0 +1,529 @@
+"""Caption distribution: split a figure caption into per-panel segments, deterministically and explainably.
+
+Rules, in order (each decision is recorded in :attr:`CaptionSplit.explain`):
+
+1. **Label markers** are found with regular expressions: parenthesised lists ``(a)``, ``(a,b)``, ``(a–c)``,
+   ``(a and b)``, ``(a) and (b)``; half-parenthesised ``a)``; bare lists at the start of a sentence or clause
+   ``a``, ``a,``, ``a.``, ``a:``, ``a, b``, ``a–c``, ``a and b``. A list expands to labels (``a–c`` → a, b, c;
+   ``i–iii`` → i, ii, iii; ``d1–d3`` → d1, d2, d3). Labels are normalised with :func:`normalize_label`.
+2. A marker is **leading** (it opens the text of its panels) when it stands at the start of the caption, a sentence
+   or a clause (after ``.``, ``;``, ``:``, ``,`` or "and", parenthesised markers only) and text follows it. A bare
+   marker must be followed by punctuation or by a capital letter, a digit or "(", so the article "a small ..." or
+   the cross-reference "... in a." is never a label. Capital bare labels need punctuation ("A," / "A.") so the
+   article "A HAADF-STEM image" is not taken for panel A. Only labels of the caption's dominant case survive.
+3. A leading marker's segment runs to the next leading marker. Text before the first one is the **shared** part
+   (the title). Sentences there that carry **trailing** markers ("... top layer (a).", "... 2 h (a), 4 h (b) and
+   6 h (c).") go to those labels; sentences without markers stay shared, as do "Error bars ..."-style sentences.
+4. Every label of a list gets the whole text of its group ("c–e SEM images of BM (c), PM (d) ..." gives c, d and
+   e the same sentence): it is what the authors wrote for those panels together.
+5. **Scale sentences** ("Scale bars, 5 μm (c), 500 nm (d) ...", "Scale bar: 200 nm.", "Scale bars are 1 μm in a
+   and 200 nm in b", "Scale bars: (a) 5 μm, (b) 1 μm") are taken out of the segments and parsed into
+   :attr:`CaptionSplit.scale_by_label`; a scale sentence without labels applies to the group it sits in, or to
+   every panel (:attr:`CaptionSplit.scale_default`) when it is in the shared part.
+
+Every panel keeps the full caption too (:attr:`CaptionSplit.full`); :meth:`CaptionSplit.panel_caption` gives the
+sub-caption to index for one label (shared + segment, or the full caption when the label is unknown).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from matsearch.indexer.figures.units import Length, find_lengths
+
+__all__ = [
+    "CaptionSplit",
+    "split_caption",
+    "normalize_label",
+    "expand_label_range",
+    "parse_label_list",
+]
+
+_DASHES = "-‐‑‒–—−"
+_DASH = f"[{_DASHES}]"
+_ROMAN = ("i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii")
+# One label: a roman numeral (lower case), a letter, or a letter with a number ("d1", "d-2" is read as d2).
+_LABEL = r"(?:viii|vii|iii|xii|xi|vi|iv|ix|ii|[A-Za-z](?:\d{1,2})?)(?![A-Za-z0-9])"
+_SEP = rf"\s*(?:,\s*(?:and\s+)?|&\s*|and\s+|{_DASH}\s*|to\s+)"
+_LIST = rf"{_LABEL}(?:{_SEP}{_LABEL})*"
+_PAREN_RE = re.compile(rf"\(\s*(?P<list>{_LIST})\s*\)")
+_PAREN_CHAIN_RE = re.compile(rf"\(\s*(?P<list>{_LIST})\s*\)(?:{_SEP}\(\s*{_LIST}\s*\))*")
+_HALF_PAREN_RE = re.compile(rf"(?P<list>{_LIST})\)")
+_BARE_RE = re.compile(rf"(?P<list>{_LIST})(?P<term>\s*[,.:]\s+|\s*[,.:](?=\S)|\s+)")
+_FIG_PREFIX_RE = re.compile(
+    r"^\s*(?:Supplementary\s+)?(?:Fig(?:ure)?s?\.?|FIG\.?|FIGURE)\s*S?\d+[A-Za-z]?\s*(?:[.:|]|\s-\s)?\s*", re.I
+)
+_SCALE_START_RE = re.compile(r"^\s*(?:\(?\s*)?(?:all\s+|the\s+)?scale\s*[- ]?bars?\b", re.I)
+_SHARED_START_RE = re.compile(
+    r"^\s*(?:Error bars|All (?:data|images|panels|measurements|experiments)|In all panels|Data (?:are|is|were) "
+    r"|n\s*=\s*\d|Source data|Statistical)",
+    re.I,
+)
+_SENTENCE_END_RE = re.compile(r"(?<=[.;!?])\s+(?=[\(\[A-Z0-9a-z\"'“])")
+_ABBREV_RE = re.compile(
+    r"(?:\b(?:Fig|Figs|Ref|Refs|ca|vs|approx|resp|i\.e|e\.g|et al|cf|No|Eq|Eqs|Supp|Suppl|Inc|Ltd|St|Dr|min|max|"
+    r"r\.p|r\.p\.m|a\.u|wt|at|vol|sec|temp|Co)\.|\b[A-Z]\.)$"
+)
+
+
+def normalize_label(label: str) -> str:
+    """Canonical form of a panel label: "(A)" → "a", "b." → "b", "D1"/"d-1"/"d.1" → "d1", "ii" → "ii".
+
+    Case is folded (images and captions often disagree), roman numerals and letter+number labels are kept.
+    """
+    s = label.strip().strip("()[]{}.,:;| ").strip()
+    s = re.sub(rf"^([A-Za-z])\s*[{_DASHES}._]?\s*(\d{{1,2}})$", r"\1\2", s)
+    return s.lower()
+
+
+def _label_kind(label: str) -> str:
+    if re.fullmatch(r"[a-z]\d+", label):
+        return "letter+number"
+    if label in _ROMAN and len(label) > 1:
+        return "roman"
+    return "letter"
+
+
+def expand_label_range(start: str, end: str, *, prefer_roman: bool = False) -> list[str]:
+    """Labels from ``start`` to ``end`` inclusive: a–c, i–iv (roman), d1–d3. Falls back to ``[start, end]``.
+
+    ``i–v`` is ambiguous (letters i..v or roman 1..5): it is roman when ``prefer_roman`` (the caller saw no letter
+    labels beyond "h"), letters otherwise.
+    """
+    a, b = normalize_label(start), normalize_label(end)
+    ma, mb = re.fullmatch(r"([a-z])(\d+)", a), re.fullmatch(r"([a-z])(\d+)", b)
+    if ma and mb and ma.group(1) == mb.group(1) and int(ma.group(2)) <= int(mb.group(2)) <= int(ma.group(2)) + 20:
+        return [f"{ma.group(1)}{k}" for k in range(int(ma.group(2)), int(mb.group(2)) + 1)]
+    if a in _ROMAN and b in _ROMAN and (len(b) > 1 or (prefer_roman and a == "i")):
+        ia, ib = _ROMAN.index(a), _ROMAN.index(b)
+        if ia <= ib:
+            return list(_ROMAN[ia : ib + 1])
+    if len(a) == 1 and len(b) == 1 and a.isalpha() and b.isalpha() and a <= b and ord(b) - ord(a) <= 15:
+        return [chr(c) for c in range(ord(a), ord(b) + 1)]
+    return [a, b] if a != b else [a]
+
+
+def parse_label_list(text: str, *, prefer_roman: bool = False) -> list[str]:
+    """Expand a label list as written: "a,b" → [a, b]; "a–c" → [a, b, c]; "a, c–e and g" → [a, c, d, e, g]."""
+    tokens = re.findall(rf"{_LABEL}|{_DASH}", text)
+    labels: list[str] = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if re.fullmatch(_DASH, tok):
+            i += 1
+            continue
+        if i + 2 < len(tokens) and re.fullmatch(_DASH, tokens[i + 1]):
+            labels.extend(expand_label_range(tok, tokens[i + 2], prefer_roman=prefer_roman))
+            i += 3
+            continue
+        labels.append(normalize_label(tok))
+        i += 1
+    seen: set[str] = set()
+    return [x for x in labels if not (x in seen or seen.add(x))]  # type: ignore[func-returns-value]
+
+
+@dataclass
+class _Marker:
+    start: int
+    end: int  # end of the marker including its terminator; the segment text starts here
+    labels: list[str]
+    raw: str
+    kind: str  # "paren" | "half" | "bare"
+    upper: bool
+
+
+@dataclass
+class CaptionSplit:
+    """The result of :func:`split_caption`.
+
+    ``segments`` maps a normalised label to its own text; ``shared`` is the text that belongs to every panel
+    (title, unlabelled sentences); ``scale_by_label`` maps labels to (value, canonical unit) from the scale
+    sentences; ``scale_default`` applies to panels without their own entry; ``explain`` lists the decisions.
+    """
+
+    full: str
+    segments: dict[str, str] = field(default_factory=dict)
+    shared: str = ""
+    scale_sentences: list[str] = field(default_factory=list)
+    scale_by_label: dict[str, tuple[float, str]] = field(default_factory=dict)
+    scale_default: tuple[float, str] | None = None
+    explain: list[str] = field(default_factory=list)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.segments)
+
+    def scale_for(self, label: str | None) -> tuple[float, str] | None:
+        """(value, unit) of the scale bar the caption gives for ``label``, or the caption-wide one, or ``None``."""
+        if label is not None:
+            hit = self.scale_by_label.get(normalize_label(label))
+            if hit is not None:
+                return hit
+        return self.scale_default
+
+    def segment(self, label: str | None) -> str | None:
+        """The label's own text, or ``None`` when the caption has no segment for it."""
+        if label is None:
+            return None
+        return self.segments.get(normalize_label(label))
+
+    def panel_caption(self, label: str | None) -> str:
+        """Sub-caption to index for a panel: shared text + the label's segment; the full caption if unknown."""
+        seg = self.segment(label)
+        if seg is None:
+            return self.full
+        return f"{self.shared} {seg}".strip() if self.shared else seg
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form used by ``matsearch caption split --json``."""
+        return {
+            "segments": dict(self.segments),
+            "shared": self.shared,
+            "scale_by_label": {k: {"value": v, "unit": u} for k, (v, u) in self.scale_by_label.items()},
+            "scale_default": (
+                None if self.scale_default is None else {"value": self.scale_default[0], "unit": self.scale_default[1]}
+            ),
+            "scale_sentences": list(self.scale_sentences),
+            "explain": list(self.explain),
+        }
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Sentences
+
+
+def _sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Character spans of the sentences of ``text[start:end]`` (abbreviation-aware, keeps ". d Chrono..." apart)."""
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    cur = start
+    for m in _SENTENCE_END_RE.finditer(text, start, end):
+        before = text[cur : m.start()]
+        if _ABBREV_RE.search(before) and not re.search(r"\)\.$", before):
+            continue
+        if text[m.start() - 1] == ";":
+            continue  # a semicolon separates clauses, not sentences
+        spans.append((cur, m.start()))
+        cur = m.end()
+    if cur < end:
+        spans.append((cur, end))
+    return [(a, b) for a, b in spans if text[a:b].strip()]
+
+
+def _clause_starts(text: str) -> set[int]:
+    """Positions where a sentence or clause starts (bare markers are only accepted there)."""
+    starts = {len(text) - len(text.lstrip())}
+    for m in re.finditer(r"[.;:!?]\s+|[.;:]\s*(?=\(?[A-Za-z]\)?\s)", text):
+        prev = text[: m.start() + 1]
+        if m.group(0).startswith(".") and _ABBREV_RE.search(prev):
+            continue
+        starts.add(m.end())
+    return starts
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Markers
+
+
+def _is_upper(raw: str) -> bool:
+    letters = re.findall(r"[A-Za-z]", re.sub(r"\band\b|\bto\b", "", raw))
+    return bool(letters) and all(c.isupper() for c in letters)
+
+
+def _find_markers(text: str, prefer_roman: bool) -> list[_Marker]:
+    """All leading-marker candidates, before the case and consistency filters."""
+    found: list[_Marker] = []
+    clause = _clause_starts(text)
+    taken: list[tuple[int, int]] = []
+
+    # Parenthesised chains "(a)", "(a,b)", "(a) and (b)".
+    for m in _PAREN_CHAIN_RE.finditer(text):
+        raw = m.group(0)
+        after = text[m.end() :]
+        before = text[: m.start()].rstrip()
+        follows_text = re.match(r"\s*[,:.]?\s*[A-Za-z0-9\"“'(\[]", after) is not None and not re.match(
+            r"\s*\.\s*(?:[A-Z(]|$)", after
+        )
+        at_start = (
+            before == ""
+            or before.endswith((".", ";", ":", ",", "|"))
+            or re.search(r"\band$|&$", before) is not None
+            or _FIG_PREFIX_RE.fullmatch(before + " ") is not None
+        )
+        taken.append((m.start(), m.end()))
+        if not (at_start and follows_text):
+            continue
+        labels = parse_label_list(" ".join(re.findall(r"\(([^)]*)\)", raw)), prefer_roman=prefer_roman)
+        end = m.end() + len(re.match(r"\s*[,:.]?\s*", after).group(0))  # type: ignore[union-attr]
+        found.append(_Marker(m.start(), end, labels, raw, "paren", _is_upper(raw)))
+
+    def overlaps(a: int, b: int) -> bool:
+        return any(a < y and x < b for x, y in taken)
+
+    for pos in sorted(clause):
+        if pos >= len(text):
+            continue
+        # Half-parenthesised "a) text".
+        hm = _HALF_PAREN_RE.match(text, pos)
+        if hm and not overlaps(hm.start(), hm.end()) and (hm.start() == 0 or text[hm.start() - 1] != "("):
+            after = text[hm.end() :]
+            if re.match(r"\s+\S", after):
+                end = hm.end() + len(after) - len(after.lstrip())
+                labels = parse_label_list(hm.group("list"), prefer_roman=prefer_roman)
+                found.append(_Marker(hm.start(), end, labels, hm.group(0), "half", _is_upper(hm.group("list"))))
+                continue
+        # Bare "a Schematic", "a, b The", "a–c SEM", "a, SEM", "A. TEM".
+        bm = _BARE_RE.match(text, pos)
+        if not bm or overlaps(bm.start(), bm.end()):
+            continue
+        raw, term = bm.group("list"), bm.group("term")
+        nxt = text[bm.end() : bm.end() + 1]
+        punct = term.strip() != ""
+        upper = _is_upper(raw)
+        single = re.fullmatch(_LABEL, raw) is not None
+        if not nxt:
+            continue
+        if punct:
+            if term.strip() == "." and not re.match(r"[A-Z(\[]", nxt):
+                continue
+            if not re.match(r"[A-Za-z0-9(\[\"“']", nxt):
+                continue
+        else:
+            if not re.match(r"[A-Z0-9(\[\"“']", nxt):
+                continue
+            if upper and single:
+                continue  # "A HAADF-STEM image": the article, not panel A
+        labels = parse_label_list(raw, prefer_roman=prefer_roman)
+        found.append(_Marker(bm.start(), bm.end(), labels, raw + term.rstrip(), "bare", upper))
+    found.sort(key=lambda mk: mk.start)
+    return found
+
+
+def _filter_markers(markers: list[_Marker], explain: list[str]) -> list[_Marker]:
+    """Keep the dominant case; drop bare markers that repeat labels already opened or jump far ahead."""
+    if not markers:
+        return markers
+    n_upper = sum(1 for m in markers if m.upper)
+    n_lower = len(markers) - n_upper
+    want_upper = n_upper > n_lower
+    kept: list[_Marker] = []
+    for m in markers:
+        if m.upper != want_upper:
+            explain.append(
+                f"ignored {m.raw!r} at {m.start}: caption labels are {'upper' if want_upper else 'lower'} case"
+            )
+            continue
+        kept.append(m)
+    out: list[_Marker] = []
+    seen: set[str] = set()
+    for m in kept:
+        if m.kind == "bare" and all(lab in seen for lab in m.labels):
+            explain.append(f"ignored {m.raw!r} at {m.start}: labels already have their text")
+            continue
+        if m.kind == "bare" and seen:
+            letters = [lab for lab in seen if len(lab) == 1]
+            first = m.labels[0]
+            if letters and len(first) == 1 and ord(first) - max(ord(c) for c in letters) > 4:
+                explain.append(f"ignored {m.raw!r} at {m.start}: jumps too far past the labels so far")
+                continue
+        if m.kind == "bare" and not seen and len(m.labels[0]) == 1 and m.labels[0] not in "abcdi":
+            explain.append(f"ignored {m.raw!r} at {m.start}: a first label should be near 'a'")
+            continue
+        out.append(m)
+        seen.update(m.labels)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Scale sentences
+
+
+def _scale_pairs(sentence: str, prefer_roman: bool) -> tuple[list[tuple[list[str], Length]], list[Length]]:
+    """Parse a scale sentence into (labels, length) pairs and lengths without labels."""
+    lengths = [(m, ln) for m, ln in _iter_lengths(sentence)]
+    label_re = re.compile(
+        rf"\(\s*(?P<p>{_LIST})\s*\)|(?:\b(?:in|for|of|panels?|image)\s+)(?P<b>{_LIST})(?![A-Za-z0-9])"
+        rf"|(?:^|(?<=[,;:]\s)|(?<=[,;:]))(?P<c>{_LIST})\s*[:=,]\s*(?=\d)"
+    )
+    markers: list[tuple[int, int, list[str]]] = []
+    for m in label_re.finditer(sentence):
+        raw = m.group("p") or m.group("b") or m.group("c")
+        if raw is None:
+            continue
+        markers.append((m.start(), m.end(), parse_label_list(raw, prefer_roman=prefer_roman)))
+    if not lengths:
+        return [], []
+    if not markers:
+        return [], [ln for _, ln in lengths]
+    # Style: labels after values ("5 μm (c)") or before them ("(a) 5 μm", "in a, 1 μm", "a: 1 μm").
+    labels_first = markers[0][0] < lengths[0][0].start()
+    pairs: list[tuple[list[str], Length]] = []
+    free: list[Length] = []
+    for i, (m, ln) in enumerate(lengths):
+        if labels_first:
+            lo = m.start()
+            prev_end = lengths[i - 1][0].end() if i > 0 else 0
+            cands = [mk for mk in markers if prev_end <= mk[0] < lo]
+        else:
+            hi = lengths[i + 1][0].start() if i + 1 < len(lengths) else len(sentence)
+            cands = [mk for mk in markers if m.end() <= mk[0] < hi]
+        labels = [lab for mk in cands for lab in mk[2]]
+        if labels:
+            pairs.append((labels, ln))
+        else:
+            free.append(ln)
+    return pairs, free
+
+
+def _iter_lengths(text: str) -> list[tuple[re.Match[str], Length]]:
+    from matsearch.indexer.figures.units import _VALUE_UNIT_RE, canonical_unit, normalize_text
+
+    norm = normalize_text(text)
+    out: list[tuple[re.Match[str], Length]] = []
+    for m in _VALUE_UNIT_RE.finditer(norm):
+        unit = canonical_unit(m.group("unit"))
+        if unit is None:
+            continue
+        got = find_lengths(m.group(0))
+        if got:
+            out.append((m, got[0]))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Split
+
+
+def _clean(text: str) -> str:
+    s = re.sub(r"\s+", " ", text).strip()
+    s = re.sub(r"^[\s,;:.|–—-]+", "", s)
+    s = re.sub(r"[\s,;:]+(?:and|&)?\s*$", "", s)
+    s = re.sub(r"[\s,;:]+$", "", s)
+    return s.strip()
+
+
+def _join(parts: list[str]) -> str:
+    out = ""
+    for p in parts:
+        p = _clean(p)
+        if not p:
+            continue
+        if out and not out.endswith((".", "!", "?", ";", ":")):
+            out += "."
+        out = f"{out} {p}" if out else p
+    return out
+
+
+def split_caption(text: str) -> CaptionSplit:
+    """Split a figure caption into per-label segments, shared text and scale-bar values.
+
+    >>> s = split_caption("Morphology. a SEM of TiO2. b, c TEM (b) and FFT (c). Scale bars, 1 μm (a), 5 nm (b)")
+    >>> s.segments["a"], s.segments["c"], s.shared, s.scale_by_label["b"]
+    ('SEM of TiO2.', 'TEM (b) and FFT (c).', 'Morphology.', (5.0, 'nm'))
+    """
+    full = text or ""
+    result = CaptionSplit(full=full)
+    body = re.sub(r"\s+", " ", full).strip()
+    if not body:
+        return result
+    prefix = _FIG_PREFIX_RE.match(body)
+    if prefix and prefix.end() < len(body):
+        result.explain.append(f"dropped figure prefix {prefix.group(0).strip()!r}")
+        body = body[prefix.end() :]
+    # Roman ranges "i–v" are roman when no letter beyond "h" is ever used as a label.
+    prefer_roman = not re.search(r"(?:^|[.;]\s|\()[j-uw-z](?:[,)\s])", body)
+
+    markers = _filter_markers(_find_markers(body, prefer_roman), result.explain)
+    for m in markers:
+        result.explain.append(f"{m.kind} marker {m.raw!r} at {m.start} -> {','.join(m.labels)}")
+
+    # Pieces of text with the labels they belong to (empty list: shared).
+    pieces: list[tuple[list[str], int, int]] = []
+    first = markers[0].start if markers else len(body)
+    pieces.append(([], 0, first))
+    for k, m in enumerate(markers):
+        nxt = markers[k + 1].start if k + 1 < len(markers) else len(body)
+        pieces.append((m.labels, m.end, nxt))
+
+    segs: dict[str, list[str]] = {}
+    shared: list[str] = []
+    order: list[str] = []
+
+    def add(labels: list[str], sentence: str) -> None:
+        for lab in labels:
+            if lab not in segs:
+                segs[lab] = []
+                order.append(lab)
+            segs[lab].append(sentence)
+
+    for labels, a, b in pieces:
+        if b <= a:
+            continue
+        for sa, sb in _sentence_spans(body, a, b):
+            sentence = body[sa:sb]
+            if _SCALE_START_RE.match(sentence) or re.match(r"^\s*\(?\s*scale\s*bars?", sentence, re.I):
+                _add_scale(result, sentence, labels, prefer_roman)
+                continue
+            if labels:
+                if _SHARED_START_RE.match(sentence) and sb == b and k_is_last(markers, b, len(body)):
+                    result.explain.append(f"shared sentence {sentence[:40]!r}")
+                    shared.append(sentence)
+                else:
+                    add(labels, sentence)
+                # Inline "(scale bar, 1 μm)" inside a segment.
+                for sc in re.finditer(r"\(\s*scale\s*bars?\b[^)]*\)", sentence, re.I):
+                    _add_scale(result, sc.group(0), labels, prefer_roman, keep_text=True)
+                continue
+            trailing = _trailing_labels(sentence, prefer_roman)
+            if trailing:
+                result.explain.append(f"sentence {sentence[:40]!r}... -> {','.join(trailing)} (trailing labels)")
+                add(trailing, sentence)
+            else:
+                shared.append(sentence)
+
+    result.segments = {lab: _join(segs[lab]) for lab in order}
+    result.shared = _join(shared)
+    return result
+
+
+def k_is_last(markers: list[_Marker], piece_end: int, n: int) -> bool:
+    """True when a piece ends at the end of the caption (its last sentences may be caption-wide notes)."""
+    return piece_end == n
+
+
+def _trailing_labels(sentence: str, prefer_roman: bool) -> list[str]:
+    """Labels written inside a sentence, e.g. "... grown for 2 h (a), 4 h (b) and 6 h (c)."."""
+    labels: list[str] = []
+    for m in _PAREN_RE.finditer(sentence):
+        for lab in parse_label_list(m.group("list"), prefer_roman=prefer_roman):
+            if lab not in labels:
+                labels.append(lab)
+    # A parenthesised single capital like "(A)" in a lower-case caption could be an abbreviation: keep all, the
+    # caller only sees this for captions without leading markers.
+    return [lab for lab in labels if re.fullmatch(r"[a-z](?:\d{1,2})?|" + "|".join(_ROMAN), lab)]
+
+
+def _add_scale(
+    result: CaptionSplit, sentence: str, labels: list[str], prefer_roman: bool, *, keep_text: bool = False
+) -> None:
+    if not keep_text:
+        result.scale_sentences.append(_clean(sentence))
+    pairs, free = _scale_pairs(sentence, prefer_roman)
+    for labs, ln in pairs:
+        for lab in labs:
+            result.scale_by_label.setdefault(lab, (ln.value, ln.unit))
+    if free:
+        ln = free[0]
+        if labels:
+            for lab in labels:
+                result.scale_by_label.setdefault(lab, (ln.value, ln.unit))
+        elif result.scale_default is None:
+            result.scale_default = (ln.value, ln.unit)
+    result.explain.append(
+        f"scale sentence {_clean(sentence)[:60]!r}: "
+        + ", ".join(f"{','.join(labs)}={ln.value:g} {ln.unit}" for labs, ln in pairs)
+        + (f" default/group={free[0].value:g} {free[0].unit}" if free else "")
+    )

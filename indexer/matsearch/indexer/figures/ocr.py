@@ -1,0 +1,96 @@
+"""One shared, lazily loaded OCR engine (rapidocr, PP-OCR ONNX models shipped inside the wheel; fully offline).
+
+rapidocr 3.10 finds its models under its own package directory (``rapidocr/models``): with the default config it
+never downloads anything. :func:`get_ocr` builds the engine once per process (thread-safe) with logging quietened;
+:func:`ocr_text` runs detection + recognition on a whole image, :func:`recognize` runs recognition only on a crop
+that already holds one line of text (~15-30 ms on CPU), which is what scale labels and panel labels need.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+__all__ = ["get_ocr", "ocr_text", "recognize", "OcrLine"]
+
+# (bbox [x0, y0, x1, y1] in the input image's pixels, text, score in 0..1)
+OcrLine = tuple[tuple[float, float, float, float], str, float]
+
+_lock = threading.Lock()
+_engine: Any = None
+
+
+def get_ocr() -> Any:
+    """The process-wide rapidocr engine (created on first use; ~0.1 s, models from the wheel)."""
+    global _engine
+    if _engine is None:
+        with _lock:
+            if _engine is None:
+                from rapidocr import RapidOCR
+
+                _engine = RapidOCR(params={"Global.log_level": "error"})
+                logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+    return _engine
+
+
+def _as_array(image: Image.Image | np.ndarray) -> np.ndarray:
+    """RGB uint8 array; rapidocr treats 3-channel arrays as BGR, so channels are reversed here."""
+    if isinstance(image, Image.Image):
+        arr = np.asarray(image.convert("RGB"))
+    else:
+        arr = np.asarray(image)
+        if arr.ndim == 2:
+            arr = np.stack([arr] * 3, axis=-1)
+        elif arr.shape[2] == 4:
+            arr = arr[:, :, :3]
+        if arr.dtype != np.uint8:
+            arr = np.clip(arr, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(arr[:, :, ::-1])
+
+
+def ocr_text(image: Image.Image | np.ndarray, *, min_score: float = 0.3) -> list[OcrLine]:
+    """Detect and read all text lines: ``[(bbox, text, score), ...]`` in reading order (top to bottom).
+
+    Small inputs are padded so the detector sees enough context; boxes are in the input image's coordinates.
+    """
+    arr = _as_array(image)
+    h, w = arr.shape[:2]
+    pad = 0
+    if min(h, w) < 64:
+        pad = 32
+        arr = np.pad(arr, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+    result = get_ocr()(arr, use_det=True, use_cls=False, use_rec=True)
+    boxes = getattr(result, "boxes", None)
+    txts = getattr(result, "txts", None)
+    scores = getattr(result, "scores", None)
+    if boxes is None or txts is None or scores is None:
+        return []
+    out: list[OcrLine] = []
+    for box, text, score in zip(boxes, txts, scores, strict=False):
+        pts = np.asarray(box, dtype=float).reshape(-1, 2) - pad
+        x0, y0 = float(max(0.0, pts[:, 0].min())), float(max(0.0, pts[:, 1].min()))
+        x1, y1 = float(min(w, pts[:, 0].max())), float(min(h, pts[:, 1].max()))
+        if float(score) >= min_score and str(text).strip():
+            out.append(((x0, y0, x1, y1), str(text).strip(), float(score)))
+    out.sort(key=lambda t: (t[0][1], t[0][0]))
+    return out
+
+
+def recognize(crop: Image.Image | np.ndarray) -> tuple[str, float]:
+    """Read one line of text from a tight crop (recognition only, no detection): ``(text, score)``.
+
+    Returns ``("", 0.0)`` for empty or degenerate crops.
+    """
+    arr = _as_array(crop)
+    if arr.shape[0] < 2 or arr.shape[1] < 2:
+        return "", 0.0
+    result = get_ocr()(arr, use_det=False, use_cls=False, use_rec=True)
+    txts = list(getattr(result, "txts", None) or [])
+    scores = list(getattr(result, "scores", None) or [])
+    if not txts or not scores:
+        return "", 0.0
+    return str(txts[0]).strip(), float(scores[0])
