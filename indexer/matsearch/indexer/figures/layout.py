@@ -1,0 +1,486 @@
+"""Compound-figure layout: find the panel labels printed in a figure and cut the figure into one region per label.
+
+Steps (each one cheap and explainable):
+
+1. **Label candidates**: small, isolated blobs of ink — dark on a light background (labels in the margins) or light on
+   a dark one (labels printed on a micrograph) — are cropped and read in one OCR batch (rapidocr recognition only;
+   full-page text detection is ~10x slower and misses single letters).
+2. **Label choice**: texts that look like labels ("a", "(b)", "C.", "ii", "d1"). With a caption, only the labels the
+   caption names are kept; without one, the largest family that starts at "a"/"A"/"i" and runs on without big gaps.
+   When a label is read twice (a cross-reference "c" inside a micrograph and the real "c" in the margin), the copy
+   that sits on a plain background and lines up with the other labels' rows and columns wins. Letters of another
+   size or case (sample names "A", "B"; axis letters) fall out of the family.
+3. **Partition**: the region holding several labels is cut along a gutter (a run of blank rows or columns) that
+   separates them; among gutters, wide ones just before a label (labels sit at the top-left of their panel) win.
+   Without any gutter (panels that touch) the cut runs along the label's left or top edge, where the fewest ink
+   pixels are crossed. Recursion stops when a region holds one label: everything in it — insets, sub-images,
+   colour bars — belongs to that label. A figure without labels is one panel.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image
+
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
+
+_ROMAN = ("i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii")
+_LABEL_RE = re.compile(r"^[\(\[]?\s*([A-Za-z]\d{0,2}|viii|vii|iii|xii|xi|vi|iv|ix|ii)\s*[\)\]]?[.,:]?$")
+# Letters whose upper and lower case differ only in size: OCR of a lone glyph cannot tell them apart.
+_CASELESS = set("cosuvwxzkp")
+# OCR confusions for a lone glyph, applied only when the caption asks for the letter.
+_CONFUSIONS = {"9": "g", "0": "o", "1": "l", "5": "s", "2": "z", "8": "b", "6": "b"}
+
+_INK_DARK = 110  # gray below this is ink on a light background
+_INK_LIGHT = 190  # gray above this is ink on a dark background
+_BLANK = 232  # gray at or above this (and low saturation) counts as background for gutters
+
+
+@dataclass
+class LabelCandidate:
+    text: str  # as read (normalised to ASCII)
+    key: str  # canonical label: lower case, no punctuation
+    box: Box
+    score: float  # OCR confidence
+    polarity: str  # "dark" (dark ink on light) or "light"
+    height: int
+
+    @property
+    def cx(self) -> float:
+        return (self.box[0] + self.box[2]) / 2
+
+    @property
+    def cy(self) -> float:
+        return (self.box[1] + self.box[3]) / 2
+
+
+@dataclass
+class Region:
+    label: LabelCandidate | None
+    box: Box  # area of the figure assigned to this label
+    content: Box  # tight box of the ink inside ``box``
+    method: str = "whole"  # how the last cut was made: "gutter", "label-edge", "whole"
+
+
+@dataclass
+class Layout:
+    width: int
+    height: int
+    regions: list[Region]
+    candidates: list[LabelCandidate] = field(default_factory=list)
+    explain: list[str] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# OCR
+
+
+OcrBatch = Callable[[Sequence[np.ndarray]], list[tuple[str, float]]]
+_OCR_LOCK = threading.Lock()
+_OCR: Any = None
+
+
+def _rapidocr_batch(crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+    """Read a batch of small BGR crops with rapidocr's recognizer (weights inside the wheel).
+
+    A narrow input shape (48x64 instead of 48x320) makes single-glyph crops ~8x cheaper.
+    """
+    global _OCR
+    if not crops:
+        return []
+    with _OCR_LOCK:
+        if _OCR is None:
+            from rapidocr import RapidOCR
+
+            engine = RapidOCR(
+                params={"Global.log_level": "error", "Rec.rec_img_shape": [3, 48, 64], "Rec.rec_batch_num": 32}
+            )
+            _OCR = engine._load_rec_model()
+        from rapidocr.ch_ppocr_rec import TextRecInput
+
+        out = _OCR(TextRecInput(img=list(crops)))
+    return [(str(t), float(s)) for t, s in zip(out.txts, out.scores, strict=True)]
+
+
+def ascii_text(text: str) -> str:
+    """Strip accents and odd forms the Chinese+English recogniser produces for lone Latin letters ("à" → "a")."""
+    norm = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in norm if not unicodedata.combining(c)).strip()
+
+
+def label_key(text: str) -> str | None:
+    """Canonical label of an OCR text, or ``None`` when it does not look like a panel label."""
+    m = _LABEL_RE.match(ascii_text(text))
+    if not m:
+        return None
+    return m.group(1).lower()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Candidates
+
+
+def gray_array(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("L"), dtype=np.uint8)
+
+
+def background_mask(image: Image.Image) -> np.ndarray:
+    """True where the figure is blank (white-ish and unsaturated): the material gutters are made of."""
+    rgb = np.asarray(image.convert("RGB"), dtype=np.int16)
+    lo = rgb.min(axis=2)
+    hi = rgb.max(axis=2)
+    return (lo >= _BLANK) & ((hi - lo) <= 24)  # type: ignore[no-any-return]
+
+
+def find_candidates(gray: np.ndarray, *, max_candidates: int = 160) -> list[tuple[str, Box]]:
+    """Boxes of small isolated ink blobs (1–3 glyphs) on a plain background, with their polarity."""
+    h_img, w_img = gray.shape
+    scale = max(1.0, min(h_img, w_img) / 700.0)  # labels grow with the figure
+    min_h, max_h = 6, int(48 * scale)
+    out: list[tuple[float, str, Box]] = []
+    for polarity in ("dark", "light"):
+        ink = gray < _INK_DARK if polarity == "dark" else gray > _INK_LIGHT
+        merged = cv2.dilate(ink.astype(np.uint8), np.ones((3, 3), np.uint8))
+        n, _, stats, _ = cv2.connectedComponentsWithStats(merged, connectivity=8)
+        for i in range(1, n):
+            x, y, w, h, _area = (int(v) for v in stats[i])
+            sub = ink[y : y + h, x : x + w]  # tight box of the ink (undo the dilation)
+            cols, rows = np.flatnonzero(sub.any(axis=0)), np.flatnonzero(sub.any(axis=1))
+            if len(cols) == 0:
+                continue
+            x, y, w, h = x + int(cols[0]), y + int(rows[0]), int(cols[-1] - cols[0]) + 1, int(rows[-1] - rows[0]) + 1
+            if not (min_h <= h <= max_h and 1 <= w <= 3.4 * h + 4):
+                continue
+            m = max(3, int(0.35 * h))
+            x0, y0, x1, y1 = max(0, x - m), max(0, y - m), min(w_img, x + w + m), min(h_img, y + h + m)
+            ring = np.ones((y1 - y0, x1 - x0), dtype=bool)
+            ring[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = False
+            if not ring.any():
+                continue
+            ring_ink = ink[y0:y1, x0:x1][ring]
+            if ring_ink.mean() > 0.02:
+                continue
+            ring_gray = gray[y0:y1, x0:x1][ring]
+            med = float(np.median(ring_gray))
+            if polarity == "dark" and med < 200:
+                continue
+            if polarity == "light" and med > 90:
+                continue
+            # uniform surroundings first (margins, label boxes), textured ones last
+            out.append((float(ring_gray.std()), polarity, (x, y, x + w, y + h)))
+    out.sort(key=lambda t: t[0])
+    return [(p, b) for _, p, b in out[:max_candidates]]
+
+
+def _crop_for_ocr(gray: np.ndarray, box: Box, polarity: str) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    pad = max(4, (y1 - y0) // 3)
+    crop = gray[y0:y1, x0:x1]
+    if polarity == "light":
+        crop = 255 - crop
+    crop = cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=255)
+    return cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
+
+
+def read_candidates(gray: np.ndarray, ocr: OcrBatch | None = None) -> list[LabelCandidate]:
+    """All label-like texts of the figure (before choosing which of them are the panel labels)."""
+    boxes = find_candidates(gray)
+    if not boxes:
+        return []
+    reads = (ocr or _rapidocr_batch)([_crop_for_ocr(gray, b, p) for p, b in boxes])
+    out: list[LabelCandidate] = []
+    for (polarity, box), (text, score) in zip(boxes, reads, strict=True):
+        text = ascii_text(text)
+        key = label_key(text)
+        if key is None and text in _CONFUSIONS:
+            key = text  # kept as a digit; mapped to a letter only if the caption asks for it
+        if key is None or score < 0.3:
+            continue
+        out.append(LabelCandidate(text, key, box, score, polarity, box[3] - box[1]))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Choosing the labels
+
+
+def _family(key: str) -> str:
+    if re.fullmatch(r"[a-z]\d+", key):
+        return "letter+number"
+    if key in _ROMAN and len(key) > 1:
+        return "roman"
+    return "letter"
+
+
+def _order(key: str) -> int:
+    if re.fullmatch(r"[a-z]\d+", key):
+        return (ord(key[0]) - 97) * 100 + int(key[1:])
+    if key in _ROMAN and len(key) > 1:
+        return _ROMAN.index(key)
+    return ord(key[0]) - 97
+
+
+def _case_of(c: LabelCandidate) -> str | None:
+    letters = [ch for ch in c.text if ch.isalpha()]
+    if not letters or letters[0].lower() in _CASELESS:
+        return None
+    return "upper" if letters[0].isupper() else "lower"
+
+
+def _alignment(c: LabelCandidate, others: Sequence[LabelCandidate], tol: int) -> int:
+    n = 0
+    for o in others:
+        if o is c or o.key == c.key:
+            continue
+        if abs(o.box[0] - c.box[0]) <= tol or abs(o.box[1] - c.box[1]) <= tol:
+            n += 1
+    return n
+
+
+def _prior(c: LabelCandidate, median_h: float) -> float:
+    """How much a candidate looks like a panel label on its own (before alignment)."""
+    s = c.score
+    s += 0.6 if c.polarity == "dark" else 0.0  # labels in the margins are the common case
+    if median_h > 0:
+        s -= min(1.0, abs(c.height - median_h) / median_h)
+    return s
+
+
+def _per_key(pool: Sequence[LabelCandidate]) -> list[LabelCandidate]:
+    """One candidate per key: the best prior plus alignment with the other keys' candidates; size outliers out."""
+    if not pool:
+        return []
+    median_h = float(np.median([c.height for c in pool]))
+    tol = max(4, int(0.6 * median_h))
+    best: dict[str, LabelCandidate] = {}
+    for _ in range(2):  # second pass: align against the chosen set only
+        ref = list(best.values()) if best else list(pool)
+        chosen: dict[str, tuple[float, LabelCandidate]] = {}
+        for c in pool:
+            s = _prior(c, median_h) + 0.5 * min(4, _alignment(c, ref, tol))
+            if c.key not in chosen or s > chosen[c.key][0]:
+                chosen[c.key] = (s, c)
+        best = {k: v[1] for k, v in chosen.items()}
+        median_h = float(np.median([c.height for c in best.values()]))
+    # size outliers are not labels (axis letters, sample names in another font)
+    return [c for c in best.values() if 0.55 * median_h <= c.height <= 1.8 * median_h]
+
+
+def choose_labels(
+    candidates: Sequence[LabelCandidate], expected: Sequence[str] | None, explain: list[str]
+) -> list[LabelCandidate]:
+    """Pick one candidate per panel label (see the module docstring)."""
+    if not candidates:
+        return []
+    if expected:
+        want = [e.lower() for e in expected]
+        pool: list[LabelCandidate] = []
+        for c in candidates:
+            key = c.key
+            if key not in want and key in _CONFUSIONS and _CONFUSIONS[key] in want:
+                key = _CONFUSIONS[key]
+            if key in want:
+                pool.append(LabelCandidate(c.text, key, c.box, c.score, c.polarity, c.height))
+        explain.append(f"caption labels {want}: {len(pool)} candidate(s) read in the image")
+        cases = [cs for cs in (_case_of(c) for c in pool) if cs]
+        if cases:
+            dominant = max(("lower", "upper"), key=cases.count)
+            pool = [c for c in pool if _case_of(c) in (None, dominant)]
+        picked = _per_key(pool)
+    else:
+        picked = []
+        best_score = -1.0
+        for case in ("lower", "upper"):
+            pool = [c for c in candidates if c.key not in _CONFUSIONS and c.score >= 0.5 and _case_of(c) in (None, case)]
+            run = _sequence(_per_key(pool))
+            score = len(run) + 0.01 * sum(c.score for c in run)
+            if len(run) >= 2 and score > best_score:
+                picked, best_score = run, score
+        if not picked:
+            explain.append("no label sequence found: one panel")
+    picked.sort(key=lambda c: (c.box[1], c.box[0]))
+    explain.append("labels: " + ", ".join(f"{c.key}@{c.box[0]},{c.box[1]}" for c in picked))
+    return picked
+
+
+def _sequence(picked: list[LabelCandidate]) -> list[LabelCandidate]:
+    """Without a caption: the family that starts at the first label and runs on with gaps of at most one."""
+    best: list[LabelCandidate] = []
+    for fam in ("letter", "roman"):
+        members = sorted(
+            (c for c in picked if _family(c.key) in ((fam, "letter+number") if fam == "letter" else (fam,))),
+            key=lambda c: _order(c.key) if _family(c.key) == fam else _order(c.key[0]) + 0.01 * int(c.key[1:]),
+        )
+        run: list[LabelCandidate] = []
+        prev = -1
+        for c in members:
+            k = _order(c.key[0]) if _family(c.key) == "letter+number" else _order(c.key)
+            if k - prev > 2:
+                break
+            run.append(c)
+            prev = k
+        if len(run) > len(best):
+            best = run
+    return best
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Partition
+
+
+def _content_box(ink: np.ndarray, box: Box) -> Box:
+    x0, y0, x1, y1 = box
+    sub = ink[y0:y1, x0:x1]
+    ys = np.flatnonzero(sub.any(axis=1))
+    xs = np.flatnonzero(sub.any(axis=0))
+    if len(xs) == 0 or len(ys) == 0:
+        return box
+    return (x0 + int(xs[0]), y0 + int(ys[0]), x0 + int(xs[-1]) + 1, y0 + int(ys[-1]) + 1)
+
+
+def _runs(blank: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) of runs of True in a 1-D array."""
+    if not blank.any():
+        return []
+    d = np.diff(np.concatenate(([0], blank.astype(np.int8), [0])))
+    starts = np.flatnonzero(d == 1)
+    ends = np.flatnonzero(d == -1)
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
+
+
+@dataclass
+class _Cut:
+    axis: str  # "x": vertical line at x = pos, "y": horizontal line
+    pos: int
+    score: float
+    method: str
+
+
+def _label_side(c: LabelCandidate, axis: str, pos: int) -> bool:
+    """True when the label lies after the cut (right of / below it)."""
+    return (c.cx if axis == "x" else c.cy) >= pos
+
+
+def _cut_ok(labels: Sequence[LabelCandidate], axis: str, pos: int, content: Box, lo_box: Box, hi_box: Box) -> bool:
+    before = [c for c in labels if not _label_side(c, axis, pos)]
+    after = [c for c in labels if _label_side(c, axis, pos)]
+    if not before or not after:
+        return False
+    # labels must not straddle the cut
+    for c in labels:
+        a, b = (c.box[0], c.box[2]) if axis == "x" else (c.box[1], c.box[3])
+        if a < pos < b:
+            return False
+    # the far side's first label sits near that side's leading edge (labels are top-left of their panel)
+    if axis == "x":
+        lead = min(c.box[0] for c in after) - hi_box[0]
+        span = hi_box[2] - hi_box[0]
+    else:
+        lead = min(c.box[1] for c in after) - hi_box[1]
+        span = hi_box[3] - hi_box[1]
+    return lead <= max(24, 0.3 * span)
+
+
+def _best_cut(ink: np.ndarray, blank: np.ndarray, box: Box, labels: Sequence[LabelCandidate]) -> _Cut | None:
+    x0, y0, x1, y1 = box
+    content = _content_box(ink, box)
+    cx0, cy0, cx1, cy1 = content
+    cuts: list[_Cut] = []
+    median_h = float(np.median([c.height for c in labels]))
+    for axis in ("y", "x"):
+        if axis == "y":
+            sub = blank[cy0:cy1, cx0:cx1]
+            line_blank = sub.mean(axis=1) >= 0.997
+            offset = cy0
+        else:
+            sub = blank[cy0:cy1, cx0:cx1]
+            line_blank = sub.mean(axis=0) >= 0.997
+            offset = cx0
+        for s, e in _runs(line_blank):
+            if s == 0 or e == len(line_blank):
+                continue  # margins
+            pos = offset + (s + e) // 2
+            lo_box: Box = (x0, y0, pos, y1) if axis == "x" else (x0, y0, x1, pos)
+            hi_box: Box = (pos, y0, x1, y1) if axis == "x" else (x0, pos, x1, y1)
+            hi_box = _content_box(ink, hi_box)
+            if not _cut_ok(labels, axis, pos, content, lo_box, hi_box):
+                continue
+            after = [c for c in labels if _label_side(c, axis, pos)]
+            lead_gap = min((c.box[0] if axis == "x" else c.box[1]) for c in after) - (offset + e)
+            score = float(e - s) + (6.0 if lead_gap <= 1.5 * median_h + 4 else 0.0)
+            cuts.append(_Cut(axis, pos, score, "gutter"))
+    if cuts:
+        return max(cuts, key=lambda c: c.score)
+    # no gutter separates the labels: cut along a label's left or top edge where the fewest ink pixels are crossed
+    for c in labels:
+        for axis in ("x", "y"):
+            edge = c.box[0] if axis == "x" else c.box[1]
+            lo = max((x0 if axis == "x" else y0) + 1, edge - max(6, c.height))
+            hi = edge
+            if hi <= lo:
+                continue
+            if axis == "x":
+                counts = ink[cy0:cy1, lo:hi].sum(axis=0) / max(1, cy1 - cy0)
+            else:
+                counts = ink[lo:hi, cx0:cx1].sum(axis=1) / max(1, cx1 - cx0)
+            k = int(np.argmin(counts))
+            pos = lo + k
+            lo_box = (x0, y0, pos, y1) if axis == "x" else (x0, y0, x1, pos)
+            hi_box = _content_box(ink, (pos, y0, x1, y1) if axis == "x" else (x0, pos, x1, y1))
+            if not _cut_ok(labels, axis, pos, content, lo_box, hi_box):
+                continue
+            cuts.append(_Cut(axis, pos, -float(counts[k]), "label-edge"))
+    if cuts:
+        return max(cuts, key=lambda c: c.score)
+    return None
+
+
+def partition(image: Image.Image, labels: Sequence[LabelCandidate], explain: list[str] | None = None) -> list[Region]:
+    """Regions, one per label (one region for the whole figure when there are no labels)."""
+    explain = explain if explain is not None else []
+    blank = background_mask(image)
+    ink = ~blank
+    w, h = image.size
+    out: list[Region] = []
+
+    def rec(box: Box, labs: list[LabelCandidate], method: str) -> None:
+        if len(labs) <= 1:
+            out.append(Region(labs[0] if labs else None, box, _content_box(ink, box), method))
+            return
+        cut = _best_cut(ink, blank, box, labs)
+        if cut is None:
+            # cannot separate: keep the labels' region as one panel under the first label, note the others
+            explain.append(f"could not separate labels {[c.key for c in labs]} in {box}")
+            first = min(labs, key=lambda c: (c.box[1], c.box[0]))
+            out.append(Region(first, box, _content_box(ink, box), "unseparated"))
+            return
+        x0, y0, x1, y1 = box
+        lo: Box = (x0, y0, cut.pos, y1) if cut.axis == "x" else (x0, y0, x1, cut.pos)
+        hi: Box = (cut.pos, y0, x1, y1) if cut.axis == "x" else (x0, cut.pos, x1, y1)
+        rec(lo, [c for c in labs if not _label_side(c, cut.axis, cut.pos)], cut.method)
+        rec(hi, [c for c in labs if _label_side(c, cut.axis, cut.pos)], cut.method)
+
+    rec((0, 0, w, h), list(labels), "whole")
+    return out
+
+
+def analyse(
+    image: Image.Image, expected_labels: Sequence[str] | None = None, ocr: OcrBatch | None = None
+) -> Layout:
+    """Labels and regions of a figure. ``expected_labels`` (from the caption) restricts which labels are read."""
+    explain: list[str] = []
+    gray = gray_array(image)
+    candidates = read_candidates(gray, ocr)
+    labels = choose_labels(candidates, expected_labels, explain)
+    if expected_labels and not labels:
+        explain.append("none of the caption's labels was read in the image: one panel")
+    regions = partition(image, labels, explain)
+    return Layout(image.width, image.height, regions, candidates, explain)
