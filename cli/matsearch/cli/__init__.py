@@ -2,4 +2,5 @@
 
 COMMAND_MODULES: list[str] = [
     "matsearch.cli.core_commands",
+    "matsearch.cli.figures",
 ]

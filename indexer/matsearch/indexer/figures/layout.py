@@ -137,7 +137,8 @@ def background_mask(image: Image.Image) -> np.ndarray:
     rgb = np.asarray(image.convert("RGB"), dtype=np.int16)
     lo = rgb.min(axis=2)
     hi = rgb.max(axis=2)
-    return (lo >= _BLANK) & ((hi - lo) <= 24)  # type: ignore[no-any-return]
+    mask: np.ndarray = (lo >= _BLANK) & ((hi - lo) <= 24)
+    return mask
 
 
 def find_candidates(gray: np.ndarray, *, max_candidates: int = 160) -> list[tuple[str, Box]]:
@@ -299,7 +300,9 @@ def choose_labels(
         picked = []
         best_score = -1.0
         for case in ("lower", "upper"):
-            pool = [c for c in candidates if c.key not in _CONFUSIONS and c.score >= 0.5 and _case_of(c) in (None, case)]
+            pool = [
+                c for c in candidates if c.key not in _CONFUSIONS and c.score >= 0.5 and _case_of(c) in (None, case)
+            ]
             run = _sequence(_per_key(pool))
             score = len(run) + 0.01 * sum(c.score for c in run)
             if len(run) >= 2 and score > best_score:
@@ -472,9 +475,7 @@ def partition(image: Image.Image, labels: Sequence[LabelCandidate], explain: lis
     return out
 
 
-def analyse(
-    image: Image.Image, expected_labels: Sequence[str] | None = None, ocr: OcrBatch | None = None
-) -> Layout:
+def analyse(image: Image.Image, expected_labels: Sequence[str] | None = None, ocr: OcrBatch | None = None) -> Layout:
     """Labels and regions of a figure. ``expected_labels`` (from the caption) restricts which labels are read."""
     explain: list[str] = []
     gray = gray_array(image)

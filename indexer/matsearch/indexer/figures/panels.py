@@ -1,0 +1,221 @@
+"""Compound-figure separation: one panel per label, each with its sub-caption, type and scale.
+
+:func:`split_figure` is the entry point (used by ``matsearch figure split`` and by the ingestion pipeline through
+:func:`split_panels`). The layout work — reading labels and cutting the figure — is in
+:mod:`matsearch.indexer.figures.layout`; captions come from :mod:`~matsearch.indexer.figures.captions`, scale bars
+from :mod:`~matsearch.indexer.figures.scalebar` and panel types from :mod:`~matsearch.indexer.figures.panel_type`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from matsearch.indexer.figures.layout import Box, Layout, OcrBatch, _order, analyse
+from PIL import Image
+
+if TYPE_CHECKING:
+    from matsearch.indexer.pipeline import PanelDraft
+
+MIN_SIDE = 32  # below this a figure is not split (one panel, with a note)
+MAX_ANALYSIS_SIDE = 2400  # larger figures are analysed on a downscaled copy; boxes are mapped back
+MIN_PANEL_SIDE = 12
+
+
+@dataclass
+class Panel:
+    label: str | None
+    bbox: Box
+    type: str | None = None
+    type_confidence: float | None = None
+    caption: str | None = None  # shared + own segment (the full caption when the label has none)
+    segment: str | None = None  # the label's own text only
+    label_confidence: float = 0.0
+    nm_per_px: float | None = None
+    scale: dict[str, Any] | None = None  # best reading (scalebar.ScaleReading.to_dict())
+    scale_bars: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "bbox": list(self.bbox),
+            "type": self.type,
+            "type_confidence": self.type_confidence,
+            "caption": self.caption,
+            "nm_per_px": self.nm_per_px,
+            "scale_bars": self.scale_bars,
+            "label_confidence": round(self.label_confidence, 3),
+        }
+
+
+@dataclass
+class FigureSplit:
+    width: int
+    height: int
+    panels: list[Panel]
+    caption: str | None = None
+    shared_caption: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self, *, explain: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "width": self.width,
+            "height": self.height,
+            "panels": [p.to_dict() for p in self.panels],
+        }
+        if self.shared_caption is not None:
+            out["shared_caption"] = self.shared_caption
+        if explain or self.notes:
+            out["notes"] = list(self.notes)
+        return out
+
+
+def _scale_box(box: Box, f: float, size: tuple[int, int]) -> Box:
+    w, h = size
+    x0, y0, x1, y1 = box
+    return (
+        max(0, int(x0 * f)),
+        max(0, int(y0 * f)),
+        min(w, int(round(x1 * f))),
+        min(h, int(round(y1 * f))),
+    )
+
+
+def find_panels(
+    image: Image.Image, caption_labels: list[str] | None = None, *, ocr: OcrBatch | None = None
+) -> tuple[list[tuple[str | None, Box, float]], list[str]]:
+    """(label, bbox, label confidence) per panel, and notes; bboxes in the input image's pixels."""
+    w, h = image.size
+    notes: list[str] = []
+    if min(w, h) < MIN_SIDE:
+        return [(None, (0, 0, w, h), 0.0)], [f"image is tiny ({w}x{h} px): not split"]
+    rgb = image.convert("RGB")
+    f = 1.0
+    if max(w, h) > MAX_ANALYSIS_SIDE:
+        f = max(w, h) / MAX_ANALYSIS_SIDE
+        rgb = rgb.resize((round(w / f), round(h / f)), Image.Resampling.LANCZOS)
+        notes.append(f"large image ({w}x{h} px): analysed at 1/{f:.2f} scale")
+    layout: Layout = analyse(rgb, caption_labels or None, ocr=ocr)
+    notes.extend(layout.explain)
+    out: list[tuple[str | None, Box, float]] = []
+    for region in layout.regions:
+        box = _scale_box(region.content, f, (w, h)) if f != 1.0 else region.content
+        if box[2] - box[0] < MIN_PANEL_SIDE or box[3] - box[1] < MIN_PANEL_SIDE:
+            notes.append(f"dropped a tiny region {box} for label {region.label.key if region.label else None}")
+            continue
+        lab = region.label
+        out.append((lab.key if lab else None, box, lab.score if lab else 0.0))
+    if not out:
+        out = [(None, (0, 0, w, h), 0.0)]
+    # label order when every panel has a label, else reading order (rows by top edge, then left to right)
+    if all(t[0] for t in out):
+        out.sort(key=lambda t: (_order((t[0] or "a")[0]), _order(t[0] or "a")))
+    else:
+        out.sort(key=lambda t: (t[1][1] // max(1, h // 12), t[1][0]))
+    return out, notes
+
+
+def split_figure(
+    image: Image.Image,
+    caption: str | None = None,
+    *,
+    classify: bool = True,
+    scale: bool = True,
+    ocr: OcrBatch | None = None,
+) -> FigureSplit:
+    """Split a (compound) figure into panels with label, bbox, type, sub-caption and scale.
+
+    Without labels in the image the figure is one panel. Partial results are kept: a panel whose type or scale
+    cannot be determined keeps ``None`` there with confidence 0 and a note.
+    """
+    from matsearch.indexer.figures.captions import split_caption
+
+    split = split_caption(caption) if caption and caption.strip() else None
+    notes: list[str] = []
+    if caption is None or not caption.strip():
+        notes.append("no caption: labels read from the image only")
+    elif split is not None and not split.labels:
+        notes.append("caption names no panel labels: labels read from the image only")
+    found, layout_notes = find_panels(image, split.labels if split else None, ocr=ocr)
+    notes.extend(layout_notes)
+    rgb = image.convert("RGB")
+    panels: list[Panel] = []
+    for label, box, conf in found:
+        p = Panel(label=label, bbox=box, label_confidence=conf)
+        if split is not None:
+            p.segment = split.segment(label)
+            p.caption = split.panel_caption(label)
+        elif caption:
+            p.caption = caption
+        panels.append(p)
+    crops = [rgb if p.bbox == (0, 0, rgb.width, rgb.height) else rgb.crop(p.bbox) for p in panels]
+    if classify:
+        try:
+            from matsearch.indexer.figures.panel_type import classify_panels
+
+            for p, (kind, prob) in zip(panels, classify_panels(crops), strict=True):
+                p.type, p.type_confidence = kind, round(prob, 3)
+        except Exception as exc:  # a missing model must not lose the split itself
+            notes.append(f"panel type unavailable: {exc}")
+    if scale:
+        try:
+            from matsearch.indexer.figures.scalebar import read_scales
+
+            for p, crop in zip(panels, crops, strict=True):
+                cap_value = split.scale_for(p.label) if split is not None else None
+                readings = read_scales(crop, cap_value)
+                p.scale_bars = [_bar_dict(r.to_dict(), p.bbox) for r in readings]
+                best = readings[0].to_dict() if readings else None
+                if best is None and cap_value is not None:
+                    best = {"value": cap_value[0], "unit": cap_value[1], "source": "caption", "nm_per_px": None}
+                    best["notes"] = ["no scale bar found in the panel"]
+                p.scale = best
+                p.nm_per_px = best.get("nm_per_px") if best else None
+        except Exception as exc:
+            notes.append(f"scale bars unavailable: {exc}")
+    return FigureSplit(
+        width=image.width,
+        height=image.height,
+        panels=panels,
+        caption=caption,
+        shared_caption=split.shared if split is not None else None,
+        notes=notes,
+    )
+
+
+def _bar_dict(reading: dict[str, Any], panel_box: Box) -> dict[str, Any]:
+    """A scale reading as the CLI contract wants it, with the bar's box in figure pixels."""
+    bbox = reading.get("bbox")
+    if bbox is not None:
+        bbox = [bbox[0] + panel_box[0], bbox[1] + panel_box[1], bbox[2] + panel_box[0], bbox[3] + panel_box[1]]
+    return {
+        "bbox": bbox,
+        "length_px": reading.get("length_px"),
+        "value": reading.get("value"),
+        "unit": reading.get("unit"),
+        "nm_per_px": reading.get("nm_per_px"),
+        "source": reading.get("source"),
+        "confidence": reading.get("confidence", 0.0),
+        "text": reading.get("text"),
+    }
+
+
+def split_panels(image: Image.Image, caption: str | None) -> list[PanelDraft]:
+    """The pipeline's ``Splitter``: :func:`split_figure` as ``PanelDraft`` items."""
+    from matsearch.indexer.pipeline import PanelDraft
+
+    result = split_figure(image, caption)
+    drafts = []
+    for p in result.panels:
+        drafts.append(
+            PanelDraft(
+                bbox=p.bbox,
+                label=p.label,
+                caption=p.caption,
+                type=p.type,
+                type_confidence=p.type_confidence,
+                scale=p.scale,
+                extra={"sub_caption": p.segment, "label_confidence": round(p.label_confidence, 3)},
+            )
+        )
+    return drafts
