@@ -36,7 +36,7 @@ async def ingest_figures(
     items = []
     for upload in files:
         name = upload.filename or "upload"
-        data = await read_upload(upload, service.settings)
+        data = await read_upload(upload, service.settings, allow_empty=True)  # reported per item
         entry = meta.get(name) or {}
         if not isinstance(entry, dict):
             raise BadInput(f"metadata for {name!r} must be an object")
