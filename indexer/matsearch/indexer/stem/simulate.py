@@ -30,6 +30,8 @@ from typing import Any, Literal
 
 import numpy as np
 from scipy import ndimage
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
 Mode = Literal["haadf", "adf", "abf"]
 MODES: tuple[Mode, ...] = ("haadf", "adf", "abf")
@@ -74,15 +76,21 @@ class Projection:
 
     def min_column_spacing(self) -> float:
         """Smallest distance (Å) between two distinct columns, periodic images included."""
-        cart = self.col_frac @ self.basis
-        shifts = np.array([[i, j] for i in (-1, 0, 1) for j in (-1, 0, 1)], dtype=np.float64) @ self.basis
-        best = float(np.min(np.linalg.norm(shifts[np.any(shifts != 0, axis=1)], axis=1)))
-        for a in range(len(cart)):
-            diff = cart[a] - cart[:, None, :] + shifts[None, :, :]  # (m, 9, 2)
-            dist = np.linalg.norm(diff, axis=2)
-            dist[a, 4] = np.inf  # itself, zero shift (index 4 is the (0, 0) shift)
-            best = min(best, float(dist.min()))
-        return best
+        lattice_min = float(
+            min(
+                np.linalg.norm(self.basis, axis=1).min(),
+                np.linalg.norm(self.basis.sum(0)),
+                np.linalg.norm(self.basis[0] - self.basis[1]),
+            )
+        )
+        if self.n_columns < 2:
+            return lattice_min
+        df = self.col_frac[:, None, :] - self.col_frac[None, :, :]
+        df -= np.round(df)
+        shifts = np.array([[i, j] for i in (-1, 0, 1) for j in (-1, 0, 1)], dtype=np.float64)
+        d = np.linalg.norm((df[:, :, None, :] + shifts[None, None]) @ self.basis, axis=3).min(axis=2)
+        np.fill_diagonal(d, np.inf)
+        return min(lattice_min, float(d.min()))
 
 
 def _primitive(zone: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -159,31 +167,23 @@ def project(
     xy = cart @ frame
     f2 = xy @ np.linalg.inv(basis2)
     f2 = f2 - np.floor(f2)
-    # Cluster atoms into columns (periodic in the 2-D cell).
-    col_of = np.full(len(f2), -1, dtype=np.int64)
-    centres: list[np.ndarray] = []
-    members: list[list[np.ndarray]] = []
-    for a in range(len(f2)):
-        placed = False
-        for c, ref in enumerate(centres):
-            df = f2[a] - ref
-            df -= np.round(df)
-            if np.linalg.norm(df @ basis2) < column_tol:
-                col_of[a] = c
-                members[c].append(ref + df)
-                placed = True
-                break
-        if not placed:
-            col_of[a] = len(centres)
-            centres.append(f2[a].copy())
-            members.append([f2[a].copy()])
-    col_frac = np.array([np.mean(mm, axis=0) for mm in members]) % 1.0
+    # Cluster atoms into columns (periodic in the 2-D cell): connected components of "closer than column_tol".
+    df = f2[:, None, :] - f2[None, :, :]
+    df -= np.round(df)
+    close = np.linalg.norm(df @ basis2, axis=2) < column_tol
+    n_comp, col_of = connected_components(csr_matrix(close), directed=False)
+    ref = f2[np.array([np.argmax(col_of == c) for c in range(n_comp)])]  # one member per column
+    off = f2 - ref[col_of]
+    off -= np.round(off)
+    col_frac = np.zeros((n_comp, 2))
+    np.add.at(col_frac, col_of, ref[col_of] + off)
+    col_frac = (col_frac / np.bincount(col_of, minlength=n_comp)[:, None]) % 1.0
     return Projection(
         zone=zone,
         basis=basis2,
         period=period,
         col_frac=col_frac.reshape(-1, 2),
-        atom_col=col_of,
+        atom_col=col_of.astype(np.int64),
         atom_z=np.asarray(numbers, dtype=np.int64),
         atom_occ=np.asarray(occupancies, dtype=np.float64),
     )

@@ -80,23 +80,32 @@ def equivalent_zones(zone: tuple[int, int, int], sga: Any) -> list[tuple[int, in
 def select_zones(structure: Any, max_zones: int = 4, symprec: float = 0.1) -> tuple[Any, list[ZoneView]]:
     """Distinct low-index zone axes of the conventional cell, shortest repeat first (at least one)."""
     conv, sga = conventional(structure, symprec)
+    lattice = conv.lattice.matrix
     seen: set[tuple[int, int, int]] = set()
-    views: list[tuple[float, int, ZoneView]] = []
+    reps: list[tuple[float, int, tuple[int, int, int]]] = []
     for order, zone in enumerate(CANDIDATE_ZONES):
         if zone in seen:
             continue
         seen.update(equivalent_zones(zone, sga))
+        reps.append((round(float(np.linalg.norm(np.array(zone) @ lattice)), 2), order, zone))
+    reps.sort()
+    chosen: list[ZoneView] = []
+    first: ZoneView | None = None
+    for period, _, zone in reps:
         try:
             proj = project_structure(conv, zone)
         except ValueError:
             continue
-        views.append((proj.period, order, ZoneView(zone, proj)))
-    if not views:
+        first = first or ZoneView(zone, proj)
+        if period <= MAX_PERIOD and proj.min_column_spacing() >= MIN_SPACING:
+            chosen.append(ZoneView(zone, proj))
+            if len(chosen) >= max_zones:
+                break
+    if not chosen and first is not None:
+        chosen = [first]
+    if not chosen:
         raise ValueError("no zone axis could be projected")
-    views.sort(key=lambda t: (round(t[0], 2), t[1]))
-    good = [v for v in views if v[0] <= MAX_PERIOD and v[2].projection.min_column_spacing() >= MIN_SPACING]
-    chosen = (good or views[:1])[:max_zones]
-    return conv, [v[2] for v in chosen]
+    return conv, chosen
 
 
 def zone_label(zone: tuple[int, int, int]) -> str:

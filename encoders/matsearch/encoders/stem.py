@@ -1,0 +1,134 @@
+"""STEM image encoder: a small residual CNN trained on simulated atomic-resolution images (``stem-cnn``).
+
+Input: one grey-level image at the library pixel size (0.25 Å/px), ``INPUT_SIZE`` square; anything else is
+resized here, but callers that know the pixel size should resample first (``matsearch.indexer.stem.query``).
+Output: a 128-d L2-normalised embedding; images of the same structure along the same zone axis are close whatever
+the rotation, noise, drift, thickness or detector (HAADF/ADF/ABF). Trained with SupCon + a cosine classifier by
+``matsearch.indexer.stem.train`` (the classifier head is not shipped).
+
+Accepted items: 2-D numpy arrays (any dtype; scaled robustly to [0, 1]) or PIL images (converted to grey).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from matsearch.encoders.base import Encoder, register
+from matsearch.encoders.weights import locate
+from PIL import Image
+from torch import nn
+
+INPUT_SIZE = 96
+EMBED_DIM = 128
+
+
+class _Block(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.c1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.b1 = nn.BatchNorm2d(cout)
+        self.c2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.b2 = nn.BatchNorm2d(cout)
+        self.short = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.b1(self.c1(x)))
+        return F.relu(self.b2(self.c2(y)) + self.short(x))
+
+
+class StemNet(nn.Module):
+    """~0.3 M parameters, ~25 M multiply-adds per 96x96 image (stride-4 stem, three residual stages)."""
+
+    def __init__(self, width: int = 32, embed_dim: int = EMBED_DIM) -> None:
+        super().__init__()
+        w = width
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, w // 2, 5, 2, 2, bias=False),
+            nn.BatchNorm2d(w // 2),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(w // 2, w, 3, 2, 1, bias=False),
+            nn.BatchNorm2d(w),
+            nn.ReLU(inplace=True),
+        )
+        self.layers = nn.Sequential(_Block(w, w, 1), _Block(w, 2 * w, 2), _Block(2 * w, 4 * w, 2))
+        feat = 4 * w * 2  # average + max pooled
+        self.head = nn.Sequential(
+            nn.Linear(feat, 256), nn.BatchNorm1d(256), nn.ReLU(inplace=True), nn.Linear(256, embed_dim)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, 1, H, W) standardised images -> (n, embed_dim) un-normalised embeddings."""
+        f = self.layers(self.stem(x))
+        pooled = torch.cat([f.mean(dim=(2, 3)), f.amax(dim=(2, 3))], dim=1)
+        return self.head(pooled)
+
+
+def to_gray_array(item: Any) -> np.ndarray:
+    """A 2-D float32 array in [0, 1] from a numpy array or PIL image (robust percentile stretch, NaN -> median)."""
+    if isinstance(item, Image.Image):
+        arr = np.asarray(item.convert("F") if item.mode not in ("I;16", "I", "F") else item, dtype=np.float64)
+    else:
+        arr = np.asarray(item, dtype=np.float64)
+    if arr.ndim == 3:
+        arr = arr[..., :3].mean(axis=2) if arr.shape[2] in (3, 4) else arr.mean(axis=2)
+    if arr.ndim != 2:
+        raise ValueError(f"expected a 2-D image, got shape {arr.shape}")
+    finite = np.isfinite(arr)
+    if not finite.all():
+        arr = np.where(finite, arr, np.median(arr[finite]) if finite.any() else 0.0)
+    lo, hi = np.percentile(arr, [0.5, 99.5])
+    if not hi > lo:
+        lo, hi = float(arr.min()), float(arr.max())
+    if not hi > lo:
+        return np.zeros(arr.shape, dtype=np.float32)
+    return np.clip((arr - lo) / (hi - lo), 0, 1).astype(np.float32)
+
+
+def standardize(batch: torch.Tensor) -> torch.Tensor:
+    """Per-image zero mean, unit variance (n, 1, H, W)."""
+    mean = batch.mean(dim=(1, 2, 3), keepdim=True)
+    std = batch.std(dim=(1, 2, 3), keepdim=True)
+    return (batch - mean) / (std + 1e-3)
+
+
+def to_tensor(items: Sequence[Any], size: int = INPUT_SIZE) -> torch.Tensor:
+    arrs = []
+    for item in items:
+        a = to_gray_array(item)
+        if a.shape != (size, size):
+            a = np.asarray(Image.fromarray(a, mode="F").resize((size, size), Image.Resampling.BILINEAR))
+        arrs.append(a)
+    return standardize(torch.from_numpy(np.stack(arrs)[:, None].astype(np.float32)))
+
+
+class StemEncoder(Encoder):
+    name = "stem-cnn"
+    dim = EMBED_DIM
+    modality = "stem"
+    batch_size = 64
+
+    def _load(self) -> None:
+        state = torch.load(locate("stem-cnn"), map_location="cpu", weights_only=True)
+        model = StemNet(width=int(state.pop("_width", torch.tensor(32)).item()))
+        model.load_state_dict(state)
+        model.eval()
+        self._model = model
+
+    @torch.inference_mode()
+    def _encode(self, items: Sequence[Any]) -> np.ndarray:
+        return self._model(to_tensor(items)).numpy()
+
+    @torch.inference_mode()
+    def encode_tensor(self, x: torch.Tensor) -> np.ndarray:
+        """Encode already standardised (n, 1, 96, 96) tensors; L2-normalised rows."""
+        self.load()
+        with self._run_lock:
+            out = self._model(x)
+        return F.normalize(out, dim=1).numpy()
+
+
+register("stem-cnn")(StemEncoder)

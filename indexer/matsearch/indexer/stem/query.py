@@ -1,0 +1,267 @@
+"""STEM image queries: decode (8/16-bit PNG/TIFF, RGB, float, .npy), bring to the library pixel size, encode, search.
+
+``search_stem`` is the ``stem`` plug-in of ``Service.search_image`` (HTTP ``POST /v1/search/image?collection=stem``
+and ``matsearch search image FILE --collection stem``): hits are distinct structures, each with its best zone axis,
+and nothing is returned when the best match is below the abstain threshold.
+
+Pixel size. With ``nm_per_px`` the image is resampled to the library's 0.025 nm/px (0.25 Å/px) before encoding.
+Without it the scale is unknown: we measure the image's dominant lattice period (autocorrelation) and try a few
+physically plausible column spacings for it (``SPACING_HYPOTHESES``), keeping the best score per structure.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from matsearch.core.errors import BadInput, TooLarge, UnsupportedMedia
+from matsearch.core.filters import Filter
+from matsearch.core.settings import Settings, get_settings
+from matsearch.indexer.stem.simulate import LIBRARY_PX, LIBRARY_SIZE
+from matsearch.store.base import ScoredHit, VectorQuery
+from PIL import Image
+from scipy import ndimage
+
+ENCODER = "stem-cnn"
+COLLECTION = "stem"
+VECTOR = "stem"
+# Cosine below which we abstain (no confident match); chosen on the evaluation's query distribution, see
+# bench/results/eval_stem.json ("abstain" block) and docs in the report.
+DEFAULT_SCORE_THRESHOLD = 0.5
+MIN_NM_PER_PX = 0.001  # 0.01 Å/px: finer than any STEM scan
+MAX_NM_PER_PX = 0.1  # 1 Å/px: atomic columns (≈ 1.5-4 Å apart) are no longer resolved
+MIN_FIELD_PX = 48  # at library scale (12 Å): fewer than ~3 unit cells cannot be matched
+MAX_CROPS = 4
+SPACING_HYPOTHESES = (2.0, 2.75, 3.8)  # Å: nearest strong lattice period, when no pixel size is given
+OVERFETCH = 8  # library points fetched per requested hit (several zone axes per structure collapse to one)
+
+
+def decode_array(data: bytes, filename: str = "upload", settings: Settings | None = None) -> np.ndarray:
+    """2-D float64 array from .npy, TIFF (8/16/32-bit, float) or any image ``load_image`` accepts."""
+    from matsearch.core.images import load_image
+
+    settings = settings or get_settings()
+    what = filename or "upload"
+    if not data:
+        raise BadInput(f"{what} is an empty file (0 bytes)")
+    if len(data) > settings.max_upload_bytes:
+        raise TooLarge(f"{what} is {len(data)} bytes; the limit is {settings.max_upload_bytes} bytes")
+    arr: np.ndarray
+    if data[:6] == b"\x93NUMPY" or what.lower().endswith(".npy"):
+        try:
+            arr = np.load(io.BytesIO(data), allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise BadInput(f"{what} is not a readable .npy array: {exc}") from exc
+        if arr.dtype.kind not in "biuf":
+            raise UnsupportedMedia(f"{what}: .npy of dtype {arr.dtype} is not an image (need numbers)")
+    elif data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        try:
+            import tifffile
+
+            arr = np.asarray(tifffile.imread(io.BytesIO(data), key=0))
+        except Exception as exc:  # noqa: BLE001 - tifffile raises many kinds of errors on broken files
+            raise BadInput(f"{what} is not a readable TIFF: {exc}") from exc
+    else:
+        image = load_image(data, settings, what=what)
+        if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+            arr = np.asarray(image, dtype=np.float64)
+        else:
+            arr = np.asarray(image.convert("RGBA" if "A" in image.mode or image.mode == "P" else "RGB"))
+    return to_2d(arr, what, settings)
+
+
+def to_2d(arr: np.ndarray, what: str = "image", settings: Settings | None = None) -> np.ndarray:
+    """Validate an image array and reduce it to 2-D float64 grey (RGB(A) averaged, NaN/inf filled with median)."""
+    settings = settings or get_settings()
+    arr = np.asarray(arr)
+    if arr.dtype.kind not in "biuf":
+        raise UnsupportedMedia(f"{what}: array of dtype {arr.dtype} is not an image")
+    arr = np.squeeze(arr)
+    if arr.ndim == 3 and arr.shape[-1] in (3, 4):
+        arr = arr[..., :3].astype(np.float64).mean(axis=2)
+    elif arr.ndim == 3 and arr.shape[0] in (3, 4):  # channels-first
+        arr = arr[:3].astype(np.float64).mean(axis=0)
+    if arr.ndim != 2:
+        raise BadInput(f"{what}: expected a 2-D image (or RGB), got an array of shape {arr.shape}")
+    h, w = arr.shape
+    if h * w > settings.max_image_pixels:
+        raise TooLarge(f"{what} is {w}x{h} = {h * w} pixels; the limit is {settings.max_image_pixels} pixels")
+    if min(h, w) < 16:
+        raise BadInput(f"{what} is {w}x{h} pixels; a STEM query needs at least 16 px per side")
+    arr = arr.astype(np.float64)
+    finite = np.isfinite(arr)
+    if not finite.all():
+        if finite.mean() < 0.5:
+            raise BadInput(f"{what}: {100 * (1 - finite.mean()):.0f}% of the pixels are NaN or infinite")
+        arr = np.where(finite, arr, float(np.median(arr[finite])))
+    if float(np.ptp(arr)) <= 1e-12 * max(1.0, float(np.abs(arr).max())):
+        raise BadInput(f"{what} is constant (no contrast): nothing to match")
+    return arr
+
+
+def check_nm_per_px(nm_per_px: float | None) -> float | None:
+    if nm_per_px is None:
+        return None
+    if not isinstance(nm_per_px, int | float) or not math.isfinite(nm_per_px) or nm_per_px <= 0:
+        raise BadInput(f"nm_per_px must be a positive number, got {nm_per_px!r}")
+    if nm_per_px < MIN_NM_PER_PX or nm_per_px > MAX_NM_PER_PX:
+        raise BadInput(
+            f"nm_per_px={nm_per_px:g} is outside the atomic-resolution range "
+            f"{MIN_NM_PER_PX:g}-{MAX_NM_PER_PX:g} nm/px (columns must be resolved)"
+        )
+    return float(nm_per_px)
+
+
+def resample(arr: np.ndarray, factor: float) -> np.ndarray:
+    """Zoom by ``factor`` (< 1 shrinks) with an anti-alias prefilter; float32 in [0, 1]."""
+    arr = np.asarray(arr, dtype=np.float64)
+    if factor < 1.0:
+        arr = ndimage.gaussian_filter(arr, sigma=0.5 / factor * 0.8)
+    h, w = arr.shape
+    nh, nw = max(1, round(h * factor)), max(1, round(w * factor))
+    img = Image.fromarray(arr.astype(np.float32), mode="F").resize((nw, nh), Image.Resampling.BILINEAR)
+    return np.asarray(img, dtype=np.float32)
+
+
+def crops(arr: np.ndarray, size: int = LIBRARY_SIZE, max_crops: int = MAX_CROPS) -> list[np.ndarray]:
+    """Square windows of ``size`` covering the image (centre first); smaller images are mirror-padded."""
+    h, w = arr.shape
+    if min(h, w) < MIN_FIELD_PX:
+        raise BadInput(
+            f"field of view is {w}x{h} px at the library scale ({w * LIBRARY_PX / 10:.1f} x "
+            f"{h * LIBRARY_PX / 10:.1f} nm); at least {MIN_FIELD_PX * LIBRARY_PX / 10:.1f} nm per side is needed"
+        )
+    if h < size or w < size:
+        ph, pw = max(0, size - h), max(0, size - w)
+        arr = np.pad(arr, ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2)), mode="reflect")
+        h, w = arr.shape
+    out = [arr[(h - size) // 2 : (h - size) // 2 + size, (w - size) // 2 : (w - size) // 2 + size]]
+    if max_crops > 1 and (h >= 2 * size or w >= 2 * size):
+        for r in (0, h - size):
+            for c in (0, w - size):
+                out.append(arr[r : r + size, c : c + size])
+    return [np.ascontiguousarray(c) for c in out[:max_crops]]
+
+
+def dominant_period_px(arr: np.ndarray) -> float:
+    """Shortest strong lattice period (px) of an image, from its autocorrelation (first ring maximum)."""
+    a = np.asarray(arr, dtype=np.float64)
+    a = a[: min(a.shape[0], 512), : min(a.shape[1], 512)]
+    a = a - a.mean()
+    win = np.outer(np.hanning(a.shape[0]), np.hanning(a.shape[1]))
+    f = np.fft.rfft2(a * win)
+    ac = np.fft.fftshift(np.fft.irfft2(np.abs(f) ** 2, s=a.shape))
+    cy, cx = a.shape[0] // 2, a.shape[1] // 2
+    yy, xx = np.indices(a.shape)
+    r = np.hypot(yy - cy, xx - cx)
+    rmax = min(cy, cx) * 0.6
+    ac = ac / (ac[cy, cx] + 1e-12)
+    # Maxima of the autocorrelation (excluding the centre peak): the nearest strong one is the period.
+    local = (ac == ndimage.maximum_filter(ac, size=5)) & (r > 2.5) & (r < rmax) & (ac > 0.15)
+    if not local.any():
+        return float("nan")
+    rs = r[local]
+    vals = ac[local]
+    strong = rs[vals > 0.5 * vals.max()]
+    return float(strong.min())
+
+
+@dataclass
+class PreparedQuery:
+    """Crops at the library scale, one group per pixel-size hypothesis."""
+
+    groups: list[list[np.ndarray]]
+    px_angstrom: list[float]  # the query pixel size assumed by each group
+
+
+def prepare(arr: np.ndarray, nm_per_px: float | None) -> PreparedQuery:
+    """Resample a validated 2-D image to the library pixel size (known or hypothesised) and cut crops."""
+    nm = check_nm_per_px(nm_per_px)
+    if nm is not None:
+        px_list = [nm * 10.0]
+    else:
+        period = dominant_period_px(arr)
+        if not math.isfinite(period) or period <= 0:
+            px_list = [LIBRARY_PX]  # no lattice found: assume the library scale
+        else:
+            px_list = [s / period for s in SPACING_HYPOTHESES]
+    groups = []
+    for px in px_list:
+        factor = px / LIBRARY_PX
+        # Huge images: only the central region that becomes at most 4 library windows matters.
+        need = int(math.ceil(2 * LIBRARY_SIZE / factor)) + 4
+        h, w = arr.shape
+        sub = arr[
+            max(0, (h - need) // 2) : max(0, (h - need) // 2) + need,
+            max(0, (w - need) // 2) : max(0, (w - need) // 2) + need,
+        ]
+        img = resample(stretch(sub), factor)
+        groups.append(crops(img))
+    return PreparedQuery(groups, px_list)
+
+
+def stretch(arr: np.ndarray) -> np.ndarray:
+    lo, hi = np.percentile(arr, [0.5, 99.5])
+    if not hi > lo:
+        lo, hi = float(arr.min()), float(arr.max())
+    return np.clip((arr - lo) / max(hi - lo, 1e-12), 0, 1).astype(np.float32)
+
+
+def embed(prepared: PreparedQuery, encoder: Any) -> np.ndarray:
+    """One L2-normalised vector per hypothesis (mean of its crops' embeddings)."""
+    flat = [c for g in prepared.groups for c in g]
+    vecs = encoder.encode(flat)
+    out, i = [], 0
+    for g in prepared.groups:
+        v = vecs[i : i + len(g)].mean(axis=0)
+        out.append(v / max(float(np.linalg.norm(v)), 1e-12))
+        i += len(g)
+    return np.asarray(out, dtype=np.float32)
+
+
+def best_per_structure(result_lists: Sequence[Sequence[ScoredHit]], limit: int) -> list[ScoredHit]:
+    """Merge hit lists: one hit per structure (its best-scoring zone axis), best first."""
+    best: dict[str, ScoredHit] = {}
+    for hits in result_lists:
+        for h in hits:
+            key = str(h.payload.get("structure_id", h.id))
+            if key not in best or h.score > best[key].score:
+                best[key] = h
+    return sorted(best.values(), key=lambda h: -h.score)[:limit]
+
+
+def search_stem(
+    service: Any,
+    data: bytes,
+    filename: str = "upload",
+    nm_per_px: float | None = None,
+    flt: Filter | None = None,
+    limit: int = 10,
+    score_threshold: float | None = None,
+) -> list[Any]:
+    """Candidate structures for a STEM image: distinct structures (best zone axis each), best first.
+
+    ``score_threshold`` defaults to ``DEFAULT_SCORE_THRESHOLD`` (abstain: empty list when nothing is confident);
+    pass 0 or a negative number to always get the nearest structures.
+    """
+    settings = getattr(service, "settings", None)
+    arr = decode_array(data, filename, settings)
+    prepared = prepare(arr, nm_per_px)
+    vectors = embed(prepared, service.encoder(ENCODER))
+    threshold = DEFAULT_SCORE_THRESHOLD if score_threshold is None else score_threshold
+    queries = [
+        VectorQuery(vector=v, using=VECTOR, filter=flt, limit=limit * OVERFETCH, score_threshold=threshold)
+        for v in vectors
+    ]
+    results = service.store.query_batch(COLLECTION, queries)
+    merged = best_per_structure(results, limit)
+    hits: list[Any] = service.hits(COLLECTION, merged)
+    for hit, scored in zip(hits, merged, strict=True):
+        idx = next((i for i, r in enumerate(results) if any(x.id == scored.id for x in r)), 0)
+        hit.query_nm_per_px = round(prepared.px_angstrom[idx] / 10.0, 5)  # Hit allows extra fields
+        hit.query_scale_assumed = nm_per_px is None
+    return hits
