@@ -86,7 +86,9 @@ class LiveServer:
             self.env["MATSEARCH_API_KEY"] = api_key
         self.log = open(data_dir.parent / f"server-{self.port}.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [str(BIN / "matsearch"), "serve", "--port", str(self.port)], env=self.env, stdout=self.log,
+            [str(BIN / "matsearch"), "serve", "--port", str(self.port)],
+            env=self.env,
+            stdout=self.log,
             stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 120

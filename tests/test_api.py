@@ -169,8 +169,16 @@ def test_sixteen_bit_and_rgba_images_are_searchable(client: TestClient) -> None:
 def test_openapi_documents_every_endpoint(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     paths = set(spec["paths"])
-    for p in ["/healthz", "/v1/collections", "/v1/search/image", "/v1/search/text", "/v1/points/{collection}/{point_id}",
-              "/v1/points/{collection}/{point_id}/similar", "/v1/images/{sha256}", "/v1/ingest/figures"]:
+    for p in [
+        "/healthz",
+        "/v1/collections",
+        "/v1/search/image",
+        "/v1/search/text",
+        "/v1/points/{collection}/{point_id}",
+        "/v1/points/{collection}/{point_id}/similar",
+        "/v1/images/{sha256}",
+        "/v1/ingest/figures",
+    ]:
         assert p in paths
     assert "examples" in json.dumps(spec["components"]["schemas"]["SearchResponse"])
     assert client.get("/docs").status_code == 200

@@ -70,8 +70,11 @@ def test_bad_input_exits_nonzero_with_one_line(
     run_cli("ingest", "figures", str(figure_dir), env=env, check=True)
     (tmp_path / "text.png").write_text("hello, not an image")
     (tmp_path / "empty.png").write_bytes(b"")
-    paths = {"missing": str(tmp_path / "missing.png"), "text_png": str(tmp_path / "text.png"),
-             "empty_png": str(tmp_path / "empty.png")}
+    paths = {
+        "missing": str(tmp_path / "missing.png"),
+        "text_png": str(tmp_path / "text.png"),
+        "empty_png": str(tmp_path / "empty.png"),
+    }
     result = run_cli(*[a.format(**paths) for a in args], "--json", env=env)
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
@@ -80,7 +83,14 @@ def test_bad_input_exits_nonzero_with_one_line(
 
 
 def test_every_command_has_help(env: dict[str, str]) -> None:
-    for args in (["--help"], ["serve", "--help"], ["ingest", "figures", "--help"], ["search", "image", "--help"],
-                 ["search", "text", "--help"], ["collections", "--help"], ["demo", "build", "--help"]):
+    for args in (
+        ["--help"],
+        ["serve", "--help"],
+        ["ingest", "figures", "--help"],
+        ["search", "image", "--help"],
+        ["search", "text", "--help"],
+        ["collections", "--help"],
+        ["demo", "build", "--help"],
+    ):
         result = run_cli(*args, env=env)
         assert result.returncode == 0 and "Usage:" in result.stdout

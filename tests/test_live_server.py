@@ -21,7 +21,9 @@ def test_curl_image_search(live_server: LiveServer, figure_dir: Path) -> None:
     x = figure_dir / "synthetic_0.png"
     out = subprocess.run(
         ["curl", "-s", "-F", f"file=@{x}", f"{live_server.url}/v1/search/image?limit=3"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     hits = json.loads(out.stdout)["hits"]
     assert len(hits) == 3 and hits[0]["payload"]["image_sha256"] == sha256_bytes(x.read_bytes())

@@ -168,8 +168,11 @@ def test_query_by_id_batch_and_fusion(store: Store) -> None:
     queries = [VectorQuery(points[i].vectors["a"], "a", limit=5) for i in (0, 1, 2)]
     batch = store.query_batch("things", queries)
     assert [[h.id for h in r] for r in batch] == [[h.id for h in store.query("things", q)] for q in queries]
-    fused = store.query_fused("things", [VectorQuery(points[0].vectors["a"], "a", limit=10),
-                                         VectorQuery(points[0].vectors["b"], "b", limit=10)], limit=5)
+    fused = store.query_fused(
+        "things",
+        [VectorQuery(points[0].vectors["a"], "a", limit=10), VectorQuery(points[0].vectors["b"], "b", limit=10)],
+        limit=5,
+    )
     assert fused[0].id == points[0].id  # first in both lists
 
 

@@ -46,7 +46,7 @@ STEM = CollectionSpec(
 
 XRD = CollectionSpec(
     name="xrd",
-    vectors=(VectorSpec("xrd", 256, "cosine"),),
+    vectors=(VectorSpec("xrd", 512, "cosine"),),  # xrd-profile: √intensity on a ln(sin θ) axis, blurred
     indexes=(
         PayloadIndex("structure_id", "keyword"),
         PayloadIndex("formula", "keyword"),
@@ -55,6 +55,7 @@ XRD = CollectionSpec(
         PayloadIndex("spacegroup_number", "integer"),
         PayloadIndex("crystal_system", "keyword"),
         PayloadIndex("source", "keyword"),
+        PayloadIndex("nelements", "integer"),
     ),
 )
 

@@ -15,6 +15,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("./data"), description="Store, images and caches live here.")
     qdrant_url: str | None = Field(None, description="Qdrant server/cluster URL; unset = embedded Qdrant Edge.")
     qdrant_api_key: str | None = Field(None, description="API key for the Qdrant server, if it needs one.")
+    qdrant_shard_number: int | None = Field(None, ge=1, description="Shards per new collection (cluster).")
+    qdrant_replication_factor: int | None = Field(None, ge=1, description="Replicas per shard (cluster).")
     api_key: str | None = Field(None, description="When set, ingest and write endpoints need header X-API-Key.")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)

@@ -32,7 +32,12 @@ def open_store(settings: Settings) -> Store:
     if settings.qdrant_url:
         from matsearch.store.remote import QdrantClientStore
 
-        return QdrantClientStore(settings.qdrant_url, api_key=settings.qdrant_api_key)
+        return QdrantClientStore(
+            settings.qdrant_url,
+            api_key=settings.qdrant_api_key,
+            shard_number=settings.qdrant_shard_number,
+            replication_factor=settings.qdrant_replication_factor,
+        )
     from matsearch.store.edge import EdgeStore
 
     return EdgeStore(settings.store_dir)

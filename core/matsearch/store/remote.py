@@ -83,12 +83,21 @@ def _check_id(value: str) -> str:
 
 class QdrantClientStore(StoreBase):
     def __init__(
-        self, url: str | None = None, *, path: str | None = None, api_key: str | None = None, timeout: int = 60
+        self,
+        url: str | None = None,
+        *,
+        path: str | None = None,
+        api_key: str | None = None,
+        timeout: int = 60,
+        shard_number: int | None = None,
+        replication_factor: int | None = None,
     ) -> None:
         if (url is None) == (path is None):
             raise ValueError("give exactly one of url (server) or path (qdrant-client local mode)")
         self._client = QdrantClient(url=url, api_key=api_key, timeout=timeout) if url else QdrantClient(path=path)
         self._where = url or f"local:{path}"
+        self._shard_number = shard_number
+        self._replication_factor = replication_factor
         self._specs: dict[str, CollectionSpec] = {}
         self._lock = threading.RLock()
 
@@ -144,6 +153,8 @@ class QdrantClientStore(StoreBase):
                     vectors_config={
                         v.name: qm.VectorParams(size=v.size, distance=_DISTANCE[v.distance]) for v in spec.vectors
                     },
+                    shard_number=self._shard_number,
+                    replication_factor=self._replication_factor,
                 )
             for idx in spec.indexes:
                 self._call(
