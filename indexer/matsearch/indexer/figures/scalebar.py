@@ -25,6 +25,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from matsearch.indexer.figures.ocr import OcrLine
 from matsearch.indexer.figures.units import Length, canonical_unit, parse_length, to_nm
 from PIL import Image
 
@@ -87,53 +88,83 @@ def _masks(rgb: np.ndarray) -> list[tuple[str, np.ndarray]]:
     hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
     sat, val = hsv[:, :, 1], hsv[:, :, 2]
     out: list[tuple[str, np.ndarray]] = []
-    for t in (235, 200):
+    for t in (245, 225, 195):
         out.append(("light", ((gray >= t) & (sat < 90)).astype(np.uint8)))
-    for t in (25, 60):
+    for t in (12, 30, 60):
         out.append(("dark", (gray <= t).astype(np.uint8)))
     colourful = (sat >= 110) & (val >= 90)
     if colourful.any():
         # Split saturated pixels by hue so a red bar next to a yellow label stays separate.
         hue = hsv[:, :, 0].astype(np.int32)
-        for lo, hi in ((0, 12), (12, 38), (38, 85), (85, 130), (130, 170), (170, 181)):
-            m = colourful & (hue >= lo) & (hue < hi)
+        # Overlapping hue bands (OpenCV hue is 0..180): red, orange/yellow, green, cyan/blue, magenta.
+        for lo, hi in ((170, 200), (8, 40), (30, 90), (80, 135), (125, 175)):
+            m = colourful & (((hue >= lo) & (hue < hi)) | ((hue + 180 >= lo) & (hue + 180 < hi)))
             if m.sum() >= 8:
                 out.append(("colour", m.astype(np.uint8)))
     return out
 
 
-def measure_length(rgb: np.ndarray, bbox: tuple[int, int, int, int], bg: np.ndarray, fg: np.ndarray) -> float:
-    """Sub-pixel length of a horizontal bar: per-column coverage on the background→bar colour axis, summed.
+def _relative_masks(rgb: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """Masks relative to the neighbourhood (fallback): thin bars softened by resampling are no longer black/white."""
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    sat = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)[:, :, 1]
+    local = cv2.blur(gray, (31, 31)).astype(np.int16)
+    g16 = gray.astype(np.int16)
+    out: list[tuple[str, np.ndarray]] = []
+    out.append(("dark", ((g16 <= local - 70) & (gray < 140)).astype(np.uint8)))
+    out.append(("light", ((g16 >= local + 70) & (gray > 140) & (sat < 90)).astype(np.uint8)))
+    return out
 
-    The bar's rows (without the outermost ones when it is thick enough) are averaged; each column's colour is
-    projected on ``fg - bg``; coverage is clipped to 0..1 and summed over the bar plus a 3-pixel margin.
+
+def measure_length(rgb: np.ndarray, bbox: tuple[int, int, int, int], bg: np.ndarray, fg: np.ndarray) -> float:
+    """Sub-pixel length of a horizontal bar from the coverage of its two ends.
+
+    The bar's rows (without the outermost ones when it is thick enough) are averaged. Columns well inside count 1;
+    in a 3-pixel window around each end, each column's colour is projected on the axis from the local background
+    (just beyond that end; the ring median when that looks like bar) to the bar colour, and the clipped coverage
+    is added. Anti-aliased, blurred or JPEG-softened ends thus count fractionally.
     """
     x0, y0, x1, y1 = bbox
     h, w = rgb.shape[:2]
-    ya, yb = (y0 + 1, y1 - 1) if y1 - y0 >= 4 else (y0, y1)
-    xa, xb = max(0, x0 - 3), min(w, x1 + 3)
-    prof = rgb[ya:yb, xa:xb].astype(np.float64).mean(axis=0)  # (n, 3)
-    axis = fg.astype(np.float64) - bg.astype(np.float64)
-    denom = float(axis @ axis)
-    if denom < 30.0**2:
+    if x1 - x0 < 10:
         return float(x1 - x0)
-    cov = np.clip(((prof - bg) @ axis) / denom, 0.0, 1.0)
-    # Only the contiguous run around the bar counts (a neighbouring label glyph must not add length).
-    inner = cov[(x0 - xa) : (x1 - xa)]
-    left = cov[: x0 - xa][::-1]
-    right = cov[x1 - xa :]
+    ya, yb = (y0 + 1, y1 - 1) if y1 - y0 >= 4 else (y0, y1)
+    rows = rgb[ya:yb].astype(np.float64).mean(axis=0)  # (w, 3)
+    fgf, bgf = fg.astype(np.float64), bg.astype(np.float64)
+    k = 3
+    # A strict threshold can stop short of the true ends (JPEG noise): walk out while the bar colour dominates.
+    axis_g = fgf - bgf
+    d_g = float(axis_g @ axis_g)
+    if d_g > 0:
+        cov_g = ((rows - bgf) @ axis_g) / d_g
+        for _ in range(6):
+            if x0 - 1 >= 0 and cov_g[x0 - 1] >= 0.5:
+                x0 -= 1
+            if x1 < w and cov_g[x1] >= 0.5:
+                x1 += 1
 
-    def run(edge: np.ndarray) -> float:
+    def end_cov(cols: range, outside: range) -> float:
+        local = [c for c in outside if 0 <= c < w]
+        ref = bgf
+        if local:
+            cand = rows[local].mean(axis=0)
+            axis0 = fgf - bgf
+            d0 = float(axis0 @ axis0)
+            if d0 > 0 and float((cand - bgf) @ axis0) / d0 < 0.35:
+                ref = cand
+        axis = fgf - ref
+        denom = float(axis @ axis)
+        if denom < 25.0**2:
+            return float(sum(1 for c in cols if x0 <= c < x1))
         total = 0.0
-        for v in edge:
-            if v < 0.05:
-                break
-            total += float(v)
-            if v < 0.5:
-                break
+        for c in cols:
+            if 0 <= c < w:
+                total += float(np.clip(((rows[c] - ref) @ axis) / denom, 0.0, 1.0))
         return total
 
-    return float(inner.sum() + run(left) + run(right))
+    left = end_cov(range(x0 - k, x0 + k), range(x0 - k - 4, x0 - k))
+    right = end_cov(range(x1 - k, x1 + k), range(x1 + k, x1 + k + 4))
+    return float((x1 - k) - (x0 + k) + left + right)
 
 
 def find_scale_bars(image: Image.Image | np.ndarray, *, max_bars: int = 5, min_score: float = 0.35) -> list[ScaleBar]:
@@ -148,10 +179,40 @@ def find_scale_bars(image: Image.Image | np.ndarray, *, max_bars: int = 5, min_s
         return []
     min_len = max(8, int(round(0.025 * W)))
     kernel = np.ones((1, max(5, min(min_len, 15))), np.uint8)
+    cands = _candidates(rgb, _masks(rgb), min_len, kernel, min_score)
+    if not any(c.score >= 0.6 for c in cands):
+        cands += _candidates(rgb, _relative_masks(rgb), min_len, kernel, min_score)
+    # A strip of a backing box next to a bar (wider than the bar, touching it) is not a bar.
+    cands = [c for c in cands if not any(_box_strip(c, o) for o in cands if o is not c)]
+    # Part of a longer bar found at a stricter threshold is the same bar.
+    cands = [c for c in cands if not any(_part_of(c, o) for o in cands if o is not c)]
+    # De-duplicate the same bar found at two thresholds (keep the better score).
+    cands.sort(key=lambda b: -b.score)
+    kept: list[ScaleBar] = []
+    for c in cands:
+        if any(_iou(c.bbox, k.bbox) > 0.5 for k in kept):
+            continue
+        kept.append(c)
+    return kept[:max_bars]
+
+
+def _part_of(c: ScaleBar, o: ScaleBar) -> bool:
+    """True when ``c`` lies within ``o`` (1-px tolerance) and is clearly shorter."""
+    a, b = c.bbox, o.bbox
+    inside = a[0] >= b[0] - 1 and a[2] <= b[2] + 1 and a[1] >= b[1] - 1 and a[3] <= b[3] + 1
+    return inside and (a[2] - a[0]) < 0.9 * (b[2] - b[0])
+
+
+def _candidates(
+    rgb: np.ndarray, masks: list[tuple[str, np.ndarray]], min_len: int, kernel: np.ndarray, min_score: float
+) -> list[ScaleBar]:
+    H, W = rgb.shape[:2]
     cands: list[ScaleBar] = []
-    for polarity, mask in _masks(rgb):
+    for polarity, mask in masks:
         opened = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
         n, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=4)
+        raw_labels: np.ndarray | None = None
+        raw_stats: np.ndarray | None = None
         for i in range(1, n):
             x, y, w, h, area = (int(v) for v in stats[i])
             if w < min_len or w > 0.85 * W or h < 1 or h > max(3, 0.08 * H) or w < 3 * h:
@@ -175,11 +236,20 @@ def find_scale_bars(image: Image.Image | np.ndarray, *, max_bars: int = 5, min_s
             fill = float(core.mean())
             if fill < 0.9:
                 continue
-            # Edge cleanliness: rows just above/below are not bar-coloured (in the unopened mask).
-            above = mask[ty0 - 1, tx0:tx1].mean() if ty0 >= 1 else 0.0
-            below = mask[ty1, tx0:tx1].mean() if ty1 < H else 0.0
+            # Edge cleanliness: the rows just outside the component are not bar-coloured (in the unopened mask).
+            above = mask[y - 1, tx0:tx1].mean() if y >= 1 else 0.0
+            below = mask[y + h, tx0:tx1].mean() if y + h < H else 0.0
             edge_clean = 1.0 - float(max(above, below))
             if edge_clean < 0.6:
+                continue
+            # In the unopened mask a glyph stroke (the foot of a "2", the bar of a "T") belongs to a larger shape;
+            # a scale bar is (almost) all of its component (end ticks add a little).
+            if raw_labels is None or raw_stats is None:
+                _, raw_labels, raw_stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+            core_ids = raw_labels[ty0:ty1, tx0:tx1]
+            rid = int(np.bincount(core_ids.ravel()).argmax())
+            core_area = (tx1 - tx0) * (ty1 - ty0)
+            if rid > 0 and int(raw_stats[rid, cv2.CC_STAT_AREA]) - core_area > 0.5 * core_area + 8:
                 continue
             fg = np.median(rgb[ty0:ty1, tx0:tx1].reshape(-1, 3), axis=0)
             m = max(2, bh)
@@ -225,14 +295,17 @@ def find_scale_bars(image: Image.Image | np.ndarray, *, max_bars: int = 5, min_s
                     colour=(int(fg[0]), int(fg[1]), int(fg[2])),
                 )
             )
-    # De-duplicate the same bar found at two thresholds (keep the better score).
-    cands.sort(key=lambda b: -b.score)
-    kept: list[ScaleBar] = []
-    for c in cands:
-        if any(_iou(c.bbox, k.bbox) > 0.5 for k in kept):
-            continue
-        kept.append(c)
-    return kept[:max_bars]
+    return cands
+
+
+def _box_strip(c: ScaleBar, bar: ScaleBar) -> bool:
+    """True when ``c`` spans past both ends of ``bar`` of another colour and touches its top or bottom edge."""
+    if c.polarity == bar.polarity and c.colour == bar.colour:
+        return False
+    cx0, cy0, cx1, cy1 = c.bbox
+    bx0, by0, bx1, by1 = bar.bbox
+    touches = abs(cy1 - by0) <= 2 or abs(by1 - cy0) <= 2
+    return touches and cx0 <= bx0 and cx1 >= bx1 and (cx1 - cx0) > (bx1 - bx0) + 2
 
 
 def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
@@ -250,43 +323,99 @@ def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
 def _text_near(
     rgb: np.ndarray, bar: ScaleBar
 ) -> tuple[Length | None, str | None, list[int] | None, float, list[tuple[list[int], str, float]]]:
-    """OCR the neighbourhood of a bar; the value+unit text closest to it (if any)."""
+    """OCR the neighbourhood of a bar; the value+unit text closest to it (if any), and every line read.
+
+    The bar itself is painted over with the surrounding colour first (the recogniser otherwise reads it as a dash or
+    "一" and the detector glues it to the label). If the colour crop gives no value, a second pass reads a binarised
+    crop where pixels close to the bar's colour (labels are usually printed in it) become black on white.
+    """
     from matsearch.indexer.figures.ocr import ocr_text
 
     H, W = rgb.shape[:2]
     x0, y0, x1, y1 = bar.bbox
     bw = x1 - x0
-    th = int(np.clip(0.45 * bw, 14, max(14, 0.3 * H)))
-    cx0, cx1 = max(0, int(x0 - 0.8 * bw - th)), min(W, int(x1 + 0.8 * bw + th))
-    cy0, cy1 = max(0, int(y0 - 1.6 * th)), min(H, int(y1 + 1.6 * th))
-    crop = rgb[cy0:cy1, cx0:cx1]
-    scale = 1.0
-    # Upscale small crops so glyphs reach the ~20-30 px the detector likes.
-    if th < 40:
-        scale = min(3.0, 40.0 / th)
-        crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-    lines = ocr_text(crop, min_score=0.3)
-    found: list[tuple[list[int], str, float]] = []
-    best: tuple[float, Length, str, list[int], float] | None = None
-    bx, by = (x0 + x1) / 2, (y0 + y1) / 2
-    for (lx0, ly0, lx1, ly1), text, score in lines:
-        box = [
-            int(round(cx0 + lx0 / scale)),
-            int(round(cy0 + ly0 / scale)),
-            int(round(cx0 + lx1 / scale)),
-            int(round(cy0 + ly1 / scale)),
+    # Labels sit above, below or beside the bar; glyphs are ~8-45 px high whatever the bar's length.
+    mx = int(np.clip(1.0 * bw, 100, 260))
+    my = int(np.clip(0.5 * bw, 34, 90))
+    th = float(my)
+    cx0, cx1 = max(0, x0 - mx), min(W, x1 + mx)
+    cy0, cy1 = max(0, y0 - my), min(H, y1 + my)
+    crop = rgb[cy0:cy1, cx0:cx1].copy()
+    # Paint the bar (and a 1-px margin) with the median colour of the ring around it.
+    ex0, ey0, ex1, ey1 = max(0, x0 - 2), max(0, y0 - 2), min(W, x1 + 2), min(H, y1 + 2)
+    ring = np.concatenate(
+        [
+            rgb[max(0, ey0 - 2) : ey0, ex0:ex1].reshape(-1, 3),
+            rgb[ey1 : min(H, ey1 + 2), ex0:ex1].reshape(-1, 3),
         ]
-        found.append((box, text, score))
-        ln = parse_length(text, lenient=True)
-        if ln is None:
-            continue
-        tx, ty = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-        dist = float(np.hypot((tx - bx) / max(bw, 1), (ty - by) / max(th, 1)))
-        if best is None or dist < best[0]:
-            best = (dist, ln, text, box, score)
+    )
+    fill = np.median(ring, axis=0) if ring.size else np.array([127, 127, 127])
+    crop[ey0 - cy0 : ey1 - cy0, ex0 - cx0 : ex1 - cx0] = fill.astype(np.uint8)
+    # Enlarge small crops (small glyphs) up to 960 px on the long side; never shrink.
+    scale = float(np.clip(960.0 / max(crop.shape[:2]), 1.0, 2.5))
+    if scale <= 1.05:
+        scale = 1.0
+
+    def run(img: np.ndarray) -> list[tuple[list[int], str, float]]:
+        if scale != 1.0:
+            img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+        out = []
+        for (lx0, ly0, lx1, ly1), text, score in _merge_lines(ocr_text(img, min_score=0.3, max_side=960)):
+            box = [
+                int(round(cx0 + lx0 / scale)),
+                int(round(cy0 + ly0 / scale)),
+                int(round(cx0 + lx1 / scale)),
+                int(round(cy0 + ly1 / scale)),
+            ]
+            out.append((box, text, score))
+        return out
+
+    bx, by = (x0 + x1) / 2, (y0 + y1) / 2
+
+    def pick(lines: list[tuple[list[int], str, float]]) -> tuple[float, Length, str, list[int], float] | None:
+        best: tuple[float, Length, str, list[int], float] | None = None
+        for box, text, score in lines:
+            ln = parse_length(text, lenient=True)
+            if ln is None:
+                continue
+            tx, ty = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+            dist = float(np.hypot((tx - bx) / max(bw, 1), (ty - by) / max(th, 1)))
+            if best is None or dist < best[0]:
+                best = (dist, ln, text, box, score)
+        return best
+
+    found = run(crop)
+    best = pick(found)
+    if best is None or best[4] < 0.85:
+        fg = np.asarray(bar.colour, dtype=np.float64)
+        dist_fg = np.linalg.norm(crop.astype(np.float64) - fg, axis=2)
+        contrast = float(np.linalg.norm(fg - fill.astype(np.float64)))
+        binar = np.where(dist_fg < max(40.0, 0.45 * contrast), 0, 255).astype(np.uint8)
+        found2 = run(np.stack([binar] * 3, axis=-1))
+        best2 = pick(found2)
+        if best2 is not None and (best is None or best2[4] > best[4]):
+            best, found = best2, found2
     if best is None:
         return None, None, None, 0.0, found
     return best[1], best[2], best[3], best[4], found
+
+
+def _merge_lines(lines: list[OcrLine]) -> list[OcrLine]:
+    """Join boxes the detector split on one line ("10" + "μm"): same row, horizontal gap under a glyph height."""
+    items = sorted(lines, key=lambda t: t[0][0])
+    merged: list[OcrLine] = []
+    for box, text, score in items:
+        for j, (mbox, mtext, mscore) in enumerate(merged):
+            hh = min(box[3] - box[1], mbox[3] - mbox[1])
+            overlap = min(box[3], mbox[3]) - max(box[1], mbox[1])
+            gap = box[0] - mbox[2]
+            if hh > 0 and overlap >= 0.5 * hh and -0.5 * hh <= gap <= 1.2 * hh:
+                nb = (min(box[0], mbox[0]), min(box[1], mbox[1]), max(box[2], mbox[2]), max(box[3], mbox[3]))
+                merged[j] = (nb, f"{mtext} {text}", min(score, mscore))
+                break
+        else:
+            merged.append((box, text, score))
+    return merged
 
 
 def read_scales(
@@ -306,7 +435,8 @@ def read_scales(
     bars = find_scale_bars(rgb, max_bars=max_bars)
     readings: list[ScaleReading] = []
     cap_unit = canonical_unit(caption_value[1]) if caption_value else None
-    for k, bar in enumerate(bars):
+    k = -1
+    for bar in bars:
         r = ScaleReading(bbox=list(bar.bbox), length_px=bar.length_px, bar_score=bar.score)
         ocr_len: Length | None = None
         ocr_score = 0.0
@@ -314,6 +444,7 @@ def read_scales(
             ocr_len, text, tbox, ocr_score, _ = _text_near(rgb, bar)
             if ocr_len is not None:
                 r.text, r.text_bbox = text, tbox
+        k += 1
         if ocr_len is not None:
             r.value, r.unit, r.source = ocr_len.value, ocr_len.unit, "ocr"
             r.confidence = round(min(1.0, bar.score) * ocr_score, 3)

@@ -115,12 +115,21 @@ def _parse_number(num: str) -> float | None:
         return None
 
 
+def ocr_fixups(text: str) -> str:
+    """Undo frequent OCR confusions in scale labels: "nn"/"rn"/"rm" for "nm", "O" for "0" inside numbers."""
+    text = re.sub(r"(?<=[\d\s/])(?:nn|rn|rm|nrn)(?![A-Za-z])", "nm", text)
+    text = re.sub(r"(?<=\d)[Oo](?=\d|\s|$|[nμuµ])", "0", text)
+    return text
+
+
 def find_lengths(text: str, *, lenient: bool = False) -> list[Length]:
     """All value+unit pairs in ``text``, in order ("Scale bars, 5 μm (c), 500 nm (d)" → 5 μm, 500 nm).
 
     ``lenient`` is for OCR output: it accepts "A" as Å and capitalised units ("NM").
     """
     norm = normalize_text(text)
+    if lenient:
+        norm = ocr_fixups(norm)
     out: list[Length] = []
     for m in _VALUE_UNIT_RE.finditer(norm):
         unit = canonical_unit(m.group("unit"), lenient=lenient)
