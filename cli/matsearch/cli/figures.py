@@ -57,6 +57,135 @@ def figure_split(
     emit(data, as_json, "\n".join(lines))
 
 
+def _ingest(settings: Settings, items: list[Any], skipped: list[str], as_json: bool) -> None:
+    from matsearch.cli.core_commands import ingest_items, report_line
+
+    if not items:
+        reasons = "; ".join(skipped) or "nothing to ingest"
+        raise BadInput(reasons)
+    report = ingest_items(settings, items)
+    report["skipped"] = list(report.get("skipped", [])) + [{"item": s.split(":")[0], "reason": s} for s in skipped]
+    emit(report, as_json, report_line(report))
+
+
+@click.command("pdf")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@json_option
+@click.pass_obj
+def ingest_pdf(settings: Settings, paths: tuple[Path, ...], as_json: bool) -> None:
+    """Ingest the figures of PDF papers (each with its 'Fig. N' caption and the paper's metadata)."""
+    from matsearch.core.errors import MatsearchError
+    from matsearch.indexer.sources.pdf import read_pdf
+
+    items: list[Any] = []
+    skipped: list[str] = []
+    for path in paths:
+        try:
+            items.extend(read_pdf(path))
+        except MatsearchError as exc:
+            skipped.append(f"{path.name}: {exc.message}")
+    _ingest(settings, items, skipped, as_json)
+
+
+@click.command("exsclaim")
+@click.argument("json_file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--images", type=click.Path(path_type=Path, file_okay=False, exists=True), help="Figure image folder.")
+@json_option
+@click.pass_obj
+def ingest_exsclaim(settings: Settings, json_file: Path, images: Path | None, as_json: bool) -> None:
+    """Import EXSCLAIM results (exsclaim.json + its figures) as-is: its panels, labels, captions, scale bars."""
+    from matsearch.indexer.sources.exsclaim import read_exsclaim
+
+    skipped: list[str] = []
+    items = list(read_exsclaim(json_file, images, skipped=skipped))
+    _ingest(settings, items, skipped, as_json)
+
+
+@click.command("fetch")
+@click.option("--doi", "dois", multiple=True, help="A DOI (repeatable).")
+@click.option("--query", help="A Europe PMC search query, e.g. 'HRTEM nanorods AND OPEN_ACCESS:y'.")
+@click.option("--limit", type=click.IntRange(1, 100), default=5, show_default=True, help="Articles for --query.")
+@click.option("--api", default=None, help="Europe PMC REST base URL (default: the public one).")
+@click.option("--files", "files_url", default=None, help="Base URL of article figure files.")
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), help="HTTP cache (default data/cache).")
+@click.option("--rate-limit", type=float, default=0.5, show_default=True, help="Seconds between requests.")
+@json_option
+@click.pass_obj
+def ingest_fetch(
+    settings: Settings,
+    dois: tuple[str, ...],
+    query: str | None,
+    limit: int,
+    api: str | None,
+    files_url: str | None,
+    cache_dir: Path | None,
+    rate_limit: float,
+    as_json: bool,
+) -> None:
+    """Fetch open-access articles (Europe PMC) by DOI or query and ingest their openly licensed figures."""
+    from matsearch.indexer.sources.fetch import EUROPE_PMC_API, EUROPE_PMC_FILES, Fetcher, fetch_articles
+
+    if not dois and not query:
+        raise BadInput("give --doi and/or --query")
+    fetcher = Fetcher(
+        api=api or EUROPE_PMC_API,
+        files=files_url or EUROPE_PMC_FILES,
+        cache_dir=cache_dir or settings.data_dir / "cache" / "fetch",
+        rate_limit_s=rate_limit,
+    )
+    skipped: list[str] = []
+    items = list(fetch_articles(fetcher, dois=dois, query=query, limit=limit, skipped=skipped))
+    _ingest(settings, items, skipped, as_json)
+
+
+@click.command("sketch")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--collection", default="figures", show_default=True)
+@click.option("--filter", "filter_text", help='JSON filter, e.g. \'{"type": "microscopy"}\'.')
+@click.option("--limit", type=click.IntRange(1, 200), default=10, show_default=True)
+@click.option("--score-threshold", type=float, help="Drop hits scoring below this.")
+@json_option
+@click.pass_obj
+def search_sketch(
+    settings: Settings,
+    file: Path,
+    collection: str,
+    filter_text: str | None,
+    limit: int,
+    score_threshold: float | None,
+    as_json: bool,
+) -> None:
+    """Find panels that look like the drawing FILE (contours against contours)."""
+    from matsearch.cli.session import open_session
+    from matsearch.core.filters import parse_filter
+
+    flt = parse_filter(filter_text)
+    data = file.read_bytes()
+    with open_session(settings) as s:
+        if s.remote:
+            params: dict[str, Any] = {"collection": collection, "limit": limit}
+            if filter_text:
+                params["filter"] = filter_text
+            if score_threshold is not None:
+                params["score_threshold"] = score_threshold
+            hits = s.remote.request("POST", "/v1/search/sketch", params=params, files={"file": (file.name, data)})[
+                "hits"
+            ]
+        else:
+            from matsearch.indexer.figures.query import search_sketch as run
+
+            hits = run(
+                s.local,
+                data,
+                filename=file.name,
+                collection=collection,
+                flt=flt,
+                limit=limit,
+                score_threshold=score_threshold,
+            )
+    _emit_hits(hits, as_json)
+
+
 def _emit_hits(hits: list[Any], as_json: bool) -> None:
     hits = [h if isinstance(h, dict) else h.model_dump(mode="json") for h in hits]
     emit({"hits": hits}, as_json, hits_table(hits))
@@ -65,3 +194,7 @@ def _emit_hits(hits: list[Any], as_json: bool) -> None:
 def register(groups: dict[str, click.Group]) -> None:
     groups["cli"].add_command(figure)
     groups["figure"] = figure
+    groups["ingest"].add_command(ingest_pdf)
+    groups["ingest"].add_command(ingest_exsclaim)
+    groups["ingest"].add_command(ingest_fetch)
+    groups["search"].add_command(search_sketch)

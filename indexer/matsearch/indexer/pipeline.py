@@ -62,7 +62,7 @@ Splitter = Callable[[Image.Image, str | None], list[PanelDraft]]
 class FigureIngestor:
     def __init__(self, ctx: IngestContext, *, splitter: Splitter | None = None, batch_size: int = 16) -> None:
         self.ctx = ctx
-        self.splitter: Splitter = splitter or whole_figure
+        self.splitter: Splitter = splitter or default_splitter()
         self.batch_size = batch_size
 
     def ingest(self, items: Iterable[FigureItem], progress: Callable[[int], None] | None = None) -> IngestReport:
@@ -138,6 +138,9 @@ class FigureIngestor:
 
     def _encode(self, points: list[PointRecord], images: list[Image.Image]) -> None:
         image_vectors = self.ctx.encoder("efficientnet-lite0").encode(images)
+        for point, vector in zip(points, self.ctx.encoder("sketch").encode(images), strict=True):
+            point.vectors["sketch"] = vector
+        fill_types([p.payload for p in points], images, image_vectors)
         captions = [p.payload["caption"] for p in points]
         with_text = [i for i, c in enumerate(captions) if c.strip()]
         text_vectors = self.ctx.encoder("all-minilm-l6-v2").encode([captions[i] for i in with_text])
@@ -145,6 +148,24 @@ class FigureIngestor:
             point.vectors["image"] = vector
         for i, vector in zip(with_text, text_vectors, strict=True):
             points[i].vectors["caption"] = vector
+
+
+def default_splitter() -> Splitter:
+    """The figures helper's panel splitter when present (label + layout based), else one panel per figure."""
+    try:
+        from matsearch.indexer.figures.panels import split_panels
+    except ImportError:
+        return whole_figure
+    return split_panels
+
+
+def fill_types(payloads: list[dict[str, Any]], images: list[Image.Image], image_vectors: Any) -> None:
+    """Panel type + confidence for payloads without one (classifier on the image vectors already computed)."""
+    try:
+        from matsearch.indexer.figures.panels import fill_types as fill
+    except ImportError:
+        return
+    fill(payloads, images, image_vectors)
 
 
 def extract_keywords(text: str) -> dict[str, list[str]]:

@@ -8,6 +8,7 @@ from :mod:`~matsearch.indexer.figures.scalebar` and panel types from :mod:`~mats
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -204,7 +205,7 @@ def split_panels(image: Image.Image, caption: str | None) -> list[PanelDraft]:
     """The pipeline's ``Splitter``: :func:`split_figure` as ``PanelDraft`` items."""
     from matsearch.indexer.pipeline import PanelDraft
 
-    result = split_figure(image, caption)
+    result = split_figure(image, caption, classify=False)  # typed in the pipeline, from the image vectors
     drafts = []
     for p in result.panels:
         drafts.append(
@@ -219,3 +220,23 @@ def split_panels(image: Image.Image, caption: str | None) -> list[PanelDraft]:
             )
         )
     return drafts
+
+
+def fill_types(payloads: list[dict[str, Any]], images: list[Image.Image], image_vectors: Any) -> None:
+    """Set ``type``/``type_confidence`` on payloads that have none, reusing the panels' EfficientNet vectors."""
+    import numpy as np
+
+    todo = [i for i, p in enumerate(payloads) if p.get("type") is None]
+    if not todo:
+        return
+    from matsearch.indexer.figures.panel_type import classify_panels
+
+    vectors = np.asarray(image_vectors)[todo]
+    try:
+        typed = classify_panels([images[i] for i in todo], vectors)
+    except Exception as exc:  # a missing/corrupt model leaves the type unknown; ingestion goes on
+        logging.getLogger(__name__).warning("panel type unavailable: %s", exc)
+        return
+    for i, (kind, prob) in zip(todo, typed, strict=True):
+        payloads[i]["type"] = kind
+        payloads[i]["type_confidence"] = round(prob, 3)

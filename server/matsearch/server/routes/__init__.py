@@ -7,4 +7,5 @@ ROUTE_MODULES: list[str] = [
     "points",
     "images",
     "ingest",
+    "figures",
 ]

@@ -1,0 +1,111 @@
+"""Figure routes: search by a hand sketch, ingest PDFs, split a figure into panels."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, UploadFile
+from matsearch.core.errors import BadInput
+from matsearch.core.images import load_image
+from matsearch.core.schemas import IngestReport, SearchResponse
+from matsearch.server.deps import FilterDep, ServiceDep, WriteAuth
+from matsearch.server.routes.uploads import read_upload
+
+router = APIRouter(tags=["figures"])
+
+Limit = Annotated[int, Query(ge=1, le=200, description="How many hits at most.")]
+Threshold = Annotated[
+    float | None, Query(description="Drop hits scoring below this (cosine similarity); 'no match' gives [].")
+]
+
+
+@router.post(
+    "/v1/search/sketch",
+    response_model=SearchResponse,
+    summary="Search figure panels by a hand drawing",
+    description="Multipart field `file`: a drawing (e.g. a PNG from a canvas, dark lines on a light background). "
+    "It is turned into a contour rendering — the same transform every stored panel got — and compared with the "
+    "panels' `sketch` vectors. Same parameters and response as `/v1/search/image`.",
+    responses={400: {"description": "corrupt or empty image"}, 413: {"description": "too large"}},
+)
+async def search_sketch(
+    service: ServiceDep,
+    flt: FilterDep,
+    file: Annotated[UploadFile, File(description="The drawing.")],
+    collection: Annotated[str, Query(description="figures")] = "figures",
+    limit: Limit = 10,
+    score_threshold: Threshold = None,
+) -> SearchResponse:
+    from matsearch.indexer.figures.query import search_sketch as run
+
+    if collection != "figures":
+        raise BadInput(f"sketch search is only available for the figures collection, not {collection!r}")
+    data = await read_upload(file, service.settings)
+    hits = await asyncio.to_thread(
+        run,
+        service,
+        data,
+        filename=file.filename or "sketch",
+        collection=collection,
+        flt=flt,
+        limit=limit,
+        score_threshold=score_threshold,
+    )
+    return SearchResponse(hits=hits)
+
+
+@router.post(
+    "/v1/ingest/pdf",
+    response_model=IngestReport,
+    dependencies=[WriteAuth],
+    summary="Ingest the figures of PDF papers",
+    description="Multipart: one or more `files` (PDF). Each figure is taken with its 'Fig. N' caption and the "
+    "paper's title, DOI, year and journal, split into panels and indexed. Unusable PDFs (encrypted, corrupt, "
+    "no figures) are reported in `skipped`; the others are kept. Re-sending a PDF rewrites the same points.",
+)
+async def ingest_pdf(
+    service: ServiceDep,
+    files: Annotated[list[UploadFile], File(description="PDF files.")],
+) -> IngestReport:
+    from matsearch.core.errors import MatsearchError
+
+    items: list[Any] = []
+    skipped: list[tuple[str, str]] = []
+    for upload in files:
+        name = upload.filename or "upload.pdf"
+        data = await read_upload(upload, service.settings, allow_empty=True)
+        try:
+            items.extend(await asyncio.to_thread(_read_pdf, name, data))
+        except MatsearchError as exc:
+            skipped.append((name, exc.message))
+    report = await asyncio.to_thread(service.ingest_figures, items)
+    from matsearch.core.schemas import IngestSkip
+
+    report.skipped.extend(IngestSkip(item=n, reason=r) for n, r in skipped)
+    report.items += len(skipped)
+    return report
+
+
+def _read_pdf(name: str, data: bytes) -> list[Any]:
+    from matsearch.indexer.sources.pdf import read_pdf
+
+    return list(read_pdf(name, data, name=name))
+
+
+@router.post(
+    "/v1/figures/split",
+    summary="Split a compound figure into panels",
+    description="Multipart `file` (the figure) and optional `caption`. Same JSON as `matsearch figure split --json`.",
+)
+async def split(
+    service: ServiceDep,
+    file: Annotated[UploadFile, File(description="The figure image.")],
+    caption: Annotated[str | None, Form(description="The figure caption.")] = None,
+) -> dict[str, Any]:
+    from matsearch.indexer.figures.panels import split_figure
+
+    data = await read_upload(file, service.settings)
+    image = load_image(data, service.settings, what=file.filename or "figure")
+    result = await asyncio.to_thread(split_figure, image, caption)
+    return result.to_dict()
