@@ -6,7 +6,6 @@ Every command takes ``--json``; bad input ends with a one-line ``error: ...`` on
 from __future__ import annotations
 
 import importlib
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -78,4 +77,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

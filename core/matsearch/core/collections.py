@@ -46,7 +46,7 @@ STEM = CollectionSpec(
 
 XRD = CollectionSpec(
     name="xrd",
-    vectors=(VectorSpec("xrd", 512, "cosine"),),  # xrd-profile: √intensity on a ln(sin θ) axis, blurred
+    vectors=(VectorSpec("xrd", 256, "cosine"),),  # xrd-profile: √intensity on a ln(sin θ) axis, blurred
     indexes=(
         PayloadIndex("structure_id", "keyword"),
         PayloadIndex("formula", "keyword"),

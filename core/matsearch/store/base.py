@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -129,7 +130,24 @@ def as_float_list(vector: VectorLike, size: int | None = None, name: str = "vect
         raise BadInput(f"{name} has {arr.shape[0]} dimensions, expected {size}")
     if not np.all(np.isfinite(arr)):
         raise BadInput(f"{name} contains NaN or infinite values")
-    return arr.tolist()  # type: ignore[no-any-return]
+    return arr.tolist()
+
+
+def check_id(value: str) -> str:
+    """Point ids are UUIDs; normalise the spelling or say what is wrong."""
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise BadInput(f"invalid point id {value!r} (expected a UUID)") from None
+
+
+def vectors_out(raw: Any) -> dict[str, VectorLike]:
+    """Named vectors as returned by either engine → ``{name: [floats]}`` (an unnamed vector is called "")."""
+    if not raw:
+        return {}
+    if isinstance(raw, dict):
+        return {str(k): list(v) for k, v in raw.items()}
+    return {"": list(raw)}
 
 
 def fuse(

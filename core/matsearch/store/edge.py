@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import threading
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -31,6 +30,8 @@ from matsearch.store.base import (
     VectorQuery,
     VectorSpec,
     as_float_list,
+    check_id,
+    vectors_out,
 )
 
 _DISTANCE = {"cosine": qe.Distance.Cosine, "dot": qe.Distance.Dot, "euclid": qe.Distance.Euclid}
@@ -75,14 +76,6 @@ def edge_filter(flt: Filter | None) -> qe.Filter | None:
         should=[cond(c) for c in flt.should] or None,
         must_not=[cond(c) for c in flt.must_not] or None,
     )
-
-
-def _vectors_out(raw: Any) -> dict[str, list[float]]:
-    if not raw:
-        return {}
-    if isinstance(raw, dict):
-        return {str(k): list(v) for k, v in raw.items()}
-    return {"": list(raw)}
 
 
 class EdgeStore(StoreBase):
@@ -195,7 +188,7 @@ class EdgeStore(StoreBase):
                 if name not in sizes:
                     raise BadInput(f"collection {collection!r} has no vector {name!r}")
                 vectors[name] = as_float_list(vec, sizes[name], name=f"vector {name!r} of point {p.id}")
-            edge_points.append(qe.Point(_check_id(p.id), vectors, p.payload))  # type: ignore[arg-type]
+            edge_points.append(qe.Point(check_id(p.id), vectors, p.payload))  # type: ignore[arg-type]
         shard = self._shard(collection)
         with self._write:
             for i in range(0, len(edge_points), _UPSERT_CHUNK):
@@ -204,12 +197,12 @@ class EdgeStore(StoreBase):
     def delete(self, collection: str, ids: Sequence[str]) -> None:
         shard = self._shard(collection)
         with self._write:
-            shard.update(qe.UpdateOperation.delete_points([_check_id(i) for i in ids]))
+            shard.update(qe.UpdateOperation.delete_points([check_id(i) for i in ids]))
 
     def set_payload(self, collection: str, ids: Sequence[str], payload: dict[str, Any]) -> None:
         shard = self._shard(collection)
         with self._write:
-            shard.update(qe.UpdateOperation.set_payload([_check_id(i) for i in ids], payload))
+            shard.update(qe.UpdateOperation.set_payload([check_id(i) for i in ids], payload))
 
     def optimize(self, collection: str) -> None:
         shard = self._shard(collection)
@@ -224,8 +217,8 @@ class EdgeStore(StoreBase):
 
     # -- reads -------------------------------------------------------------------------------------------------
     def retrieve(self, collection: str, ids: Sequence[str], with_vectors: bool = False) -> list[PointRecord]:
-        records = self._shard(collection).retrieve([_check_id(i) for i in ids], True, with_vectors)
-        return [PointRecord(str(r.id), _vectors_out(r.vector), dict(r.payload or {})) for r in records]
+        records = self._shard(collection).retrieve([check_id(i) for i in ids], True, with_vectors)
+        return [PointRecord(str(r.id), vectors_out(r.vector), dict(r.payload or {})) for r in records]
 
     def scroll(
         self,
@@ -236,14 +229,14 @@ class EdgeStore(StoreBase):
         with_vectors: bool = False,
     ) -> tuple[list[PointRecord], str | None]:
         request = qe.ScrollRequest(
-            offset=_check_id(offset) if offset else None,
+            offset=check_id(offset) if offset else None,
             limit=limit,
             filter=edge_filter(flt),
             with_payload=True,
             with_vector=with_vectors,
         )
         records, next_offset = self._shard(collection).scroll(request)
-        points = [PointRecord(str(r.id), _vectors_out(r.vector), dict(r.payload or {})) for r in records]
+        points = [PointRecord(str(r.id), vectors_out(r.vector), dict(r.payload or {})) for r in records]
         return points, (str(next_offset) if next_offset is not None else None)
 
     def count(self, collection: str, flt: Filter | None = None) -> int:
@@ -285,13 +278,6 @@ class EdgeStore(StoreBase):
                 fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
                 self._lock_file.close()
                 self._lock_file = None
-
-
-def _check_id(value: str) -> str:
-    try:
-        return str(uuid.UUID(str(value)))
-    except ValueError:
-        raise BadInput(f"invalid point id {value!r} (expected a UUID)") from None
 
 
 def _write_spec(path: Path, spec: CollectionSpec) -> None:

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +21,8 @@ from matsearch.store.base import (
     VectorQuery,
     VectorSpec,
     as_float_list,
+    check_id,
+    vectors_out,
 )
 from matsearch.store.edge import check_collection_name
 from qdrant_client import QdrantClient
@@ -52,7 +53,7 @@ def client_filter(flt: Filter | None) -> qm.Filter | None:
         if c.match is not None:
             return qm.FieldCondition(key=c.key, match=qm.MatchValue(value=c.match))
         if c.any is not None:
-            return qm.FieldCondition(key=c.key, match=qm.MatchAny(any=list(c.any)))  # type: ignore[arg-type]
+            return qm.FieldCondition(key=c.key, match=qm.MatchAny(any=list(c.any)))
         if c.all is not None:
             return qm.Filter(must=[qm.FieldCondition(key=c.key, match=qm.MatchValue(value=v)) for v in c.all])
         assert c.range is not None
@@ -64,21 +65,6 @@ def client_filter(flt: Filter | None) -> qm.Filter | None:
         should=[cond(c) for c in flt.should] or None,
         must_not=[cond(c) for c in flt.must_not] or None,
     )
-
-
-def _vectors_out(raw: Any) -> dict[str, list[float]]:
-    if not raw:
-        return {}
-    if isinstance(raw, dict):
-        return {str(k): list(v) for k, v in raw.items()}
-    return {"": list(raw)}
-
-
-def _check_id(value: str) -> str:
-    try:
-        return str(uuid.UUID(str(value)))
-    except ValueError:
-        raise BadInput(f"invalid point id {value!r} (expected a UUID)") from None
 
 
 class QdrantClientStore(StoreBase):
@@ -189,17 +175,17 @@ class QdrantClientStore(StoreBase):
                 if name not in sizes:
                     raise BadInput(f"collection {collection!r} has no vector {name!r}")
                 vectors[name] = as_float_list(vec, sizes[name], name=f"vector {name!r} of point {p.id}")
-            structs.append(qm.PointStruct(id=_check_id(p.id), vector=vectors, payload=p.payload))
+            structs.append(qm.PointStruct(id=check_id(p.id), vector=vectors, payload=p.payload))
         for i in range(0, len(structs), _UPSERT_CHUNK):
             self._call(self._client.upsert, collection, points=structs[i : i + _UPSERT_CHUNK], wait=True)
 
     def delete(self, collection: str, ids: Sequence[str]) -> None:
         self.spec(collection)
-        self._call(self._client.delete, collection, points_selector=qm.PointIdsList(points=[_check_id(i) for i in ids]))
+        self._call(self._client.delete, collection, points_selector=qm.PointIdsList(points=[check_id(i) for i in ids]))
 
     def set_payload(self, collection: str, ids: Sequence[str], payload: dict[str, Any]) -> None:
         self.spec(collection)
-        self._call(self._client.set_payload, collection, payload=payload, points=[_check_id(i) for i in ids])
+        self._call(self._client.set_payload, collection, payload=payload, points=[check_id(i) for i in ids])
 
     def optimize(self, collection: str) -> None:
         """The server optimises in the background; nothing to do."""
@@ -211,11 +197,11 @@ class QdrantClientStore(StoreBase):
         records = self._call(
             self._client.retrieve,
             collection,
-            ids=[_check_id(i) for i in ids],
+            ids=[check_id(i) for i in ids],
             with_payload=True,
             with_vectors=with_vectors,
         )
-        return [PointRecord(str(r.id), _vectors_out(r.vector), dict(r.payload or {})) for r in records]
+        return [PointRecord(str(r.id), vectors_out(r.vector), dict(r.payload or {})) for r in records]
 
     def scroll(
         self,
@@ -231,11 +217,11 @@ class QdrantClientStore(StoreBase):
             collection,
             scroll_filter=client_filter(flt),
             limit=limit,
-            offset=_check_id(offset) if offset else None,
+            offset=check_id(offset) if offset else None,
             with_payload=True,
             with_vectors=with_vectors,
         )
-        points = [PointRecord(str(r.id), _vectors_out(r.vector), dict(r.payload or {})) for r in records]
+        points = [PointRecord(str(r.id), vectors_out(r.vector), dict(r.payload or {})) for r in records]
         return points, (str(next_offset) if next_offset is not None else None)
 
     def count(self, collection: str, flt: Filter | None = None) -> int:

@@ -50,7 +50,7 @@ class OpenClip(Encoder):
     def _encode(self, items: Sequence[Any]) -> np.ndarray:
         if all(isinstance(i, Image.Image) for i in items):
             x = torch.stack([self._preprocess(im.convert("RGB")) for im in items])
-            return self._model.encode_image(x).float().numpy()  # type: ignore[no-any-return]
+            return self._model.encode_image(x).float().numpy()
         if all(isinstance(i, str) for i in items):
-            return self._model.encode_text(self._tokenizer(list(items))).float().numpy()  # type: ignore[no-any-return]
+            return self._model.encode_text(self._tokenizer(list(items))).float().numpy()
         raise TypeError("open-clip encodes a batch of PIL images or a batch of strings, not a mix")

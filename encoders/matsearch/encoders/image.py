@@ -54,7 +54,7 @@ class EfficientNetLite0(Encoder):
     def _encode(self, items: Sequence[Any]) -> np.ndarray:
         x = image_batch(items)
         feats = self._model.extract_features(x)
-        return feats.mean(dim=(2, 3)).numpy()  # type: ignore[no-any-return]
+        return feats.mean(dim=(2, 3)).numpy()
 
     @torch.inference_mode()
     def classify(self, images: Sequence[Image.Image]) -> np.ndarray:
@@ -62,7 +62,7 @@ class EfficientNetLite0(Encoder):
         self.load()
         with self._run_lock:
             logits = self._model(image_batch(images))
-        return torch.softmax(logits, dim=1).numpy()  # type: ignore[no-any-return]
+        return torch.softmax(logits, dim=1).numpy()
 
 
 register("efficientnet-lite0")(EfficientNetLite0)

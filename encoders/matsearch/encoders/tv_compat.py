@@ -71,7 +71,7 @@ def apply() -> None:
     _LIB = lib
     import torchvision.ops.boxes as tv_boxes  # noqa: E402 - must come after the schemas above
 
-    tv_boxes._assert_has_ops = lambda: None  # type: ignore[attr-defined]
+    tv_boxes._assert_has_ops = lambda: None
     import torchvision.extension as tv_ext
 
-    tv_ext._assert_has_ops = lambda: None  # type: ignore[attr-defined]
+    tv_ext._assert_has_ops = lambda: None
