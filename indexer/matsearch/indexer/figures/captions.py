@@ -239,6 +239,11 @@ def _find_markers(text: str, prefer_roman: bool) -> list[_Marker]:
     clause = _clause_starts(text)
     taken: list[tuple[int, int]] = []
 
+    def in_scale_sentence(pos: int) -> bool:
+        """Labels inside "Scale bars: (a) 200 nm, (b) 50 nm" belong to the scale sentence, not to new segments."""
+        start = max(text.rfind(". ", 0, pos), text.rfind("; ", 0, pos))
+        return _SCALE_START_RE.match(text[start + 1 if start >= 0 else 0 : pos]) is not None
+
     # Parenthesised chains "(a)", "(a,b)", "(a) and (b)".
     for m in _PAREN_CHAIN_RE.finditer(text):
         raw = m.group(0)
@@ -254,7 +259,7 @@ def _find_markers(text: str, prefer_roman: bool) -> list[_Marker]:
             or _FIG_PREFIX_RE.fullmatch(before + " ") is not None
         )
         taken.append((m.start(), m.end()))
-        if not (at_start and follows_text):
+        if not (at_start and follows_text) or in_scale_sentence(m.start()):
             continue
         labels = parse_label_list(" ".join(re.findall(r"\(([^)]*)\)", raw)), prefer_roman=prefer_roman)
         end = m.end() + len(re.match(r"\s*[,:.]?\s*", after).group(0))  # type: ignore[union-attr]
@@ -264,7 +269,7 @@ def _find_markers(text: str, prefer_roman: bool) -> list[_Marker]:
         return any(a < y and x < b for x, y in taken)
 
     for pos in sorted(clause):
-        if pos >= len(text):
+        if pos >= len(text) or in_scale_sentence(pos):
             continue
         # Half-parenthesised "a) text".
         hm = _HALF_PAREN_RE.match(text, pos)

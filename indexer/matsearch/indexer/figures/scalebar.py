@@ -138,9 +138,9 @@ def measure_length(rgb: np.ndarray, bbox: tuple[int, int, int, int], bg: np.ndar
     if d_g > 0:
         cov_g = ((rows - bgf) @ axis_g) / d_g
         for _ in range(6):
-            if x0 - 1 >= 0 and cov_g[x0 - 1] >= 0.5:
+            if x0 - 1 >= 0 and cov_g[x0 - 1] >= 0.8:
                 x0 -= 1
-            if x1 < w and cov_g[x1] >= 0.5:
+            if x1 < w and cov_g[x1] >= 0.8:
                 x1 += 1
 
     def end_cov(cols: range, outside: range) -> float:
@@ -150,7 +150,7 @@ def measure_length(rgb: np.ndarray, bbox: tuple[int, int, int, int], bg: np.ndar
             cand = rows[local].mean(axis=0)
             axis0 = fgf - bgf
             d0 = float(axis0 @ axis0)
-            if d0 > 0 and float((cand - bgf) @ axis0) / d0 < 0.35:
+            if d0 > 0 and float((cand - bgf) @ axis0) / d0 < 0.8:
                 ref = cand
         axis = fgf - ref
         denom = float(axis @ axis)

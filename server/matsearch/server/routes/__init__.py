@@ -8,4 +8,6 @@ ROUTE_MODULES: list[str] = [
     "images",
     "ingest",
     "figures",
+    "scale",
+    "spectrum",
 ]
