@@ -4,4 +4,5 @@ COMMAND_MODULES: list[str] = [
     "matsearch.cli.core_commands",
     "matsearch.cli.figures",
     "matsearch.cli.figures_text",
+    "matsearch.cli.xrd",
 ]

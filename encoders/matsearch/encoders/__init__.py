@@ -13,6 +13,7 @@ BUILTIN_MODULES = [
     "matsearch.encoders.image",
     "matsearch.encoders.text",
     "matsearch.encoders.sketch",
+    "matsearch.encoders.xrd",
 ]
 _done = False
 

@@ -1,0 +1,184 @@
+"""The ``xrd`` collection: simulate every library structure (in parallel, cached on disk), encode, upsert.
+
+Registered as the ``xrd`` library builder (``matsearch library build``); ``ingest_entries`` also serves
+``matsearch ingest cif``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matsearch.core.ids import point_id
+from matsearch.core.schemas import IngestReport, IngestSkip
+from matsearch.encoders.xrd import LIB_WAVELENGTH, TWO_THETA_MAX, TWO_THETA_MIN
+from matsearch.indexer.context import IngestContext
+from matsearch.indexer.library import BuildOptions, register_library_builder
+from matsearch.indexer.structures import StructureEntry, StructureLibrary
+from matsearch.indexer.xrd.simulate import (
+    PeakList,
+    cache_dir,
+    cached_peaks,
+    library_profile,
+    simulate_peaks,
+    store_peaks,
+)
+from matsearch.store.base import PointRecord
+
+COLLECTION = "xrd"
+VECTOR = "xrd"
+ENCODER = "xrd-profile"  # which registered encoder fills the ``xrd`` vector
+MAX_PAYLOAD_PEAKS = 200  # strongest reflections kept in the payload for re-ranking and mixture subtraction
+
+
+def _simulate_one(args: tuple[str, dict[str, Any]]) -> tuple[str, dict[str, Any] | str]:
+    content_hash, structure_dict = args
+    try:
+        from pymatgen.core import Structure
+
+        peaks = simulate_peaks(Structure.from_dict(structure_dict))
+        return content_hash, peaks.to_json()
+    except Exception as exc:  # one bad structure must not stop a library build
+        return content_hash, f"{type(exc).__name__}: {exc}"
+
+
+def simulate_entries(
+    entries: Sequence[StructureEntry],
+    data_dir: Path,
+    *,
+    workers: int = 2,
+    progress: bool = True,
+    force: bool = False,
+) -> tuple[dict[str, PeakList], dict[str, str]]:
+    """Peak lists for the entries (by entry id), from the disk cache or simulated with ``workers`` processes.
+    Returns (peaks, errors by entry id)."""
+    from tqdm import tqdm
+
+    directory = cache_dir(data_dir)
+    out: dict[str, PeakList] = {}
+    errors: dict[str, str] = {}
+    todo: dict[str, list[StructureEntry]] = {}
+    for e in entries:
+        hit = None if force else cached_peaks(directory, e.content_hash)
+        if hit is not None:
+            out[e.id] = hit
+        else:
+            todo.setdefault(e.content_hash, []).append(e)
+    if todo:
+        jobs = [(h, es[0].structure.as_dict()) for h, es in todo.items()]
+        bar = tqdm(total=len(jobs), desc="simulate XRD", unit="structure", disable=not progress, file=sys.stderr)
+        results: Iterable[tuple[str, dict[str, Any] | str]]
+        if workers > 1 and len(jobs) > 8:
+            ctx = mp.get_context("spawn" if sys.platform == "darwin" else "fork")
+            pool = ctx.Pool(workers)
+            results = pool.imap_unordered(_simulate_one, jobs, chunksize=8)
+        else:
+            pool = None
+            results = map(_simulate_one, jobs)
+        try:
+            for content_hash, result in results:
+                bar.update(1)
+                if isinstance(result, str):
+                    for e in todo[content_hash]:
+                        errors[e.id] = result
+                    continue
+                peaks = PeakList.from_json(result)
+                store_peaks(directory, content_hash, peaks)
+                for e in todo[content_hash]:
+                    out[e.id] = peaks
+        finally:
+            bar.close()
+            if pool is not None:
+                pool.close()
+                pool.join()
+    for e in entries:
+        if e.id in out and out[e.id].two_theta.size == 0:
+            del out[e.id]
+            errors[e.id] = f"no reflections between {TWO_THETA_MIN:g} and {TWO_THETA_MAX:g}° 2θ"
+    return out, errors
+
+
+def xrd_payload(entry: StructureEntry, peaks: PeakList) -> dict[str, Any]:
+    order = np.argsort(-peaks.intensity)[:MAX_PAYLOAD_PEAKS]
+    order = np.sort(order)
+    payload = entry.payload()
+    payload.update(
+        {
+            "wavelength": LIB_WAVELENGTH,
+            "two_theta_range": [TWO_THETA_MIN, TWO_THETA_MAX],
+            "main_peaks": peaks.main_peaks(10),
+            "peaks": {
+                "two_theta": [round(float(x), 4) for x in peaks.two_theta[order]],
+                "d": [round(float(x), 5) for x in peaks.d[order]],
+                "intensity": [round(float(x), 3) for x in peaks.intensity[order]],
+                "hkl": [peaks.hkl[i] for i in order],
+            },
+            "npeaks": int(peaks.two_theta.size),
+        }
+    )
+    return payload
+
+
+def xrd_point_id(entry: StructureEntry) -> str:
+    return point_id("xrd", entry.id, entry.content_hash, LIB_WAVELENGTH, TWO_THETA_MIN, TWO_THETA_MAX)
+
+
+def ingest_entries(
+    ctx: IngestContext,
+    entries: Sequence[StructureEntry],
+    *,
+    workers: int = 2,
+    progress: bool = True,
+    force: bool = False,
+    batch_size: int = 256,
+    on_progress: Callable[[int], None] | None = None,
+) -> IngestReport:
+    """Simulate, encode and upsert ``entries`` into the ``xrd`` collection (idempotent)."""
+    from tqdm import tqdm
+
+    ctx.ensure_collection(COLLECTION)
+    report = IngestReport(collection=COLLECTION, items=len(entries))
+    peaks, errors = simulate_entries(entries, ctx.settings.data_dir, workers=workers, progress=progress, force=force)
+    for sid, reason in errors.items():
+        report.skipped.append(IngestSkip(item=sid, reason=reason))
+    good = [e for e in entries if e.id in peaks]
+    encoder = ctx.encoder(ENCODER)
+    ids = [xrd_point_id(e) for e in good]
+    existing = set()
+    for start in range(0, len(ids), 1000):
+        existing |= {r.id for r in ctx.store.retrieve(COLLECTION, ids[start : start + 1000])}
+    bar = tqdm(total=len(good), desc="index XRD", unit="pattern", disable=not progress, file=sys.stderr)
+    for start in range(0, len(good), batch_size):
+        batch = good[start : start + batch_size]
+        profiles = np.stack([library_profile(peaks[e.id]) for e in batch])
+        vectors = encoder.encode(list(profiles))
+        points = [
+            PointRecord(id=pid, vectors={VECTOR: vec}, payload=xrd_payload(e, peaks[e.id]))
+            for pid, e, vec in zip(ids[start : start + batch_size], batch, vectors, strict=True)
+        ]
+        ctx.store.upsert(COLLECTION, points)
+        bar.update(len(batch))
+        if on_progress is not None:
+            on_progress(len(batch))
+    bar.close()
+    report.points = len(good)
+    report.new_points = len([i for i in ids if i not in existing])
+    report.ids = ids if len(ids) <= 1000 else []
+    report.count = ctx.store.count(COLLECTION)
+    return report
+
+
+def build_xrd(ctx: IngestContext, library: StructureLibrary, options: BuildOptions) -> IngestReport:
+    report = ingest_entries(ctx, list(library), workers=options.workers, progress=options.progress, force=options.force)
+    try:
+        ctx.store.optimize(COLLECTION)
+    except Exception:  # optimisation is an accelerator; search works without it
+        pass
+    return report
+
+
+register_library_builder(COLLECTION, build_xrd)

@@ -1,0 +1,203 @@
+"""POST /v1/search/spectrum: identify the crystalline phases of a powder XRD pattern."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Query, Request, UploadFile
+from matsearch.core.errors import BadInput, UnsupportedMedia
+from matsearch.core.schemas import Hit, IngestReport, SearchResponse
+from matsearch.server.deps import ServiceDep, WriteAuth
+from matsearch.server.service import Service
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+router = APIRouter()
+
+
+class PeakOut(BaseModel):
+    two_theta: float = Field(description="° 2θ at the library wavelength (Cu Kα1, 1.54056 Å).")
+    d: float = Field(description="d-spacing, Å.")
+    intensity: float = Field(description="Height relative to the strongest measured peak (100).")
+    hkl: str | None = Field(None, description="Reflection of the phase that explains this peak.")
+
+
+class SpectrumHit(Hit):
+    phase: int | None = Field(None, description="1, 2, 3: this hit is a phase of the identified mixture.")
+    fit_score: float = Field(description="Single-phase fit score (√(coverage × explained)).")
+    vector_score: float = Field(description="Cosine similarity of the embeddings (first stage).")
+    coverage: float = Field(description="Share of the phase's expected intensity seen in the pattern.")
+    explained_fraction: float = Field(description="Share of the measured peak weight this phase explains.")
+    strain: float = Field(description="Fitted isotropic lattice strain (d_measured / d_library − 1).")
+    explained_peaks: list[PeakOut]
+    unexplained_peaks: list[PeakOut]
+
+
+class SpectrumResponse(SearchResponse):
+    hits: list[SpectrumHit] = Field(  # type: ignore[assignment]
+        description="Phases first (phase 1, 2, …), then other candidates; empty when nothing fits confidently."
+    )
+    unexplained_peaks: list[PeakOut] = Field(description="Measured peaks no identified phase explains.")
+    peaks: int = Field(description="Peaks found in the measured pattern.")
+
+
+XKind = Literal["auto", "2theta", "d", "q"]
+
+
+class SpectrumQuery(BaseModel):
+    """JSON body: the pattern as arrays."""
+
+    model_config = ConfigDict(extra="forbid")
+    x: list[float] = Field(description="2θ in degrees (or d in Å / q in 1/Å with x_kind).", min_length=1)
+    y: list[float] = Field(description="Intensities, same length as x.", min_length=1)
+    x_kind: XKind = "2theta"
+    wavelength: str | float | None = Field(None, description="Å, or CuKa, CuKa1, MoKa, CoKa, CrKa, FeKa, AgKa…")
+    elements: list[str] | str | None = Field(None, description='e.g. ["Mg","O"] or "Mg,O"')
+    elements_mode: Literal["only", "all", "any"] = "only"
+    max_phases: int = Field(3, ge=1, le=3)
+    limit: int = Field(10, ge=1, le=200)
+    filter: dict[str, Any] | None = None
+    score_threshold: float | None = Field(None, ge=0, le=1)
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"x": [20.0, 20.02, "…"], "y": [10, 12, "…"], "wavelength": "CuKa", "elements": ["Mg", "O"]}]
+        },
+    )
+
+
+def _run(service: Service, pattern_args: dict[str, Any], opts_args: dict[str, Any]) -> SpectrumResponse:
+    from matsearch.indexer.xrd import build as xbuild
+    from matsearch.indexer.xrd.pattern import pattern_from_arrays, read_pattern_bytes
+    from matsearch.indexer.xrd.search import options_from_request, search_spectrum
+
+    opts = options_from_request(**opts_args)
+    service.check_limit(opts.limit)
+    if "data" in pattern_args:
+        pattern = read_pattern_bytes(
+            pattern_args["data"],
+            pattern_args["name"],
+            x_kind=pattern_args["x_kind"],
+            wavelength=pattern_args["wavelength"],
+        )
+    else:
+        pattern = pattern_from_arrays(
+            pattern_args["x"], pattern_args["y"], x_kind=pattern_args["x_kind"], wavelength=pattern_args["wavelength"]
+        )
+    service.require_collection(xbuild.COLLECTION)
+    result = search_spectrum(service.store, service.encoder(xbuild.ENCODER), pattern, opts)
+    return SpectrumResponse.model_validate(result)
+
+
+@router.post(
+    "/v1/search/spectrum",
+    tags=["search"],
+    response_model=SpectrumResponse,
+    summary="Identify phases in a powder XRD pattern",
+    description=(
+        "Either a multipart upload (field `file`: two/three-column text .xy/.xye/.dat/.txt/.csv; options as query "
+        "parameters) or a JSON body (`x`, `y` arrays and options). The pattern is converted to the library "
+        "wavelength (Cu Kα1) through d-spacings, background-subtracted, searched and re-ranked by a peak fit that "
+        "tolerates lattice strain; up to `max_phases` phases are identified by subtract-and-search. Each hit lists "
+        "the peaks it explains and those it does not. An empty `hits` list means no confident match."
+    ),
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                        "required": ["file"],
+                    }
+                },
+                "application/json": {"schema": SpectrumQuery.model_json_schema()},
+            },
+            "required": True,
+        }
+    },
+    responses={
+        400: {"description": "not a usable pattern (empty, one column, NaN, out of range, too few points, flat)"},
+        404: {"description": "the xrd collection has not been built"},
+        413: {"description": "upload too large"},
+        415: {"description": "not a text pattern"},
+        422: {"description": "bad filter, elements or options"},
+    },
+)
+async def search_spectrum(
+    service: ServiceDep,
+    request: Request,
+    wavelength: Annotated[str | None, Query(description="Å or a name (CuKa, CuKa1, MoKa, CoKa, …)")] = None,
+    x_kind: Annotated[XKind, Query(description="x column: 2theta (default), d (Å) or q (1/Å)")] = "auto",
+    elements: Annotated[str | None, Query(description="Comma-separated, e.g. Mg,O,H")] = None,
+    elements_mode: Annotated[Literal["only", "all", "any"], Query()] = "only",
+    max_phases: Annotated[int, Query(ge=1, le=3)] = 3,
+    limit: Annotated[int, Query(ge=1, le=200)] = 10,
+    filter: Annotated[str | None, Query(description="Payload filter (JSON)")] = None,
+    score_threshold: Annotated[float | None, Query(ge=0, le=1)] = None,
+) -> SpectrumResponse:
+    content_type = request.headers.get("content-type", "")
+    pattern_args: dict[str, Any]
+    opts_args: dict[str, Any]
+    if content_type.startswith("application/json"):
+        raw = await request.body()
+        if len(raw) > service.settings.max_upload_bytes:
+            from matsearch.core.errors import TooLarge
+
+            raise TooLarge(f"request body is larger than the limit of {service.settings.max_upload_bytes} bytes")
+        try:
+            body = SpectrumQuery.model_validate(json.loads(raw or b"null"))
+        except json.JSONDecodeError as exc:
+            raise BadInput(f"body is not valid JSON: {exc.msg}") from exc
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            raise BadInput(f"invalid spectrum query: {first.get('msg')} (at {where})") from exc
+        pattern_args = {"x": body.x, "y": body.y, "x_kind": body.x_kind, "wavelength": body.wavelength}
+        opts_args = {
+            "limit": body.limit,
+            "max_phases": body.max_phases,
+            "elements": body.elements,
+            "elements_mode": body.elements_mode,
+            "filter": body.filter,
+            "score_threshold": body.score_threshold,
+        }
+    elif content_type.startswith("multipart/form-data"):
+        from matsearch.server.routes.uploads import read_upload
+
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise BadInput("multipart upload needs a file field named 'file'")
+        data = await read_upload(upload, service.settings)  # type: ignore[arg-type]
+        pattern_args = {"data": data, "name": upload.filename or "upload", "x_kind": x_kind, "wavelength": wavelength}
+        opts_args = {
+            "limit": limit,
+            "max_phases": max_phases,
+            "elements": elements,
+            "elements_mode": elements_mode,
+            "filter": filter,
+            "score_threshold": score_threshold,
+        }
+    else:
+        raise UnsupportedMedia("send the pattern as multipart/form-data (field 'file') or application/json (x, y)")
+    return await asyncio.to_thread(_run, service, pattern_args, opts_args)
+
+
+@router.post(
+    "/v1/ingest/cif",
+    tags=["ingest"],
+    response_model=IngestReport,
+    summary="Add crystal structures (CIF files) to the xrd collection",
+    description="Multipart field `files` (one or more .cif). Needs X-API-Key when the server has one. Broken "
+    "files are skipped with a reason; re-sending a file rewrites the same points.",
+    dependencies=[WriteAuth],
+)
+async def ingest_cif(service: ServiceDep, files: Annotated[list[UploadFile], File()]) -> IngestReport:
+    from matsearch.indexer.xrd.ingest import ingest_cif_files
+    from matsearch.server.routes.uploads import read_upload
+
+    items = [(f.filename or "upload.cif", await read_upload(f, service.settings)) for f in files]
+    return await asyncio.to_thread(ingest_cif_files, service, items, workers=1)
