@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from matsearch.cli.output import emit
 from matsearch.core.errors import BadInput
 from matsearch.core.settings import Settings
+
+if TYPE_CHECKING:
+    from matsearch.indexer.figures.scalebar import ScaleReading
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
 
@@ -114,8 +118,8 @@ def scalebar_read(
     emit(r.to_dict(), as_json, _human(r))
 
 
-def _human(r: object) -> str:
-    d = r.to_dict()  # type: ignore[attr-defined]
+def _human(r: ScaleReading) -> str:
+    d = r.to_dict()
     if d["length_px"] is None and d["value"] is None:
         return "no scale bar found"
     value = f"{d['value']:g} {d['unit']}" if d["value"] is not None else "value unknown"
@@ -124,7 +128,7 @@ def _human(r: object) -> str:
     return f"{value} ({d['source'] or '-'}), bar {length}, {scale}, confidence {d['confidence']:.2f}"
 
 
-def _human_all(readings: list[object]) -> str:
+def _human_all(readings: list[ScaleReading]) -> str:
     if not readings:
         return "no scale bar found"
     return "\n".join(_human(r) for r in readings)

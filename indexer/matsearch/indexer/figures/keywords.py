@@ -48,7 +48,7 @@ TECHNIQUES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "EBSD": ((r"EBSD",), (r"electron backscatter(?:ed)? diffraction",)),
     "optical microscopy": ((), (r"optical (?:microscop\w*|image)", r"optical micrograph")),
     "electron diffraction": ((r"ED",), (r"electron diffraction",)),
-    "STEM-EDS mapping": ((), (r"elemental map\w*", r"EDS map\w*", r"EDX map\w*")),
+    "EDS mapping": ((), (r"elemental map\w*", r"EDS map\w*", r"EDX map\w*")),
     "cryo-EM": ((r"cryo[-\s]?EM",), (r"cryo[-\s]electron microscop\w*",)),
     "NMR": ((r"NMR",), (r"nuclear magnetic resonance",)),
     "TGA": ((r"TGA",), (r"thermogravimetr\w*",)),
@@ -61,8 +61,7 @@ TECHNIQUES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "simulation": ((), (r"simulated", r"simulation")),
 }
 # A more specific technique suppresses a generic one found only through the specific one's text.
-_IMPLIES = {"HAADF-STEM": ("STEM",), "ABF-STEM": ("STEM",), "HRTEM": (), "STEM-EDS mapping": ("EDS",)}
-_SUBSUMES = {"HRTEM": ("TEM",), "HAADF-STEM": (), "ABF-STEM": ()}
+_IMPLIES = {"HAADF-STEM": ("STEM",), "ABF-STEM": ("STEM",), "HRTEM": (), "EDS mapping": ("EDS",)}
 
 ELEMENT_NAMES = {
     "hydrogen": "H", "helium": "He", "lithium": "Li", "beryllium": "Be", "boron": "B", "carbon": "C",

@@ -1,0 +1,108 @@
+"""Caption distribution: label styles, groups, trailing labels, scale sentences; the CLI; the dev annotations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from matsearch.indexer.figures.captions import expand_label_range, normalize_label, parse_label_list, split_caption
+
+REPO = Path(__file__).resolve().parents[1]
+ANN = REPO / "bench" / "annotations" / "figures_text"
+DEV_FIGURES = Path("/work/shared/data/dev/figures")
+
+
+def test_label_helpers() -> None:
+    assert normalize_label("(A)") == "a"
+    assert normalize_label("d-1") == "d1"
+    assert normalize_label("ii.") == "ii"
+    assert expand_label_range("a", "d") == ["a", "b", "c", "d"]
+    assert expand_label_range("i", "iii") == ["i", "ii", "iii"]
+    assert expand_label_range("b1", "b3") == ["b1", "b2", "b3"]
+    assert parse_label_list("a, c–e and g") == ["a", "c", "d", "e", "g"]
+
+
+def test_nature_style_groups_and_scale_sentence() -> None:
+    s = split_caption(
+        "Formation. a, b Schematic of the process (a) and the effects (b). c–e SEM images of BM (c), PM (d) and "
+        "SMNp (e). f HRTEM image of the box in e. FFT of f shows the (001) planes. Scale bars, 5 μm (c), "
+        "500 nm (d, e) and 2 nm (f)"
+    )
+    assert s.shared == "Formation."
+    assert s.segments["a"] == s.segments["b"] == "Schematic of the process (a) and the effects (b)."
+    assert set(s.segments) == set("abcdef")
+    assert s.segments["f"].endswith("FFT of f shows the (001) planes.")  # continuation sentence stays with f
+    assert s.scale_by_label == {"c": (5.0, "μm"), "d": (500.0, "nm"), "e": (500.0, "nm"), "f": (2.0, "nm")}
+    assert s.scale_for("A") is None and s.scale_for("C") == (5.0, "μm")
+    assert "Scale bars" not in " ".join(s.segments.values())
+
+
+@pytest.mark.parametrize(
+    ("caption", "expected"),
+    [
+        ("Fig. 1. (a) SEM image of X; (b) TEM image of Y.", {"a": "SEM image of X", "b": "TEM image of Y."}),
+        ("Figure 4. a) XRD. b,c) XPS of Co 2p (b) and O 1s (c).", {"a": "XRD.", "b": None, "c": None}),
+        ("Fig. 3. SEM images after 2 h (a), 4 h (b) and 6 h (c).", {"a": None, "b": None, "c": None}),
+        ("Fig. 2 | Graphene. a, Optical image. b, Raman spectrum.", {"a": "Optical image.", "b": "Raman spectrum."}),
+        ("Fig. 5. (A) Schematic. (B and C) TEM images.", {"a": "Schematic.", "b": "TEM images.", "c": "TEM images."}),
+        ("Figure 5. (i–iii) Time-lapse images. (iv) Diffraction.", {"i": None, "ii": None, "iii": None, "iv": None}),
+        ("Fig. 2. (a) HAADF image. (b1–b3) EDS maps.", {"a": "HAADF image.", "b1": "EDS maps.", "b3": "EDS maps."}),
+    ],
+)
+def test_label_styles(caption: str, expected: dict[str, str | None]) -> None:
+    s = split_caption(caption)
+    assert set(expected) <= set(s.segments), (s.segments, s.explain)
+    for label, text in expected.items():
+        if text is not None:
+            assert s.segments[label] == text
+
+
+def test_articles_and_cross_references_are_not_labels() -> None:
+    s = split_caption("Title. a SEM image. b A HAADF-STEM image of the region in a. c Profile shown in b.")
+    assert list(s.segments) == ["a", "b", "c"]
+    assert s.segments["b"] == "A HAADF-STEM image of the region in a."
+
+
+def test_unlabelled_caption_and_caption_wide_scale() -> None:
+    s = split_caption("Figure 1. SEM image of the Ag nanowires. Scale bar: 500 nm.")
+    assert s.segments == {} and s.shared == "SEM image of the Ag nanowires."
+    assert s.scale_default == (500.0, "nm") and s.scale_for("a") == (500.0, "nm")
+    assert s.panel_caption("a") == s.full  # unknown label: the full caption
+
+
+def test_labels_first_scale_sentence_and_reciprocal() -> None:
+    s = split_caption("Fig. 3. (a) SEM image. (b) SAED pattern. Scale bars: (a) 200 nm, (b) 5 1/nm.")
+    assert s.segments == {"a": "SEM image.", "b": "SAED pattern."}
+    assert s.scale_by_label == {"a": (200.0, "nm"), "b": (5.0, "1/nm")}
+
+
+def test_dev_captions_match_hand_annotation() -> None:
+    from bench.eval_figures_text import eval_captions
+
+    result = eval_captions(ANN / "captions_dev.json")
+    assert result["segment_accuracy"] == 1.0, result["failures"]
+    assert result["scale_value_accuracy"] == 1.0
+
+
+def test_heldout_captions_reach_target() -> None:
+    from bench.eval_figures_text import eval_captions
+
+    assert eval_captions(ANN / "captions_heldout.json")["segment_accuracy"] >= 0.9
+
+
+def test_cli_caption_split_json_and_stdin(tmp_path: Path) -> None:
+    from matsearch.cli.figures_text import caption_group
+
+    runner = CliRunner()
+    r = runner.invoke(caption_group, ["split", "--caption", "Title. a SEM image. b TEM image", "--json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["segments"] == {"a": "SEM image.", "b": "TEM image"} and data["shared"] == "Title."
+    r = runner.invoke(caption_group, ["split", "--json"], input="(a) XRD. (b) Raman.")
+    assert json.loads(r.output)["segments"] == {"a": "XRD.", "b": "Raman."}
+    f = tmp_path / "cap.txt"
+    f.write_text("Fig. 1 (a) SEM; (b) TEM.", encoding="utf-8")
+    r = runner.invoke(caption_group, ["split", "--caption-file", str(f), "--json"])
+    assert set(json.loads(r.output)["segments"]) == {"a", "b"}
