@@ -16,10 +16,10 @@ from matsearch.indexer.figures.scalebar import find_scale_bars, read_scale
 from matsearch.indexer.figures.units import canonical_unit, find_lengths, parse_length, to_nm
 from PIL import Image, ImageDraw, ImageFont
 
-from bench.scalebar_synth import make_panel
+from bench.scalebar_synth import _font_paths, make_panel
 
 DEV_FIGURES = Path("/work/shared/data/dev/figures")
-FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+FONT = _font_paths("tune")[0] or "DejaVuSans.ttf"  # system DejaVu, else matplotlib's copy
 
 
 def test_units() -> None:
