@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-import zlib
 import struct
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
