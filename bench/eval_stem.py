@@ -88,7 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--queries", type=int, default=2, help="queries per held-out structure")
     ap.add_argument("--seed", type=int, default=12345)
-    ap.add_argument("--gallery", choices=["all", "heldout"], default="all")
+    ap.add_argument(
+        "--gallery",
+        choices=["all", "heldout", "train2000"],
+        default="all",
+        help="distractors: every training structure (all), none (heldout), or the 2,000 trained on",
+    )
     ap.add_argument("--max-heldout", type=int, default=None)
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--no-unknown-scale", action="store_true")
@@ -109,12 +114,19 @@ def main(argv: list[str] | None = None) -> int:
     from matsearch.indexer.stem.simulate import SimParams, project_structure, random_params, render
     from matsearch.indexer.stem.split import is_heldout
     from matsearch.indexer.stem.views import cached_views, group_by_structure
-    from matsearch.indexer.stem.zones import conventional, equivalent_zones
+    from matsearch.indexer.stem.zones import analyzer, equivalent_zones
     from matsearch.indexer.structures import load_library
 
     t0 = time.time()
     entries = list(load_library())
     by_id = {e.id: e for e in entries}
+    if args.gallery == "train2000":
+        from matsearch.indexer.stem.train import training_views
+
+        train_ids = {v.structure_id for v in training_views(2000, 0)}
+        entries = [e for e in entries if e.id in train_ids or is_heldout(e)]
+    elif args.gallery == "heldout":
+        entries = [e for e in entries if is_heldout(e)]
     views = cached_views(entries, workers=2)
     grouped = group_by_structure(views)
     held = sorted(sid for sid in grouped if is_heldout(by_id[sid]))
@@ -143,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     q_struct: list[int] = []
     q_meta: list[dict[str, Any]] = []
     for sid in held:
-        conv, sga = conventional(by_id[sid].conventional)
+        conv = by_id[sid].conventional
+        sga = analyzer(conv, 0.1)
         for _ in range(args.queries):
             v = grouped[sid][int(rng.integers(len(grouped[sid])))]
             eq = equivalent_zones(v.zone, sga)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from pymatgen.core import Lattice, Structure
+
 from matsearch.indexer.stem.simulate import SimParams, project_structure, random_params, render, simulate
 from matsearch.indexer.stem.zones import select_zones
-from pymatgen.core import Lattice, Structure
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def srtio3() -> Structure:
@@ -98,3 +103,23 @@ def test_select_zones_distinct_by_symmetry() -> None:
     assert (1, 0, 0) not in zones  # equivalent to [001] in a cubic crystal
     # A cubic [100] image equals the [001] one up to an in-plane rotation: same column arrangement.
     assert project_structure(conv, (1, 0, 0)).n_columns == project_structure(conv, (0, 0, 1)).n_columns
+
+
+def test_cli_simulate_and_zones(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from matsearch.cli.main import cli
+
+    cif = next((REPO / "indexer" / "matsearch" / "indexer" / "structures" / "data" / "cod").glob("*.cif"))
+    out = tmp_path / "sim.png"
+    runner = CliRunner()
+    res = runner.invoke(
+        cli, ["stem", "simulate", str(cif), "--zone", "1,1,0", "--size", "64", "-o", str(out), "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    assert Image.open(out).mode.startswith("I") and Image.open(out).size == (64, 64)  # 16-bit PNG
+    res = runner.invoke(cli, ["stem", "zones", str(cif), "--json"])
+    assert res.exit_code == 0 and '"zone_axis"' in res.output
+    res = runner.invoke(cli, ["stem", "simulate", str(cif), "--zone", "0,0,0", "-o", str(out)])
+    assert res.exit_code == 1 and "error:" in res.output

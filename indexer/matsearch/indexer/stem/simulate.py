@@ -108,11 +108,16 @@ def _candidate_vectors() -> np.ndarray:
     return vecs[np.any(vecs != 0, axis=1)]
 
 
-def _complete_basis(d: np.ndarray, lattice: np.ndarray) -> np.ndarray:
-    """Integer vectors e1, e2 with det[d; e1; e2] = ±1, chosen to have short projections (rows of a (2, 3) array)."""
+@lru_cache(maxsize=1)
+def _candidate_cross() -> np.ndarray:
     cand = _candidate_vectors()
-    cross = np.cross(cand[:, None, :], cand[None, :, :])  # (c, c, 3)
-    det = cross @ d
+    return np.cross(cand[:, None, :], cand[None, :, :])  # (c, c, 3), structure independent
+
+
+def _complete_basis(d: np.ndarray, lattice: np.ndarray) -> np.ndarray:
+    """Integer vectors e1, e2 with det[d; e1; e2] = 1, chosen to have short projections (rows of a (2, 3) array)."""
+    cand = _candidate_vectors()
+    det = _candidate_cross() @ d
     i, j = np.nonzero(det == 1)
     if len(i) == 0:
         raise ValueError(f"cannot complete zone axis {d.tolist()} to a lattice basis")
@@ -358,7 +363,7 @@ def render(proj: Projection, params: SimParams) -> np.ndarray:
         img = 1.0 - 0.8 * img
     # Smooth background (amorphous surface layer / contamination / uneven illumination).
     if p.background > 0:
-        field_ = ndimage.gaussian_filter(rng.standard_normal((h, w)), sigma=max(h, w) / 6.0, mode="wrap")
+        field_ = ndimage.zoom(rng.standard_normal((5, 5)), (h / 5, w / 5), order=3, mode="nearest", grid_mode=True)
         field_ = (field_ - field_.min()) / (np.ptp(field_) + 1e-12)
         ramp = np.add.outer(np.linspace(-1, 1, h) * rng.uniform(-1, 1), np.linspace(-1, 1, w) * rng.uniform(-1, 1))
         img = img + p.background * (0.6 * field_ + 0.2 * ramp + 0.5)

@@ -18,7 +18,7 @@ from matsearch.indexer.stem.simulate import Projection
 from matsearch.indexer.stem.zones import select_zones
 
 MAX_ZONES = 4
-VIEWS_VERSION = "v1"
+VIEWS_VERSION = "v2"
 
 
 @dataclass(frozen=True)
@@ -28,10 +28,21 @@ class View:
     projection: Projection
 
 
-def _views_of(args: tuple[str, Any, int]) -> list[View]:
-    sid, conv, max_zones = args
+def conventional_cell(structure: Any) -> Any:
+    """The library's conventional standard cell (same recipe as ``StructureEntry.conventional``)."""
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
     try:
-        _, zones = select_zones(conv, max_zones=max_zones)
+        return SpacegroupAnalyzer(structure, symprec=0.01).get_conventional_standard_structure()
+    except Exception:  # noqa: BLE001 - spglib can fail on odd cells; the cell as read is still valid
+        return structure
+
+
+def _views_of(args: tuple[str, Any, int]) -> list[View]:
+    sid, structure, max_zones = args
+    try:
+        conv = conventional_cell(structure)
+        _, zones = select_zones(conv, max_zones=max_zones, is_conventional=True)
     except Exception:  # noqa: BLE001 - a structure that cannot be projected is skipped, not fatal
         return []
     return [View(sid, z.zone, z.projection) for z in zones]
@@ -39,7 +50,7 @@ def _views_of(args: tuple[str, Any, int]) -> list[View]:
 
 def compute_views(entries: Sequence[Any], max_zones: int = MAX_ZONES, workers: int = 1) -> list[View]:
     """Views of library entries (their conventional cells), in entry order."""
-    jobs = [(e.id, e.conventional, max_zones) for e in entries]
+    jobs = [(e.id, e.structure, max_zones) for e in entries]
     out: list[View] = []
     if workers > 1 and len(jobs) > 50:
         with ProcessPoolExecutor(workers) as pool:
@@ -85,7 +96,7 @@ def cached_views(
 
 
 def _compute_grouped(entries: Sequence[Any], max_zones: int, workers: int) -> list[list[View]]:
-    jobs = [(e.id, e.conventional, max_zones) for e in entries]
+    jobs = [(e.id, e.structure, max_zones) for e in entries]
     if workers > 1 and len(jobs) > 50:
         with ProcessPoolExecutor(workers) as pool:
             return list(pool.map(_views_of, jobs, chunksize=16))

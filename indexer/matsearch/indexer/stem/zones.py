@@ -56,6 +56,15 @@ def conventional(structure: Any, symprec: float = 0.1) -> tuple[Any, Any]:
         return structure, None
 
 
+def analyzer(structure: Any, symprec: float) -> Any:
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    try:
+        return SpacegroupAnalyzer(structure, symprec=symprec)
+    except Exception:  # noqa: BLE001
+        return None
+
+
 def _rotations(sga: Any) -> list[np.ndarray]:
     if sga is None:
         return [np.eye(3, dtype=int)]
@@ -66,10 +75,12 @@ def _rotations(sga: Any) -> list[np.ndarray]:
         return [np.eye(3, dtype=int)]
 
 
-def equivalent_zones(zone: tuple[int, int, int], sga: Any) -> list[tuple[int, int, int]]:
+def equivalent_zones(
+    zone: tuple[int, int, int], sga: Any, rotations: list[np.ndarray] | None = None
+) -> list[tuple[int, int, int]]:
     """All symmetry-equivalent directions of ``zone`` (both signs), ``zone`` itself first."""
     out: list[tuple[int, int, int]] = [zone]
-    for rot in _rotations(sga):
+    for rot in rotations if rotations is not None else _rotations(sga):
         for sign in (1, -1):
             v = tuple(int(x) for x in sign * (rot @ np.array(zone)))
             if v not in out:
@@ -77,16 +88,26 @@ def equivalent_zones(zone: tuple[int, int, int], sga: Any) -> list[tuple[int, in
     return out
 
 
-def select_zones(structure: Any, max_zones: int = 4, symprec: float = 0.1) -> tuple[Any, list[ZoneView]]:
-    """Distinct low-index zone axes of the conventional cell, shortest repeat first (at least one)."""
-    conv, sga = conventional(structure, symprec)
+def select_zones(
+    structure: Any, max_zones: int = 4, symprec: float = 0.1, is_conventional: bool = False
+) -> tuple[Any, list[ZoneView]]:
+    """Distinct low-index zone axes of the conventional cell, shortest repeat first (at least one).
+
+    With ``is_conventional`` the cell is used as given (zone indices refer to it); symmetry is only analysed to
+    merge equivalent axes.
+    """
+    if is_conventional:
+        conv, sga = structure, analyzer(structure, symprec)
+    else:
+        conv, sga = conventional(structure, symprec)
     lattice = conv.lattice.matrix
+    rotations = _rotations(sga)
     seen: set[tuple[int, int, int]] = set()
     reps: list[tuple[float, int, tuple[int, int, int]]] = []
     for order, zone in enumerate(CANDIDATE_ZONES):
         if zone in seen:
             continue
-        seen.update(equivalent_zones(zone, sga))
+        seen.update(equivalent_zones(zone, sga, rotations))
         reps.append((round(float(np.linalg.norm(np.array(zone) @ lattice)), 2), order, zone))
     reps.sort()
     chosen: list[ZoneView] = []

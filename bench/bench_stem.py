@@ -1,0 +1,130 @@
+"""STEM speed: library build throughput (simulate + encode + upsert) and query latency with >= 20k library images.
+
+    .venv/bin/python bench/bench_stem.py                    # whole library (+ extra rotations up to 20,480 images)
+    .venv/bin/python bench/bench_stem.py --structures 300   # quick
+
+Builds a fresh ``stem`` collection in a temporary data directory with the real builder (``build_stem_points``),
+tops it up with additional library renders (other in-plane rotations) until it holds ``--min-points`` images, then
+times ``search_stem`` end to end (PNG decode + resample to the library pixel size + crops + encode + search + merge
+per structure) on simulated 16-bit PNG queries, with and without a known pixel size. Writes
+bench/results/bench_stem.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import platform
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--structures", type=int, default=None, help="first N library structures (default: all)")
+    ap.add_argument("--min-points", type=int, default=20_480)
+    ap.add_argument("--queries", type=int, default=60)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=RESULTS / "bench_stem.json")
+    args = ap.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from matsearch.core.ids import point_id
+    from matsearch.core.settings import Settings
+    from matsearch.indexer.stem import query as Q
+    from matsearch.indexer.stem.build import build_stem_points
+    from matsearch.indexer.stem.simulate import random_params, render
+    from matsearch.indexer.stem.views import cached_views
+    from matsearch.indexer.structures import load_library
+    from matsearch.server.service import Service
+    from matsearch.store.base import PointRecord
+    from PIL import Image
+
+    entries = list(load_library())
+    if args.structures:
+        entries = entries[: args.structures]
+    out: dict[str, object] = {"config": {k: str(v) for k, v in vars(args).items()}}
+    with tempfile.TemporaryDirectory() as tmp:
+        svc = Service(Settings(data_dir=Path(tmp)))
+        views = cached_views(entries, workers=2)  # shared cache (projection is a one-off per structure)
+        t0 = time.time()
+        stats = build_stem_points(svc, entries, workers=2)  # uses the same cache
+        build_s = time.time() - t0
+        out["build"] = stats | {
+            "images_per_s": round(stats["points_written"] / max(build_s, 1e-9), 1),
+            "simulate_ms_per_image": round(1000 * stats["seconds_simulate"] / max(stats["points_written"], 1), 2),
+            "encode_ms_per_image": round(1000 * stats["seconds_encode"] / max(stats["points_written"], 1), 2),
+        }
+        print(f"build: {out['build']}")
+        # Top up to min_points with further library renders (other rotations) of the same views.
+        enc = svc.encoder("stem-cnn")
+        by_id = {e.id: e for e in entries}
+        n = svc.store.count("stem")
+        rnd = 1
+        while n < args.min_points:
+            for start in range(0, len(views), 512):
+                if n >= args.min_points:
+                    break
+                chunk = views[start : start + 512][: args.min_points - n]
+                ids = [point_id("stem-bench", v.structure_id, list(v.zone), rnd) for v in chunk]
+                imgs = [
+                    render(v.projection, random_params(np.random.default_rng([rnd, start + i]), "library"))
+                    for i, v in enumerate(chunk)
+                ]
+                vecs = enc.encode(imgs)
+                pts = []
+                for pid, v, vec in zip(ids, chunk, vecs, strict=True):
+                    payload = by_id[v.structure_id].payload() | {"zone_axis": str(list(v.zone)), "kind": "bench"}
+                    pts.append(PointRecord(id=pid, vectors={"stem": vec}, payload=payload))
+                svc.store.upsert("stem", pts)
+                n += len(pts)
+            rnd += 1
+        n = svc.store.count("stem")
+        svc.store.optimize("stem")
+        print(f"library: {n} images")
+        # Queries: noisy renders of random views, 16-bit PNG, 160-300 px, random pixel size.
+        rng = np.random.default_rng(7)
+        payloads = []
+        for _ in range(args.queries):
+            v = views[int(rng.integers(len(views)))]
+            px = float(rng.uniform(0.15, 0.4))
+            size = (int(rng.integers(160, 300)), int(rng.integers(160, 300)))
+            img = render(v.projection, random_params(rng, "query", px=px, size=size))
+            buf = io.BytesIO()
+            Image.fromarray((img * 65535).astype(np.uint16)).save(buf, format="PNG")
+            payloads.append((buf.getvalue(), px))
+        for label, known in (("known_pixel_size", True), ("unknown_pixel_size", False)):
+            svc.search_image(payloads[0][0], filename="q.png", collection="stem", nm_per_px=0.025)  # warm-up
+            lat = []
+            for data, px in payloads:
+                t = time.perf_counter()
+                Q.search_stem(svc, data, "q.png", px / 10 if known else None, None, 10, 0.0)
+                lat.append(1000 * (time.perf_counter() - t))
+            out[f"query_{label}_ms"] = {
+                "p50": round(float(np.percentile(lat, 50)), 1),
+                "p95": round(float(np.percentile(lat, 95)), 1),
+                "mean": round(float(np.mean(lat)), 1),
+                "n": len(lat),
+            }
+            print(f"query ({label}): {out[f'query_{label}_ms']}")
+        out["library_points"] = n
+        svc.close()
+    out["environment"] = {"python": sys.version.split()[0], "platform": platform.platform(), "threads": args.threads}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2, default=str))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
