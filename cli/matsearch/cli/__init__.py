@@ -4,5 +4,6 @@ COMMAND_MODULES: list[str] = [
     "matsearch.cli.core_commands",
     "matsearch.cli.figures",
     "matsearch.cli.figures_text",
+    "matsearch.cli.stem",
     "matsearch.cli.xrd",
 ]

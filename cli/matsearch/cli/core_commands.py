@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import click
+from tqdm import tqdm
+
 from matsearch.cli.output import emit, hits_table, progress_enabled
 from matsearch.cli.session import open_session
 from matsearch.core.errors import BadInput
 from matsearch.core.filters import parse_filter
 from matsearch.core.settings import Settings
 from matsearch.indexer.pipeline import FigureItem
-from tqdm import tqdm
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
 limit_option = click.option("--limit", type=click.IntRange(1, 200), default=10, show_default=True)
@@ -34,6 +35,7 @@ def _hits_json(hits: list[Any]) -> list[dict[str, Any]]:
 def serve(settings: Settings, host: str | None, port: int | None) -> None:
     """Run the HTTP server (API under /v1, docs at /docs, web page at /)."""
     import uvicorn
+
     from matsearch.cli.remote import find_server
     from matsearch.server.app import create_app
 

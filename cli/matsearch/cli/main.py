@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+
 from matsearch.cli import COMMAND_MODULES
 from matsearch.core.errors import MatsearchError
 

@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 import httpx
+
 from matsearch.core.errors import MatsearchError
 from matsearch.core.settings import Settings
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 import json
 from typing import Any, Union
 
-from matsearch.core.errors import InvalidFilter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from matsearch.core.errors import InvalidFilter
 
 Scalar = Union[str, int, bool]  # noqa: UP007 - pydantic needs a runtime union here
 _RANGE_KEYS = {"gte", "gt", "lte", "lt"}

@@ -9,10 +9,11 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
 from matsearch.core.errors import BadInput, TooLarge, UnsupportedMedia
 from matsearch.core.ids import sha256_bytes
 from matsearch.core.settings import Settings, get_settings
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 # We check the pixel count ourselves (below) before decoding; PIL's own guard stays as a second line.
 Image.MAX_IMAGE_PIXELS = 200_000_000

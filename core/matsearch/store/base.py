@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import numpy as np
+
 from matsearch.core.errors import BadInput, NotFound
 from matsearch.core.filters import Filter
 

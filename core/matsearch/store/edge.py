@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import qdrant_edge as qe
+
 from matsearch.core.errors import BadInput, MatsearchError, NotFound, StoreUnavailable
 from matsearch.core.filters import FieldCondition, Filter
 from matsearch.store.base import (

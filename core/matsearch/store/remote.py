@@ -9,6 +9,10 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from qdrant_client import QdrantClient
+from qdrant_client import models as qm
+from qdrant_client.http.exceptions import UnexpectedResponse
+
 from matsearch.core.errors import BadInput, MatsearchError, NotFound, StoreUnavailable
 from matsearch.core.filters import FieldCondition, Filter
 from matsearch.store.base import (
@@ -25,9 +29,6 @@ from matsearch.store.base import (
     vectors_out,
 )
 from matsearch.store.edge import check_collection_name
-from qdrant_client import QdrantClient
-from qdrant_client import models as qm
-from qdrant_client.http.exceptions import UnexpectedResponse
 
 _DISTANCE = {"cosine": qm.Distance.COSINE, "dot": qm.Distance.DOT, "euclid": qm.Distance.EUCLID}
 _DISTANCE_BACK = {v: k for k, v in _DISTANCE.items()}

@@ -12,8 +12,9 @@ __all__ = ["Encoder", "available_encoders", "get_encoder", "l2_normalize", "regi
 BUILTIN_MODULES = [
     "matsearch.encoders.image",
     "matsearch.encoders.text",
-    "matsearch.encoders.sketch",
+    "matsearch.encoders.stem",
     "matsearch.encoders.xrd",
+    "matsearch.encoders.sketch",
 ]
 _done = False
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
+
 from matsearch.core.errors import MatsearchError
 from matsearch.core.settings import Settings, get_settings
 from matsearch.server import __version__

@@ -6,6 +6,7 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
+
 from matsearch.core.errors import Unauthorized
 from matsearch.core.filters import Filter, parse_filter
 from matsearch.server.service import Service
