@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="xrd-eval-"))
     (tmp / "cache").mkdir()
-    os.symlink(cache_dir(main_settings.data_dir), cache_dir(tmp))
+    os.symlink(cache_dir(main_settings.data_dir).resolve(), cache_dir(tmp))
     service = Service(Settings(data_dir=tmp))
     t0 = time.time()
     xbuild.ingest_entries(service, inside, progress=False)

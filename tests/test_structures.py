@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pymatgen.core import Lattice, Structure
+
 from matsearch.core.errors import BadInput, NotFound, UnsupportedMedia
 from matsearch.indexer.structures import (
     build_library,
@@ -14,7 +16,6 @@ from matsearch.indexer.structures import (
     make_entry,
 )
 from matsearch.indexer.structures.sources import COD_DIR
-from pymatgen.core import Lattice, Structure
 
 NACL_CIF = """data_NaCl
 _cell_length_a 5.64

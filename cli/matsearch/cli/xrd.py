@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+
 from matsearch.cli.output import emit, progress_enabled
 from matsearch.cli.session import open_session
 from matsearch.core.errors import BadInput

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
 from matsearch.encoders.base import Encoder, register
 
 LIB_WAVELENGTH = 1.54056  # Å, Cu Kα1: the wavelength every library pattern is simulated at

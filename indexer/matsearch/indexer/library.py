@@ -27,6 +27,7 @@ from matsearch.indexer.structures import DEFAULT_SOURCES, StructureLibrary, load
 # Modules that call register_library_builder when imported. Add yours here (one line).
 BUILDER_MODULES = [
     "matsearch.indexer.xrd.build",
+    "matsearch.indexer.stem.build",
 ]
 
 

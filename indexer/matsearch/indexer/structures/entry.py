@@ -9,9 +9,10 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-from matsearch.core.errors import BadInput
 from pymatgen.core import Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+from matsearch.core.errors import BadInput
 
 MAX_SITES = 400  # larger cells are rejected (slow to simulate, rare in powder work)
 MIN_DISTANCE = 0.5  # Å; closer sites mean a broken file (duplicated atoms), not a real crystal

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pymatgen.core import Structure
+
 from matsearch.core.errors import BadInput, MatsearchError, UnsupportedMedia
 from matsearch.indexer.structures.entry import StructureEntry, make_entry
-from pymatgen.core import Structure
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 MP_FILE = DATA_DIR / "matbench_dielectric.json.gz"

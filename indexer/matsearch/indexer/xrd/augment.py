@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+
 from matsearch.encoders.xrd import GRID_2THETA, LIB_WAVELENGTH
 from matsearch.indexer.xrd.simulate import PeakList, d_to_two_theta, render
 

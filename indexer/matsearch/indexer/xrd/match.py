@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
+
 from matsearch.encoders.xrd import GRID_2THETA, LIB_WAVELENGTH, TWO_THETA_MIN, TWO_THETA_STEP
 from matsearch.indexer.xrd.pattern import Peaks
-from scipy import ndimage
 
 STRAINS = np.round(np.arange(-0.03, 0.0301, 0.001), 4)
 MAX_REFLECTIONS = 80  # strongest reflections per candidate used in the fit

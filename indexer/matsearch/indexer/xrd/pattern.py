@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+from scipy import ndimage, signal
+
 from matsearch.core.errors import BadInput, TooLarge, UnsupportedMedia
 from matsearch.encoders.xrd import GRID_2THETA, LIB_WAVELENGTH, TWO_THETA_MAX, TWO_THETA_MIN, TWO_THETA_STEP
 from matsearch.indexer.xrd.simulate import d_to_two_theta, resolve_wavelength
-from scipy import ndimage, signal
 
 XKind = Literal["auto", "2theta", "d", "q"]
 MIN_POINTS = 50
@@ -222,7 +223,10 @@ def remove_background(y: np.ndarray, mask: np.ndarray | None = None, width_deg: 
     sigma = noise_sigma(seg)
     smooth = ndimage.gaussian_filter1d(seg, 1.0)
     base = snip_background(smooth, max(int(width_deg / TWO_THETA_STEP), 5))
-    seg = smooth - base - 2.5 * sigma
+    # counting noise grows with the local level (√counts): scale the global σ by √(local level / median level)
+    level = np.maximum(base, 0.0) + 1e-9
+    local = sigma * np.clip(np.sqrt(level / max(float(np.median(level)), 1e-9)), 0.5, 4.0)
+    seg = smooth - base - 3.0 * local
     out = np.zeros_like(y)
     out[lo:hi] = np.clip(seg, 0.0, None)
     out[~mask] = 0.0

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+
 from matsearch.core.errors import BadInput, InvalidFilter
 from matsearch.core.filters import FieldCondition, Filter, parse_filter
 from matsearch.encoders.base import Encoder
@@ -27,6 +28,7 @@ ElementsMode = Literal["only", "all", "any"]
 DEFAULT_THRESHOLD = 0.62
 MIXTURE_MIN_RESIDUAL = 0.12  # stop looking for more phases when less than this share of peak weight is unexplained
 MIXTURE_MIN_GAIN = 0.25  # a further phase must explain at least this share of the residual peak weight
+MIXTURE_MIN_PHASE_SCORE = 0.5  # √(coverage × residual share explained) of a further phase
 CANDIDATES = 50  # per vector query (3 strain variants, so up to 150 candidates)
 _ALL_ELEMENTS: list[str] | None = None
 _HIDDEN_PAYLOAD = ("peaks",)
@@ -148,24 +150,26 @@ def search_spectrum(
     fits = fit_candidates(query, [h.payload for h in cands])
     order = sorted(range(len(fits)), key=lambda i: -fits[i].score)
 
-    phases: list[tuple[int, float, Any]] = []  # (candidate index, phase score, fit)
+    # Phase 1 is the best single-phase fit; further phases are fitted on the peaks the earlier ones leave
+    # unexplained. A lone phase must reach the threshold on its own; a mixture is accepted when every phase's
+    # coverage and the share of peaks the phases explain together reach it (joint score √(min C · E_union)).
+    tentative: list[tuple[int, float, Any]] = []  # (candidate index, phase score, fit)
     explained_so_far = np.zeros(npk, dtype=bool)
-    if order and fits[order[0]].score >= threshold:
+    if order:
         best = fits[order[0]]
-        phases.append((order[0], best.score, best))
+        tentative.append((order[0], best.score, best))
         explained_so_far |= best.explained_mask
-    while phases and len(phases) < opts.max_phases:
+    while tentative and len(tentative) < opts.max_phases:
         residual_w = np.where(explained_so_far, 0.0, base_weights)
         if residual_w.sum() < MIXTURE_MIN_RESIDUAL * base_weights.sum():
             break
         _candidates(
             store, _vector_queries(encoder, _mask_explained(query, explained_so_far), flt, opts.candidates), hits_by_id
         )
-        cands = list(hits_by_id.values())
+        cands = list(hits_by_id.values())  # insertion-ordered: earlier indices stay valid
         fits = fit_candidates(query, [h.payload for h in cands])
         resid_fits = fit_candidates(query, [h.payload for h in cands], peak_weights=residual_w)
-        taken = {cands_idx for cands_idx, _, _ in phases}
-        taken_ids = {cands[i].id for i in taken if i < len(cands)}
+        taken_ids = {cands[i].id for i, _, _ in tentative}
         best_i, best_score = -1, 0.0
         for i, f in enumerate(resid_fits):
             if cands[i].id in taken_ids:
@@ -174,11 +178,24 @@ def search_spectrum(
             score = float(np.sqrt(max(f.coverage, 0.0) * max(gain, 0.0)))
             if gain >= MIXTURE_MIN_GAIN and score > best_score:
                 best_i, best_score = i, score
-        if best_i < 0 or best_score < threshold:
+        if best_i < 0 or best_score < MIXTURE_MIN_PHASE_SCORE:
             break
-        phases.append((best_i, best_score, fits[best_i]))
+        tentative.append((best_i, best_score, fits[best_i]))
         explained_so_far |= fits[best_i].explained_mask
         order = sorted(range(len(fits)), key=lambda i: -fits[i].score)
+
+    phases: list[tuple[int, float, Any]] = []
+    if tentative and tentative[0][1] >= threshold:
+        phases = [tentative[0]] + [t for t in tentative[1:] if t[1] >= threshold]
+    elif len(tentative) > 1:
+        base_total = float(base_weights.sum()) or 1.0
+        e_union = float(base_weights[explained_so_far].sum()) / base_total
+        joint = float(np.sqrt(min(t[2].coverage for t in tentative) * e_union))
+        if joint >= threshold:
+            phases = [(i, max(sc, joint) if n == 0 else sc, f) for n, (i, sc, f) in enumerate(tentative)]
+    explained_so_far = np.zeros(npk, dtype=bool)
+    for _, _, f in phases:
+        explained_so_far |= f.explained_mask
 
     results: list[dict[str, Any]] = []
     seen: set[str] = set()

@@ -7,11 +7,12 @@ import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from matsearch.core.errors import BadInput, UnsupportedMedia
 from matsearch.core.schemas import Hit, IngestReport, SearchResponse
 from matsearch.server.deps import ServiceDep, WriteAuth
 from matsearch.server.service import Service
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 router = APIRouter()
 

@@ -1,0 +1,201 @@
+"""XRD phase identification end to end on a small real library (real pymatgen simulation, real store, real API):
+distorted single phases found first, two-phase mixtures found, absent phases abstained, bad input refused."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from matsearch.core.settings import Settings
+from matsearch.indexer.library import BuildOptions, build_libraries
+from matsearch.indexer.structures import load_library
+from matsearch.indexer.xrd.augment import Distortion, experimental_like, pattern_range
+from matsearch.indexer.xrd.build import simulate_entries
+from matsearch.indexer.xrd.simulate import PeakList
+from matsearch.server.app import create_app
+from matsearch.server.service import Service
+from tests.test_structures import NACL_CIF
+
+SOURCES = ("cod", "ase", "materials_project")
+LIMIT = 120  # Materials Project structures in the test library (plus ~90 COD/ase)
+ABSENT = ("mbd-00007", "mbd-00011", "mbd-00023")  # simulated but not indexed
+
+
+@pytest.fixture(scope="module")
+def xrd_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, dict[str, PeakList]]]:
+    data = tmp_path_factory.mktemp("xrd") / "data"
+    settings = Settings(data_dir=data)
+    lib = load_library(SOURCES, limit=LIMIT, cache_dir=data / "cache")
+    service = Service(settings)
+    try:
+        reports = build_libraries(
+            service, ["xrd"], BuildOptions(workers=2, progress=False, limit=LIMIT, sources=SOURCES)
+        )
+        assert reports[0].points == len(lib) and not reports[0].skipped
+        # the left-out phases: drop them from the index again (simulated peaks stay in the cache)
+        from matsearch.indexer.xrd.build import xrd_point_id
+
+        service.store.delete("xrd", [xrd_point_id(lib.get(i)) for i in ABSENT])
+        peaks, _ = simulate_entries(list(lib), data, workers=1, progress=False)
+    finally:
+        service.close()
+    yield settings, peaks
+
+
+def _xy(peaks: list[tuple[PeakList, float]], seed: int, dist: Distortion | None = None) -> bytes:
+    rng = np.random.default_rng(seed)
+    y = experimental_like(peaks, rng, dist or Distortion(strain=(-0.012, -0.004), crop_prob=0.0, impurities=1))
+    assert isinstance(y, np.ndarray)
+    x, yy = pattern_range(y)
+    buf = io.StringIO()
+    buf.write("# 2theta(deg) counts  Cu Ka1\n")
+    for a, b in zip(x, yy, strict=True):
+        buf.write(f"{a:.3f}\t{b:.0f}\n")
+    return buf.getvalue().encode()
+
+
+@pytest.fixture(scope="module")
+def client(xrd_env: tuple[Settings, dict[str, PeakList]]) -> Iterator[TestClient]:
+    with TestClient(create_app(xrd_env[0])) as c:
+        yield c
+
+
+def _search(client: TestClient, data: bytes, **params: Any) -> dict[str, Any]:
+    r = client.post("/v1/search/spectrum", params={"wavelength": "CuKa1", **params}, files={"file": ("p.xy", data)})
+    assert r.status_code == 200, r.text
+    result: dict[str, Any] = r.json()
+    return result
+
+
+def _ids(result: dict[str, Any]) -> list[str]:
+    hits = result["hits"]
+    assert isinstance(hits, list)
+    return [h["payload"]["structure_id"] for h in hits]
+
+
+@pytest.mark.parametrize("sid", ["mbd-00042", "mbd-00100", "cod-9008468", "mbd-00003"])
+def test_distorted_single_phase_is_found_first(client: TestClient, xrd_env: tuple[Settings, dict], sid: str) -> None:
+    peaks = xrd_env[1]
+    result = _search(client, _xy([(peaks[sid], 1.0)], seed=hash(sid) % 1000))
+    assert _ids(result)[:1] == [sid]
+    top = result["hits"][0]
+    assert top["phase"] == 1 and top["explained_peaks"] and top["score"] > 0.6
+    assert -0.02 <= top["strain"] <= 0.0
+    assert {"formula", "elements", "spacegroup_symbol", "spacegroup_number", "structure_id"} <= set(top["payload"])
+    assert "peaks" not in top["payload"]  # the long reflection list stays in the store
+
+
+def test_two_phase_mixture_finds_both(client: TestClient, xrd_env: tuple[Settings, dict]) -> None:
+    peaks = xrd_env[1]
+    a, b = "mbd-00042", "cod-9008468"
+    result = _search(client, _xy([(peaks[a], 1.0), (peaks[b], 0.7)], seed=5))
+    hits = result["hits"]
+    assert isinstance(hits, list)
+    phases = {h["payload"]["structure_id"] for h in hits if h["phase"]}
+    assert {a, b} <= phases
+    # JSON arrays give the same answer
+    text = _xy([(peaks[a], 1.0), (peaks[b], 0.7)], seed=5).decode().splitlines()[1:]
+    x = [float(line.split()[0]) for line in text]
+    y = [float(line.split()[1]) for line in text]
+    r = client.post("/v1/search/spectrum", json={"x": x, "y": y, "wavelength": "CuKa1", "max_phases": 2})
+    assert r.status_code == 200
+    assert {a, b} <= {h["payload"]["structure_id"] for h in r.json()["hits"][:5]}
+
+
+def test_absent_phases_abstain(client: TestClient, xrd_env: tuple[Settings, dict]) -> None:
+    peaks = xrd_env[1]
+    empty = 0
+    for n, sid in enumerate(ABSENT):
+        result = _search(client, _xy([(peaks[sid], 1.0)], seed=100 + n))
+        assert sid not in _ids(result)
+        empty += not result["hits"]
+    assert empty >= 2
+
+
+def test_elements_filter(client: TestClient, xrd_env: tuple[Settings, dict]) -> None:
+    peaks = xrd_env[1]
+    data = _xy([(peaks["mbd-00042"], 1.0)], seed=9)
+    formula_elements = set(_search(client, data, limit=1)["hits"][0]["payload"]["elements"])
+    result = _search(client, data, elements=",".join(sorted(formula_elements)))
+    assert _ids(result)[:1] == ["mbd-00042"]
+    for h in result["hits"]:
+        assert set(h["payload"]["elements"]) <= formula_elements
+    assert not _search(client, data, elements="Au")["hits"]
+
+
+@pytest.mark.parametrize(
+    ("data", "params", "status", "message"),
+    [
+        (b"", {}, 400, "empty"),
+        (b"1\n2\n3\n", {}, 400, "one column"),
+        (b"10,1\n10.1,x\n", {}, 400, "not numeric"),
+        (("\n".join(f"{10 + i * 0.02},nan" for i in range(100))).encode(), {}, 400, "NaN"),
+        (("\n".join(f"{120 + i * 0.02},{i % 7}" for i in range(2000))).encode(), {}, 400, "library range"),
+        (("\n".join(f"{10 + i * 0.02},0" for i in range(300))).encode(), {}, 400, "zero"),
+        (b"10,1\n11,2\n", {}, 400, "too few"),
+        (b"10,1\n", {"wavelength": "Zz"}, 400, "unknown wavelength"),
+        (b"GIF89a\x00\x00", {}, 415, "binary"),
+    ],
+)
+def test_bad_input(client: TestClient, data: bytes, params: dict[str, str], status: int, message: str) -> None:
+    r = client.post("/v1/search/spectrum", params=params, files={"file": ("p.xy", data)})
+    assert r.status_code == status, r.text
+    assert message in r.json()["detail"]
+
+
+def test_json_bad_input(client: TestClient) -> None:
+    r = client.post("/v1/search/spectrum", json={"x": [1, 2, 3], "y": [1, 2]})
+    assert r.status_code == 400 and "x has 3 values" in r.json()["detail"]
+    r = client.post("/v1/search/spectrum", json={"x": [1.0] * 60, "y": [1.0] * 60, "elements": ["Qq"]})
+    assert r.status_code == 422 and "unknown element" in r.json()["detail"]
+
+
+def test_ingest_cif_then_find_it(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    service = Service(settings)
+    try:
+        from matsearch.indexer.xrd.ingest import ingest_cif_files
+
+        report = ingest_cif_files(service, [("nacl.cif", NACL_CIF.encode()), ("bad.cif", b"data_x\n")])
+        assert report.points == 1 and [s.item for s in report.skipped] == ["bad.cif"]
+        again = ingest_cif_files(service, [("nacl.cif", NACL_CIF.encode())])
+        assert again.new_points == 0 and again.count == 1
+    finally:
+        service.close()
+
+
+def test_cli_ingest_cif_and_search_spectrum(tmp_path: Path) -> None:
+    """CLI without a server: ``ingest cif`` then ``search spectrum`` on its own data dir; bad input exits non-zero."""
+    import json
+
+    from matsearch.cli.main import cli
+    from matsearch.indexer.structures import load_cif_bytes
+    from matsearch.indexer.xrd.simulate import simulate_peaks
+
+    data_dir = tmp_path / "data"
+    cif = tmp_path / "nacl.cif"
+    cif.write_text(NACL_CIF)
+    runner = CliRunner()
+    out = runner.invoke(cli, ["--data-dir", str(data_dir), "ingest", "cif", str(cif), "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["points"] == 1
+    (entry,) = load_cif_bytes(NACL_CIF.encode(), "nacl.cif")
+    f = tmp_path / "p.xy"
+    f.write_bytes(_xy([(simulate_peaks(entry.structure), 1.0)], seed=77))
+    args = ["--data-dir", str(data_dir), "search", "spectrum", str(f), "--wavelength", "CuKa1", "--json"]
+    out = runner.invoke(cli, args)
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["hits"][0]["payload"]["formula"] == "NaCl"
+    bad = tmp_path / "bad.xy"
+    bad.write_text("1\n2\n")
+    out = runner.invoke(cli, ["--data-dir", str(data_dir), "search", "spectrum", str(bad)])
+    assert out.exit_code != 0 and "one column" in out.output
+    out = runner.invoke(cli, ["--data-dir", str(data_dir), "search", "spectrum", str(f), "--wavelength", "Zz"])
+    assert out.exit_code != 0 and "unknown wavelength" in out.output
