@@ -199,3 +199,4 @@ def test_cli_ingest_cif_and_search_spectrum(tmp_path: Path) -> None:
     assert out.exit_code != 0 and "one column" in out.output
     out = runner.invoke(cli, ["--data-dir", str(data_dir), "search", "spectrum", str(f), "--wavelength", "Zz"])
     assert out.exit_code != 0 and "unknown wavelength" in out.output
+
