@@ -118,10 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     lat: list[float] = []
     cal_in = [inside[i] for i in rng.choice(len(inside), size=min(args.calib, len(inside)), replace=False)]
     cal_out = [outside[i] for i in rng.choice(len(outside), size=min(args.calib, len(outside)), replace=False)]
-    in_scores = []
-    for e in cal_in:
-        hits = query([e], rng, 0.0, lat)
-        in_scores.append(next((h["score"] for h in hits if h["payload"]["structure_id"] == e.id), 0.0))
+    # abstaining = returning no hits, i.e. the best score is below the threshold
+    in_scores = [max((h["score"] for h in query([e], rng, 0.0, lat)), default=0.0) for e in cal_in]
     out_scores = [max((h["score"] for h in query([e], rng, 0.0, lat)), default=0.0) for e in cal_out]
     candidates = sorted(set(np.round(np.linspace(0.3, 0.9, 61), 3)))
     best_t = candidates[0]
