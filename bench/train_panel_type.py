@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, ImageDraw
+
 from matsearch.indexer.figures import synth
 from matsearch.indexer.figures.panel_type import PANEL_TYPES, features
-from PIL import Image, ImageDraw
 
 OUT = Path(__file__).resolve().parents[1] / "encoders/matsearch/encoders/weights/panel_type.pt"
 
@@ -59,17 +60,24 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--C", type=float, default=0.5)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--features-cache", type=Path, help="npz file: reuse/store features (refit without recomputing)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     from sklearn.linear_model import LogisticRegression
 
-    t = time.time()
-    tr_img, ytr = make(args.per_class, args.seed)
-    te_img, yte = make(args.test_per_class, args.seed + 1000)
-    print(f"generated {len(tr_img)}+{len(te_img)} panels in {time.time() - t:.0f}s", flush=True)
-    t = time.time()
-    xtr, xte = features(tr_img), features(te_img)
-    print(f"features in {time.time() - t:.0f}s", flush=True)
+    if args.features_cache and args.features_cache.exists():
+        z = np.load(args.features_cache)
+        xtr, ytr, xte, yte = z["xtr"], z["ytr"], z["xte"], z["yte"]
+    else:
+        t = time.time()
+        tr_img, ytr = make(args.per_class, args.seed)
+        te_img, yte = make(args.test_per_class, args.seed + 1000)
+        print(f"generated {len(tr_img)}+{len(te_img)} panels in {time.time() - t:.0f}s", flush=True)
+        t = time.time()
+        xtr, xte = features(tr_img), features(te_img)
+        print(f"features in {time.time() - t:.0f}s", flush=True)
+        if args.features_cache:
+            np.savez_compressed(args.features_cache, xtr=xtr, ytr=ytr, xte=xte, yte=yte)
     mean, std = xtr.mean(axis=0), xtr.std(axis=0) + 1e-3
     clf = LogisticRegression(C=args.C, max_iter=3000)
     clf.fit((xtr - mean) / std, ytr)

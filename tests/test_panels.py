@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
+
 from matsearch.indexer.figures import synth
 from matsearch.indexer.figures.layout import label_key
 from matsearch.indexer.figures.panels import split_figure
-from PIL import Image
 
 from .conftest import DEV_FIGURES
 

@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
 from matsearch.core.errors import BadInput
 from matsearch.core.settings import Settings
 from matsearch.indexer.figures.synth import build_figures_pdf

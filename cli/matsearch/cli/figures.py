@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+
 from matsearch.cli.output import emit, hits_table
 from matsearch.core.errors import BadInput
 from matsearch.core.settings import Settings

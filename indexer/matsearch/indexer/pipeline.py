@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
+from PIL import Image
+
 from matsearch.core.errors import MatsearchError
 from matsearch.core.ids import point_id, sha256_bytes
 from matsearch.core.images import load_image, to_rgb
 from matsearch.core.schemas import IngestReport, IngestSkip
 from matsearch.indexer.context import IngestContext
 from matsearch.store.base import PointRecord
-from PIL import Image
 
 COLLECTION = "figures"
 DOC_FIELDS = ("doi", "title", "journal", "year", "url", "licence", "authors")

@@ -52,6 +52,7 @@ class LabelCandidate:
     score: float  # OCR confidence
     polarity: str  # "dark" (dark ink on light) or "light"
     height: int
+    corner: bool = False  # read in the top-left corner of a picture (label printed on the image)
 
     @property
     def cx(self) -> float:
@@ -149,7 +150,7 @@ def find_candidates(gray: np.ndarray, *, max_candidates: int = 160) -> list[tupl
     out: list[tuple[float, str, Box]] = []
     for polarity in ("dark", "light"):
         ink = gray < _INK_DARK if polarity == "dark" else gray > _INK_LIGHT
-        merged = cv2.dilate(ink.astype(np.uint8), np.ones((3, 3), np.uint8))
+        merged = cv2.dilate(ink.astype(np.uint8), np.ones((3, 5), np.uint8))  # joins glyphs of "ii", "(a)"
         n, _, stats, _ = cv2.connectedComponentsWithStats(merged, connectivity=8)
         for i in range(1, n):
             x, y, w, h, _area = (int(v) for v in stats[i])
@@ -166,8 +167,7 @@ def find_candidates(gray: np.ndarray, *, max_candidates: int = 160) -> list[tupl
             ring[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = False
             if not ring.any():
                 continue
-            ring_ink = ink[y0:y1, x0:x1][ring]
-            if ring_ink.mean() > 0.02:
+            if not _isolated(ink, (x, y, x + w, y + h), (x0, y0, x1, y1)):
                 continue
             ring_gray = gray[y0:y1, x0:x1][ring]
             med = float(np.median(ring_gray))
@@ -181,6 +181,39 @@ def find_candidates(gray: np.ndarray, *, max_candidates: int = 160) -> list[tupl
     return [(p, b) for _, p, b in out[:max_candidates]]
 
 
+def _count_stems(gray: np.ndarray, box: Box, polarity: str, text: str = "") -> str | None:
+    """ "i", "ii" or "iii" from the number of tall vertical strokes in the box (parentheses are curved and short
+    in the middle rows, so only rows around the middle are used)."""
+    x0, y0, x1, y1 = box
+    sub = gray[y0:y1, x0:x1]
+    ink = sub < _INK_DARK if polarity == "dark" else sub > _INK_LIGHT
+    h = ink.shape[0]
+    band = ink[int(0.45 * h) : max(int(0.45 * h) + 1, int(0.8 * h))]
+    cols = band.all(axis=0) if band.size else np.zeros(0, dtype=bool)
+    runs = _runs(cols)
+    # a parenthesis also gives a run in the middle band
+    if text.startswith(("(", "[")) and runs and runs[0][0] == 0:
+        runs = runs[1:]
+    if text.endswith((")", "]")) and runs and runs[-1][1] == len(cols):
+        runs = runs[:-1]
+    n = len(runs)
+    return "i" * n if 1 <= n <= 3 else None
+
+
+def _isolated(ink: np.ndarray, box: Box, outer: Box) -> bool:
+    """No ink around the blob, except on one side (a label just above or beside its picture)."""
+    x, y, x1, y1 = box
+    ox0, oy0, ox1, oy1 = outer
+    sides = [
+        ink[oy0:y, ox0:ox1],  # above
+        ink[y1:oy1, ox0:ox1],  # below
+        ink[y:y1, ox0:x],  # left
+        ink[y:y1, x1:ox1],  # right
+    ]
+    fractions = [float(a.mean()) if a.size else 0.0 for a in sides]
+    return sum(f > 0.03 for f in fractions) <= 1 and sum(fractions) <= 0.6
+
+
 def _crop_for_ocr(gray: np.ndarray, box: Box, polarity: str) -> np.ndarray:
     x0, y0, x1, y1 = box
     pad = max(4, (y1 - y0) // 3)
@@ -191,21 +224,90 @@ def _crop_for_ocr(gray: np.ndarray, box: Box, polarity: str) -> np.ndarray:
     return cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
 
 
-def read_candidates(gray: np.ndarray, ocr: OcrBatch | None = None) -> list[LabelCandidate]:
+def blocks(blank: np.ndarray, *, min_side: int = 24, depth: int = 6) -> list[Box]:
+    """Leaf boxes of a whitespace XY-cut (pictures, plots, text blocks), used to look for labels in corners."""
+    h, w = blank.shape
+    out: list[Box] = []
+
+    def rec(box: Box, level: int) -> None:
+        x0, y0, x1, y1 = box
+        sub = blank[y0:y1, x0:x1]
+        ink = ~sub
+        rows = np.flatnonzero(ink.any(axis=1))
+        cols = np.flatnonzero(ink.any(axis=0))
+        if len(rows) == 0:
+            return
+        x0, x1 = x0 + int(cols[0]), x0 + int(cols[-1]) + 1
+        y0, y1 = y0 + int(rows[0]), y0 + int(rows[-1]) + 1
+        if level >= depth or (x1 - x0) < min_side or (y1 - y0) < min_side:
+            out.append((x0, y0, x1, y1))
+            return
+        for axis in ("y", "x"):
+            sub = blank[y0:y1, x0:x1]
+            line = sub.all(axis=1) if axis == "y" else sub.all(axis=0)
+            runs = [(a, b) for a, b in _runs(line) if b - a >= 2]
+            if runs:
+                cuts = [0] + [(a + b) // 2 for a, b in runs] + [len(line)]
+                for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+                    if axis == "y":
+                        rec((x0, y0 + a, x1, y0 + b), level + 1)
+                    else:
+                        rec((x0 + a, y0, x0 + b, y1), level + 1)
+                return
+        out.append((x0, y0, x1, y1))
+
+    rec((0, 0, w, h), 0)
+    return out
+
+
+def _corner_crops(gray: np.ndarray, blank: np.ndarray, taken: list[Box]) -> list[tuple[str, Box, Box]]:
+    """(polarity, crop box, estimated label box) for the top-left corner of every picture-like block."""
+    out = []
+    for bx0, by0, bx1, by1 in blocks(blank):
+        bw, bh = bx1 - bx0, by1 - by0
+        if bw < 48 or bh < 48 or blank[by0:by1, bx0:bx1].mean() > 0.15:
+            continue  # plots and text have white space: their labels sit in the margins
+        cw = min(bw, max(30, min(72, int(0.2 * bw))))
+        ch = min(bh, max(24, min(48, int(0.15 * bh))))
+        crop_box = (bx0, by0, bx0 + cw, by0 + ch)
+        if any(t[0] < crop_box[2] and t[2] > crop_box[0] and t[1] < crop_box[3] and t[3] > crop_box[1] for t in taken):
+            continue
+        crop = gray[by0 : by0 + ch, bx0 : bx0 + cw].astype(np.float32)
+        med = float(np.median(crop))
+        polarity = "light" if med < 128 else "dark"
+        extreme = crop >= np.percentile(crop, 96) if polarity == "light" else crop <= np.percentile(crop, 4)
+        ys, xs = np.nonzero(extreme)
+        if len(xs) == 0:
+            continue
+        est = (bx0 + int(np.percentile(xs, 2)), by0 + int(np.percentile(ys, 2)))
+        est_box = (est[0], est[1], bx0 + int(np.percentile(xs, 98)) + 1, by0 + int(np.percentile(ys, 98)) + 1)
+        out.append((polarity, crop_box, est_box))
+    return out
+
+
+def read_candidates(
+    gray: np.ndarray, ocr: OcrBatch | None = None, blank: np.ndarray | None = None
+) -> list[LabelCandidate]:
     """All label-like texts of the figure (before choosing which of them are the panel labels)."""
     boxes = find_candidates(gray)
-    if not boxes:
+    corners = _corner_crops(gray, blank, [b for _, b in boxes]) if blank is not None else []
+    if not boxes and not corners:
         return []
-    reads = (ocr or _rapidocr_batch)([_crop_for_ocr(gray, b, p) for p, b in boxes])
+    crops = [_crop_for_ocr(gray, b, p) for p, b in boxes] + [_crop_for_ocr(gray, c, p) for p, c, _ in corners]
+    reads = (ocr or _rapidocr_batch)(crops)
     out: list[LabelCandidate] = []
-    for (polarity, box), (text, score) in zip(boxes, reads, strict=True):
+    entries = [(p, b, False) for p, b in boxes] + [(p, e, True) for p, _, e in corners]
+    for (polarity, box, corner), (text, score) in zip(entries, reads, strict=True):
         text = ascii_text(text)
         key = label_key(text)
-        if key is None and text in _CONFUSIONS:
+        if key is None and text in _CONFUSIONS and not corner:
             key = text  # kept as a digit; mapped to a letter only if the caption asks for it
-        if key is None or score < 0.3:
+        if key is None or score < (0.5 if corner else 0.3):
             continue
-        out.append(LabelCandidate(text, key, box, score, polarity, box[3] - box[1]))
+        if not corner and re.fullmatch(r"[\(\[]?[iIl1|]{1,4}[\)\]]?[.,]?", text):
+            key = _count_stems(gray, box, polarity, text) or key  # the recogniser often reads "iii" as "ii"
+        height = box[3] - box[1]
+        out.append(LabelCandidate(text, key, box, score, polarity, height, corner))
     return out
 
 
@@ -249,8 +351,8 @@ def _alignment(c: LabelCandidate, others: Sequence[LabelCandidate], tol: int) ->
 def _prior(c: LabelCandidate, median_h: float) -> float:
     """How much a candidate looks like a panel label on its own (before alignment)."""
     s = c.score
-    s += 0.6 if c.polarity == "dark" else 0.0  # labels in the margins are the common case
-    if median_h > 0:
+    s += 0.6 if (c.polarity == "dark" or c.corner) else 0.0  # in the margins, or at a picture's corner
+    if median_h > 0 and not c.corner:  # a corner read's box is only an estimate
         s -= min(1.0, abs(c.height - median_h) / median_h)
     return s
 
@@ -259,7 +361,12 @@ def _per_key(pool: Sequence[LabelCandidate]) -> list[LabelCandidate]:
     """One candidate per key: the best prior plus alignment with the other keys' candidates; size outliers out."""
     if not pool:
         return []
-    median_h = float(np.median([c.height for c in pool]))
+
+    def med(cs: Sequence[LabelCandidate]) -> float:
+        hs = [c.height for c in cs if not c.corner]
+        return float(np.median(hs)) if hs else 0.0
+
+    median_h = med(pool)
     tol = max(4, int(0.6 * median_h))
     best: dict[str, LabelCandidate] = {}
     for _ in range(2):  # second pass: align against the chosen set only
@@ -270,9 +377,9 @@ def _per_key(pool: Sequence[LabelCandidate]) -> list[LabelCandidate]:
             if c.key not in chosen or s > chosen[c.key][0]:
                 chosen[c.key] = (s, c)
         best = {k: v[1] for k, v in chosen.items()}
-        median_h = float(np.median([c.height for c in best.values()]))
+        median_h = med(list(best.values())) or median_h
     # size outliers are not labels (axis letters, sample names in another font)
-    return [c for c in best.values() if 0.55 * median_h <= c.height <= 1.8 * median_h]
+    return [c for c in best.values() if c.corner or not median_h or 0.55 * median_h <= c.height <= 1.8 * median_h]
 
 
 def choose_labels(
@@ -289,13 +396,14 @@ def choose_labels(
             if key not in want and key in _CONFUSIONS and _CONFUSIONS[key] in want:
                 key = _CONFUSIONS[key]
             if key in want:
-                pool.append(LabelCandidate(c.text, key, c.box, c.score, c.polarity, c.height))
+                pool.append(LabelCandidate(c.text, key, c.box, c.score, c.polarity, c.height, c.corner))
         explain.append(f"caption labels {want}: {len(pool)} candidate(s) read in the image")
         cases = [cs for cs in (_case_of(c) for c in pool) if cs]
         if cases:
             dominant = max(("lower", "upper"), key=cases.count)
             pool = [c for c in pool if _case_of(c) in (None, dominant)]
         picked = _per_key(pool)
+        picked += _missing_from_caption(candidates, picked, explain)
     else:
         picked = []
         best_score = -1.0
@@ -312,6 +420,34 @@ def choose_labels(
     picked.sort(key=lambda c: (c.box[1], c.box[0]))
     explain.append("labels: " + ", ".join(f"{c.key}@{c.box[0]},{c.box[1]}" for c in picked))
     return picked
+
+
+def _missing_from_caption(
+    candidates: Sequence[LabelCandidate], picked: list[LabelCandidate], explain: list[str]
+) -> list[LabelCandidate]:
+    """Labels the image shows but the caption's parse missed ("v" between "iv" and "vi"): kept when they fill a
+    gap in (or extend by one) the picked sequence, sit in a margin or a picture corner, and line up with it."""
+    if len(picked) < 2:
+        return []
+    fam = _family(picked[0].key)
+    orders = sorted(_order(c.key) for c in picked if _family(c.key) == fam)
+    have = {c.key for c in picked}
+    median_h = float(np.median([c.height for c in picked]))
+    tol = max(4, int(0.6 * median_h))
+    extra: dict[str, LabelCandidate] = {}
+    for c in candidates:
+        if c.key in have or c.key in _CONFUSIONS or _family(c.key) != fam or c.score < 0.6:
+            continue
+        k = _order(c.key)
+        if not (orders[0] < k <= orders[-1] + 1) or not (c.polarity == "dark" or c.corner):
+            continue
+        if _alignment(c, picked, tol) < 1 or not (0.5 * median_h <= c.height <= 1.8 * median_h):
+            continue
+        if c.key not in extra or c.score > extra[c.key].score:
+            extra[c.key] = c
+    if extra:
+        explain.append(f"labels read in the image but not in the caption: {sorted(extra)}")
+    return list(extra.values())
 
 
 def _sequence(picked: list[LabelCandidate]) -> list[LabelCandidate]:
@@ -479,7 +615,7 @@ def analyse(image: Image.Image, expected_labels: Sequence[str] | None = None, oc
     """Labels and regions of a figure. ``expected_labels`` (from the caption) restricts which labels are read."""
     explain: list[str] = []
     gray = gray_array(image)
-    candidates = read_candidates(gray, ocr)
+    candidates = read_candidates(gray, ocr, background_mask(image))
     labels = choose_labels(candidates, expected_labels, explain)
     if expected_labels and not labels:
         explain.append("none of the caption's labels was read in the image: one panel")

@@ -80,6 +80,7 @@ def _load() -> dict[str, Any]:
     with _lock:
         if _model is None:
             import torch
+
             from matsearch.encoders.weights import locate
 
             raw = torch.load(locate(WEIGHTS_NAME), map_location="cpu", weights_only=True)

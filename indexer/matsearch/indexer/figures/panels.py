@@ -12,8 +12,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from matsearch.indexer.figures.layout import Box, Layout, OcrBatch, _order, analyse
 from PIL import Image
+
+from matsearch.indexer.figures.layout import Box, Layout, OcrBatch, _order, analyse
 
 if TYPE_CHECKING:
     from matsearch.indexer.pipeline import PanelDraft

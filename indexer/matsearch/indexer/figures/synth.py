@@ -248,8 +248,10 @@ def _wobble(pts: list[tuple[float, float]], rng: Rng, amp: float) -> list[tuple[
 
 def microscopy(rng: Rng) -> Image.Image:
     w, h = _size(rng)
-    kind = rng.choice(["particles", "lattice", "texture", "texture", "map"])
-    if kind == "particles":
+    kind = rng.choice(["particles", "lattice", "stem", "texture", "texture", "map"])
+    if kind == "stem":  # atomic columns: a lattice of Gaussian blobs (HAADF bright, ABF dark)
+        img = _to_image(_stem_columns(rng, w, h))
+    elif kind == "particles":
         img = particle_micrograph(str(rng.choice(SHAPES)), rng, size=max(w, h)).resize((w, h))
     elif kind == "lattice":
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -282,7 +284,75 @@ def microscopy(rng: Rng) -> Image.Image:
         g = np.asarray(img.convert("L"), dtype=np.float32) / 255
         img = Image.fromarray((cmap(g)[..., :3] * 255).astype(np.uint8))
     if rng.random() < 0.4:
+        img = _annotate(img, rng)
+    if rng.random() < 0.4:
         img = _add_scale_bar(img, rng)
+    return img
+
+
+def _stem_columns(rng: Rng, w: int, h: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    a = float(rng.uniform(8, 22))
+    b = a * float(rng.uniform(0.7, 1.5))
+    gamma = float(rng.uniform(math.pi / 3, math.pi / 2))
+    rot = float(rng.uniform(0, math.pi))
+    sig = a * float(rng.uniform(0.2, 0.35))
+    arr = np.zeros((h, w), np.float32)
+    n = int(max(w, h) / min(a, b)) + 3
+    basis = [(0.0, 0.0)] + ([(0.5, 0.5)] if rng.random() < 0.5 else [])
+    for i in range(-n, n + 1):
+        for j in range(-n, n + 1):
+            for bx, by in basis:
+                u, v = i + bx, j + by
+                px = w / 2 + u * a * math.cos(rot) + v * b * math.cos(rot + gamma)
+                py = h / 2 + u * a * math.sin(rot) + v * b * math.sin(rot + gamma)
+                if -3 * sig < px < w + 3 * sig and -3 * sig < py < h + 3 * sig:
+                    amp = float(rng.uniform(0.6, 1.0)) * (1.0 if (bx, by) == (0.0, 0.0) else 0.6)
+                    x0, x1 = int(max(0, px - 4 * sig)), int(min(w, px + 4 * sig + 1))
+                    y0, y1 = int(max(0, py - 4 * sig)), int(min(h, py + 4 * sig + 1))
+                    if x1 > x0 and y1 > y0:
+                        sub = (xx[y0:y1, x0:x1] - px) ** 2 + (yy[y0:y1, x0:x1] - py) ** 2
+                        arr[y0:y1, x0:x1] += amp * np.exp(-sub / (2 * sig * sig))
+    arr = arr / (arr.max() + 1e-6)
+    if rng.random() < 0.4:
+        arr = 1 - arr  # ABF: dark columns
+    arr += _blur(rng.normal(0, 0.25, arr.shape).astype(np.float32), 6) + rng.normal(0, 0.08, arr.shape)
+    return arr
+
+
+def _annotate(img: Image.Image, rng: Rng) -> Image.Image:
+    """What authors draw on micrographs: coloured dots and circles, dashed boxes, arrows, short text labels."""
+    img = img.convert("RGB")
+    d = ImageDraw.Draw(img)
+    w, h = img.size
+    cols = [(255, 255, 255), (230, 40, 40), (40, 120, 230), (160, 80, 200), (250, 200, 0)]
+    for _ in range(int(rng.integers(1, 8))):
+        kind = rng.choice(["dots", "circle", "box", "arrow", "text"])
+        col = cols[int(rng.integers(0, len(cols)))]
+        x, y = int(rng.integers(0, max(1, w - 30))), int(rng.integers(0, max(1, h - 20)))
+        if kind == "dots":
+            r = int(rng.integers(3, 7))
+            for _ in range(int(rng.integers(3, 12))):
+                cx, cy = x + int(rng.integers(-40, 40)), y + int(rng.integers(-40, 40))
+                d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=col, outline=(255, 255, 255))
+        elif kind == "circle":
+            r = int(rng.integers(8, 30))
+            d.ellipse([x, y, x + 2 * r, y + 2 * r], outline=col, width=2)
+        elif kind == "box":
+            bw, bh = int(rng.integers(20, max(21, w // 2))), int(rng.integers(10, max(11, h // 3)))
+            for k in range(0, bw, 8):  # dashed
+                d.line([x + k, y, x + min(bw, k + 4), y], fill=col, width=2)
+                d.line([x + k, y + bh, x + min(bw, k + 4), y + bh], fill=col, width=2)
+            for k in range(0, bh, 8):
+                d.line([x, y + k, x, y + min(bh, k + 4)], fill=col, width=2)
+                d.line([x + bw, y + k, x + bw, y + min(bh, k + 4)], fill=col, width=2)
+        elif kind == "arrow":
+            x2, y2 = x + int(rng.integers(-40, 40)), y + int(rng.integers(-40, 40))
+            d.line([x, y, x2, y2], fill=col, width=2)
+            d.ellipse([x2 - 3, y2 - 3, x2 + 3, y2 + 3], fill=col)
+        else:
+            word = str(rng.choice(["Site A", "Ag", "Mn", "SMNp", "Dislocation", "b", "c", "[010]", "Stripe"]))
+            d.text((x, y), word, fill=col, font=_font(int(rng.integers(9, 14))))
     return img
 
 
@@ -385,7 +455,7 @@ def illustration(rng: Rng) -> Image.Image:
     d = ImageDraw.Draw(img)
     palette = [tuple(int(v) for v in rng.integers(0, 255, 3)) for _ in range(4)]
     for _ in range(int(rng.integers(3, 12))):
-        kind = rng.choice(["box", "ball", "ballgrid", "arrow", "text", "poly"])
+        kind = rng.choice(["box", "ball", "ballgrid", "arrow", "text", "poly", "equation", "tank", "glow"])
         x, y = int(rng.integers(0, w - 20)), int(rng.integers(0, h - 20))
         col = palette[int(rng.integers(0, 4))]
         if kind == "box":
@@ -416,6 +486,23 @@ def illustration(rng: Rng) -> Image.Image:
                 ],
                 fill=(0, 0, 0),
             )
+        elif kind == "equation":
+            eqs = ["Al + 4OH⁻ → Al(OH)₄⁻ + 3e⁻", "O₂ + 2H₂O + 4e⁻ → 4OH⁻", "Li⁺ + e⁻ → Li", "2H⁺ + 2e⁻ → H₂"]
+            f = _font(int(rng.integers(9, 14)))
+            for k in range(int(rng.integers(1, 3))):
+                d.text((x, y + k * 16), str(rng.choice(eqs)), fill=(0, 0, 0), font=f)
+        elif kind == "tank":
+            tw, th = int(rng.integers(30, 90)), int(rng.integers(40, 110))
+            for k in range(tw):  # cylinder shading
+                t = abs(k / max(1, tw - 1) - 0.35)
+                c2 = tuple(int(v * (1.1 - t)) if v * (1.1 - t) < 255 else 255 for v in col)
+                d.line([x + k, y + 8, x + k, y + th], fill=c2)
+            d.ellipse([x, y, x + tw, y + 16], fill=tuple(min(255, v + 40) for v in col), outline=(60, 60, 60))
+        elif kind == "glow":
+            gw = int(rng.integers(40, 120))
+            for k in range(gw, 0, -4):
+                g = int(255 - 60 * (1 - k / gw))
+                d.ellipse([x - k, y - k // 2, x + k, y + k // 2], fill=(g, g, g))
         elif kind == "text":
             words = ["Precursor", "Growth", "Seed", "Electrode", "Pump", "Tank", "Ag", "O2", "Li+", "Anode"]
             d.text((x, y), str(rng.choice(words)), fill=(0, 0, 0), font=_font(int(rng.integers(9, 16))))
@@ -532,6 +619,7 @@ def compound_figure(rng: Rng, *, n_panels: int | None = None, labelled: bool = T
     truths: list[TruthPanel] = []
     roman = ["i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x"]
     seg: list[str] = []
+    cap_style = str(rng.choice(["({})", "{}", "{},", "({})"]))
     for k in range(n):
         r, c = divmod(k, cols)
         x0 = c * (cell_w + gutter)
@@ -547,6 +635,10 @@ def compound_figure(rng: Rng, *, n_panels: int | None = None, labelled: bool = T
             text = str(style).replace("a", key).replace("A", key.upper()).replace("i", key) if style != "i" else key
             if label_inside:
                 dark = np.asarray(p.convert("L").crop((0, 0, 30, 30))).mean() < 128
+                if kind not in ("microscopy", "diffraction", "photo"):  # on a plot or drawing: a white box
+                    tb = d.textbbox((px + 4, py + 3), text, font=font)
+                    d.rectangle([tb[0] - 2, tb[1] - 2, tb[2] + 2, tb[3] + 2], fill=(255, 255, 255))
+                    dark = False
                 d.text((px + 4, py + 3), text, fill=(255, 255, 255) if dark else (0, 0, 0), font=font)
             else:
                 d.text((x0, y0), text, fill=(0, 0, 0), font=font)
@@ -559,7 +651,8 @@ def compound_figure(rng: Rng, *, n_panels: int | None = None, labelled: bool = T
                 font=_font(10),
             )
         truths.append(TruthPanel(key if labelled else None, box, kind))
-        seg.append(f"{key} {kind.capitalize()} panel of sample S{k}.")
+        marker = cap_style.format(key)
+        seg.append(f"{marker} {kind.capitalize()} panel of sample S{k}.")
     caption = "Synthetic figure. " + " ".join(seg) if labelled else "Synthetic figure without labels."
     if not labelled:
         x0s = [t.bbox for t in truths]

@@ -6,6 +6,7 @@ import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
+
 from matsearch.core.errors import BadInput
 from matsearch.core.images import load_image
 from matsearch.core.schemas import IngestReport, SearchResponse

@@ -1,0 +1,45 @@
+"""Sketch encoder: the contour transform, the registered encoder, and retrieval of particle micrographs by drawings."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from matsearch.encoders import available_encoders, get_encoder
+from matsearch.encoders.sketch import contour_map
+from matsearch.indexer.figures import synth
+
+
+def test_contour_map_is_a_line_drawing() -> None:
+    rng = np.random.default_rng(3)
+    for image in (synth.particle_micrograph("cube", rng), synth.hand_sketch("cube", rng)):
+        m = np.asarray(contour_map(image).convert("L"))
+        assert max(m.shape) == 256
+        ink = (m < 128).mean()
+        assert 0.002 < ink < 0.3  # lines, not a filled or empty image
+    blank = np.asarray(contour_map(Image.new("RGB", (64, 64), "gray")))
+    assert blank.min() == 255
+
+
+def test_sketch_encoder_registered() -> None:
+    assert "sketch" in available_encoders()
+    enc = get_encoder("sketch")
+    v = enc.encode([synth.hand_sketch("rod", np.random.default_rng(0))])
+    assert v.shape == (1, 1280) and abs(float(np.linalg.norm(v)) - 1.0) < 1e-4
+
+
+def test_drawings_find_micrographs_of_the_same_shape() -> None:
+    g_rng, q_rng = np.random.default_rng(41000), np.random.default_rng(51000)
+    gallery, gy, queries, qy = [], [], [], []
+    for k, shape in enumerate(synth.SHAPES):
+        for _ in range(6):
+            gallery.append(synth.particle_micrograph(shape, g_rng))
+            gy.append(k)
+        for _ in range(2):
+            queries.append(synth.hand_sketch(shape, q_rng))
+            qy.append(k)
+    enc = get_encoder("sketch")
+    sims = enc.encode(queries) @ enc.encode(gallery).T
+    top = np.argsort(-sims, axis=1)[:, :5]
+    p5 = (np.asarray(gy)[top] == np.asarray(qy)[:, None]).mean()
+    assert p5 >= 0.6
