@@ -215,6 +215,33 @@ class Server:
         self._log.close()
 
 
+def encode_breakdown(images: list[tuple[str, bytes, str]], data_dir: Path) -> dict[str, Any]:
+    """In process, no HTTP: where an image query's time goes (decode; EfficientNet encode on the configured
+    backend). Run after the server stops so the two do not compete."""
+    from matsearch.core.images import load_image, to_rgb
+    from matsearch.core.settings import Settings
+    from matsearch.encoders import get_encoder
+
+    settings = Settings(data_dir=data_dir)
+    encoder = get_encoder("efficientnet-lite0")
+    decoded = [to_rgb(load_image(b, settings, what=name)) for name, b, _ in images[:WARMUP]]
+    for img in decoded:
+        encoder.encode_one(img)
+    decode_t, encode_t = [], []
+    for name, b, _ in images[WARMUP:]:
+        t = time.perf_counter()
+        img = to_rgb(load_image(b, settings, what=name))
+        decode_t.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        encoder.encode_one(img)
+        encode_t.append(time.perf_counter() - t)
+    return {
+        "backend": settings.image_backend,
+        "decode": ms_stats(decode_t),
+        "encode": ms_stats(encode_t),
+    }
+
+
 def bench_http(points: int = 10_000, n_queries: int = 100, *, seed: int = 0, log: Log = print) -> dict[str, Any]:
     result: dict[str, Any] = {"collection": FIGURES.name, "target_points": points, "queries": n_queries}
     with tempfile.TemporaryDirectory(prefix="matsearch-bench-http-") as tmp:
@@ -272,4 +299,6 @@ def bench_http(points: int = 10_000, n_queries: int = 100, *, seed: int = 0, log
             result["server_rss_mib"] = rss_mib(server.proc.pid)
         finally:
             server.stop()
+        result["in_process"] = encode_breakdown(images, data_dir)
+        log(f"[http] in process (no HTTP): {result['in_process']}")
     return result

@@ -124,6 +124,12 @@ def table(result: dict[str, Any]) -> str:
                     f"HTTP {kind:<5} ({http['points']} points): p50 {h['p50_ms']} ms, p95 {h['p95_ms']} ms, "
                     f"mean {h['mean_ms']} ms"
                 )
+        inproc = http.get("in_process")
+        if inproc:
+            lines.append(
+                f"  image query in process: decode p50 {inproc['decode']['p50_ms']} ms, EfficientNet "
+                f"({inproc['backend']}) encode p50 {inproc['encode']['p50_ms']} ms"
+            )
     for row in result.get("targets", []):
         lines.append(f"[{'met' if row['met'] else 'MISSED'}] {row['target']}: {row['measured']}")
     m = result["machine"]
