@@ -115,6 +115,23 @@ class Client:
         body = self._request("POST", "/v1/search/image", params=params, files={"file": (name, data)})
         return SearchResult.model_validate(body)
 
+    def search_sketch(
+        self,
+        sketch: ImageInput,
+        *,
+        collection: str = "figures",
+        limit: int = 10,
+        filter: Mapping[str, Any] | str | None = None,
+        score_threshold: float | None = None,
+    ) -> SearchResult:
+        """Figure panels whose contours look like the drawing ``sketch`` (e.g. a PNG from a canvas)."""
+        name, data = _upload(sketch)
+        params = _params(
+            collection=collection, limit=limit, filter=_filter_json(filter), score_threshold=score_threshold
+        )
+        body = self._request("POST", "/v1/search/sketch", params=params, files={"file": (name, data)})
+        return SearchResult.model_validate(body)
+
     def search_text(
         self,
         q: str,
