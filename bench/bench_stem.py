@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
+    from PIL import Image
+
     from matsearch.core.ids import point_id
     from matsearch.core.settings import Settings
     from matsearch.indexer.stem import query as Q
@@ -48,7 +50,6 @@ def main(argv: list[str] | None = None) -> int:
     from matsearch.indexer.structures import load_library
     from matsearch.server.service import Service
     from matsearch.store.base import PointRecord
-    from PIL import Image
 
     entries = list(load_library())
     if args.structures:

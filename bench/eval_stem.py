@@ -175,30 +175,39 @@ def main(argv: list[str] | None = None) -> int:
             q_meta.append({"structure_id": sid, "zone": list(zone), "library_zone": list(v.zone), "mode": p.mode})
     qs = np.array(q_struct)
     t2 = time.time()
-    q_vec = np.stack([Q.embed(Q.prepare(a, px / 10.0), enc)[0] for a, px in zip(q_arrays, q_px, strict=True)])
+    prepared = [Q.prepare(a, px / 10.0) for a, px in zip(q_arrays, q_px, strict=True)]
+    q_vec = np.stack([Q.embed(p, enc)[0] for p in prepared])
     t_q = (time.time() - t2) / len(q_arrays)
     print(f"{len(q_arrays)} queries: {1000 * t_q:.1f} ms each (prepare + encode)")
+    fft = get_encoder("stem-fft")
+    g_fft = fft.encode(g_imgs)
+    q_fft = np.stack([Q.embed(p, fft)[0] for p in prepared])
 
     results: dict[str, Any] = {"config": vars(args) | {"out": str(args.out)}}
-    sims = q_vec @ g_vec.T
+    sims_cnn = q_vec @ g_vec.T
+    sims_fft = q_fft @ g_fft.T
+    for name, sm in (("stem_cnn", sims_cnn), ("stem_fft", sims_fft)):
+        results[f"{name}_only_gallery_{args.gallery}"] = metrics(sm, g_struct, qs, len(gallery_ids))
+    sims = Q.FUSE_CNN * sims_cnn + (1 - Q.FUSE_CNN) * sims_fft  # what search_stem ranks by
     n_s = len(gallery_ids)
-    results["stem_cnn_gallery_" + args.gallery] = metrics(sims, g_struct, qs, n_s)
-    results["stem_cnn_gallery_heldout"] = metrics(sims[:, g_held], g_struct[g_held], qs, n_s)
+    results["stem_fused_gallery_" + args.gallery] = metrics(sims, g_struct, qs, n_s)
+    results["stem_fused_gallery_heldout"] = metrics(sims[:, g_held], g_struct[g_held], qs, n_s)
     results["abstain"] = abstain_stats(sims, g_struct, qs)
     per_mode: dict[str, Any] = {}
     for mode in ("haadf", "adf", "abf"):
         m = np.array([meta["mode"] == mode for meta in q_meta])
         if m.any():
             per_mode[mode] = metrics(sims[m], g_struct, qs[m], n_s)
-    results["stem_cnn_by_mode"] = per_mode
+    results["stem_fused_by_mode"] = per_mode
 
     if not args.no_unknown_scale:
         sub = np.arange(len(q_arrays))[:: max(1, len(q_arrays) // 400)]
         best = np.full((len(sub), len(g_views)), -np.inf, dtype=np.float32)
         for k, i in enumerate(sub):
-            vecs = Q.embed(Q.prepare(q_arrays[i], None), enc)
-            best[k] = (vecs @ g_vec.T).max(axis=0)
-        results["stem_cnn_unknown_scale"] = metrics(best, g_struct, qs[sub], n_s)
+            pq = Q.prepare(q_arrays[i], None)
+            sc = Q.FUSE_CNN * (Q.embed(pq, enc) @ g_vec.T) + (1 - Q.FUSE_CNN) * (Q.embed(pq, fft) @ g_fft.T)
+            best[k] = sc.max(axis=0)
+        results["stem_fused_unknown_scale"] = metrics(best, g_struct, qs[sub], n_s)
 
     if not args.no_baseline:
         from matsearch.encoders.image import IMAGE_SIZE  # noqa: F401 - ensures the module (and weights) exist
@@ -225,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     results["environment"] = {"python": sys.version.split()[0], "platform": platform.platform()}
 
     rows = [(k, v) for k, v in results.items() if isinstance(v, dict) and "top1" in v]
-    rows += [(f"stem_cnn[{m}]", v) for m, v in per_mode.items()]
+    rows += [(f"stem_fused[{m}]", v) for m, v in per_mode.items()]
     head = ("queries", "gallery", "top-1", "top-5", "MRR", "imgmAP")
     print(f"\n{'model / gallery':48s} " + " ".join(f"{h:>7s}" for h in head))
     for name, row in rows:

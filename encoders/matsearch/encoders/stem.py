@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from matsearch.encoders.base import Encoder, register
-from matsearch.encoders.weights import locate
 from PIL import Image
 from torch import nn
+
+from matsearch.encoders.base import Encoder, register
+from matsearch.encoders.weights import locate
 
 INPUT_SIZE = 96
 EMBED_DIM = 128
@@ -132,3 +133,88 @@ class StemEncoder(Encoder):
 
 
 register("stem-cnn")(StemEncoder)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Rotation- and translation-invariant power-spectrum descriptor (no training): where the lattice's spatial frequencies
+# are (real Å⁻¹, because images arrive at the library pixel size) and how symmetric each ring is.
+
+FFT_PX = 0.25  # Å per pixel of the inputs (the library pixel size)
+FFT_K = np.linspace(0.12, 0.95, 40)  # Å⁻¹ rings (d = 8.3 ... 1.05 Å)
+FFT_HARMONICS = (0, 1, 2, 3)  # angular orders over [0, π): isotropic, 2-, 4- and 6-fold content
+FFT_DIM = len(FFT_K) * len(FFT_HARMONICS)  # 160
+_FFT_N = 256
+_N_THETA = 96
+
+
+def fft_descriptor(img: np.ndarray, px: float = FFT_PX) -> np.ndarray:
+    """(FFT_DIM,) float32, L2-normalised descriptor of a 2-D image at ``px`` Å/px."""
+    a = np.asarray(img, dtype=np.float64)
+    a = a - a.mean()
+    win = np.outer(np.hanning(a.shape[0]), np.hanning(a.shape[1]))
+    f = np.fft.fftshift(np.fft.fft2(a * win, s=(_FFT_N, _FFT_N)))
+    power = np.abs(f) ** 2
+    power /= power.sum() + 1e-12
+    c = _FFT_N // 2
+    theta = np.linspace(0, np.pi, _N_THETA, endpoint=False)
+    rr = FFT_K[:, None] * px * _FFT_N  # radius in FFT pixels
+    ys = c - rr * np.sin(theta)[None, :]
+    xs = c + rr * np.cos(theta)[None, :]
+    from scipy import ndimage
+
+    smooth = ndimage.gaussian_filter(power, 1.0)
+    polar = ndimage.map_coordinates(smooth, [ys.ravel(), xs.ravel()], order=1).reshape(len(FFT_K), _N_THETA)
+    polar = np.log1p(polar * 1e4)
+    harm = np.abs(np.fft.rfft(polar, axis=1))[:, list(FFT_HARMONICS)] / _N_THETA
+    harm = ndimage.gaussian_filter1d(harm, 0.8, axis=0)
+    feat = harm.T.ravel()  # grouped by harmonic
+    feat = feat - feat.mean()
+    return (feat / (np.linalg.norm(feat) + 1e-12)).astype(np.float32)
+
+
+class StemFFTEncoder(Encoder):
+    """Untrained physics descriptor (see ``fft_descriptor``); also used fused with ``stem-cnn``."""
+
+    name = "stem-fft"
+    dim = FFT_DIM
+    modality = "stem"
+    batch_size = 64
+
+    def _load(self) -> None:
+        return None
+
+    def _encode(self, items: Sequence[Any]) -> np.ndarray:
+        return np.stack([fft_descriptor(to_gray_array(it)) for it in items])
+
+
+register("stem-fft")(StemFFTEncoder)
+
+
+FUSE_CNN = 0.5  # weight of the trained CNN's cosine; the power-spectrum descriptor gets the rest
+FUSED_DIM = EMBED_DIM + FFT_DIM  # 288
+
+
+class StemFusedEncoder(Encoder):
+    """What the ``stem`` collection stores: [√w · stem-cnn, √(1-w) · stem-fft], so that the cosine of two fused
+    vectors is w · cos(cnn) + (1 - w) · cos(fft). On held-out structures the fusion beats either part alone
+    (bench/results/eval_stem.json)."""
+
+    name = "stem-fused"
+    dim = FUSED_DIM
+    modality = "stem"
+    batch_size = 64
+
+    def _load(self) -> None:
+        from matsearch.encoders.base import get_encoder
+
+        self._cnn = get_encoder("stem-cnn")
+        self._fft = get_encoder("stem-fft")
+
+    def _encode(self, items: Sequence[Any]) -> np.ndarray:
+        arrs = [to_gray_array(it) for it in items]
+        a = self._cnn.encode(arrs) * np.float32(np.sqrt(FUSE_CNN))
+        b = self._fft.encode(arrs) * np.float32(np.sqrt(1.0 - FUSE_CNN))
+        return np.concatenate([a, b], axis=1)
+
+
+register("stem-fused")(StemFusedEncoder)

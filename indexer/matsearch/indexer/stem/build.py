@@ -12,23 +12,34 @@ import hashlib
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
 from matsearch.core.ids import point_id
 from matsearch.core.schemas import IngestReport, IngestSkip
 from matsearch.indexer.library import register_library_builder
 from matsearch.indexer.stem.simulate import LIBRARY_PX, SimParams, random_params, render
 from matsearch.indexer.stem.views import View, cached_views
 from matsearch.indexer.stem.zones import zone_label
-from matsearch.store.base import PointRecord
-from PIL import Image
-from tqdm import tqdm
+from matsearch.store.base import CollectionSpec, PointRecord, VectorSpec
 
 SIM_VERSION = "stem-sim-1"
 COLLECTION = "stem"
-ENCODER = "stem-cnn"
+ENCODER = "stem-fused"
+
+
+def stem_spec() -> CollectionSpec:
+    """The ``stem`` collection as core/collections.py declares it, with the vector size of the fused encoder
+    (identical once core's STEM spec says 288)."""
+    from matsearch.core.collections import STEM
+    from matsearch.encoders.stem import FUSED_DIM
+
+    return replace(STEM, vectors=(VectorSpec("stem", FUSED_DIM, "cosine"),))
 
 
 def library_params(pid: str) -> SimParams:
@@ -44,7 +55,7 @@ def _weights_tag() -> str:
     try:
         from matsearch.encoders.weights import WEIGHTS
 
-        sha = WEIGHTS[ENCODER].sha256
+        sha = WEIGHTS["stem-cnn"].sha256
         return (sha or "unchecked")[:12]
     except KeyError:
         return "none"
@@ -84,7 +95,7 @@ def build_stem_points(
 ) -> dict[str, Any]:
     """Simulate, encode and upsert every (structure, zone axis) view of ``entries``; returns counts and timings."""
     t0 = time.time()
-    ctx.ensure_collection(COLLECTION)
+    ctx.store.ensure_collection(stem_spec())
     by_id = {e.id: e for e in entries}
     views: list[View] = cached_views(
         entries, cache_dir=(cache_dir / "stem") if cache_dir else None, workers=workers, force=force

@@ -18,15 +18,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from PIL import Image
+from scipy import ndimage
+
 from matsearch.core.errors import BadInput, TooLarge, UnsupportedMedia
 from matsearch.core.filters import Filter
 from matsearch.core.settings import Settings, get_settings
 from matsearch.indexer.stem.simulate import LIBRARY_PX, LIBRARY_SIZE
 from matsearch.store.base import ScoredHit, VectorQuery
-from PIL import Image
-from scipy import ndimage
 
-ENCODER = "stem-cnn"
+ENCODER = "stem-fused"  # trained CNN + power-spectrum descriptor, see matsearch.encoders.stem
+FUSE_CNN = 0.5  # score = FUSE_CNN * cos(cnn) + (1 - FUSE_CNN) * cos(fft)
 COLLECTION = "stem"
 VECTOR = "stem"
 # Cosine below which we abstain (no confident match); chosen on the evaluation's query distribution, see

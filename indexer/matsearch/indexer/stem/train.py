@@ -35,11 +35,12 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
+from torch import nn
+
 from matsearch.encoders.stem import EMBED_DIM, INPUT_SIZE, StemNet, standardize
 from matsearch.indexer.stem.simulate import random_params, render
 from matsearch.indexer.stem.views import View
-from scipy import ndimage
-from torch import nn
 
 
 def augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:

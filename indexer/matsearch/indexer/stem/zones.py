@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from matsearch.indexer.stem.simulate import Projection, project_structure
 
 CANDIDATE_ZONES: tuple[tuple[int, int, int], ...] = (
