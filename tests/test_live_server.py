@@ -46,7 +46,7 @@ def test_sdk_matches_http_and_accepts_paths_bytes_pil_numpy(live_server: LiveSer
         point = ms.get("figures", by_path.hits[0].id)
         assert point.payload == by_path.hits[0].payload
         assert by_path.hits[0].id not in {h.id for h in ms.similar("figures", point.id, limit=3).hits}
-        assert {c.name: c.count for c in ms.collections()}["figures"] == 6
+        assert {c.name: c.count for c in ms.collections()}["figures"] == ms.health().collections["figures"] > 6
         assert ms.image(by_path.hits[0].image_url or "") == x.read_bytes()
         assert ms.health().status == "ok"
 
