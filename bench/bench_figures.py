@@ -98,9 +98,11 @@ def main() -> None:
         service.ingest_figures(list(pdf_source.read_pdf(pdfs[0]))[:1])
         TIMES.clear()
         t0 = time.perf_counter()
+        c0 = time.process_time()
         items = [item for p in pdfs for item in pdf_source.read_pdf(p)]
         report = service.ingest_figures(items)
         total = time.perf_counter() - t0
+        cpu = time.process_time() - c0
         service.close()
     figures = report.items
     result = {
@@ -110,12 +112,16 @@ def main() -> None:
         "figures_per_s": round(figures / total, 3),
         "panels_per_s": round(report.points / total, 3),
         "threads": args.threads,
+        "cpu_seconds": round(cpu, 2),
+        "cpu_seconds_per_figure": round(cpu / figures, 3),
+        "load_average_1min": round(__import__("os").getloadavg()[0], 2),
         "time_s": {k: round(v, 2) for k, v in sorted(TIMES.items(), key=lambda kv: -kv[1])},
         "note": "encoder sketch includes its own EfficientNet pass; timings overlap where calls nest",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     print(f"{figures} figures → {report.points} panels in {total:.1f} s: {figures / total:.2f} figures/s")
+    print(f"CPU {cpu:.1f} s ({cpu / figures:.2f} CPU-s/figure; load average {result['load_average_1min']})")
     for k, v in result["time_s"].items():
         print(f"  {k:<28} {v:7.2f} s  {100 * v / total:5.1f}%")
 

@@ -142,7 +142,7 @@ def background_mask(image: Image.Image) -> np.ndarray:
     return mask
 
 
-def find_candidates(gray: np.ndarray, *, max_candidates: int = 160) -> list[tuple[str, Box]]:
+def find_candidates(gray: np.ndarray, *, max_candidates: int = 72) -> list[tuple[str, Box]]:
     """Boxes of small isolated ink blobs (1–3 glyphs) on a plain background, with their polarity."""
     h_img, w_img = gray.shape
     scale = max(1.0, min(h_img, w_img) / 700.0)  # labels grow with the figure

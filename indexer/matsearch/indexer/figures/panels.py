@@ -165,6 +165,8 @@ def split_figure(
 
             for p, crop in zip(panels, crops, strict=True):
                 cap_value = split.scale_for(p.label) if split is not None else None
+                if cap_value is None and _mostly_white(crop):
+                    continue  # plots, schematics, tables: no scale bar to read (and it is the costly OCR step)
                 readings = read_scales(crop, cap_value)
                 p.scale_bars = [_bar_dict(r.to_dict(), p.bbox) for r in readings]
                 best = readings[0].to_dict() if readings else None
@@ -183,6 +185,17 @@ def split_figure(
         shared_caption=split.shared if split is not None else None,
         notes=notes,
     )
+
+
+def _mostly_white(image: Image.Image, limit: float = 0.55) -> bool:
+    """True for panels that are mostly blank background (graphs, drawings), where scale bars do not occur."""
+    import numpy as np
+
+    small = image.convert("RGB")
+    small.thumbnail((128, 128))
+    a = np.asarray(small, dtype=np.int16)
+    blank = (a.min(axis=2) >= 232) & ((a.max(axis=2) - a.min(axis=2)) <= 24)
+    return float(blank.mean()) > limit
 
 
 def _bar_dict(reading: dict[str, Any], panel_box: Box) -> dict[str, Any]:

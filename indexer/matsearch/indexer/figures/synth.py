@@ -715,7 +715,7 @@ def build_figures_pdf(
     for k, (path, caption) in enumerate(figures, 1):
         with Image.open(path) as im:
             w, h = im.size
-        width = 170 * mm
+        width = min(150 * mm, 200 * mm * w / h)  # fits the page frame, tall figures too
         story += [
             body(),
             Spacer(1, 4 * mm),
