@@ -25,7 +25,7 @@ from matsearch.store.base import ScoredHit, Store, VectorQuery
 ElementsMode = Literal["only", "all", "any"]
 # Abstain threshold on the re-rank score, calibrated by ``python -m bench.eval_xrd`` on phases left out of the
 # library (see bench/results/eval_xrd.json): below it, "no confident match".
-DEFAULT_THRESHOLD = 0.62
+DEFAULT_THRESHOLD = 0.66
 MIXTURE_MIN_RESIDUAL = 0.12  # stop looking for more phases when less than this share of peak weight is unexplained
 MIXTURE_MIN_GAIN = 0.25  # a further phase must explain at least this share of the residual peak weight
 MIXTURE_MIN_PHASE_SCORE = 0.5  # √(coverage × residual share explained) of a further phase
