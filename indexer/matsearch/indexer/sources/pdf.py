@@ -169,6 +169,7 @@ def read_pdf_content(data: bytes, name: str = "document.pdf", *, render_dpi: int
         with plumber:
             if len(plumber.pages) == 0:
                 raise BadInput(f"{name} has no pages")
+            pending: list[PdfFigure] = []  # uncaptioned images of the previous page
             for pno, ppage in enumerate(plumber.pages):
                 try:
                     lines = _lines(ppage)
@@ -188,6 +189,14 @@ def read_pdf_content(data: bytes, name: str = "document.pdf", *, render_dpi: int
                 prev_bottom = 0.0
                 for number, caption, cb in _caption_blocks(lines):
                     above = [(o, b) for o, b in images if b[3] <= cb[1] + 4 and b[1] >= prev_bottom - 4]
+                    first_on_page = not any(ln.top > 60 and ln.bottom <= cb[1] - 2 for ln in lines)  # below headers
+                    if not above and first_on_page and pending and pending[-1].caption is None:
+                        # the caption was pushed to the next page: it belongs to the last uncaptioned image before
+                        prev = pending.pop()
+                        prev.number, prev.caption = number, caption
+                        content.figures.append(prev)
+                        prev_bottom = cb[3]
+                        continue
                     fig = _figure_from(page, pno, number, caption, cb, above, lines, prev_bottom, render_dpi)
                     prev_bottom = cb[3]
                     if fig is None:
@@ -195,11 +204,15 @@ def read_pdf_content(data: bytes, name: str = "document.pdf", *, render_dpi: int
                         continue
                     content.figures.append(fig)
                     images = [(o, b) for o, b in images if (o, b) not in above]
-                for obj, b in images:  # large images without a caption: kept, caption None
+                content.figures.extend(pending)  # large images without a caption: kept, caption None
+                pending = []
+                for obj, b in images:
                     fig_bytes = _image_bytes(obj)
                     if fig_bytes:
-                        content.figures.append(PdfFigure(pno, None, None, b, fig_bytes, "embedded"))
+                        pending.append(PdfFigure(pno, None, None, b, fig_bytes, "embedded"))
                 page.close()
+            content.figures.extend(pending)
+            content.figures.sort(key=lambda f: (f.page, f.bbox_pt[1]))
         if not content.figures:
             raise BadInput(f"{name} has no figures (no 'Fig. N' captions and no large images)")
         return content
@@ -257,8 +270,11 @@ def _figure_from(
     w, h = page.get_size()
     scale = render_dpi / 72
     bitmap = page.render(scale=scale, crop=(max(0, x0), max(0, h - bottom), max(0, w - x1), max(0, top)))
+    pil = bitmap.to_pil().convert("RGB")
+    if pil.convert("L").getextrema()[0] > 235:  # nothing drawn there (a page margin)
+        return None
     buf = io.BytesIO()
-    bitmap.to_pil().convert("RGB").save(buf, format="PNG")
+    pil.save(buf, format="PNG")
     return PdfFigure(pno, number, caption, (x0, top, x1, bottom), buf.getvalue(), "rendered")
 
 
