@@ -11,7 +11,7 @@ SYS_PACKAGES ?=
 
 .PHONY: run test venv sysdeps demo library lint typecheck pytest bench bench-1m eval clean lock
 
-run: venv demo
+run: venv demo library
 	$(BIN)/matsearch serve --host $(HOST) --port $(PORT)
 
 test: venv lint typecheck pytest
@@ -37,7 +37,7 @@ demo: venv
 	$(BIN)/matsearch demo build
 
 library: venv
-	$(BIN)/matsearch library build
+	$(BIN)/matsearch library build  # structure library → xrd (and stem) collections; cached after the first run
 
 lint: venv
 	$(BIN)/ruff check .

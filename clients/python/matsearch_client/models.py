@@ -33,6 +33,7 @@ class VectorSpec(BaseModel):
     name: str
     size: int
     distance: str
+    encoder: str | None = None
 
 
 class Collection(BaseModel):

@@ -66,6 +66,7 @@ VECTOR_ENCODERS: dict[tuple[str, str], str] = {
     ("figures", "image"): "efficientnet-lite0",
     ("figures", "caption"): "all-minilm-l6-v2",
     ("figures", "sketch"): "sketch",
+    ("xrd", "xrd"): "xrd-profile",
 }
 
 

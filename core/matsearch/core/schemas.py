@@ -50,6 +50,7 @@ class VectorSpecOut(BaseModel):
     name: str
     size: int
     distance: str
+    encoder: str | None = Field(None, description="Registered encoder that fills this vector.")
 
 
 class CollectionOut(BaseModel):

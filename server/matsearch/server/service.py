@@ -9,7 +9,7 @@ import importlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from matsearch.core.collections import COLLECTIONS, collection_spec
+from matsearch.core.collections import COLLECTIONS, VECTOR_ENCODERS, collection_spec
 from matsearch.core.errors import BadInput, NotFound
 from matsearch.core.filters import Filter
 from matsearch.core.images import ImageStore, load_image, to_rgb
@@ -177,6 +177,9 @@ def _collection_out(c: CollectionInfo) -> CollectionOut:
     return CollectionOut(
         name=c.name,
         count=c.count,
-        vectors=[VectorSpecOut(name=v.name, size=v.size, distance=v.distance) for v in c.vectors],
+        vectors=[
+            VectorSpecOut(name=v.name, size=v.size, distance=v.distance, encoder=VECTOR_ENCODERS.get((c.name, v.name)))
+            for v in c.vectors
+        ],
         indexes={i.field: i.kind for i in c.indexes},
     )
