@@ -144,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     t1 = time.time()
     g_imgs = [render(v.projection, library_params(view_point_id(v.structure_id, v.zone))) for v in g_views]
     t_sim = time.time() - t1
-    g_vec = enc.encode(g_imgs)
+    from matsearch.encoders.stem import center_crop
+
+    g_vec = enc.encode([center_crop(g, 96) for g in g_imgs])
     t_enc = time.time() - t1 - t_sim
     print(f"gallery {len(g_views)} images: simulate {t_sim:.0f}s, encode {t_enc:.0f}s")
 
@@ -181,13 +183,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(q_arrays)} queries: {1000 * t_q:.1f} ms each (prepare + encode)")
     fft = get_encoder("stem-fft")
     g_fft = fft.encode(g_imgs)
-    q_fft = np.stack([Q.embed(p, fft)[0] for p in prepared])
+    q_fft = np.stack([Q.embed(p, fft)[0] for p in prepared])  # whole resampled field
 
     results: dict[str, Any] = {"config": vars(args) | {"out": str(args.out)}}
     sims_cnn = q_vec @ g_vec.T
     sims_fft = q_fft @ g_fft.T
     for name, sm in (("stem_cnn", sims_cnn), ("stem_fft", sims_fft)):
         results[f"{name}_only_gallery_{args.gallery}"] = metrics(sm, g_struct, qs, len(gallery_ids))
+    results["fusion_weight_sweep"] = {
+        str(w): metrics(w * sims_cnn + (1 - w) * sims_fft, g_struct, qs, len(gallery_ids))["top5"]
+        for w in (0.0, 0.15, 0.3, 0.5, 0.7)
+    }
+    print(f"top-5 by CNN weight (shipped {Q.FUSE_CNN}): {results['fusion_weight_sweep']}")
     sims = Q.FUSE_CNN * sims_cnn + (1 - Q.FUSE_CNN) * sims_fft  # what search_stem ranks by
     n_s = len(gallery_ids)
     results["stem_fused_gallery_" + args.gallery] = metrics(sims, g_struct, qs, n_s)
@@ -220,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
 
         gh = [i for i in range(len(g_views)) if g_held[i]]
         tb = time.time()
-        bg = base.encode([pil(g_imgs[i]) for i in gh])
+        bg = base.encode([pil(center_crop(g_imgs[i], 96)) for i in gh])
         bq = base.encode([pil(Q.prepare(a, px / 10.0).groups[0][0]) for a, px in zip(q_arrays, q_px, strict=True)])
         print(f"baseline encode {time.time() - tb:.0f}s")
         results["efficientnet_lite0_imagenet_gallery_heldout"] = metrics(bq @ bg.T, g_struct[gh], qs, n_s)

@@ -24,16 +24,17 @@ from scipy import ndimage
 from matsearch.core.errors import BadInput, TooLarge, UnsupportedMedia
 from matsearch.core.filters import Filter
 from matsearch.core.settings import Settings, get_settings
+from matsearch.encoders.stem import FUSE_CNN as _FUSE_CNN
 from matsearch.indexer.stem.simulate import LIBRARY_PX, LIBRARY_SIZE
 from matsearch.store.base import ScoredHit, VectorQuery
 
 ENCODER = "stem-fused"  # trained CNN + power-spectrum descriptor, see matsearch.encoders.stem
-FUSE_CNN = 0.5  # score = FUSE_CNN * cos(cnn) + (1 - FUSE_CNN) * cos(fft)
+FUSE_CNN = _FUSE_CNN  # score = FUSE_CNN * cos(cnn) + (1 - FUSE_CNN) * cos(fft)
 COLLECTION = "stem"
 VECTOR = "stem"
 # Cosine below which we abstain (no confident match); chosen on the evaluation's query distribution, see
 # bench/results/eval_stem.json ("abstain" block) and docs in the report.
-DEFAULT_SCORE_THRESHOLD = 0.5
+DEFAULT_SCORE_THRESHOLD = 0.8
 MIN_NM_PER_PX = 0.001  # 0.01 Å/px: finer than any STEM scan
 MAX_NM_PER_PX = 0.1  # 1 Å/px: atomic columns (≈ 1.5-4 Å apart) are no longer resolved
 MIN_FIELD_PX = 48  # at library scale (12 Å): fewer than ~3 unit cells cannot be matched
@@ -67,6 +68,8 @@ def decode_array(data: bytes, filename: str = "upload", settings: Settings | Non
             arr = np.asarray(tifffile.imread(io.BytesIO(data), key=0))
         except Exception as exc:  # noqa: BLE001 - tifffile raises many kinds of errors on broken files
             raise BadInput(f"{what} is not a readable TIFF: {exc}") from exc
+        if arr.size == 0:
+            raise BadInput(f"{what} is not a readable TIFF: no image data")
     else:
         image = load_image(data, settings, what=what)
         if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
@@ -178,6 +181,7 @@ class PreparedQuery:
 
     groups: list[list[np.ndarray]]
     px_angstrom: list[float]  # the query pixel size assumed by each group
+    full: list[np.ndarray]  # the resampled image (central <= 256 px) per group, for the power spectrum
 
 
 def prepare(arr: np.ndarray, nm_per_px: float | None) -> PreparedQuery:
@@ -191,11 +195,11 @@ def prepare(arr: np.ndarray, nm_per_px: float | None) -> PreparedQuery:
             px_list = [LIBRARY_PX]  # no lattice found: assume the library scale
         else:
             px_list = [s / period for s in SPACING_HYPOTHESES]
-    groups = []
+    groups, fulls = [], []
     for px in px_list:
         factor = px / LIBRARY_PX
-        # Huge images: only the central region that becomes at most 4 library windows matters.
-        need = int(math.ceil(2 * LIBRARY_SIZE / factor)) + 4
+        # Huge images: only the central region that becomes at most 4 library windows (256 px) matters.
+        need = int(math.ceil(max(2 * LIBRARY_SIZE, 256) / factor)) + 4
         h, w = arr.shape
         sub = arr[
             max(0, (h - need) // 2) : max(0, (h - need) // 2) + need,
@@ -203,7 +207,10 @@ def prepare(arr: np.ndarray, nm_per_px: float | None) -> PreparedQuery:
         ]
         img = resample(stretch(sub), factor)
         groups.append(crops(img))
-    return PreparedQuery(groups, px_list)
+        h2, w2 = img.shape
+        r, c = max(0, (h2 - 256) // 2), max(0, (w2 - 256) // 2)
+        fulls.append(img[r : r + 256, c : c + 256])
+    return PreparedQuery(groups, px_list, fulls)
 
 
 def stretch(arr: np.ndarray) -> np.ndarray:
@@ -214,7 +221,17 @@ def stretch(arr: np.ndarray) -> np.ndarray:
 
 
 def embed(prepared: PreparedQuery, encoder: Any) -> np.ndarray:
-    """One L2-normalised vector per hypothesis (mean of its crops' embeddings)."""
+    """One L2-normalised vector per hypothesis: mean of the crops' embeddings; for ``stem-fused`` the CNN part is
+    the crops' mean and the power-spectrum part comes from the whole resampled field."""
+    if getattr(encoder, "name", "") == "stem-fused":
+        from matsearch.encoders import get_encoder
+        from matsearch.encoders.stem import fuse
+
+        cnn = embed(prepared, get_encoder("stem-cnn"))
+        fft = get_encoder("stem-fft").encode(prepared.full)
+        return fuse(cnn, fft)
+    if getattr(encoder, "name", "") == "stem-fft":
+        return np.asarray(encoder.encode(prepared.full), dtype=np.float32)
     flat = [c for g in prepared.groups for c in g]
     vecs = encoder.encode(flat)
     out, i = [], 0

@@ -39,7 +39,8 @@ DEFAULT_EXPONENT: dict[str, float] = {"haadf": 1.7, "adf": 1.3, "abf": 0.6}
 
 # Library convention: every library image is this many pixels square at this pixel size.
 LIBRARY_SIZE = 96
-LIBRARY_PX = 0.25  # Å per pixel (0.025 nm/px): 24 Å field of view
+LIBRARY_PX = 0.25  # Å per pixel (0.025 nm/px): 24 Å field of view for the CNN
+LIBRARY_RENDER = 192  # library images are rendered this large (48 Å); the CNN sees the central 96²
 
 _FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
 
@@ -416,7 +417,9 @@ def random_params(rng: np.random.Generator, regime: Regime = "train", **override
     rot = float(rng.uniform(0, 360))
     shift = (float(rng.uniform(-20, 20)), float(rng.uniform(-20, 20)))
     if regime == "library":
-        p = SimParams(probe_fwhm=0.9, thickness=100.0, rotation=rot, shift=shift, seed=seed)
+        p = SimParams(
+            size=(LIBRARY_RENDER, LIBRARY_RENDER), probe_fwhm=0.9, thickness=100.0, rotation=rot, shift=shift, seed=seed
+        )
     elif regime == "train":
         mode: Mode = rng.choice(np.array(MODES), p=[0.7, 0.15, 0.15]).item()
         p = SimParams(
