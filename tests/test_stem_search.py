@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+from PIL import Image
+
 from matsearch.core.errors import BadInput, MatsearchError, TooLarge, UnsupportedMedia
 from matsearch.core.filters import parse_filter
 from matsearch.core.settings import Settings
@@ -19,7 +21,6 @@ from matsearch.indexer.stem.simulate import LIBRARY_PX, SimParams, project_struc
 from matsearch.indexer.stem.zones import analyzer, equivalent_zones
 from matsearch.indexer.structures import StructureEntry, load_library
 from matsearch.server.service import Service
-from PIL import Image
 
 
 @pytest.fixture(scope="module")
@@ -183,8 +184,9 @@ def test_huge_image_and_bad_pixel_sizes() -> None:
 
 
 def test_nan_pixels_filled_and_non_square_16bit_resampled() -> None:
-    from matsearch.indexer.stem.simulate import simulate
     from pymatgen.core import Lattice, Structure
+
+    from matsearch.indexer.stem.simulate import simulate
 
     sto = Structure(
         Lattice.cubic(3.905),

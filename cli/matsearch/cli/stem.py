@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+
 from matsearch.cli.output import emit
 from matsearch.core.errors import BadInput
 
@@ -75,6 +76,7 @@ def simulate_cmd(
 ) -> None:
     """Simulate STRUCTURE (a CIF file or a library id such as mbd-00042) along --zone and write --output."""
     import numpy as np
+
     from matsearch.indexer.stem.simulate import SimParams, project_structure, render
 
     conv, label = _structure(structure)
