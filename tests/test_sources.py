@@ -212,3 +212,37 @@ def test_pipeline_ingest_pdf_split_sketch_idempotent(dev_pdf: Path, tmp_path: Pa
         assert len(sk) == 3 and all(h.payload.get("panel_label") for h in sk)
     finally:
         service.close()
+
+
+def test_http_pdf_ingest_split_and_sketch(dev_pdf: Path, tmp_path: Path) -> None:
+    import io
+
+    import numpy as np
+    from fastapi.testclient import TestClient
+
+    from matsearch.indexer.figures import synth
+    from matsearch.server.app import create_app
+
+    settings = Settings(data_dir=tmp_path / "data", api_key="k")
+    with TestClient(create_app(settings)) as client:
+        one = build_one_figure_pdf(tmp_path)
+        files = [("files", ("one.pdf", one.read_bytes(), "application/pdf")), ("files", ("bad.pdf", b"nope"))]
+        assert client.post("/v1/ingest/pdf", files=files).status_code == 401
+        r = client.post("/v1/ingest/pdf", files=files, headers={"X-API-Key": "k"})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["points"] == 4 and [s["item"] for s in body["skipped"]] == ["bad.pdf"]
+        buf = io.BytesIO()
+        synth.hand_sketch("rod", np.random.default_rng(1)).save(buf, format="PNG")
+        r = client.post("/v1/search/sketch", params={"limit": 2}, files={"file": ("s.png", buf.getvalue())})
+        assert r.status_code == 200 and len(r.json()["hits"]) == 2
+        fig = (DEV_FIGURES / META[2]["file"]).read_bytes()
+        r = client.post("/v1/figures/split", files={"file": ("f.jpg", fig)}, data={"caption": META[2]["caption"]})
+        assert [p["label"] for p in r.json()["panels"]] == ["a", "b", "c", "d"]
+
+
+def build_one_figure_pdf(tmp_path: Path) -> Path:
+    out = tmp_path / "one.pdf"
+    m = META[2]
+    build_figures_pdf([(str(DEV_FIGURES / m["file"]), m["caption"])], str(out), title=m["title"], doi=m["doi"])
+    return out

@@ -65,7 +65,7 @@ def _ingest(settings: Settings, items: list[Any], skipped: list[str], as_json: b
         reasons = "; ".join(skipped) or "nothing to ingest"
         raise BadInput(reasons)
     report = ingest_items(settings, items)
-    report["skipped"] = list(report.get("skipped", [])) + [{"item": s.split(":")[0], "reason": s} for s in skipped]
+    report["skipped"] = list(report.get("skipped", [])) + [{"item": r.split(" ")[0], "reason": r} for r in skipped]
     emit(report, as_json, report_line(report))
 
 
@@ -84,7 +84,7 @@ def ingest_pdf(settings: Settings, paths: tuple[Path, ...], as_json: bool) -> No
         try:
             items.extend(read_pdf(path))
         except MatsearchError as exc:
-            skipped.append(f"{path.name}: {exc.message}")
+            skipped.append(exc.message)
     _ingest(settings, items, skipped, as_json)
 
 

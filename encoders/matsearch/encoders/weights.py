@@ -56,7 +56,7 @@ WEIGHTS: dict[str, WeightFile] = {
     "panel-type": WeightFile(
         name="panel-type",
         locate=_shipped("panel_type.pt"),
-        sha256="e247db5d3db5dad3d6b09f4858daff25a4b68582d75f96049a236ab3aa6350af",
+        sha256="a4402bc3d474ffb494b15812971ec2bed68c9e037e6420d0aa492d770fc9f21e",
         licence="Apache-2.0",
         source="trained here on generated panels: bench/train_panel_type.py --per-class 250 --seed 0",
     ),

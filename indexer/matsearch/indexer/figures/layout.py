@@ -189,7 +189,7 @@ def _count_stems(gray: np.ndarray, box: Box, polarity: str, text: str = "") -> s
     ink = sub < _INK_DARK if polarity == "dark" else sub > _INK_LIGHT
     h = ink.shape[0]
     band = ink[int(0.45 * h) : max(int(0.45 * h) + 1, int(0.8 * h))]
-    cols = band.all(axis=0) if band.size else np.zeros(0, dtype=bool)
+    cols: np.ndarray = np.asarray(band.all(axis=0)) if band.size else np.zeros(0, dtype=bool)
     runs = _runs(cols)
     # a parenthesis also gives a run in the middle band
     if text.startswith(("(", "[")) and runs and runs[0][0] == 0:
@@ -244,7 +244,7 @@ def blocks(blank: np.ndarray, *, min_side: int = 24, depth: int = 6) -> list[Box
             return
         for axis in ("y", "x"):
             sub = blank[y0:y1, x0:x1]
-            line = sub.all(axis=1) if axis == "y" else sub.all(axis=0)
+            line: np.ndarray = np.asarray(sub.all(axis=1) if axis == "y" else sub.all(axis=0))
             runs = [(a, b) for a, b in _runs(line) if b - a >= 2]
             if runs:
                 cuts = [0] + [(a + b) // 2 for a, b in runs] + [len(line)]

@@ -455,7 +455,7 @@ def illustration(rng: Rng) -> Image.Image:
     d = ImageDraw.Draw(img)
     palette = [tuple(int(v) for v in rng.integers(0, 255, 3)) for _ in range(4)]
     for _ in range(int(rng.integers(3, 12))):
-        kind = rng.choice(["box", "ball", "ballgrid", "arrow", "text", "poly", "equation", "tank", "glow"])
+        kind = rng.choice(["box", "ball", "ballgrid", "arrow", "text", "poly", "equation", "tank", "glow", "slab"])
         x, y = int(rng.integers(0, w - 20)), int(rng.integers(0, h - 20))
         col = palette[int(rng.integers(0, 4))]
         if kind == "box":
@@ -486,6 +486,19 @@ def illustration(rng: Rng) -> Image.Image:
                 ],
                 fill=(0, 0, 0),
             )
+        elif kind == "slab":  # 3-D rendered nanostructure: rows of glossy spheres in perspective
+            r = int(rng.integers(5, 12))
+            rows, cols_n = int(rng.integers(2, 6)), int(rng.integers(3, 9))
+            shear = float(rng.uniform(0.3, 0.9))
+            for i in range(rows):
+                for j in range(cols_n):
+                    cx = x + j * 2 * r + int(i * r * shear)
+                    cy = y + i * int(1.2 * r) - int(j * r * 0.2)
+                    base = col if (i + j) % 3 else (160, 160, 170)
+                    for k in range(r, 0, -1):
+                        c = tuple(min(255, int(v + (255 - v) * (1 - k / r) ** 1.5)) for v in base)
+                        off = (r - k) // 3
+                        d.ellipse([cx - k - off, cy - k - off, cx + k - off, cy + k - off], fill=c)
         elif kind == "equation":
             eqs = ["Al + 4OH⁻ → Al(OH)₄⁻ + 3e⁻", "O₂ + 2H₂O + 4e⁻ → 4OH⁻", "Li⁺ + e⁻ → Li", "2H⁺ + 2e⁻ → H₂"]
             f = _font(int(rng.integers(9, 14)))
