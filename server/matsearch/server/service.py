@@ -17,6 +17,7 @@ from matsearch.core.schemas import CollectionOut, Hit, IngestReport, PointOut, V
 from matsearch.core.settings import Settings
 from matsearch.encoders import get_encoder
 from matsearch.encoders.base import Encoder
+from matsearch.encoders.image import IMAGE_SIZE
 from matsearch.store import Store, open_store
 from matsearch.store.base import CollectionInfo, ScoredHit, VectorQuery
 
@@ -113,7 +114,7 @@ class Service:
         if collection != "figures":
             collection_spec(collection)
             raise BadInput(f"image search is not available for collection {collection!r}")
-        image = to_rgb(load_image(data, self.settings, what=filename))
+        image = to_rgb(load_image(data, self.settings, what=filename, draft_side=2 * IMAGE_SIZE))
         vector = self.encoder("efficientnet-lite0").encode_one(image)
         return self.search_vector(collection, "image", vector, flt, limit, score_threshold)
 
