@@ -195,7 +195,7 @@ def prepare(arr: np.ndarray, nm_per_px: float | None) -> PreparedQuery:
             px_list = [LIBRARY_PX]  # no lattice found: assume the library scale
         else:
             px_list = [s / period for s in SPACING_HYPOTHESES]
-    groups, fulls = [], []
+    groups, fulls, used = [], [], []
     for px in px_list:
         factor = px / LIBRARY_PX
         # Huge images: only the central region that becomes at most 4 library windows (256 px) matters.
@@ -206,11 +206,17 @@ def prepare(arr: np.ndarray, nm_per_px: float | None) -> PreparedQuery:
             max(0, (w - need) // 2) : max(0, (w - need) // 2) + need,
         ]
         img = resample(stretch(sub), factor)
-        groups.append(crops(img))
+        try:
+            groups.append(crops(img))
+        except BadInput:
+            if nm is not None or (px == px_list[-1] and not groups):
+                raise
+            continue  # a scale hypothesis that leaves too small a field: try the others
         h2, w2 = img.shape
         r, c = max(0, (h2 - 256) // 2), max(0, (w2 - 256) // 2)
         fulls.append(img[r : r + 256, c : c + 256])
-    return PreparedQuery(groups, px_list, fulls)
+        used.append(px)
+    return PreparedQuery(groups, used, fulls)
 
 
 def stretch(arr: np.ndarray) -> np.ndarray:
