@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from matsearch.indexer.figures.captions import expand_label_range, normalize_label, parse_label_list, split_caption
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from matsearch.core.settings import Settings
-from matsearch.indexer.figures.scalebar import find_scale_bars, read_scale
-from matsearch.indexer.figures.units import canonical_unit, find_lengths, parse_length, to_nm
 from PIL import Image, ImageDraw, ImageFont
 
 from bench.scalebar_synth import _font_paths, make_panel
+from matsearch.core.settings import Settings
+from matsearch.indexer.figures.scalebar import find_scale_bars, read_scale
+from matsearch.indexer.figures.units import canonical_unit, find_lengths, parse_length, to_nm
 
 DEV_FIGURES = Path("/work/shared/data/dev/figures")
 FONT = _font_paths("tune")[0] or "DejaVuSans.ttf"  # system DejaVu, else matplotlib's copy

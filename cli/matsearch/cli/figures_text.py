@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+
 from matsearch.cli.output import emit
 from matsearch.core.errors import BadInput
 from matsearch.core.settings import Settings

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from matsearch.encoders.base import Encoder
 from PIL import Image
+
+from matsearch.encoders.base import Encoder
 
 
 class OpenClip(Encoder):

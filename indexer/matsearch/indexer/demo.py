@@ -8,10 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+
 from matsearch.core.settings import Settings
 from matsearch.indexer.pipeline import FigureItem
 from matsearch.indexer.sources.folder import read_folder
-from PIL import Image
 
 DEMO_FIGURES = Path(__file__).resolve().parent / "demo_data" / "figures"
 SKIMAGE_URL = "https://scikit-image.org/docs/stable/api/skimage.data.html"

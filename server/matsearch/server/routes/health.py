@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+
 from matsearch.core.schemas import Health
 from matsearch.server.deps import ServiceDep
 

@@ -4,6 +4,7 @@ import mimetypes
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
+
 from matsearch.core.errors import NotFound
 from matsearch.server.deps import ServiceDep
 

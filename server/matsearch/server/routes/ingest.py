@@ -5,6 +5,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
+
 from matsearch.core.errors import BadInput
 from matsearch.core.schemas import IngestReport
 from matsearch.indexer.pipeline import FigureItem

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+
 from matsearch.core.schemas import PointOut, SearchResponse
 from matsearch.server.deps import FilterDep, ServiceDep
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
 from matsearch.core.errors import BadInput, NotFound
 from matsearch.core.schemas import PointOut
 from matsearch.server.deps import ServiceDep, WriteAuth
-from pydantic import BaseModel, ConfigDict, Field
 
 router = APIRouter(prefix="/v1/points", tags=["points"], dependencies=[WriteAuth])
 

@@ -4,6 +4,7 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, File, Query, UploadFile
+
 from matsearch.core.filters import parse_filter
 from matsearch.core.schemas import SearchResponse, TextQuery
 from matsearch.server.deps import FilterDep, ServiceDep

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import UploadFile
+
 from matsearch.core.errors import BadInput, TooLarge
 from matsearch.core.settings import Settings
 
