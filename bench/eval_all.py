@@ -1,0 +1,63 @@
+"""Every recognition step's evaluation, one command (``make eval``): each prints its table and writes its JSON
+under bench/results/; this writes bench/results/eval_all.json with what ran, how long, and where the results are.
+
+    .venv/bin/python -m bench.eval_all            # full evaluations (tens of minutes on 2 cores)
+    .venv/bin/python -m bench.eval_all --quick    # smaller query sets
+    .venv/bin/python -m bench.eval_all --only figures,xrd
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+# name → (module, extra args for --quick, results file)
+EVALS: dict[str, tuple[str, list[str], str]] = {
+    "figures": ("bench.eval_figures", ["--quick"], "eval_figures.json"),
+    "figures_text": ("bench.eval_figures_text", ["--synthetic", "60"], "figures_text.json"),
+    "xrd": ("bench.eval_xrd", ["--quick"], "eval_xrd.json"),
+    "stem": ("bench.eval_stem", ["--quick"], "eval_stem.json"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="smaller query sets")
+    ap.add_argument("--only", help=f"comma-separated subset of {','.join(EVALS)}")
+    args = ap.parse_args(argv)
+    names = args.only.split(",") if args.only else list(EVALS)
+    unknown = [n for n in names if n not in EVALS]
+    if unknown:
+        ap.error(f"unknown evaluation(s) {unknown}; choose from {list(EVALS)}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    summary = []
+    for name in names:
+        module, quick_args, result_file = EVALS[name]
+        cmd = [sys.executable, "-m", module, *(quick_args if args.quick else [])]
+        print(f"\n=== {name}: {' '.join(cmd[1:])}", flush=True)
+        start = time.monotonic()
+        code = subprocess.call(cmd)
+        summary.append(
+            {
+                "name": name,
+                "command": " ".join(["python", *cmd[1:]]),
+                "exit_code": code,
+                "seconds": round(time.monotonic() - start, 1),
+                "results": str(RESULTS / result_file),
+            }
+        )
+    (RESULTS / "eval_all.json").write_text(json.dumps(summary, indent=1))
+    print("\n evaluation      exit   seconds  results")
+    for row in summary:
+        print(f" {row['name']:<15} {row['exit_code']:>4} {row['seconds']:>9}  {row['results']}")
+    return 0 if all(r["exit_code"] == 0 for r in summary) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
