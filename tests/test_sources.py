@@ -75,12 +75,9 @@ def test_pdf_bad_inputs(tmp_path: Path, dev_pdf: Path) -> None:
         list(read_pdf(locked))
 
 
-def test_exsclaim_import(tmp_path: Path) -> None:
-    name = META[0]["file"]
-    (tmp_path / "figures").mkdir()
-    (tmp_path / "figures" / name).write_bytes((DEV_FIGURES / name).read_bytes())
+def _exsclaim_results(name: str) -> dict[str, object]:
     pt = lambda x0, y0, x1, y1: [{"x": x0, "y": y0}, {"x": x0, "y": y1}, {"x": x1, "y": y1}, {"x": x1, "y": y0}]  # noqa: E731
-    data = {
+    return {
         name: {
             "title": META[0]["title"],
             "article_url": META[0]["article_url"],
@@ -105,8 +102,14 @@ def test_exsclaim_import(tmp_path: Path) -> None:
         },
         "missing.jpg": {"title": "x", "master_images": []},
     }
+
+
+def test_exsclaim_import(tmp_path: Path) -> None:
+    name = META[0]["file"]
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / name).write_bytes((DEV_FIGURES / name).read_bytes())
     path = tmp_path / "exsclaim.json"
-    path.write_text(json.dumps(data))
+    path.write_text(json.dumps(_exsclaim_results(name)))
     skipped: list[str] = []
     items = list(read_exsclaim(path, skipped=skipped))
     assert len(items) == 1 and skipped == ["missing.jpg: figure image not found"]
@@ -246,3 +249,35 @@ def build_one_figure_pdf(tmp_path: Path) -> Path:
     m = META[2]
     build_figures_pdf([(str(DEV_FIGURES / m["file"]), m["caption"])], str(out), title=m["title"], doi=m["doi"])
     return out
+
+
+def test_http_exsclaim_ingest_keeps_its_panels(tmp_path: Path) -> None:
+    """POST /v1/ingest/exsclaim: EXSCLAIM's own panels land as they are (no re-splitting), behind the API key."""
+    from fastapi.testclient import TestClient
+
+    from matsearch.server.app import create_app
+
+    name = META[0]["file"]
+    files: list[tuple[str, tuple[str, bytes, str]]] = [
+        ("results", ("exsclaim.json", json.dumps(_exsclaim_results(name)).encode(), "application/json")),
+        ("files", (name, (DEV_FIGURES / name).read_bytes(), "image/jpeg")),
+    ]
+    settings = Settings(data_dir=tmp_path / "data", api_key="k")
+    with TestClient(create_app(settings)) as client:
+        assert client.post("/v1/ingest/exsclaim", files=files).status_code == 401
+        r = client.post("/v1/ingest/exsclaim", files=files, headers={"X-API-Key": "k"})
+        assert r.status_code == 200, r.text
+        report = r.json()
+        assert report["points"] == 2 and report["count"] == 2
+        assert [s["item"] for s in report["skipped"]] == ["missing.jpg"]
+        hits = client.post("/v1/search/text", json={"q": "SEM image of BM", "limit": 5}).json()["hits"]
+        by_label = {h["payload"]["panel_label"]: h["payload"] for h in hits}
+        assert set(by_label) == {"c", "a"}
+        c = by_label["c"]
+        assert c["bbox"] == [0, 290, 220, 380] and c["type"] == "microscopy" and c["source"] == "exsclaim"
+        assert c["nm_per_px"] == pytest.approx(125.0)
+        assert c["provenance"]["exsclaim_json"] == "exsclaim.json"
+        assert c["exsclaim"]["label"] == "(c)"
+        # re-sending rewrites the same points
+        again = client.post("/v1/ingest/exsclaim", files=files, headers={"X-API-Key": "k"}).json()
+        assert again["new_points"] == 0 and again["count"] == 2

@@ -95,10 +95,26 @@ def ingest_pdf(settings: Settings, paths: tuple[Path, ...], as_json: bool) -> No
 @click.pass_obj
 def ingest_exsclaim(settings: Settings, json_file: Path, images: Path | None, as_json: bool) -> None:
     """Import EXSCLAIM results (exsclaim.json + its figures) as-is: its panels, labels, captions, scale bars."""
+    from matsearch.cli.core_commands import report_line
+    from matsearch.cli.remote import RemoteAPI, find_server
     from matsearch.indexer.sources.exsclaim import read_exsclaim
 
     skipped: list[str] = []
     items = list(read_exsclaim(json_file, images, skipped=skipped))
+    if not items:
+        raise BadInput("; ".join(skipped) or "nothing to ingest")
+    url = find_server(settings)
+    if url is not None:  # keep EXSCLAIM's panels: its own endpoint, not /v1/ingest/figures (which would re-split)
+        remote = RemoteAPI(url, settings.api_key)
+        try:
+            files = [("results", (json_file.name, json_file.read_bytes(), "application/json"))]
+            files += [("files", (i.name, i.data, "application/octet-stream")) for i in items]
+            report: dict[str, Any] = remote.request("POST", "/v1/ingest/exsclaim", files=files)
+        finally:
+            remote.close()
+        report["skipped"] = list(report.get("skipped", [])) + [{"item": r.split(":")[0], "reason": r} for r in skipped]
+        emit(report, as_json, report_line(report))
+        return
     _ingest(settings, items, skipped, as_json)
 
 

@@ -54,9 +54,10 @@ def contour_map(image: Image.Image, size: int = WORK_SIZE) -> Image.Image:
     return Image.fromarray(out).convert("RGB")
 
 
-def silhouette_map(image: Image.Image, size: int = WORK_SIZE) -> Image.Image:
-    """The contour rendering with every closed outline filled (black shapes on white)."""
-    lines = (np.asarray(contour_map(image, size).convert("L")) < 128).astype(np.uint8)
+def silhouette_map(image: Image.Image, size: int = WORK_SIZE, *, outline: Image.Image | None = None) -> Image.Image:
+    """The contour rendering with every closed outline filled (black shapes on white); ``outline`` is
+    ``contour_map(image, size)`` when the caller already has it."""
+    lines = (np.asarray((outline or contour_map(image, size)).convert("L")) < 128).astype(np.uint8)
     contours, _ = cv2.findContours(lines, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     filled = np.zeros_like(lines)
     cv2.drawContours(filled, contours, -1, 1, -1)
@@ -75,7 +76,7 @@ class SketchEncoder(Encoder):
 
     def _encode(self, items: Sequence[Any]) -> np.ndarray:
         outlines = [contour_map(im) for im in items]
-        filled = [silhouette_map(im) for im in items]
+        filled = [silhouette_map(im, outline=o) for im, o in zip(items, outlines, strict=True)]
         vectors = self._image.encode(outlines + filled)  # both L2-normalised
         n = len(items)
         return vectors[:n] + vectors[n:]  # outline and silhouette views, equally weighted

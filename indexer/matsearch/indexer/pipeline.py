@@ -142,6 +142,7 @@ class FigureIngestor:
         for point, vector in zip(points, self.ctx.encoder("sketch").encode(images), strict=True):
             point.vectors["sketch"] = vector
         fill_types([p.payload for p in points], images, image_vectors)
+        fill_scales([p.payload for p in points], images)
         captions = [p.payload["caption"] for p in points]
         with_text = [i for i, c in enumerate(captions) if c.strip()]
         text_vectors = self.ctx.encoder("all-minilm-l6-v2").encode([captions[i] for i in with_text])
@@ -167,6 +168,15 @@ def fill_types(payloads: list[dict[str, Any]], images: list[Image.Image], image_
     except ImportError:
         return
     fill(payloads, images, image_vectors)
+
+
+def fill_scales(payloads: list[dict[str, Any]], images: list[Image.Image]) -> None:
+    """Scale bars for panels the splitter left to be read once their type is known."""
+    try:
+        from matsearch.indexer.figures.panels import fill_scales as fill
+    except ImportError:
+        return
+    fill(payloads, images)
 
 
 def extract_keywords(text: str) -> dict[str, list[str]]:

@@ -26,6 +26,45 @@ from matsearch.store.base import CollectionInfo, ScoredHit, VectorQuery
 IMAGE_SEARCH_PLUGINS: dict[str, str] = {"stem": "matsearch.indexer.stem.query:search_stem"}
 
 
+RERANK_DEPTH = 50
+_STOP = frozenset(
+    "a an and the of in on at to for by with from as is are was were be this that these those its it image images "
+    "showing shown show panel figure fig".split()
+)
+W_OWN, W_FULL = 0.25, 0.1
+
+
+def query_terms(text: str) -> set[str]:
+    """Lower-case word/formula tokens without stop words; a trailing plural "s" is dropped ("plots" = "plot")."""
+    import re
+    import unicodedata
+
+    words = re.findall(r"[a-z0-9]+", unicodedata.normalize("NFKC", text).lower())
+    return {w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words} - _STOP
+
+
+def lexical_rerank(query: str, hits: list[Hit]) -> list[Hit]:
+    """Dense score + word overlap: ``score = cosine + W_OWN·own + W_FULL·full`` where ``own`` is the share of the
+    query's terms found in what the panel itself is (its label's caption segment, techniques and materials) and
+    ``full`` the share found anywhere in its caption. The long caption shared by all panels of a figure dominates
+    the dense vectors of its panels; the words of a panel's own segment separate them ("Tafel plots" → the panel
+    labelled for Tafel plots, not its neighbour with the same shared text)."""
+    terms = query_terms(query)
+    if not terms or not hits:
+        return hits
+    for hit in hits:
+        p = hit.payload
+        own_text = " ".join(
+            [str(p.get("sub_caption") or p.get("caption") or "")]
+            + [str(t) for t in (p.get("techniques") or [])]
+            + [str(m) for m in (p.get("materials") or [])]
+        )
+        own = len(terms & query_terms(own_text)) / len(terms)
+        full = len(terms & query_terms(str(p.get("caption") or ""))) / len(terms)
+        hit.score = round(float(hit.score) + W_OWN * own + W_FULL * full, 6)
+    return sorted(hits, key=lambda h: -h.score)
+
+
 def image_ref_fields(payload: dict[str, Any]) -> dict[str, str | None]:
     sha = payload.get("panel_sha256") or payload.get("image_sha256")
     if not sha:
@@ -135,7 +174,10 @@ class Service:
             collection_spec(collection)
             raise BadInput(f"text search is not available for collection {collection!r}; filter it instead")
         vector = self.encoder("all-minilm-l6-v2").encode_one(text)
-        return self.search_vector(collection, "caption", vector, flt, limit, score_threshold)
+        # dense candidates (MiniLM of the panel captions), re-ranked with the query's words (see lexical_rerank)
+        depth = self.check_limit(min(200, max(RERANK_DEPTH, 3 * limit)))
+        hits = self.search_vector(collection, "caption", vector, flt, depth, score_threshold)
+        return lexical_rerank(text, hits)[: self.check_limit(limit)]
 
     def similar(
         self,

@@ -58,6 +58,7 @@ class FigureSplit:
     caption: str | None = None
     shared_caption: str | None = None
     notes: list[str] = field(default_factory=list)
+    split: Any = None  # the CaptionSplit (not serialised)
 
     def to_dict(self, *, explain: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -161,20 +162,10 @@ def split_figure(
             notes.append(f"panel type unavailable: {exc}")
     if scale:
         try:
-            from matsearch.indexer.figures.scalebar import read_scales
-
             for p, crop in zip(panels, crops, strict=True):
                 cap_value = split.scale_for(p.label) if split is not None else None
-                if cap_value is None and _mostly_white(crop):
-                    continue  # plots, schematics, tables: no scale bar to read (and it is the costly OCR step)
-                readings = read_scales(crop, cap_value)
-                p.scale_bars = [_bar_dict(r.to_dict(), p.bbox) for r in readings]
-                best = readings[0].to_dict() if readings else None
-                if best is None and cap_value is not None:
-                    best = {"value": cap_value[0], "unit": cap_value[1], "source": "caption", "nm_per_px": None}
-                    best["notes"] = ["no scale bar found in the panel"]
-                p.scale = best
-                p.nm_per_px = best.get("nm_per_px") if best else None
+                if wants_scale(crop, p.type, p.type_confidence, cap_value):
+                    read_panel_scale(p, crop, cap_value)
         except Exception as exc:
             notes.append(f"scale bars unavailable: {exc}")
     return FigureSplit(
@@ -184,7 +175,41 @@ def split_figure(
         caption=caption,
         shared_caption=split.shared if split is not None else None,
         notes=notes,
+        split=split,
     )
+
+
+SCALE_TYPES = ("microscopy",)  # real-space scale bars; diffraction bars are reciprocal (no nm/px), plots have axes
+_SURE_TYPE = 0.6  # below this type confidence a non-microscopy panel still gets a scale-bar search
+
+
+def wants_scale(
+    crop: Image.Image, kind: str | None, confidence: float | None, cap_value: tuple[float, str] | None
+) -> bool:
+    """Whether to look for scale bars in a panel: the caption gives a value for it, or it is (or may be) a
+    micrograph. Untyped panels fall back to "not mostly white" (plots, schematics and tables have no bars)."""
+    if cap_value is not None:
+        return True
+    if kind is None:
+        return not _mostly_white(crop)
+    if kind in SCALE_TYPES:
+        return True
+    return (confidence or 0.0) < _SURE_TYPE and kind not in ("graph", "illustration") and not _mostly_white(crop)
+
+
+def read_panel_scale(p: Panel, crop: Image.Image, cap_value: tuple[float, str] | None) -> None:
+    """Find the panel's bars and read them. When the caption gives the value the OCR passes are skipped (the
+    caption is the authority and OCR is the costly part); the bar length still comes from the image."""
+    from matsearch.indexer.figures.scalebar import read_scales
+
+    readings = read_scales(crop, cap_value, use_ocr=cap_value is None)
+    p.scale_bars = [_bar_dict(r.to_dict(), p.bbox) for r in readings]
+    best = readings[0].to_dict() if readings else None
+    if best is None and cap_value is not None:
+        best = {"value": cap_value[0], "unit": cap_value[1], "source": "caption", "nm_per_px": None}
+        best["notes"] = ["no scale bar found in the panel"]
+    p.scale = best
+    p.nm_per_px = best.get("nm_per_px") if best else None
 
 
 def _mostly_white(image: Image.Image, limit: float = 0.55) -> bool:
@@ -219,9 +244,13 @@ def split_panels(image: Image.Image, caption: str | None) -> list[PanelDraft]:
     """The pipeline's ``Splitter``: :func:`split_figure` as ``PanelDraft`` items."""
     from matsearch.indexer.pipeline import PanelDraft
 
-    result = split_figure(image, caption, classify=False)  # typed in the pipeline, from the image vectors
+    # typed in the pipeline from the image vectors; scale bars read afterwards (fill_scales) on panels of the types
+    # that carry them
+    result = split_figure(image, caption, classify=False, scale=False)
+    split = result.split
     drafts = []
     for p in result.panels:
+        cap_value = split.scale_for(p.label) if split is not None else None
         drafts.append(
             PanelDraft(
                 bbox=p.bbox,
@@ -230,7 +259,11 @@ def split_panels(image: Image.Image, caption: str | None) -> list[PanelDraft]:
                 type=p.type,
                 type_confidence=p.type_confidence,
                 scale=p.scale,
-                extra={"sub_caption": p.segment, "label_confidence": round(p.label_confidence, 3)},
+                extra={
+                    "sub_caption": p.segment,
+                    "label_confidence": round(p.label_confidence, 3),
+                    SCALE_TODO: list(cap_value) if cap_value is not None else None,
+                },
             )
         )
     return drafts
@@ -254,3 +287,26 @@ def fill_types(payloads: list[dict[str, Any]], images: list[Image.Image], image_
     for i, (kind, prob) in zip(todo, typed, strict=True):
         payloads[i]["type"] = kind
         payloads[i]["type_confidence"] = round(prob, 3)
+
+
+SCALE_TODO = "_scale_todo"  # payload key (removed by fill_scales): the panel's scale is still to be read
+
+
+def fill_scales(payloads: list[dict[str, Any]], images: list[Image.Image]) -> None:
+    """Read scale bars for panels split by :func:`split_panels` once their type is known (see :func:`wants_scale`);
+    sets ``scale`` and ``nm_per_px`` and removes the marker key."""
+    for payload, crop in zip(payloads, images, strict=True):
+        if SCALE_TODO not in payload:
+            continue
+        raw = payload.pop(SCALE_TODO)
+        cap_value = (float(raw[0]), str(raw[1])) if raw else None
+        if not wants_scale(crop, payload.get("type"), payload.get("type_confidence"), cap_value):
+            continue
+        p = Panel(label=payload.get("panel_label"), bbox=tuple(payload["bbox"]))
+        try:
+            read_panel_scale(p, crop, cap_value)
+        except Exception as exc:  # partial results are kept: the panel simply has no scale
+            logging.getLogger(__name__).warning("scale bars unavailable: %s", exc)
+            continue
+        payload["scale"] = p.scale
+        payload["nm_per_px"] = p.nm_per_px

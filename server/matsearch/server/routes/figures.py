@@ -110,3 +110,56 @@ async def split(
     image = load_image(data, service.settings, what=file.filename or "figure")
     result = await asyncio.to_thread(split_figure, image, caption)
     return result.to_dict()
+
+
+@router.post(
+    "/v1/ingest/exsclaim",
+    response_model=IngestReport,
+    dependencies=[WriteAuth],
+    summary="Import EXSCLAIM results as-is (its panels, labels, captions, scale bars)",
+    description="Multipart: `results` (EXSCLAIM's JSON, an object of figure objects) and `files` (the figure "
+    "images, each named as its key in the JSON or as the file name of its `figure_path`). EXSCLAIM's panels are "
+    "kept (no re-splitting), with provenance under `exsclaim`. Figures whose image is not sent are reported in "
+    "`skipped`. Same as `matsearch ingest exsclaim` without a server.",
+)
+async def ingest_exsclaim(
+    service: ServiceDep,
+    results: Annotated[UploadFile, File(description="EXSCLAIM results JSON (exsclaim.json).")],
+    files: Annotated[list[UploadFile] | None, File(description="Figure images.")] = None,
+) -> IngestReport:
+    from matsearch.core.schemas import IngestSkip
+
+    json_name = results.filename or "exsclaim.json"
+    raw = await read_upload(results, service.settings)
+    images: list[tuple[str, bytes]] = []
+    for upload in files or []:
+        images.append((upload.filename or "", await read_upload(upload, service.settings, allow_empty=True)))
+    skipped: list[str] = []
+    items = await asyncio.to_thread(_read_exsclaim, json_name, raw, images, skipped)
+    report = await asyncio.to_thread(service.ingest_figures, items)
+    report.skipped.extend(IngestSkip(item=r.split(":")[0], reason=r) for r in skipped)
+    report.items += len(skipped)
+    return report
+
+
+def _read_exsclaim(json_name: str, raw: bytes, images: list[tuple[str, bytes]], skipped: list[str]) -> list[Any]:
+    """EXSCLAIM items from uploaded bytes: the JSON and images go to a private temporary folder for the reader."""
+    import tempfile
+    from pathlib import Path
+
+    from matsearch.indexer.sources.exsclaim import read_exsclaim
+
+    with tempfile.TemporaryDirectory(prefix="exsclaim-") as d:
+        base = Path(d)
+        (base / "images").mkdir()
+        json_path = base / "exsclaim.json"
+        json_path.write_bytes(raw)
+        for name, data in images:
+            safe = Path(name).name  # never a path from the client
+            if not safe or safe in (".", ".."):
+                raise BadInput("every image needs a file name (its key in the EXSCLAIM JSON)")
+            (base / "images" / safe).write_bytes(data)
+        items = list(read_exsclaim(json_path, base / "images", skipped=skipped))
+    for item in items:
+        item.provenance["exsclaim_json"] = Path(json_name).name
+    return items
