@@ -31,7 +31,7 @@ FIGURES = CollectionSpec(
 
 STEM = CollectionSpec(
     name="stem",
-    vectors=(VectorSpec("stem", 128, "cosine"),),
+    vectors=(VectorSpec("stem", 288, "cosine"),),  # stem-fused: trained CNN (128) + FFT descriptor (160)
     indexes=(
         PayloadIndex("structure_id", "keyword"),
         PayloadIndex("formula", "keyword"),
@@ -67,6 +67,7 @@ VECTOR_ENCODERS: dict[tuple[str, str], str] = {
     ("figures", "caption"): "all-minilm-l6-v2",
     ("figures", "sketch"): "sketch",
     ("xrd", "xrd"): "xrd-profile",
+    ("stem", "stem"): "stem-fused",
 }
 
 
