@@ -34,9 +34,162 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 
 
+def _hash_fraction(salt: str, structure_id: str) -> float:
+    return int(hashlib.sha256(f"{salt}:{structure_id}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+
 def _left_out(structure_id: str, fraction: float) -> bool:
-    h = int(hashlib.sha256(f"xrd-eval-leftout:{structure_id}".encode()).hexdigest()[:8], 16)
-    return h < fraction * 0xFFFFFFFF
+    """The same hash as ``matsearch.indexer.xrd.train.eval_left_out`` (the CNN never trains on these)."""
+    return _hash_fraction("xrd-eval-leftout", structure_id) < fraction
+
+
+def _make_query(phases: list[Any], peaks: dict[str, Any], rng: np.random.Generator, dist: Any) -> Any:
+    from matsearch.indexer.xrd.augment import experimental_like, pattern_range
+
+    weights = [1.0] + [float(rng.uniform(0.3, 1.0)) for _ in phases[1:]]
+    y = experimental_like([(peaks[e.id], w) for e, w in zip(phases, weights, strict=True)], rng, dist)
+    assert isinstance(y, np.ndarray)
+    x, yy = pattern_range(y)
+    return _as_text(x, yy)
+
+
+def run_tier(
+    tier: str,
+    dist: Any,
+    args: argparse.Namespace,
+    service: Any,
+    encoder: Any,
+    peaks: dict[str, Any],
+    inside: list[Any],
+    cal_out: list[Any],
+    test_out: list[Any],
+    threshold_fixed: float | None,
+) -> dict[str, Any]:
+    from matsearch.indexer.xrd import search as xsearch
+    from matsearch.indexer.xrd.pattern import read_pattern_bytes
+
+    lat: list[float] = []
+
+    def query(data: bytes, threshold: float | None, elements: list[str] | None = None, timed: bool = True) -> list[Any]:
+        t = time.perf_counter()
+        pattern = read_pattern_bytes(data, "q.xy", wavelength="CuKa1")
+        opts = xsearch.SpectrumOptions(limit=10, max_phases=3, score_threshold=threshold, elements=elements or [])
+        result = xsearch.search_spectrum(service.store, encoder, pattern, opts)
+        if timed:
+            lat.append((time.perf_counter() - t) * 1000.0)
+        hits: list[Any] = result["hits"]
+        return hits
+
+    def conf(hits: list[Any]) -> float:
+        return float(hits[0]["confidence"]) if hits else 0.0
+
+    # ---- calibration: in-library structures disjoint from the test queries + the calibration half of the
+    # left-out structures; its own seed. Threshold = largest with ≤ args.cal_false_abstain false abstains.
+    rng = np.random.default_rng(args.seed + 1000 * (tier == "harsh") + 1)
+    perm = rng.permutation(len(inside))
+    cal_in = [inside[i] for i in perm[: args.calib]]
+    test_pool = [inside[i] for i in perm[args.calib :]]
+    cal_feats: dict[str, list[Any]] = {"in": [], "out": []}
+    in_conf = []
+    for e in cal_in:
+        hits = query(_make_query([e], peaks, rng, dist), 0.0, timed=False)
+        in_conf.append(conf(hits))
+        cal_feats["in"].append(hits[0] if hits else None)
+    out_conf = []
+    for e in cal_out:
+        hits = query(_make_query([e], peaks, rng, dist), 0.0, timed=False)
+        out_conf.append(conf(hits))
+        cal_feats["out"].append(hits[0] if hits else None)
+    if args.dump_features:
+        Path(f"{args.dump_features}.{tier}.json").write_text(json.dumps(cal_feats, default=str))
+    ic, oc = np.asarray(in_conf), np.asarray(out_conf)
+    if threshold_fixed is not None:
+        threshold, source = threshold_fixed, "given"
+    else:
+        cands = np.unique(np.round(np.concatenate([ic, [0.0]]) - 1e-6, 6))
+        ok = [t for t in cands if np.mean(ic < t) <= args.cal_false_abstain]
+        threshold, source = float(max(ok)), f"calibrated: ≤ {args.cal_false_abstain:.0%} false abstain"
+    print(
+        f"[{tier}] threshold {threshold:.3f} ({source}): calibration false abstain {np.mean(ic < threshold):.3f}, "
+        f"left-out abstained {np.mean(oc < threshold):.3f}",
+        flush=True,
+    )
+
+    if args.calib_only:
+        return {"threshold": threshold, "calibration_only": True}
+    # ---- test --------------------------------------------------------------------------------------------------
+    rng = np.random.default_rng(args.seed + 1000 * (tier == "harsh"))
+    single = [test_pool[i] for i in rng.choice(len(test_pool), size=min(args.singles, len(test_pool)), replace=False)]
+    top1 = top5 = abstained = in_cands = 0
+    top1_el = abstained_el = n_el = 0
+    misses: list[dict[str, Any]] = []
+    for n, e in enumerate(single):
+        data = _make_query([e], peaks, rng, dist)
+        hits = query(data, threshold)
+        ids = [h["payload"]["structure_id"] for h in hits]
+        abstained += not hits
+        top1 += ids[:1] == [e.id]
+        top5 += e.id in ids[:5]
+        if e.id not in ids[:5] and len(misses) < 25:
+            misses.append(
+                {"truth": e.id, "formula": e.formula, "got": [(h["payload"]["formula"], h["score"]) for h in hits[:3]]}
+            )
+        # vector stage: is the true phase among the candidates handed to the re-rank?
+        qp = xsearch.prepare_query(read_pattern_bytes(data, "q.xy", wavelength="CuKa1"))
+        vcands = xsearch.vector_candidates(service.store, encoder, qp)
+        in_cands += e.id in {h.payload.get("structure_id") for h in vcands}
+        if n < args.elements_n:
+            n_el += 1
+            hits_el = query(data, threshold, elements=list(e.elements), timed=False)
+            abstained_el += not hits_el
+            top1_el += [h["payload"]["structure_id"] for h in hits_el][:1] == [e.id]
+    ns = len(single)
+
+    def mixture_rate(k: int, count: int) -> float:
+        ok = 0
+        for _ in range(count):
+            phases = [test_pool[i] for i in rng.choice(len(test_pool), size=k, replace=False)]
+            ids = [h["payload"]["structure_id"] for h in query(_make_query(phases, peaks, rng, dist), threshold)[:5]]
+            ok += all(p.id in ids for p in phases)
+        return ok / count if count else float("nan")
+
+    mix2 = mixture_rate(2, args.mix2)
+    mix3 = mixture_rate(3, args.mix3)
+    abst = abst_el = 0
+    for e in test_out:
+        data = _make_query([e], peaks, rng, dist)
+        abst += not query(data, threshold, timed=False)
+        abst_el += not query(data, threshold, elements=list(e.elements), timed=False)
+    nt = max(len(test_out), 1)
+    return {
+        "distortion": dist.__dict__,
+        "threshold": threshold,
+        "threshold_source": source,
+        "single_phase": {
+            "n": ns,
+            "top1": top1 / ns,
+            "top5": top5 / ns,
+            "vector_recall": in_cands / ns,
+            "false_abstain": abstained / ns,
+            "n_elements": n_el,
+            "top1_elements": top1_el / max(n_el, 1),
+            "false_abstain_elements": abstained_el / max(n_el, 1),
+        },
+        "mixtures": {"two": mix2, "n2": args.mix2, "three": mix3, "n3": args.mix3},
+        "left_out_phases": {"n": len(test_out), "abstain_rate": abst / nt, "abstain_rate_elements": abst_el / nt},
+        "calibration": {
+            "n_in": len(cal_in),
+            "n_out": len(cal_out),
+            "false_abstain": float(np.mean(ic < threshold)),
+            "left_out_abstained": float(np.mean(oc < threshold)),
+        },
+        "query_ms": {
+            "p50": round(statistics.median(lat), 1),
+            "p95": round(float(np.percentile(lat, 95)), 1),
+            "note": "single-phase queries: read text + preprocess + encode + search + re-rank + mixtures; CPU shared",
+        },
+        "misses": misses,
+    }
 
 
 def _as_text(x: np.ndarray, y: np.ndarray) -> bytes:
@@ -51,7 +204,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--singles", type=int, default=1000)
     ap.add_argument("--mix2", type=int, default=200)
     ap.add_argument("--mix3", type=int, default=100)
-    ap.add_argument("--calib", type=int, default=300, help="calibration queries (in-library and left-out each)")
+    ap.add_argument("--calib", type=int, default=300, help="in-library calibration queries")
+    ap.add_argument("--tier", choices=["realistic", "harsh", "both"], default="both")
+    ap.add_argument("--threshold", type=float, default=None, help="use this abstain threshold (no calibration)")
+    ap.add_argument("--cal-false-abstain", type=float, default=0.03, help="false-abstain budget on calibration")
+    ap.add_argument("--elements-n", type=int, default=200, help="single queries repeated with elements=only")
+    ap.add_argument("--calib-only", action="store_true", help="stop after calibration (feature studies)")
+    ap.add_argument("--dump-features", type=Path, default=None, help="write the calibration hits' features here")
     ap.add_argument("--leftout", type=float, default=0.05)
     ap.add_argument("--seed", type=int, default=20261121)
     ap.add_argument("--encoder", default=None, help="encoder for the xrd vector (default: the collection's)")
@@ -59,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=RESULTS / "eval_xrd.json")
     args = ap.parse_args(argv)
     if args.quick:
-        args.singles, args.mix2, args.mix3, args.calib = 200, 40, 20, 100
+        args.singles, args.mix2, args.mix3, args.calib, args.elements_n = 200, 40, 20, 100, 100
 
     import warnings
 
@@ -67,14 +226,21 @@ def main(argv: list[str] | None = None) -> int:
     from matsearch.core.settings import Settings, get_settings
     from matsearch.indexer.structures import load_library
     from matsearch.indexer.xrd import build as xbuild
-    from matsearch.indexer.xrd import search as xsearch
-    from matsearch.indexer.xrd.augment import Distortion, experimental_like, pattern_range
-    from matsearch.indexer.xrd.pattern import read_pattern_bytes
+    from matsearch.indexer.xrd.augment import Distortion
     from matsearch.indexer.xrd.simulate import cache_dir
     from matsearch.server.service import Service
 
-    if args.encoder:
+    if args.encoder:  # an alternative encoder: the collection spec follows its vector size (this process only)
+        import dataclasses
+
+        from matsearch.core import collections as colls
+        from matsearch.encoders import get_encoder
+
         xbuild.ENCODER = args.encoder
+        spec = colls.COLLECTIONS["xrd"]
+        vec = dataclasses.replace(spec.vectors[0], size=get_encoder(args.encoder).dim)
+        colls.COLLECTIONS["xrd"] = dataclasses.replace(spec, vectors=(vec,))
+        colls.VECTOR_ENCODERS[("xrd", "xrd")] = args.encoder
     main_settings = get_settings() if args.data_dir is None else Settings(data_dir=args.data_dir)
     t0 = time.time()
     lib = load_library(cache_dir=main_settings.data_dir / "cache")
@@ -95,119 +261,49 @@ def main(argv: list[str] | None = None) -> int:
     index_s = time.time() - t0
     print(f"index built in {index_s:.1f} s", flush=True)
     encoder = service.encoder(xbuild.ENCODER)
-    dist = Distortion()
-
-    def query(
-        phases: list[Any], rng: np.random.Generator, threshold: float | None, lat: list[float]
-    ) -> list[dict[str, Any]]:
-        weights = [1.0] + [float(rng.uniform(0.3, 1.0)) for _ in phases[1:]]
-        y = experimental_like([(peaks[e.id], w) for e, w in zip(phases, weights, strict=True)], rng, dist)
-        assert isinstance(y, np.ndarray)
-        x, yy = pattern_range(y)
-        data = _as_text(x, yy)
-        t = time.perf_counter()
-        pattern = read_pattern_bytes(data, "q.xy", wavelength="CuKa1")
-        opts = xsearch.SpectrumOptions(limit=10, max_phases=3 if len(phases) > 1 else 3, score_threshold=threshold)
-        result = xsearch.search_spectrum(service.store, encoder, pattern, opts)
-        lat.append((time.perf_counter() - t) * 1000.0)
-        hits: list[dict[str, Any]] = result["hits"]
-        return hits
-
-    # ---- calibration (separate seed and structures) -----------------------------------------------------------
-    rng = np.random.default_rng(args.seed + 1)
-    lat: list[float] = []
-    cal_in = [inside[i] for i in rng.choice(len(inside), size=min(args.calib, len(inside)), replace=False)]
-    cal_out = [outside[i] for i in rng.choice(len(outside), size=min(args.calib, len(outside)), replace=False)]
-    # abstaining = returning no hits, i.e. the best score is below the threshold
-    in_scores = [max((h["score"] for h in query([e], rng, 0.0, lat)), default=0.0) for e in cal_in]
-    out_scores = [max((h["score"] for h in query([e], rng, 0.0, lat)), default=0.0) for e in cal_out]
-    candidates = sorted(set(np.round(np.linspace(0.3, 0.9, 61), 3)))
-    best_t = candidates[0]
-    for t in candidates:
-        if np.mean(np.asarray(in_scores) < t) <= 0.03:
-            best_t = t
-    threshold = float(best_t)
-    print(
-        f"calibrated threshold {threshold:.3f}: calibration false abstain "
-        f"{np.mean(np.asarray(in_scores) < threshold):.3f}, abstain on left-out "
-        f"{np.mean(np.asarray(out_scores) < threshold):.3f}",
-        flush=True,
-    )
-
-    # ---- evaluation ---------------------------------------------------------------------------------------------
-    rng = np.random.default_rng(args.seed)
-    lat = []
-    single = [inside[i] for i in rng.choice(len(inside), size=min(args.singles, len(inside)), replace=False)]
-    top1 = top5 = abstained = 0
-    misses: list[dict[str, Any]] = []
-    for e in single:
-        hits = query([e], rng, threshold, lat)
-        ids = [h["payload"]["structure_id"] for h in hits]
-        if not hits:
-            abstained += 1
-        if ids[:1] == [e.id]:
-            top1 += 1
-        if e.id in ids[:5]:
-            top5 += 1
-        elif len(misses) < 25:
-            misses.append(
-                {"truth": e.id, "formula": e.formula, "got": [(h["payload"]["formula"], h["score"]) for h in hits[:3]]}
-            )
-    n = len(single)
-
-    def mixture_rate(k: int, count: int) -> tuple[float, int]:
-        ok = 0
-        for _ in range(count):
-            idx = rng.choice(len(inside), size=k, replace=False)
-            phases = [inside[i] for i in idx]
-            ids = [h["payload"]["structure_id"] for h in query(phases, rng, threshold, lat)[:5]]
-            ok += all(p.id in ids for p in phases)
-        return (ok / count if count else float("nan")), count
-
-    mix2, n2 = mixture_rate(2, args.mix2)
-    mix3, n3 = mixture_rate(3, args.mix3)
-    held = [outside[i] for i in rng.choice(len(outside), size=min(len(outside), max(args.calib, 200)), replace=False)]
-    held = [e for e in held if e not in cal_out] or held
-    abstain_ok = sum(1 for e in held if not query([e], rng, threshold, lat))
-    result = {
+    threshold_fixed = args.threshold
+    tiers = ["realistic", "harsh"] if args.tier == "both" else [args.tier]
+    cal_out = [e for e in outside if _hash_fraction("xrd-eval-leftout-split", e.id) < 0.5]
+    test_out = [e for e in outside if _hash_fraction("xrd-eval-leftout-split", e.id) >= 0.5]
+    result: dict[str, Any] = {
         "library_structures": len(entries),
         "indexed": len(inside),
         "left_out": len(outside),
+        "left_out_calibration": len(cal_out),
+        "left_out_test": len(test_out),
         "encoder": xbuild.ENCODER,
-        "threshold": threshold,
         "index_build_s": round(index_s, 1),
-        "single_phase": {"n": n, "top1": top1 / n, "top5": top5 / n, "false_abstain": abstained / n},
-        "mixtures": {"two_phase_all_in_top5": mix2, "n2": n2, "three_phase_all_in_top5": mix3, "n3": n3},
-        "left_out_phases": {"n": len(held), "abstain_rate": abstain_ok / max(len(held), 1)},
-        "query_ms": {
-            "p50": round(statistics.median(lat), 1),
-            "p95": round(float(np.percentile(lat, 95)), 1),
-            "note": "read text + preprocess + encode + search + re-rank + mixtures, while other work shares the CPU",
-        },
-        "calibration": {
-            "n_in": len(cal_in),
-            "n_out": len(cal_out),
-            "in_library_scores_p5": float(np.percentile(in_scores, 5)),
-            "left_out_scores_p50": float(np.percentile(out_scores, 50)),
-        },
         "seed": args.seed,
-        "distortion": dist.__dict__ if hasattr(dist, "__dict__") else str(dist),
-        "misses": misses,
+        "tiers": {},
     }
+    rows: list[tuple[str, str]] = [
+        ("library (indexed / left out: calibration + test)", f"{len(inside)} / {len(cal_out)} + {len(test_out)}"),
+        ("encoder", xbuild.ENCODER),
+    ]
+    for tier in tiers:
+        dist = Distortion.realistic() if tier == "realistic" else Distortion()
+        result["tiers"][tier] = res = run_tier(
+            tier, dist, args, service, encoder, peaks, inside, cal_out, test_out, threshold_fixed
+        )
+        if args.calib_only:
+            continue
+        sp, lo = res["single_phase"], res["left_out_phases"]
+        rows += [
+            (f"[{tier}] abstain threshold", f"{res['threshold']:.3f} ({res['threshold_source']})"),
+            (f"[{tier}] single phase top-1 (n={sp['n']})", f"{sp['top1']:.3f}   target ≥ 0.90"),
+            (f"[{tier}] single phase top-5 (n={sp['n']})", f"{sp['top5']:.3f}   target ≥ 0.98"),
+            (f"[{tier}] vector stage recall (true phase among candidates)", f"{sp['vector_recall']:.3f}"),
+            (f"[{tier}] false abstain (in-library)", f"{sp['false_abstain']:.3f}   target ≤ 0.05"),
+            (f"[{tier}]   ... with elements=only its elements", f"{sp['false_abstain_elements']:.3f}"),
+            (f"[{tier}] top-1 with elements=only its elements", f"{sp['top1_elements']:.3f}"),
+            (f"[{tier}] 2-phase mixtures, both in top-5 (n={res['mixtures']['n2']})", f"{res['mixtures']['two']:.3f}"),
+            (f"[{tier}] 3-phase mixtures, all in top-5 (n={res['mixtures']['n3']})", f"{res['mixtures']['three']:.3f}"),
+            (f"[{tier}] left-out phases abstained (n={lo['n']})", f"{lo['abstain_rate']:.3f}   target ≥ 0.90"),
+            (f"[{tier}]   ... with elements=only its elements", f"{lo['abstain_rate_elements']:.3f}"),
+            (f"[{tier}] query p50 / p95 (ms)", f"{res['query_ms']['p50']} / {res['query_ms']['p95']}"),
+        ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1, default=str))
-    rows = [
-        ("library (indexed / left out)", f"{len(inside)} / {len(outside)}"),
-        ("encoder", xbuild.ENCODER),
-        ("abstain threshold (calibrated)", f"{threshold:.3f}"),
-        (f"single phase top-1 (n={n})", f"{top1 / n:.3f}   target ≥ 0.90"),
-        (f"single phase top-5 (n={n})", f"{top5 / n:.3f}   target ≥ 0.98"),
-        ("false abstain (in-library)", f"{abstained / n:.3f}   target ≤ 0.05"),
-        (f"2-phase mixtures, both in top-5 (n={n2})", f"{mix2:.3f}"),
-        (f"3-phase mixtures, all in top-5 (n={n3})", f"{mix3:.3f}"),
-        (f"left-out phases abstained (n={len(held)})", f"{abstain_ok / max(len(held), 1):.3f}   target ≥ 0.90"),
-        ("query p50 / p95 (ms)", f"{result['query_ms']['p50']} / {result['query_ms']['p95']}"),
-    ]
     width = max(len(r[0]) for r in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")

@@ -58,6 +58,59 @@ def read_pattern_text(
 ) -> Pattern:
     """Two- or three-column text (x, intensity[, error]) with comments, headers, commas/tabs/semicolons, any step
     order; x is 2θ (default), or d (Å) / q (1/Å) when ``x_kind`` says so or a header declares it."""
+    fast = _read_fast(text)
+    if fast is not None:
+        header_lines, x, y = fast
+    else:
+        header_lines, x, y = _read_lines(text, name)
+    header = "\n".join(header_lines)
+    kind = _detect_kind(header) if x_kind == "auto" else x_kind
+    if wavelength is None:
+        declared = _header_wavelength(header)
+        wl = declared if declared is not None else resolve_wavelength(None)
+    else:
+        wl = resolve_wavelength(wavelength)
+    return pattern_from_arrays(x, y, name=name, x_kind=kind, wavelength=wl)
+
+
+_FAST_SPLIT = re.compile(r"[,\t; ]+|\r?\n")
+
+
+def _read_fast(text: str) -> tuple[list[str], np.ndarray, np.ndarray] | None:
+    """Vectorised parse of the common case — header lines, then a block of numeric rows with the same number of
+    columns — or None (then ``_read_lines`` parses line by line and names any problem)."""
+    lines = text.splitlines()
+    start = 0
+    header: list[str] = []
+    while start < len(lines) and start < 200:
+        line = lines[start].strip().lstrip("\ufeff")
+        if line and not line.startswith(_COMMENT):
+            try:
+                [float(p) for p in _SPLIT.split(line) if p]
+                break
+            except ValueError:
+                pass
+        if line:
+            header.append(line)
+        start += 1
+    body = [ln.strip() for ln in lines[start:]]
+    body = [ln for ln in body if ln]
+    if not body or len(body) > MAX_POINTS:
+        return None
+    ncols = len([p for p in _SPLIT.split(body[0]) if p])
+    if not 2 <= ncols <= 3:
+        return None
+    try:
+        values = np.array(_FAST_SPLIT.split("\n".join(body)), dtype=np.float64)
+    except ValueError:
+        return None
+    if values.size != len(body) * ncols:
+        return None
+    table = values.reshape(len(body), ncols)
+    return header, table[:, 0].copy(), table[:, 1].copy()
+
+
+def _read_lines(text: str, name: str) -> tuple[list[str], np.ndarray, np.ndarray]:
     header_lines: list[str] = []
     rows: list[list[float]] = []
     for lineno, raw in enumerate(text.splitlines(), start=1):
@@ -82,16 +135,9 @@ def read_pattern_text(
             raise TooLarge(f"{name}: more than {MAX_POINTS} data points")
     if not rows:
         raise BadInput(f"{name}: no numeric data (empty file or only headers)")
-    header = "\n".join(header_lines)
     x = np.array([r[0] for r in rows], dtype=np.float64)
     y = np.array([r[1] for r in rows], dtype=np.float64)
-    kind = _detect_kind(header) if x_kind == "auto" else x_kind
-    if wavelength is None:
-        declared = _header_wavelength(header)
-        wl = declared if declared is not None else resolve_wavelength(None)
-    else:
-        wl = resolve_wavelength(wavelength)
-    return pattern_from_arrays(x, y, name=name, x_kind=kind, wavelength=wl)
+    return header_lines, x, y
 
 
 def read_pattern_bytes(

@@ -18,7 +18,7 @@ from matsearch.core.errors import BadInput, InvalidFilter
 from matsearch.core.filters import FieldCondition, Filter, parse_filter
 from matsearch.encoders.base import Encoder
 from matsearch.indexer.xrd.build import COLLECTION, VECTOR
-from matsearch.indexer.xrd.match import QueryPattern, fit_candidates, peak_list
+from matsearch.indexer.xrd.match import PhaseFit, QueryPattern, fit_table, fits_from, peak_list
 from matsearch.indexer.xrd.pattern import Pattern, find_peaks, preprocess
 from matsearch.store.base import ScoredHit, Store, VectorQuery
 
@@ -26,6 +26,8 @@ ElementsMode = Literal["only", "all", "any"]
 # Abstain threshold on the re-rank score, calibrated by ``python -m bench.eval_xrd`` on phases left out of the
 # library (see bench/results/eval_xrd.json): below it, "no confident match".
 DEFAULT_THRESHOLD = 0.66
+MIXTURE_PHASE_THRESHOLD = 0.66  # fit score a further mixture phase (or a mixture as a whole) must reach
+LIST_MIN_SCORE = 0.5  # fit score of further (non-phase) candidates listed after the identified phases
 MIXTURE_MIN_RESIDUAL = 0.12  # stop looking for more phases when less than this share of peak weight is unexplained
 MIXTURE_MIN_GAIN = 0.25  # a further phase must explain at least this share of the residual peak weight
 MIXTURE_MIN_PHASE_SCORE = 0.5  # √(coverage × residual share explained) of a further phase
@@ -120,6 +122,32 @@ def _candidates(store: Store, queries: list[VectorQuery], into: dict[str, Scored
                 into[h.id] = h
 
 
+def vector_candidates(
+    store: Store, encoder: Encoder, query: QueryPattern, flt: Filter | None = None, limit: int = CANDIDATES
+) -> list[ScoredHit]:
+    """The vector stage alone: the candidates the re-rank would see for ``query`` (best vector score per id)."""
+    hits: dict[str, ScoredHit] = {}
+    _candidates(store, _vector_queries(encoder, query.y, flt, limit), hits)
+    return list(hits.values())
+
+
+# Lattice strains (measured vs library d) that real data shows: DFT lattices ~0–2% too large, small thermal and
+# solid-solution changes. A best fit that needs more is more likely an isostructural twin of an absent phase.
+EXPECTED_STRAIN = (-0.02, 0.003)
+STRAIN_PENALTY = 25.0  # confidence lost per unit of strain outside EXPECTED_STRAIN (0.004 beyond → −0.1)
+
+
+def confidence(fits: list[PhaseFit], order: list[int]) -> float:
+    """How sure the best candidate is the phase (abstain below the calibrated threshold): its fit score, lowered
+    when the fit needed a lattice strain outside ``EXPECTED_STRAIN``."""
+    if not order:
+        return 0.0
+    best = fits[order[0]]
+    lo, hi = EXPECTED_STRAIN
+    excess = max(0.0, best.strain - hi) + max(0.0, lo - best.strain)
+    return float(max(0.0, best.score - STRAIN_PENALTY * excess))
+
+
 def _mask_explained(query: QueryPattern, explained: np.ndarray) -> np.ndarray:
     """The query with the regions of explained peaks zeroed (what is left for the next phase's vector search)."""
     from matsearch.encoders.xrd import GRID_2THETA
@@ -147,8 +175,10 @@ def search_spectrum(
     hits_by_id: dict[str, ScoredHit] = {}
     _candidates(store, _vector_queries(encoder, query.y, flt, opts.candidates), hits_by_id)
     cands = list(hits_by_id.values())
-    fits = fit_candidates(query, [h.payload for h in cands])
+    table = fit_table(query, [h.payload for h in cands], [h.id for h in cands])
+    fits = fits_from(table, query)
     order = sorted(range(len(fits)), key=lambda i: -fits[i].score)
+    conf1 = confidence(fits, order)
 
     # Phase 1 is the best single-phase fit; further phases are fitted on the peaks the earlier ones leave
     # unexplained. A lone phase must reach the threshold on its own; a mixture is accepted when every phase's
@@ -166,9 +196,12 @@ def search_spectrum(
         _candidates(
             store, _vector_queries(encoder, _mask_explained(query, explained_so_far), flt, opts.candidates), hits_by_id
         )
-        cands = list(hits_by_id.values())  # insertion-ordered: earlier indices stay valid
-        fits = fit_candidates(query, [h.payload for h in cands])
-        resid_fits = fit_candidates(query, [h.payload for h in cands], peak_weights=residual_w)
+        new = list(hits_by_id.values())[len(cands) :]  # insertion-ordered: earlier indices stay valid
+        if new:
+            table = table.extend(fit_table(query, [h.payload for h in new], [h.id for h in new]))
+            cands = cands + new
+            fits = fits_from(table, query)
+        resid_fits = fits_from(table, query, peak_weights=residual_w)
         taken_ids = {cands[i].id for i, _, _ in tentative}
         best_i, best_score = -1, 0.0
         for i, f in enumerate(resid_fits):
@@ -185,13 +218,14 @@ def search_spectrum(
         order = sorted(range(len(fits)), key=lambda i: -fits[i].score)
 
     phases: list[tuple[int, float, Any]] = []
-    if tentative and tentative[0][1] >= threshold:
-        phases = [tentative[0]] + [t for t in tentative[1:] if t[1] >= threshold]
+    further = MIXTURE_PHASE_THRESHOLD if threshold > 0 else 0.0
+    if tentative and conf1 >= threshold:
+        phases = [tentative[0]] + [t for t in tentative[1:] if t[1] >= further]
     elif len(tentative) > 1:
         base_total = float(base_weights.sum()) or 1.0
         e_union = float(base_weights[explained_so_far].sum()) / base_total
         joint = float(np.sqrt(min(t[2].coverage for t in tentative) * e_union))
-        if joint >= threshold:
+        if joint >= further:
             phases = [(i, max(sc, joint) if n == 0 else sc, f) for n, (i, sc, f) in enumerate(tentative)]
     explained_so_far = np.zeros(npk, dtype=bool)
     for _, _, f in phases:
@@ -210,12 +244,13 @@ def search_spectrum(
                 "collection": COLLECTION,
                 "payload": payload,
                 "phase": phase,
+                "confidence": round(conf1, 4) if phase == 1 else None,
                 "fit_score": round(float(fit.score), 4),
                 "vector_score": round(float(h.score), 4),
                 "coverage": round(fit.coverage, 4),
                 "explained_fraction": round(fit.explained, 4),
                 "strain": fit.strain,
-                "explained_peaks": peak_list(query, fit.explained_mask, fit.matched_hkl),
+                "explained_peaks": peak_list(query, fit.explained_mask, fit.matched_hkl()),
                 "unexplained_peaks": peak_list(query, ~fit.explained_mask),
             }
         )
@@ -227,7 +262,7 @@ def search_spectrum(
         for i in order:
             if len(results) >= opts.limit:
                 break
-            if cands[i].id in seen or fits[i].score < threshold:
+            if cands[i].id in seen or fits[i].score < (LIST_MIN_SCORE if threshold > 0 else 0.0):
                 continue
             emit(i, fits[i].score, fits[i], None)
     return {
