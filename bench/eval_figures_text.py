@@ -152,9 +152,8 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def eval_synthetic(n: int, split: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    from matsearch.indexer.figures.scalebar import read_scale
-
     from bench.scalebar_synth import make_panel
+    from matsearch.indexer.figures.scalebar import read_scale
 
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()

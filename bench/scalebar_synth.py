@@ -20,8 +20,9 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from matsearch.indexer.figures.units import to_nm
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from matsearch.indexer.figures.units import to_nm
 
 _DEJAVU = "/usr/share/fonts/truetype/dejavu"
 
