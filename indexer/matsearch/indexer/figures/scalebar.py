@@ -25,9 +25,10 @@ from typing import Any
 
 import cv2
 import numpy as np
+from PIL import Image
+
 from matsearch.indexer.figures.ocr import OcrLine
 from matsearch.indexer.figures.units import Length, canonical_unit, parse_length, to_nm
-from PIL import Image
 
 __all__ = ["ScaleBar", "ScaleReading", "find_scale_bars", "read_scale", "read_scales", "measure_length"]
 
