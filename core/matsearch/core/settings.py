@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     clip_model: str = "ViT-B-32"
     torch_threads: int = Field(0, ge=0, description="torch intra-op threads; 0 = library default.")
     image_backend: str = Field("onnx", pattern="^(onnx|torch)$", description="EfficientNet runtime: onnx or torch.")
+    text_backend: str = Field("onnx", pattern="^(onnx|torch)$", description="MiniLM runtime: onnx or torch.")
     cache_dir: Path = Field(
         Path.home() / ".cache" / "matsearch", description="Derived artefacts (ONNX exports), shared by data dirs."
     )

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
-import tempfile
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,13 +19,13 @@ import torch
 from PIL import Image
 
 from matsearch.encoders.base import Encoder, register
+from matsearch.encoders.onnx_export import cached_session, export_verified, session
 from matsearch.encoders.weights import WEIGHTS, locate
 
 IMAGE_SIZE = 224
 # EfficientNet-Lite was trained with inputs scaled to [-1, 1] (mean 127/std 128 per channel).
 _MEAN = np.array([0.498, 0.498, 0.498], dtype=np.float32)
 _STD = np.array([0.502, 0.502, 0.502], dtype=np.float32)
-_EXPORT_LOCK = threading.Lock()
 
 
 def to_rgb_square(image: Image.Image, size: int = IMAGE_SIZE, fill: int = 255) -> Image.Image:
@@ -68,34 +65,26 @@ def onnx_path(cache_dir: Path) -> Path:
 
 
 def export_onnx(model: torch.nn.Module, path: Path) -> None:
-    """Export the pooled-feature network to ONNX (atomically), and check it reproduces torch."""
-    import onnxruntime as ort
-
+    """Export the pooled-feature network; it must reproduce torch on probe images."""
     features = _PooledFeatures(model).eval()
     probe = torch.from_numpy(np.random.default_rng(0).normal(size=(2, 3, IMAGE_SIZE, IMAGE_SIZE)).astype(np.float32))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
-    os.close(fd)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            torch.onnx.export(
-                features,
-                (probe,),
-                tmp,
-                input_names=["x"],
-                output_names=["features"],
-                dynamic_axes={"x": {0: "n"}, "features": {0: "n"}},
-                opset_version=17,
-                dynamo=False,
-            )
+
+    def verify(onnx_file: str) -> None:
         with torch.inference_mode():
             want = features(probe).numpy()
-        got = ort.InferenceSession(tmp, providers=["CPUExecutionProvider"]).run(None, {"x": probe.numpy()})[0]
+        got = session(onnx_file).run(None, {"x": probe.numpy()})[0]
         if not np.allclose(got, want, atol=1e-3, rtol=1e-3):
             raise RuntimeError(f"ONNX export differs from torch by {float(np.abs(got - want).max())}")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+
+    export_verified(
+        path,
+        features,
+        (probe,),
+        input_names=["x"],
+        output_names=["features"],
+        dynamic_axes={"x": {0: "n"}, "features": {0: "n"}},
+        verify=verify,
+    )
 
 
 class EfficientNetLite0(Encoder):
@@ -121,15 +110,7 @@ class EfficientNetLite0(Encoder):
         model.eval()
         self._model = model
         if self.backend == "onnx":
-            import onnxruntime as ort
-
-            path = onnx_path(self.cache_dir)
-            with _EXPORT_LOCK:
-                if not path.exists():
-                    export_onnx(model, path)
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = max(1, min(4, os.cpu_count() or 1))
-            self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self._session = cached_session(onnx_path(self.cache_dir), lambda path: export_onnx(model, path))
 
     def _encode(self, items: Sequence[Any]) -> np.ndarray:
         x = image_array(items)

@@ -9,12 +9,8 @@ then mean pooling over the attention mask and L2 normalisation — what the sent
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
-import tempfile
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from matsearch.encoders.base import Encoder, l2_normalize, register
+from matsearch.encoders.onnx_export import cached_session, export_verified, session
 from matsearch.encoders.weights import WEIGHTS, locate
 
-_EXPORT_LOCK = threading.Lock()
 _PROBE = [
     "HAADF-STEM image of Ag2MnO4 along [010]",
     "Tafel plots of the catalysts in 0.5 M H2SO4.",
@@ -92,7 +88,6 @@ def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def export_onnx(model_dir: Path, path: Path) -> None:
     """Export the BERT body (token embeddings out) to ONNX, atomically; the pooled, normalised output must match
     sentence-transformers on a few probe texts (cosine ≥ 0.9999)."""
-    import onnxruntime as ort
     import torch
 
     st = _sentence_transformer(model_dir)
@@ -108,31 +103,24 @@ def export_onnx(model_dir: Path, path: Path) -> None:
         def forward(self, ids: torch.Tensor, mask: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
             return self.m(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
 
-    args = tuple(torch.from_numpy(feed[k]) for k in ("input_ids", "attention_mask", "token_type_ids"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
-    os.close(fd)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            torch.onnx.export(
-                _Body(bert).eval(),
-                args,
-                tmp,
-                input_names=["input_ids", "attention_mask", "token_type_ids"],
-                output_names=["hidden"],
-                dynamic_axes={k: {0: "n", 1: "t"} for k in ("input_ids", "attention_mask", "token_type_ids", "hidden")},
-                opset_version=17,
-                dynamo=False,
-            )
+    names = ("input_ids", "attention_mask", "token_type_ids")
+
+    def verify(onnx_file: str) -> None:
         want = st.encode(_PROBE, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
-        hidden = ort.InferenceSession(tmp, providers=["CPUExecutionProvider"]).run(None, feed)[0]
-        got = l2_normalize(mean_pool(hidden, feed["attention_mask"]))
-        cos = (got * want).sum(axis=1)
+        hidden = session(onnx_file).run(None, feed)[0]
+        cos = (l2_normalize(mean_pool(hidden, feed["attention_mask"])) * want).sum(axis=1)
         if float(cos.min()) < 0.9999:
             raise RuntimeError(f"ONNX text export differs from sentence-transformers (cosine {float(cos.min()):.5f})")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+
+    export_verified(
+        path,
+        _Body(bert),
+        tuple(torch.from_numpy(feed[k]) for k in names),
+        input_names=names,
+        output_names=["hidden"],
+        dynamic_axes={k: {0: "n", 1: "t"} for k in (*names, "hidden")},
+        verify=verify,
+    )
 
 
 class MiniLM(Encoder):
@@ -146,7 +134,7 @@ class MiniLM(Encoder):
         from matsearch.core.settings import get_settings
 
         settings = get_settings()
-        self.backend = backend or os.environ.get("MATSEARCH_TEXT_BACKEND", "onnx").strip().lower() or "onnx"
+        self.backend = backend or settings.text_backend
         self.cache_dir = cache_dir or settings.cache_dir
         self._session: Any = None
         self._tok: Any = None
@@ -157,15 +145,7 @@ class MiniLM(Encoder):
         if self.backend != "onnx":
             self._model = _sentence_transformer(model_dir)
             return
-        import onnxruntime as ort
-
-        path = onnx_path(self.cache_dir)
-        with _EXPORT_LOCK:
-            if not path.exists():
-                export_onnx(model_dir, path)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, min(4, os.cpu_count() or 1))
-        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._session = cached_session(onnx_path(self.cache_dir), lambda path: export_onnx(model_dir, path))
         self._tok = load_tokenizer(model_dir)
 
     def _encode(self, items: Sequence[Any]) -> np.ndarray:
