@@ -42,3 +42,7 @@ def filter_param(
 
 
 FilterDep = Annotated[Filter | None, Depends(filter_param)]
+Limit = Annotated[int, Query(ge=1, le=200, description="How many hits at most.")]
+Threshold = Annotated[
+    float | None, Query(description="Drop hits scoring below this (cosine similarity); 'no match' gives [].")
+]

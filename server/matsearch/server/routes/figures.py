@@ -10,15 +10,10 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from matsearch.core.errors import BadInput
 from matsearch.core.images import load_image
 from matsearch.core.schemas import IngestReport, SearchResponse
-from matsearch.server.deps import FilterDep, ServiceDep, WriteAuth
+from matsearch.server.deps import FilterDep, Limit, ServiceDep, Threshold, WriteAuth
 from matsearch.server.routes.uploads import read_upload
 
 router = APIRouter(tags=["figures"])
-
-Limit = Annotated[int, Query(ge=1, le=200, description="How many hits at most.")]
-Threshold = Annotated[
-    float | None, Query(description="Drop hits scoring below this (cosine similarity); 'no match' gives [].")
-]
 
 
 @router.post(

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from matsearch.core.schemas import PointOut, SearchResponse
-from matsearch.server.deps import FilterDep, ServiceDep
+from matsearch.server.deps import FilterDep, Limit, ServiceDep, Threshold
 
 router = APIRouter(prefix="/v1/points", tags=["points"])
 
@@ -22,8 +22,8 @@ def similar(
     service: ServiceDep,
     flt: FilterDep,
     using: Annotated[str | None, Query(description="Named vector (default: the collection's first).")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 10,
-    score_threshold: float | None = None,
+    limit: Limit = 10,
+    score_threshold: Threshold = None,
 ) -> SearchResponse:
     hits = service.similar(collection, point_id, using=using, flt=flt, limit=limit, score_threshold=score_threshold)
     return SearchResponse(hits=hits)

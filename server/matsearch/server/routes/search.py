@@ -7,15 +7,10 @@ from fastapi import APIRouter, File, Query, UploadFile
 
 from matsearch.core.filters import parse_filter
 from matsearch.core.schemas import SearchResponse, TextQuery
-from matsearch.server.deps import FilterDep, ServiceDep
+from matsearch.server.deps import FilterDep, Limit, ServiceDep, Threshold
 from matsearch.server.routes.uploads import read_upload
 
 router = APIRouter(prefix="/v1/search", tags=["search"])
-
-Limit = Annotated[int, Query(ge=1, le=200, description="How many hits at most.")]
-Threshold = Annotated[
-    float | None, Query(description="Drop hits scoring below this (cosine similarity); 'no match' gives [].")
-]
 
 
 @router.post(
