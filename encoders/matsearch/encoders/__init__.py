@@ -14,6 +14,7 @@ BUILTIN_MODULES = [
     "matsearch.encoders.text",
     "matsearch.encoders.stem",
     "matsearch.encoders.xrd",
+    "matsearch.encoders.xrd_cnn",
     "matsearch.encoders.sketch",
 ]
 _done = False
