@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--encoders", default="xrd-profile,xrd-cnn")
     ap.add_argument("--k", default="1,5,20,50")
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--strains", default=None, help="query strain variants, e.g. 0 (default: the search's)")
     ap.add_argument("--out", type=Path, default=RESULTS / "eval_xrd_vectors.json")
     args = ap.parse_args(argv)
     import warnings
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     ids = [e.id for e in entries if e.id in peaks and not eval_left_out(e.id)]
     pos = {sid: i for i, sid in enumerate(ids)}
     ks = [int(k) for k in args.k.split(",")]
+    strains = QUERY_STRAINS if args.strains is None else tuple(float(v) for v in args.strains.split(","))
     groups = {
         "trained": [i for i in ids if not train_held_out(i)],
         "held_out_of_training": [i for i in ids if train_held_out(i)],
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                 ys.append(q)
             queries[tier][g] = ys
     clean = [library_profile(peaks[i]) for i in ids]
-    result: dict[str, Any] = {"library": len(ids), "queries_per_group": args.queries, "k": ks, "recall": {}}
+    result: dict[str, Any] = {"strains": list(strains), "library": len(ids), "queries_per_group": args.queries, "k": ks, "recall": {}}
     for name in args.encoders.split(","):
         enc = get_encoder(name)
         t = time.time()
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         for tier, groups_q in queries.items():
             for g, ys in groups_q.items():
                 truth = np.array([pos[s] for s in picks[g]])
-                variants = [enc.encode([strain_variant(y, eps) for y in ys]) for eps in QUERY_STRAINS]
+                variants = [enc.encode([strain_variant(y, eps) for y in ys]) for eps in strains]
                 sims = np.stack([v @ lib.T for v in variants])  # V, Q, L
                 # rank of the truth in each variant; the union of per-variant top-K holds it iff min rank < K
                 true_sim = sims[:, np.arange(len(ys)), truth][:, :, None]

@@ -46,7 +46,7 @@ STEM = CollectionSpec(
 
 XRD = CollectionSpec(
     name="xrd",
-    vectors=(VectorSpec("xrd", 256, "cosine"),),  # xrd-profile: √intensity on a ln(sin θ) axis, blurred
+    vectors=(VectorSpec("xrd", 128, "cosine"),),  # xrd-cnn: 1-D CNN metric embedding on a ln(sin θ) axis
     indexes=(
         PayloadIndex("structure_id", "keyword"),
         PayloadIndex("formula", "keyword"),
@@ -66,7 +66,7 @@ VECTOR_ENCODERS: dict[tuple[str, str], str] = {
     ("figures", "image"): "efficientnet-lite0",
     ("figures", "caption"): "all-minilm-l6-v2",
     ("figures", "sketch"): "sketch",
-    ("xrd", "xrd"): "xrd-profile",
+    ("xrd", "xrd"): "xrd-cnn",
     ("stem", "stem"): "stem-fused",
 }
 

@@ -32,7 +32,7 @@ from matsearch.store.base import PointRecord
 
 COLLECTION = "xrd"
 VECTOR = "xrd"
-ENCODER = "xrd-profile"  # which registered encoder fills the ``xrd`` vector
+ENCODER = "xrd-cnn"  # which registered encoder fills the ``xrd`` vector (``xrd-profile``: the untrained baseline)
 MAX_PAYLOAD_PEAKS = 200  # strongest reflections kept in the payload for re-ranking and mixture subtraction
 
 
