@@ -9,8 +9,8 @@ from typing import Any
 import click
 from tqdm import tqdm
 
-from matsearch.cli.output import emit, hits_table, progress_enabled
-from matsearch.cli.session import open_session
+from matsearch.cli.output import emit, emit_hits, progress_enabled
+from matsearch.cli.session import open_session, upload_search
 from matsearch.core.errors import BadInput
 from matsearch.core.filters import parse_filter
 from matsearch.core.settings import Settings
@@ -22,10 +22,6 @@ filter_option = click.option(
     "--filter", "filter_text", help='JSON filter, e.g. \'{"type": "microscopy", "year": {"gte": 2015}}\'.'
 )
 threshold_option = click.option("--score-threshold", type=float, help="Drop hits scoring below this.")
-
-
-def _hits_json(hits: list[Any]) -> list[dict[str, Any]]:
-    return [h if isinstance(h, dict) else h.model_dump(mode="json") for h in hits]
 
 
 @click.command()
@@ -129,32 +125,29 @@ def search_image(
     flt = parse_filter(filter_text)
     if nm_per_px is not None and not nm_per_px > 0:
         raise BadInput(f"--nm-per-px must be positive, got {nm_per_px}")
-    data = file.read_bytes()
-    with open_session(settings) as s:
-        if s.remote:
-            params: dict[str, Any] = {"collection": collection, "limit": limit}
-            if filter_text:
-                params["filter"] = filter_text
-            if score_threshold is not None:
-                params["score_threshold"] = score_threshold
-            if nm_per_px is not None:
-                params["nm_per_px"] = nm_per_px
-            hits = s.remote.request("POST", "/v1/search/image", params=params, files={"file": (file.name, data)})[
-                "hits"
-            ]
-        else:
-            hits = _hits_json(
-                s.local.search_image(
-                    data,
-                    filename=file.name,
-                    collection=collection,
-                    flt=flt,
-                    limit=limit,
-                    score_threshold=score_threshold,
-                    nm_per_px=nm_per_px,
-                )
-            )
-    emit({"hits": hits}, as_json, hits_table(hits))
+    params = {
+        "collection": collection,
+        "limit": limit,
+        "filter": filter_text,
+        "score_threshold": score_threshold,
+        "nm_per_px": nm_per_px,
+    }
+    hits = upload_search(
+        settings,
+        "/v1/search/image",
+        file,
+        params,
+        lambda service, data: service.search_image(
+            data,
+            filename=file.name,
+            collection=collection,
+            flt=flt,
+            limit=limit,
+            score_threshold=score_threshold,
+            nm_per_px=nm_per_px,
+        ),
+    )
+    emit_hits(hits, as_json)
 
 
 @click.command("text")
@@ -187,10 +180,10 @@ def search_text(
             }
             hits = s.remote.request("POST", "/v1/search/text", json=body)["hits"]
         else:
-            hits = _hits_json(
-                s.local.search_text(query, collection=collection, flt=flt, limit=limit, score_threshold=score_threshold)
+            hits = s.local.search_text(
+                query, collection=collection, flt=flt, limit=limit, score_threshold=score_threshold
             )
-    emit({"hits": hits}, as_json, hits_table(hits))
+    emit_hits(hits, as_json)
 
 
 @click.command("similar")
@@ -221,8 +214,8 @@ def search_similar(
                 params["filter"] = filter_text
             hits = s.remote.request("GET", f"/v1/points/{collection}/{point_id}/similar", params=params)["hits"]
         else:
-            hits = _hits_json(s.local.similar(collection, point_id, using=using, flt=flt, limit=limit))
-    emit({"hits": hits}, as_json, hits_table(hits))
+            hits = s.local.similar(collection, point_id, using=using, flt=flt, limit=limit)
+    emit_hits(hits, as_json)
 
 
 @click.command("get")

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from matsearch.cli.output import emit, hits_table
+from matsearch.cli.output import emit, emit_hits
 from matsearch.core.errors import BadInput
 from matsearch.core.settings import Settings
 
@@ -173,39 +173,28 @@ def search_sketch(
     as_json: bool,
 ) -> None:
     """Find panels that look like the drawing FILE (contours against contours)."""
-    from matsearch.cli.session import open_session
+    from matsearch.cli.session import upload_search
     from matsearch.core.filters import parse_filter
+    from matsearch.indexer.figures.query import search_sketch as run
 
     flt = parse_filter(filter_text)
-    data = file.read_bytes()
-    with open_session(settings) as s:
-        if s.remote:
-            params: dict[str, Any] = {"collection": collection, "limit": limit}
-            if filter_text:
-                params["filter"] = filter_text
-            if score_threshold is not None:
-                params["score_threshold"] = score_threshold
-            hits = s.remote.request("POST", "/v1/search/sketch", params=params, files={"file": (file.name, data)})[
-                "hits"
-            ]
-        else:
-            from matsearch.indexer.figures.query import search_sketch as run
-
-            hits = run(
-                s.local,
-                data,
-                filename=file.name,
-                collection=collection,
-                flt=flt,
-                limit=limit,
-                score_threshold=score_threshold,
-            )
-    _emit_hits(hits, as_json)
-
-
-def _emit_hits(hits: list[Any], as_json: bool) -> None:
-    hits = [h if isinstance(h, dict) else h.model_dump(mode="json") for h in hits]
-    emit({"hits": hits}, as_json, hits_table(hits))
+    params = {"collection": collection, "limit": limit, "filter": filter_text, "score_threshold": score_threshold}
+    hits = upload_search(
+        settings,
+        "/v1/search/sketch",
+        file,
+        params,
+        lambda service, data: run(
+            service,
+            data,
+            filename=file.name,
+            collection=collection,
+            flt=flt,
+            limit=limit,
+            score_threshold=score_threshold,
+        ),
+    )
+    emit_hits(hits, as_json)
 
 
 def register(groups: dict[str, click.Group]) -> None:

@@ -31,3 +31,9 @@ def hits_table(hits: list[dict[str, Any]]) -> str:
 
 def progress_enabled() -> bool:
     return sys.stderr.isatty()
+
+
+def emit_hits(hits: list[Any], as_json: bool) -> None:
+    """``{"hits": [...]}`` as JSON, or a short table."""
+    rows = [h if isinstance(h, dict) else h.model_dump(mode="json") for h in hits]
+    emit({"hits": rows}, as_json, hits_table(rows))
