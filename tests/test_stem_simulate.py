@@ -123,3 +123,32 @@ def test_cli_simulate_and_zones(tmp_path: Path) -> None:
     assert res.exit_code == 0 and '"zone_axis"' in res.output
     res = runner.invoke(cli, ["stem", "simulate", str(cif), "--zone", "0,0,0", "-o", str(out)])
     assert res.exit_code == 1 and "error:" in res.output
+
+
+def test_lattice_score_rotation_mirror_and_scale() -> None:
+    """The lattice-spectrum score is ~1 for the same lattice rotated/mirrored, lower for another lattice; without a
+    pixel size the scale search recovers a rescaled image."""
+    from matsearch.encoders.stem import lattice_harmonics, lattice_polar, lattice_polar_scales, lattice_scores
+
+    yy, xx = np.mgrid[0:192, 0:192] * 0.25  # Å
+
+    def lattice(a: float, gamma: float, rot: float, px_scale: float = 1.0) -> np.ndarray:
+        g = np.radians(gamma)
+        b1 = np.array([1.0, 0.0])
+        b2 = np.array([np.cos(g), np.sin(g)])
+        rec = np.linalg.inv(np.stack([b1, b2]) * a).T  # rows: reciprocal vectors
+        r = np.radians(rot)
+        rm = np.array([[np.cos(r), -np.sin(r)], [np.sin(r), np.cos(r)]])
+        pts = np.stack([xx, yy], -1) * px_scale
+        img = sum(np.cos(2 * np.pi * pts @ (rm @ (i * rec[0] + j * rec[1]))) for i, j in ((1, 0), (0, 1), (1, 1)))
+        return np.asarray(img)
+
+    ref = lattice_harmonics(lattice_polar(lattice(3.9, 75, 0), 0.25))[None]
+    same = lattice_harmonics(lattice_polar(np.fliplr(lattice(3.9, 75, 33)), 0.25))
+    other = lattice_harmonics(lattice_polar(lattice(3.9, 60, 10), 0.25))
+    s = lattice_scores(ref, np.stack([same, other]))
+    assert s[0] > 0.9 and s[0] > s[1] + 0.2
+    scaled = lattice(3.9, 75, 20, px_scale=1.3)  # the same lattice seen at 1.3x the pixel size
+    hyps = lattice_polar_scales(scaled, 0.25, [1.0, 1.3])
+    s2 = lattice_scores(lattice_harmonics(hyps), ref[0][None])
+    assert s2[0] > 0.9

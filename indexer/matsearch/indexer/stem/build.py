@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from matsearch.core.ids import point_id
 from matsearch.core.schemas import IngestReport, IngestSkip
+from matsearch.encoders.stem import LAT_VERSION, lattice_harmonics, lattice_polar, pack_harmonics
 from matsearch.indexer.library import register_library_builder
 from matsearch.indexer.stem.simulate import LIBRARY_PX, SimParams, random_params, render
 from matsearch.indexer.stem.views import View, cached_views
@@ -31,6 +32,7 @@ from matsearch.store.base import CollectionSpec, PointRecord, VectorSpec
 SIM_VERSION = "stem-sim-1"
 COLLECTION = "stem"
 ENCODER = "stem-fused"
+LATTICE_KEY = "lattice_harmonics"  # payload field; stripped from search hits
 
 
 def stem_spec() -> CollectionSpec:
@@ -103,7 +105,7 @@ def build_stem_points(
     no_views = sorted(set(by_id) - {v.structure_id for v in views})
     t_views = time.time() - t0
     encoder = ctx.encoder(ENCODER)
-    tag = f"{SIM_VERSION}:{_weights_tag()}"
+    tag = f"{SIM_VERSION}:{_weights_tag()}:{LAT_VERSION}"
     done = skipped = new = 0
     sim_s = enc_s = 0.0
     bar = tqdm(total=len(views), desc="index STEM", unit="image", disable=not progress, file=sys.stderr)
@@ -140,6 +142,8 @@ def build_stem_points(
                         "simulation": params[j].to_payload() | {"version": SIM_VERSION, "model": "incoherent"},
                         "kind": "simulated",
                         "build_key": keys[i],
+                        # Angular harmonics of the lattice spectrum, for the re-rank in search_stem (query.py).
+                        LATTICE_KEY: pack_harmonics(lattice_harmonics(lattice_polar(imgs[j], LIBRARY_PX))),
                     }
                 )
                 if store_images:

@@ -25,6 +25,7 @@ from matsearch.core.errors import BadInput, TooLarge, UnsupportedMedia
 from matsearch.core.filters import Filter
 from matsearch.core.settings import Settings, get_settings
 from matsearch.encoders.stem import FUSE_CNN as _FUSE_CNN
+from matsearch.indexer.stem.build import LATTICE_KEY
 from matsearch.indexer.stem.simulate import LIBRARY_PX, LIBRARY_SIZE
 from matsearch.store.base import ScoredHit, VectorQuery
 
@@ -34,7 +35,12 @@ COLLECTION = "stem"
 VECTOR = "stem"
 # Cosine below which we abstain (no confident match); chosen on the evaluation's query distribution, see
 # bench/results/eval_stem.json ("abstain" block) and docs in the report.
-DEFAULT_SCORE_THRESHOLD = 0.8
+DEFAULT_SCORE_THRESHOLD = 0.68  # lattice-spectrum score; 5 % in-library false abstains on the tune split
+RERANK_K = 300  # library images from the first (cosine) stage re-ranked by the lattice spectrum (known scale)
+UNKNOWN_HYPOTHESES = 8  # scale guesses for the first stage when no pixel size is given ...
+UNKNOWN_K = 60  # ... library images fetched for each
+UNKNOWN_SPACING = (1.7, 4.6)  # Å: range of the nearest strong lattice period searched when the scale is unknown
+UNKNOWN_SCALES = 24  # log-spaced scale steps (~4 %) over that range in the re-rank
 MIN_NM_PER_PX = 0.001  # 0.01 Å/px: finer than any STEM scan
 MAX_NM_PER_PX = 0.1  # 1 Å/px: atomic columns (≈ 1.5-4 Å apart) are no longer resolved
 MIN_FIELD_PX = 48  # at library scale (12 Å): fewer than ~3 unit cells cannot be matched
@@ -259,6 +265,65 @@ def best_per_structure(result_lists: Sequence[Sequence[ScoredHit]], limit: int) 
     return sorted(best.values(), key=lambda h: -h.score)[:limit]
 
 
+def lattice_query(arr: np.ndarray, prepared: PreparedQuery, known_px: bool) -> tuple[np.ndarray, list[float]]:
+    """Lattice-spectrum harmonics of a query, (s, LAT_NK, LAT_M + 1), and the pixel size (Å) each of the s scale
+    hypotheses assumes. Known pixel size: one, from the resampled field. Unknown: a dense log-spaced set around
+    the measured lattice period (nearest strong period 1.7-4.6 Å), from the central 256² of the raw image."""
+    from matsearch.encoders.stem import lattice_harmonics, lattice_polar, lattice_polar_scales
+
+    if known_px:
+        return lattice_harmonics(lattice_polar(prepared.full[0], LIBRARY_PX))[None], [prepared.px_angstrom[0]]
+    period = dominant_period_px(arr)
+    if not math.isfinite(period) or period <= 0:
+        period = SPACING_HYPOTHESES[1] / LIBRARY_PX
+    spacings = np.exp(np.linspace(math.log(UNKNOWN_SPACING[0]), math.log(UNKNOWN_SPACING[1]), UNKNOWN_SCALES))
+    polar = lattice_polar_scales(raw_field(arr), 1.0 / period, spacings.tolist())
+    return lattice_harmonics(polar), [float(x / period) for x in spacings]
+
+
+def raw_field(arr: np.ndarray) -> np.ndarray:
+    """Central <= 256² of the contrast-stretched image at its own (unknown) pixel size."""
+    h, w = arr.shape
+    r, c = max(0, (h - 256) // 2), max(0, (w - 256) // 2)
+    return stretch(arr[r : r + 256, c : c + 256])
+
+
+def stage1_vectors(arr: np.ndarray, prepared: PreparedQuery, known_px: bool, encoder: Any) -> list[np.ndarray]:
+    """Vectors for the first-stage cosine search. Unknown pixel size: only the power-spectrum part of the fused
+    vector (the CNN block zero), for ``UNKNOWN_HYPOTHESES`` assumed column spacings."""
+    if known_px:
+        return list(embed(prepared, encoder))
+    from matsearch.encoders.stem import EMBED_DIM, fft_descriptor
+
+    period = dominant_period_px(arr)
+    if not math.isfinite(period) or period <= 0:
+        period = SPACING_HYPOTHESES[1] / LIBRARY_PX
+    field = raw_field(arr)
+    out = []
+    for sp in np.exp(np.linspace(math.log(1.8), math.log(4.4), UNKNOWN_HYPOTHESES)):
+        v = np.concatenate([np.zeros(EMBED_DIM, np.float32), fft_descriptor(field, px=float(sp / period))])
+        out.append(v)
+    return out
+
+
+def rerank(hits: Sequence[ScoredHit], qh: np.ndarray) -> list[ScoredHit]:
+    """Re-score first-stage hits by the lattice-spectrum correlation (rotation/mirror/scale maximised); hits built
+    without the lattice payload keep their cosine. The payload field is dropped from what is returned."""
+    from matsearch.encoders.stem import lattice_scores, unpack_harmonics
+
+    with_lat = [h for h in hits if isinstance(h.payload.get(LATTICE_KEY), str)]
+    scores: dict[str, float] = {}
+    if with_lat:
+        gal = np.stack([unpack_harmonics(h.payload[LATTICE_KEY]) for h in with_lat])
+        for h, sc in zip(with_lat, lattice_scores(qh, gal), strict=True):
+            scores[h.id] = float(sc)
+    out = []
+    for h in hits:
+        payload = {k: v for k, v in h.payload.items() if k != LATTICE_KEY}
+        out.append(ScoredHit(id=h.id, score=scores.get(h.id, h.score), payload=payload, vectors=h.vectors))
+    return out
+
+
 def search_stem(
     service: Any,
     data: bytes,
@@ -270,23 +335,27 @@ def search_stem(
 ) -> list[Any]:
     """Candidate structures for a STEM image: distinct structures (best zone axis each), best first.
 
+    Two stages: cosine search on the stored ``stem-fused`` vectors (``RERANK_K`` library images; without a pixel
+    size, ``UNKNOWN_HYPOTHESES`` scale guesses of the power-spectrum part), then re-rank by the lattice-spectrum
+    correlation (``matsearch.encoders.stem.lattice_scores``), which is the returned score.
     ``score_threshold`` defaults to ``DEFAULT_SCORE_THRESHOLD`` (abstain: empty list when nothing is confident);
     pass 0 or a negative number to always get the nearest structures.
     """
     settings = getattr(service, "settings", None)
     arr = decode_array(data, filename, settings)
-    prepared = prepare(arr, nm_per_px)
-    vectors = embed(prepared, service.encoder(ENCODER))
+    known = check_nm_per_px(nm_per_px) is not None
+    prepared = prepare(arr, nm_per_px) if known else PreparedQuery([], [], [])
     threshold = DEFAULT_SCORE_THRESHOLD if score_threshold is None else score_threshold
-    queries = [
-        VectorQuery(vector=v, using=VECTOR, filter=flt, limit=limit * OVERFETCH, score_threshold=threshold)
-        for v in vectors
-    ]
+    vectors = stage1_vectors(arr, prepared, known, service.encoder(ENCODER))
+    k = max(RERANK_K if known else UNKNOWN_K, limit * OVERFETCH)
+    queries = [VectorQuery(vector=v, using=VECTOR, filter=flt, limit=k) for v in vectors]
     results = service.store.query_batch(COLLECTION, queries)
-    merged = best_per_structure(results, limit)
+    pool = list({h.id: h for r in results for h in r}.values())
+    qh, pxs = lattice_query(arr, prepared, known)
+    scored = [h for h in rerank(pool, qh) if h.score >= threshold]
+    merged = best_per_structure([scored], limit)
     hits: list[Any] = service.hits(COLLECTION, merged)
-    for hit, scored in zip(hits, merged, strict=True):
-        idx = next((i for i, r in enumerate(results) if any(x.id == scored.id for x in r)), 0)
-        hit.query_nm_per_px = round(prepared.px_angstrom[idx] / 10.0, 5)  # Hit allows extra fields
-        hit.query_scale_assumed = nm_per_px is None
+    for hit in hits:
+        hit.query_nm_per_px = round(pxs[0] / 10.0, 5) if known else None  # Hit allows extra fields
+        hit.query_scale_assumed = not known
     return hits
