@@ -134,6 +134,17 @@ def as_float_list(vector: VectorLike, size: int | None = None, name: str = "vect
     return arr.tolist()
 
 
+def checked_vectors(spec: CollectionSpec, point: PointRecord) -> dict[str, list[float]]:
+    """A point's named vectors, each checked against the collection (known name, right size, finite)."""
+    sizes = {v.name: v.size for v in spec.vectors}
+    out = {}
+    for name, vec in point.vectors.items():
+        if name not in sizes:
+            raise BadInput(f"collection {spec.name!r} has no vector {name!r}")
+        out[name] = as_float_list(vec, sizes[name], name=f"vector {name!r} of point {point.id}")
+    return out
+
+
 def check_id(value: str) -> str:
     """Point ids are UUIDs; normalise the spelling or say what is wrong."""
     try:

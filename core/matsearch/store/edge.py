@@ -32,6 +32,7 @@ from matsearch.store.base import (
     VectorSpec,
     as_float_list,
     check_id,
+    checked_vectors,
     vectors_out,
 )
 
@@ -181,15 +182,10 @@ class EdgeStore(StoreBase):
     # -- writes ------------------------------------------------------------------------------------------------
     def upsert(self, collection: str, points: Sequence[PointRecord]) -> None:
         spec = self.spec(collection)
-        sizes = {v.name: v.size for v in spec.vectors}
-        edge_points = []
-        for p in points:
-            vectors = {}
-            for name, vec in p.vectors.items():
-                if name not in sizes:
-                    raise BadInput(f"collection {collection!r} has no vector {name!r}")
-                vectors[name] = as_float_list(vec, sizes[name], name=f"vector {name!r} of point {p.id}")
-            edge_points.append(qe.Point(check_id(p.id), vectors, p.payload))  # type: ignore[arg-type]
+        edge_points = [
+            qe.Point(check_id(p.id), checked_vectors(spec, p), p.payload)  # type: ignore[arg-type]
+            for p in points
+        ]
         shard = self._shard(collection)
         with self._write:
             for i in range(0, len(edge_points), _UPSERT_CHUNK):

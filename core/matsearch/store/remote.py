@@ -13,7 +13,7 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from matsearch.core.errors import BadInput, MatsearchError, NotFound, StoreUnavailable
+from matsearch.core.errors import MatsearchError, NotFound, StoreUnavailable
 from matsearch.core.filters import FieldCondition, Filter
 from matsearch.store.base import (
     CollectionInfo,
@@ -26,6 +26,7 @@ from matsearch.store.base import (
     VectorSpec,
     as_float_list,
     check_id,
+    checked_vectors,
     vectors_out,
 )
 from matsearch.store.edge import check_collection_name
@@ -168,15 +169,9 @@ class QdrantClientStore(StoreBase):
     # -- writes ------------------------------------------------------------------------------------------------
     def upsert(self, collection: str, points: Sequence[PointRecord]) -> None:
         spec = self.spec(collection)
-        sizes = {v.name: v.size for v in spec.vectors}
-        structs = []
-        for p in points:
-            vectors: dict[str, Any] = {}
-            for name, vec in p.vectors.items():
-                if name not in sizes:
-                    raise BadInput(f"collection {collection!r} has no vector {name!r}")
-                vectors[name] = as_float_list(vec, sizes[name], name=f"vector {name!r} of point {p.id}")
-            structs.append(qm.PointStruct(id=check_id(p.id), vector=vectors, payload=p.payload))
+        structs = [
+            qm.PointStruct(id=check_id(p.id), vector=checked_vectors(spec, p), payload=p.payload) for p in points
+        ]
         for i in range(0, len(structs), _UPSERT_CHUNK):
             self._call(self._client.upsert, collection, points=structs[i : i + _UPSERT_CHUNK], wait=True)
 
