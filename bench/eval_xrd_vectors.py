@@ -75,7 +75,13 @@ def main(argv: list[str] | None = None) -> int:
                 ys.append(q)
             queries[tier][g] = ys
     clean = [library_profile(peaks[i]) for i in ids]
-    result: dict[str, Any] = {"strains": list(strains), "library": len(ids), "queries_per_group": args.queries, "k": ks, "recall": {}}
+    result: dict[str, Any] = {
+        "strains": list(strains),
+        "library": len(ids),
+        "queries_per_group": args.queries,
+        "k": ks,
+        "recall": {},
+    }
     for name in args.encoders.split(","):
         enc = get_encoder(name)
         t = time.time()

@@ -112,3 +112,23 @@ def test_unsupported_files() -> None:
         read_pattern_bytes(b"\x00\x01\x02binary", "raw.dat")
     with pytest.raises(BadInput, match="unknown wavelength"):
         read_pattern_text(_nacl_peaks_text(), "x.xy", wavelength="Kryptonite")
+
+
+def _rows(sep: str) -> str:
+    return "\n".join(f"{10 + 0.02 * i:.2f}{sep}{5 + (i % 7)}" for i in range(80)) + "\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "# Cu Ka1\n2theta, counts\n" + _rows(", "),
+        _rows("\t").replace("\n", "\n\n", 3),
+        "'header\n" + _rows(";") + "# trailing comment\n",  # comment after data: the line-by-line path
+    ],
+)
+def test_fast_reader_matches_line_reader(text: str) -> None:
+    from matsearch.indexer.xrd.pattern import _read_lines
+
+    p = read_pattern_text(text, "t.xy")
+    _, x, y = _read_lines(text, "t.xy")
+    assert np.allclose(p.two_theta, x) and np.allclose(p.intensity, y)
