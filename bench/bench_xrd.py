@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.bench_xrd [--cold] [--queries 200]
 
 Query latency covers the whole path: parse a two-column text file, convert, background/noise removal, peak
-finding, 3 strain-variant vector queries, physics re-rank of up to ~150 candidates, mixture search. Writes
+finding, 3 strain-variant vector queries, physics re-rank of up to ~60 candidates, mixture search. Writes
 bench/results/bench_xrd.json.
 """
 
