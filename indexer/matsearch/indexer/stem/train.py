@@ -3,7 +3,7 @@
 Reproduce the shipped weights (2 CPU threads; ~4 min rendering + a 19 min training budget)::
 
     .venv/bin/python -m matsearch.indexer.stem.train --minutes 19 --seed 0 --max-structures 2000 \
-        --out encoders/matsearch/encoders/weights/stem-cnn.pt --log bench/results/stem_train.log
+        --out encoders/matsearch/encoders/weight_files/stem-cnn.pt --log bench/results/stem_train.log
 
 Data recipe: 2,000 random (seeded) library structures whose prototype is not held out (``split.is_heldout``; the
 CPU budget of a shared 2-core machine limits the count), each projected along up to four distinct low-index zone

@@ -14,7 +14,7 @@ training every view is further translated by ±3 bins on that axis (±0.8% strai
 Loss: symmetric InfoNCE between the views and the clean patterns of the batch's classes (τ = 0.05: a query must
 land nearest its clean library pattern) + 0.5 × a CosFace proxy loss over all training classes (global negatives;
 proxies are not shipped). AdamW, cosine learning rate over a wall-clock budget, torch.set_num_threads(2).
-Writes ``encoders/matsearch/encoders/weights/xrd-cnn.pt`` (float32 state dict, ~4.5 MB) and logs recall@1/@50 of
+Writes ``encoders/matsearch/encoders/weight_files/xrd-cnn.pt`` (float32 state dict, ~4.5 MB) and logs recall@1/@50 of
 the train-held-out classes' views against the whole library.
 """
 
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-WEIGHTS_OUT = Path(__file__).resolve().parents[3].parent / "encoders" / "matsearch" / "encoders" / "weights"
+WEIGHTS_OUT = Path(__file__).resolve().parents[3].parent / "encoders" / "matsearch" / "encoders" / "weight_files"
 
 
 def _hash_fraction(salt: str, structure_id: str) -> float:
