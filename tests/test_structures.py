@@ -8,6 +8,7 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from matsearch.core.errors import BadInput, NotFound, UnsupportedMedia
+from matsearch.core.settings import Settings
 from matsearch.indexer.structures import (
     build_library,
     dedupe,
@@ -98,3 +99,21 @@ def test_bundled_cod_files_all_load() -> None:
     assert not lib.skipped
     assert len(lib) >= len(files) - 3  # a few files are the same COD entry under two names
     assert all(e.id.startswith("cod-") and e.provenance.get("url") for e in lib)
+
+
+def test_library_build_recreates_a_collection_whose_vectors_changed(tmp_path: Path) -> None:
+    """Derived library collections are rebuilt, not refused, after an encoder changes their vector size."""
+    from matsearch.core.collections import XRD
+    from matsearch.indexer.library import drop_if_stale
+    from matsearch.server.service import Service
+    from matsearch.store.base import CollectionSpec, VectorSpec
+
+    service = Service(Settings(data_dir=tmp_path / "data"))
+    try:
+        service.store.ensure_collection(CollectionSpec("xrd", vectors=(VectorSpec("xrd", 7),)))
+        assert drop_if_stale(service, "xrd") is True
+        assert not service.store.has_collection("xrd")
+        service.store.ensure_collection(XRD)
+        assert drop_if_stale(service, "xrd") is False and service.store.has_collection("xrd")
+    finally:
+        service.close()

@@ -74,4 +74,21 @@ def build_libraries(
         if name not in builders:
             raise NotFound(f"no library builder for collection {name!r} (known: {sorted(builders)})")
     library = load_library(options.sources, limit=options.limit, cache_dir=ctx.settings.data_dir / "cache")
+    for name in names:
+        drop_if_stale(ctx, name)
     return [builders[name](ctx, library, options) for name in names]
+
+
+def drop_if_stale(ctx: IngestContext, name: str) -> bool:
+    """Library collections are derived data: when the stored vectors no longer match the declared spec (a new
+    encoder changed their size), drop the collection so that the build recreates it instead of failing."""
+    from matsearch.core.collections import COLLECTIONS
+
+    spec = COLLECTIONS.get(name)
+    if spec is None or not ctx.store.has_collection(name):
+        return False
+    stored = {(v.name, v.size, v.distance) for v in ctx.store.collection_info(name).vectors}
+    if stored == {(v.name, v.size, v.distance) for v in spec.vectors}:
+        return False
+    ctx.store.drop_collection(name)
+    return True
