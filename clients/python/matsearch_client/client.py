@@ -147,6 +147,57 @@ class Client:
         )
         return SearchResult.model_validate(self._request("GET", "/v1/search/text", params=params))
 
+    def search_spectrum(
+        self,
+        pattern: str | PathLike[str] | bytes | Any,
+        *,
+        wavelength: str | float | None = None,
+        x_kind: str = "auto",
+        elements: Sequence[str] | str | None = None,
+        elements_mode: str = "only",
+        max_phases: int = 3,
+        limit: int = 10,
+        filter: Mapping[str, Any] | str | None = None,
+        score_threshold: float | None = None,
+    ) -> SearchResult:
+        """Phases of a powder XRD pattern: a text file (path or bytes: .xy/.xye/.csv/...), an (n, 2) array or an
+        ``(x, y)`` pair. Hits carry ``phase``, ``explained_peaks``, ``unexplained_peaks``, ``strain``; the result's
+        ``unexplained_peaks`` lists peaks no phase explains. No hits = no confident match."""
+        if isinstance(pattern, str | PathLike | bytes):
+            data = pattern if isinstance(pattern, bytes) else Path(pattern).read_bytes()
+            name = "pattern.xy" if isinstance(pattern, bytes) else Path(pattern).name
+            els = ",".join(elements) if elements is not None and not isinstance(elements, str) else elements
+            params = _params(
+                wavelength=wavelength,
+                x_kind=x_kind,
+                elements=els,
+                elements_mode=elements_mode,
+                max_phases=max_phases,
+                limit=limit,
+                filter=_filter_json(filter),
+                score_threshold=score_threshold,
+            )
+            body = self._request("POST", "/v1/search/spectrum", params=params, files={"file": (name, data)})
+            return SearchResult.model_validate(body)
+        if isinstance(pattern, tuple) and len(pattern) == 2:
+            x, y = ([float(v) for v in pattern[0]], [float(v) for v in pattern[1]])
+        else:
+            rows = [[float(v) for v in row] for row in pattern]  # (n, 2) or (n, 3) array-like
+            x, y = [r[0] for r in rows], [r[1] for r in rows]
+        payload = {
+            "x": x,
+            "y": y,
+            "x_kind": "2theta" if x_kind == "auto" else x_kind,
+            "wavelength": wavelength,
+            "elements": list(elements) if elements is not None and not isinstance(elements, str) else elements,
+            "elements_mode": elements_mode,
+            "max_phases": max_phases,
+            "limit": limit,
+            "filter": json.loads(filter) if isinstance(filter, str) else filter,
+            "score_threshold": score_threshold,
+        }
+        return SearchResult.model_validate(self._request("POST", "/v1/search/spectrum", json=payload))
+
     def get(self, collection: str, point_id: str) -> Point:
         return Point.model_validate(self._request("GET", f"/v1/points/{collection}/{point_id}"))
 

@@ -1,0 +1,64 @@
+"""The SDK's feature methods against real servers: spectrum (XRD), sketch, STEM routing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from matsearch.core.settings import Settings
+from matsearch.indexer.library import BuildOptions, build_libraries
+from matsearch.indexer.structures import load_library
+from matsearch.indexer.xrd.build import simulate_entries
+from matsearch.server.service import Service
+from matsearch_client import Client, NotFound
+from tests.conftest import LiveServer
+from tests.test_xrd_search import _xy
+
+SOURCES = ("ase", "materials_project")
+LIMIT = 40
+
+
+@pytest.fixture(scope="module")
+def xrd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, dict]]:
+    data = tmp_path_factory.mktemp("sdkxrd") / "data"
+    lib = load_library(SOURCES, limit=LIMIT, cache_dir=data / "cache")
+    service = Service(Settings(data_dir=data))
+    try:
+        build_libraries(service, ["xrd"], BuildOptions(workers=2, progress=False, limit=LIMIT, sources=SOURCES))
+        peaks, _ = simulate_entries(list(lib), data, workers=1, progress=False)
+    finally:
+        service.close()
+    server = LiveServer(data)
+    try:
+        yield server, peaks
+    finally:
+        server.stop()
+
+
+def test_search_spectrum_by_file_and_by_arrays(xrd_server: tuple[LiveServer, dict]) -> None:
+    server, peaks = xrd_server
+    target = sorted(k for k in peaks if k.startswith("mbd-"))[3]
+    pattern = _xy([(peaks[target], 1.0)], seed=7)
+    with Client(server.url) as ms:
+        by_file = ms.search_spectrum(pattern, wavelength="CuKa1", limit=5)
+        assert by_file.top is not None and by_file.top.payload["structure_id"] == target
+        assert by_file.top.model_extra and "explained_peaks" in by_file.top.model_extra
+        rows = [line.split("\t") for line in pattern.decode().splitlines()[1:]]
+        arr = np.array([[float(a), float(b)] for a, b in rows])
+        by_array = ms.search_spectrum(arr, wavelength="CuKa1", limit=5)
+        assert by_array.top is not None and by_array.top.payload["structure_id"] == target
+
+
+def test_search_sketch_and_stem_routing(live_server: LiveServer) -> None:
+    drawing = Image.new("RGB", (256, 256), "white")
+    draw = ImageDraw.Draw(drawing)
+    for x, y, r in [(60, 60, 30), (170, 80, 25), (110, 180, 35)]:
+        draw.ellipse([x - r, y - r, x + r, y + r], outline="black", width=3)
+    with Client(live_server.url) as ms:
+        result = ms.search_sketch(drawing, limit=3)
+        assert all(h.collection == "figures" and h.payload.get("image_sha256") for h in result.hits)
+        with pytest.raises(NotFound, match="stem"):
+            ms.search_image(drawing, collection="stem")
