@@ -29,7 +29,7 @@ def test_weights_are_registered_small_and_checksummed() -> None:
     path = locate("xrd-cnn")
     assert path.stat().st_size <= 20 * 1024 * 1024
     assert sha256_file(path) == WEIGHTS["xrd-cnn"].sha256
-    assert Path(path).parent.name == "weights"
+    assert Path(path).parent.name == "weight_files"
 
 
 def test_embedding_is_normalised_and_deterministic(peaks: list) -> None:

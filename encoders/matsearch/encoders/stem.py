@@ -21,7 +21,7 @@ from PIL import Image
 from torch import nn
 
 from matsearch.encoders.base import Encoder, register
-from matsearch.encoders.weights import locate
+from matsearch.encoders.weights import load_torch_model
 
 INPUT_SIZE = 96
 EMBED_DIM = 128
@@ -113,11 +113,7 @@ class StemEncoder(Encoder):
     batch_size = 64
 
     def _load(self) -> None:
-        state = torch.load(locate("stem-cnn"), map_location="cpu", weights_only=True)
-        model = StemNet(width=int(state.pop("_width", torch.tensor(32)).item()))
-        model.load_state_dict(state)
-        model.eval()
-        self._model = model
+        self._model = load_torch_model("stem-cnn", lambda width: StemNet(width=width), default_width=32)
 
     @torch.inference_mode()
     def _encode(self, items: Sequence[Any]) -> np.ndarray:

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "weight_files"  # not weights/: a folder would shadow this module
 
@@ -114,3 +115,15 @@ def locate(name: str) -> Path:
                 raise WeightsError(f"weights {name!r} at {path} have SHA-256 {digest}, expected {spec.sha256}")
         _VERIFIED[name] = path
         return path
+
+
+def load_torch_model(name: str, build: Callable[[int], Any], default_width: int) -> Any:
+    """A model trained by one of our scripts: its checksummed state dict (with the network ``_width`` stored beside
+    the weights) loaded into ``build(width)``, in eval mode."""
+    import torch
+
+    state = torch.load(locate(name), map_location="cpu", weights_only=True)
+    model = build(int(state.pop("_width", torch.tensor(default_width)).item()))
+    model.load_state_dict(state)
+    model.eval()
+    return model

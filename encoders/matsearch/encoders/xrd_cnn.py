@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from matsearch.encoders.base import Encoder, register
-from matsearch.encoders.weights import locate
+from matsearch.encoders.weights import load_torch_model
 from matsearch.encoders.xrd import N_LOG, as_grid_array, log_sin_profile
 
 EMBED_DIM = 128
@@ -72,11 +72,7 @@ class XRDCNN(Encoder):
     batch_size = 256
 
     def _load(self) -> None:
-        state = torch.load(locate("xrd-cnn"), map_location="cpu", weights_only=True)
-        model = XRDNet(width=int(state.pop("_width", torch.tensor(16)).item()))
-        model.load_state_dict(state)
-        model.eval()
-        self._model = model
+        self._model = load_torch_model("xrd-cnn", lambda width: XRDNet(width=width), default_width=16)
 
     @torch.inference_mode()
     def _encode(self, items: Sequence[Any]) -> np.ndarray:
