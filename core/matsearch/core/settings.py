@@ -25,7 +25,6 @@ class Settings(BaseSettings):
         60_000_000, ge=10_000, description="Largest accepted image, in pixels (decompression-bomb guard)."
     )
     min_image_side: int = Field(8, ge=1, description="Smallest accepted image side, in pixels.")
-    default_limit: int = Field(10, ge=1, le=1000)
     max_limit: int = Field(200, ge=1, le=10_000)
     clip_checkpoint: Path | None = Field(None, description="open_clip checkpoint file (optional backend).")
     clip_model: str = "ViT-B-32"

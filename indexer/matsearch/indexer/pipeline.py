@@ -15,7 +15,7 @@ from typing import Any
 from PIL import Image
 
 from matsearch.core.errors import MatsearchError
-from matsearch.core.ids import point_id, sha256_bytes
+from matsearch.core.ids import point_id
 from matsearch.core.images import load_image, to_rgb
 from matsearch.core.schemas import IngestReport, IngestSkip
 from matsearch.indexer.context import IngestContext
@@ -63,7 +63,11 @@ Splitter = Callable[[Image.Image, str | None], list[PanelDraft]]
 class FigureIngestor:
     def __init__(self, ctx: IngestContext, *, splitter: Splitter | None = None, batch_size: int = 16) -> None:
         self.ctx = ctx
-        self.splitter: Splitter = splitter or default_splitter()
+        if splitter is None:
+            from matsearch.indexer.figures.panels import split_panels  # local: keeps OCR out of CLI start-up
+
+            splitter = split_panels
+        self.splitter: Splitter = splitter
         self.batch_size = batch_size
 
     def ingest(self, items: Iterable[FigureItem], progress: Callable[[int], None] | None = None) -> IngestReport:
@@ -98,6 +102,8 @@ class FigureIngestor:
         return report
 
     def _panels(self, item: FigureItem) -> tuple[list[PointRecord], list[Image.Image]]:
+        from matsearch.indexer.figures.keywords import extract_keywords
+
         image = load_image(item.data, self.ctx.settings, what=item.name)
         figure_sha = self.ctx.images.put(item.data, image)
         rgb = to_rgb(image)
@@ -141,6 +147,8 @@ class FigureIngestor:
         image_vectors = self.ctx.encoder("efficientnet-lite0").encode(images)
         for point, vector in zip(points, self.ctx.encoder("sketch").encode(images), strict=True):
             point.vectors["sketch"] = vector
+        from matsearch.indexer.figures.panels import fill_scales, fill_types
+
         fill_types([p.payload for p in points], images, image_vectors)
         fill_scales([p.payload for p in points], images)
         captions = [p.payload["caption"] for p in points]
@@ -152,42 +160,6 @@ class FigureIngestor:
             points[i].vectors["caption"] = vector
 
 
-def default_splitter() -> Splitter:
-    """The figures helper's panel splitter when present (label + layout based), else one panel per figure."""
-    try:
-        from matsearch.indexer.figures.panels import split_panels
-    except ImportError:
-        return whole_figure
-    return split_panels
-
-
-def fill_types(payloads: list[dict[str, Any]], images: list[Image.Image], image_vectors: Any) -> None:
-    """Panel type + confidence for payloads without one (classifier on the image vectors already computed)."""
-    try:
-        from matsearch.indexer.figures.panels import fill_types as fill
-    except ImportError:
-        return
-    fill(payloads, images, image_vectors)
-
-
-def fill_scales(payloads: list[dict[str, Any]], images: list[Image.Image]) -> None:
-    """Scale bars for panels the splitter left to be read once their type is known."""
-    try:
-        from matsearch.indexer.figures.panels import fill_scales as fill
-    except ImportError:
-        return
-    fill(payloads, images)
-
-
-def extract_keywords(text: str) -> dict[str, list[str]]:
-    """Techniques, materials and elements named in a caption (the figures helper's extractor when present)."""
-    try:
-        from matsearch.indexer.figures.keywords import extract_keywords as extract
-    except ImportError:
-        return {"techniques": [], "materials": [], "elements": []}
-    return dict(extract(text))
-
-
 def _clip_box(bbox: tuple[int, int, int, int], size: tuple[int, int]) -> tuple[int, int, int, int]:
     w, h = size
     x0, y0, x1, y1 = (int(round(v)) for v in bbox)
@@ -196,7 +168,3 @@ def _clip_box(bbox: tuple[int, int, int, int], size: tuple[int, int]) -> tuple[i
     if x1 <= x0 or y1 <= y0:
         return 0, 0, w, h
     return x0, y0, x1, y1
-
-
-def figure_digest(data: bytes) -> str:
-    return sha256_bytes(data)
