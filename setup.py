@@ -8,7 +8,7 @@ from pathlib import Path
 
 from setuptools import find_packages, setup
 
-ROOTS = ("core", "encoders", "indexer", "server", "cli")
+ROOTS = ("core", "encoders", "indexer", "search", "server", "cli")
 here = Path(__file__).parent
 package_dir: dict[str, str] = {}
 packages: list[str] = []

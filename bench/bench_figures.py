@@ -41,7 +41,7 @@ def timed(owner: Any, attr: str, key: str) -> None:
 
 
 def build_pdfs(tmp: Path, n_synthetic: int) -> list[Path]:
-    from matsearch.indexer.figures import synth
+    from training import figures_synth as synth
 
     meta = json.loads((DEV / "figures.json").read_text())
     dev = tmp / "dev.pdf"
@@ -86,7 +86,7 @@ def main() -> None:
     timed(scalebar, "read_scales", "scale bars (find + OCR)")
     timed(panel_type, "classify_panels", "panel type")
     for name in ("efficientnet-lite0", "sketch", "all-minilm-l6-v2"):
-        enc = get_encoder(name)
+        enc = get_encoder(name, Settings())
         enc.load()
         timed(enc, "encode", f"encoder {name}")
 

@@ -43,11 +43,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from matsearch.core.ids import point_id
     from matsearch.core.settings import Settings
-    from matsearch.indexer.stem import query as Q
     from matsearch.indexer.stem.build import build_stem_points
     from matsearch.indexer.stem.simulate import random_params, render
     from matsearch.indexer.stem.views import cached_views
     from matsearch.indexer.structures import load_library
+    from matsearch.search import stem as Q
     from matsearch.server.service import Service
     from matsearch.store.base import PointRecord
 
@@ -105,11 +105,19 @@ def main(argv: list[str] | None = None) -> int:
             Image.fromarray((img * 65535).astype(np.uint16)).save(buf, format="PNG")
             payloads.append((buf.getvalue(), px))
         for label, known in (("known_pixel_size", True), ("unknown_pixel_size", False)):
-            svc.search_image(payloads[0][0], filename="q.png", collection="stem", nm_per_px=0.025)  # warm-up
+            Q.search_stem(svc.store, svc.settings, payloads[0][0], filename="q.png", nm_per_px=0.025)  # warm-up
             lat = []
             for data, px in payloads:
                 t = time.perf_counter()
-                Q.search_stem(svc, data, "q.png", px / 10 if known else None, None, 10, 0.0)
+                Q.search_stem(
+                    svc.store,
+                    svc.settings,
+                    data,
+                    filename="q.png",
+                    nm_per_px=px / 10 if known else None,
+                    limit=10,
+                    score_threshold=0.0,
+                )
                 lat.append(1000 * (time.perf_counter() - t))
             out[f"query_{label}_ms"] = {
                 "p50": round(float(np.percentile(lat, 50)), 1),

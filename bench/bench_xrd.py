@@ -34,14 +34,14 @@ def main(argv: list[str] | None = None) -> int:
 
     warnings.filterwarnings("ignore")
     from matsearch.core.settings import Settings, get_settings
+    from matsearch.encoders.xrd_pattern import read_pattern_bytes
     from matsearch.indexer.library import BuildOptions, build_libraries
     from matsearch.indexer.structures import load_library
     from matsearch.indexer.xrd import build as xbuild
-    from matsearch.indexer.xrd import search as xsearch
-    from matsearch.indexer.xrd.augment import Distortion, experimental_like, pattern_range
-    from matsearch.indexer.xrd.pattern import read_pattern_bytes
     from matsearch.indexer.xrd.simulate import cache_dir
+    from matsearch.search import spectra as xsearch
     from matsearch.server.service import Service
+    from training.xrd_augment import Distortion, experimental_like, pattern_range
 
     main_settings = get_settings()
     lib = load_library(cache_dir=main_settings.data_dir / "cache")

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from matsearch.indexer.figures import synth
 from matsearch.indexer.figures.panels import split_figure
+from training import figures_synth as synth
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_DIR = ROOT.parent / "shared/data/dev/figures"
@@ -124,7 +124,8 @@ def eval_synthetic(n: int) -> dict[str, float]:
 
 
 def eval_types(per_class: int) -> dict[str, Any]:
-    from matsearch.indexer.figures.panel_type import PANEL_TYPES, classify_panels
+    from matsearch.core.settings import Settings
+    from matsearch.indexer.figures.panel_type import PANEL_TYPES, classify_panels, image_vectors_of
 
     rng = np.random.default_rng(30000)
     images, truth = [], []
@@ -132,7 +133,7 @@ def eval_types(per_class: int) -> dict[str, Any]:
         for _ in range(per_class):
             images.append(synth.panel(kind, rng))
             truth.append(kind)
-    pred = [k for k, _ in classify_panels(images)]
+    pred = [k for k, _ in classify_panels(images, image_vectors_of(images, Settings()))]
     per = {
         c: round(float(np.mean([p == t for p, t in zip(pred, truth, strict=True) if t == c])), 4) for c in PANEL_TYPES
     }
@@ -144,6 +145,7 @@ def eval_types(per_class: int) -> dict[str, Any]:
 
 
 def eval_sketch(per_shape_gallery: int, per_shape_query: int) -> dict[str, Any]:
+    from matsearch.core.settings import Settings
     from matsearch.encoders import get_encoder
 
     g_rng, q_rng = np.random.default_rng(40000), np.random.default_rng(50000)
@@ -155,7 +157,7 @@ def eval_sketch(per_shape_gallery: int, per_shape_query: int) -> dict[str, Any]:
         for _ in range(per_shape_query):
             queries.append(synth.hand_sketch(shape, q_rng))
             qy.append(k)
-    enc = get_encoder("sketch")
+    enc = get_encoder("sketch", Settings())
     G, Q = enc.encode(gallery), enc.encode(queries)
     top = np.argsort(-(Q @ G.T), axis=1)[:, :5]
     hits = np.asarray(gy)[top] == np.asarray(qy)[:, None]

@@ -30,7 +30,7 @@ def heldout_items(captions: list[dict[str, str]]) -> list[Any]:
     import io
 
     from matsearch.indexer.figures.captions import split_caption
-    from matsearch.indexer.pipeline import FigureItem, PanelDraft
+    from matsearch.indexer.items import FigureItem, PanelDraft
 
     items = []
     for k, entry in enumerate(captions):
@@ -90,9 +90,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     from matsearch.core.settings import Settings
-    from matsearch.indexer.figures import synth
     from matsearch.indexer.sources import pdf as pdf_source
     from matsearch.server.service import Service
+    from training import figures_synth as synth
 
     spec = json.loads(QUERIES.read_text())
     t0 = time.time()

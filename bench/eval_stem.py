@@ -108,20 +108,21 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
+    from matsearch.core.settings import Settings
     from matsearch.encoders import get_encoder
-    from matsearch.indexer.stem import query as Q
     from matsearch.indexer.stem.build import library_params, view_point_id
     from matsearch.indexer.stem.simulate import SimParams, project_structure, random_params, render
     from matsearch.indexer.stem.split import is_heldout
     from matsearch.indexer.stem.views import cached_views, group_by_structure
     from matsearch.indexer.stem.zones import analyzer, equivalent_zones
     from matsearch.indexer.structures import load_library
+    from matsearch.search import stem as Q
 
     t0 = time.time()
     entries = list(load_library())
     by_id = {e.id: e for e in entries}
     if args.gallery == "train2000":
-        from matsearch.indexer.stem.train import training_views
+        from training.train_stem import training_views
 
         train_ids = {v.structure_id for v in training_views(2000, 0)}
         entries = [e for e in entries if e.id in train_ids or is_heldout(e)]
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     g_views = [v for sid in gallery_ids for v in grouped[sid]]
     g_struct = np.array([struct_index[v.structure_id] for v in g_views])
     g_held = np.array([v.structure_id in held_set for v in g_views])
-    enc = get_encoder("stem-cnn")
+    enc = get_encoder("stem-cnn", Settings())
     t1 = time.time()
     g_imgs = [render(v.projection, library_params(view_point_id(v.structure_id, v.zone))) for v in g_views]
     t_sim = time.time() - t1
@@ -178,12 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     qs = np.array(q_struct)
     t2 = time.time()
     prepared = [Q.prepare(a, px / 10.0) for a, px in zip(q_arrays, q_px, strict=True)]
-    q_vec = np.stack([Q.embed(p, enc)[0] for p in prepared])
+    q_vec = np.stack([Q.embed_crops(p, enc)[0] for p in prepared])
     t_q = (time.time() - t2) / len(q_arrays)
     print(f"{len(q_arrays)} queries: {1000 * t_q:.1f} ms each (prepare + encode)")
-    fft = get_encoder("stem-fft")
+    fft = get_encoder("stem-fft", Settings())
     g_fft = fft.encode(g_imgs)
-    q_fft = np.stack([Q.embed(p, fft)[0] for p in prepared])  # whole resampled field
+    q_fft = np.stack([fft.encode(p.full)[0] for p in prepared])  # whole resampled field
 
     results: dict[str, Any] = {"config": vars(args) | {"out": str(args.out)}}
     sims_cnn = q_vec @ g_vec.T
@@ -212,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         best = np.full((len(sub), len(g_views)), -np.inf, dtype=np.float32)
         for k, i in enumerate(sub):
             pq = Q.prepare(q_arrays[i], None)
-            sc = Q.FUSE_CNN * (Q.embed(pq, enc) @ g_vec.T) + (1 - Q.FUSE_CNN) * (Q.embed(pq, fft) @ g_fft.T)
+            sc = Q.FUSE_CNN * (Q.embed_crops(pq, enc) @ g_vec.T) + (1 - Q.FUSE_CNN) * (fft.encode(pq.full) @ g_fft.T)
             best[k] = sc.max(axis=0)
         results["stem_fused_unknown_scale"] = metrics(best, g_struct, qs[sub], n_s)
 
@@ -222,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     # structures (hash of the structure id; tune = 1/3, used to pick the parameters and the abstain threshold).
     import hashlib
 
-    from matsearch.encoders.stem import lattice_harmonics, lattice_polar, lattice_scores
+    from matsearch.encoders.stem import lattice_harmonics, lattice_polar
+    from matsearch.search.stem import lattice_scores
 
     gid_list = list(gallery_ids)
     tune = np.array([int(hashlib.sha256(gid_list[s].encode()).hexdigest()[:8], 16) % 3 == 0 for s in qs])
@@ -246,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     lat_unknown = np.full_like(lat_known, -np.inf)
     for i, a in enumerate(q_arrays):
         pq = Q.PreparedQuery([], [], [])
-        stage1 = np.stack(Q.stage1_vectors(a, pq, False, None)) @ g_fused.T
+        stage1 = np.stack(Q.stage1_vectors(a, pq, False, Settings())) @ g_fused.T
         qh, _ = Q.lattice_query(a, pq, False)
         lat_unknown[i] = rerank_sims(stage1, qh, Q.UNKNOWN_K)
     for name, sm in (("lattice_rerank", lat_known), ("lattice_rerank_unknown_scale", lat_unknown)):
@@ -276,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_baseline:
         from matsearch.encoders.image import IMAGE_SIZE  # noqa: F401 - ensures the module (and weights) exist
 
-        base = get_encoder("efficientnet-lite0")
+        base = get_encoder("efficientnet-lite0", Settings())
         from PIL import Image
 
         def pil(a: np.ndarray) -> Image.Image:

@@ -42,12 +42,12 @@ def _hash_fraction(salt: str, structure_id: str) -> float:
 
 
 def _left_out(structure_id: str, fraction: float) -> bool:
-    """The same hash as ``matsearch.indexer.xrd.train.eval_left_out`` (the CNN never trains on these)."""
+    """The same hash as ``training.train_xrd.eval_left_out`` (the CNN never trains on these)."""
     return _hash_fraction("xrd-eval-leftout", structure_id) < fraction
 
 
 def _make_query(phases: list[Any], peaks: dict[str, Any], rng: np.random.Generator, dist: Any) -> Any:
-    from matsearch.indexer.xrd.augment import experimental_like, pattern_range
+    from training.xrd_augment import experimental_like, pattern_range
 
     weights = [1.0] + [float(rng.uniform(0.3, 1.0)) for _ in phases[1:]]
     y = experimental_like([(peaks[e.id], w) for e, w in zip(phases, weights, strict=True)], rng, dist)
@@ -68,8 +68,8 @@ def run_tier(
     test_out: list[Any],
     threshold_fixed: float | None,
 ) -> dict[str, Any]:
-    from matsearch.indexer.xrd import search as xsearch
-    from matsearch.indexer.xrd.pattern import read_pattern_bytes
+    from matsearch.encoders.xrd_pattern import read_pattern_bytes
+    from matsearch.search import spectra as xsearch
 
     lat: list[float] = []
 
@@ -229,19 +229,19 @@ def main(argv: list[str] | None = None) -> int:
     from matsearch.core.settings import Settings, get_settings
     from matsearch.indexer.structures import load_library
     from matsearch.indexer.xrd import build as xbuild
-    from matsearch.indexer.xrd.augment import Distortion
     from matsearch.indexer.xrd.simulate import cache_dir
     from matsearch.server.service import Service
+    from training.xrd_augment import Distortion
 
     if args.encoder:  # an alternative encoder: the collection spec follows its vector size (this process only)
         import dataclasses
 
-        from matsearch.core import collections as colls
         from matsearch.encoders import get_encoder
+        from matsearch.store import collections as colls
 
         xbuild.ENCODER = args.encoder
         spec = colls.COLLECTIONS["xrd"]
-        vec = dataclasses.replace(spec.vectors[0], size=get_encoder(args.encoder).dim)
+        vec = dataclasses.replace(spec.vectors[0], size=get_encoder(args.encoder, Settings()).dim)
         colls.COLLECTIONS["xrd"] = dataclasses.replace(spec, vectors=(vec,))
         colls.VECTOR_ENCODERS[("xrd", "xrd")] = args.encoder
     main_settings = get_settings() if args.data_dir is None else Settings(data_dir=args.data_dir)

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.eval_xrd_vectors [--queries 600] [--encoders xrd-profile,xrd-cnn]
 
 Brute-force cosine over the indexed library (the eval's left-out 5% excluded), the same 3 strain-variant queries
-and per-variant top-K union as ``matsearch.indexer.xrd.search``. Queries are split into structures the CNN was
+and per-variant top-K union as ``matsearch.search.spectra``. Queries are split into structures the CNN was
 trained on and structures held out of its training (``train_held_out``: new CIFs indexed without retraining).
 Writes bench/results/eval_xrd_vectors.json.
 """
@@ -35,16 +35,16 @@ def main(argv: list[str] | None = None) -> int:
 
     warnings.filterwarnings("ignore")
     from matsearch.core.errors import BadInput
-    from matsearch.core.settings import get_settings
+    from matsearch.core.settings import Settings, get_settings
     from matsearch.encoders import get_encoder
     from matsearch.encoders.xrd import strain_variant
+    from matsearch.encoders.xrd_pattern import Pattern, preprocess
     from matsearch.indexer.structures import load_library
-    from matsearch.indexer.xrd.augment import Distortion, experimental_like, pattern_range
     from matsearch.indexer.xrd.build import simulate_entries
-    from matsearch.indexer.xrd.pattern import Pattern, preprocess
-    from matsearch.indexer.xrd.search import QUERY_STRAINS
     from matsearch.indexer.xrd.simulate import library_profile
-    from matsearch.indexer.xrd.train import eval_left_out, train_held_out
+    from matsearch.search.spectra import QUERY_STRAINS
+    from training.train_xrd import eval_left_out, train_held_out
+    from training.xrd_augment import Distortion, experimental_like, pattern_range
 
     settings = get_settings()
     entries = list(load_library(cache_dir=settings.data_dir / "cache"))
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         "recall": {},
     }
     for name in args.encoders.split(","):
-        enc = get_encoder(name)
+        enc = get_encoder(name, Settings())
         t = time.time()
         lib = enc.encode(clean)
         result.setdefault("library_encode_s", {})[name] = round(time.time() - t, 1)

@@ -29,8 +29,8 @@ from PIL import Image
 
 from bench.common import ms_stats, rss_mib
 from bench.data import Mixture
-from matsearch.core.collections import FIGURES
 from matsearch.store.base import PointRecord
+from matsearch.store.collections import FIGURES
 from matsearch.store.edge import EdgeStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -223,7 +223,7 @@ def encode_breakdown(images: list[tuple[str, bytes, str]], data_dir: Path) -> di
     from matsearch.encoders import get_encoder
 
     settings = Settings(data_dir=data_dir)
-    encoder = get_encoder("efficientnet-lite0")
+    encoder = get_encoder("efficientnet-lite0", Settings())
     decoded = [to_rgb(load_image(b, settings, what=name)) for name, b, _ in images[:WARMUP]]
     for img in decoded:
         encoder.encode_one(img)

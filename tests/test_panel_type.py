@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from matsearch.core.settings import Settings
 from matsearch.encoders.weights import WEIGHTS, locate
-from matsearch.indexer.figures import synth
-from matsearch.indexer.figures.panel_type import PANEL_TYPES, classes, classify_panels, image_stats
+from matsearch.indexer.figures.panel_type import PANEL_TYPES, classes, classify_panels, image_stats, image_vectors_of
+from training import figures_synth as synth
 
 from .conftest import DEV_FIGURES
 
@@ -35,7 +36,7 @@ def test_heldout_synthetic_panels() -> None:
         for _ in range(4):
             images.append(synth.panel(kind, rng))
             truth.append(kind)
-    pred = classify_panels(images)
+    pred = classify_panels(images, image_vectors_of(images, Settings()))
     acc = np.mean([p == t for (p, _), t in zip(pred, truth, strict=True)])
     assert acc >= 0.8
     assert all(0.0 < conf <= 1.0 for _, conf in pred)
@@ -49,5 +50,5 @@ def test_dev_panels() -> None:
         for t in ann[name]:
             crops.append(image.crop(tuple(t["bbox"])))
             truth.append(t["type"])
-    pred = [k for k, _ in classify_panels(crops)]
+    pred = [k for k, _ in classify_panels(crops, image_vectors_of(crops, Settings()))]
     assert np.mean([p == t for p, t in zip(pred, truth, strict=True)]) >= 0.8

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from matsearch.indexer.figures import synth
 from matsearch.indexer.figures.layout import label_key
 from matsearch.indexer.figures.panels import split_figure
+from training import figures_synth as synth
 
 from .conftest import DEV_FIGURES
 

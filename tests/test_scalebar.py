@@ -128,9 +128,9 @@ def test_cli_scalebar_read(tmp_path: Path) -> None:
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[TestClient]:
-    from matsearch.core.collections import FIGURES
     from matsearch.server.app import create_app
     from matsearch.store.base import PointRecord, VectorLike
+    from matsearch.store.collections import FIGURES
 
     settings = Settings(data_dir=tmp_path / "data", api_key="k1")
     with TestClient(create_app(settings)) as client:

@@ -59,6 +59,7 @@ def test_search_sketch_and_stem_routing(live_server: LiveServer) -> None:
         draw.ellipse([x - r, y - r, x + r, y + r], outline="black", width=3)
     with Client(live_server.url) as ms:
         result = ms.search_sketch(drawing, limit=3)
+        assert len(result.hits) == 3, "a drawing over a non-empty figures collection returns the requested hits"
         assert all(h.collection == "figures" and h.payload.get("image_sha256") for h in result.hits)
         with pytest.raises(NotFound, match="stem"):
             ms.search_image(drawing, collection="stem")

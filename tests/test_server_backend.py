@@ -9,6 +9,7 @@ import pytest
 from matsearch.core.ids import sha256_bytes
 from matsearch.core.settings import Settings
 from matsearch.indexer.sources.folder import read_folder
+from matsearch.search.figures import search_image, search_text
 from matsearch.server.service import Service
 from matsearch.store import open_store
 from matsearch.store.edge import EdgeStore
@@ -37,9 +38,9 @@ def test_service_ingests_and_searches_on_both_backends(tmp_path: Path, figure_di
             again = service.ingest_figures(read_folder(figure_dir))
             assert again.new_points == 0 and again.count == report.count
             query = (figure_dir / "synthetic_3.png").read_bytes()
-            hits = service.search_image(query, limit=4)
+            hits = search_image(service.store, service.settings, query, limit=4)
             assert hits[0].payload["image_sha256"] == sha256_bytes(query)
-            text = service.search_text("HAADF-STEM", limit=3)
+            text = search_text(service.store, service.settings, "HAADF-STEM", limit=3)
             # panels of one figure can share a caption (equal vectors): engines may order such ties differently
             results[name] = (
                 [round(h.score, 4) for h in hits],

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from matsearch.encoders import available_encoders, get_encoder
+from matsearch.core.settings import Settings
+from matsearch.encoders import ENCODERS, get_encoder
 from matsearch.encoders.sketch import contour_map
-from matsearch.indexer.figures import synth
+from training import figures_synth as synth
 
 
 def test_contour_map_is_a_line_drawing() -> None:
@@ -22,8 +23,8 @@ def test_contour_map_is_a_line_drawing() -> None:
 
 
 def test_sketch_encoder_registered() -> None:
-    assert "sketch" in available_encoders()
-    enc = get_encoder("sketch")
+    assert "sketch" in ENCODERS
+    enc = get_encoder("sketch", Settings())
     v = enc.encode([synth.hand_sketch("rod", np.random.default_rng(0))])
     assert v.shape == (1, 1280) and abs(float(np.linalg.norm(v)) - 1.0) < 1e-4
 
@@ -38,7 +39,7 @@ def test_drawings_find_micrographs_of_the_same_shape() -> None:
         for _ in range(2):
             queries.append(synth.hand_sketch(shape, q_rng))
             qy.append(k)
-    enc = get_encoder("sketch")
+    enc = get_encoder("sketch", Settings())
     sims = enc.encode(queries) @ enc.encode(gallery).T
     top = np.argsort(-sims, axis=1)[:, :5]
     p5 = (np.asarray(gy)[top] == np.asarray(qy)[:, None]).mean()

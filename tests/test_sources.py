@@ -13,10 +13,11 @@ import pytest
 
 from matsearch.core.errors import BadInput
 from matsearch.core.settings import Settings
-from matsearch.indexer.figures.synth import build_figures_pdf
 from matsearch.indexer.sources.exsclaim import read_exsclaim
 from matsearch.indexer.sources.fetch import Fetcher, fetch_articles
 from matsearch.indexer.sources.pdf import read_pdf
+from matsearch.search.figures import search_text
+from training.figures_synth import build_figures_pdf
 
 from .conftest import DEV_FIGURES
 
@@ -193,9 +194,9 @@ def test_fetcher_open_access_only_with_retries_and_cache(recorded_server: str, t
 
 
 def test_pipeline_ingest_pdf_split_sketch_idempotent(dev_pdf: Path, tmp_path: Path) -> None:
-    from matsearch.indexer.figures import synth
-    from matsearch.indexer.figures.query import search_sketch
+    from matsearch.search.figures import search_sketch
     from matsearch.server.service import Service
+    from training import figures_synth as synth
 
     service = Service(Settings(data_dir=tmp_path / "data"))
     try:
@@ -204,14 +205,14 @@ def test_pipeline_ingest_pdf_split_sketch_idempotent(dev_pdf: Path, tmp_path: Pa
         assert report.points == 8 and not report.skipped
         again = service.ingest_figures(list(read_pdf(dev_pdf))[2:4])
         assert again.new_points == 0 and sorted(again.ids) == sorted(report.ids)
-        hits = service.search_text("Tafel plots", limit=3)
+        hits = search_text(service.store, service.settings, "Tafel plots", limit=3)
         assert hits[0].payload["panel_label"] in ("b", "c")
         assert hits[0].payload["type"] == "graph"
         import io
 
         buf = io.BytesIO()
         synth.hand_sketch("sphere", __import__("numpy").random.default_rng(0)).save(buf, format="PNG")
-        sk = search_sketch(service, buf.getvalue(), limit=3)
+        sk = search_sketch(service.store, service.settings, buf.getvalue(), limit=3)
         assert len(sk) == 3 and all(h.payload.get("panel_label") for h in sk)
     finally:
         service.close()
@@ -223,8 +224,8 @@ def test_http_pdf_ingest_split_and_sketch(dev_pdf: Path, tmp_path: Path) -> None
     import numpy as np
     from fastapi.testclient import TestClient
 
-    from matsearch.indexer.figures import synth
     from matsearch.server.app import create_app
+    from training import figures_synth as synth
 
     settings = Settings(data_dir=tmp_path / "data", api_key="k")
     with TestClient(create_app(settings)) as client:

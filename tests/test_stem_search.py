@@ -14,12 +14,15 @@ from PIL import Image
 
 from matsearch.core.errors import BadInput, MatsearchError, TooLarge, UnsupportedMedia
 from matsearch.core.filters import parse_filter
+from matsearch.core.schemas import Hit
 from matsearch.core.settings import Settings
-from matsearch.indexer.stem import query as Q
+from matsearch.encoders.stem_library import LIBRARY_PX
 from matsearch.indexer.stem.build import build_stem_points
-from matsearch.indexer.stem.simulate import LIBRARY_PX, SimParams, project_structure, render
+from matsearch.indexer.stem.simulate import SimParams, project_structure, render
 from matsearch.indexer.stem.zones import analyzer, equivalent_zones
 from matsearch.indexer.structures import StructureEntry, load_library
+from matsearch.search import stem as Q
+from matsearch.search.figures import search_image
 from matsearch.server.service import Service
 
 
@@ -85,8 +88,15 @@ def test_held_out_orientation_with_noise_finds_structure(service: Service, entri
     for k, entry in enumerate(picks):
         px = 0.18 + 0.04 * k
         img = noisy_query(entry, px, seed=k)
-        hits = service.search_image(
-            png16_bytes(img), filename="q.png", collection="stem", nm_per_px=px / 10, limit=5, score_threshold=0.0
+        hits = search_image(
+            service.store,
+            service.settings,
+            png16_bytes(img),
+            filename="q.png",
+            collection="stem",
+            nm_per_px=px / 10,
+            limit=5,
+            score_threshold=0.0,
         )
         ids = [h.payload["structure_id"] for h in hits]
         assert len(ids) == len(set(ids)), "hits must be distinct structures"
@@ -107,7 +117,9 @@ def test_formats_filters_and_unknown_scale(service: Service, entries: list[Struc
         (_tiff16(img), "q.tif"),
         (_rgb_png(img), "q_rgb.png"),
     ):
-        hits = service.search_image(
+        hits = search_image(
+            service.store,
+            service.settings,
             data,
             filename=name,
             collection="stem",
@@ -118,9 +130,19 @@ def test_formats_filters_and_unknown_scale(service: Service, entries: list[Struc
         )
         assert hits and all(element in h.payload["elements"] for h in hits)
         assert hits[0].payload["structure_id"] == entry.id, name
-    hits = service.search_image(npy_bytes(img), filename="q.npy", collection="stem", limit=5, score_threshold=0.0)
-    assert hits and hits[0].query_scale_assumed is True  # type: ignore[attr-defined]
-    none = service.search_image(
+    hits = search_image(
+        service.store,
+        service.settings,
+        npy_bytes(img),
+        filename="q.npy",
+        collection="stem",
+        limit=5,
+        score_threshold=0.0,
+    )
+    assert hits and (hits[0].model_extra or {}).get("query_scale_assumed") is True
+    none = search_image(
+        service.store,
+        service.settings,
         npy_bytes(img),
         filename="q.npy",
         collection="stem",
@@ -135,8 +157,23 @@ def test_formats_filters_and_unknown_scale(service: Service, entries: list[Struc
 def test_abstains_on_noise(service: Service) -> None:
     rng = np.random.default_rng(0)
     noise = rng.normal(size=(128, 128))
-    hits = service.search_image(npy_bytes(noise), filename="noise.npy", collection="stem", nm_per_px=0.025, limit=5)
-    assert hits == [] or hits[0].score >= Q.DEFAULT_SCORE_THRESHOLD
+
+    def noise_search(threshold: float | None) -> list[Hit]:
+        return search_image(
+            service.store,
+            service.settings,
+            npy_bytes(noise),
+            filename="noise.npy",
+            collection="stem",
+            nm_per_px=0.025,
+            limit=5,
+            score_threshold=threshold,
+        )
+
+    raw = noise_search(0.0)  # every candidate, whatever its score
+    assert raw, "the un-thresholded search returns the nearest structures"
+    assert raw[0].score < Q.DEFAULT_SCORE_THRESHOLD, f"noise scored {raw[0].score:.3f}"
+    assert noise_search(None) == []  # the default threshold abstains
 
 
 def _tiff16(arr: np.ndarray) -> bytes:
@@ -167,7 +204,7 @@ def _rgb_png(arr: np.ndarray) -> bytes:
 )
 def test_bad_files(data: bytes, name: str, error: type[MatsearchError], words: str) -> None:
     with pytest.raises(error) as info:
-        Q.decode_array(data, name)
+        Q.decode_array(data, name, Settings())
     assert words.lower() in info.value.message.lower()
 
 
@@ -195,7 +232,7 @@ def test_nan_pixels_filled_and_non_square_16bit_resampled() -> None:
     )
     img = simulate(sto, (0, 0, 1), SimParams(size=(300, 520), px=0.1))
     img[5:9, 5:9] = np.nan
-    arr = Q.decode_array(npy_bytes(img), "q.npy")
+    arr = Q.decode_array(npy_bytes(img), "q.npy", Settings())
     assert np.isfinite(arr).all()
     prep = Q.prepare(arr, 0.01)
     crops = prep.groups[0]

@@ -128,7 +128,8 @@ def test_cli_simulate_and_zones(tmp_path: Path) -> None:
 def test_lattice_score_rotation_mirror_and_scale() -> None:
     """The lattice-spectrum score is ~1 for the same lattice rotated/mirrored, lower for another lattice; without a
     pixel size the scale search recovers a rescaled image."""
-    from matsearch.encoders.stem import lattice_harmonics, lattice_polar, lattice_polar_scales, lattice_scores
+    from matsearch.encoders.stem import lattice_harmonics, lattice_polar, lattice_polar_scales
+    from matsearch.search.stem import lattice_scores
 
     yy, xx = np.mgrid[0:192, 0:192] * 0.25  # Å
 

@@ -103,10 +103,10 @@ def test_bundled_cod_files_all_load() -> None:
 
 def test_library_build_recreates_a_collection_whose_vectors_changed(tmp_path: Path) -> None:
     """Derived library collections are rebuilt, not refused, after an encoder changes their vector size."""
-    from matsearch.core.collections import XRD
     from matsearch.indexer.library import drop_if_stale
     from matsearch.server.service import Service
     from matsearch.store.base import CollectionSpec, VectorSpec
+    from matsearch.store.collections import XRD
 
     service = Service(Settings(data_dir=tmp_path / "data"))
     try:

@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from matsearch.core.settings import Settings
 from matsearch.encoders import get_encoder
 from matsearch.encoders.weights import WEIGHTS, locate, sha256_file
+from matsearch.encoders.xrd_pattern import Pattern, preprocess
 from matsearch.indexer.structures import load_library
-from matsearch.indexer.xrd.augment import Distortion, experimental_like, pattern_range
 from matsearch.indexer.xrd.build import simulate_entries
-from matsearch.indexer.xrd.pattern import Pattern, preprocess
 from matsearch.indexer.xrd.simulate import library_profile
+from training.xrd_augment import Distortion, experimental_like, pattern_range
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def test_weights_are_registered_small_and_checksummed() -> None:
 
 
 def test_embedding_is_normalised_and_deterministic(peaks: list) -> None:
-    enc = get_encoder("xrd-cnn")
+    enc = get_encoder("xrd-cnn", Settings())
     clean = [library_profile(p) for p in peaks[:5]]
     a, b = enc.encode(clean), enc.encode(clean)
     assert a.shape == (5, enc.dim) and np.allclose(a, b)
@@ -41,7 +42,7 @@ def test_embedding_is_normalised_and_deterministic(peaks: list) -> None:
 
 
 def test_distorted_pattern_lands_near_its_clean_pattern(peaks: list) -> None:
-    enc = get_encoder("xrd-cnn")
+    enc = get_encoder("xrd-cnn", Settings())
     lib = enc.encode([library_profile(p) for p in peaks])
     rng = np.random.default_rng(3)
     ranks = []

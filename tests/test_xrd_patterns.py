@@ -7,9 +7,16 @@ import pytest
 
 from matsearch.core.errors import BadInput, UnsupportedMedia
 from matsearch.encoders.xrd import GRID_2THETA, N_GRID
+from matsearch.encoders.xrd_pattern import (
+    WAVELENGTHS,
+    find_peaks,
+    preprocess,
+    read_pattern_bytes,
+    read_pattern_text,
+    resolve_wavelength,
+)
 from matsearch.indexer.structures import load_cif_bytes
-from matsearch.indexer.xrd.pattern import find_peaks, preprocess, read_pattern_bytes, read_pattern_text
-from matsearch.indexer.xrd.simulate import WAVELENGTHS, library_profile, resolve_wavelength, simulate_peaks
+from matsearch.indexer.xrd.simulate import library_profile, simulate_peaks
 from tests.test_structures import NACL_CIF
 
 
@@ -127,7 +134,7 @@ def _rows(sep: str) -> str:
     ],
 )
 def test_fast_reader_matches_line_reader(text: str) -> None:
-    from matsearch.indexer.xrd.pattern import _read_lines
+    from matsearch.encoders.xrd_pattern import _read_lines
 
     p = read_pattern_text(text, "t.xy")
     _, x, y = _read_lines(text, "t.xy")

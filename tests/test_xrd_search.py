@@ -16,12 +16,12 @@ from fastapi.testclient import TestClient
 from matsearch.core.settings import Settings
 from matsearch.indexer.library import BuildOptions, build_libraries
 from matsearch.indexer.structures import load_library
-from matsearch.indexer.xrd.augment import Distortion, experimental_like, pattern_range
 from matsearch.indexer.xrd.build import simulate_entries
 from matsearch.indexer.xrd.simulate import PeakList
 from matsearch.server.app import create_app
 from matsearch.server.service import Service
 from tests.test_structures import NACL_CIF
+from training.xrd_augment import Distortion, experimental_like, pattern_range
 
 SOURCES = ("cod", "ase", "materials_project")
 LIMIT = 120  # Materials Project structures in the test library (plus ~90 COD/ase)

@@ -1,9 +1,1 @@
-"""The ``matsearch`` command line. Feature modules listed here get ``register(groups)`` called with the groups."""
-
-COMMAND_MODULES: list[str] = [
-    "matsearch.cli.core_commands",
-    "matsearch.cli.figures",
-    "matsearch.cli.figures_text",
-    "matsearch.cli.stem",
-    "matsearch.cli.xrd",
-]
+"""The ``matsearch`` command line: ``main.py`` holds the groups; each feature module has ``register(groups)``."""

@@ -14,7 +14,8 @@ from matsearch.cli.session import open_session, upload_search
 from matsearch.core.errors import BadInput
 from matsearch.core.filters import parse_filter
 from matsearch.core.settings import Settings
-from matsearch.indexer.pipeline import FigureItem
+from matsearch.indexer.items import FigureItem
+from matsearch.search import common, figures
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
 limit_option = click.option("--limit", type=click.IntRange(1, 200), default=10, show_default=True)
@@ -137,7 +138,9 @@ def search_image(
         "/v1/search/image",
         file,
         params,
-        lambda service, data: service.search_image(
+        lambda service, data: figures.search_image(
+            service.store,
+            settings,
             data,
             filename=file.name,
             collection=collection,
@@ -180,8 +183,14 @@ def search_text(
             }
             hits = s.remote.request("POST", "/v1/search/text", json=body)["hits"]
         else:
-            hits = s.local.search_text(
-                query, collection=collection, flt=flt, limit=limit, score_threshold=score_threshold
+            hits = figures.search_text(
+                s.local.store,
+                settings,
+                query,
+                collection=collection,
+                flt=flt,
+                limit=limit,
+                score_threshold=score_threshold,
             )
     emit_hits(hits, as_json)
 
@@ -214,7 +223,7 @@ def search_similar(
                 params["filter"] = filter_text
             hits = s.remote.request("GET", f"/v1/points/{collection}/{point_id}/similar", params=params)["hits"]
         else:
-            hits = s.local.similar(collection, point_id, using=using, flt=flt, limit=limit)
+            hits = common.similar(s.local.store, settings, collection, point_id, using=using, flt=flt, limit=limit)
     emit_hits(hits, as_json)
 
 
@@ -229,7 +238,7 @@ def get_point(settings: Settings, collection: str, point_id: str, as_json: bool)
         if s.remote:
             data = s.remote.request("GET", f"/v1/points/{collection}/{point_id}")
         else:
-            data = s.local.get_point(collection, point_id).model_dump(mode="json")
+            data = common.get_point(s.local.store, collection, point_id).model_dump(mode="json")
     emit(data, True if as_json else False)
 
 

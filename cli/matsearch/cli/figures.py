@@ -46,7 +46,7 @@ def figure_split(
 
     text = _read_caption(caption, caption_file)
     img = load_image(image.read_bytes(), settings, what=image.name)
-    result = split_figure(img, text)
+    result = split_figure(img, text, settings=settings)
     data = result.to_dict(explain=explain)
     lines = [f"{result.width}x{result.height} px, {len(result.panels)} panel(s)"]
     for p in result.panels:
@@ -175,7 +175,7 @@ def search_sketch(
     """Find panels that look like the drawing FILE (contours against contours)."""
     from matsearch.cli.session import upload_search
     from matsearch.core.filters import parse_filter
-    from matsearch.indexer.figures.query import search_sketch as run
+    from matsearch.search.figures import search_sketch as run
 
     flt = parse_filter(filter_text)
     params = {"collection": collection, "limit": limit, "filter": filter_text, "score_threshold": score_threshold}
@@ -185,7 +185,8 @@ def search_sketch(
         file,
         params,
         lambda service, data: run(
-            service,
+            service.store,
+            settings,
             data,
             filename=file.name,
             collection=collection,

@@ -5,13 +5,12 @@ Every command takes ``--json``; bad input ends with a one-line ``error: ...`` on
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
 import click
 
-from matsearch.cli import COMMAND_MODULES
+from matsearch.cli import core_commands, figures, figures_text, stem, xrd
 from matsearch.core.errors import MatsearchError
 
 # exit codes: 1 bad input / not found, 3 service problems (store locked, server unreachable)
@@ -69,8 +68,9 @@ def demo() -> None:
 
 GROUPS: dict[str, click.Group] = {"cli": cli, "ingest": ingest, "search": search, "library": library, "demo": demo}
 
-for _module in COMMAND_MODULES:
-    importlib.import_module(_module).register(GROUPS)
+# Each feature module attaches its commands to these groups (heavy imports stay inside the commands).
+for _module in (core_commands, figures, figures_text, stem, xrd):
+    _module.register(GROUPS)
 
 
 def main() -> None:

@@ -71,8 +71,8 @@ def search_spectrum(
     as_json: bool,
 ) -> None:
     """Identify the phases of the powder XRD pattern in FILE (two/three-column text)."""
-    from matsearch.indexer.xrd.pattern import read_pattern_bytes
-    from matsearch.indexer.xrd.search import options_from_request
+    from matsearch.encoders.xrd_pattern import read_pattern_bytes
+    from matsearch.search.spectra import options_from_request
 
     data = file.read_bytes()
     # validate locally first: bad input fails fast with the same message either way
@@ -103,11 +103,9 @@ def search_spectrum(
                     params[key] = value
             result = s.remote.request("POST", "/v1/search/spectrum", params=params, files={"file": (file.name, data)})
         else:
-            from matsearch.indexer.xrd import build as xbuild
-            from matsearch.indexer.xrd.search import search_spectrum as run
+            from matsearch.search.spectra import identify_phases
 
-            s.local.require_collection(xbuild.COLLECTION)
-            result = run(s.local.store, s.local.encoder(xbuild.ENCODER), pattern, opts)
+            result = identify_phases(s.local.store, settings, pattern, opts)
     emit(result, as_json, spectrum_table(result))
 
 

@@ -84,24 +84,6 @@ class Filter(BaseModel):
         return Filter(must=[self, other])
 
 
-def match(key: str, value: Scalar) -> FieldCondition:
-    return FieldCondition(key=key, match=value)
-
-
-def any_of(key: str, values: list[Scalar]) -> FieldCondition:
-    return FieldCondition(key=key, any=list(values))
-
-
-def all_of(key: str, values: list[Scalar]) -> FieldCondition:
-    return FieldCondition(key=key, all=list(values))
-
-
-def value_range(
-    key: str, *, gte: float | None = None, gt: float | None = None, lte: float | None = None, lt: float | None = None
-) -> FieldCondition:
-    return FieldCondition(key=key, range=Range(gte=gte, gt=gt, lte=lte, lt=lt))
-
-
 def _shorthand_condition(key: str, spec: Any) -> tuple[FieldCondition | None, FieldCondition | None]:
     """Return (positive, negated) condition for one shorthand entry."""
     if isinstance(spec, dict):
@@ -155,37 +137,3 @@ def parse_filter(value: str | dict[str, Any] | Filter | None) -> Filter | None:
         raise InvalidFilter(f"invalid filter: {first.get('msg')}" + (f" (at {where})" if where else "")) from exc
     except (ValueError, TypeError) as exc:
         raise InvalidFilter(f"invalid filter: {exc}") from exc
-
-
-def matches(flt: Filter | None, payload: dict[str, Any]) -> bool:
-    """Evaluate a filter on a payload in Python (for tests and re-ranking; stores evaluate filters themselves)."""
-    if flt is None:
-        return True
-
-    def cond_ok(c: FieldCondition | Filter) -> bool:
-        if isinstance(c, Filter):
-            return matches(c, payload)
-        v = payload.get(c.key)
-        values = v if isinstance(v, list) else ([] if v is None else [v])
-        if c.match is not None:
-            return c.match in values
-        if c.any is not None:
-            return any(x in values for x in c.any)
-        if c.all is not None:
-            return all(x in values for x in c.all)
-        assert c.range is not None
-        r = c.range
-        nums = [x for x in values if isinstance(x, int | float) and not isinstance(x, bool)]
-        return any(
-            (r.gte is None or x >= r.gte)
-            and (r.gt is None or x > r.gt)
-            and (r.lte is None or x <= r.lte)
-            and (r.lt is None or x < r.lt)
-            for x in nums
-        )
-
-    return (
-        all(cond_ok(c) for c in flt.must)
-        and (not flt.should or any(cond_ok(c) for c in flt.should))
-        and not any(cond_ok(c) for c in flt.must_not)
-    )

@@ -18,11 +18,3 @@ def point_id(*parts: Any) -> str:
     """A UUIDv5 (string) from the given parts, e.g. ``point_id("figure", image_sha256, bbox)``."""
     key = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return str(uuid.uuid5(_NAMESPACE, key))
-
-
-def is_point_id(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except (ValueError, AttributeError, TypeError):
-        return False
-    return True

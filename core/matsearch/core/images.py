@@ -13,7 +13,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from matsearch.core.errors import BadInput, TooLarge, UnsupportedMedia
 from matsearch.core.ids import sha256_bytes
-from matsearch.core.settings import Settings, get_settings
+from matsearch.core.settings import Settings
 
 # We check the pixel count ourselves (below) before decoding; PIL's own guard stays as a second line.
 Image.MAX_IMAGE_PIXELS = 200_000_000
@@ -21,15 +21,12 @@ SUPPORTED_FORMATS = {"PNG": "png", "JPEG": "jpg", "TIFF": "tif", "BMP": "bmp", "
 THUMB_SIZE = 320
 
 
-def load_image(
-    data: bytes, settings: Settings | None = None, *, what: str = "image", draft_side: int | None = None
-) -> Image.Image:
+def load_image(data: bytes, settings: Settings, *, what: str = "image", draft_side: int | None = None) -> Image.Image:
     """Decode and validate image bytes, or raise an error that names the problem (and maps to a 4xx status).
 
     ``draft_side``: for queries that only need a small image, let JPEG decode at a reduced scale (1/2, 1/4, 1/8)
     that still has at least this many pixels on each side (much faster on large photos).
     """
-    settings = settings or get_settings()
     if not data:
         raise BadInput(f"{what} is an empty file (0 bytes)")
     if len(data) > settings.max_upload_bytes:
@@ -113,11 +110,10 @@ class ImageStore:
     def _dir(self, sha: str) -> Path:
         return self.root / sha[:2]
 
-    def put(self, data: bytes, image: Image.Image | None = None) -> str:
-        """Store the original bytes (once) and a thumbnail; return the SHA-256 that names them."""
+    def put(self, data: bytes, image: Image.Image) -> str:
+        """Store the original bytes (once) and a thumbnail of their decoded ``image``; return the SHA-256."""
         sha = sha256_bytes(data)
         if self.find(sha) is None:
-            image = image if image is not None else load_image(data)
             fmt = getattr(image, "format_hint", None) or image.format or "PNG"
             ext = SUPPORTED_FORMATS.get(fmt, "png")
             self._write_thumb(sha, image)

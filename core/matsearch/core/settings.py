@@ -26,8 +26,6 @@ class Settings(BaseSettings):
     )
     min_image_side: int = Field(8, ge=1, description="Smallest accepted image side, in pixels.")
     max_limit: int = Field(200, ge=1, le=10_000)
-    clip_checkpoint: Path | None = Field(None, description="open_clip checkpoint file (optional backend).")
-    clip_model: str = "ViT-B-32"
     torch_threads: int = Field(0, ge=0, description="torch intra-op threads; 0 = library default.")
     image_backend: str = Field("onnx", pattern="^(onnx|torch)$", description="EfficientNet runtime: onnx or torch.")
     text_backend: str = Field("onnx", pattern="^(onnx|torch)$", description="MiniLM runtime: onnx or torch.")

@@ -112,14 +112,6 @@ class Store(Protocol):
         limit: int = 10,
         score_threshold: float | None = None,
     ) -> list[ScoredHit]: ...
-    def query_fused(
-        self,
-        collection: str,
-        queries: Sequence[VectorQuery],
-        limit: int = 10,
-        method: Literal["rrf", "weighted"] = "rrf",
-        weights: Sequence[float] | None = None,
-    ) -> list[ScoredHit]: ...
     def optimize(self, collection: str) -> None: ...
     def close(self) -> None: ...
 
@@ -162,28 +154,6 @@ def vectors_out(raw: Any) -> dict[str, VectorLike]:
     return {"": list(raw)}
 
 
-def fuse(
-    result_lists: Sequence[Sequence[ScoredHit]],
-    limit: int,
-    method: Literal["rrf", "weighted"] = "rrf",
-    weights: Sequence[float] | None = None,
-    rrf_k: int = 60,
-) -> list[ScoredHit]:
-    """Fuse ranked lists: reciprocal-rank fusion or a weighted sum of scores. Same code for every backend."""
-    w = list(weights) if weights is not None else [1.0] * len(result_lists)
-    if len(w) != len(result_lists):
-        raise BadInput(f"got {len(w)} weights for {len(result_lists)} queries")
-    scores: dict[str, float] = {}
-    first: dict[str, ScoredHit] = {}
-    for weight, hits in zip(w, result_lists, strict=True):
-        for rank, hit in enumerate(hits):
-            part = weight / (rrf_k + rank + 1) if method == "rrf" else weight * hit.score
-            scores[hit.id] = scores.get(hit.id, 0.0) + part
-            first.setdefault(hit.id, hit)
-    order = sorted(scores, key=lambda i: (-scores[i], i))[:limit]
-    return [ScoredHit(id=i, score=scores[i], payload=first[i].payload, vectors=first[i].vectors) for i in order]
-
-
 class StoreBase:
     """Operations built from the primitives, shared by every backend."""
 
@@ -217,17 +187,3 @@ class StoreBase:
             VectorQuery(vector=vector, using=using, filter=flt, limit=limit + 1, score_threshold=score_threshold),
         )
         return [h for h in hits if h.id != point_id][:limit]
-
-    def query_fused(
-        self,
-        collection: str,
-        queries: Sequence[VectorQuery],
-        limit: int = 10,
-        method: Literal["rrf", "weighted"] = "rrf",
-        weights: Sequence[float] | None = None,
-    ) -> list[ScoredHit]:
-        """Fuse several vector queries (e.g. image + caption) into one ranking."""
-        if not queries:
-            return []
-        results = self.query_batch(collection, queries)
-        return fuse(results, limit, method=method, weights=weights)

@@ -1,29 +1,93 @@
-"""Encoders: images, sketches, text, STEM images and spectra to vectors. See ``base.Encoder`` for the protocol."""
+"""Encoders: images, sketches, text, STEM images and spectra to vectors. See ``base.Encoder`` for the protocol.
+
+``get_encoder(name, settings)`` is the one way in: a plain table (``ENCODERS``) maps each name to a factory that
+builds the encoder from the settings the process was given (the server's or the CLI's, never the environment).
+Factories import their module on first use, so importing ``matsearch.encoders`` does not load torch.
+"""
 
 from __future__ import annotations
 
-import importlib
+import threading
+from collections.abc import Callable
 
-from matsearch.encoders.base import Encoder, available_encoders, get_encoder, l2_normalize, register
+from matsearch.core.settings import Settings
+from matsearch.encoders.base import Encoder, l2_normalize
 
-__all__ = ["Encoder", "available_encoders", "get_encoder", "l2_normalize", "register"]
-
-# Modules that register encoders when imported. Add yours here (one line), keep imports light at module level.
-BUILTIN_MODULES = [
-    "matsearch.encoders.image",
-    "matsearch.encoders.text",
-    "matsearch.encoders.stem",
-    "matsearch.encoders.xrd",
-    "matsearch.encoders.xrd_cnn",
-    "matsearch.encoders.sketch",
-]
-_done = False
+__all__ = ["ENCODERS", "Encoder", "get_encoder", "l2_normalize"]
 
 
-def _register_builtins() -> None:
-    global _done
-    if _done:
-        return
-    _done = True
-    for module in BUILTIN_MODULES:
-        importlib.import_module(module)
+def _efficientnet(settings: Settings) -> Encoder:
+    from matsearch.encoders.image import EfficientNetLite0
+
+    return EfficientNetLite0(backend=settings.image_backend, cache_dir=settings.cache_dir)
+
+
+def _minilm(settings: Settings) -> Encoder:
+    from matsearch.encoders.text import MiniLM
+
+    return MiniLM(backend=settings.text_backend, cache_dir=settings.cache_dir)
+
+
+def _sketch(settings: Settings) -> Encoder:
+    from matsearch.encoders.sketch import SketchEncoder
+
+    return SketchEncoder(get_encoder("efficientnet-lite0", settings))
+
+
+def _stem_cnn(settings: Settings) -> Encoder:
+    from matsearch.encoders.stem import StemEncoder
+
+    return StemEncoder()
+
+
+def _stem_fft(settings: Settings) -> Encoder:
+    from matsearch.encoders.stem import StemFFTEncoder
+
+    return StemFFTEncoder()
+
+
+def _stem_fused(settings: Settings) -> Encoder:
+    from matsearch.encoders.stem import StemFusedEncoder
+
+    return StemFusedEncoder(get_encoder("stem-cnn", settings), get_encoder("stem-fft", settings))
+
+
+def _xrd_profile(settings: Settings) -> Encoder:
+    from matsearch.encoders.xrd import XRDProfile
+
+    return XRDProfile()
+
+
+def _xrd_cnn(settings: Settings) -> Encoder:
+    from matsearch.encoders.xrd_cnn import XRDCNN
+
+    return XRDCNN()
+
+
+ENCODERS: dict[str, Callable[[Settings], Encoder]] = {
+    "efficientnet-lite0": _efficientnet,
+    "all-minilm-l6-v2": _minilm,
+    "sketch": _sketch,
+    "stem-cnn": _stem_cnn,
+    "stem-fft": _stem_fft,
+    "stem-fused": _stem_fused,
+    "xrd-profile": _xrd_profile,
+    "xrd-cnn": _xrd_cnn,
+}
+
+_INSTANCES: dict[tuple[str, str, str, str], Encoder] = {}
+_LOCK = threading.RLock()
+
+
+def get_encoder(name: str, settings: Settings) -> Encoder:
+    """The shared instance of ``name`` for these settings (built on first request, weights loaded on first use).
+
+    Instances are shared between processes' ``Service`` objects with the same encoder settings (backend and
+    cache directory), so a test suite or a bench that opens many stores loads each model once."""
+    if name not in ENCODERS:
+        raise KeyError(f"unknown encoder {name!r} (known: {sorted(ENCODERS)})")
+    key = (name, settings.image_backend, settings.text_backend, str(settings.cache_dir))
+    with _LOCK:
+        if key not in _INSTANCES:
+            _INSTANCES[key] = ENCODERS[name](settings)
+        return _INSTANCES[key]

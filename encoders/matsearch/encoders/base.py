@@ -1,4 +1,4 @@
-"""One small protocol for every encoder, a registry from names to implementations, and lazy loading.
+"""One small protocol for every encoder, and lazy loading (``matsearch.encoders`` maps names to them).
 
 An encoder takes plain inputs (PIL images, strings, 1-D arrays on a known grid) and returns float32 vectors of a
 declared size; for ``cosine`` encoders the rows are L2-normalised.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -73,38 +73,3 @@ class Encoder(ABC):
 def l2_normalize(x: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return (x / np.maximum(norms, 1e-12)).astype(np.float32)
-
-
-_FACTORIES: dict[str, Callable[[], Encoder]] = {}
-_INSTANCES: dict[str, Encoder] = {}
-_REGISTRY_LOCK = threading.Lock()
-
-
-def register(name: str) -> Callable[[Callable[[], Encoder]], Callable[[], Encoder]]:
-    """Register an encoder factory under ``name`` (used as a decorator on the class or a factory function)."""
-
-    def deco(factory: Callable[[], Encoder]) -> Callable[[], Encoder]:
-        _FACTORIES[name] = factory
-        return factory
-
-    return deco
-
-
-def get_encoder(name: str) -> Encoder:
-    """The shared instance of a registered encoder (created on first request, weights loaded on first use)."""
-    from matsearch.encoders import _register_builtins
-
-    _register_builtins()
-    with _REGISTRY_LOCK:
-        if name not in _INSTANCES:
-            if name not in _FACTORIES:
-                raise KeyError(f"unknown encoder {name!r} (known: {sorted(_FACTORIES)})")
-            _INSTANCES[name] = _FACTORIES[name]()
-        return _INSTANCES[name]
-
-
-def available_encoders() -> list[str]:
-    from matsearch.encoders import _register_builtins
-
-    _register_builtins()
-    return sorted(_FACTORIES)

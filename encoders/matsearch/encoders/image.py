@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from matsearch.encoders.base import Encoder, register
+from matsearch.encoders.base import Encoder
 from matsearch.encoders.onnx_export import cached_session, export_verified, session
 from matsearch.encoders.weights import WEIGHTS, locate
 
@@ -93,13 +93,10 @@ class EfficientNetLite0(Encoder):
     modality = "image"
     batch_size = 16
 
-    def __init__(self, backend: str | None = None, cache_dir: Path | None = None) -> None:
+    def __init__(self, backend: str, cache_dir: Path) -> None:
         super().__init__()
-        from matsearch.core.settings import get_settings
-
-        settings = get_settings()
-        self.backend = backend or settings.image_backend
-        self.cache_dir = cache_dir or settings.cache_dir
+        self.backend = backend
+        self.cache_dir = cache_dir
         self._session: Any = None
 
     def _load(self) -> None:
@@ -118,13 +115,3 @@ class EfficientNetLite0(Encoder):
             return np.asarray(self._session.run(None, {"x": x})[0])
         with torch.inference_mode():
             return _PooledFeatures(self._model)(torch.from_numpy(x)).numpy()
-
-    def classify(self, images: Sequence[Image.Image]) -> np.ndarray:
-        """ImageNet class probabilities (n, 1000), for the ConSE text bridge and diagnostics."""
-        self.load()
-        with self._run_lock, torch.inference_mode():
-            logits = self._model(image_batch(images))
-        return torch.softmax(logits, dim=1).numpy()
-
-
-register("efficientnet-lite0")(EfficientNetLite0)

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from matsearch.encoders.base import Encoder, get_encoder, register
+from matsearch.encoders.base import Encoder
 
 WORK_SIZE = 256
 LINE_WIDTH = 3
@@ -70,8 +70,11 @@ class SketchEncoder(Encoder):
     modality = "sketch"
     batch_size = 16
 
+    def __init__(self, image: Encoder) -> None:
+        super().__init__()
+        self._image = image  # the EfficientNet instance the process already holds
+
     def _load(self) -> None:
-        self._image = get_encoder("efficientnet-lite0")
         self._image.load()
 
     def _encode(self, items: Sequence[Any]) -> np.ndarray:
@@ -80,6 +83,3 @@ class SketchEncoder(Encoder):
         vectors = self._image.encode(outlines + filled)  # both L2-normalised
         n = len(items)
         return vectors[:n] + vectors[n:]  # outline and silhouette views, equally weighted
-
-
-register("sketch")(SketchEncoder)

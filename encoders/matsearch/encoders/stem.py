@@ -1,10 +1,10 @@
 """STEM image encoder: a small residual CNN trained on simulated atomic-resolution images (``stem-cnn``).
 
 Input: one grey-level image at the library pixel size (0.25 Å/px), ``INPUT_SIZE`` square; anything else is
-resized here, but callers that know the pixel size should resample first (``matsearch.indexer.stem.query``).
+resized here, but callers that know the pixel size should resample first (``matsearch.search.stem``).
 Output: a 128-d L2-normalised embedding; images of the same structure along the same zone axis are close whatever
 the rotation, noise, drift, thickness or detector (HAADF/ADF/ABF). Trained with SupCon + a cosine classifier by
-``matsearch.indexer.stem.train`` (the classifier head is not shipped).
+``training.train_stem`` (the classifier head is not shipped).
 
 Accepted items: 2-D numpy arrays (any dtype; scaled robustly to [0, 1]) or PIL images (converted to grey).
 """
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from matsearch.encoders.base import Encoder, register
+from matsearch.encoders.base import Encoder
 from matsearch.encoders.weights import load_torch_model
 
 INPUT_SIZE = 96
@@ -128,9 +128,6 @@ class StemEncoder(Encoder):
         return F.normalize(out, dim=1).numpy()
 
 
-register("stem-cnn")(StemEncoder)
-
-
 # ---------------------------------------------------------------------------------------------------------------------
 # Rotation- and translation-invariant power-spectrum descriptor (no training): where the lattice's spatial frequencies
 # are (real Å⁻¹, because images arrive at the library pixel size) and how symmetric each ring is.
@@ -186,9 +183,6 @@ class StemFFTEncoder(Encoder):
         return np.stack([fft_descriptor(to_gray_array(it)) for it in items])
 
 
-register("stem-fft")(StemFFTEncoder)
-
-
 FUSE_CNN = (
     0.3  # weight of the trained CNN's cosine (chosen on 150 held-out structures, eval --quick); FFT gets the rest
 )
@@ -205,11 +199,14 @@ class StemFusedEncoder(Encoder):
     modality = "stem"
     batch_size = 64
 
-    def _load(self) -> None:
-        from matsearch.encoders.base import get_encoder
+    def __init__(self, cnn: Encoder, fft: Encoder) -> None:
+        super().__init__()
+        self._cnn = cnn
+        self._fft = fft
 
-        self._cnn = get_encoder("stem-cnn")
-        self._fft = get_encoder("stem-fft")
+    def _load(self) -> None:
+        self._cnn.load()
+        self._fft.load()
 
     def _encode(self, items: Sequence[Any]) -> np.ndarray:
         """Items at the library pixel size, at least 96 px: the CNN sees the central 96², the power spectrum up
@@ -231,9 +228,6 @@ def center_crop(arr: np.ndarray, size: int) -> np.ndarray:
         return arr
     r, c = max(0, (h - size) // 2), max(0, (w - size) // 2)
     return arr[r : r + min(size, h), c : c + min(size, w)]
-
-
-register("stem-fused")(StemFusedEncoder)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -304,22 +298,3 @@ def unpack_harmonics(s: str) -> np.ndarray:
 
     arr = np.frombuffer(base64.b64decode(s), dtype=np.float16).astype(np.float32).reshape(2, LAT_NK, LAT_M + 1)
     return (arr[0] + 1j * arr[1]).astype(np.complex64)
-
-
-def lattice_scores(query: np.ndarray, gallery: np.ndarray) -> np.ndarray:
-    """Best correlation over rotation, mirror and the query's scale hypotheses.
-
-    ``query`` (s, LAT_NK, LAT_M + 1) harmonics for s scale hypotheses (s = 1 with a known pixel size);
-    ``gallery`` (c, LAT_NK, LAT_M + 1) -> (c,) scores in [-1, 1]."""
-    q = np.asarray(query)
-    if q.ndim == 2:
-        q = q[None]
-    g = np.conj(np.asarray(gallery))
-    best = np.full(len(g), -np.inf, dtype=np.float64)
-    if len(g) == 0:
-        return best.astype(np.float32)
-    for qq in (q, np.conj(q)):  # θ -> -θ (mirror) conjugates the harmonics
-        s = np.einsum("skm,ckm->scm", qq, g)
-        c = np.fft.irfft(s, n=LAT_NTHETA, axis=-1) * LAT_NTHETA
-        best = np.maximum(best, c.max(axis=(0, 2)))
-    return best.astype(np.float32)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from matsearch.encoders.base import Encoder, l2_normalize, register
+from matsearch.encoders.base import Encoder, l2_normalize
 from matsearch.encoders.onnx_export import cached_session, export_verified, session
 from matsearch.encoders.weights import WEIGHTS, locate
 
@@ -129,13 +129,10 @@ class MiniLM(Encoder):
     modality = "text"
     batch_size = 64
 
-    def __init__(self, backend: str | None = None, cache_dir: Path | None = None) -> None:
+    def __init__(self, backend: str, cache_dir: Path) -> None:
         super().__init__()
-        from matsearch.core.settings import get_settings
-
-        settings = get_settings()
-        self.backend = backend or settings.text_backend
-        self.cache_dir = cache_dir or settings.cache_dir
+        self.backend = backend
+        self.cache_dir = cache_dir
         self._session: Any = None
         self._tok: Any = None
         self._model: Any = None
@@ -162,6 +159,3 @@ class MiniLM(Encoder):
             hidden = self._session.run(None, feed)[0]
             out[idx] = mean_pool(hidden, feed["attention_mask"])
         return out
-
-
-register("all-minilm-l6-v2")(MiniLM)

@@ -7,7 +7,7 @@ Add a ``WeightFile`` to ``WEIGHTS`` for each new model; ``locate(name)`` finds i
 from __future__ import annotations
 
 import hashlib
-import importlib
+import importlib.util
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,12 +32,11 @@ class WeightFile:
 
 def _in_package(module: str, *parts: str) -> Callable[[], Path]:
     def find() -> Path:
-        try:
-            mod = importlib.import_module(module)
-        except ImportError as exc:
-            raise WeightsError(f"package {module!r} is not installed (run `make venv`)") from exc
-        assert mod.__file__ is not None
-        return Path(mod.__file__).resolve().parent.joinpath(*parts)
+        # find the installed package's folder without importing it (some of these packages print or load at import)
+        spec = importlib.util.find_spec(module)
+        if spec is None or spec.origin is None:
+            raise WeightsError(f"package {module!r} is not installed (run `make venv`)")
+        return Path(spec.origin).resolve().parent.joinpath(*parts)
 
     return find
 
@@ -59,7 +58,7 @@ WEIGHTS: dict[str, WeightFile] = {
         locate=_shipped("panel_type.pt"),
         sha256="a4402bc3d474ffb494b15812971ec2bed68c9e037e6420d0aa492d770fc9f21e",
         licence="Apache-2.0",
-        source="trained here on generated panels: bench/train_panel_type.py --per-class 250 --seed 0",
+        source="trained here on generated panels: python -m training.train_panel_type --per-class 250 --seed 0",
     ),
     "all-minilm-l6-v2": WeightFile(
         name="all-minilm-l6-v2",
@@ -73,14 +72,14 @@ WEIGHTS: dict[str, WeightFile] = {
         locate=_shipped("stem-cnn.pt"),
         sha256="cee1d8115660f8139e6ba8666da2d2a0711707c246088e7aaee6b6a770f16f3d",
         licence="Apache-2.0",
-        source="trained here on simulated STEM images: matsearch.indexer.stem.train (bench/results/stem_train.log)",
+        source="trained here on simulated STEM images: training.train_stem (bench/results/stem_train.log)",
     ),
     "xrd-cnn": WeightFile(
         name="xrd-cnn",
         locate=_shipped("xrd-cnn.pt"),
         sha256="9dca522382d662dd06ac094a17b1fabf1e2b513b8e559ad3c49ff2592de9ad6c",
         licence="Apache-2.0",
-        source="trained here on simulated powder patterns: python -m matsearch.indexer.xrd.train --minutes 23 "
+        source="trained here on simulated powder patterns: python -m training.train_xrd --minutes 23 "
         "--views 5 --seed 0 (bench/results/xrd_train.log)",
     ),
 }

@@ -8,7 +8,7 @@ tolerates it everywhere.
 - ``xrd-profile``: deterministic; √intensity on 1024 ln(sin θ) bins, Gaussian blur (σ ≈ 0.8% strain), 256-d.
 
 Strain beyond the blur is handled by the caller: ``strain_variant`` re-maps a query as if its lattice were
-strained by ε, and the search queries a few variants (see ``matsearch.indexer.xrd.search``).
+strained by ε, and the search queries a few variants (see ``matsearch.search.spectra``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from matsearch.encoders.base import Encoder, register
+from matsearch.encoders.base import Encoder
 
 LIB_WAVELENGTH = 1.54056  # Å, Cu Kα1: the wavelength every library pattern is simulated at
 TWO_THETA_MIN = 5.0
@@ -92,6 +92,3 @@ class XRDProfile(Encoder):
         # centre each vector a little so that the shared low background does not dominate the cosine
         out = out - 0.5 * out.mean(axis=1, keepdims=True)
         return out.astype(np.float32)
-
-
-register("xrd-profile")(XRDProfile)

@@ -1,5 +1,5 @@
 """``xrd-cnn``: a small 1-D CNN embedding of powder patterns, trained with metric learning on augmented simulated
-patterns (``matsearch.indexer.xrd.train``; log in ``bench/results/xrd_train.log``).
+patterns (``training.train_xrd``; log in ``bench/results/xrd_train.log``).
 
 Input: like ``xrd-profile`` — a 1-D intensity array on the library 2θ grid (``GRID_2THETA``), background removed,
 any scale; it is mapped onto the ``ln(sin θ)`` axis (``log_sin_profile``, 1024 bins), where a lattice strain is a
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from matsearch.encoders.base import Encoder, register
+from matsearch.encoders.base import Encoder
 from matsearch.encoders.weights import load_torch_model
 from matsearch.encoders.xrd import N_LOG, as_grid_array, log_sin_profile
 
@@ -77,6 +77,3 @@ class XRDCNN(Encoder):
     @torch.inference_mode()
     def _encode(self, items: Sequence[Any]) -> np.ndarray:
         return self._model(to_input(items)).numpy()
-
-
-register("xrd-cnn")(XRDCNN)

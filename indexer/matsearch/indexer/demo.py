@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from matsearch.core.settings import Settings
-from matsearch.indexer.pipeline import FigureItem
+from matsearch.indexer.items import FigureItem
 from matsearch.indexer.sources.folder import read_folder
 
 DEMO_FIGURES = Path(__file__).resolve().parent / "demo_data" / "figures"

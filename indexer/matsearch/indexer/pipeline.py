@@ -8,7 +8,6 @@ the same points instead of adding new ones, and an interrupted run can simply be
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
@@ -19,42 +18,11 @@ from matsearch.core.ids import point_id
 from matsearch.core.images import load_image, to_rgb
 from matsearch.core.schemas import IngestReport, IngestSkip
 from matsearch.indexer.context import IngestContext
+from matsearch.indexer.items import FigureItem, PanelDraft
 from matsearch.store.base import PointRecord
 
 COLLECTION = "figures"
 DOC_FIELDS = ("doi", "title", "journal", "year", "url", "licence", "authors")
-
-
-@dataclass
-class FigureItem:
-    """One figure from any source: the image file's bytes, its caption and the document it comes from."""
-
-    data: bytes
-    name: str
-    caption: str | None = None
-    doc: dict[str, Any] = field(default_factory=dict)
-    figure_id: str | None = None
-    source: str = "folder"
-    provenance: dict[str, Any] = field(default_factory=dict)
-    panels: list[PanelDraft] | None = None  # given by sources that already know the panels (EXSCLAIM JSON)
-
-
-@dataclass
-class PanelDraft:
-    """One panel before encoding. ``bbox`` is in figure pixels, [x0, y0, x1, y1)."""
-
-    bbox: tuple[int, int, int, int]
-    label: str | None = None
-    caption: str | None = None
-    type: str | None = None
-    type_confidence: float | None = None
-    scale: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def whole_figure(image: Image.Image, caption: str | None) -> list[PanelDraft]:
-    """The figure as one panel (no splitting)."""
-    return [PanelDraft(bbox=(0, 0, image.width, image.height), caption=caption)]
 
 
 Splitter = Callable[[Image.Image, str | None], list[PanelDraft]]

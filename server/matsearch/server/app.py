@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -17,7 +16,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from matsearch.core.errors import MatsearchError
 from matsearch.core.settings import Settings, get_settings
 from matsearch.server import __version__
-from matsearch.server.routes import ROUTE_MODULES
+from matsearch.server.routes import collections, figures, health, images, ingest, points, scale, search, spectrum
 from matsearch.server.service import Service
 
 log = logging.getLogger("matsearch.server")
@@ -77,8 +76,7 @@ def create_app(settings: Settings | None = None, *, advertise_url: str | None = 
             )
         return await call_next(request)
 
-    for name in ROUTE_MODULES:
-        module = importlib.import_module(f"matsearch.server.routes.{name}")
+    for module in (health, collections, search, points, images, ingest, figures, scale, spectrum):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-__all__ = ["get_ocr", "ocr_text", "recognize", "OcrLine"]
+__all__ = ["get_ocr", "ocr_text", "OcrLine"]
 
 # (bbox [x0, y0, x1, y1] in the input image's pixels, text, score in 0..1)
 OcrLine = tuple[tuple[float, float, float, float], str, float]
@@ -93,19 +93,3 @@ def ocr_text(image: Image.Image | np.ndarray, *, min_score: float = 0.3, max_sid
             out.append(((x0, y0, x1, y1), str(text).strip(), float(score)))
     out.sort(key=lambda t: (t[0][1], t[0][0]))
     return out
-
-
-def recognize(crop: Image.Image | np.ndarray) -> tuple[str, float]:
-    """Read one line of text from a tight crop (recognition only, no detection): ``(text, score)``.
-
-    Returns ``("", 0.0)`` for empty or degenerate crops.
-    """
-    arr = _as_array(crop)
-    if arr.shape[0] < 2 or arr.shape[1] < 2:
-        return "", 0.0
-    result = get_ocr()(arr, use_det=False, use_cls=False, use_rec=True)
-    txts = list(getattr(result, "txts", None) or [])
-    scores = list(getattr(result, "scores", None) or [])
-    if not txts or not scores:
-        return "", 0.0
-    return str(txts[0]).strip(), float(scores[0])

@@ -3,9 +3,9 @@
 A multinomial logistic regression on EfficientNet-Lite0 pooled features (the same vector the ``image`` search uses,
 so typing costs nothing extra at ingest) plus a few cheap image statistics (white/black fractions, saturation,
 edge density, colour count, long straight lines, central symmetry). Trained on generated panels
-(:mod:`matsearch.indexer.figures.synth`); weights ship as ``encoders/matsearch/encoders/weight_files/panel_type.pt``
+(:mod:`training.figures_synth`); weights ship as ``encoders/matsearch/encoders/weight_files/panel_type.pt``
 (registered as ``panel-type`` in :data:`matsearch.encoders.weights.WEIGHTS`). Training command, seed and held-out
-accuracy: ``bench/train_panel_type.py`` (the numbers are stored inside the weight file too).
+accuracy: ``training/train_panel_type.py`` (the numbers are stored inside the weight file too).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from typing import Any
 import cv2
 import numpy as np
 from PIL import Image
+
+from matsearch.core.settings import Settings
 
 PANEL_TYPES = ("microscopy", "diffraction", "graph", "illustration", "photo", "other")
 WEIGHTS_NAME = "panel-type"
@@ -65,12 +67,15 @@ def image_stats(image: Image.Image) -> np.ndarray:
     )
 
 
-def features(images: Sequence[Image.Image], image_vectors: np.ndarray | None = None) -> np.ndarray:
-    """(n, 1280 + STATS_DIM) features: L2-normalised EfficientNet-Lite0 vectors and image statistics."""
-    if image_vectors is None:
-        from matsearch.encoders import get_encoder
+def image_vectors_of(images: Sequence[Image.Image], settings: Settings) -> np.ndarray:
+    """EfficientNet-Lite0 vectors of ``images`` (what the classifier was trained on)."""
+    from matsearch.encoders import get_encoder
 
-        image_vectors = get_encoder("efficientnet-lite0").encode(list(images))
+    return get_encoder("efficientnet-lite0", settings).encode(list(images))
+
+
+def features(images: Sequence[Image.Image], image_vectors: np.ndarray) -> np.ndarray:
+    """(n, 1280 + STATS_DIM) features: L2-normalised EfficientNet-Lite0 vectors and image statistics."""
     stats = np.stack([image_stats(im) for im in images]) if len(images) else np.zeros((0, STATS_DIM), np.float32)
     return np.concatenate([np.asarray(image_vectors, dtype=np.float32), stats], axis=1)
 
@@ -102,8 +107,8 @@ def classes() -> list[str]:
     return [str(c) for c in _load()["classes"]]
 
 
-def classify_panels(images: Sequence[Image.Image], image_vectors: np.ndarray | None = None) -> list[tuple[str, float]]:
-    """(type, probability) per panel image. Pass ``image_vectors`` when the EfficientNet vectors are at hand."""
+def classify_panels(images: Sequence[Image.Image], image_vectors: np.ndarray) -> list[tuple[str, float]]:
+    """(type, probability) per panel image, from the panels' EfficientNet vectors (``image_vectors_of``)."""
     if not images:
         return []
     p = predict_proba(features(images, image_vectors))

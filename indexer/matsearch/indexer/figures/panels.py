@@ -8,16 +8,14 @@ from :mod:`~matsearch.indexer.figures.scalebar` and panel types from :mod:`~mats
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PIL import Image
 
+from matsearch.core.settings import Settings
 from matsearch.indexer.figures.layout import Box, Layout, OcrBatch, _order, analyse
-
-if TYPE_CHECKING:
-    from matsearch.indexer.pipeline import PanelDraft
+from matsearch.indexer.items import PanelDraft
 
 MIN_SIDE = 32  # below this a figure is not split (one panel, with a note)
 MAX_ANALYSIS_SIDE = 2400  # larger figures are analysed on a downscaled copy; boxes are mapped back
@@ -125,6 +123,7 @@ def split_figure(
     classify: bool = True,
     scale: bool = True,
     ocr: OcrBatch | None = None,
+    settings: Settings | None = None,
 ) -> FigureSplit:
     """Split a (compound) figure into panels with label, bbox, type, sub-caption and scale.
 
@@ -152,22 +151,19 @@ def split_figure(
             p.caption = caption
         panels.append(p)
     crops = [rgb if p.bbox == (0, 0, rgb.width, rgb.height) else rgb.crop(p.bbox) for p in panels]
+    # no fallbacks here: a missing or corrupt model (checksum error) fails loudly instead of typing nothing
     if classify:
-        try:
-            from matsearch.indexer.figures.panel_type import classify_panels
+        from matsearch.indexer.figures.panel_type import classify_panels, image_vectors_of
 
-            for p, (kind, prob) in zip(panels, classify_panels(crops), strict=True):
-                p.type, p.type_confidence = kind, round(prob, 3)
-        except Exception as exc:  # a missing model must not lose the split itself
-            notes.append(f"panel type unavailable: {exc}")
+        if settings is None:
+            raise ValueError("split_figure(classify=True) needs the settings of the image encoder")
+        for p, (kind, prob) in zip(panels, classify_panels(crops, image_vectors_of(crops, settings)), strict=True):
+            p.type, p.type_confidence = kind, round(prob, 3)
     if scale:
-        try:
-            for p, crop in zip(panels, crops, strict=True):
-                cap_value = split.scale_for(p.label) if split is not None else None
-                if wants_scale(crop, p.type, p.type_confidence, cap_value):
-                    read_panel_scale(p, crop, cap_value)
-        except Exception as exc:
-            notes.append(f"scale bars unavailable: {exc}")
+        for p, crop in zip(panels, crops, strict=True):
+            cap_value = split.scale_for(p.label) if split is not None else None
+            if wants_scale(crop, p.type, p.type_confidence, cap_value):
+                read_panel_scale(p, crop, cap_value)
     return FigureSplit(
         width=image.width,
         height=image.height,
@@ -242,8 +238,6 @@ def _bar_dict(reading: dict[str, Any], panel_box: Box) -> dict[str, Any]:
 
 def split_panels(image: Image.Image, caption: str | None) -> list[PanelDraft]:
     """The pipeline's ``Splitter``: :func:`split_figure` as ``PanelDraft`` items."""
-    from matsearch.indexer.pipeline import PanelDraft
-
     # typed in the pipeline from the image vectors; scale bars read afterwards (fill_scales) on panels of the types
     # that carry them
     result = split_figure(image, caption, classify=False, scale=False)
@@ -279,11 +273,7 @@ def fill_types(payloads: list[dict[str, Any]], images: list[Image.Image], image_
     from matsearch.indexer.figures.panel_type import classify_panels
 
     vectors = np.asarray(image_vectors)[todo]
-    try:
-        typed = classify_panels([images[i] for i in todo], vectors)
-    except Exception as exc:  # a missing/corrupt model leaves the type unknown; ingestion goes on
-        logging.getLogger(__name__).warning("panel type unavailable: %s", exc)
-        return
+    typed = classify_panels([images[i] for i in todo], vectors)  # a broken model raises: no silent "no type"
     for i, (kind, prob) in zip(todo, typed, strict=True):
         payloads[i]["type"] = kind
         payloads[i]["type_confidence"] = round(prob, 3)
@@ -303,10 +293,6 @@ def fill_scales(payloads: list[dict[str, Any]], images: list[Image.Image]) -> No
         if not wants_scale(crop, payload.get("type"), payload.get("type_confidence"), cap_value):
             continue
         p = Panel(label=payload.get("panel_label"), bbox=tuple(payload["bbox"]))
-        try:
-            read_panel_scale(p, crop, cap_value)
-        except Exception as exc:  # partial results are kept: the panel simply has no scale
-            logging.getLogger(__name__).warning("scale bars unavailable: %s", exc)
-            continue
+        read_panel_scale(p, crop, cap_value)
         payload["scale"] = p.scale
         payload["nm_per_px"] = p.nm_per_px

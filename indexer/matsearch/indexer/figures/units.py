@@ -158,9 +158,3 @@ def parse_length(text: str, *, lenient: bool = False) -> Length | None:
         if found:
             return found[0]
     return None
-
-
-def format_length(value: float, unit: str) -> str:
-    """``500 nm``, ``0.2 nm``, ``5 μm`` (no trailing ``.0``)."""
-    v = f"{value:g}"
-    return f"{v} {unit}"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from matsearch.core.errors import BadInput, NotFound
-from matsearch.indexer.pipeline import FigureItem, PanelDraft
+from matsearch.indexer.items import FigureItem, PanelDraft
 
 _TYPES = {
     "microscopy": "microscopy",

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from matsearch.core.errors import BadInput, MatsearchError, NotFound
-from matsearch.indexer.pipeline import FigureItem
+from matsearch.indexer.items import FigureItem
 
 EUROPE_PMC_API = "https://www.ebi.ac.uk/europepmc/webservices/rest"
 EUROPE_PMC_FILES = "https://europepmc.org/articles"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from matsearch.core.errors import BadInput, NotFound
-from matsearch.indexer.pipeline import FigureItem
+from matsearch.indexer.items import FigureItem
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp"}
 _FILE_KEYS = ("file", "image", "filename", "path")

@@ -27,7 +27,7 @@ from typing import Any
 
 from matsearch.core.errors import BadInput
 from matsearch.core.ids import sha256_bytes
-from matsearch.indexer.pipeline import FigureItem
+from matsearch.indexer.items import FigureItem
 
 _CAPTION_RE = re.compile(r"^\s*(?:Supplementary\s+)?(Fig\.?|Figure|FIG\.?|FIGURE)\s*(S?\d+)\s*[.:|]?\s*", re.I)
 _DOI_RE = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>,;]+[^\s\"<>,;.)\]])", re.I)
@@ -210,6 +210,8 @@ def read_pdf_content(data: bytes, name: str = "document.pdf", *, render_dpi: int
                     fig_bytes = _image_bytes(obj)
                     if fig_bytes:
                         pending.append(PdfFigure(pno, None, None, b, fig_bytes, "embedded"))
+                    else:
+                        content.notes.append(f"page {pno + 1}: an embedded image could not be extracted; skipped")
                 page.close()
             content.figures.extend(pending)
             content.figures.sort(key=lambda f: (f.page, f.bbox_pt[1]))

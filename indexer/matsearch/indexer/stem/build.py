@@ -23,23 +23,24 @@ from tqdm import tqdm
 from matsearch.core.ids import point_id
 from matsearch.core.schemas import IngestReport, IngestSkip
 from matsearch.encoders.stem import LAT_VERSION, lattice_harmonics, lattice_polar, pack_harmonics
-from matsearch.indexer.library import register_library_builder
-from matsearch.indexer.stem.simulate import LIBRARY_PX, SimParams, random_params, render
+from matsearch.encoders.stem_library import LATTICE_KEY, LIBRARY_PX
+from matsearch.indexer.context import BuildOptions, IngestContext
+from matsearch.indexer.stem.simulate import SimParams, random_params, render
 from matsearch.indexer.stem.views import View, cached_views
 from matsearch.indexer.stem.zones import zone_label
+from matsearch.indexer.structures import StructureLibrary
 from matsearch.store.base import CollectionSpec, PointRecord, VectorSpec
 
 SIM_VERSION = "stem-sim-1"
 COLLECTION = "stem"
 ENCODER = "stem-fused"
-LATTICE_KEY = "lattice_harmonics"  # payload field; stripped from search hits
 
 
 def stem_spec() -> CollectionSpec:
     """The ``stem`` collection as core/collections.py declares it, with the vector size of the fused encoder
     (identical once core's STEM spec says 288)."""
-    from matsearch.core.collections import STEM
     from matsearch.encoders.stem import FUSED_DIM
+    from matsearch.store.collections import STEM
 
     return replace(STEM, vectors=(VectorSpec("stem", FUSED_DIM, "cosine"),))
 
@@ -63,14 +64,16 @@ def _weights_tag() -> str:
         return "none"
 
 
-def build_stem(ctx: Any, library: Any, options: Any = None) -> IngestReport:
+def build_stem(ctx: IngestContext, library: StructureLibrary, options: BuildOptions) -> IngestReport:
     """Library builder for ``stem`` (``matsearch library build``): see the module docstring."""
-    workers = getattr(options, "workers", 2)
-    progress = bool(getattr(options, "progress", False))
-    force = bool(getattr(options, "force", False))
     entries = list(library)
     stats = build_stem_points(
-        ctx, entries, workers=workers, progress=progress, force=force, cache_dir=ctx.settings.data_dir / "cache"
+        ctx,
+        entries,
+        workers=options.workers,
+        progress=options.progress,
+        force=options.force,
+        cache_dir=ctx.settings.data_dir / "cache",
     )
     report = IngestReport(
         collection=COLLECTION,
@@ -167,6 +170,3 @@ def build_stem_points(
         "seconds_simulate": round(sim_s, 1),
         "seconds_encode": round(enc_s, 1),
     }
-
-
-register_library_builder(COLLECTION, build_stem)

@@ -33,13 +33,13 @@ from scipy import ndimage
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
+from matsearch.encoders.stem_library import LIBRARY_PX, LIBRARY_SIZE
+
 Mode = Literal["haadf", "adf", "abf"]
 MODES: tuple[Mode, ...] = ("haadf", "adf", "abf")
 DEFAULT_EXPONENT: dict[str, float] = {"haadf": 1.7, "adf": 1.3, "abf": 0.6}
 
 # Library convention: every library image is this many pixels square at this pixel size.
-LIBRARY_SIZE = 96
-LIBRARY_PX = 0.25  # Å per pixel (0.025 nm/px): 24 Å field of view for the CNN
 LIBRARY_RENDER = 192  # library images are rendered this large (48 Å); the CNN sees the central 96²
 
 _FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))

@@ -131,13 +131,18 @@ def make_entry(
     """Validate ``structure``, analyse its symmetry and build the entry (raises BadInput on a broken structure)."""
     validate_structure(structure, id)
     spg_symbol, spg_number = "P1", 1
+    provenance = dict(provenance or {})
+    failures: list[str] = []
     for prec in (symprec, 0.1):
         try:
             sga = SpacegroupAnalyzer(structure, symprec=prec)
             spg_symbol, spg_number = sga.get_space_group_symbol(), int(sga.get_space_group_number())
             break
-        except Exception:  # spglib fails on some cells at tight tolerance; try looser, then give P1
-            continue
+        except Exception as exc:  # noqa: BLE001 - spglib raises several kinds; we record it and say so
+            failures.append(f"symprec {prec:g}: {type(exc).__name__}: {exc}")
+    else:
+        # spglib failed at every tolerance: the entry is stored as P1, and the payload says why
+        provenance["symmetry"] = "unresolved, stored as P1 (" + "; ".join(failures) + ")"
     comp = structure.composition
     lat = structure.lattice
     return StructureEntry(
@@ -161,6 +166,6 @@ def make_entry(
         source=source,
         source_id=source_id,
         licence=licence,
-        provenance=dict(provenance or {}),
+        provenance=provenance,
         ordered=bool(structure.is_ordered),
     )

@@ -17,8 +17,7 @@ import numpy as np
 from matsearch.core.ids import point_id
 from matsearch.core.schemas import IngestReport, IngestSkip
 from matsearch.encoders.xrd import LIB_WAVELENGTH, TWO_THETA_MAX, TWO_THETA_MIN
-from matsearch.indexer.context import IngestContext
-from matsearch.indexer.library import BuildOptions, register_library_builder
+from matsearch.indexer.context import BuildOptions, IngestContext
 from matsearch.indexer.structures import StructureEntry, StructureLibrary
 from matsearch.indexer.xrd.simulate import (
     PeakList,
@@ -175,11 +174,5 @@ def ingest_entries(
 
 def build_xrd(ctx: IngestContext, library: StructureLibrary, options: BuildOptions) -> IngestReport:
     report = ingest_entries(ctx, list(library), workers=options.workers, progress=options.progress, force=options.force)
-    try:
-        ctx.store.optimize(COLLECTION)
-    except Exception:  # optimisation is an accelerator; search works without it
-        pass
+    ctx.store.optimize(COLLECTION)
     return report
-
-
-register_library_builder(COLLECTION, build_xrd)

@@ -1,13 +1,1 @@
-"""HTTP routes, one module per resource; each module exposes ``router``. Add a feature's module name here."""
-
-ROUTE_MODULES: list[str] = [
-    "health",
-    "collections",
-    "search",
-    "points",
-    "images",
-    "ingest",
-    "figures",
-    "scale",
-    "spectrum",
-]
+"""HTTP routes, one module per resource; each module exposes ``router`` (listed in ``app.create_app``)."""

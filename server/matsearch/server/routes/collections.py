@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from matsearch.core.schemas import CollectionOut, CollectionsResponse
+from matsearch.search.common import require_collection
 from matsearch.server.deps import ServiceDep
 
 router = APIRouter(prefix="/v1", tags=["collections"])
@@ -15,7 +16,7 @@ def list_collections(service: ServiceDep) -> CollectionsResponse:
 
 @router.get("/collections/{collection}", response_model=CollectionOut, summary="One collection")
 def get_collection(collection: str, service: ServiceDep) -> CollectionOut:
-    service.require_collection(collection)
+    require_collection(service.store, collection)
     for c in service.collections():
         if c.name == collection:
             return c

@@ -10,6 +10,7 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from matsearch.core.errors import BadInput
 from matsearch.core.images import load_image
 from matsearch.core.schemas import IngestReport, SearchResponse
+from matsearch.search import figures as figure_search
 from matsearch.server.deps import FilterDep, Limit, ServiceDep, Threshold, WriteAuth
 from matsearch.server.routes.uploads import read_upload
 
@@ -33,14 +34,13 @@ async def search_sketch(
     limit: Limit = 10,
     score_threshold: Threshold = None,
 ) -> SearchResponse:
-    from matsearch.indexer.figures.query import search_sketch as run
-
     if collection != "figures":
         raise BadInput(f"sketch search is only available for the figures collection, not {collection!r}")
     data = await read_upload(file, service.settings)
     hits = await asyncio.to_thread(
-        run,
-        service,
+        figure_search.search_sketch,
+        service.store,
+        service.settings,
         data,
         filename=file.filename or "sketch",
         collection=collection,
@@ -103,7 +103,7 @@ async def split(
 
     data = await read_upload(file, service.settings)
     image = load_image(data, service.settings, what=file.filename or "figure")
-    result = await asyncio.to_thread(split_figure, image, caption)
+    result = await asyncio.to_thread(split_figure, image, caption, settings=service.settings)
     return result.to_dict()
 
 

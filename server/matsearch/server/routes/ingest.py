@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 
 from matsearch.core.errors import BadInput
 from matsearch.core.schemas import IngestReport
-from matsearch.indexer.pipeline import FigureItem
+from matsearch.indexer.items import FigureItem
 from matsearch.server.deps import ServiceDep, WriteAuth
 from matsearch.server.routes.uploads import read_upload
 

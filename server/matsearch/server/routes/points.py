@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from matsearch.core.schemas import PointOut, SearchResponse
+from matsearch.search import common
 from matsearch.server.deps import FilterDep, Limit, ServiceDep, Threshold
 
 router = APIRouter(prefix="/v1/points", tags=["points"])
@@ -12,7 +13,7 @@ router = APIRouter(prefix="/v1/points", tags=["points"])
 
 @router.get("/{collection}/{point_id}", response_model=PointOut, summary="One stored point with its payload")
 def get_point(collection: str, point_id: str, service: ServiceDep) -> PointOut:
-    return service.get_point(collection, point_id)
+    return common.get_point(service.store, collection, point_id)
 
 
 @router.get("/{collection}/{point_id}/similar", response_model=SearchResponse, summary="More like this stored point")
@@ -25,5 +26,14 @@ def similar(
     limit: Limit = 10,
     score_threshold: Threshold = None,
 ) -> SearchResponse:
-    hits = service.similar(collection, point_id, using=using, flt=flt, limit=limit, score_threshold=score_threshold)
+    hits = common.similar(
+        service.store,
+        service.settings,
+        collection,
+        point_id,
+        using=using,
+        flt=flt,
+        limit=limit,
+        score_threshold=score_threshold,
+    )
     return SearchResponse(hits=hits)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from matsearch.core.errors import BadInput, NotFound
 from matsearch.core.schemas import PointOut
+from matsearch.search.common import get_point
 from matsearch.server.deps import ServiceDep, WriteAuth
 
 router = APIRouter(prefix="/v1/points", tags=["points"], dependencies=[WriteAuth])
@@ -89,4 +90,4 @@ def set_scale(point_id: str, body: ScaleOverride, service: ServiceDep) -> PointO
     elif isinstance(previous, dict) and "previous" in previous:
         scale["previous"] = previous["previous"]
     service.store.set_payload(COLLECTION, [point_id], {"scale": scale, "nm_per_px": scale["nm_per_px"]})
-    return service.get_point(COLLECTION, point_id)
+    return get_point(service.store, COLLECTION, point_id)

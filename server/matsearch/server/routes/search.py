@@ -7,6 +7,7 @@ from fastapi import APIRouter, File, Query, UploadFile
 
 from matsearch.core.filters import parse_filter
 from matsearch.core.schemas import SearchResponse, TextQuery
+from matsearch.search import figures
 from matsearch.server.deps import FilterDep, Limit, ServiceDep, Threshold
 from matsearch.server.routes.uploads import read_upload
 
@@ -39,7 +40,9 @@ async def search_image(
 ) -> SearchResponse:
     data = await read_upload(file, service.settings)
     hits = await asyncio.to_thread(
-        service.search_image,
+        figures.search_image,
+        service.store,
+        service.settings,
         data,
         filename=file.filename or "upload",
         collection=collection,
@@ -60,13 +63,17 @@ def search_text_get(
     limit: Limit = 10,
     score_threshold: Threshold = None,
 ) -> SearchResponse:
-    hits = service.search_text(q, collection=collection, flt=flt, limit=limit, score_threshold=score_threshold)
+    hits = figures.search_text(
+        service.store, service.settings, q, collection=collection, flt=flt, limit=limit, score_threshold=score_threshold
+    )
     return SearchResponse(hits=hits)
 
 
 @router.post("/text", response_model=SearchResponse, summary="Search figure panels by their captions (JSON body)")
 def search_text_post(service: ServiceDep, body: TextQuery) -> SearchResponse:
-    hits = service.search_text(
+    hits = figures.search_text(
+        service.store,
+        service.settings,
         body.q,
         collection=body.collection,
         flt=parse_filter(body.filter),

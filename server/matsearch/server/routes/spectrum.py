@@ -70,12 +70,10 @@ class SpectrumQuery(BaseModel):
 
 
 def _run(service: Service, pattern_args: dict[str, Any], opts_args: dict[str, Any]) -> SpectrumResponse:
-    from matsearch.indexer.xrd import build as xbuild
-    from matsearch.indexer.xrd.pattern import pattern_from_arrays, read_pattern_bytes
-    from matsearch.indexer.xrd.search import options_from_request, search_spectrum
+    from matsearch.encoders.xrd_pattern import pattern_from_arrays, read_pattern_bytes
+    from matsearch.search.spectra import identify_phases, options_from_request
 
     opts = options_from_request(**opts_args)
-    service.check_limit(opts.limit)
     if "data" in pattern_args:
         pattern = read_pattern_bytes(
             pattern_args["data"],
@@ -87,8 +85,7 @@ def _run(service: Service, pattern_args: dict[str, Any], opts_args: dict[str, An
         pattern = pattern_from_arrays(
             pattern_args["x"], pattern_args["y"], x_kind=pattern_args["x_kind"], wavelength=pattern_args["wavelength"]
         )
-    service.require_collection(xbuild.COLLECTION)
-    result = search_spectrum(service.store, service.encoder(xbuild.ENCODER), pattern, opts)
+    result = identify_phases(service.store, service.settings, pattern, opts)
     return SpectrumResponse.model_validate(result)
 
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from matsearch.encoders.xrd import GRID_2THETA, LIB_WAVELENGTH
-from matsearch.indexer.xrd.simulate import PeakList, d_to_two_theta, render
+from matsearch.encoders.xrd_pattern import d_to_two_theta
+from matsearch.indexer.xrd.simulate import PeakList, render
 
 KA2_RATIO = 1.54439 / 1.54056
 

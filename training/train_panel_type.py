@@ -1,8 +1,8 @@
 """Train the panel-type classifier on generated panels and write its weights.
 
-    .venv/bin/python bench/train_panel_type.py --per-class 300 --seed 0
+    .venv/bin/python -m training.train_panel_type --per-class 300 --seed 0
 
-Panels come from :mod:`matsearch.indexer.figures.synth` (seed ``--seed`` for training, ``--seed + 1000`` for the
+Panels come from :mod:`training.figures_synth` (seed ``--seed`` for training, ``--seed + 1000`` for the
 held-out check); features are EfficientNet-Lite0 vectors + image statistics
 (:func:`matsearch.indexer.figures.panel_type.features`); the model is a multinomial logistic regression. Output:
 ``encoders/matsearch/encoders/weight_files/panel_type.pt`` and its SHA-256 (put it in ``WEIGHTS["panel-type"]``).
@@ -20,8 +20,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from matsearch.indexer.figures import synth
-from matsearch.indexer.figures.panel_type import PANEL_TYPES, features
+from matsearch.core.settings import Settings
+from matsearch.indexer.figures.panel_type import PANEL_TYPES, features, image_vectors_of
+from training import figures_synth as synth
 
 OUT = Path(__file__).resolve().parents[1] / "encoders/matsearch/encoders/weight_files/panel_type.pt"
 
@@ -53,7 +54,7 @@ def make(per_class: int, seed: int) -> tuple[list[Image.Image], np.ndarray]:
     return images, np.asarray(labels)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--per-class", type=int, default=300)
     ap.add_argument("--test-per-class", type=int, default=80)
@@ -61,7 +62,7 @@ def main() -> None:
     ap.add_argument("--C", type=float, default=0.5)
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--features-cache", type=Path, help="npz file: reuse/store features (refit without recomputing)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(2)
     from sklearn.linear_model import LogisticRegression
 
@@ -74,7 +75,9 @@ def main() -> None:
         te_img, yte = make(args.test_per_class, args.seed + 1000)
         print(f"generated {len(tr_img)}+{len(te_img)} panels in {time.time() - t:.0f}s", flush=True)
         t = time.time()
-        xtr, xte = features(tr_img), features(te_img)
+        settings = Settings()
+        xtr = features(tr_img, image_vectors_of(tr_img, settings))
+        xte = features(te_img, image_vectors_of(te_img, settings))
         print(f"features in {time.time() - t:.0f}s", flush=True)
         if args.features_cache:
             np.savez_compressed(args.features_cache, xtr=xtr, ytr=ytr, xte=xte, yte=yte)

@@ -2,7 +2,7 @@
 
 Reproduce the shipped weights (2 CPU threads; ~4 min rendering + a 19 min training budget)::
 
-    .venv/bin/python -m matsearch.indexer.stem.train --minutes 19 --seed 0 --max-structures 2000 \
+    .venv/bin/python -m training.train_stem --minutes 19 --seed 0 --max-structures 2000 \
         --out encoders/matsearch/encoders/weight_files/stem-cnn.pt --log bench/results/stem_train.log
 
 Data recipe: 2,000 random (seeded) library structures whose prototype is not held out (``split.is_heldout``; the
@@ -29,6 +29,7 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -130,17 +131,21 @@ class CosFace(nn.Module):
         return F.cross_entropy(logits, labels), (cos.argmax(1) == labels).float().mean()
 
 
-def training_views(max_structures: int | None, seed: int) -> list[View]:
-    """Views of the training structures (held-out prototypes excluded), optionally a seeded random subset."""
+def training_views(
+    max_structures: int | None, seed: int, sources: Sequence[str] | None = None, workers: int = 2
+) -> list[View]:
+    """Views of the training structures (held-out prototypes excluded), optionally a seeded random subset;
+    ``sources`` limits the structure library (e.g. ``("ase",)`` for a smoke run)."""
     from matsearch.indexer.stem.split import is_heldout
     from matsearch.indexer.stem.views import cached_views
     from matsearch.indexer.structures import load_library
 
-    entries = [e for e in load_library() if not is_heldout(e)]
+    library = load_library(tuple(sources)) if sources else load_library()
+    entries = [e for e in library if not is_heldout(e)]
     if max_structures is not None and max_structures < len(entries):
         pick = np.random.default_rng(seed).choice(len(entries), size=max_structures, replace=False)
         entries = [entries[i] for i in sorted(pick)]
-    return cached_views(entries, workers=2)
+    return cached_views(entries, workers=workers)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -155,6 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2, help="processes that render the training images")
     ap.add_argument("--views-per-class", type=int, default=4)
+    ap.add_argument("--sources", help="comma-separated structure sources (default: the whole library; smoke: ase)")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--log", type=Path, required=True)
     args = ap.parse_args(argv)
@@ -171,7 +177,9 @@ def main(argv: list[str] | None = None) -> None:
         logf.flush()
 
     t0 = time.time()
-    views = training_views(args.max_structures, args.seed)
+    views = training_views(
+        args.max_structures, args.seed, args.sources.split(",") if args.sources else None, args.workers
+    )
     n_struct = len({v.structure_id for v in views})
     log(f"config {json.dumps({k: str(v) for k, v in vars(args).items()})}")
     log(f"data: {len(views)} classes (structure x zone) from {n_struct} training structures; {time.time() - t0:.0f}s")

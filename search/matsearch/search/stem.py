@@ -1,6 +1,7 @@
 """STEM image queries: decode (8/16-bit PNG/TIFF, RGB, float, .npy), bring to the library pixel size, encode, search.
 
-``search_stem`` is the ``stem`` plug-in of ``Service.search_image`` (HTTP ``POST /v1/search/image?collection=stem``
+``search_stem`` is what ``matsearch.search.figures.search_image`` runs for ``collection="stem"``
+(HTTP ``POST /v1/search/image?collection=stem``
 and ``matsearch search image FILE --collection stem``): hits are distinct structures, each with its best zone axis,
 and nothing is returned when the best match is below the abstain threshold.
 
@@ -15,7 +16,6 @@ import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -23,10 +23,15 @@ from scipy import ndimage
 
 from matsearch.core.errors import BadInput, TooLarge, UnsupportedMedia
 from matsearch.core.filters import Filter
-from matsearch.core.settings import Settings, get_settings
+from matsearch.core.schemas import Hit
+from matsearch.core.settings import Settings
+from matsearch.encoders import get_encoder
+from matsearch.encoders.base import Encoder
 from matsearch.encoders.stem import FUSE_CNN as _FUSE_CNN
-from matsearch.indexer.stem.build import LATTICE_KEY
-from matsearch.indexer.stem.simulate import LIBRARY_PX, LIBRARY_SIZE
+from matsearch.encoders.stem import LAT_NTHETA
+from matsearch.encoders.stem_library import LATTICE_KEY, LIBRARY_PX, LIBRARY_SIZE
+from matsearch.search.common import to_hits
+from matsearch.store import Store
 from matsearch.store.base import ScoredHit, VectorQuery
 
 ENCODER = "stem-fused"  # trained CNN + power-spectrum descriptor, see matsearch.encoders.stem
@@ -49,11 +54,10 @@ SPACING_HYPOTHESES = (2.0, 2.75, 3.8)  # Å: nearest strong lattice period, when
 OVERFETCH = 8  # library points fetched per requested hit (several zone axes per structure collapse to one)
 
 
-def decode_array(data: bytes, filename: str = "upload", settings: Settings | None = None) -> np.ndarray:
+def decode_array(data: bytes, filename: str, settings: Settings) -> np.ndarray:
     """2-D float64 array from .npy, TIFF (8/16/32-bit, float) or any image ``load_image`` accepts."""
     from matsearch.core.images import load_image
 
-    settings = settings or get_settings()
     what = filename or "upload"
     if not data:
         raise BadInput(f"{what} is an empty file (0 bytes)")
@@ -85,9 +89,8 @@ def decode_array(data: bytes, filename: str = "upload", settings: Settings | Non
     return to_2d(arr, what, settings)
 
 
-def to_2d(arr: np.ndarray, what: str = "image", settings: Settings | None = None) -> np.ndarray:
+def to_2d(arr: np.ndarray, what: str, settings: Settings) -> np.ndarray:
     """Validate an image array and reduce it to 2-D float64 grey (RGB(A) averaged, NaN/inf filled with median)."""
-    settings = settings or get_settings()
     arr = np.asarray(arr)
     if arr.dtype.kind not in "biuf":
         raise UnsupportedMedia(f"{what}: array of dtype {arr.dtype} is not an image")
@@ -232,18 +235,18 @@ def stretch(arr: np.ndarray) -> np.ndarray:
     return np.clip((arr - lo) / max(hi - lo, 1e-12), 0, 1).astype(np.float32)
 
 
-def embed(prepared: PreparedQuery, encoder: Any) -> np.ndarray:
-    """One L2-normalised vector per hypothesis: mean of the crops' embeddings; for ``stem-fused`` the CNN part is
-    the crops' mean and the power-spectrum part comes from the whole resampled field."""
-    if getattr(encoder, "name", "") == "stem-fused":
-        from matsearch.encoders import get_encoder
-        from matsearch.encoders.stem import fuse
+def embed(prepared: PreparedQuery, settings: Settings) -> np.ndarray:
+    """One L2-normalised ``stem-fused`` vector per hypothesis: the CNN part is the mean of the crops' embeddings,
+    the power-spectrum part comes from the whole resampled field."""
+    from matsearch.encoders.stem import fuse
 
-        cnn = embed(prepared, get_encoder("stem-cnn"))
-        fft = get_encoder("stem-fft").encode(prepared.full)
-        return fuse(cnn, fft)
-    if getattr(encoder, "name", "") == "stem-fft":
-        return np.asarray(encoder.encode(prepared.full), dtype=np.float32)
+    cnn = embed_crops(prepared, get_encoder("stem-cnn", settings))
+    fft = get_encoder("stem-fft", settings).encode(prepared.full)
+    return fuse(cnn, fft)
+
+
+def embed_crops(prepared: PreparedQuery, encoder: Encoder) -> np.ndarray:
+    """One L2-normalised vector per hypothesis: the mean of its crops' embeddings by ``encoder``."""
     flat = [c for g in prepared.groups for c in g]
     vecs = encoder.encode(flat)
     out, i = [], 0
@@ -288,11 +291,11 @@ def raw_field(arr: np.ndarray) -> np.ndarray:
     return stretch(arr[r : r + 256, c : c + 256])
 
 
-def stage1_vectors(arr: np.ndarray, prepared: PreparedQuery, known_px: bool, encoder: Any) -> list[np.ndarray]:
+def stage1_vectors(arr: np.ndarray, prepared: PreparedQuery, known_px: bool, settings: Settings) -> list[np.ndarray]:
     """Vectors for the first-stage cosine search. Unknown pixel size: only the power-spectrum part of the fused
     vector (the CNN block zero), for ``UNKNOWN_HYPOTHESES`` assumed column spacings."""
     if known_px:
-        return list(embed(prepared, encoder))
+        return list(embed(prepared, settings))
     from matsearch.encoders.stem import EMBED_DIM, fft_descriptor
 
     period = dominant_period_px(arr)
@@ -306,10 +309,29 @@ def stage1_vectors(arr: np.ndarray, prepared: PreparedQuery, known_px: bool, enc
     return out
 
 
+def lattice_scores(query: np.ndarray, gallery: np.ndarray) -> np.ndarray:
+    """Best correlation over rotation, mirror and the query's scale hypotheses.
+
+    ``query`` (s, LAT_NK, LAT_M + 1) harmonics for s scale hypotheses (s = 1 with a known pixel size);
+    ``gallery`` (c, LAT_NK, LAT_M + 1) -> (c,) scores in [-1, 1]."""
+    q = np.asarray(query)
+    if q.ndim == 2:
+        q = q[None]
+    g = np.conj(np.asarray(gallery))
+    best = np.full(len(g), -np.inf, dtype=np.float64)
+    if len(g) == 0:
+        return best.astype(np.float32)
+    for qq in (q, np.conj(q)):  # θ -> -θ (mirror) conjugates the harmonics
+        s = np.einsum("skm,ckm->scm", qq, g)
+        c = np.fft.irfft(s, n=LAT_NTHETA, axis=-1) * LAT_NTHETA
+        best = np.maximum(best, c.max(axis=(0, 2)))
+    return best.astype(np.float32)
+
+
 def rerank(hits: Sequence[ScoredHit], qh: np.ndarray) -> list[ScoredHit]:
     """Re-score first-stage hits by the lattice-spectrum correlation (rotation/mirror/scale maximised); hits built
     without the lattice payload keep their cosine. The payload field is dropped from what is returned."""
-    from matsearch.encoders.stem import lattice_scores, unpack_harmonics
+    from matsearch.encoders.stem import unpack_harmonics
 
     with_lat = [h for h in hits if isinstance(h.payload.get(LATTICE_KEY), str)]
     scores: dict[str, float] = {}
@@ -325,37 +347,35 @@ def rerank(hits: Sequence[ScoredHit], qh: np.ndarray) -> list[ScoredHit]:
 
 
 def search_stem(
-    service: Any,
+    store: Store,
+    settings: Settings,
     data: bytes,
+    *,
     filename: str = "upload",
     nm_per_px: float | None = None,
     flt: Filter | None = None,
     limit: int = 10,
     score_threshold: float | None = None,
-) -> list[Any]:
+) -> list[Hit]:
     """Candidate structures for a STEM image: distinct structures (best zone axis each), best first.
 
     Two stages: cosine search on the stored ``stem-fused`` vectors (``RERANK_K`` library images; without a pixel
     size, ``UNKNOWN_HYPOTHESES`` scale guesses of the power-spectrum part), then re-rank by the lattice-spectrum
-    correlation (``matsearch.encoders.stem.lattice_scores``), which is the returned score.
+    correlation (``lattice_scores``), which is the returned score.
     ``score_threshold`` defaults to ``DEFAULT_SCORE_THRESHOLD`` (abstain: empty list when nothing is confident);
     pass 0 or a negative number to always get the nearest structures.
     """
-    settings = getattr(service, "settings", None)
     arr = decode_array(data, filename, settings)
     known = check_nm_per_px(nm_per_px) is not None
     prepared = prepare(arr, nm_per_px) if known else PreparedQuery([], [], [])
     threshold = DEFAULT_SCORE_THRESHOLD if score_threshold is None else score_threshold
-    vectors = stage1_vectors(arr, prepared, known, service.encoder(ENCODER))
+    vectors = stage1_vectors(arr, prepared, known, settings)
     k = max(RERANK_K if known else UNKNOWN_K, limit * OVERFETCH)
     queries = [VectorQuery(vector=v, using=VECTOR, filter=flt, limit=k) for v in vectors]
-    results = service.store.query_batch(COLLECTION, queries)
+    results = store.query_batch(COLLECTION, queries)
     pool = list({h.id: h for r in results for h in r}.values())
     qh, pxs = lattice_query(arr, prepared, known)
     scored = [h for h in rerank(pool, qh) if h.score >= threshold]
     merged = best_per_structure([scored], limit)
-    hits: list[Any] = service.hits(COLLECTION, merged)
-    for hit in hits:
-        hit.query_nm_per_px = round(pxs[0] / 10.0, 5) if known else None  # Hit allows extra fields
-        hit.query_scale_assumed = not known
-    return hits
+    extra = {"query_nm_per_px": round(pxs[0] / 10.0, 5) if known else None, "query_scale_assumed": not known}
+    return [Hit.model_validate({**hit.model_dump(), **extra}) for hit in to_hits(COLLECTION, merged)]

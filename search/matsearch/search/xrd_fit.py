@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage
 
 from matsearch.encoders.xrd import GRID_2THETA, LIB_WAVELENGTH, TWO_THETA_MIN, TWO_THETA_STEP
-from matsearch.indexer.xrd.pattern import Peaks
+from matsearch.encoders.xrd_pattern import Peaks
 
 # Lattice strain of the measured pattern relative to the library (d → d·(1+ε)). Asymmetric: DFT (PBE) lattices
 # are ~1% too large, so measured d-spacings are mostly smaller (ε < 0); large positive strains are rare and are

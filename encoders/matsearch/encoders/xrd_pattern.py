@@ -13,7 +13,75 @@ from scipy import ndimage, signal
 
 from matsearch.core.errors import BadInput, TooLarge, UnsupportedMedia
 from matsearch.encoders.xrd import GRID_2THETA, LIB_WAVELENGTH, TWO_THETA_MAX, TWO_THETA_MIN, TWO_THETA_STEP
-from matsearch.indexer.xrd.simulate import d_to_two_theta, resolve_wavelength
+
+# Å; same values as pymatgen.analysis.diffraction.xrd.WAVELENGTHS (Kα = weighted Kα1/Kα2 mean).
+WAVELENGTHS: dict[str, float] = {
+    "CuKa": 1.54184,
+    "CuKa1": 1.54056,
+    "CuKa2": 1.54439,
+    "CuKb1": 1.39222,
+    "MoKa": 0.71073,
+    "MoKa1": 0.70930,
+    "MoKa2": 0.71359,
+    "MoKb1": 0.63229,
+    "CrKa": 2.29100,
+    "CrKa1": 2.28970,
+    "CrKa2": 2.29361,
+    "CrKb1": 2.08487,
+    "FeKa": 1.93735,
+    "FeKa1": 1.93604,
+    "FeKa2": 1.93998,
+    "FeKb1": 1.75661,
+    "CoKa": 1.79026,
+    "CoKa1": 1.78896,
+    "CoKa2": 1.79285,
+    "CoKb1": 1.63079,
+    "AgKa": 0.560885,
+    "AgKa1": 0.559421,
+    "AgKa2": 0.563813,
+    "AgKb1": 0.497082,
+}
+_ALIASES = {"": "a", "a": "a", "alpha": "a", "α": "a", "b": "b", "beta": "b", "β": "b"}
+
+
+def resolve_wavelength(value: str | float | None) -> float:
+    """Å from a number, a numeric string, or a name like ``Cu``, ``CuKa``, ``Cu Kα1``, ``Mo-Ka``, ``CoKb1``."""
+    if value is None:
+        return WAVELENGTHS["CuKa"]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        wl = float(value)
+    else:
+        text = str(value).strip()
+        try:
+            wl = float(text)
+        except ValueError:
+            m = re.fullmatch(r"([A-Za-z]{2})[\s_-]*(?:K[\s_-]*(alpha|beta|a|b|α|β)?\s*([12])?)?", text, re.I)
+            if not m or m.group(1).capitalize() + "Ka" not in WAVELENGTHS:
+                known = ", ".join(sorted(WAVELENGTHS))
+                raise BadInput(f"unknown wavelength {text!r} (use a number in Å or one of {known})") from None
+            line = _ALIASES[(m.group(2) or "").lower()]
+            order = m.group(3) or ("1" if line == "b" else "")
+            key = f"{m.group(1).capitalize()}K{line}{order}"
+            if key not in WAVELENGTHS:
+                raise BadInput(f"unknown wavelength {text!r}") from None
+            return WAVELENGTHS[key]
+    if not math.isfinite(wl) or not 0.1 <= wl <= 5.0:
+        raise BadInput(f"wavelength {value!r} Å is outside 0.1–5 Å")
+    return wl
+
+
+def two_theta_to_d(two_theta: np.ndarray, wavelength: float) -> np.ndarray:
+    return wavelength / (2.0 * np.sin(np.radians(np.asarray(two_theta, dtype=np.float64) / 2.0)))
+
+
+def d_to_two_theta(d: np.ndarray, wavelength: float) -> np.ndarray:
+    """2θ (°) for d-spacings at ``wavelength``; NaN where the reflection is not reachable (λ/2d > 1)."""
+    s = wavelength / (2.0 * np.asarray(d, dtype=np.float64))
+    out = np.full(s.shape, np.nan)
+    ok = (s > 0) & (s <= 1)
+    out[ok] = 2.0 * np.degrees(np.arcsin(s[ok]))
+    return out
+
 
 XKind = Literal["auto", "2theta", "d", "q"]
 MIN_POINTS = 50

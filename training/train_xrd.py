@@ -1,6 +1,6 @@
 """Train the ``xrd-cnn`` embedding (metric learning on augmented simulated patterns).
 
-    nohup .venv/bin/python -m matsearch.indexer.xrd.train --minutes 22 --seed 0 \
+    nohup .venv/bin/python -m training.train_xrd --minutes 22 --seed 0 \
         > bench/results/xrd_train.log 2>&1 &
 
 Data recipe (seeded): every library structure's simulated reflections (the peak cache of ``matsearch library
@@ -50,9 +50,9 @@ def make_views(peaks: list, n_views: int, seed: int, log_every: int = 500) -> tu
     """(clean (C, N_LOG), views (C, V, N_LOG)) float16 network inputs."""
     from matsearch.core.errors import BadInput
     from matsearch.encoders.xrd import LIB_WAVELENGTH, N_LOG, log_sin_profile
-    from matsearch.indexer.xrd.augment import Distortion, experimental_like, pattern_range
-    from matsearch.indexer.xrd.pattern import Pattern, preprocess
+    from matsearch.encoders.xrd_pattern import Pattern, preprocess
     from matsearch.indexer.xrd.simulate import library_profile
+    from training.xrd_augment import Distortion, experimental_like, pattern_range
 
     rng = np.random.default_rng(seed)
     dists = [Distortion(), Distortion.realistic()]
@@ -84,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=0, help="use only this many structures (smoke runs)")
+    ap.add_argument("--sources", help="comma-separated structure sources (default: the whole library; smoke: ase)")
+    ap.add_argument("--data-dir", type=Path, help="where the peak cache lives (default: MATSEARCH_DATA_DIR or ./data)")
     ap.add_argument("--out", type=Path, default=WEIGHTS_OUT / "xrd-cnn.pt")
     args = ap.parse_args(argv)
     start = time.time()
@@ -95,16 +97,17 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     import torch.nn.functional as F
 
-    from matsearch.core.settings import get_settings
+    from matsearch.core.settings import Settings
     from matsearch.encoders.xrd_cnn import EMBED_DIM, XRDNet
-    from matsearch.indexer.structures import load_library
+    from matsearch.indexer.structures import DEFAULT_SOURCES, load_library
     from matsearch.indexer.xrd.build import simulate_entries
 
     torch.set_num_threads(2)
     torch.manual_seed(args.seed)
-    settings = get_settings()
-    entries = list(load_library(cache_dir=settings.data_dir / "cache"))
-    peaks, _ = simulate_entries(entries, settings.data_dir, progress=False)
+    data_dir = args.data_dir or Settings().data_dir
+    sources = tuple(args.sources.split(",")) if args.sources else DEFAULT_SOURCES
+    entries = list(load_library(sources, cache_dir=data_dir / "cache"))
+    peaks, _ = simulate_entries(entries, data_dir, progress=False)
     indexed = [e for e in entries if e.id in peaks and not eval_left_out(e.id)]
     if args.limit:
         indexed = indexed[: args.limit]

@@ -16,11 +16,17 @@ import numpy as np
 
 from matsearch.core.errors import BadInput, InvalidFilter
 from matsearch.core.filters import FieldCondition, Filter, parse_filter
+from matsearch.core.settings import Settings
+from matsearch.encoders import get_encoder
 from matsearch.encoders.base import Encoder
-from matsearch.indexer.xrd.build import COLLECTION, VECTOR
-from matsearch.indexer.xrd.match import PhaseFit, QueryPattern, fit_table, fits_from, peak_list
-from matsearch.indexer.xrd.pattern import Pattern, find_peaks, preprocess
+from matsearch.encoders.xrd_pattern import Pattern, find_peaks, preprocess
+from matsearch.search.common import check_limit, require_collection
+from matsearch.search.xrd_fit import PhaseFit, QueryPattern, fit_table, fits_from, peak_list
 from matsearch.store.base import ScoredHit, Store, VectorQuery
+from matsearch.store.collections import VECTOR_ENCODERS
+
+COLLECTION = "xrd"
+VECTOR = "xrd"
 
 ElementsMode = Literal["only", "all", "any"]
 # Abstain threshold on ``confidence`` (phase 1), calibrated by ``python -m bench.eval_xrd`` on the realistic tier's
@@ -284,6 +290,16 @@ def search_spectrum(
         "unexplained_peaks": peak_list(query, ~explained_so_far) if phases else peak_list(query, np.ones(npk, bool)),
         "peaks": int(npk),
     }
+
+
+def identify_phases(
+    store: Store, settings: Settings, pattern: Pattern | QueryPattern, options: SpectrumOptions | None = None
+) -> dict[str, Any]:
+    """``search_spectrum`` over the ``xrd`` collection with the encoder that filled it (HTTP and CLI entry)."""
+    opts = options or SpectrumOptions()
+    check_limit(settings, opts.limit)
+    require_collection(store, COLLECTION)
+    return search_spectrum(store, get_encoder(VECTOR_ENCODERS[(COLLECTION, VECTOR)], settings), pattern, opts)
 
 
 def options_from_request(

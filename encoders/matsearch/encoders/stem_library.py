@@ -1,0 +1,6 @@
+"""The grid of the ``stem`` collection (torch-free, shared by the indexer that renders it and the search that
+resamples queries to it)."""
+
+LIBRARY_SIZE = 96  # px: the CNN's input side
+LIBRARY_PX = 0.25  # Å per pixel (0.025 nm/px): 24 Å field of view for the CNN
+LATTICE_KEY = "lattice_harmonics"  # payload field of the stored lattice spectrum; stripped from search hits
