@@ -77,11 +77,11 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, data_dir: Path, api_key: str | None = None) -> None:
+    def __init__(self, data_dir: Path, api_key: str | None = None, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "MATSEARCH_DATA_DIR": str(data_dir)}
+        self.env = {**os.environ, "MATSEARCH_DATA_DIR": str(data_dir), **(env or {})}
         if api_key:
             self.env["MATSEARCH_API_KEY"] = api_key
         self.log = open(data_dir.parent / f"server-{self.port}.log", "wb")  # noqa: SIM115

@@ -10,6 +10,7 @@ import click
 from tqdm import tqdm
 
 from matsearch.cli.output import emit, emit_hits, progress_enabled
+from matsearch.cli.remote import RemoteAPI
 from matsearch.cli.session import open_session, upload_search
 from matsearch.core.errors import BadInput
 from matsearch.core.filters import parse_filter
@@ -28,16 +29,30 @@ threshold_option = click.option("--score-threshold", type=float, help="Drop hits
 @click.command()
 @click.option("--host", help="Interface to bind (default 127.0.0.1; env MATSEARCH_HOST).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default 8000; env MATSEARCH_PORT).")
+@click.option(
+    "--insecure",
+    is_flag=True,
+    default=None,
+    help="Allow a non-loopback --host without MATSEARCH_API_KEY (anyone who can reach it can write).",
+)
 @click.pass_obj
-def serve(settings: Settings, host: str | None, port: int | None) -> None:
+def serve(settings: Settings, host: str | None, port: int | None, insecure: bool | None) -> None:
     """Run the HTTP server (API under /v1, docs at /docs, web page at /)."""
     import uvicorn
 
     from matsearch.cli.remote import find_server
     from matsearch.server.app import create_app
+    from matsearch.server.guard import is_loopback_host
 
     host = host or settings.host
     port = port or settings.port
+    insecure = settings.insecure if insecure is None else insecure
+    if not is_loopback_host(host) and not settings.api_key and not insecure:
+        raise BadInput(
+            f"refusing to serve on {host} without an API key: set MATSEARCH_API_KEY (writes then need X-API-Key), "
+            "or pass --insecure to serve an open server on purpose"
+        )
+    settings = settings.model_copy(update={"host": host, "port": port, "insecure": insecure})
     running = find_server(settings)
     if running:
         raise BadInput(f"a server already owns {settings.data_dir} at {running}")
@@ -66,16 +81,49 @@ def collections(settings: Settings, as_json: bool) -> None:
     emit(data, as_json, "\n".join(lines) or "no collections yet")
 
 
+def item_metadata(item: FigureItem) -> dict[str, Any]:
+    """What /v1/ingest/figures needs to store exactly what a local ingest of ``item`` stores."""
+    return {
+        **item.doc,
+        "caption": item.caption,
+        "figure_id": item.figure_id,
+        "source": item.source,
+        "provenance": item.provenance,
+    }
+
+
+def post_items(remote: RemoteAPI, items: list[FigureItem]) -> dict[str, Any]:
+    """POST figure items to /v1/ingest/figures in batches under the server's limits, with a progress bar."""
+    from matsearch.cli.remote import batches, merge_reports, server_limits
+
+    if any(i.panels is not None for i in items):
+        raise BadInput("items with their own panels (EXSCLAIM) go through /v1/ingest/exsclaim")
+    _, max_request = server_limits(remote)
+    metas = [json.dumps({i.name: item_metadata(i)}) for i in items]
+    groups = batches(
+        [len(i.data) + len(m) for i, m in zip(items, metas, strict=True)],
+        [i.name for i in items],
+        max_request=max_request,
+        reserve=1024,
+    )
+    reports = []
+    with tqdm(total=len(items), unit="figure", disable=not progress_enabled(), desc="ingest") as bar:
+        for group in groups:
+            batch = [items[i] for i in group]
+            metadata = {i.name: item_metadata(i) for i in batch}
+            files = [("files", (i.name, i.data, "application/octet-stream")) for i in batch]
+            reports.append(
+                remote.request("POST", "/v1/ingest/figures", files=files, data={"metadata": json.dumps(metadata)})
+            )
+            bar.update(len(batch))
+    return merge_reports(reports, "figures")
+
+
 def ingest_items(settings: Settings, items: list[FigureItem]) -> dict[str, Any]:
     """Send figure items to the running server, or ingest them locally, with a progress bar."""
     with open_session(settings) as s:
         if s.remote:
-            metadata = {i.name: {"caption": i.caption, "figure_id": i.figure_id, **i.doc} for i in items}
-            files = [("files", (i.name, i.data, "application/octet-stream")) for i in items]
-            result: dict[str, Any] = s.remote.request(
-                "POST", "/v1/ingest/figures", files=files, data={"metadata": json.dumps(metadata)}
-            )
-            return result
+            return post_items(s.remote, items)
         from matsearch.indexer.pipeline import FigureIngestor
 
         with tqdm(total=len(items), unit="figure", disable=not progress_enabled(), desc="ingest") as bar:
@@ -253,9 +301,39 @@ def demo_build(settings: Settings, as_json: bool) -> None:
     emit(report, as_json, report_line(report))
 
 
+@click.command("gc")
+@click.option("--dry-run", is_flag=True, help="Only report what would be removed.")
+@json_option
+@click.pass_obj
+def gc(settings: Settings, dry_run: bool, as_json: bool) -> None:
+    """Remove stored images no point refers to, thumbnails without an image, and leftover temporary files."""
+    from matsearch.core.gc import collect_garbage
+
+    with open_session(settings) as s:
+        if s.remote:
+            report: dict[str, Any] = s.remote.request("POST", "/v1/admin/gc", params={"dry_run": dry_run})
+        else:
+            report = collect_garbage(
+                s.local.store,
+                s.local.images,
+                settings.data_dir,
+                grace_s=settings.gc_grace_seconds,
+                dry_run=dry_run,
+            ).model_dump(mode="json")
+    verb = "would remove" if dry_run else "removed"
+    emit(
+        report,
+        as_json,
+        f"{report['referenced']} images referenced; {verb} {report['images_removed']} images, "
+        f"{report['thumbnails_removed']} thumbnails, {report['temp_files_removed']} temporary files "
+        f"({report['bytes_freed']} bytes); {report['kept_young']} younger files kept",
+    )
+
+
 def register(groups: dict[str, click.Group]) -> None:
     groups["cli"].add_command(serve)
     groups["cli"].add_command(collections)
+    groups["cli"].add_command(gc)
     groups["cli"].add_command(get_point)
     groups["ingest"].add_command(ingest_figures)
     groups["search"].add_command(search_image)

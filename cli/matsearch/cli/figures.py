@@ -75,17 +75,53 @@ def _ingest(settings: Settings, items: list[Any], skipped: list[str], as_json: b
 @click.pass_obj
 def ingest_pdf(settings: Settings, paths: tuple[Path, ...], as_json: bool) -> None:
     """Ingest the figures of PDF papers (each with its 'Fig. N' caption and the paper's metadata)."""
+    from matsearch.cli.remote import RemoteAPI, find_server
     from matsearch.core.errors import MatsearchError
     from matsearch.indexer.sources.pdf import read_pdf
 
+    url = find_server(settings)
+    if url is not None:  # the server reads the PDFs with the same code: same figures, payloads and provenance
+        remote = RemoteAPI(url, settings.api_key)
+        try:
+            report = post_files(remote, "/v1/ingest/pdf", [(p.name, p.read_bytes()) for p in paths], "figures")
+        finally:
+            remote.close()
+        emit(report, as_json, _report_line(report))
+        return
     items: list[Any] = []
     skipped: list[str] = []
     for path in paths:
         try:
-            items.extend(read_pdf(path))
+            items.extend(read_pdf(path, settings=settings))
         except MatsearchError as exc:
             skipped.append(exc.message)
     _ingest(settings, items, skipped, as_json)
+
+
+def _report_line(report: dict[str, Any]) -> str:
+    from matsearch.cli.core_commands import report_line
+
+    return report_line(report)
+
+
+def post_files(
+    remote: Any, endpoint: str, files: list[tuple[str, bytes]], collection: str, *, field: str = "files"
+) -> dict[str, Any]:
+    """POST files to an ingest endpoint in batches under the server's limits (progress bar per file)."""
+    from tqdm import tqdm
+
+    from matsearch.cli.output import progress_enabled
+    from matsearch.cli.remote import batches, merge_reports, server_limits
+
+    _, max_request = server_limits(remote)
+    groups = batches([len(d) for _, d in files], [n for n, _ in files], max_request=max_request)
+    reports = []
+    with tqdm(total=len(files), unit="file", disable=not progress_enabled(), desc="ingest") as bar:
+        for group in groups:
+            uploads = [(field, (files[i][0], files[i][1], "application/octet-stream")) for i in group]
+            reports.append(remote.request("POST", endpoint, files=uploads))
+            bar.update(len(group))
+    return merge_reports(reports, collection)
 
 
 @click.command("exsclaim")
@@ -96,7 +132,7 @@ def ingest_pdf(settings: Settings, paths: tuple[Path, ...], as_json: bool) -> No
 def ingest_exsclaim(settings: Settings, json_file: Path, images: Path | None, as_json: bool) -> None:
     """Import EXSCLAIM results (exsclaim.json + its figures) as-is: its panels, labels, captions, scale bars."""
     from matsearch.cli.core_commands import report_line
-    from matsearch.cli.remote import RemoteAPI, find_server
+    from matsearch.cli.remote import find_server
     from matsearch.indexer.sources.exsclaim import read_exsclaim
 
     skipped: list[str] = []
@@ -105,17 +141,45 @@ def ingest_exsclaim(settings: Settings, json_file: Path, images: Path | None, as
         raise BadInput("; ".join(skipped) or "nothing to ingest")
     url = find_server(settings)
     if url is not None:  # keep EXSCLAIM's panels: its own endpoint, not /v1/ingest/figures (which would re-split)
-        remote = RemoteAPI(url, settings.api_key)
-        try:
-            files = [("results", (json_file.name, json_file.read_bytes(), "application/json"))]
-            files += [("files", (i.name, i.data, "application/octet-stream")) for i in items]
-            report: dict[str, Any] = remote.request("POST", "/v1/ingest/exsclaim", files=files)
-        finally:
-            remote.close()
+        report = _post_exsclaim(settings, url, json_file, items)
         report["skipped"] = list(report.get("skipped", [])) + [{"item": r.split(":")[0], "reason": r} for r in skipped]
         emit(report, as_json, report_line(report))
         return
     _ingest(settings, items, skipped, as_json)
+
+
+def _post_exsclaim(settings: Settings, url: str, json_file: Path, items: list[Any]) -> dict[str, Any]:
+    """Batches of figures, each with the part of the JSON that describes them and their images (named by key)."""
+    import json
+
+    from tqdm import tqdm
+
+    from matsearch.cli.output import progress_enabled
+    from matsearch.cli.remote import RemoteAPI, batches, merge_reports, server_limits
+    from matsearch.indexer.sources.exsclaim import load_exsclaim
+
+    data = load_exsclaim(json_file)
+    remote = RemoteAPI(url, settings.api_key)
+    try:
+        _, max_request = server_limits(remote)
+        parts = [json.dumps({i.name: data[i.name]}).encode() for i in items]
+        groups = batches(
+            [len(i.data) + len(p) for i, p in zip(items, parts, strict=True)],
+            [i.name for i in items],
+            max_request=max_request,
+            reserve=4096,
+        )
+        reports = []
+        with tqdm(total=len(items), unit="figure", disable=not progress_enabled(), desc="ingest") as bar:
+            for group in groups:
+                sub = {items[i].name: data[items[i].name] for i in group}
+                files = [("results", (json_file.name, json.dumps(sub).encode(), "application/json"))]
+                files += [("files", (items[i].name, items[i].data, "application/octet-stream")) for i in group]
+                reports.append(remote.request("POST", "/v1/ingest/exsclaim", files=files))
+                bar.update(len(group))
+    finally:
+        remote.close()
+    return merge_reports(reports, "figures")
 
 
 @click.command("fetch")
@@ -149,6 +213,8 @@ def ingest_fetch(
         files=files_url or EUROPE_PMC_FILES,
         cache_dir=cache_dir or settings.data_dir / "cache" / "fetch",
         rate_limit_s=rate_limit,
+        max_bytes=settings.fetch_max_bytes,
+        max_redirects=settings.fetch_max_redirects,
     )
     skipped: list[str] = []
     items = list(fetch_articles(fetcher, dois=dois, query=query, limit=limit, skipped=skipped))

@@ -59,3 +59,62 @@ class RemoteAPI:
 
     def close(self) -> None:
         self._http.close()
+
+
+# -- uploads in batches under the server's limits -------------------------------------------------------------------
+
+MULTIPART_OVERHEAD = 512  # bytes of multipart framing per file (headers, boundary), generous
+MAX_BATCH_FILES = 16  # figures per request: a killed request costs at most this much work
+
+
+def server_limits(api: RemoteAPI) -> tuple[int, int]:
+    """(largest file, largest request body) the server accepts; the old 32 MiB defaults if it does not say."""
+    limits = api.request("GET", "/healthz").get("limits") or {}
+    upload = int(limits.get("max_upload_bytes") or 32 * 1024 * 1024)
+    request = int(limits.get("max_request_bytes") or upload)
+    return upload, request
+
+
+def batches(
+    sizes: list[int], names: list[str], *, max_request: int, reserve: int = 0, max_files: int = MAX_BATCH_FILES
+) -> list[list[int]]:
+    """Indices of files grouped so that each group's bytes (+ framing + ``reserve`` for form fields) stay under
+    ``max_request``, with at most ``max_files`` files and no file name twice. A file too large on its own forms a
+    group by itself (the server then refuses it with 413 and says why)."""
+    groups: list[list[int]] = []
+    current: list[int] = []
+    used = reserve
+    seen: set[str] = set()
+    for i, (size, name) in enumerate(zip(sizes, names, strict=True)):
+        cost = size + MULTIPART_OVERHEAD + len(name.encode())
+        if current and (used + cost > max_request or len(current) >= max_files or name in seen):
+            groups.append(current)
+            current, used, seen = [], reserve, set()
+        current.append(i)
+        used += cost
+        seen.add(name)
+    if current:
+        groups.append(current)
+    return groups
+
+
+def merge_reports(reports: list[dict[str, Any]], collection: str) -> dict[str, Any]:
+    """One ingest report from the reports of several requests (count: the last one's)."""
+    out: dict[str, Any] = {
+        "collection": collection,
+        "items": 0,
+        "points": 0,
+        "new_points": 0,
+        "stale_deleted": 0,
+        "skipped": [],
+        "ids": [],
+        "count": 0,
+    }
+    for r in reports:
+        for key in ("items", "points", "new_points", "stale_deleted"):
+            out[key] += int(r.get(key) or 0)
+        out["skipped"] += list(r.get("skipped") or [])
+        out["ids"] += list(r.get("ids") or [])
+        out["collection"] = r.get("collection") or collection
+        out["count"] = r.get("count", out["count"])
+    return out

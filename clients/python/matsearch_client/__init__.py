@@ -11,12 +11,23 @@ from matsearch_client.errors import (
     Unauthorized,
     UnsupportedMedia,
 )
-from matsearch_client.models import Collection, Health, Hit, IngestReport, Point, SearchResult
+from matsearch_client.models import (
+    Collection,
+    FigureSplit,
+    GcReport,
+    Health,
+    Hit,
+    IngestReport,
+    Point,
+    SearchResult,
+)
 
 __all__ = [
     "BadRequest",
     "Client",
     "Collection",
+    "FigureSplit",
+    "GcReport",
     "Health",
     "Hit",
     "IngestReport",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,16 @@ from typing import Any
 import httpx
 
 from matsearch_client.errors import error_for
-from matsearch_client.models import Collection, Health, IngestReport, Point, SearchResult
+from matsearch_client.models import (
+    Collection,
+    FigureSplit,
+    GcReport,
+    Health,
+    IngestReport,
+    Limits,
+    Point,
+    SearchResult,
+)
 
 ImageInput = str | PathLike[str] | bytes | Any  # Any: PIL.Image.Image or numpy.ndarray (optional extras)
 
@@ -230,16 +239,155 @@ class Client:
         data: bytes = self._request("GET", path, params=_params(thumbnail=thumbnail or None))
         return data
 
+    def split_figure(self, figure: ImageInput, *, caption: str | None = None) -> FigureSplit:
+        """Panels of a compound figure (labels, boxes, types, sub-captions, scale bars); nothing is indexed."""
+        name, data = _upload(figure, default_name="figure.png")
+        fields = {"caption": caption} if caption is not None else None
+        return FigureSplit.model_validate(
+            self._request("POST", "/v1/figures/split", files={"file": (name, data)}, data=fields)
+        )
+
+    def set_scale(
+        self,
+        point_id: str,
+        *,
+        nm_per_px: float | None = None,
+        value: float | None = None,
+        unit: str | None = None,
+        length_px: float | None = None,
+    ) -> Point:
+        """Set a figure panel's scale by hand: ``nm_per_px``, or a bar (``value`` + ``unit`` + ``length_px``)."""
+        body = _params(nm_per_px=nm_per_px, value=value, unit=unit, length_px=length_px)
+        return Point.model_validate(self._request("PATCH", f"/v1/points/figures/{point_id}/scale", json=body))
+
+    def gc(self, *, dry_run: bool = False) -> GcReport:
+        """Remove stored images no point refers to and leftover temporary files (needs the API key)."""
+        return GcReport.model_validate(self._request("POST", "/v1/admin/gc", params={"dry_run": dry_run}))
+
     # -- ingest ------------------------------------------------------------------------------------------------
+    def _limits(self) -> Limits:
+        health = self.health()
+        if health.limits is not None:
+            return health.limits
+        return Limits(max_upload_bytes=32 * 2**20, max_request_bytes=32 * 2**20, max_image_pixels=60_000_000)
+
+    def _post_batches(
+        self,
+        path: str,
+        files: list[tuple[str, bytes]],
+        *,
+        field: str = "files",
+        form: Callable[[list[tuple[str, bytes]]], dict[str, str] | None] | None = None,
+        extra_files: Callable[[list[tuple[str, bytes]]], list[tuple[str, tuple[str, bytes, str]]]] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        max_files: int = 16,
+    ) -> IngestReport:
+        """POST ``files`` in batches under the server's request limit; one merged report."""
+        limit = self._limits().max_request_bytes
+        groups: list[list[tuple[str, bytes]]] = []
+        current: list[tuple[str, bytes]] = []
+        used = 4096
+        for name, data in files:
+            cost = len(data) + 512 + len(name.encode())
+            names = {n for n, _ in current}
+            if current and (used + cost > limit or len(current) >= max_files or name in names):
+                groups.append(current)
+                current, used = [], 4096
+            current.append((name, data))
+            used += cost
+        if current:
+            groups.append(current)
+        reports: list[IngestReport] = []
+        done = 0
+        for group in groups:
+            uploads: list[tuple[str, tuple[str, bytes, str]]] = list(extra_files(group)) if extra_files else []
+            uploads += [(field, (n, d, "application/octet-stream")) for n, d in group]
+            body = self._request("POST", path, files=uploads, data=form(group) if form else None)
+            reports.append(IngestReport.model_validate(body))
+            done += len(group)
+            if progress is not None:
+                progress(done, len(files))
+        if not reports:
+            raise ValueError("nothing to ingest")
+        merged = reports[-1].model_copy()
+        merged.items = sum(r.items for r in reports)
+        merged.points = sum(r.points for r in reports)
+        merged.new_points = sum(r.new_points for r in reports)
+        merged.stale_deleted = sum(r.stale_deleted for r in reports)
+        merged.skipped = [s for r in reports for s in r.skipped]
+        merged.ids = [i for r in reports for i in r.ids]
+        return merged
+
     def ingest_figures(
         self,
         images: Sequence[ImageInput],
         metadata: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
     ) -> IngestReport:
-        """Ingest figures; ``metadata`` maps file name → {"caption", "doi", "title", "journal", "year", ...}."""
-        files = []
-        for i, image in enumerate(images):
-            name, data = _upload(image, default_name=f"image_{i}.png")
-            files.append(("files", (name, data, "application/octet-stream")))
-        data_fields = {"metadata": json.dumps(dict(metadata))} if metadata else None
-        return IngestReport.model_validate(self._request("POST", "/v1/ingest/figures", files=files, data=data_fields))
+        """Ingest figures; ``metadata`` maps file name → {"caption", "doi", "title", "journal", "year", "url",
+        "licence", "figure_id", "source", "provenance"}. Sent in batches under the server's limits; ``progress``
+        is called with (files sent, total) after each batch."""
+        files = [_upload(image, default_name=f"image_{i}.png") for i, image in enumerate(images)]
+        meta = dict(metadata or {})
+
+        def form(group: list[tuple[str, bytes]]) -> dict[str, str] | None:
+            part = {n: meta[n] for n, _ in group if n in meta}
+            return {"metadata": json.dumps(part)} if part else None
+
+        return self._post_batches("/v1/ingest/figures", files, form=form, progress=progress)
+
+    def ingest_pdf(
+        self, pdfs: Sequence[str | PathLike[str] | bytes], *, progress: Callable[[int, int], None] | None = None
+    ) -> IngestReport:
+        """Ingest the figures of PDF papers (paths or bytes): captions, title, DOI, year, journal come from the PDF.
+        Unreadable PDFs are listed in ``skipped``."""
+        files = [_file(p, f"paper_{i}.pdf") for i, p in enumerate(pdfs)]
+        return self._post_batches("/v1/ingest/pdf", files, progress=progress)
+
+    def ingest_exsclaim(
+        self,
+        results: str | PathLike[str] | bytes | Mapping[str, Any],
+        images: Mapping[str, ImageInput] | Sequence[str | PathLike[str]],
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> IngestReport:
+        """Import EXSCLAIM results as-is. ``results``: the exsclaim.json (path, bytes or the parsed object);
+        ``images``: figure images by the name the JSON uses (its key or its ``figure_path``'s file name), or a list
+        of paths (named by their file names). The server looks images up only among those sent."""
+        if isinstance(results, Mapping):
+            data: dict[str, Any] = dict(results)
+            json_name = "exsclaim.json"
+        else:
+            json_name, raw = _file(results, "exsclaim.json")
+            data = json.loads(raw)
+        if isinstance(images, Mapping):
+            files = [(str(name), _upload(img, default_name=str(name))[1]) for name, img in images.items()]
+        else:
+            files = [_file(p, "figure.png") for p in images]
+
+        def results_part(group: list[tuple[str, bytes]]) -> list[tuple[str, tuple[str, bytes, str]]]:
+            names = {n for n, _ in group}
+            sub = {
+                key: entry
+                for key, entry in data.items()
+                if key in names
+                or str((entry or {}).get("figure_path", "")).replace("\\", "/").rsplit("/", 1)[-1] in names
+            }
+            return [("results", (json_name, json.dumps(sub).encode(), "application/json"))]
+
+        return self._post_batches("/v1/ingest/exsclaim", files, extra_files=results_part, progress=progress)
+
+    def ingest_cif(
+        self, cifs: Sequence[str | PathLike[str] | bytes], *, progress: Callable[[int, int], None] | None = None
+    ) -> IngestReport:
+        """Add crystal structures (CIF files: paths or bytes) to the ``xrd`` collection."""
+        files = [_file(c, f"structure_{i}.cif") for i, c in enumerate(cifs)]
+        return self._post_batches("/v1/ingest/cif", files, progress=progress, max_files=64)
+
+
+def _file(value: str | PathLike[str] | bytes, default_name: str) -> tuple[str, bytes]:
+    if isinstance(value, bytes | bytearray):
+        return default_name, bytes(value)
+    path = Path(value)
+    return path.name, path.read_bytes()

@@ -65,10 +65,63 @@ class IngestReport(BaseModel):
     skipped: list[IngestSkip] = Field(default_factory=list)
     ids: list[str] = Field(default_factory=list)
     count: int
+    stale_deleted: int = 0
+
+
+class Limits(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    max_upload_bytes: int
+    max_request_bytes: int
+    max_image_pixels: int
 
 
 class Health(BaseModel):
+    model_config = ConfigDict(extra="allow")
     status: str
     store: str
     collections: dict[str, int]
     version: str
+    limits: Limits | None = None
+
+
+class ScaleBar(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    bbox: list[float] | None = None
+    length_px: float | None = None
+    value: float | None = None
+    unit: str | None = None
+    nm_per_px: float | None = None
+    source: str | None = None
+    confidence: float | None = None
+
+
+class SplitPanel(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    label: str | None = None
+    bbox: list[int]
+    type: str | None = None
+    type_confidence: float | None = None
+    caption: str | None = None
+    scale_bars: list[ScaleBar] = Field(default_factory=list)
+    nm_per_px: float | None = None
+
+
+class FigureSplit(BaseModel):
+    """``POST /v1/figures/split``: the panels of a compound figure (nothing is indexed)."""
+
+    model_config = ConfigDict(extra="allow")
+    width: int
+    height: int
+    panels: list[SplitPanel]
+
+
+class GcReport(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    referenced: int
+    images_removed: int = 0
+    thumbnails_removed: int = 0
+    temp_files_removed: int = 0
+    bytes_freed: int = 0
+    kept_young: int = 0
+    dry_run: bool = False
+    removed: list[str] = Field(default_factory=list)

@@ -17,15 +17,20 @@ A scalar is an exact match, a list is "any of", ``{"all": [...]}`` needs every v
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from matsearch.core.errors import InvalidFilter
 
 Scalar = Union[str, int, bool]  # noqa: UP007 - pydantic needs a runtime union here
 _RANGE_KEYS = {"gte", "gt", "lte", "lt"}
 _FULL_KEYS = {"must", "should", "must_not"}
+# A payload key: word characters and '-' per segment, segments joined by '.', list steps as [] or [n] ("a.b",
+# "scale.nm_per_px", "documents[].doi"). Anything else is refused here, before a store sees it.
+_KEY_RE = re.compile(r"[\w-]+(?:\[\d*\])*(?:\.[\w-]+(?:\[\d*\])*)*")
+MAX_KEY_LENGTH = 200
 
 
 class Range(BaseModel):
@@ -51,6 +56,16 @@ class FieldCondition(BaseModel):
     any: list[Scalar] | None = None
     all: list[Scalar] | None = None
     range: Range | None = None
+
+    @field_validator("key")
+    @classmethod
+    def _valid_key(cls, key: str) -> str:
+        if len(key) > MAX_KEY_LENGTH or not _KEY_RE.fullmatch(key):
+            raise ValueError(
+                f"invalid payload key {key[:60]!r} (letters, digits, '_' and '-', segments joined by '.', "
+                "lists as [] or [n])"
+            )
+        return key
 
     @model_validator(mode="after")
     def _exactly_one(self) -> FieldCondition:
@@ -105,10 +120,52 @@ def _shorthand_condition(key: str, spec: Any) -> tuple[FieldCondition | None, Fi
     return FieldCondition(key=key, match=spec), None
 
 
+def _check_size(value: Any, max_depth: int, max_conditions: int) -> None:
+    """Refuse filters nested deeper than ``max_depth`` must/should/must_not levels (JSON nesting ≤ 4 per level) or
+    with more than ``max_conditions`` values; iterative, so a hostile document cannot exhaust the stack."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    seen = 0
+    while stack:
+        node, depth = stack.pop()
+        seen += 1
+        if depth > 4 * max_depth:
+            raise InvalidFilter(f"filter is nested too deeply (at most {max_depth} levels of must/should/must_not)")
+        if seen > 16 * max_conditions:
+            raise InvalidFilter(f"filter is too large (at most {max_conditions} conditions)")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+
+
+def _count_conditions(flt: Filter, depth: int, max_depth: int) -> int:
+    if depth > max_depth:
+        raise InvalidFilter(f"filter is nested too deeply (at most {max_depth} levels of must/should/must_not)")
+    n = 0
+    for c in (*flt.must, *flt.should, *flt.must_not):
+        n += _count_conditions(c, depth + 1, max_depth) if isinstance(c, Filter) else 1
+    return n
+
+
 def parse_filter(value: str | dict[str, Any] | Filter | None) -> Filter | None:
     """Parse a filter from JSON text, a dict (full or shorthand form) or a Filter; raise InvalidFilter naming why."""
-    if value is None or isinstance(value, Filter):
+    from matsearch.core.settings import get_settings
+
+    settings = get_settings()
+    max_depth, max_conditions = settings.max_filter_depth, settings.max_filter_conditions
+    if value is None:
         return value
+    flt: Filter | None
+    if isinstance(value, Filter):
+        flt = value
+    else:
+        flt = _parse(value, max_depth, max_conditions)
+    if flt is not None and _count_conditions(flt, 1, max_depth) > max_conditions:
+        raise InvalidFilter(f"filter is too large (at most {max_conditions} conditions)")
+    return flt
+
+
+def _parse(value: str | dict[str, Any], max_depth: int, max_conditions: int) -> Filter | None:
     if isinstance(value, str):
         text = value.strip()
         if not text:
@@ -117,8 +174,11 @@ def parse_filter(value: str | dict[str, Any] | Filter | None) -> Filter | None:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InvalidFilter(f"filter is not valid JSON: {exc.msg} at position {exc.pos}") from exc
+        except RecursionError as exc:
+            raise InvalidFilter(f"filter is nested too deeply (at most {max_depth} levels)") from exc
     if not isinstance(value, dict):
         raise InvalidFilter("filter must be a JSON object")
+    _check_size(value, max_depth, max_conditions)
     try:
         if value and set(value) <= _FULL_KEYS:
             return Filter.model_validate(value)

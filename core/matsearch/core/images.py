@@ -7,6 +7,7 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -19,6 +20,63 @@ from matsearch.core.settings import Settings
 Image.MAX_IMAGE_PIXELS = 200_000_000
 SUPPORTED_FORMATS = {"PNG": "png", "JPEG": "jpg", "TIFF": "tif", "BMP": "bmp", "GIF": "gif", "WEBP": "webp"}
 THUMB_SIZE = 320
+
+
+def check_pixels(width: int, height: int, settings: Settings, *, what: str = "image") -> None:
+    """TooLarge unless ``width x height`` is within MATSEARCH_MAX_IMAGE_PIXELS. Call it with the size from a file's
+    header before any decoder allocates the pixels (PIL, tifffile, a PDF renderer, a microscope-file reader)."""
+    if width < 0 or height < 0 or width * height > settings.max_image_pixels:
+        raise TooLarge(
+            f"{what} is {width}x{height} = {width * height} pixels; the limit is {settings.max_image_pixels} pixels "
+            "(MATSEARCH_MAX_IMAGE_PIXELS)"
+        )
+
+
+def tiff_first_page(data: bytes, settings: Settings, *, what: str = "image") -> Any:
+    """The first page of a TIFF as a numpy array, decoded only after its header passed the pixel limit (tifffile
+    would otherwise allocate whatever the header claims). BadInput on a broken file."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            if not tif.pages:
+                raise BadInput(f"{what} is not a readable TIFF: no image data")
+            page = tif.pages[0]
+            shape = tuple(int(v) for v in page.shape)
+            samples = int(getattr(page, "samplesperpixel", 1) or 1)
+            pixels = 1
+            for v in shape:
+                pixels *= v
+            pixels //= max(1, samples)
+            height = int(getattr(page, "imagelength", 0) or (shape[0] if shape else 0))
+            width = pixels // max(1, height) if height else 0
+            check_pixels(width, height, settings, what=what)
+            return page.asarray()
+    except (TooLarge, BadInput):
+        raise
+    except Exception as exc:  # noqa: BLE001 - tifffile raises many kinds of errors on broken files
+        raise BadInput(f"{what} is not a readable TIFF: {exc}") from exc
+
+
+def npy_header_check(data: bytes, settings: Settings, *, what: str = "array") -> None:
+    """Refuse a .npy whose header claims more bytes than the upload holds (np.load allocates what the header says
+    before reading) or more values than the pixel limit allows (x4 for colour channels)."""
+    from numpy.lib import format as npformat
+
+    buf = io.BytesIO(data)
+    try:
+        version = npformat.read_magic(buf)
+        reader = npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
+        shape, _, dtype = reader(buf)
+    except Exception as exc:  # noqa: BLE001 - numpy raises ValueError/SyntaxError/... on broken headers
+        raise BadInput(f"{what} is not a readable .npy array: {exc}") from exc
+    count = 1
+    for v in shape:
+        count *= int(v)
+    if count * max(1, dtype.itemsize) > len(data):
+        raise BadInput(f"{what}: the .npy header claims shape {tuple(shape)}, more than the file holds")
+    if count > 4 * settings.max_image_pixels:
+        raise TooLarge(f"{what}: {count} values; the limit is {settings.max_image_pixels} pixels")
 
 
 def load_image(data: bytes, settings: Settings, *, what: str = "image", draft_side: int | None = None) -> Image.Image:
@@ -39,8 +97,7 @@ def load_image(data: bytes, settings: Settings, *, what: str = "image", draft_si
             if fmt not in SUPPORTED_FORMATS:
                 raise UnsupportedMedia(f"{what} format {fmt} is not supported (PNG, JPEG, TIFF, BMP, GIF, WebP)")
             w, h = image.size
-            if w * h > settings.max_image_pixels:
-                raise TooLarge(f"{what} is {w}x{h} = {w * h} pixels; the limit is {settings.max_image_pixels} pixels")
+            check_pixels(w, h, settings, what=what)  # from the header: nothing is decoded yet
             if min(w, h) < settings.min_image_side:
                 raise BadInput(f"{what} is {w}x{h} pixels; sides must be at least {settings.min_image_side} px")
             if draft_side and fmt == "JPEG":
@@ -100,6 +157,13 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)
+    except OSError:
+        pass  # a read-only data dir: gc cannot run there either
+
+
 class ImageStore:
     """Content-addressed files: ``images/<aa>/<sha256>.<ext>`` plus ``thumbs/<aa>/<sha256>.jpg``."""
 
@@ -113,7 +177,10 @@ class ImageStore:
     def put(self, data: bytes, image: Image.Image) -> str:
         """Store the original bytes (once) and a thumbnail of their decoded ``image``; return the SHA-256."""
         sha = sha256_bytes(data)
-        if self.find(sha) is None:
+        found = self.find(sha)
+        if found is not None:
+            _touch(found)  # in use again: gc's grace period starts anew
+        else:
             fmt = getattr(image, "format_hint", None) or image.format or "PNG"
             ext = SUPPORTED_FORMATS.get(fmt, "png")
             self._write_thumb(sha, image)

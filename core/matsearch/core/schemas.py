@@ -103,6 +103,17 @@ class IngestReport(BaseModel):
     skipped: list[IngestSkip] = Field(default_factory=list)
     ids: list[str] = Field(default_factory=list)
     count: int = Field(0, description="Points in the collection afterwards.")
+    stale_deleted: int = Field(
+        0, description="Points deleted because a re-ingested figure no longer has those panels (splitter changed)."
+    )
+
+
+class Limits(BaseModel):
+    """The server's request limits, so that clients can split uploads into batches that fit."""
+
+    max_upload_bytes: int
+    max_request_bytes: int
+    max_image_pixels: int
 
 
 class Health(BaseModel):
@@ -110,3 +121,4 @@ class Health(BaseModel):
     store: str
     collections: dict[str, int]
     version: str
+    limits: Limits | None = None

@@ -20,9 +20,32 @@ class Settings(BaseSettings):
     api_key: str | None = Field(None, description="When set, ingest and write endpoints need header X-API-Key.")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    max_upload_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="Largest accepted upload, in bytes.")
+    insecure: bool = Field(False, description="Allow serving on a non-loopback address without an API key.")
+    cors_origins: str = Field(
+        "", description="Comma-separated origins allowed to call the API from a browser (CORS); none by default."
+    )
+    max_upload_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="Largest accepted upload file, in bytes.")
+    max_request_bytes: int = Field(
+        34 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body (all files + form overhead), counted on the stream.",
+    )
     max_image_pixels: int = Field(
-        60_000_000, ge=10_000, description="Largest accepted image, in pixels (decompression-bomb guard)."
+        60_000_000, ge=10_000, description="Largest image decoded or rendered, in pixels (decompression-bomb guard)."
+    )
+    max_pdf_pages: int = Field(300, ge=1, description="PDFs with more pages are refused.")
+    max_pdf_seconds: float = Field(120.0, gt=0, description="Wall-time budget for reading one PDF's figures.")
+    max_cif_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="Largest CIF file, in bytes.")
+    max_cif_blocks: int = Field(100, ge=1, description="Most data blocks (structures) in one CIF file.")
+    max_cif_expanded_sites: int = Field(
+        4800, ge=1, description="Asymmetric sites x symmetry operations of a CIF block, checked before expansion."
+    )
+    max_filter_depth: int = Field(8, ge=1, description="Deepest nesting of must/should/must_not in a filter.")
+    max_filter_conditions: int = Field(256, ge=1, description="Most conditions in one filter.")
+    fetch_max_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="Largest response the fetcher reads.")
+    fetch_max_redirects: int = Field(5, ge=0, description="Redirects the fetcher follows (http(s) only).")
+    gc_grace_seconds: float = Field(
+        3600.0, ge=0, description="gc leaves images and temp files younger than this alone (ingests in flight)."
     )
     min_image_side: int = Field(8, ge=1, description="Smallest accepted image side, in pixels.")
     max_limit: int = Field(200, ge=1, le=10_000)
@@ -37,6 +60,10 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def store_dir(self) -> Path:

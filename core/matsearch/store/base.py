@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -187,3 +189,19 @@ class StoreBase:
             VectorQuery(vector=vector, using=using, filter=flt, limit=limit + 1, score_threshold=score_threshold),
         )
         return [h for h in hits if h.id != point_id][:limit]
+
+
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def write_lock(store: Any) -> threading.RLock:
+    """The lock around read-modify-write of points in ``store`` (one per store object, i.e. per process): ingest's
+    merge of documents + stale-panel deletion and the manual scale override hold it, so concurrent writers never
+    lose each other's changes. Another process writing the same Qdrant server is not covered."""
+    with _WRITE_LOCKS_GUARD:
+        lock = _WRITE_LOCKS.get(store)
+        if lock is None:
+            lock = threading.RLock()
+            _WRITE_LOCKS[store] = lock
+        return lock

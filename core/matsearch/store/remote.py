@@ -11,9 +11,9 @@ from typing import Any
 
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
-from qdrant_client.http.exceptions import UnexpectedResponse
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from matsearch.core.errors import MatsearchError, NotFound, StoreUnavailable
+from matsearch.core.errors import BadInput, MatsearchError, NotFound, StoreUnavailable
 from matsearch.core.filters import FieldCondition, Filter
 from matsearch.store.base import (
     CollectionInfo,
@@ -96,9 +96,16 @@ class QdrantClientStore(StoreBase):
         except UnexpectedResponse as exc:
             if exc.status_code == 404:
                 raise NotFound(f"Qdrant at {self._where}: {exc.reason_phrase}") from exc
-            raise MatsearchError(f"Qdrant at {self._where} answered {exc.status_code}: {exc.content!r}") from exc
-        except (ConnectionError, OSError) as exc:
+            if exc.status_code is not None and (exc.status_code >= 500 or exc.status_code == 429):
+                raise StoreUnavailable(f"Qdrant at {self._where} answered {exc.status_code}") from exc
+            raise BadInput(f"Qdrant at {self._where} refused the request ({exc.status_code}): {exc.content!r}") from exc
+        except (ResponseHandlingException, ConnectionError, OSError, TimeoutError) as exc:
+            # qdrant-client wraps transport failures (refused, reset, timeout) in ResponseHandlingException
             raise StoreUnavailable(f"cannot reach Qdrant at {self._where}: {exc}") from exc
+        except Exception as exc:
+            if type(exc).__module__.split(".")[0] in ("httpx", "httpcore", "grpc"):
+                raise StoreUnavailable(f"cannot reach Qdrant at {self._where}: {exc}") from exc
+            raise
 
     def spec(self, name: str) -> CollectionSpec:
         spec = self._specs.get(name)

@@ -3,6 +3,13 @@ articles) yields ``FigureItem``s and goes through ``FigureIngestor``.
 
 Point ids come from content (the figure's SHA-256 and the panel's box), so ingesting the same figure again rewrites
 the same points instead of adding new ones, and an interrupted run can simply be repeated.
+
+Re-ingesting a figure replaces its panel set: points of that figure (same ``image_sha256``) whose box is no longer
+produced (the splitter changed, EXSCLAIM's panels replaced ours) are deleted after the new ones are written. A point
+remembers every document its figure appeared in: ``documents`` lists them (DOI, title, source, provenance, ...;
+one entry per DOI, or per source file when there is none) and ``dois`` holds all their DOIs for filtering; the
+top-level document fields are those of the latest ingest. The read of the old points, the merge, the upsert and the
+deletion run under the store's write lock (``matsearch.store.base.write_lock``).
 """
 
 from __future__ import annotations
@@ -14,15 +21,17 @@ from typing import Any
 from PIL import Image
 
 from matsearch.core.errors import MatsearchError
+from matsearch.core.filters import FieldCondition, Filter
 from matsearch.core.ids import point_id
 from matsearch.core.images import load_image, to_rgb
 from matsearch.core.schemas import IngestReport, IngestSkip
 from matsearch.indexer.context import IngestContext
 from matsearch.indexer.items import FigureItem, PanelDraft
-from matsearch.store.base import PointRecord
+from matsearch.store.base import PointRecord, write_lock
 
 COLLECTION = "figures"
 DOC_FIELDS = ("doi", "title", "journal", "year", "url", "licence", "authors")
+MAX_DOCUMENTS = 100  # documents remembered per point (the most recent ones)
 
 
 Splitter = Callable[[Image.Image, str | None], list[PanelDraft]]
@@ -57,17 +66,59 @@ class FigureIngestor:
                 panel_images.extend(images)
             if points:
                 self._encode(points, panel_images)
-                existing = {p.id for p in self.ctx.store.retrieve(COLLECTION, [p.id for p in points])}
-                self.ctx.store.upsert(COLLECTION, points)
-                report.points += len(points)
-                report.new_points += sum(1 for p in points if p.id not in existing)
-                report.ids.extend(p.id for p in points)
+                with write_lock(self.ctx.store):
+                    self._write(points, report)
             if progress is not None:
                 progress(len(batch))
         if report.points:
             self.ctx.store.optimize(COLLECTION)
         report.count = self.ctx.store.count(COLLECTION)
         return report
+
+    def _write(self, points: list[PointRecord], report: IngestReport) -> None:
+        """Upsert a batch: merge each figure's documents with those already stored, then delete its stale panels."""
+        last_item = {p.payload["image_sha256"]: p.payload["_item"] for p in points}  # the same figure twice in a
+        final: dict[str, dict[str, PointRecord]] = {}  # batch: the later item's panel set is the one kept
+        for point in points:
+            sha = point.payload["image_sha256"]
+            if point.payload["_item"] == last_item[sha]:
+                final.setdefault(sha, {})[point.id] = point
+        previous = self._stored_panels(sorted(final))
+        stored_ids = {p.id for ps in previous.values() for p in ps}
+        documents: dict[str, list[dict[str, Any]]] = {}
+        for sha in final:
+            docs = [d for p in previous.get(sha, []) for d in _documents_of(p.payload)]
+            docs += [_document_of(p.payload) for p in points if p.payload["image_sha256"] == sha]  # batch order
+            documents[sha] = _merge_documents(docs)
+        written: list[PointRecord] = []
+        for sha, panels in final.items():
+            for point in panels.values():
+                point.payload.pop("_item", None)
+                point.payload["documents"] = documents[sha]
+                point.payload["dois"] = sorted({str(d["doi"]) for d in documents[sha] if d.get("doi")})
+                written.append(point)
+        self.ctx.store.upsert(COLLECTION, written)
+        keep = {p.id for p in written}
+        stale = sorted({p.id for ps in previous.values() for p in ps} - keep)
+        if stale:
+            self.ctx.store.delete(COLLECTION, stale)
+        report.points += len(written)
+        report.new_points += sum(1 for p in written if p.id not in stored_ids)
+        report.stale_deleted += len(stale)
+        report.ids.extend(p.id for p in written)
+
+    def _stored_panels(self, figure_shas: list[str]) -> dict[str, list[PointRecord]]:
+        out: dict[str, list[PointRecord]] = {}
+        if not figure_shas:
+            return out
+        flt = Filter(must=[FieldCondition(key="image_sha256", any=list(figure_shas))])
+        offset: str | None = None
+        while True:
+            page, offset = self.ctx.store.scroll(COLLECTION, flt, limit=256, offset=offset)
+            for p in page:
+                out.setdefault(str(p.payload.get("image_sha256")), []).append(p)
+            if offset is None:
+                return out
 
     def _panels(self, item: FigureItem) -> tuple[list[PointRecord], list[Image.Image]]:
         from matsearch.indexer.figures.keywords import extract_keywords
@@ -106,6 +157,7 @@ class FigureIngestor:
             }
             if item.provenance:
                 payload["provenance"] = item.provenance
+            payload["_item"] = id(item)  # which item of the batch produced it (removed before writing)
             pid = point_id("figure-panel", figure_sha, [x0, y0, x1, y1])
             points.append(PointRecord(id=pid, vectors={}, payload=payload))
             images.append(crop)
@@ -126,6 +178,38 @@ class FigureIngestor:
             point.vectors["image"] = vector
         for i, vector in zip(with_text, text_vectors, strict=True):
             points[i].vectors["caption"] = vector
+
+
+def _document_of(payload: dict[str, Any]) -> dict[str, Any]:
+    """The document a panel payload comes from: doc fields, source, file, figure id, provenance."""
+    doc = {k: payload[k] for k in DOC_FIELDS if payload.get(k) not in (None, "")}
+    for key in ("source", "source_file", "figure_id", "provenance"):
+        if payload.get(key) not in (None, "", {}):
+            doc[key] = payload[key]
+    return doc
+
+
+def _documents_of(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    docs = payload.get("documents")
+    if isinstance(docs, list):
+        return [d for d in docs if isinstance(d, dict)]
+    return [_document_of(payload)]  # a point written before documents existed
+
+
+def _document_key(doc: dict[str, Any]) -> str:
+    if doc.get("doi"):
+        return "doi:" + str(doc["doi"]).lower()
+    return f"file:{doc.get('source')}:{doc.get('source_file')}:{doc.get('figure_id')}"
+
+
+def _merge_documents(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per key, the later entry replacing the earlier one in its place; at most MAX_DOCUMENTS (newest)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for doc in docs:
+        key = _document_key(doc)
+        merged.pop(key, None)
+        merged[key] = doc
+    return list(merged.values())[-MAX_DOCUMENTS:]
 
 
 def _clip_box(bbox: tuple[int, int, int, int], size: tuple[int, int]) -> tuple[int, int, int, int]:

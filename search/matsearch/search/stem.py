@@ -65,6 +65,9 @@ def decode_array(data: bytes, filename: str, settings: Settings) -> np.ndarray:
         raise TooLarge(f"{what} is {len(data)} bytes; the limit is {settings.max_upload_bytes} bytes")
     arr: np.ndarray
     if data[:6] == b"\x93NUMPY" or what.lower().endswith(".npy"):
+        from matsearch.core.images import npy_header_check
+
+        npy_header_check(data, settings, what=what)  # np.load allocates what the header claims, before reading
         try:
             arr = np.load(io.BytesIO(data), allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:
@@ -72,12 +75,9 @@ def decode_array(data: bytes, filename: str, settings: Settings) -> np.ndarray:
         if arr.dtype.kind not in "biuf":
             raise UnsupportedMedia(f"{what}: .npy of dtype {arr.dtype} is not an image (need numbers)")
     elif data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        try:
-            import tifffile
+        from matsearch.core.images import tiff_first_page
 
-            arr = np.asarray(tifffile.imread(io.BytesIO(data), key=0))
-        except Exception as exc:  # noqa: BLE001 - tifffile raises many kinds of errors on broken files
-            raise BadInput(f"{what} is not a readable TIFF: {exc}") from exc
+        arr = np.asarray(tiff_first_page(data, settings, what=what))  # the pixel limit is checked on the header
         if arr.size == 0:
             raise BadInput(f"{what} is not a readable TIFF: no image data")
     else:

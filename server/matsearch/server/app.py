@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 
 from matsearch.core.errors import MatsearchError
 from matsearch.core.settings import Settings, get_settings
 from matsearch.server import __version__
-from matsearch.server.routes import collections, figures, health, images, ingest, points, scale, search, spectrum
+from matsearch.server.routes import admin, collections, figures, health, images, ingest, points, scale, search, spectrum
 from matsearch.server.service import Service
 
 log = logging.getLogger("matsearch.server")
@@ -65,22 +65,39 @@ def create_app(settings: Settings | None = None, *, advertise_url: str | None = 
         )
         return JSONResponse(status_code=422, content={"detail": f"invalid request: {problems}"})
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        length = request.headers.get("content-length")
-        # multipart adds some overhead around the file itself
-        if length and length.isdigit() and int(length) > settings.max_upload_bytes + 1024 * 1024:
-            return JSONResponse(
-                status_code=413,
-                content={"detail": f"request body of {length} bytes exceeds {settings.max_upload_bytes} bytes"},
-            )
-        return await call_next(request)
-
-    for module in (health, collections, search, points, images, ingest, figures, scale, spectrum):
+    for module in (health, collections, search, points, images, ingest, figures, scale, spectrum, admin):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
+    install_guards(app, settings)
     return app
+
+
+def install_guards(app: FastAPI, settings: Settings) -> None:
+    """The request guard (Origin policy + streamed body limit, see guard.py), CORS when configured, and the
+    mapping of store and parser failures to 4xx/503 instead of 500."""
+    from fastapi.middleware.cors import CORSMiddleware
+
+    from matsearch.server.guard import RequestGuard, is_loopback_host
+
+    origins = settings.cors_origin_list
+    trust = bool(settings.api_key) or not is_loopback_host(settings.host)
+    app.add_middleware(RequestGuard, max_body=settings.max_request_bytes, cors_origins=origins, trust_same_origin=trust)
+    if origins:  # added last = outermost: preflights are answered before the guard sees them
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PATCH", "OPTIONS"],
+            allow_headers=["Content-Type", "X-API-Key"],
+        )
+
+    @app.exception_handler(RecursionError)
+    async def too_deep(_: Request, exc: RecursionError) -> JSONResponse:
+        return JSONResponse(status_code=400, content={"detail": "input is nested too deeply"})
+
+    @app.exception_handler(UnicodeDecodeError)
+    async def not_utf8(_: Request, exc: UnicodeDecodeError) -> JSONResponse:
+        return JSONResponse(status_code=400, content={"detail": f"input is not valid UTF-8 ({exc.reason})"})

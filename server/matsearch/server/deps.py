@@ -20,9 +20,18 @@ def get_service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
+def key_matches(given: str | None, expected: str) -> bool:
+    """Constant-time comparison of the header (Starlette decodes header bytes as latin-1) with the configured key.
+    Any malformed value — missing, empty, non-ASCII, control characters — simply does not match (401, not 500)."""
+    if not given:
+        return False
+    given_bytes = given.encode("latin-1", errors="replace")
+    return hmac.compare_digest(given_bytes, expected.encode("utf-8"))
+
+
 def require_api_key(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> None:
     expected = get_service(request).settings.api_key
-    if expected and not (x_api_key and hmac.compare_digest(x_api_key, expected)):
+    if expected and not key_matches(x_api_key, expected):
         raise Unauthorized("this endpoint needs a valid X-API-Key header")
 
 

@@ -5,19 +5,24 @@ The JSON maps figure names to figure objects (``title``, ``article_url``, ``arti
 ``license``, ``open``, ``figure_path``, ``master_images``). Each master image has ``geometry`` (four corner points),
 ``classification``, optional ``subfigure_label`` {``text``, ``geometry``}, ``caption``, ``keywords``,
 ``scale_bars`` [{``label`` {``text``, ``nm``, ...}, ``length``, ``confidence``, ``geometry``}], ``nm_width``.
-Figure images are looked up at ``figure_path`` (absolute or relative to the JSON), then ``figures/<name>`` beside
-the JSON, then in ``images_dir``. Figures whose image is missing are reported and skipped.
+From a local file (the CLI), figure images are looked up at ``figure_path`` (absolute or relative to the JSON),
+then ``figures/<name>`` beside the JSON, then in ``images_dir``. From uploaded bytes (the HTTP API), nothing is
+looked up on disk: an image is found only among the uploaded files, by the figure's key or the last component of
+its ``figure_path``, both normalised (``matsearch.core.names``) — a ``figure_path`` of ``/etc/passwd`` or
+``../../x.png`` can only ever name an uploaded file called ``passwd`` or ``x.png``. Figures whose image is missing
+are reported and skipped.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from matsearch.core.errors import BadInput, NotFound
+from matsearch.core.names import plain_name
 from matsearch.indexer.items import FigureItem, PanelDraft
 
 _TYPES = {
@@ -101,28 +106,65 @@ def _find_image(entry: dict[str, Any], name: str, base: Path, images_dir: Path |
     return next((c for c in candidates if c.is_file()), None)
 
 
+def _find_upload(entry: dict[str, Any], name: str, uploads: Mapping[str, bytes]) -> bytes | None:
+    candidates = [plain_name(name)]
+    if entry.get("figure_path"):
+        candidates.append(plain_name(str(entry["figure_path"])))
+    for candidate in candidates:
+        if candidate is not None and candidate in uploads:
+            return uploads[candidate]
+    return None
+
+
+def parse_exsclaim(raw: bytes, json_name: str) -> dict[str, Any]:
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise BadInput(f"{json_name} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise BadInput(f"{json_name} is not an EXSCLAIM results file (expected an object of figure objects)")
+    return data
+
+
 def load_exsclaim(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise NotFound(f"file not found: {path}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadInput(f"{path.name} is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-        raise BadInput(f"{path.name} is not an EXSCLAIM results file (expected an object of figure objects)")
-    return data
+    return parse_exsclaim(path.read_bytes(), path.name)
 
 
 def read_exsclaim(
     path: Path | str, images_dir: Path | None = None, *, skipped: list[str] | None = None
 ) -> Iterator[FigureItem]:
-    """Figure items (with their panels) from an EXSCLAIM JSON; ``skipped`` collects figures without an image."""
+    """Figure items (with their panels) from a local EXSCLAIM JSON; images from the local disk (CLI)."""
     path = Path(path)
     data = load_exsclaim(path)
+
+    def find(entry: dict[str, Any], name: str) -> bytes | None:
+        found = _find_image(entry, name, path.parent, images_dir)
+        return found.read_bytes() if found is not None else None
+
+    return _items(data, path.name, find, skipped, where="beside the JSON")
+
+
+def read_exsclaim_uploads(
+    raw: bytes, json_name: str, uploads: Mapping[str, bytes], *, skipped: list[str] | None = None
+) -> Iterator[FigureItem]:
+    """Figure items from uploaded bytes (HTTP): images only among ``uploads`` (keys: normalised file names)."""
+    data = parse_exsclaim(raw, json_name)
+    return _items(data, json_name, lambda entry, name: _find_upload(entry, name, uploads), skipped, "among the uploads")
+
+
+def _items(
+    data: dict[str, Any],
+    json_name: str,
+    find: Any,
+    skipped: list[str] | None,
+    where: str,
+) -> Iterator[FigureItem]:
     found = 0
     for name, entry in data.items():
-        image_path = _find_image(entry, name, path.parent, images_dir)
-        if image_path is None:
+        image = find(entry, name)
+        if image is None:
             if skipped is not None:
                 skipped.append(f"{name}: figure image not found")
             continue
@@ -171,14 +213,14 @@ def read_exsclaim(
                 )
             )
         yield FigureItem(
-            data=image_path.read_bytes(),
+            data=image,
             name=name,
             caption=_text(entry.get("full_caption") or entry.get("full caption")),
             doc={k: v for k, v in doc.items() if v not in (None, "")},
             figure_id=str(entry.get("figure_name") or name),
             source="exsclaim",
             provenance={
-                "exsclaim_json": str(path.resolve()),
+                "exsclaim_json": json_name,
                 "figure_name": name,
                 "image_url": entry.get("image_url") or entry.get("url"),
                 "open": entry.get("open"),
@@ -187,4 +229,4 @@ def read_exsclaim(
             panels=panels or None,
         )
     if found == 0:
-        raise BadInput(f"{path.name}: none of its {len(data)} figure images was found (looked beside the JSON)")
+        raise BadInput(f"{json_name}: none of its {len(data)} figure images was found (looked {where})")

@@ -18,13 +18,17 @@ import hashlib
 import re
 import threading
 import time
-import xml.etree.ElementTree as ET
+import xml.etree.ElementTree as ET  # types only: parsing goes through defusedxml
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
-from matsearch.core.errors import BadInput, MatsearchError, NotFound
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
+
+from matsearch.core.errors import BadInput, MatsearchError, NotFound, TooLarge
 from matsearch.indexer.items import FigureItem
 
 EUROPE_PMC_API = "https://www.ebi.ac.uk/europepmc/webservices/rest"
@@ -48,6 +52,8 @@ class Fetcher:
     backoff_s: float = 1.0
     timeout_s: float = 30.0
     user_agent: str = USER_AGENT
+    max_bytes: int = 64 * 1024 * 1024  # a response larger than this is refused (MATSEARCH_FETCH_MAX_BYTES)
+    max_redirects: int = 5  # http(s) only, never from a public host to a local one (MATSEARCH_FETCH_MAX_REDIRECTS)
     requests_made: int = 0
     _last: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -82,17 +88,18 @@ class Fetcher:
                 self._last = time.monotonic()
                 self.requests_made += 1
             try:
-                resp = self._session.get(full, timeout=self.timeout_s)
+                resp = self._get_following(full)
             except requests.RequestException as exc:
                 last_error = str(exc)
             else:
                 if resp.status_code == 200:
+                    content = self._read_capped(resp, full)
                     if cached is not None:
                         cached.parent.mkdir(parents=True, exist_ok=True)
                         tmp = cached.with_suffix(".part")
-                        tmp.write_bytes(resp.content)
+                        tmp.write_bytes(content)
                         tmp.replace(cached)
-                    return bytes(resp.content)
+                    return content
                 if resp.status_code == 404:
                     raise NotFound(f"not found: {full}")
                 last_error = f"HTTP {resp.status_code}"
@@ -105,6 +112,34 @@ class Fetcher:
                 time.sleep(delay)
                 delay *= 2
         raise FetchError(f"fetching {full} failed: {last_error}")
+
+    def _get_following(self, url: str) -> Any:
+        """GET with redirects followed by hand: at most ``max_redirects``, http(s) only, and never from a public
+        host to a loopback/private/link-local one (a redirect must not turn the fetcher against the local network)."""
+        current = url
+        for _ in range(self.max_redirects + 1):
+            resp = self._session.get(current, timeout=self.timeout_s, stream=True, allow_redirects=False)
+            if resp.status_code not in (301, 302, 303, 307, 308) or "location" not in resp.headers:
+                return resp
+            target = urljoin(current, resp.headers["location"])
+            resp.close()
+            check_redirect(current, target)
+            current = target
+        raise FetchError(f"fetching {url} failed: more than {self.max_redirects} redirects")
+
+    def _read_capped(self, resp: Any, url: str) -> bytes:
+        length = resp.headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.max_bytes:
+            resp.close()
+            raise TooLarge(f"{url}: response of {length} bytes is larger than the limit of {self.max_bytes} bytes")
+        chunks, total = [], 0
+        for chunk in resp.iter_content(64 * 1024):
+            total += len(chunk)
+            if total > self.max_bytes:
+                resp.close()
+                raise TooLarge(f"{url}: response is larger than the limit of {self.max_bytes} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     # -- Europe PMC ---------------------------------------------------------------------------------------------
 
@@ -134,6 +169,30 @@ class Fetcher:
         return self.get(f"{self.files}/{pmcid}/bin/{name}")
 
 
+def _is_local(host: str) -> bool:
+    import ipaddress
+
+    host = host.strip("[]").lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost") or host.endswith(".local"):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_reserved or ip.is_unspecified
+
+
+def check_redirect(source: str, target: str) -> None:
+    """FetchError unless a redirect from ``source`` to ``target`` is allowed (see ``Fetcher._get_following``)."""
+    src, dst = urlsplit(source), urlsplit(target)
+    if dst.scheme not in ("http", "https") or not dst.hostname:
+        raise FetchError(f"refusing to follow a redirect from {source} to {target!r} (http and https only)")
+    if src.scheme == "https" and dst.scheme != "https":
+        raise FetchError(f"refusing to follow a redirect from {source} to {target} (https → http)")
+    if _is_local(dst.hostname) and not _is_local(src.hostname or ""):
+        raise FetchError(f"refusing to follow a redirect from {source} to a local address {target}")
+
+
 @dataclass
 class Article:
     pmcid: str
@@ -150,7 +209,9 @@ def _text(el: ET.Element | None) -> str:
 def parse_jats(xml: bytes, pmcid: str, hit: dict[str, Any] | None = None) -> Article:
     """Document fields, licence and figures (label, caption, graphic) of a JATS article."""
     try:
-        root = ET.fromstring(xml)
+        root = SafeET.fromstring(xml, forbid_dtd=False, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as exc:  # entity expansion ("billion laughs"), external entities
+        raise BadInput(f"{pmcid}: full text refused: {type(exc).__name__} ({exc})") from exc
     except ET.ParseError as exc:
         raise BadInput(f"{pmcid}: full text is not valid XML ({exc})") from exc
     meta = root.find(".//article-meta")

@@ -19,14 +19,17 @@ corrupt, PDFs without figures (no captions and no large images).
 from __future__ import annotations
 
 import io
+import math
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from matsearch.core.errors import BadInput
+from matsearch.core.errors import BadInput, TooLarge
 from matsearch.core.ids import sha256_bytes
+from matsearch.core.settings import Settings, get_settings
 from matsearch.indexer.items import FigureItem
 
 _CAPTION_RE = re.compile(r"^\s*(?:Supplementary\s+)?(Fig\.?|Figure|FIG\.?|FIGURE)\s*(S?\d+)\s*[.:|]?\s*", re.I)
@@ -153,13 +156,25 @@ def _document_fields(meta: dict[str, str], first_lines: list[_Line], first_text:
     return doc
 
 
-def read_pdf_content(data: bytes, name: str = "document.pdf", *, render_dpi: int = 150) -> PdfContent:
-    """Figures (image bytes + caption) and document fields of a PDF; raises ``BadInput`` for unusable files."""
+def read_pdf_content(
+    data: bytes, name: str = "document.pdf", *, render_dpi: int = 150, settings: Settings | None = None
+) -> PdfContent:
+    """Figures (image bytes + caption) and document fields of a PDF; raises ``BadInput`` for unusable files.
+
+    Limits (settings): at most ``max_pdf_pages`` pages, ``max_pdf_seconds`` of wall time (checked before each page),
+    no rendered region and no decoded embedded image above ``max_image_pixels`` (a region is rendered at a lower
+    resolution instead; an over-large embedded image is skipped with a note)."""
     import pdfplumber
     import pypdfium2.raw as pdfium_c
 
+    settings = settings or get_settings()
+    deadline = time.monotonic() + settings.max_pdf_seconds
     pdf = _open_pdfium(data, name)
     try:
+        if len(pdf) > settings.max_pdf_pages:
+            raise TooLarge(
+                f"{name} has {len(pdf)} pages; the limit is {settings.max_pdf_pages} (MATSEARCH_MAX_PDF_PAGES)"
+            )
         meta = {k: str(v) for k, v in pdf.get_metadata_dict().items() if v}
         content = PdfContent(doc={})
         try:
@@ -171,6 +186,11 @@ def read_pdf_content(data: bytes, name: str = "document.pdf", *, render_dpi: int
                 raise BadInput(f"{name} has no pages")
             pending: list[PdfFigure] = []  # uncaptioned images of the previous page
             for pno, ppage in enumerate(plumber.pages):
+                if time.monotonic() > deadline:
+                    raise TooLarge(
+                        f"{name}: reading stopped at page {pno + 1} of {len(plumber.pages)} after "
+                        f"{settings.max_pdf_seconds:g} s (MATSEARCH_MAX_PDF_SECONDS)"
+                    )
                 try:
                     lines = _lines(ppage)
                 except Exception as exc:
@@ -197,7 +217,9 @@ def read_pdf_content(data: bytes, name: str = "document.pdf", *, render_dpi: int
                         content.figures.append(prev)
                         prev_bottom = cb[3]
                         continue
-                    fig = _figure_from(page, pno, number, caption, cb, above, lines, prev_bottom, render_dpi)
+                    fig = _figure_from(
+                        page, pno, number, caption, cb, above, lines, prev_bottom, render_dpi, settings.max_image_pixels
+                    )
                     prev_bottom = cb[3]
                     if fig is None:
                         content.notes.append(f"page {pno + 1}: Fig. {number} has no figure area above its caption")
@@ -207,7 +229,7 @@ def read_pdf_content(data: bytes, name: str = "document.pdf", *, render_dpi: int
                 content.figures.extend(pending)  # large images without a caption: kept, caption None
                 pending = []
                 for obj, b in images:
-                    fig_bytes = _image_bytes(obj)
+                    fig_bytes = _image_bytes(obj, settings.max_image_pixels)
                     if fig_bytes:
                         pending.append(PdfFigure(pno, None, None, b, fig_bytes, "embedded"))
                     else:
@@ -222,7 +244,15 @@ def read_pdf_content(data: bytes, name: str = "document.pdf", *, render_dpi: int
         pdf.close()
 
 
-def _image_bytes(obj: Any) -> bytes | None:
+def _image_bytes(obj: Any, max_pixels: int) -> bytes | None:
+    """An embedded image's bytes (the original JPEG when possible, else PNG); None when it cannot be extracted or
+    its pixel size (from the PDF's image dictionary, before decoding) is over the limit."""
+    try:
+        w, h = obj.get_px_size()
+    except Exception:
+        return None
+    if w <= 0 or h <= 0 or w * h > max_pixels:
+        return None
     buf = io.BytesIO()
     try:
         obj.extract(buf, fb_format="png")
@@ -246,10 +276,11 @@ def _figure_from(
     lines: list[_Line],
     prev_bottom: float,
     render_dpi: int,
+    max_pixels: int,
 ) -> PdfFigure | None:
     if len(above) == 1:
         obj, b = above[0]
-        data = _image_bytes(obj)
+        data = _image_bytes(obj, max_pixels)
         if data:
             return PdfFigure(pno, number, caption, b, data, "embedded")
     if above:
@@ -271,6 +302,9 @@ def _figure_from(
             return None
     w, h = page.get_size()
     scale = render_dpi / 72
+    area_pt = max(1.0, (x1 - x0) * (bottom - top))
+    if area_pt * scale * scale > max_pixels:  # a huge page region: render it coarser instead of allocating it
+        scale = math.sqrt(max_pixels / area_pt)
     bitmap = page.render(scale=scale, crop=(max(0, x0), max(0, h - bottom), max(0, w - x1), max(0, top)))
     pil = bitmap.to_pil().convert("RGB")
     if pil.convert("L").getextrema()[0] > 235:  # nothing drawn there (a page margin)
@@ -280,13 +314,15 @@ def _figure_from(
     return PdfFigure(pno, number, caption, (x0, top, x1, bottom), buf.getvalue(), "rendered")
 
 
-def read_pdf(path: Path | str, data: bytes | None = None, *, name: str | None = None) -> Iterator[FigureItem]:
+def read_pdf(
+    path: Path | str, data: bytes | None = None, *, name: str | None = None, settings: Settings | None = None
+) -> Iterator[FigureItem]:
     """Figure items of one PDF (see the module docstring)."""
     path = Path(path)
     name = name or path.name
     if data is None:
         data = path.read_bytes()
-    content = read_pdf_content(data, name)
+    content = read_pdf_content(data, name, settings=settings)
     pdf_sha = sha256_bytes(data)
     for k, fig in enumerate(content.figures):
         label = f"Fig. {fig.number}" if fig.number else f"image {k + 1}"

@@ -15,8 +15,9 @@ from typing import Any
 
 from pymatgen.core import Structure
 
-from matsearch.core.errors import BadInput, MatsearchError, UnsupportedMedia
-from matsearch.indexer.structures.entry import StructureEntry, make_entry
+from matsearch.core.errors import BadInput, MatsearchError, TooLarge, UnsupportedMedia
+from matsearch.core.settings import Settings, get_settings
+from matsearch.indexer.structures.entry import MAX_SITES, StructureEntry, make_entry
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 MP_FILE = DATA_DIR / "matbench_dielectric.json.gz"
@@ -68,24 +69,104 @@ def _cif_meta(text: str) -> dict[str, Any]:
     return meta
 
 
-def parse_cif_text(text: str, name: str) -> list[Structure]:
-    """All structures in a CIF text (one per data block); BadInput naming the file when none can be read."""
+def parse_cif_text(text: str, name: str, settings: Settings | None = None) -> list[Structure]:
+    """All structures in a CIF text (one per data block); BadInput naming the file when none can be read.
+
+    Before pymatgen expands the symmetry (quadratic in the positions it generates: a 200-site block in Fm-3m takes
+    minutes), the tokenised file is checked against the limits: size, data blocks, asymmetric sites and sites x
+    symmetry operations per block (TooLarge naming which)."""
     from pymatgen.io.cif import CifParser
 
+    settings = settings or get_settings()
     if not text.strip():
         raise BadInput(f"{name}: empty CIF")
+    size = len(text.encode("utf-8", errors="replace"))
+    if size > settings.max_cif_bytes:
+        raise TooLarge(f"{name}: CIF is {size} bytes; the limit is {settings.max_cif_bytes} (MATSEARCH_MAX_CIF_BYTES)")
     if "_cell_length_a" not in text and "_cell_length_a".upper() not in text:
         raise UnsupportedMedia(f"{name}: not a CIF (no _cell_length_a)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            parser = CifParser(io.StringIO(text), occupancy_tolerance=1.05)
+            parser = CifParser(io.StringIO(text), occupancy_tolerance=1.05)  # tokenises only
+            check_cif_blocks(parser, name, settings)
             structures = parser.parse_structures(primitive=False)
+    except MatsearchError:
+        raise
     except Exception as exc:  # pymatgen raises ValueError/KeyError/... on broken CIFs
         raise BadInput(f"{name}: CIF could not be parsed ({type(exc).__name__}: {exc})") from exc
     if not structures:
         raise BadInput(f"{name}: CIF has no readable structure")
     return structures
+
+
+_SITE_TAGS = ("_atom_site_fract_x", "_atom_site_cartn_x", "_atom_site_label", "_atom_site_type_symbol")
+_SYMOP_TAGS = (
+    "_symmetry_equiv_pos_as_xyz",
+    "_symmetry_equiv_pos_as_xyz_",
+    "_space_group_symop_operation_xyz",
+    "_space_group_symop_operation_xyz_",
+)
+_SYMBOL_TAGS = (
+    "_symmetry_space_group_name_H-M",
+    "_symmetry_space_group_name_H_M",
+    "_space_group_name_Hall",
+    "_space_group_name_H-M_alt",
+    "_symmetry_space_group_name_hall",
+    "_symmetry_space_group_name_h-m",
+)
+MAX_SYMOPS = 192  # Fm-3m and the other F-centred cubic groups: the most any space group has
+
+
+def count_symops(data: dict[str, Any]) -> int:
+    """How many operations pymatgen will apply to each site, found the way its CifParser.get_symops finds them (the
+    first symop loop that parses, else the space-group symbol), but counted from a table instead of generating
+    the group (which alone takes ~1 s). Unknown → the maximum, 192."""
+    from pymatgen.core.operations import SymmOp
+    from pymatgen.symmetry.groups import SYMM_DATA
+
+    for tag in _SYMOP_TAGS:
+        xyz = data.get(tag)
+        if xyz:
+            ops = [xyz] if isinstance(xyz, str) else list(xyz)
+            try:
+                for op in ops:
+                    SymmOp.from_xyz_str(op)
+            except ValueError:
+                continue
+            return max(1, len(ops))
+    encoding = SYMM_DATA["space_group_encoding"]
+    symbols = {re.sub(r"[\s_]", "", key): key for key in encoding}
+    for tag in _SYMBOL_TAGS:
+        symbol = data.get(tag)
+        if isinstance(symbol, str) and (key := symbols.get(re.sub(r"[\s_]", "", symbol))):
+            return int(encoding[key].get("order") or MAX_SYMOPS)
+    return MAX_SYMOPS
+
+
+def check_cif_blocks(parser: Any, name: str, settings: Settings) -> None:
+    """Blocks, asymmetric sites and sites x operations (the operations as pymatgen itself will find them: the
+    symop loop, else the space-group symbol) within the limits."""
+    blocks = list(parser._cif.data.values())  # noqa: SLF001 - the tokenised blocks; expansion has not run yet
+    if len(blocks) > settings.max_cif_blocks:
+        raise TooLarge(
+            f"{name}: {len(blocks)} data blocks; the limit is {settings.max_cif_blocks} (MATSEARCH_MAX_CIF_BLOCKS)"
+        )
+    for block in blocks:
+        data = {str(k).lower(): v for k, v in block.data.items()}
+        sites = max(
+            (len(v) if isinstance(v, list) else 1 for t in _SITE_TAGS if (v := data.get(t)) is not None), default=0
+        )
+        if sites > MAX_SITES:
+            raise TooLarge(f"{name}: {sites} atom sites in block {block.header!r}; at most {MAX_SITES} are supported")
+        if sites == 0:
+            continue
+        ops = count_symops(block.data)
+        if sites * ops > settings.max_cif_expanded_sites:
+            raise TooLarge(
+                f"{name}: {sites} sites x {ops} symmetry operations = {sites * ops} positions to expand in block "
+                f"{block.header!r}; the limit is {settings.max_cif_expanded_sites} (MATSEARCH_MAX_CIF_EXPANDED_SITES)"
+            )
 
 
 def load_mp(limit: int | None = None) -> Iterator[StructureEntry | SkippedStructure]:
@@ -170,14 +251,14 @@ def load_elements() -> Iterator[StructureEntry | SkippedStructure]:
 
 
 def load_cif_bytes(
-    data: bytes, name: str, *, licence: str = "user-supplied", source: str = "user"
+    data: bytes, name: str, *, licence: str = "user-supplied", source: str = "user", settings: Settings | None = None
 ) -> list[StructureEntry]:
     """Entries from a user CIF (every data block). Ids derive from the file's content: ``cif-<sha256[:12]>[-n]``."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         text = data.decode("latin-1")
-    structures = parse_cif_text(text, name)
+    structures = parse_cif_text(text, name, settings)
     meta = _cif_meta(text)
     digest = hashlib.sha256(data).hexdigest()[:12]
     entries = []

@@ -19,7 +19,7 @@ def ingest_cif_files(
     skipped: list[IngestSkip] = []
     for name, data in files:
         try:
-            entries.extend(load_cif_bytes(data, name))
+            entries.extend(load_cif_bytes(data, name, settings=ctx.settings))
         except MatsearchError as exc:
             skipped.append(IngestSkip(item=name, reason=exc.message))
     kept, dropped = dedupe(entries)

@@ -72,7 +72,7 @@ async def ingest_pdf(
         name = upload.filename or "upload.pdf"
         data = await read_upload(upload, service.settings, allow_empty=True)
         try:
-            items.extend(await asyncio.to_thread(_read_pdf, name, data))
+            items.extend(await asyncio.to_thread(_read_pdf, name, data, service.settings))
         except MatsearchError as exc:
             skipped.append((name, exc.message))
     report = await asyncio.to_thread(service.ingest_figures, items)
@@ -83,10 +83,10 @@ async def ingest_pdf(
     return report
 
 
-def _read_pdf(name: str, data: bytes) -> list[Any]:
+def _read_pdf(name: str, data: bytes, settings: Any) -> list[Any]:
     from matsearch.indexer.sources.pdf import read_pdf
 
-    return list(read_pdf(name, data, name=name))
+    return list(read_pdf(name, data, name=name, settings=settings))
 
 
 @router.post(
@@ -102,9 +102,12 @@ async def split(
     from matsearch.indexer.figures.panels import split_figure
 
     data = await read_upload(file, service.settings)
-    image = load_image(data, service.settings, what=file.filename or "figure")
-    result = await asyncio.to_thread(split_figure, image, caption, settings=service.settings)
-    return result.to_dict()
+
+    def run() -> dict[str, Any]:  # decoding and splitting are CPU work: off the event loop
+        image = load_image(data, service.settings, what=file.filename or "figure")
+        return split_figure(image, caption, settings=service.settings).to_dict()
+
+    return await asyncio.to_thread(run)
 
 
 @router.post(
@@ -122,13 +125,17 @@ async def ingest_exsclaim(
     results: Annotated[UploadFile, File(description="EXSCLAIM results JSON (exsclaim.json).")],
     files: Annotated[list[UploadFile] | None, File(description="Figure images.")] = None,
 ) -> IngestReport:
+    from matsearch.core.names import upload_name
     from matsearch.core.schemas import IngestSkip
 
-    json_name = results.filename or "exsclaim.json"
+    json_name = upload_name(results.filename, default="exsclaim.json", what="results")
     raw = await read_upload(results, service.settings)
-    images: list[tuple[str, bytes]] = []
+    images: dict[str, bytes] = {}
     for upload in files or []:
-        images.append((upload.filename or "", await read_upload(upload, service.settings, allow_empty=True)))
+        # a plain, normalised name: the only way an image is found (never a path on this machine)
+        images[upload_name(upload.filename, what="figure image")] = await read_upload(
+            upload, service.settings, allow_empty=True
+        )
     skipped: list[str] = []
     items = await asyncio.to_thread(_read_exsclaim, json_name, raw, images, skipped)
     report = await asyncio.to_thread(service.ingest_figures, items)
@@ -137,24 +144,8 @@ async def ingest_exsclaim(
     return report
 
 
-def _read_exsclaim(json_name: str, raw: bytes, images: list[tuple[str, bytes]], skipped: list[str]) -> list[Any]:
-    """EXSCLAIM items from uploaded bytes: the JSON and images go to a private temporary folder for the reader."""
-    import tempfile
-    from pathlib import Path
+def _read_exsclaim(json_name: str, raw: bytes, images: dict[str, bytes], skipped: list[str]) -> list[Any]:
+    """EXSCLAIM items from uploaded bytes only: images are looked up among ``images`` (nothing on disk)."""
+    from matsearch.indexer.sources.exsclaim import read_exsclaim_uploads
 
-    from matsearch.indexer.sources.exsclaim import read_exsclaim
-
-    with tempfile.TemporaryDirectory(prefix="exsclaim-") as d:
-        base = Path(d)
-        (base / "images").mkdir()
-        json_path = base / "exsclaim.json"
-        json_path.write_bytes(raw)
-        for name, data in images:
-            safe = Path(name).name  # never a path from the client
-            if not safe or safe in (".", ".."):
-                raise BadInput("every image needs a file name (its key in the EXSCLAIM JSON)")
-            (base / "images" / safe).write_bytes(data)
-        items = list(read_exsclaim(json_path, base / "images", skipped=skipped))
-    for item in items:
-        item.provenance["exsclaim_json"] = Path(json_name).name
-    return items
+    return list(read_exsclaim_uploads(raw, json_name, images, skipped=skipped))

@@ -75,19 +75,22 @@ def manual_scale(body: ScaleOverride, width: int | None, height: int | None) -> 
     "reading is kept under scale.previous. Needs the X-API-Key header when the server has a key.",
 )
 def set_scale(point_id: str, body: ScaleOverride, service: ServiceDep) -> PointOut:
-    found = service.store.retrieve(COLLECTION, [point_id]) if service.store.has_collection(COLLECTION) else []
-    if not found:
-        raise NotFound(f"no point {point_id!r} in collection {COLLECTION!r}")
-    payload = found[0].payload
-    width = height = None
-    bbox = payload.get("bbox")
-    if isinstance(bbox, list | tuple) and len(bbox) == 4:
-        width, height = int(bbox[2]) - int(bbox[0]), int(bbox[3]) - int(bbox[1])
-    scale = manual_scale(body, width, height)
-    previous = payload.get("scale")
-    if isinstance(previous, dict) and previous.get("source") != "manual":
-        scale["previous"] = previous
-    elif isinstance(previous, dict) and "previous" in previous:
-        scale["previous"] = previous["previous"]
-    service.store.set_payload(COLLECTION, [point_id], {"scale": scale, "nm_per_px": scale["nm_per_px"]})
+    from matsearch.store.base import write_lock
+
+    with write_lock(service.store):  # read-modify-write: a concurrent ingest or override must not interleave
+        found = service.store.retrieve(COLLECTION, [point_id]) if service.store.has_collection(COLLECTION) else []
+        if not found:
+            raise NotFound(f"no point {point_id!r} in collection {COLLECTION!r}")
+        payload = found[0].payload
+        width = height = None
+        bbox = payload.get("bbox")
+        if isinstance(bbox, list | tuple) and len(bbox) == 4:
+            width, height = int(bbox[2]) - int(bbox[0]), int(bbox[3]) - int(bbox[1])
+        scale = manual_scale(body, width, height)
+        previous = payload.get("scale")
+        if isinstance(previous, dict) and previous.get("source") != "manual":
+            scale["previous"] = previous
+        elif isinstance(previous, dict) and "previous" in previous:
+            scale["previous"] = previous["previous"]
+        service.store.set_payload(COLLECTION, [point_id], {"scale": scale, "nm_per_px": scale["nm_per_px"]})
     return get_point(service.store, COLLECTION, point_id)

@@ -146,9 +146,13 @@ async def search_spectrum(
 
             raise TooLarge(f"request body is larger than the limit of {service.settings.max_upload_bytes} bytes")
         try:
-            body = SpectrumQuery.model_validate(json.loads(raw or b"null"))
+            body = SpectrumQuery.model_validate(await asyncio.to_thread(json.loads, raw or b"null"))
         except json.JSONDecodeError as exc:
             raise BadInput(f"body is not valid JSON: {exc.msg}") from exc
+        except UnicodeDecodeError as exc:
+            raise BadInput(f"body is not valid UTF-8 JSON ({exc.reason} at byte {exc.start})") from exc
+        except RecursionError as exc:
+            raise BadInput("body JSON is nested too deeply") from exc
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ()))
