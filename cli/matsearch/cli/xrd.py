@@ -127,8 +127,11 @@ def ingest_cif(settings: Settings, paths: tuple[Path, ...], as_json: bool) -> No
         raise BadInput("no .cif files found in the given paths")
     with open_session(settings) as s:
         if s.remote:
-            uploads = [("files", (f.name, f.read_bytes(), "chemical/x-cif")) for f in files]
-            report: dict[str, Any] = s.remote.request("POST", "/v1/ingest/cif", files=uploads)
+            from matsearch.cli.figures import post_files  # batches under the server's request limit
+
+            report: dict[str, Any] = post_files(
+                s.remote, "/v1/ingest/cif", [(f.name, f.read_bytes()) for f in files], "xrd"
+            )
         else:
             from matsearch.indexer.xrd.ingest import ingest_cif_files
 
