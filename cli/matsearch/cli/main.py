@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from matsearch.cli import core_commands, figures, figures_text, stem, xrd
+from matsearch.cli import core_commands, figures, figures_text, plots, stem, xrd
 from matsearch.core.errors import MatsearchError
 
 # exit codes: 1 bad input / not found, 3 service problems (store locked, server unreachable)
@@ -69,7 +69,7 @@ def demo() -> None:
 GROUPS: dict[str, click.Group] = {"cli": cli, "ingest": ingest, "search": search, "library": library, "demo": demo}
 
 # Each feature module attaches its commands to these groups (heavy imports stay inside the commands).
-for _module in (core_commands, figures, figures_text, stem, xrd):
+for _module in (core_commands, figures, figures_text, plots, stem, xrd):
     _module.register(GROUPS)
 
 

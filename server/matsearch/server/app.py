@@ -16,7 +16,19 @@ from fastapi.responses import FileResponse, JSONResponse
 from matsearch.core.errors import MatsearchError
 from matsearch.core.settings import Settings, get_settings
 from matsearch.server import __version__
-from matsearch.server.routes import admin, collections, figures, health, images, ingest, points, scale, search, spectrum
+from matsearch.server.routes import (
+    admin,
+    collections,
+    figures,
+    health,
+    images,
+    ingest,
+    plots,
+    points,
+    scale,
+    search,
+    spectrum,
+)
 from matsearch.server.service import Service
 
 log = logging.getLogger("matsearch.server")
@@ -65,7 +77,7 @@ def create_app(settings: Settings | None = None, *, advertise_url: str | None = 
         )
         return JSONResponse(status_code=422, content={"detail": f"invalid request: {problems}"})
 
-    for module in (health, collections, search, points, images, ingest, figures, scale, spectrum, admin):
+    for module in (health, collections, search, points, images, ingest, figures, scale, spectrum, plots, admin):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

@@ -1,0 +1,610 @@
+"""Axes of a plot image: the axes rectangle, tick marks, tick labels (rapidocr) and a robust pixel → value fit.
+
+Method (classical image analysis, no learned detector):
+
+1. *Axis lines*: dark, low-chroma pixels opened with long horizontal / vertical structuring elements leave only
+   straight runs ≥ 30 % of the image side. The x axis and the y axis are the pair that meet in an L corner (the
+   bottom-left corner of the axes rectangle); the rectangle is their extent (a frame on the top/right, if any, is
+   not needed). Without a vertical axis (hidden y axis), the x axis alone defines the box.
+2. *Tick marks*: short dark runs perpendicular to each axis line, outward and inward, grouped into ticks; long and
+   short ones (major/minor) are told apart by length.
+3. *Tick labels*: connected components of ink outside the box, grouped into words, read by rapidocr's recogniser in
+   one batch; numbers are parsed (unicode minus, thousands commas, ``10^n`` read as ``10n``), snapped to the nearest
+   tick mark. The words farther out are the axis title (the y title is rotated back before reading).
+4. *Fit*: RANSAC over (px, value) pairs, once in linear and once in log10 space; the model with more inliers (then
+   the smaller residual) wins, so log axes and reversed axes come out of the fit, and misread labels are outliers.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+__all__ = ["AxisFit", "AxisInfo", "TextBox", "find_axes", "fit_axis", "parse_number", "read_words", "split_title"]
+
+
+@dataclass
+class Segment:
+    """A straight axis-line candidate: ``a..b`` across the line (thickness), ``s..e`` along it."""
+
+    a: int
+    b: int
+    s: int
+    e: int
+
+    @property
+    def c(self) -> float:
+        return (self.a + self.b) / 2.0
+
+    @property
+    def length(self) -> int:
+        return self.e - self.s + 1
+
+
+@dataclass
+class TextBox:
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 (inclusive) in image pixels
+    text: str = ""
+    score: float = 0.0
+
+    @property
+    def cx(self) -> float:
+        return (self.box[0] + self.box[2]) / 2.0
+
+    @property
+    def cy(self) -> float:
+        return (self.box[1] + self.box[3]) / 2.0
+
+    @property
+    def h(self) -> int:
+        return self.box[3] - self.box[1] + 1
+
+
+@dataclass
+class AxisFit:
+    """value = a * px + b (linear) or log10(value) = a * px + b (log)."""
+
+    a: float
+    b: float
+    scale: str  # "linear" | "log"
+    inliers: list[int] = field(default_factory=list)
+    residual_px: float = 0.0
+
+    def value(self, px: np.ndarray | float) -> np.ndarray:
+        t = self.a * np.asarray(px, dtype=float) + self.b
+        return np.power(10.0, t) if self.scale == "log" else t
+
+    def pixel(self, value: np.ndarray | float) -> np.ndarray:
+        v = np.asarray(value, dtype=float)
+        t = np.log10(np.maximum(v, 1e-300)) if self.scale == "log" else v
+        return (t - self.b) / self.a
+
+
+@dataclass
+class AxisInfo:
+    title: str = ""
+    ticks: list[tuple[float, float]] = field(default_factory=list)  # (value, px) of the inlier labelled ticks
+    fit: AxisFit | None = None
+    tick_marks: list[float] = field(default_factory=list)  # px of every tick mark found
+    labels: list[TextBox] = field(default_factory=list)
+    multiplier: float = 1.0  # "1e6" / "×10^6" offset text
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# pixels
+
+
+def background_color(rgb: np.ndarray) -> np.ndarray:
+    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]).reshape(-1, 3)
+    return np.median(border, axis=0).astype(np.float32)
+
+
+def ink_mask(rgb: np.ndarray, bg: np.ndarray, thr: float = 60.0) -> np.ndarray:
+    return np.abs(rgb.astype(np.float32) - bg).max(axis=2) > thr
+
+
+def dark_mask(rgb: np.ndarray) -> np.ndarray:
+    f = rgb.astype(np.int16)
+    gray = f.mean(axis=2)
+    chroma = f.max(axis=2) - f.min(axis=2)
+    return (gray < 130) & (chroma < 70)
+
+
+def _segments(mask: np.ndarray, min_len: int, horizontal: bool, max_thick: int) -> list[Segment]:
+    m: Any = mask.astype(np.uint8)
+    k = cv2.getStructuringElement(cv2.MORPH_RECT, (min_len, 1) if horizontal else (1, min_len))
+    # close 1-px gaps (JPEG) along the line before opening
+    kc = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 1) if horizontal else (1, 3))
+    m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, kc)
+    op = cv2.morphologyEx(m, cv2.MORPH_OPEN, k)
+    n, _lab, stats, _ = cv2.connectedComponentsWithStats(op, connectivity=8)
+    out = []
+    for i in range(1, n):
+        x, y, w, h, _area = (int(v) for v in stats[i])
+        if horizontal and h <= max_thick:
+            out.append(Segment(y, y + h - 1, x, x + w - 1))
+        elif not horizontal and w <= max_thick:
+            out.append(Segment(x, x + w - 1, y, y + h - 1))
+    return out
+
+
+def _tick_runs(dark: np.ndarray, seg: Segment, horizontal: bool, side: int, depth: int) -> np.ndarray:
+    """Run length of dark pixels leaving the axis line, per position along it (side +1: down/right, -1: up/left)."""
+    h, w = dark.shape
+    n = w if horizontal else h
+    runs = np.zeros(n, dtype=np.int32)
+    alive = np.ones(n, dtype=bool)
+    start = seg.b + 1 if side > 0 else seg.a - 1
+    for d in range(depth):
+        p = start + side * d
+        if p < 0 or p >= (h if horizontal else w):
+            break
+        line = dark[p, :] if horizontal else dark[:, p]
+        alive &= line
+        runs += alive
+    return runs
+
+
+def _group_ticks(runs: np.ndarray, lo: int, hi: int, min_len: int, max_width: int) -> list[tuple[float, int]]:
+    sel = np.zeros_like(runs, dtype=bool)
+    sel[lo : hi + 1] = runs[lo : hi + 1] >= min_len
+    out: list[tuple[float, int]] = []
+    idx = np.flatnonzero(sel)
+    if idx.size == 0:
+        return out
+    groups = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
+    for g in groups:
+        if len(g) <= max_width:
+            out.append((float(g.mean()), int(runs[g].max())))
+    return out
+
+
+def find_ticks(dark: np.ndarray, seg: Segment, horizontal: bool, lo: int, hi: int) -> tuple[list[float], int, int]:
+    """Tick positions along an axis line, and the outward / inward tick lengths found (0 if none)."""
+    h, w = dark.shape
+    depth = max(4, int(0.05 * (h if horizontal else w)))
+    thick = seg.b - seg.a + 1
+    max_width = max(3, thick + 2)
+    ticks: dict[int, tuple[float, int]] = {}
+    lens = {}
+    # outward = down for the x axis, left for the y axis
+    for side in (+1, -1):
+        runs = _tick_runs(dark, seg, horizontal, side, depth)
+        found = [t for t in _group_ticks(runs, lo, hi, 2, max_width) if t[1] < depth]
+        lens[side] = int(np.median([t[1] for t in found])) if len(found) >= 2 else 0
+        for pos, ln in found:
+            key = int(round(pos))
+            if key not in ticks or ticks[key][1] < ln:
+                ticks[key] = (pos, ln)
+    out_side = +1 if horizontal else -1
+    positions = sorted(p for p, _ in ticks.values())
+    merged: list[float] = []
+    for p in positions:
+        if merged and p - merged[-1] <= 2:
+            merged[-1] = (merged[-1] + p) / 2
+        else:
+            merged.append(p)
+    return merged, lens[out_side], lens[-out_side]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# text
+
+
+def _components(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
+    n, _lab, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    out = []
+    for i in range(1, n):
+        x, y, w, h, area = (int(v) for v in stats[i])
+        if area >= 2:
+            out.append((x, y, x + w - 1, y + h - 1))
+    return out
+
+
+def group_words(boxes: list[tuple[int, int, int, int]], gap_factor: float = 0.6) -> list[tuple[int, int, int, int]]:
+    """Merge character boxes into words/lines: overlapping vertically, horizontally closer than ``gap_factor`` × h."""
+    if not boxes:
+        return []
+    boxes = sorted(boxes, key=lambda b: b[0])
+    parent = list(range(len(boxes)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, bi in enumerate(boxes):
+        hi = bi[3] - bi[1] + 1
+        for j in range(i + 1, len(boxes)):
+            bj = boxes[j]
+            hj = bj[3] - bj[1] + 1
+            gap = bj[0] - bi[2] - 1
+            hm = max(hi, hj)
+            if gap > gap_factor * max(hm, 6) + 1:
+                if bj[0] > bi[2] + 3 * max(hm, 6):
+                    break
+                continue
+            ov = min(bi[3], bj[3]) - max(bi[1], bj[1]) + 1
+            if ov >= 0.3 * min(hi, hj) or (min(hi, hj) <= 3 and ov >= -1):
+                parent[find(j)] = find(i)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(boxes)):
+        groups.setdefault(find(i), []).append(i)
+    out = []
+    for idx in groups.values():
+        bs = [boxes[i] for i in idx]
+        out.append((min(b[0] for b in bs), min(b[1] for b in bs), max(b[2] for b in bs), max(b[3] for b in bs)))
+    return out
+
+
+_rec_lock = threading.Lock()
+
+
+def read_words(
+    rgb: np.ndarray, boxes: list[tuple[int, int, int, int]], rotate: list[bool] | None = None
+) -> list[TextBox]:
+    """Recognise many word crops in one rapidocr batch (recognition only; detection is ours)."""
+    if not boxes:
+        return []
+    from rapidocr.ch_ppocr_rec.typings import TextRecInput
+
+    from matsearch.indexer.figures.ocr import get_ocr
+
+    h, w = rgb.shape[:2]
+    crops = []
+    for k, (x0, y0, x1, y1) in enumerate(boxes):
+        pad = 3
+        c = rgb[max(0, y0 - pad) : min(h, y1 + pad + 1), max(0, x0 - pad) : min(w, x1 + pad + 1)]
+        if rotate is not None and rotate[k]:
+            c = np.rot90(c, k=-1)
+        ch = c.shape[0]
+        s = 40.0 / max(ch, 1)
+        c = cv2.resize(np.ascontiguousarray(c), (max(2, int(round(c.shape[1] * s))), 40), interpolation=cv2.INTER_CUBIC)
+        bg = np.full((48, c.shape[1] + 8, 3), 255, dtype=np.uint8)
+        bg[4:44, 4 : 4 + c.shape[1]] = c
+        crops.append(np.ascontiguousarray(bg[:, :, ::-1]))
+    engine = get_ocr()
+    with _rec_lock:
+        rec = engine._load_rec_model()(TextRecInput(img=crops))
+    out = []
+    for b, t, s in zip(boxes, rec.txts or [], rec.scores or [], strict=False):
+        out.append(TextBox(b, str(t).strip(), float(s)))
+    return out
+
+
+_MINUS = str.maketrans({"−": "-", "–": "-", "—": "-", "‒": "-", "O": "0", "o": "0", "l": "1", "I": "1", " ": ""})
+_NUM = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)$")
+_THOUSANDS = re.compile(r"^[-+]?\d{1,3}(,\d{3})+$")
+_POW10 = re.compile(r"^10[-+]?\d{1,2}$")
+
+
+def parse_number(text: str) -> tuple[float | None, float | None]:
+    """(plain value, value if the text is a power of ten written as ``10ⁿ`` and read flat as ``10n``)."""
+    t = text.strip().translate(_MINUS).rstrip(".")
+    if not t:
+        return None, None
+    if _THOUSANDS.match(t):
+        t = t.replace(",", "")
+    elif t.count(",") == 1 and "." not in t:
+        t = t.replace(",", ".")
+    plain = float(t) if _NUM.match(t) else None
+    pw = None
+    if _POW10.match(t) and len(t) > 2:
+        try:
+            pw = 10.0 ** int(t[2:])
+        except ValueError:
+            pw = None
+    if plain is not None and abs(plain) > 1e12:
+        plain = None
+    return plain, pw
+
+
+_MULT = re.compile(r"^(?:[x×X]\s*)?(?:1e|10\^?|x10|×10)([-+−]?\d{1,2})$")
+
+
+def parse_multiplier(text: str) -> float | None:
+    t = text.strip().replace(" ", "").replace("−", "-")
+    m = _MULT.match(t)
+    if not m:
+        return None
+    try:
+        e = int(m.group(1).replace("−", "-"))
+    except ValueError:
+        return None
+    return 10.0**e if abs(e) <= 15 else None
+
+
+def split_title(title: str) -> tuple[str | None, str | None]:
+    """``"Potential (V vs. RHE)"`` → ("Potential", "V vs. RHE"); ``"Time / s"`` → ("Time", "s")."""
+    t = title.strip()
+    if not t:
+        return None, None
+    m = re.match(r"^(.*?)\s*[\(\[](.+)[\)\]]\s*$", t)
+    if m:
+        return m.group(1).strip() or None, m.group(2).strip() or None
+    m = re.match(r"^(.*?)\s+/\s*(\S.*)$", t)
+    if m:
+        return m.group(1).strip() or None, m.group(2).strip() or None
+    return t, None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# fit
+
+
+def _ransac(px: np.ndarray, t: np.ndarray, tol: float) -> tuple[float, float, np.ndarray, float] | None:
+    n = len(px)
+    best: tuple[int, float, float, float, np.ndarray] | None = None
+    for i in range(n):
+        for j in range(i + 1, n):
+            if abs(px[j] - px[i]) < 3 or t[j] == t[i]:
+                continue
+            a = (t[j] - t[i]) / (px[j] - px[i])
+            b = t[i] - a * px[i]
+            err = np.abs((t - b) / a - px)
+            inl = err <= tol
+            cnt = int(inl.sum())
+            res = float(err[inl].mean())
+            if best is None or cnt > best[0] or (cnt == best[0] and res < best[3]):
+                best = (cnt, a, b, res, inl)
+    if best is None:
+        return None
+    inl = best[4]
+    if inl.sum() >= 2:
+        A = np.stack([px[inl], np.ones(int(inl.sum()))], axis=1)
+        sol, *_ = np.linalg.lstsq(A, t[inl], rcond=None)
+        a, b = float(sol[0]), float(sol[1])
+        if a == 0:
+            a, b = best[1], best[2]
+    else:
+        a, b = best[1], best[2]
+    err = np.abs((t - b) / a - px)
+    inl = err <= tol
+    return a, b, inl, float(err[inl].mean()) if inl.any() else tol
+
+
+def fit_axis(pairs: list[tuple[float, float | None, float | None]], span_px: float) -> AxisFit | None:
+    """Fit (px, plain value, power-of-ten value) tick readings; returns None with fewer than 2 consistent ticks."""
+    if len(pairs) < 2:
+        return None
+    tol = max(2.5, 0.012 * span_px)
+    cands: list[tuple[int, float, AxisFit]] = []
+    px_all = np.array([p[0] for p in pairs], dtype=float)
+    plain = [(i, p[1]) for i, p in enumerate(pairs) if p[1] is not None]
+    pw = [(i, p[2]) for i, p in enumerate(pairs) if p[2] is not None]
+    for scale, items in (("linear", plain), ("log", plain), ("log", pw)):
+        if len(items) < 2:
+            continue
+        idx = np.array([i for i, _ in items])
+        vals = np.array([v for _, v in items], dtype=float)
+        if scale == "log":
+            keep = vals > 0
+            idx, vals = idx[keep], vals[keep]
+            if len(vals) < 3 or vals.max() / vals.min() < 9.5:
+                continue
+            t = np.log10(vals)
+        else:
+            t = vals
+        r = _ransac(px_all[idx], t, tol)
+        if r is None:
+            continue
+        a, b, inl, res = r
+        cnt = int(inl.sum())
+        if cnt < 2:
+            continue
+        cands.append((cnt, res, AxisFit(a, b, scale, [int(i) for i in idx[inl]], res)))
+    if not cands:
+        return None
+    # more inliers first; a log model must beat linear clearly (ties go to linear)
+    cands.sort(key=lambda c: (-c[0], c[2].scale != "linear", c[1]))
+    return cands[0][2]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# axes rectangle + labels
+
+
+@dataclass
+class Axes:
+    plot_box: tuple[int, int, int, int]  # x0, y0, x1, y1: y axis x, top, right end, x axis y
+    x: AxisInfo
+    y: AxisInfo
+    x_seg: Segment
+    y_seg: Segment | None
+    text_h: float
+    thickness: int
+    inward_ticks: list[tuple[str, float]] = field(default_factory=list)
+    tick_len_in: dict[str, int] = field(default_factory=dict)
+    texts: list[TextBox] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _choose_axes(dark: np.ndarray) -> tuple[Segment, Segment | None] | None:
+    h, w = dark.shape
+    max_thick = max(4, int(0.012 * min(h, w)) + 2)
+    hs = _segments(dark, max(20, int(0.3 * w)), True, max_thick)
+    vs = _segments(dark, max(20, int(0.3 * h)), False, max_thick)
+    if not hs:
+        return None
+    best: tuple[float, Segment, Segment | None] | None = None
+    for hseg in hs:
+        for vseg in vs:
+            tol = 4 + (hseg.b - hseg.a) + (vseg.b - vseg.a)
+            ext_v, ext_h = 0.06 * h, 0.06 * w  # a tick mark may continue an axis line past the corner
+            if -tol <= vseg.c - hseg.s <= tol + ext_h and -tol <= vseg.e - hseg.c <= tol + ext_v:
+                score = float(hseg.length * vseg.length)
+                if best is None or score > best[0]:
+                    best = (score, hseg, vseg)
+    if best is not None:
+        return best[1], best[2]
+    # no L corner: the lowest long horizontal line (hidden y axis)
+    hseg = max(hs, key=lambda s: (s.length >= 0.5 * w, s.c))
+    return hseg, None
+
+
+def _strip_words(ink: np.ndarray, region: tuple[int, int, int, int]) -> list[tuple[int, int, int, int]]:
+    x0, y0, x1, y1 = region
+    if x1 <= x0 or y1 <= y0:
+        return []
+    sub = ink[y0:y1, x0:x1]
+    comps = [(a + x0, b + y0, c + x0, d + y0) for a, b, c, d in _components(sub)]
+    comps = [c for c in comps if (c[3] - c[1]) < 0.25 * ink.shape[0] and (c[2] - c[0]) < 0.5 * ink.shape[1]]
+    return group_words(comps)
+
+
+def find_axes(rgb: np.ndarray) -> Axes | None:
+    h, w = rgb.shape[:2]
+    bg = background_color(rgb)
+    dark = dark_mask(rgb)
+    ink = ink_mask(rgb, bg)
+    chosen = _choose_axes(dark)
+    if chosen is None:
+        return None
+    xs, ys = chosen
+    thick = xs.b - xs.a + 1
+    if ys is not None:
+        x0, y0, x1, y1 = int(round(ys.c)), ys.s, xs.e, int(round(xs.c))
+    else:
+        x0, x1, y1 = xs.s, xs.e, int(round(xs.c))
+        rows = np.flatnonzero(ink[: y1 - thick - 1, x0 : x1 + 1].any(axis=1))
+        y0 = int(rows.min()) if rows.size else 0
+    if x1 - x0 < 20 or y1 - y0 < 20:
+        return None
+    xticks, x_out, x_in = find_ticks(dark, xs, True, x0 - 2, x1 + 2)
+    if ys is not None:
+        yticks, y_out, y_in = find_ticks(dark, ys, False, y0 - 2, y1 + 2)
+    else:
+        yticks, y_out, y_in = [], 0, 0
+
+    # ---- x labels: words below the axis (+ outward ticks)
+    below_top = xs.b + 1 + x_out + 1
+    words = _strip_words(ink, (0, below_top, w, h))
+    ywords: list[tuple[int, int, int, int]] = []
+    if ys is not None:
+        left_right = ys.a - 1 - y_out - 1
+        ywords = _strip_words(ink, (0, max(0, y0 - 12), max(0, left_right), min(h, y1 + 12)))
+        ywords = [b for b in ywords if b[1] < y1 + 6]
+    # label-sized words: estimate text height from the words nearest the x axis
+    near = [b for b in words if b[1] - below_top < 0.12 * h]
+    text_h = float(np.median([b[3] - b[1] + 1 for b in near])) if near else max(8.0, 0.03 * h)
+    words = [b for b in words if (b[3] - b[1] + 1) >= 0.4 * text_h]
+    xlab = [
+        b for b in words if b[1] - below_top <= 1.5 * text_h and b[2] >= x0 - 3 * text_h and b[0] <= x1 + 3 * text_h
+    ]
+    xtitle_boxes = [b for b in words if b not in xlab and b[1] - below_top <= 6 * text_h]
+    # y labels: words right-aligned near the axis; the rest further left is the (rotated) title
+    ylab: list[tuple[int, int, int, int]] = []
+    ytitle_boxes: list[tuple[int, int, int, int]] = []
+    if ys is not None and ywords:
+        left_right = ys.a - 1 - y_out - 1
+        # rotated text (the y title) stacks its letters vertically: group by columns and set tall stacks aside
+        tb = [(b[1], b[0], b[3], b[2]) for b in ywords]
+        vgroups = [(b[1], b[0], b[3], b[2]) for b in group_words(tb, gap_factor=0.8)]
+        tall = [g for g in vgroups if (g[3] - g[1]) > 2.5 * text_h and (g[3] - g[1]) > 2 * (g[2] - g[0])]
+
+        def in_tall(b: tuple[int, int, int, int]) -> bool:
+            return any(g[0] <= b[0] and b[2] <= g[2] and g[1] <= b[1] and b[3] <= g[3] for g in tall)
+
+        ylab = [
+            b for b in ywords if left_right - b[2] <= 1.2 * text_h and (b[3] - b[1]) <= 2.2 * text_h and not in_tall(b)
+        ]
+        rest = [b for b in ywords if b not in ylab]
+        if rest:
+            xs_max = max(b[2] for b in ylab) if ylab else left_right
+            lab_left = min(b[0] for b in ylab) if ylab else left_right
+            rest = [b for b in rest if b[2] < lab_left + 2 and b[2] <= xs_max]
+            if rest:
+                ytitle_boxes = [
+                    (min(b[0] for b in rest), min(b[1] for b in rest), max(b[2] for b in rest), max(b[3] for b in rest))
+                ]
+    # merge x title words into one line
+    if xtitle_boxes:
+        top_row = min(b[1] for b in xtitle_boxes)
+        row = [b for b in xtitle_boxes if b[1] <= top_row + text_h]
+        xtitle_boxes = [
+            (min(b[0] for b in row), min(b[1] for b in row), max(b[2] for b in row), max(b[3] for b in row))
+        ]
+    # multiplier text ("1e6") above the top-left of the box
+    mult_boxes = _strip_words(
+        ink,
+        (max(0, x0 - 2 * int(text_h)), max(0, y0 - int(2.5 * text_h)), min(w, x0 + int(6 * text_h)), max(0, y0 - 1)),
+    )
+    all_boxes = xlab + xtitle_boxes + ylab + ytitle_boxes + mult_boxes
+    rot = [False] * (len(xlab) + len(xtitle_boxes) + len(ylab)) + [True] * len(ytitle_boxes) + [False] * len(mult_boxes)
+    read = read_words(rgb, all_boxes, rot)
+    n1 = len(xlab)
+    n2 = n1 + len(xtitle_boxes)
+    n3 = n2 + len(ylab)
+    n4 = n3 + len(ytitle_boxes)
+    xl, xt, yl, yt, mt = read[:n1], read[n1:n2], read[n2:n3], read[n3:n4], read[n4:]
+
+    def calibrate(labels: list[TextBox], ticks: list[float], horizontal: bool, span: float) -> AxisInfo:
+        info = AxisInfo(tick_marks=ticks, labels=labels)
+        pairs = []
+        used: list[TextBox] = []
+        for tb in labels:
+            if tb.score < 0.6:
+                continue
+            plain, pw = parse_number(tb.text)
+            if plain is None and pw is None:
+                continue
+            c = tb.cx if horizontal else tb.cy
+            if ticks:
+                j = int(np.argmin([abs(t - c) for t in ticks]))
+                size = (tb.box[2] - tb.box[0]) / 2 + 3 if horizontal else tb.h / 2 + 3
+                if abs(ticks[j] - c) <= max(4.0, size):
+                    c = ticks[j]
+            pairs.append((c, plain, pw))
+            used.append(tb)
+        fit = fit_axis(pairs, span)
+        info.fit = fit
+        if fit is not None:
+            for i in fit.inliers:
+                px, plain, pw = pairs[i]
+                v = (
+                    pw
+                    if (
+                        fit.scale == "log"
+                        and plain is not None
+                        and pw is not None
+                        and abs(np.log10(max(plain, 1e-300)) - (fit.a * px + fit.b)) > 0.2
+                    )
+                    else plain
+                )
+                if v is None:
+                    v = pw
+                info.ticks.append((float(v if v is not None else 0.0), float(px)))
+            info.ticks.sort(key=lambda t: t[1])
+        return info
+
+    xinfo = calibrate(xl, xticks, True, float(x1 - x0))
+    yinfo = calibrate(yl, yticks, False, float(y1 - y0))
+    xinfo.title = " ".join(t.text for t in xt if t.score > 0.4)
+    yinfo.title = " ".join(t.text for t in yt if t.score > 0.4)
+    for mb in mt:
+        mult = parse_multiplier(mb.text)
+        if mult is not None and mb.score > 0.5:
+            yinfo.multiplier = mult
+    ax = Axes((x0, y0, x1, y1), xinfo, yinfo, xs, ys, text_h, thick)
+    ax.tick_len_in = {"x": x_in, "y": y_in}
+    ax.texts = [t for t in read if t.text]
+    ax.meta = {"x_tick_out": x_out, "y_tick_out": y_out}
+    return ax
+
+
+def axis_px_tolerance(span: float) -> float:
+    return max(2.5, 0.012 * span)
+
+
+def nice_round(v: float) -> float:
+    if v == 0 or not math.isfinite(v):
+        return v
+    d = 6 - int(math.floor(math.log10(abs(v))))
+    return round(v, max(0, d))

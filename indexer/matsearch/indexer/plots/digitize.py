@@ -1,0 +1,227 @@
+"""Digitise a plot image: axes + tick calibration + lines → series in data units (the ``plot digitize`` answer).
+
+``digitize(image, caption)`` returns the JSON contract of ``matsearch plot digitize --json`` /
+``POST /v1/plots/digitize``: ``width``, ``height``, ``plot_box`` [x0, y0, x1, y1] (pixels, origin top-left),
+``x_axis`` / ``y_axis`` (``label``, ``quantity``, ``unit``, ``scale``, ``ticks`` [{value, px}], and ``relative``:
+true when the axis had no readable numeric ticks, so its values are fractions of the box, 0 at the bottom/left),
+``kind`` (from the axis titles and the caption) and ``series`` [{label, color, x, y, confidence}] — one y per pixel
+column of the box, ``null`` where the line is hidden. ``digitize_full`` also returns the pixel rows per series
+(for evaluation and for the ``spectra`` collection).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from matsearch.core.errors import MatsearchError
+from matsearch.indexer.plots.axes import (
+    Axes,
+    TextBox,
+    background_color,
+    find_axes,
+    group_words,
+    ink_mask,
+    read_words,
+    split_title,
+)
+from matsearch.indexer.plots.lines import Track, extract_lines
+
+__all__ = ["digitize", "digitize_full", "detect_kind", "NoPlotFound"]
+
+
+class NoPlotFound(MatsearchError):
+    """The image has no axes rectangle we can calibrate (not a plot, or a bar chart without a numeric x axis)."""
+
+    status = 422
+
+
+_KIND_RULES: list[tuple[str, str, str | None]] = [
+    # (kind, x-title pattern, caption pattern that must also match, or None)
+    ("xrd", r"2\s*[θΘϑ0OeQ]|2\s*theta|two.?theta|diffraction angle", None),
+    ("raman", r"raman", None),
+    ("xps", r"binding\s*energy", None),
+    ("eds", r"energy\s*\(?\s*kev", r"\b(eds|edx|edxs|energy.dispersive)\b"),
+    ("xas", r"(photon\s*)?energy\s*\(?\s*e\s*v", r"\b(xas|xanes|exafs|nexafs|x-ray absorption|absorption edge)\b"),
+    ("ftir", r"wave\s*number|cm\s*[-−]?\s*1", r"\b(ftir|ft-ir|infrared|ir spectr)"),
+    ("raman", r"cm\s*[-−]?\s*1|wave\s*number", r"raman"),
+    ("uv-vis", r"wavelength\s*\(?\s*nm", r"\b(uv|vis|absorb|absorption|absorbance)"),
+]
+
+
+def detect_kind(x_title: str, y_title: str = "", caption: str = "") -> str | None:
+    """Spectrum kind from the axis titles and the caption; None when there is nothing to go on."""
+    xt, yt, cap = x_title.lower(), y_title.lower(), caption.lower()
+    if not (xt or yt or cap):
+        return None
+    for kind, xpat, cpat in _KIND_RULES:
+        if re.search(xpat, xt) and (cpat is None or re.search(cpat, cap) or re.search(cpat, yt)):
+            return kind
+    if re.search(r"\b(xrd|x-ray diffraction)\b", cap) and re.search(r"intensity|counts", yt) and not xt:
+        return "xrd"
+    return "other" if (xt or yt) else None
+
+
+def _inside_text(rgb: np.ndarray, ink: np.ndarray, text_h: float) -> list[TextBox]:
+    """Text-sized ink components inside the box, grouped into words and read; only confident words are kept."""
+    n, _lab, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    chars = []
+    for i in range(1, n):
+        x, y, w, h, area = (int(v) for v in stats[i])
+        if 0.55 * text_h <= h <= 1.6 * text_h and w <= 1.6 * text_h and area >= 4:
+            chars.append((x, y, x + w - 1, y + h - 1))
+    words = group_words(chars, gap_factor=0.5)
+    words = [b for b in words if (b[2] - b[0] + 1) >= 0.8 * text_h]
+    if not words or len(words) > 24:
+        return []
+    read = read_words(rgb, words)
+    return [t for t in read if t.score >= 0.75 and re.search(r"[A-Za-z0-9]", t.text)]
+
+
+def _legend_swatches(
+    rgb: np.ndarray, ink: np.ndarray, texts: list[TextBox], text_h: float
+) -> list[tuple[tuple[int, int, int, int], np.ndarray, str]]:
+    """Short horizontal line samples just left of a text: (box, colour, label)."""
+    out = []
+    h, w = ink.shape
+    for t in texts:
+        x0, y0, x1, y1 = t.box
+        cy = int(round(t.cy))
+        lo = max(0, int(x0 - 5 * text_h))
+        best = None
+        for r in range(max(0, cy - 2), min(h, cy + 3)):
+            row = ink[r, lo : max(lo, x0 - 1)]
+            idx = np.flatnonzero(row)
+            if idx.size == 0:
+                continue
+            groups = np.split(idx, np.flatnonzero(np.diff(idx) > 2) + 1)
+            g = groups[-1]
+            length = g[-1] - g[0] + 1
+            if length >= 1.2 * text_h and (x0 - (lo + g[-1])) <= 1.5 * text_h:
+                if best is None or length > best[0]:
+                    best = (length, r, lo + g[0], lo + g[-1])
+        if best is not None:
+            _, r, a, b = best
+            col = np.median(rgb[r, a : b + 1], axis=0)
+            out.append(((a, r - 3, b, r + 3), col, t.text))
+    return out
+
+
+def _series_label(track: Track, swatches: list[tuple[tuple[int, int, int, int], np.ndarray, str]]) -> str | None:
+    best = None
+    for _box, col, text in swatches:
+        d = float(np.abs(np.asarray(track.color, dtype=float) - col).max())
+        if d < 60 and (best is None or d < best[0]):
+            best = (d, text)
+    return best[1] if best else None
+
+
+def _axis_json(info: Any, title: str, relative: bool) -> dict[str, Any]:
+    quantity, unit = split_title(title)
+    return {
+        "label": title or None,
+        "quantity": quantity,
+        "unit": unit,
+        "scale": info.fit.scale if info.fit is not None else "linear",
+        "ticks": [{"value": float(v), "px": round(float(p), 2)} for v, p in info.ticks],
+        "relative": relative,
+    }
+
+
+def digitize_full(image: Image.Image | np.ndarray, caption: str = "") -> dict[str, Any]:
+    """The answer plus, per series, ``px_x0`` (first column) and ``px_y`` (pixel rows) for evaluation."""
+    rgb = np.asarray(image.convert("RGB")) if isinstance(image, Image.Image) else np.asarray(image)[:, :, :3]
+    rgb = np.ascontiguousarray(rgb.astype(np.uint8))
+    if min(rgb.shape[:2]) < 40:
+        raise NoPlotFound(f"image is {rgb.shape[1]}x{rgb.shape[0]} pixels: too small for a plot")
+    ax = find_axes(rgb)
+    if ax is None:
+        raise NoPlotFound("no plot axes found in the image (no pair of long straight axis lines)")
+    return _digitize_with_axes(rgb, ax, caption)
+
+
+def digitize(image: Image.Image | np.ndarray, caption: str = "") -> dict[str, Any]:
+    """The ``plot digitize`` answer (see the module docstring)."""
+    out = digitize_full(image, caption)
+    for s in out["series"]:
+        s.pop("px_y", None)
+        s.pop("px_x0", None)
+    return out
+
+
+def _digitize_with_axes(rgb: np.ndarray, ax: Axes, caption: str) -> dict[str, Any]:
+    height, width = rgb.shape[:2]
+    x0, y0, x1, y1 = ax.plot_box
+    m = max(1, ax.thickness // 2 + 1)
+    top = y0 + (m if ax.y_seg is not None else 0)
+    bx0, by0, bx1, by1 = x0 + m, top, x1 - m, y1 - m
+    if ax.y_seg is None:
+        bx0 = x0
+    crop = rgb[by0 : by1 + 1, bx0 : bx1 + 1]
+    bg = background_color(rgb)
+    ink = ink_mask(crop, bg)
+    # inward tick marks near the axes are not data
+    tl = ax.tick_len_in
+    if tl.get("x"):
+        for t in ax.x.tick_marks:
+            c = int(round(t)) - bx0
+            ink[max(0, ink.shape[0] - tl["x"] - 1) :, max(0, c - 1) : c + 2] = False
+    if tl.get("y"):
+        for t in ax.y.tick_marks:
+            r = int(round(t)) - by0
+            ink[max(0, r - 1) : r + 2, : tl["y"] + 1] = False
+    exclude = np.zeros_like(ink)
+    texts = _inside_text(crop, ink, ax.text_h)
+    swatches = _legend_swatches(crop, ink, texts, ax.text_h)
+    pad = 2
+    for tbox in texts:
+        a, b, c, d = tbox.box
+        exclude[max(0, b - pad) : d + pad + 1, max(0, a - pad) : c + pad + 1] = True
+    for (a, b, c, d), _col, _txt in swatches:
+        exclude[max(0, b - pad) : d + pad + 1, max(0, a - pad) : c + pad + 1] = True
+    if len(swatches) >= 2:  # a legend block: exclude its whole bounding box
+        boxes = [s[0] for s in swatches] + [t.box for t in texts if any(t.text == s[2] for s in swatches)]
+        a, b = min(q[0] for q in boxes), min(q[1] for q in boxes)
+        c, d = max(q[2] for q in boxes), max(q[3] for q in boxes)
+        e = int(0.6 * ax.text_h)
+        exclude[max(0, b - e) : d + e + 1, max(0, a - e) : c + e + 1] = True
+    tracks = extract_lines(crop, ink, exclude)
+    xfit, yfit = ax.x.fit, ax.y.fit
+    cols = np.arange(bx0, bx1 + 1, dtype=float)
+    xvals = xfit.value(cols) if xfit is not None else (cols - x0) / max(1, x1 - x0)
+    series = []
+    for tr in tracks:
+        yrow = tr.y + by0
+        ok = ~np.isnan(yrow)
+        if yfit is not None:
+            yv = yfit.value(np.where(ok, yrow, 0.0)) * ax.y.multiplier
+        else:
+            yv = (y1 - np.where(ok, yrow, 0.0)) / max(1, y1 - y0)
+        idx = np.flatnonzero(ok)
+        lo, hi = int(idx[0]), int(idx[-1])
+        tr.label = _series_label(tr, swatches)
+        series.append(
+            {
+                "label": tr.label,
+                "color": "#{:02x}{:02x}{:02x}".format(*tr.color),
+                "x": [float(v) for v in xvals[lo : hi + 1]],
+                "y": [float(v) if o else None for v, o in zip(yv[lo : hi + 1], ok[lo : hi + 1], strict=True)],
+                "px_y": [float(v) if o else None for v, o in zip(yrow[lo : hi + 1], ok[lo : hi + 1], strict=True)],
+                "px_x0": int(bx0 + lo),
+                "confidence": round(tr.confidence * (1.0 if xfit is not None else 0.5), 3),
+            }
+        )
+    kind = detect_kind(ax.x.title, ax.y.title, caption)
+    return {
+        "width": width,
+        "height": height,
+        "plot_box": [int(v) for v in ax.plot_box],
+        "x_axis": _axis_json(ax.x, ax.x.title, xfit is None),
+        "y_axis": _axis_json(ax.y, ax.y.title, yfit is None),
+        "kind": kind,
+        "series": series,
+    }

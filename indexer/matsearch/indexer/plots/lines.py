@@ -1,0 +1,331 @@
+"""Plot lines inside the axes rectangle: colour clusters, then tracking of same-coloured lines column by column.
+
+1. *Clean the box*: pixels differing from the background are ink; grid lines (rows/columns mostly covered by one
+   light, low-chroma colour) are removed, and so are text boxes and legend entries (found by the caller).
+2. *Colour clusters*: ink pixels in CIELAB are clustered greedily (densest colour bin first, members within ΔE);
+   near-identical clusters merge; very light grey clusters (legend frames, fills) are dropped.
+3. *Tracking*: per cluster, each column's vertical runs of pixels are the observations. The number of lines of
+   that colour is the most common run count; tracks start at a column showing exactly that many runs and are
+   extended left and right, each run going to the track whose predicted position (last position + slope) it
+   contains or is nearest to; a run may serve two tracks where same-coloured lines cross. The value of a run is its
+   centre, except at an apex or a valley (the run reaches well beyond both neighbours): then its outer end minus
+   half the line width — this is what keeps sharp XRD peaks at their height.
+4. *Gaps*: gaps up to a few line widths (dashes, dots) are interpolated; longer gaps stay empty (hidden line).
+   Tracks covering too little of their own extent (stick markers, arrows, stray text) are dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+__all__ = ["Track", "extract_lines"]
+
+
+@dataclass
+class Track:
+    color: tuple[int, int, int]
+    y: np.ndarray  # float row per column of the region, NaN where absent
+    confidence: float = 0.0
+    label: str | None = None
+    ambiguous: int = 0
+    meta: dict[str, float] = field(default_factory=dict)
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+
+
+def remove_grid(rgb: np.ndarray, ink: np.ndarray) -> np.ndarray:
+    """Clear rows / columns that are mostly one light low-chroma colour (grid lines, incl. dashed ones)."""
+    f = rgb.astype(np.int16)
+    gray = f.mean(axis=2)
+    chroma = f.max(axis=2) - f.min(axis=2)
+    light = ink & (gray > 120) & (chroma < 40)
+    out = ink.copy()
+    h, w = ink.shape
+    rows = light.mean(axis=1) > 0.35
+    cols = light.mean(axis=0) > 0.35
+    for r in np.flatnonzero(rows):
+        out[r, light[r]] = False
+    for c in np.flatnonzero(cols):
+        out[light[:, c], c] = False
+    # dark full-width rules inside the box (e.g. a zero line or a frame) are not data either
+    darkline = ink & (gray < 120) & (chroma < 60)
+    for r in np.flatnonzero(darkline.mean(axis=1) > 0.9):
+        out[r] = False
+    for c in np.flatnonzero(darkline.mean(axis=0) > 0.9):
+        out[:, c] = False
+    return out
+
+
+def cluster_colors(lab: np.ndarray, mask: np.ndarray, max_clusters: int = 10, radius: float = 22.0) -> list[np.ndarray]:
+    pts = lab[mask]
+    if len(pts) == 0:
+        return []
+    min_count = max(15, int(0.1 * mask.shape[1]))
+    centres: list[np.ndarray] = []
+    remaining = pts
+    for _ in range(max_clusters):
+        if len(remaining) < min_count:
+            break
+        q = np.floor(remaining / np.array([8.0, 8.0, 8.0])).astype(np.int32)
+        keys = (q[:, 0] + 64) * 100000 + (q[:, 1] + 64) * 300 + (q[:, 2] + 64)
+        uniq, inv, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        k = int(np.argmax(counts))
+        c = remaining[inv == k].mean(axis=0)
+        for _it in range(3):
+            d = np.linalg.norm(remaining - c, axis=1)
+            mem = d < radius
+            if not mem.any():
+                break
+            c = np.median(remaining[mem], axis=0)
+        d = np.linalg.norm(remaining - c, axis=1)
+        mem = d < radius
+        if mem.sum() < min_count:
+            remaining = remaining[~mem]
+            continue
+        centres.append(c)
+        remaining = remaining[~mem]
+    # merge near-identical
+    merged: list[np.ndarray] = []
+    for c in centres:
+        if all(np.linalg.norm(c - m) >= 12 for m in merged):
+            merged.append(c)
+    return merged
+
+
+def _blend(p: np.ndarray, c: np.ndarray, bg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Best α with p ≈ bg + α (c − bg), and the residual distance (RGB)."""
+    d = (c - bg).astype(np.float32)
+    dd = float(d @ d) + 1e-6
+    alpha = np.clip(((p - bg) @ d) / dd, 0.0, 1.0)
+    res = np.linalg.norm(p - (bg + alpha[:, None] * d), axis=1)
+    return alpha, res
+
+
+def _runs(col: np.ndarray) -> list[tuple[int, int]]:
+    idx = np.flatnonzero(col)
+    if idx.size == 0:
+        return []
+    br = np.flatnonzero(np.diff(idx) > 2) + 1
+    return [(int(g[0]), int(g[-1])) for g in np.split(idx, br)]
+
+
+def stroke_width(runs: list[list[tuple[int, int]]]) -> float:
+    """Pen width: a low percentile of single-run vertical run lengths (noise and slope only lengthen runs)."""
+    lens = [r[0][1] - r[0][0] + 1 for r in runs if len(r) == 1]
+    if len(lens) < 5:
+        lens = [b - a + 1 for r in runs for a, b in r]
+    return float(np.percentile(lens, 10)) if lens else 1.0
+
+
+def _track_cluster(mask: np.ndarray) -> list[np.ndarray]:
+    h, w = mask.shape
+    runs = [_runs(mask[:, x]) for x in range(w)]
+    counts = np.array([len(r) for r in runs])
+    covered = counts > 0
+    if covered.sum() < max(8, 0.06 * w):
+        return []
+    lw = stroke_width(runs)
+    # noisy data draw a band much thicker than the pen; steep strokes show the pen width horizontally
+    hl = [b - a + 1 for y_ in range(0, h, 2) for a, b in _runs(mask[y_, :])]
+    if len(hl) >= 20:
+        lw = min(lw, max(1.0, float(np.percentile(hl, 25))))
+    nz = counts[covered]
+    k = int(np.bincount(np.minimum(nz, 8)).argmax())
+    k = max(1, min(k, 6))
+    # anchor: middle of the longest stretch of columns with exactly k runs
+    good = counts == k
+    best_len, best_mid, cur = 0, int(np.flatnonzero(covered)[0]), 0
+    for x in range(w):
+        cur = cur + 1 if good[x] else 0
+        if cur > best_len:
+            best_len, best_mid = cur, x - cur // 2
+    anchor = best_mid
+    if not runs[anchor]:
+        return []
+    a_runs = sorted(runs[anchor], key=lambda r: r[0])[:k]
+    k = len(a_runs)
+    ys = np.full((k, w), np.nan)
+    tops = np.full((k, w), np.nan)
+    bots = np.full((k, w), np.nan)
+    for i, (a, b) in enumerate(a_runs):
+        ys[i, anchor] = (a + b) / 2
+        tops[i, anchor], bots[i, anchor] = a, b
+    if k > 1:
+        cs = np.array([(a + b) / 2 for a, b in a_runs])
+        sep = float(np.diff(cs).min())
+    else:
+        sep = float(h)
+    gate = max(3 * lw + 2, 0.5 * sep)
+    max_gap = int(max(8, 6 * lw))
+    tall_len = 3 * lw + 2
+    for direction in (+1, -1):
+        level = ys[:, anchor].copy()  # the track's own height, not moved by tall (peak) runs
+        last_top, last_bot = tops[:, anchor].copy(), bots[:, anchor].copy()
+        slope = np.zeros(k)
+        miss = np.zeros(k, dtype=int)
+        x = anchor + direction
+        while 0 <= x < w:
+            cand = runs[x]
+            if not cand:
+                miss += 1
+                x += direction
+                continue
+            choices: list[list[tuple[float, float, int]]] = []
+            for i in range(k):
+                opts = []
+                if miss[i] <= max(max_gap * 4, w // 3):
+                    pred = level[i] + slope[i] * (miss[i] + 1)
+                    for j, (a, b) in enumerate(cand):
+                        # connected to the previous run (8-connectivity) or containing the prediction
+                        touch = miss[i] == 0 and a <= last_bot[i] + 1 and b >= last_top[i] - 1
+                        inside = a - lw <= pred <= b + lw
+                        dist = 0.0 if (touch or inside) else min(abs(a - pred), abs(b - pred))
+                        if dist <= gate:
+                            opts.append((dist, abs((a + b) / 2 - pred) if not inside else 0.0, j))
+                opts.sort()
+                choices.append(opts)
+            taken: dict[int, list[int]] = {}
+            for i in sorted(range(k), key=lambda i_: choices[i_][0][:2] if choices[i_] else (1e9, 1e9)):
+                for _d, _c, j in choices[i]:
+                    a, b = cand[j]
+                    owners = taken.get(j, [])
+                    tall = b - a + 1 > tall_len
+                    if owners and not tall:
+                        continue  # a thin run belongs to one line
+                    taken.setdefault(j, []).append(i)
+                    break
+            got = {i: j for j, owners in taken.items() for i in owners}
+            for i in range(k):
+                if i not in got:
+                    miss[i] += 1
+                    continue
+                a, b = cand[got[i]]
+                c = (a + b) / 2
+                ys[i, x], tops[i, x], bots[i, x] = c, a, b
+                if b - a + 1 <= tall_len:
+                    if miss[i] == 0:
+                        slope[i] = 0.5 * slope[i] + 0.5 * float(np.clip(c - level[i], -lw * 2, lw * 2))
+                    else:
+                        slope[i] = 0.0
+                    level[i] = c
+                last_top[i], last_bot[i] = a, b
+                miss[i] = 0
+            x += direction
+    # A stroke is the curve widened by the pen (half width r) in every direction, so in a column its top is the
+    # curve's highest point within ±q columns lifted by r. Undoing that (a max filter over ±q of the tops, plus r;
+    # likewise for the bottoms) bounds where the curve itself passes in each column: [U, D]. Flat parts: U ≈ D.
+    # Steep parts: the curve runs through all of [U, D] (take the middle); an apex (U above both neighbours) takes U,
+    # a valley takes D — so sharp peaks keep their height and spikes narrower than the pen stay one column wide.
+    from scipy.ndimage import maximum_filter1d, minimum_filter1d
+
+    r = max(0.0, (lw - 1) / 2)
+    q = int(round(lw / 2))
+    out = []
+    for i in range(k):
+        t, b_ = tops[i].copy(), bots[i].copy()
+        idx = np.flatnonzero(~np.isnan(t))
+        if idx.size == 0:
+            out.append(ys[i])
+            continue
+        # fill gaps for the filters with neutral values (no pixels: cannot constrain)
+        t_f = np.where(np.isnan(t), -np.inf, t)
+        b_f = np.where(np.isnan(b_), np.inf, b_)
+        U = maximum_filter1d(t_f, size=2 * q + 1, mode="nearest") + r if q > 0 else t_f + r
+        D = minimum_filter1d(b_f, size=2 * q + 1, mode="nearest") - r if q > 0 else b_f - r
+        U = np.where(np.isnan(t), np.nan, np.minimum(U, b_ - r))
+        D = np.where(np.isnan(t), np.nan, np.maximum(D, t + r))
+        lo, hi = np.minimum(U, D), np.maximum(U, D)
+        y = (lo + hi) / 2
+        for xi in idx:
+            x = int(xi)
+            if hi[x] - lo[x] < 2:
+                continue
+            nbu = [lo[x + d] for d in (-1, 1) if 0 <= x + d < w and not np.isnan(lo[x + d])]
+            nbd = [hi[x + d] for d in (-1, 1) if 0 <= x + d < w and not np.isnan(hi[x + d])]
+            if nbu and lo[x] < min(nbu) - 0.5:
+                y[x] = lo[x]
+            elif nbd and hi[x] > max(nbd) + 0.5:
+                y[x] = hi[x]
+        out.append(y)
+    # refinement changes the neighbours too: apexes next to apexes keep their centre values; good enough
+    return out
+
+
+def _fill_gaps(y: np.ndarray, max_gap: int) -> tuple[np.ndarray, float]:
+    idx = np.flatnonzero(~np.isnan(y))
+    if idx.size < 2:
+        return y, 0.0
+    out = y.copy()
+    extent = idx[-1] - idx[0] + 1
+    coverage = idx.size / extent
+    for a, b in zip(idx[:-1], idx[1:], strict=False):
+        if 1 < b - a <= max_gap + 1:
+            out[a + 1 : b] = np.interp(np.arange(a + 1, b), [a, b], [y[a], y[b]])
+    return out, float(coverage)
+
+
+def extract_lines(
+    rgb: np.ndarray, ink: np.ndarray, exclude: np.ndarray | None = None, min_extent: float = 0.08
+) -> list[Track]:
+    """Tracks (one y per column, NaN = absent) of every plotted line in a cleaned box crop."""
+    h, w = ink.shape
+    mask = remove_grid(rgb, ink)
+    if exclude is not None:
+        mask &= ~exclude
+    lab = _lab(rgb)
+    centres = cluster_colors(lab, mask)
+    tracks: list[Track] = []
+    if not centres:
+        return tracks
+    # colours in RGB; a cluster that is only an anti-aliased blend of a stronger one with the background merges
+    rgb_c = [cv2.cvtColor(c.reshape(1, 1, 3).astype(np.float32), cv2.COLOR_LAB2RGB).reshape(3) * 255 for c in centres]
+    bgc = np.median(rgb[~ink], axis=0).astype(np.float32) if (~ink).any() else np.full(3, 255, np.float32)
+    order = sorted(range(len(centres)), key=lambda i: -float(np.abs(rgb_c[i] - bgc).max()))
+    keep: list[int] = []
+    for i in order:
+        blended = False
+        for j in keep:
+            alpha, res = _blend(rgb_c[i][None, :], rgb_c[j], bgc)
+            if res[0] < 22 and alpha[0] < 0.92:
+                blended = True
+                break
+        if not blended:
+            keep.append(i)
+    pts = rgb[mask].astype(np.float32)
+    best_res = np.full(len(pts), np.inf)
+    best_k = np.full(len(pts), -1)
+    for k in keep:
+        alpha, res = _blend(pts, rgb_c[k], bgc)
+        res = np.where(alpha >= 0.3, res, np.inf)
+        better = res < best_res
+        best_res[better], best_k[better] = res[better], k
+    labels = np.full(mask.shape, -1, dtype=np.int32)
+    labels[mask] = np.where(best_res < 35, best_k, -1)
+    for ci in keep:
+        c = centres[ci]
+        L, a, b = (float(v) for v in c)
+        chroma = float(np.hypot(a, b))
+        if L > 80 and chroma < 12:
+            continue  # light grey: frames, fills, shading
+        m = labels == ci
+        m = cv2.morphologyEx(m.astype(np.uint8), cv2.MORPH_OPEN, np.ones((1, 1), np.uint8)).astype(bool)
+        rgbc = np.median(rgb[m], axis=0) if m.any() else np.zeros(3)
+        lens = []
+        for y in _track_cluster(m):
+            lens.append(1)
+            idx = np.flatnonzero(~np.isnan(y))
+            if idx.size < max(8, min_extent * w):
+                continue
+            lw = 2.0
+            y2, cov = _fill_gaps(y, int(max(8, 6 * lw)))
+            if cov < 0.25:
+                continue
+            conf = float(min(1.0, cov) * min(1.0, idx.size / (0.5 * w)) ** 0.5)
+            color = (int(rgbc[0]), int(rgbc[1]), int(rgbc[2]))
+            tracks.append(Track(color, y2, conf, meta={"coverage": cov}))
+    return tracks

@@ -1,0 +1,80 @@
+"""Plot routes: digitise a graph panel (no indexing)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, Form, UploadFile
+from pydantic import BaseModel, Field
+
+from matsearch.core.images import load_image
+from matsearch.server.deps import ServiceDep
+from matsearch.server.routes.uploads import read_upload
+
+router = APIRouter(tags=["plots"])
+
+
+class Tick(BaseModel):
+    value: float
+    px: float = Field(description="Pixel position along the axis (x: column, y: row; origin top-left).")
+
+
+class Axis(BaseModel):
+    label: str | None = Field(description="The axis title as read (OCR).")
+    quantity: str | None
+    unit: str | None
+    scale: Literal["linear", "log"]
+    ticks: list[Tick] = Field(description="The labelled ticks that the px → value fit kept (RANSAC inliers).")
+    relative: bool = Field(
+        False, description="No numeric ticks read: values are fractions of the plot box (0 at the bottom/left)."
+    )
+
+
+class Series(BaseModel):
+    label: str | None = Field(description="From a legend entry of the same colour, when there is one.")
+    color: str | None = Field(description="#rrggbb")
+    x: list[float]
+    y: list[float | None] = Field(description="One value per pixel column; null where the line is hidden.")
+    confidence: float
+
+
+class DigitizedPlot(BaseModel):
+    width: int
+    height: int
+    plot_box: list[int] = Field(description="[x0, y0, x1, y1]: the y-axis column, top, right end, x-axis row.")
+    x_axis: Axis
+    y_axis: Axis
+    kind: Literal["xrd", "raman", "xps", "xas", "ftir", "uv-vis", "eds", "other"] | None
+    series: list[Series]
+
+
+@router.post(
+    "/v1/plots/digitize",
+    response_model=DigitizedPlot,
+    summary="Digitise a plot: axes, ticks and every line in data units",
+    description="Multipart `file` (a graph panel) and optional `caption`. Finds the axes rectangle, reads the tick "
+    "labels (OCR) and fits pixel → value (linear or log, reversed axes allowed), separates the lines by colour and "
+    "by tracking, and returns each series with one y per pixel column. `kind` comes from the axis titles and the "
+    "caption. Same JSON as `matsearch plot digitize --json`. 422 when no axes are found.",
+    responses={
+        400: {"description": "corrupt or empty image"},
+        413: {"description": "too large"},
+        415: {"description": "not an image"},
+        422: {"description": "no plot axes found"},
+    },
+)
+async def digitize_plot(
+    service: ServiceDep,
+    file: Annotated[UploadFile, File(description="The plot image.")],
+    caption: Annotated[str | None, Form(description="The figure caption.")] = None,
+) -> DigitizedPlot:
+    from matsearch.indexer.plots.digitize import digitize
+
+    data = await read_upload(file, service.settings)
+
+    def run() -> DigitizedPlot:  # decoding, OCR and tracking are CPU work: off the event loop
+        image = load_image(data, service.settings, what=file.filename or "plot")
+        return DigitizedPlot.model_validate(digitize(image, caption or ""))
+
+    return await asyncio.to_thread(run)
