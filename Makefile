@@ -7,9 +7,13 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # Debian packages the project needs at run time or in tests (installed only when missing).
-SYS_PACKAGES ?=
+# chromium + chromium-driver: the web page's browser tests (tests/test_web_browser.py).
+SYS_PACKAGES ?= chromium chromium-driver
+# The web page's chart library, vendored from npm into the package (make vendor-js refreshes it).
+UPLOT_VERSION ?= 1.6.32
+UPLOT_DIR := server/matsearch/server/static/vendor/uplot
 
-.PHONY: run test venv sysdeps demo library lint typecheck pytest bench bench-1m eval clean lock
+.PHONY: run test venv sysdeps demo library lint typecheck pytest bench bench-1m eval clean lock vendor-js
 
 run: venv demo library
 	$(BIN)/matsearch serve --host $(HOST) --port $(PORT)
@@ -57,6 +61,13 @@ bench-1m: venv
 
 eval: venv
 	$(BIN)/python -m bench.eval_all
+
+vendor-js:
+	tmp=$$(mktemp -d) && (cd $$tmp && npm pack --silent uplot@$(UPLOT_VERSION) >/dev/null && \
+	  tar xzf uplot-$(UPLOT_VERSION).tgz) && \
+	  cp $$tmp/package/dist/uPlot.iife.min.js $$tmp/package/dist/uPlot.min.css $$tmp/package/LICENSE $(UPLOT_DIR)/ && \
+	  rm -rf $$tmp
+	cd $(UPLOT_DIR) && sha256sum uPlot.iife.min.js uPlot.min.css LICENSE > SHA256SUMS && cat SHA256SUMS
 
 lock: venv
 	$(BIN)/pip freeze --exclude-editable | grep -v -E '^(torch|matsearch)' > requirements.lock
