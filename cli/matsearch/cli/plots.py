@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -17,7 +18,7 @@ def plot_group() -> None:
     """Plots (graph panels)."""
 
 
-def _axis_line(name: str, axis: dict) -> str:  # type: ignore[type-arg]
+def _axis_line(name: str, axis: dict[str, Any]) -> str:
     ticks = axis["ticks"]
     span = f"{ticks[0]['value']:g} … {ticks[-1]['value']:g}" if ticks else "relative (no numeric ticks read)"
     return f"{name}: {axis['label'] or '?'} [{axis['scale']}] {span}"

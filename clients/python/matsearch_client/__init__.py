@@ -13,6 +13,7 @@ from matsearch_client.errors import (
 )
 from matsearch_client.models import (
     Collection,
+    DigitizedPlot,
     FigureSplit,
     GcReport,
     Health,
@@ -26,6 +27,7 @@ __all__ = [
     "BadRequest",
     "Client",
     "Collection",
+    "DigitizedPlot",
     "FigureSplit",
     "GcReport",
     "Health",

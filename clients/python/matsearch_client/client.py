@@ -14,6 +14,7 @@ import httpx
 from matsearch_client.errors import error_for
 from matsearch_client.models import (
     Collection,
+    DigitizedPlot,
     FigureSplit,
     GcReport,
     Health,
@@ -245,6 +246,14 @@ class Client:
         fields = {"caption": caption} if caption is not None else None
         return FigureSplit.model_validate(
             self._request("POST", "/v1/figures/split", files={"file": (name, data)}, data=fields)
+        )
+
+    def digitize_plot(self, plot: ImageInput, *, caption: str | None = None) -> DigitizedPlot:
+        """Axes (ticks, linear/log, titles), spectrum kind and every line of a plot image in data units."""
+        name, data = _upload(plot, default_name="plot.png")
+        fields = {"caption": caption} if caption is not None else None
+        return DigitizedPlot.model_validate(
+            self._request("POST", "/v1/plots/digitize", files={"file": (name, data)}, data=fields)
         )
 
     def set_scale(

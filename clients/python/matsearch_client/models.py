@@ -125,3 +125,40 @@ class GcReport(BaseModel):
     kept_young: int = 0
     dry_run: bool = False
     removed: list[str] = Field(default_factory=list)
+
+
+class PlotTick(BaseModel):
+    value: float
+    px: float
+
+
+class PlotAxis(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    label: str | None = None
+    quantity: str | None = None
+    unit: str | None = None
+    scale: str = "linear"
+    ticks: list[PlotTick] = Field(default_factory=list)
+    relative: bool = False  # no numeric ticks read: values are fractions of the plot box
+
+
+class PlotSeries(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    label: str | None = None
+    color: str | None = None
+    x: list[float]
+    y: list[float | None]  # one value per pixel column; None where the line is hidden
+    confidence: float
+
+
+class DigitizedPlot(BaseModel):
+    """``POST /v1/plots/digitize``: axes calibration and every series of a plot, in data units."""
+
+    model_config = ConfigDict(extra="allow")
+    width: int
+    height: int
+    plot_box: list[int]
+    x_axis: PlotAxis
+    y_axis: PlotAxis
+    kind: str | None = None
+    series: list[PlotSeries]

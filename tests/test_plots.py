@@ -1,0 +1,118 @@
+"""Plot digitiser: axes calibration, lines, kind; the CLI command, the HTTP endpoint and the SDK method."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bench import plot_metrics
+from matsearch.indexer.plots.axes import fit_axis, parse_number, split_title
+from matsearch.indexer.plots.digitize import NoPlotFound, detect_kind, digitize, digitize_full
+from training import plots_synth
+
+from .conftest import DEV_FIGURES, LiveServer, png_bytes, run_cli
+
+
+def test_parse_number_handles_minus_signs_commas_and_flat_powers_of_ten() -> None:
+    assert parse_number("−0.5") == (-0.5, None)
+    assert parse_number("10,000") == (10000.0, None)
+    assert parse_number("0,5") == (0.5, None)
+    assert parse_number("103") == (103.0, 1000.0)  # "10³" read flat: both readings, the fit decides
+    assert parse_number("Ag") == (None, None)
+
+
+def test_fit_decides_log_and_reversed_axes_and_rejects_a_misread_label() -> None:
+    log = fit_axis([(100.0, 1.0, None), (200.0, 10.0, None), (300.0, 100.0, None), (400.0, 1000.0, None)], 300)
+    assert log is not None and log.scale == "log"
+    assert float(log.value(250.0)) == pytest.approx(10**1.5, rel=1e-6)
+    # binding energy: values fall to the right; one label misread (8 for 800) is an outlier
+    rev = fit_axis([(100.0, 900.0, None), (200.0, 800.0, None), (300.0, 7.0, None), (400.0, 600.0, None)], 300)
+    assert rev is not None and rev.scale == "linear" and rev.a < 0
+    assert sorted(rev.inliers) == [0, 1, 3]
+    assert float(rev.value(300.0)) == pytest.approx(700.0)
+
+
+def test_kind_from_axis_titles_and_caption() -> None:
+    assert detect_kind("2θ (degree)") == "xrd"
+    assert detect_kind("Raman shift (cm−1)") == "raman"
+    assert detect_kind("Binding energy (eV)") == "xps"
+    assert detect_kind("Energy (keV)", "Counts", "EDS spectrum of the particle") == "eds"
+    assert detect_kind("Energy (keV)", "Counts", "") == "other"
+    assert detect_kind("", "", "") is None
+    assert split_title("Potential (V vs. RHE)") == ("Potential", "V vs. RHE")
+
+
+@pytest.mark.parametrize("seed", [14, 23, 35])  # dev seeds: stacked XRD with a legend, sharp peaks, 5 black lines
+def test_synthetic_plot_lines_ticks_and_box(seed: int) -> None:
+    image, truth = plots_synth.render(seed)
+    answer = digitize_full(image)
+    s = plot_metrics.score(answer, truth)
+    assert s["x_ticks_right"] == s["x_ticks_total"] and s["x_ticks_wrong"] == 0
+    assert s["misalignment_px"] <= 1.5
+    assert all(ln["found"] and ln["mean_px"] <= 2.5 for ln in s["lines"]), s["lines"]
+    assert answer["kind"] == "xrd"
+
+
+def test_real_dev_panel_axes() -> None:
+    """Nat. Commun. 2018 fig. 3a (CC-BY): LSV curves, x 0.2…1.0 V vs. RHE, y 0…−6 mA cm−2."""
+    fig = Image.open(DEV_FIGURES / "s41467-018-06211-3_fig3.jpg").convert("RGB")
+    answer = digitize(fig.crop((0, 3, 314, 243)))
+    assert [t["value"] for t in answer["x_axis"]["ticks"]] == [0.2, 0.4, 0.6, 0.8, 1.0]
+    assert answer["x_axis"]["quantity"] == "Potential"
+    assert sorted(t["value"] for t in answer["y_axis"]["ticks"])[-1] == 0.0
+    assert len(answer["series"]) >= 4  # five coloured curves (Ag, BM, PM, SMNp, Pt/C)
+
+
+def test_not_a_plot_is_refused() -> None:
+    rng = np.random.default_rng(0)
+    noise = Image.fromarray(rng.integers(0, 255, (200, 300, 3), dtype=np.uint8))
+    with pytest.raises(NoPlotFound):
+        digitize(noise)
+
+
+def _plot_png(seed: int = 23) -> bytes:
+    image, _ = plots_synth.render(seed)
+    return png_bytes(image)
+
+
+def test_cli_plot_digitize(tmp_path: Path) -> None:
+    env = {"MATSEARCH_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"}
+    plot = tmp_path / "plot.png"
+    plot.write_bytes(_plot_png())
+    result = run_cli("plot", "digitize", str(plot), "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["kind"] == "xrd" and data["series"] and data["x_axis"]["scale"] == "linear"
+    assert len(data["series"][0]["x"]) == len(data["series"][0]["y"])
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (200, 150), "white").save(blank)
+    bad = run_cli("plot", "digitize", str(blank), env=env)
+    assert bad.returncode == 1 and bad.stderr.startswith("error:") and "axes" in bad.stderr
+
+
+def test_http_and_sdk_digitize(live_server: LiveServer) -> None:
+    import httpx
+
+    from matsearch_client import Client, DigitizedPlot
+    from matsearch_client.errors import InvalidRequest, UnsupportedMedia
+
+    png = _plot_png()
+    r = httpx.post(f"{live_server.url}/v1/plots/digitize", files={"file": ("p.png", png)}, timeout=120)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) >= {"width", "height", "plot_box", "x_axis", "y_axis", "kind", "series"}
+    assert body["series"][0]["color"].startswith("#")
+    with Client(live_server.url) as ms:
+        got = ms.digitize_plot(png, caption="XRD pattern of the film")
+        assert isinstance(got, DigitizedPlot) and got.kind == "xrd" and got.series
+        blank = io.BytesIO()
+        Image.new("RGB", (200, 150), "white").save(blank, format="PNG")
+        with pytest.raises(InvalidRequest):
+            ms.digitize_plot(blank.getvalue())
+        with pytest.raises(UnsupportedMedia):
+            ms.digitize_plot(b"not an image at all")
