@@ -13,6 +13,7 @@ from scipy import ndimage, signal
 
 from matsearch.core.errors import BadInput, TooLarge, UnsupportedMedia
 from matsearch.encoders.xrd import GRID_2THETA, LIB_WAVELENGTH, TWO_THETA_MAX, TWO_THETA_MIN, TWO_THETA_STEP
+from matsearch.encoders.xrd_files import INSTRUMENT_SUFFIXES, read_instrument_file
 
 # Å; same values as pymatgen.analysis.diffraction.xrd.WAVELENGTHS (Kα = weighted Kα1/Kα2 mean).
 WAVELENGTHS: dict[str, float] = {
@@ -101,6 +102,8 @@ class Pattern:
     wavelength: float
     name: str = "pattern"
     notes: list[str] = field(default_factory=list)
+    wavelength_source: str = "default"  # "file" (read from the file), "user" (given), "default" (Cu Kα)
+    format: str = "text"  # "text" or the instrument format read (xrdml, brml, bruker-raw-4, ras, ...)
 
 
 def _detect_kind(header: str) -> XKind:
@@ -118,6 +121,10 @@ def _header_wavelength(header: str) -> float | None:
         value = float(m.group(1))
         if 0.1 <= value <= 5.0:
             return value
+    # Rigaku/Bruker text exports name only the anode (";Target = Cu"): its Kα1 line
+    m = re.search(r"(?:target|anode)(?:\s*material)?\s*[:=]\s*\"?(Cu|Co|Mo|Fe|Cr|Ag)\b", header, re.I)
+    if m:
+        return WAVELENGTHS[m.group(1).capitalize() + "Ka1"]
     return None
 
 
@@ -133,12 +140,16 @@ def read_pattern_text(
         header_lines, x, y = _read_lines(text, name)
     header = "\n".join(header_lines)
     kind = _detect_kind(header) if x_kind == "auto" else x_kind
+    source = "user"
     if wavelength is None:
         declared = _header_wavelength(header)
         wl = declared if declared is not None else resolve_wavelength(None)
+        source = "file" if declared is not None else "default"
     else:
         wl = resolve_wavelength(wavelength)
-    return pattern_from_arrays(x, y, name=name, x_kind=kind, wavelength=wl)
+    p = pattern_from_arrays(x, y, name=name, x_kind=kind, wavelength=wl)
+    p.wavelength_source = source
+    return p
 
 
 _FAST_SPLIT = re.compile(r"[,\t; ]+|\r?\n")
@@ -211,15 +222,30 @@ def _read_lines(text: str, name: str) -> tuple[list[str], np.ndarray, np.ndarray
 def read_pattern_bytes(
     data: bytes, name: str = "pattern", *, x_kind: XKind = "auto", wavelength: str | float | None = None
 ) -> Pattern:
+    """A pattern file: an instrument format (``xrd_files.INSTRUMENT_SUFFIXES``: .xrdml, .brml, .raw, .uxd, .ras,
+    .rasx, .gsa/.gss/.fxye, .chi, powder .cif) with its own wavelength, or text. An explicit ``wavelength`` wins
+    over the file's."""
     lower = name.lower()
     suffix = lower[lower.rfind(".") :] if "." in lower else ""
-    if suffix and suffix not in TEXT_SUFFIXES:
+    if suffix and suffix not in TEXT_SUFFIXES and suffix not in INSTRUMENT_SUFFIXES:
         raise UnsupportedMedia(
-            f"{name}: unsupported pattern format {suffix!r} "
-            "(use text: .xy, .xye, .dat, .txt, .csv with x and intensity)"
+            f"{name}: unsupported pattern format {suffix!r} (use .xrdml, .brml, .raw, .uxd, .ras, .rasx, .gsa, "
+            ".fxye, .chi, a powder .cif, or text: .xy, .xye, .dat, .txt, .csv with x and intensity)"
         )
     if not data.strip():
         raise BadInput(f"{name}: empty file")
+    scan = read_instrument_file(data, name)
+    if scan is not None:
+        if wavelength is not None:
+            wl, source = resolve_wavelength(wavelength), "user"
+        elif scan.wavelength is not None:
+            wl, source = scan.wavelength, "file"
+        else:
+            wl, source = resolve_wavelength(None), "default"
+        kind: XKind = "q" if scan.x_kind == "q" else (x_kind if x_kind in ("d", "q") else "2theta")
+        p = pattern_from_arrays(scan.x, scan.y, name=name, x_kind=kind, wavelength=wl)
+        p.wavelength_source, p.format, p.notes = source, scan.format, list(scan.notes)
+        return p
     if b"\x00" in data[:4096]:
         raise UnsupportedMedia(f"{name}: binary file; export the pattern as two-column text (.xy/.csv)")
     try:
