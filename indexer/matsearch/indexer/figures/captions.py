@@ -58,14 +58,39 @@ _FIG_PREFIX_RE = re.compile(
 _SCALE_START_RE = re.compile(r"^\s*(?:\(?\s*)?(?:all\s+|the\s+)?scale\s*[- ]?bars?\b", re.I)
 _SHARED_START_RE = re.compile(
     r"^\s*(?:Error bars|All (?:data|images|panels|measurements|experiments)|In all panels|Data (?:are|is|were) "
-    r"|n\s*=\s*\d|Source data|Statistical)",
+    r"|n\s*=\s*\d|Source data|Statistical|Copyright|©|(?:Reproduced|Adapted|Reprinted)\s+(?:with|from)\b)",
+    re.I,
+)
+# Words after which a parenthesised label opens the text that follows it ("images of (a) X and (b) Y").
+_LEADIN_WORD_RE = re.compile(
+    r"\b(?:of|for|with|from|at|in|on|by|between|under|after|before|using|showing|shows|comparing|versus|vs\.?|or)$",
+    re.I,
+)
+# "... in (b) shows the data": a cross-reference followed by a verb is not a label marker.
+_VERB_AFTER_RE = re.compile(
+    r"\s*(?:shows?|showing|is|are|was|were|indicates?|presents?|depicts?|displays?|demonstrates?|reveals?|"
+    r"corresponds?|represents?|illustrates?|during|after|before)\b",
+    re.I,
+)
+_INSET_RE = re.compile(r"\binsets?\b|\b(?:right|left) of (?:the )?panel\b", re.I)
+_INLINE_PAREN_SCALE_RE = re.compile(r"\((?=[^()]*\bscale\s*bars?\b)[^()]*\d[^()]*\)", re.I)
+_INLINE_CLAUSE_SCALE_RE = re.compile(
+    r"[;,]\s*(?P<clause>(?:the\s+|and\s+)?(?:insets?\s+)?scale\s*bars?\b[^;()]*?\d[^;()]*?)(?=;|\.\s|\.?$)", re.I
+)
+# A sentence about scales only: "To facilitate comparison, the image scales are identical in a,d and in b,e."
+_SCALE_NOTE_RE = re.compile(
+    r"\b(?:scales?|magnifications?)\s+(?:is|are|was|were)\s+(?:identical|the same)\b"
+    r"|\bsame\s+(?:scale|magnification)\b",
     re.I,
 )
 _SENTENCE_END_RE = re.compile(r"(?<=[.;!?])\s+(?=[\(\[A-Z0-9a-z\"'“])")
 _ABBREV_RE = re.compile(
     r"(?:\b(?:Fig|Figs|Ref|Refs|ca|vs|approx|resp|i\.e|e\.g|et al|cf|No|Eq|Eqs|Supp|Suppl|Inc|Ltd|St|Dr|min|max|"
-    r"r\.p|r\.p\.m|a\.u|wt|at|vol|sec|temp|Co)\.|\b[A-Z]\.)$"
+    r"r\.p|r\.p\.m|a\.u|wt|at|vol|sec|temp|Co)\.|(?<![°\d])(?<!\d\s)\b[A-Z]\.)$"
 )
+# Words that are abbreviations mid-sentence but also end sentences ("... for 30 min. (b) ..."): a break before a
+# capital letter or a parenthesis is kept.
+_WEAK_ABBREV_RE = re.compile(r"\b(?:min|max|sec|temp|Co|at|wt|vol)\.$")
 
 
 def normalize_label(label: str) -> str:
@@ -107,7 +132,7 @@ def expand_label_range(start: str, end: str, *, prefer_roman: bool = False) -> l
 
 def parse_label_list(text: str, *, prefer_roman: bool = False) -> list[str]:
     """Expand a label list as written: "a,b" → [a, b]; "a–c" → [a, b, c]; "a, c–e and g" → [a, c, d, e, g]."""
-    tokens = re.findall(rf"{_LABEL}|{_DASH}", text)
+    tokens = re.findall(rf"(?<![A-Za-z0-9]){_LABEL}|{_DASH}", text)
     labels: list[str] = []
     i = 0
     while i < len(tokens):
@@ -150,6 +175,8 @@ class CaptionSplit:
     scale_sentences: list[str] = field(default_factory=list)
     scale_by_label: dict[str, tuple[float, str]] = field(default_factory=dict)
     scale_default: tuple[float, str] | None = None
+    scale_inset: dict[str, tuple[float, str]] = field(default_factory=dict)
+    scale_scope: dict[str, str] = field(default_factory=dict)  # label -> "label" | "group" (named or via its group)
     explain: list[str] = field(default_factory=list)
 
     @property
@@ -163,6 +190,17 @@ class CaptionSplit:
             if hit is not None:
                 return hit
         return self.scale_default
+
+    def scale_info(self, label: str | None) -> tuple[tuple[float, str] | None, str | None, tuple[float, str] | None]:
+        """(value, scope, inset value) for a panel: scope "label" (named), "group" (its group's statement) or
+        "figure" (caption-wide default); ``(None, None, inset)`` when the caption gives no value for it."""
+        lab = normalize_label(label) if label is not None else None
+        inset = self.scale_inset.get(lab) if lab is not None else None
+        if lab is not None and lab in self.scale_by_label:
+            return self.scale_by_label[lab], self.scale_scope.get(lab, "label"), inset
+        if self.scale_default is not None:
+            return self.scale_default, "figure", inset
+        return None, None, inset
 
     def segment(self, label: str | None) -> str | None:
         """The label's own text, or ``None`` when the caption has no segment for it."""
@@ -186,6 +224,8 @@ class CaptionSplit:
             "scale_default": (
                 None if self.scale_default is None else {"value": self.scale_default[0], "unit": self.scale_default[1]}
             ),
+            "scale_inset": {k: {"value": v, "unit": u} for k, (v, u) in self.scale_inset.items()},
+            "scale_scope": dict(self.scale_scope),
             "scale_sentences": list(self.scale_sentences),
             "explain": list(self.explain),
         }
@@ -202,7 +242,10 @@ def _sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[t
     cur = start
     for m in _SENTENCE_END_RE.finditer(text, start, end):
         before = text[cur : m.start()]
-        if _ABBREV_RE.search(before) and not re.search(r"\)\.$", before):
+        if before.count("(") > before.count(")"):
+            continue  # never inside parentheses: "(scale bar. 20 nm)"
+        weak = _WEAK_ABBREV_RE.search(before) is not None and re.match(r"[A-Z(\[]", text[m.end() : m.end() + 1])
+        if _ABBREV_RE.search(before) and not re.search(r"\)\.$", before) and not weak:
             continue
         if text[m.start() - 1] == ";":
             continue  # a semicolon separates clauses, not sentences
@@ -249,21 +292,24 @@ def _find_markers(text: str, prefer_roman: bool) -> list[_Marker]:
         raw = m.group(0)
         after = text[m.end() :]
         before = text[: m.start()].rstrip()
-        follows_text = re.match(r"\s*[,:.]?\s*[A-Za-z0-9\"“'(\[]", after) is not None and not re.match(
+        follows_text = re.match(rf"\s*(?:[,:.]|{_DASH})?\s*[A-Za-z0-9\"“'(\[]", after) is not None and not re.match(
             r"\s*\.\s*(?:[A-Z(]|$)", after
         )
         at_start = (
             before == ""
-            or before.endswith((".", ";", ":", ",", "|"))
+            or before.endswith((".", ";", ":", ",", "|", *_DASHES))
             or re.search(r"\band$|&$", before) is not None
             or _FIG_PREFIX_RE.fullmatch(before + " ") is not None
         )
+        # "Spectra of (a) X compared with (b) Y", "sizes of (c)—X": a marker after a lead-in word opens its text
+        # too ("inline"); it is kept only where no stronger marker opens the same label (see _filter_markers).
+        inline = not at_start and _LEADIN_WORD_RE.search(before) is not None and not _VERB_AFTER_RE.match(after)
         taken.append((m.start(), m.end()))
-        if not (at_start and follows_text) or in_scale_sentence(m.start()):
+        if not ((at_start or inline) and follows_text) or in_scale_sentence(m.start()):
             continue
         labels = parse_label_list(" ".join(re.findall(r"\(([^)]*)\)", raw)), prefer_roman=prefer_roman)
-        end = m.end() + len(re.match(r"\s*[,:.]?\s*", after).group(0))  # type: ignore[union-attr]
-        found.append(_Marker(m.start(), end, labels, raw, "paren", _is_upper(raw)))
+        end = m.end() + len(re.match(rf"\s*(?:[,:.]|{_DASH})?\s*", after).group(0))  # type: ignore[union-attr]
+        found.append(_Marker(m.start(), end, labels, raw, "inline" if inline else "paren", _is_upper(raw)))
 
     def overlaps(a: int, b: int) -> bool:
         return any(a < y and x < b for x, y in taken)
@@ -324,7 +370,18 @@ def _filter_markers(markers: list[_Marker], explain: list[str]) -> list[_Marker]
         kept.append(m)
     out: list[_Marker] = []
     seen: set[str] = set()
+    strong = {lab for m in kept if m.kind != "inline" for lab in m.labels}
     for m in kept:
+        if m.kind == "inline":
+            first = m.labels[0] if m.labels else ""
+            letters = [lab for lab in seen if len(lab) == 1]
+            top = max((ord(c) for c in letters), default=ord("a") - 1)
+            if any(lab in seen or lab in strong for lab in m.labels):
+                explain.append(f"ignored {m.raw!r} at {m.start}: a cross-reference (the label has its own text)")
+                continue
+            if len(first) == 1 and ord(first) > top + 3:
+                explain.append(f"ignored {m.raw!r} at {m.start}: jumps too far past the labels so far")
+                continue
         if m.kind == "bare" and all(lab in seen for lab in m.labels):
             explain.append(f"ignored {m.raw!r} at {m.start}: labels already have their text")
             continue
@@ -453,6 +510,26 @@ def split_caption(text: str) -> CaptionSplit:
         nxt = markers[k + 1].start if k + 1 < len(markers) else len(body)
         pieces.append((m.labels, m.end, nxt))
 
+    # Lead-ins: "HAADF-STEM images of (a,b) X and (d,e) Y", "Spectra of (a) X; (b) Y": the words before the first
+    # marker of a sentence belong to every marker of that sentence (a title ending in ":" stays shared).
+    lead_of: dict[int, str] = {}  # marker index -> lead-in text
+    lead_spans: set[tuple[int, int]] = set()
+    sentences = _sentence_spans(body)
+    for sa, sb in sentences:
+        inside = [k for k, m in enumerate(markers) if sa <= m.start < sb]
+        if not inside:
+            continue
+        m0 = markers[inside[0]]
+        lead = body[sa : m0.start]
+        if not lead.strip() or lead.rstrip().endswith(":") or _SCALE_START_RE.match(lead):
+            continue
+        if any(mk.start < sa < mk.end for mk in markers):  # the sentence starts inside a marker
+            continue
+        lead_spans.add((sa, m0.start))
+        for k in inside:
+            lead_of[k] = _clean(lead)
+        result.explain.append(f"lead-in {_clean(lead)[:40]!r} -> markers at {[markers[k].start for k in inside]}")
+
     segs: dict[str, list[str]] = {}
     shared: list[str] = []
     order: list[str] = []
@@ -464,23 +541,32 @@ def split_caption(text: str) -> CaptionSplit:
                 order.append(lab)
             segs[lab].append(sentence)
 
-    for labels, a, b in pieces:
+    for k, (labels, a, b) in enumerate(pieces):
         if b <= a:
             continue
+        lead = lead_of.get(k - 1, "") if k > 0 else ""
+        prev_inset = False
         for sa, sb in _sentence_spans(body, a, b):
+            if (sa, sb) in lead_spans or any(x <= sa and sb <= y for x, y in lead_spans):
+                continue
             sentence = body[sa:sb]
-            if _SCALE_START_RE.match(sentence) or re.match(r"^\s*\(?\s*scale\s*bars?", sentence, re.I):
-                _add_scale(result, sentence, labels, prefer_roman)
+            if _SCALE_START_RE.match(sentence) or re.match(r"^\s*\(?\s*(?:inset\s+)?scale\s*bars?", sentence, re.I):
+                _add_scale(result, sentence, labels, prefer_roman, inset=prev_inset, final=sb >= len(body.rstrip()))
+                continue
+            prev_inset = re.match(r"^\s*(?:the\s+)?insets?\b", sentence, re.I) is not None
+            sentence = _take_inline_scales(result, sentence, labels, prefer_roman)
+            if not _clean(sentence) or _SCALE_NOTE_RE.search(sentence):
+                if _clean(sentence):
+                    result.scale_sentences.append(_clean(sentence))
                 continue
             if labels:
                 if _SHARED_START_RE.match(sentence) and sb == b and k_is_last(markers, b, len(body)):
                     result.explain.append(f"shared sentence {sentence[:40]!r}")
                     shared.append(sentence)
                 else:
+                    if lead:
+                        sentence, lead = f"{lead} {sentence.strip()}", ""
                     add(labels, sentence)
-                # Inline "(scale bar, 1 μm)" inside a segment.
-                for sc in re.finditer(r"\(\s*scale\s*bars?\b[^)]*\)", sentence, re.I):
-                    _add_scale(result, sc.group(0), labels, prefer_roman, keep_text=True)
                 continue
             trailing = _trailing_labels(sentence, prefer_roman)
             if trailing:
@@ -512,23 +598,64 @@ def _trailing_labels(sentence: str, prefer_roman: bool) -> list[str]:
 
 
 def _add_scale(
-    result: CaptionSplit, sentence: str, labels: list[str], prefer_roman: bool, *, keep_text: bool = False
+    result: CaptionSplit,
+    sentence: str,
+    labels: list[str],
+    prefer_roman: bool,
+    *,
+    keep_text: bool = False,
+    inset: bool = False,
+    before: str = "",
+    final: bool = False,
 ) -> None:
+    """Record the values of one scale statement.
+
+    Labels named in the statement win ("Scale bars, 5 μm (c), 500 nm (d)"); else labels written just before a
+    parenthesised statement ("identical in a,d, (scale bar, 100 nm)"); else the group the statement sits in, or the
+    whole figure. An inset's statement ("inset scale bar, 2 nm", "(right of panel, scale bar, 20 nm)", or a scale
+    sentence right after an "Inset: ..." sentence) goes to ``scale_inset`` instead of the panel's own value.
+    """
     if not keep_text:
         result.scale_sentences.append(_clean(sentence))
+    inset = inset or _INSET_RE.search(sentence) is not None
     pairs, free = _scale_pairs(sentence, prefer_roman)
+    target = result.scale_inset if inset else result.scale_by_label
     for labs, ln in pairs:
         for lab in labs:
-            result.scale_by_label.setdefault(lab, (ln.value, ln.unit))
+            if lab not in target:
+                target[lab] = (ln.value, ln.unit)
+                if not inset:
+                    result.scale_scope[lab] = "label"
     if free:
         ln = free[0]
-        if labels:
-            for lab in labels:
-                result.scale_by_label.setdefault(lab, (ln.value, ln.unit))
-        elif result.scale_default is None:
+        near = re.search(rf"\b(?:in|for|of)\s+(?P<list>{_LIST})\s*,?\s*$", before) if before else None
+        named = parse_label_list(near.group("list"), prefer_roman=prefer_roman) if near else []
+        for lab in named or labels:
+            if lab not in target:
+                target[lab] = (ln.value, ln.unit)
+                if not inset:
+                    result.scale_scope[lab] = "label" if named else "group"
+        # A statement without labels in the shared text, or closing the whole caption ("(c) ... Scale bar, 5 nm."
+        # may speak for every panel that draws a bar), is also the figure's default.
+        if not named and not inset and (not labels or final) and result.scale_default is None:
             result.scale_default = (ln.value, ln.unit)
     result.explain.append(
-        f"scale sentence {_clean(sentence)[:60]!r}: "
+        f"{'inset ' if inset else ''}scale statement {_clean(sentence)[:60]!r}: "
         + ", ".join(f"{','.join(labs)}={ln.value:g} {ln.unit}" for labs, ln in pairs)
-        + (f" default/group={free[0].value:g} {free[0].unit}" if free else "")
+        + (f" group/default={free[0].value:g} {free[0].unit}" if free else "")
     )
+
+
+def _take_inline_scales(result: CaptionSplit, sentence: str, labels: list[str], prefer_roman: bool) -> str:
+    """Parse and cut scale statements inside a sentence: "(scale bar, 100 nm)", "(scale bar. 20 nm)", "; scale bar,
+    50 nm", "(right of panel, scale bar, 20 nm)". Returns the sentence without them."""
+    out = sentence
+    for m in list(_INLINE_PAREN_SCALE_RE.finditer(sentence)):
+        _add_scale(result, m.group(0), labels, prefer_roman, keep_text=True, before=sentence[: m.start()])
+        out = out.replace(m.group(0), " ", 1)
+    for m in list(_INLINE_CLAUSE_SCALE_RE.finditer(out)):
+        _add_scale(result, m.group("clause"), labels, prefer_roman, keep_text=True, before=out[: m.start()])
+        result.scale_sentences.append(_clean(m.group("clause")))
+        out = out.replace(m.group(0), "", 1)
+    out = re.sub(r"\s+([,.;:])", r"\1", re.sub(r"\s{2,}", " ", out))
+    return out

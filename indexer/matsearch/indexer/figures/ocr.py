@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-__all__ = ["get_ocr", "ocr_text", "OcrLine"]
+__all__ = ["get_ocr", "ocr_text", "recognize_batch", "OcrLine"]
 
 # (bbox [x0, y0, x1, y1] in the input image's pixels, text, score in 0..1)
 OcrLine = tuple[tuple[float, float, float, float], str, float]
@@ -92,4 +92,24 @@ def ocr_text(image: Image.Image | np.ndarray, *, min_score: float = 0.3, max_sid
         if float(score) >= min_score and str(text).strip():
             out.append(((x0, y0, x1, y1), str(text).strip(), float(score)))
     out.sort(key=lambda t: (t[0][1], t[0][0]))
+    return out
+
+
+def recognize_batch(crops: list[Image.Image | np.ndarray]) -> list[tuple[str, float]]:
+    """Read several one-line crops (recognition only, no detection) in one batched call: ``[(text, score), ...]``.
+
+    Degenerate crops (under 2 px on a side) give ``("", 0.0)``.
+    """
+    arrs = [_as_array(c) for c in crops]
+    keep = [i for i, a in enumerate(arrs) if a.shape[0] >= 2 and a.shape[1] >= 2]
+    out: list[tuple[str, float]] = [("", 0.0)] * len(arrs)
+    if not keep:
+        return out
+    from rapidocr.ch_ppocr_rec import TextRecInput
+
+    rec = get_ocr()._load_rec_model()
+    with _lock:
+        res = rec(TextRecInput(img=[arrs[i] for i in keep]))
+    for i, t, s in zip(keep, res.txts, res.scores, strict=True):
+        out[i] = (str(t).strip(), float(s))
     return out

@@ -19,6 +19,7 @@ from matsearch.indexer.items import PanelDraft
 
 MIN_SIDE = 32  # below this a figure is not split (one panel, with a note)
 MAX_ANALYSIS_SIDE = 2400  # larger figures are analysed on a downscaled copy; boxes are mapped back
+SMALL_ANALYSIS_SIDE = 900  # larger figures are read at this size first; a bigger reading must find more labels
 MIN_PANEL_SIDE = 12
 
 
@@ -91,12 +92,19 @@ def find_panels(
     if min(w, h) < MIN_SIDE:
         return [(None, (0, 0, w, h), 0.0)], [f"image is tiny ({w}x{h} px): not split"]
     rgb = image.convert("RGB")
-    f = 1.0
-    if max(w, h) > MAX_ANALYSIS_SIDE:
-        f = max(w, h) / MAX_ANALYSIS_SIDE
-        rgb = rgb.resize((round(w / f), round(h / f)), Image.Resampling.LANCZOS)
+    f = max(1.0, max(w, h) / MAX_ANALYSIS_SIDE)
+    tries = ([max(w, h) / SMALL_ANALYSIS_SIDE] if max(w, h) / f > 1.2 * SMALL_ANALYSIS_SIDE else []) + [f]
+    best: tuple[float, float, Layout] | None = None
+    for g in tries:  # labels and gutters are sized for print: a large figure is also read at about print size
+        img = rgb if g == 1.0 else rgb.resize((round(w / g), round(h / g)), Image.Resampling.LANCZOS)
+        lay: Layout = analyse(img, caption_labels or None, ocr=ocr)
+        n = sum(1 for r in lay.regions if r.label is not None)
+        if best is None or n > best[0]:
+            best = (n, g, lay)
+    assert best is not None
+    _, f, layout = best
+    if f != 1.0:
         notes.append(f"large image ({w}x{h} px): analysed at 1/{f:.2f} scale")
-    layout: Layout = analyse(rgb, caption_labels or None, ocr=ocr)
     notes.extend(layout.explain)
     out: list[tuple[str | None, Box, float]] = []
     for region in layout.regions:
@@ -160,10 +168,15 @@ def split_figure(
         for p, (kind, prob) in zip(panels, classify_panels(crops, image_vectors_of(crops, settings)), strict=True):
             p.type, p.type_confidence = kind, round(prob, 3)
     if scale:
+        from matsearch.indexer.figures.scales import ScaleTask, assign_scales
+
+        tasks = []
         for p, crop in zip(panels, crops, strict=True):
-            cap_value = split.scale_for(p.label) if split is not None else None
-            if wants_scale(crop, p.type, p.type_confidence, cap_value):
-                read_panel_scale(p, crop, cap_value)
+            value, scope, inset = split.scale_info(p.label) if split is not None else (None, None, None)
+            wants = wants_scale(crop, p.type, p.type_confidence, value, scope)
+            tasks.append(ScaleTask(crop=crop, wants=wants, value=value, scope=scope, inset=inset))
+        for p, readings in zip(panels, assign_scales(tasks), strict=True):
+            _set_scale(p, readings)
     return FigureSplit(
         width=image.width,
         height=image.height,
@@ -180,11 +193,17 @@ _SURE_TYPE = 0.6  # below this type confidence a non-microscopy panel still gets
 
 
 def wants_scale(
-    crop: Image.Image, kind: str | None, confidence: float | None, cap_value: tuple[float, str] | None
+    crop: Image.Image,
+    kind: str | None,
+    confidence: float | None,
+    cap_value: tuple[float, str] | None,
+    scope: str | None = "label",
 ) -> bool:
-    """Whether to look for scale bars in a panel: the caption gives a value for it, or it is (or may be) a
-    micrograph. Untyped panels fall back to "not mostly white" (plots, schematics and tables have no bars)."""
-    if cap_value is not None:
+    """Whether to look for scale bars in a panel: the caption gives a value for it by name (scope "label"), or it
+    is (or may be) a micrograph. A value that reaches the panel only through its group or the whole caption
+    ("(a–f) ... Scale bar, 100 nm.") does not override the type: a plot's legend lines are not bars. Untyped panels
+    fall back to "not mostly white" (plots, schematics and tables have no bars)."""
+    if cap_value is not None and scope in (None, "label"):
         return True
     if kind is None:
         return not _mostly_white(crop)
@@ -193,19 +212,11 @@ def wants_scale(
     return (confidence or 0.0) < _SURE_TYPE and kind not in ("graph", "illustration") and not _mostly_white(crop)
 
 
-def read_panel_scale(p: Panel, crop: Image.Image, cap_value: tuple[float, str] | None) -> None:
-    """Find the panel's bars and read them. When the caption gives the value the OCR passes are skipped (the
-    caption is the authority and OCR is the costly part); the bar length still comes from the image."""
-    from matsearch.indexer.figures.scalebar import read_scales
-
-    readings = read_scales(crop, cap_value, use_ocr=cap_value is None)
-    p.scale_bars = [_bar_dict(r.to_dict(), p.bbox) for r in readings]
-    best = readings[0].to_dict() if readings else None
-    if best is None and cap_value is not None:
-        best = {"value": cap_value[0], "unit": cap_value[1], "source": "caption", "nm_per_px": None}
-        best["notes"] = ["no scale bar found in the panel"]
-    p.scale = best
-    p.nm_per_px = best.get("nm_per_px") if best else None
+def _set_scale(p: Panel, readings: list[Any]) -> None:
+    """Store a panel's readings (best first): ``scale`` is the best one, ``nm_per_px`` its value (or None)."""
+    p.scale_bars = [_bar_dict(r.to_dict(), p.bbox) for r in readings if r.bbox is not None]
+    p.scale = readings[0].to_dict() if readings else None
+    p.nm_per_px = p.scale.get("nm_per_px") if p.scale else None
 
 
 def _mostly_white(image: Image.Image, limit: float = 0.55) -> bool:
@@ -244,7 +255,8 @@ def split_panels(image: Image.Image, caption: str | None) -> list[PanelDraft]:
     split = result.split
     drafts = []
     for p in result.panels:
-        cap_value = split.scale_for(p.label) if split is not None else None
+        value, scope, inset = split.scale_info(p.label) if split is not None else (None, None, None)
+        todo = {"value": list(value) if value else None, "scope": scope, "inset": list(inset) if inset else None}
         drafts.append(
             PanelDraft(
                 bbox=p.bbox,
@@ -256,7 +268,7 @@ def split_panels(image: Image.Image, caption: str | None) -> list[PanelDraft]:
                 extra={
                     "sub_caption": p.segment,
                     "label_confidence": round(p.label_confidence, 3),
-                    SCALE_TODO: list(cap_value) if cap_value is not None else None,
+                    SCALE_TODO: todo,
                 },
             )
         )
@@ -283,16 +295,31 @@ SCALE_TODO = "_scale_todo"  # payload key (removed by fill_scales): the panel's 
 
 
 def fill_scales(payloads: list[dict[str, Any]], images: list[Image.Image]) -> None:
-    """Read scale bars for panels split by :func:`split_panels` once their type is known (see :func:`wants_scale`);
+    """Read scale bars for panels split by :func:`split_panels` once their type is known (see :func:`wants_scale`),
+    one figure at a time (:func:`matsearch.indexer.figures.scales.assign_scales` compares the panels of a figure);
     sets ``scale`` and ``nm_per_px`` and removes the marker key."""
-    for payload, crop in zip(payloads, images, strict=True):
-        if SCALE_TODO not in payload:
-            continue
-        raw = payload.pop(SCALE_TODO)
-        cap_value = (float(raw[0]), str(raw[1])) if raw else None
-        if not wants_scale(crop, payload.get("type"), payload.get("type_confidence"), cap_value):
-            continue
-        p = Panel(label=payload.get("panel_label"), bbox=tuple(payload["bbox"]))
-        read_panel_scale(p, crop, cap_value)
-        payload["scale"] = p.scale
-        payload["nm_per_px"] = p.nm_per_px
+    from matsearch.indexer.figures.scales import ScaleTask, assign_scales
+
+    by_figure: dict[str, list[int]] = {}
+    for i, payload in enumerate(payloads):
+        if SCALE_TODO in payload:
+            by_figure.setdefault(str(payload.get("image_sha256")), []).append(i)
+    for idx in by_figure.values():
+        tasks = []
+        for i in idx:
+            raw = payloads[i].pop(SCALE_TODO) or {}
+            if isinstance(raw, list):  # the older marker: just (value, unit)
+                raw = {"value": raw, "scope": "label"}
+            value = (float(raw["value"][0]), str(raw["value"][1])) if raw.get("value") else None
+            inset = (float(raw["inset"][0]), str(raw["inset"][1])) if raw.get("inset") else None
+            crop = images[i]
+            kind, prob = payloads[i].get("type"), payloads[i].get("type_confidence")
+            wants = wants_scale(crop, kind, prob, value, raw.get("scope"))
+            tasks.append(ScaleTask(crop=crop, wants=wants, value=value, scope=raw.get("scope"), inset=inset))
+        for i, task, readings in zip(idx, tasks, assign_scales(tasks), strict=True):
+            if not task.wants:
+                continue
+            p = Panel(label=payloads[i].get("panel_label"), bbox=tuple(payloads[i]["bbox"]))
+            _set_scale(p, readings)
+            payloads[i]["scale"] = p.scale
+            payloads[i]["nm_per_px"] = p.nm_per_px

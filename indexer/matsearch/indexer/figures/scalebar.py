@@ -183,15 +183,18 @@ def find_scale_bars(image: Image.Image | np.ndarray, *, max_bars: int = 5, min_s
     cands = _candidates(rgb, _masks(rgb), min_len, kernel, min_score)
     if not any(c.score >= 0.6 for c in cands):
         cands += _candidates(rgb, _relative_masks(rgb), min_len, kernel, min_score)
+    # A line along the crop's top or bottom edge is a frame or gutter border of the panel, not a bar.
+    cands = [c for c in cands if c.bbox[1] > 1 and c.bbox[3] < H - 1]
     # A strip of a backing box next to a bar (wider than the bar, touching it) is not a bar.
-    cands = [c for c in cands if not any(_box_strip(c, o) for o in cands if o is not c)]
+    # (only against a bar that looks at least as good: a dark stripe under a white bar does not remove the bar)
+    cands = [c for c in cands if not any(_box_strip(c, o) and o.score >= c.score for o in cands if o is not c)]
     # Part of a longer bar found at a stricter threshold is the same bar.
     cands = [c for c in cands if not any(_part_of(c, o) for o in cands if o is not c)]
     # De-duplicate the same bar found at two thresholds (keep the better score).
     cands.sort(key=lambda b: -b.score)
     kept: list[ScaleBar] = []
     for c in cands:
-        if any(_iou(c.bbox, k.bbox) > 0.5 for k in kept):
+        if any(_iou(c.bbox, k.bbox) > 0.5 or _overlap_min(c.bbox, k.bbox) > 0.8 for k in kept):
             continue
         kept.append(c)
     return kept[:max_bars]
@@ -309,6 +312,14 @@ def _box_strip(c: ScaleBar, bar: ScaleBar) -> bool:
     return touches and cx0 <= bx0 and cx1 >= bx1 and (cx1 - cx0) > (bx1 - bx0) + 2
 
 
+def _overlap_min(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over the smaller box: the same bar found at two thresholds, one a row thinner."""
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    small = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return ix * iy / small if small > 0 else 0.0
+
+
 def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
     ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
@@ -397,6 +408,22 @@ def _text_near(
         if best2 is not None and (best is None or best2[4] > best[4]):
             best, found = best2, found2
     if best is None:
+        # The detector found text but no pass parsed it: read each line near the bar on its own (several OCR
+        # passes that must agree, see scalelabel.read_label), nearest first.
+        from matsearch.indexer.figures.scalelabel import read_label
+
+        def dist(box: list[int]) -> float:
+            tx, ty = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+            return float(np.hypot((tx - bx) / max(bw, 1), (ty - by) / max(th, 1)))
+
+        for box, _text, _score in sorted(found, key=lambda t: dist(t[0]))[:3]:
+            lx0, ly0 = max(0, box[0] - 2), max(0, box[1] - 2)
+            lx1, ly1 = min(W, box[2] + 2), min(H, box[3] + 2)
+            if lx1 - lx0 < 4 or ly1 - ly0 < 4:
+                continue
+            lab = read_label(rgb[ly0:ly1, lx0:lx1])
+            if lab.length is not None:
+                return lab.length, lab.text, [lx0, ly0, lx1, ly1], lab.confidence, found
         return None, None, None, 0.0, found
     return best[1], best[2], best[3], best[4], found
 

@@ -1,0 +1,437 @@
+"""Figure text on REAL data, dev and held-out side by side: captions, scales (nm/px), scale labels, text search.
+
+    .venv/bin/python -m bench.eval_figtext_real [--only captions,scales,labels,search] [--failures]
+
+Data (``bench/real_text/``, fetched into a cache by ``bench.real_text.fetch``: nothing third-party is committed):
+
+* **captions** — real captions annotated by hand (spans into the cached text). A label's *segment* is right when
+  its token F1 against the annotation is ≥ 0.9; its *panel caption* (shared text + segment, what is indexed) is
+  scored by token F1 ≥ 0.8. Caption scale values per label are compared exactly (value and unit).
+* **scales** — panels of real figures with hand-measured bars: dev = the 5 CC-BY dev figures (panel boxes from
+  ``bench/real_figures/panels.json``, bars from ``bench/annotations/figures_text/scalebars_dev.json``), held-out =
+  Nat. Commun. 5:4946 figures 1–9 (``ncomms5946_scales.json``). True panel boxes, panel types from the classifier,
+  values from the caption, the production code (``panels.split_figure``'s scale step). Reported: share of panels
+  that draw a bar whose nm/px is within 10 %, and panels that draw none but got an nm/px (false accepts).
+* **labels** — scale-label crops read on their own (``scalelabel.read_label``): right value+unit on readable crops,
+  wrong values (false accepts), and abstentions (value None, confidence < 0.3) on unreadable ones.
+* **search** — text queries with graded relevance (2 = the panel asked for, 1 = a related panel) over a paper built
+  into a PDF from its figures and captions and ingested through the real pipeline (``matsearch ingest pdf``'s
+  code): dev = the dev paper (s41467-018-06211-3), held-out = ncomms5946. nDCG@10 per query, averaged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import tempfile
+import time
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL = ROOT / "bench" / "real_text"
+OLD_ANN = ROOT / "bench" / "annotations" / "figures_text"
+REAL_FIGURES = ROOT / "bench" / "real_figures"
+DEV_FIGURES = ROOT.parent / "shared" / "data" / "dev" / "figures"
+RESULTS = ROOT / "bench" / "results" / "eval_figtext_real.json"
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", unicodedata.normalize("NFKC", text).lower())
+
+
+def token_f1(gold: str, pred: str) -> float:
+    ta, tb = _tokens(gold), _tokens(pred)
+    if not ta and not tb:
+        return 1.0
+    if not ta or not tb:
+        return 0.0
+    left: dict[str, int] = {}
+    for t in ta:
+        left[t] = left.get(t, 0) + 1
+    hit = 0
+    for t in tb:
+        if left.get(t, 0) > 0:
+            hit += 1
+            left[t] -= 1
+    if not hit:
+        return 0.0
+    p, r = hit / len(tb), hit / len(ta)
+    return 2 * p * r / (p + r)
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Captions
+
+
+def _caption_items(split: str, cache: Path) -> list[dict[str, Any]]:
+    """(caption, shared, {label: segment}, scale) per annotated caption of a split."""
+    import hashlib
+
+    texts = {c["id"]: c["caption"] for c in json.loads((cache / "captions.json").read_text("utf-8"))}
+    items = []
+    for c in json.loads((REAL / f"captions_{split}.json").read_text("utf-8"))["captions"]:
+        cap = texts[c["id"]]
+        if hashlib.sha256(cap.encode()).hexdigest() != c["caption_sha256"]:
+            raise SystemExit(f"caption {c['id']} in the cache differs from the annotated one")
+
+        def txt(spans: list[list[int]], cap: str = cap) -> str:
+            return " ".join(cap[a:b] for a, b in spans)
+
+        items.append(
+            {
+                "id": c["id"],
+                "caption": cap,
+                "shared": txt(c["shared"]),
+                "segments": {lab: txt(sp) for lab, sp in c["segments"].items()},
+                "scale": c.get("scale", {}),
+                "scale_default": c.get("scale_default"),
+            }
+        )
+    if split == "dev":  # the 5 CC-BY dev captions, annotated with their text
+        for c in json.loads((OLD_ANN / "captions_dev.json").read_text("utf-8"))["captions"]:
+            items.append(
+                {
+                    "id": c["id"],
+                    "caption": _norm(c["caption"]),
+                    "shared": c["shared"],
+                    "segments": c["segments"],
+                    "scale": c.get("scale", {}),
+                    "scale_default": c.get("scale_default"),
+                }
+            )
+    return items
+
+
+def eval_captions(split: str, cache: Path) -> dict[str, Any]:
+    from matsearch.indexer.figures.captions import split_caption
+    from matsearch.indexer.figures.units import canonical_unit
+
+    n = seg_ok = pan_ok = 0
+    n_scale = ok_scale = 0
+    failures = []
+    items = _caption_items(split, cache)
+    for it in items:
+        got = split_caption(it["caption"])
+        for lab, gold in it["segments"].items():
+            n += 1
+            f1 = token_f1(gold, got.segment(lab) or "")
+            gold_panel = f"{it['shared']} {gold}".strip()
+            f1p = token_f1(gold_panel, got.panel_caption(lab))
+            seg_ok += f1 >= 0.9
+            pan_ok += f1p >= 0.8
+            if f1 < 0.9 or f1p < 0.8:
+                failures.append({"id": it["id"], "label": lab, "segment_f1": round(f1, 3), "panel_f1": round(f1p, 3)})
+        for lab, want in it["scale"].items():
+            n_scale += 1
+            have = got.scale_for(lab)
+            ok = have is not None and abs(have[0] - float(want[0])) < 1e-9 and have[1] == canonical_unit(want[1])
+            ok_scale += ok
+            if not ok:
+                failures.append({"id": it["id"], "label": lab, "scale_gold": want, "scale_pred": have})
+        if it.get("scale_default"):
+            n_scale += 1
+            want = it["scale_default"]
+            have = got.scale_default
+            ok = have is not None and abs(have[0] - float(want[0])) < 1e-9 and have[1] == canonical_unit(want[1])
+            ok_scale += ok
+            if not ok:
+                failures.append({"id": it["id"], "label": "*", "scale_gold": want, "scale_pred": have})
+    return {
+        "captions": len(items),
+        "labels": n,
+        "segments_f1_0.9": round(seg_ok / max(1, n), 4),
+        "panel_caption_f1_0.8": round(pan_ok / max(1, n), 4),
+        "scale_values": n_scale,
+        "scale_value_accuracy": round(ok_scale / max(1, n_scale), 4),
+        "failures": failures,
+    }
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Scales
+
+
+def _scale_figures(split: str, cache: Path) -> list[dict[str, Any]]:
+    """Per figure: image, caption, panels [{label, box, nm_per_px (None: draws no bar)}]."""
+    figs = []
+    if split == "dev":
+        meta = {f["file"]: f["caption"] for f in json.loads((DEV_FIGURES / "figures.json").read_text("utf-8"))}
+        boxes = json.loads((REAL_FIGURES / "panels.json").read_text("utf-8"))["figures"]
+        bars = json.loads((OLD_ANN / "scalebars_dev.json").read_text("utf-8"))["panels"]
+        truth = {(b["figure"], b["label"]): b["nm_per_px"] for b in bars}
+        for name, caption in meta.items():
+            panels = [
+                {"label": p["label"], "box": p["bbox"], "nm_per_px": truth.get((name, p["label"]))} for p in boxes[name]
+            ]
+            figs.append({"file": name, "image": DEV_FIGURES / name, "caption": caption, "panels": panels})
+        return figs
+    ann = json.loads((REAL / "ncomms5946_scales.json").read_text("utf-8"))["figures"]
+    texts = {c["id"]: c["caption"] for c in json.loads((cache / "captions.json").read_text("utf-8"))}
+    for name, fig in ann.items():
+        k = int(re.search(r"fig(\d+)", name).group(1))  # type: ignore[union-attr]
+        panels = []
+        if "grid" in fig:
+            g = fig["grid"]
+            cells = [(c, r) for r in g["rows"] for c in g["cols"]]
+            for lab, (c, r) in zip(g["labels"], cells, strict=False):
+                panels.append({"label": lab, "box": [c[0], r[0], c[1], r[1]]})
+        for lab, p in fig["panels"].items():
+            entry = next((q for q in panels if q["label"] == lab), None)
+            if entry is None:
+                entry = {"label": lab, "box": p["box"]}
+                panels.append(entry)
+            if "bar" in p:
+                v, u = p["value"]
+                from matsearch.indexer.figures.units import to_nm
+
+                entry["nm_per_px"] = (to_nm(float(v), u) or 0.0) / float(p["length_px"])
+        for q in panels:
+            q.setdefault("nm_per_px", None)
+        figs.append(
+            {"file": name, "image": cache / "figures" / name, "caption": texts[f"ncomms5946#{k - 1}"], "panels": panels}
+        )
+    return figs
+
+
+def eval_scales(split: str, cache: Path, settings: Any) -> dict[str, Any]:
+    from matsearch.indexer.figures.captions import split_caption
+    from matsearch.indexer.figures.panel_type import classify_panels, image_vectors_of
+    from matsearch.indexer.figures.panels import wants_scale
+    from matsearch.indexer.figures.scales import ScaleTask, assign_scales
+
+    rows = []
+    t0 = time.perf_counter()
+    for fig in _scale_figures(split, cache):
+        image = Image.open(fig["image"]).convert("RGB")
+        split_c = split_caption(fig["caption"])
+        crops = [image.crop(tuple(p["box"])) for p in fig["panels"]]
+        types = classify_panels(crops, image_vectors_of(crops, settings))
+        tasks = []
+        for p, crop, (kind, prob) in zip(fig["panels"], crops, types, strict=True):
+            value, scope, inset = split_c.scale_info(p["label"])
+            tasks.append(
+                ScaleTask(
+                    crop=crop, wants=wants_scale(crop, kind, prob, value, scope), value=value, scope=scope, inset=inset
+                )
+            )
+        for p, readings in zip(fig["panels"], assign_scales(tasks), strict=True):
+            got = readings[0].nm_per_px if readings else None
+            rows.append(
+                {
+                    "figure": fig["file"],
+                    "label": p["label"],
+                    "truth": p["nm_per_px"],
+                    "nm_per_px": got,
+                    "source": readings[0].source if readings else None,
+                    "confidence": readings[0].confidence if readings else 0.0,
+                }
+            )
+    bar = [r for r in rows if r["truth"] is not None]
+    within = [r for r in bar if r["nm_per_px"] is not None and abs(r["nm_per_px"] / r["truth"] - 1) <= 0.1]
+    barless = [r for r in rows if r["truth"] is None]
+    false_acc = [r for r in barless if r["nm_per_px"] is not None]
+    return {
+        "panels": len(rows),
+        "bar_panels": len(bar),
+        "nm_per_px_within_10pct": round(len(within) / max(1, len(bar)), 4),
+        "bar_panels_missed": sum(1 for r in bar if r["nm_per_px"] is None),
+        "bar_panels_wrong": len(bar) - len(within) - sum(1 for r in bar if r["nm_per_px"] is None),
+        "barless_panels": len(barless),
+        "barless_given_nm_per_px": len(false_acc),
+        "seconds_per_panel": round((time.perf_counter() - t0) / max(1, len(rows)), 3),
+        "failures": [r for r in rows if r not in within and (r["truth"] is not None or r["nm_per_px"] is not None)],
+    }
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Scale labels
+
+
+def _label_crops(split: str, cache: Path) -> list[tuple[Image.Image, str | None, str]]:
+    import io
+
+    from PIL import ImageFilter
+
+    spec = json.loads((REAL / "labels.json").read_text("utf-8"))
+    out: list[tuple[Image.Image, str | None, str]] = []
+    if split == "heldout":
+        for it in spec["heldout"]:
+            out.append((Image.open(cache / "labels" / it["file"]).convert("RGB"), it["truth"], it["file"]))
+        return out
+    for it in spec["dev"]:
+        b = it["box"]
+        fig = Image.open(cache / "bar_figures" / it["figure"]).convert("RGB")
+        crop = fig.crop((b[0] - 1, b[1] - 1, b[2] + 1, b[3] + 1))
+        if it["variant"] in ("small", "tiny"):
+            h = 9 if it["variant"] == "small" else 4
+            crop = crop.resize((max(4, round(crop.width * h / crop.height)), h), Image.Resampling.BILINEAR)
+            crop = crop.filter(ImageFilter.GaussianBlur(0.4))
+            buf = io.BytesIO()
+            crop.save(buf, "JPEG", quality=60)
+            crop = Image.open(buf).convert("RGB")
+        out.append((crop, it["truth"], f"{it['figure']}:{b}:{it['variant']}"))
+    return out
+
+
+def eval_labels(split: str, cache: Path) -> dict[str, Any]:
+    from matsearch.indexer.figures.scalelabel import ABSTAIN_BELOW, parse_label_text, read_label
+
+    n_read = ok = wrong = n_unread = abst = 0
+    rows = []
+    t0 = time.perf_counter()
+    crops = _label_crops(split, cache)
+    for crop, truth, name in crops:
+        r = read_label(crop)
+        rows.append({"crop": name, "truth": truth, "text": r.text, "confidence": r.confidence})
+        t = parse_label_text(truth) if truth else None
+        if t is not None:
+            n_read += 1
+            good = r.value is not None and abs(r.value - t.value) < 1e-9 and r.unit == t.unit
+            ok += good
+            wrong += r.value is not None and not good
+        else:
+            n_unread += 1
+            abst += r.value is None and r.confidence < ABSTAIN_BELOW
+    return {
+        "readable": n_read,
+        "read_right": ok,
+        "read_wrong": wrong,
+        "unreadable": n_unread,
+        "abstained": abst,
+        "ms_per_crop": round(1000 * (time.perf_counter() - t0) / max(1, len(crops)), 1),
+        "rows": rows,
+    }
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Text search
+
+
+def _ndcg(gains: list[int], ideal: list[int], k: int = 10) -> float:
+    def dcg(g: list[int]) -> float:
+        return sum((2**x - 1) / math.log2(i + 2) for i, x in enumerate(g[:k]))
+
+    best = dcg(sorted(ideal, reverse=True))
+    return dcg(gains) / best if best > 0 else 0.0
+
+
+def eval_search(split: str, cache: Path) -> dict[str, Any]:
+    from matsearch.core.settings import Settings
+    from matsearch.indexer.sources import pdf as pdf_source
+    from matsearch.search.figures import search_text
+    from matsearch.server.service import Service
+    from training import figures_synth as synth
+
+    spec = json.loads((REAL / "text_queries.json").read_text("utf-8"))[split]
+    if split == "dev":
+        meta = json.loads((DEV_FIGURES / "figures.json").read_text("utf-8"))
+        figs = [(str(DEV_FIGURES / e["file"]), e["caption"], e["file"]) for e in meta]
+    else:
+        texts = {c["id"]: c["caption"] for c in json.loads((cache / "captions.json").read_text("utf-8"))}
+        figs = [
+            (str(cache / "figures" / f"ncomms5946_fig{k}.jpg"), texts[f"ncomms5946#{k - 1}"], f"fig{k}")
+            for k in range(1, 10)
+        ]
+    t0 = time.perf_counter()
+    per_query = []
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        pdf = tmp / f"{split}.pdf"
+        synth.build_figures_pdf([(f, c) for f, c, _ in figs], str(pdf), title=split)
+        items = list(pdf_source.read_pdf(pdf))
+        names = {str(item.figure_id): figs[k][2] for k, item in enumerate(items)}
+        settings = Settings(data_dir=tmp / "data")
+        service = Service(settings)
+        service.ingest_figures(items)
+        for q in spec:
+            grades = {(f, lab): g for f, lab, g in q["relevant"]}
+            hits = search_text(service.store, settings, q["q"], limit=10)
+            keys = [(names.get(str(h.payload.get("figure_id"))), h.payload.get("panel_label")) for h in hits]
+            gains = [grades.get(k, 0) for k in keys]
+            score = _ndcg(gains, list(grades.values()))
+            per_query.append({"q": q["q"], "ndcg10": round(score, 4), "top3": [f"{f}{lab}" for f, lab in keys[:3]]})
+        service.close()
+    mean = sum(r["ndcg10"] for r in per_query) / max(1, len(per_query))
+    return {
+        "queries": len(per_query),
+        "ndcg_at_10": round(mean, 4),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "per_query": per_query,
+    }
+
+
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", default="captions,scales,labels,search")
+    ap.add_argument("--failures", action="store_true", help="print the failures too")
+    ap.add_argument("--splits", default="dev,heldout", help="dev, heldout or both (tune on dev only)")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    from bench.real_text.fetch import ensure
+    from matsearch.core.settings import Settings
+
+    cache = ensure()
+    parts = args.only.split(",")
+    results: dict[str, Any] = {}
+    for split in args.splits.split(","):
+        if "captions" in parts:
+            results[f"captions_{split}"] = eval_captions(split, cache)
+        if "scales" in parts:
+            results[f"scales_{split}"] = eval_scales(split, cache, Settings())
+        if "labels" in parts:
+            results[f"labels_{split}"] = eval_labels(split, cache)
+        if "search" in parts:
+            results[f"search_{split}"] = eval_search(split, cache)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1, ensure_ascii=False))
+
+    def both(part: str, key: str, fmt: str = "{:.3f}") -> str:
+        vals = [results.get(f"{part}_{s}", {}).get(key) for s in ("dev", "heldout")]
+        return "  ".join(f"{(fmt.format(v) if isinstance(v, float) else str(v)):>10}" for v in vals)
+
+    print(f"\n{'figure text on real data':<52} {'dev':>10}  {'held-out':>10}   target (held-out)")
+    if "captions" in parts:
+        print(f"{'captions: labels annotated':<52} {both('captions', 'labels')}")
+        print(f"{'captions: segments right (token F1 >= 0.9)':<52} {both('captions', 'segments_f1_0.9')}   >= 0.90")
+        print(f"{'captions: panel caption token F1 >= 0.8':<52} {both('captions', 'panel_caption_f1_0.8')}   >= 0.90")
+        print(f"{'captions: scale values right':<52} {both('captions', 'scale_value_accuracy')}")
+    if "scales" in parts:
+        print(f"{'scales: panels that draw a bar':<52} {both('scales', 'bar_panels')}")
+        print(f"{'scales: nm/px within 10 % (bar panels)':<52} {both('scales', 'nm_per_px_within_10pct')}   >= 0.90")
+        print(f"{'scales: bar panels without nm/px (false rejects)':<52} {both('scales', 'bar_panels_missed')}")
+        print(f"{'scales: bar panels with a wrong nm/px':<52} {both('scales', 'bar_panels_wrong')}")
+        print(f"{'scales: barless panels':<52} {both('scales', 'barless_panels')}")
+        label = "scales: barless panels given nm/px (false accepts)"
+        print(f"{label:<52} {both('scales', 'barless_given_nm_per_px')}   0")
+    if "labels" in parts:
+        print(f"{'labels: readable crops':<52} {both('labels', 'readable')}")
+        print(f"{'labels: read right':<52} {both('labels', 'read_right')}   >= 5 of 6")
+        print(f"{'labels: read wrong (false accepts)':<52} {both('labels', 'read_wrong')}")
+        print(f"{'labels: unreadable crops':<52} {both('labels', 'unreadable')}")
+        print(f"{'labels: unreadable abstained':<52} {both('labels', 'abstained')}   all")
+    if "search" in parts:
+        print(f"{'text search: graded queries':<52} {both('search', 'queries')}")
+        print(f"{'text search: nDCG@10':<52} {both('search', 'ndcg_at_10')}   >= 0.90")
+    if args.failures:
+        for key, r in results.items():
+            for f in r.get("failures", []) + [q for q in r.get("per_query", []) if q["ndcg10"] < 1.0]:
+                print(f"  {key}: {json.dumps(f, ensure_ascii=False)}")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,140 @@
+"""Fetch the third-party real data of the figure-text evaluations into a local cache (never committed).
+
+Everything comes from two PyPI distributions through the ordinary `pip download` client; nothing else is contacted:
+
+* ``chemdataextractor2==2.4.1`` (sdist, MIT code): ``tests/data`` RSC HTML, Elsevier and Springer XML articles →
+  their figure captions (text belongs to the publishers).
+* ``exsclaim==0.1.0`` (wheel, MIT code): ``tests/data/nature_articles/*.html`` (Nature-family article pages →
+  figure captions), ``tests/data/images/pipeline/ncomms5946_fig1..9.jpg`` (Nat. Commun. 5:4946 figures, the held-out
+  paper), ``images/scale_label_test_images`` (7 scale-label crops, held-out) and ``images/scale_bar_test_images``
+  (figures whose printed labels are cut into the dev label crops).
+
+Captions are normalised (NFKC, whitespace collapsed) and checked against the SHA-256 recorded in the annotation
+files, so annotations (character spans) stay valid.
+
+    .venv/bin/python -m bench.real_text.fetch [--cache ~/.cache/matsearch/realdata/text]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import unicodedata
+import zipfile
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CACHE = Path("~/.cache/matsearch/realdata/text").expanduser()
+CDE = ("chemdataextractor2", "2.4.1")
+EXSCLAIM = ("exsclaim", "0.1.0")
+
+
+def norm(text: str) -> str:
+    """The caption form the annotations' spans refer to."""
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip()
+
+
+def _download(name: str, version: str, tmp: Path, *, sdist: bool) -> Path:
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", f"{name}=={version}", "-d", str(tmp), "-q"]
+    if sdist:
+        cmd[5:5] = ["--no-binary", name]
+    subprocess.run(cmd, check=True)
+    hits = [p for p in tmp.iterdir() if p.name.lower().replace("_", "-").startswith(name.lower())]
+    if not hits:
+        raise SystemExit(f"pip download of {name}=={version} gave no file")
+    return hits[0]
+
+
+def _html_captions(raw: bytes, paper: str) -> list[dict[str, Any]]:
+    from lxml import html
+
+    text = re.sub(r"^\s*<\?xml[^>]*\?>", "", raw.decode("utf-8", errors="replace"))
+    doc = html.fromstring(text)
+    out = []
+    for i, el in enumerate(doc.xpath('//*[contains(@class,"graphic_title")]')):  # RSC
+        cap = norm(el.text_content())
+        if len(cap) >= 25:
+            out.append({"id": f"{paper}#{i}", "paper": paper, "caption": cap})
+    for i, fig in enumerate(doc.xpath("//figure")):  # Nature family
+        desc = fig.xpath('.//*[contains(@class,"figure-description")]')
+        cap = norm(" ".join(x.text_content() for x in desc))
+        if cap:
+            out.append({"id": f"{paper}#{i}", "paper": paper, "caption": cap})
+    return out
+
+
+def _xml_captions(raw: bytes, paper: str) -> list[dict[str, Any]]:
+    from lxml import etree
+
+    doc = etree.fromstring(raw, parser=etree.XMLParser(resolve_entities=False, no_network=True))
+    out = []
+    for i, el in enumerate(doc.xpath('//*[local-name()="caption"]')):
+        parent = el.getparent()
+        if parent is None or etree.QName(parent).localname not in ("figure", "fig"):
+            continue
+        out.append({"id": f"{paper}#{i}", "paper": paper, "caption": norm("".join(el.itertext()))})
+    return out
+
+
+def fetch(cache: Path) -> dict[str, Any]:
+    cache.mkdir(parents=True, exist_ok=True)
+    captions: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp_s:
+        tmp = Path(tmp_s)
+        sdist = _download(*CDE, tmp, sdist=True)
+        with tarfile.open(sdist) as tar:
+            for m in tar.getmembers():
+                parts = Path(m.name).parts
+                if "tests" not in parts or "data" not in parts or "tables" in parts or "uspto" in parts:
+                    continue
+                if not m.name.endswith((".html", ".xml")) or not m.isfile():
+                    continue
+                f = tar.extractfile(m)
+                if f is None:
+                    continue
+                paper = Path(m.name).stem
+                raw = f.read()
+                captions += _html_captions(raw, paper) if m.name.endswith(".html") else _xml_captions(raw, paper)
+        wheel = _download(*EXSCLAIM, tmp, sdist=False)
+        with zipfile.ZipFile(wheel) as z:
+            for name in z.namelist():
+                if "tests/data/nature_articles/" in name and name.endswith(".html"):
+                    captions += _html_captions(z.read(name), Path(name).stem)
+                for sub, dest in (
+                    ("tests/data/images/pipeline/ncomms5946_", "figures"),
+                    ("tests/data/images/scale_label_test_images/", "labels"),
+                    ("tests/data/images/scale_bar_test_images/", "bar_figures"),
+                ):
+                    if sub in name and not name.endswith("/"):
+                        d = cache / dest
+                        d.mkdir(exist_ok=True)
+                        (d / Path(name).name).write_bytes(z.read(name))
+    (cache / "captions.json").write_text(json.dumps(captions, indent=1, ensure_ascii=False), encoding="utf-8")
+    return {"captions": len(captions), "cache": str(cache)}
+
+
+def ensure(cache: Path = DEFAULT_CACHE) -> Path:
+    """The cache folder, fetched first when it is missing."""
+    if not (cache / "captions.json").exists() or not (cache / "figures").exists():
+        fetch(cache)
+    return cache
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    args = ap.parse_args(argv)
+    if args.cache.exists():
+        shutil.rmtree(args.cache)
+    print(json.dumps(fetch(args.cache)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

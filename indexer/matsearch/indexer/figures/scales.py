@@ -1,0 +1,130 @@
+"""A figure's scales: which panel gets which caption value, on which of its bars (figure-level decisions).
+
+Per panel, :func:`matsearch.indexer.figures.scalebar.find_scale_bars` proposes bars; this module decides:
+
+1. **A caption value belongs to a panel only when that panel draws a bar.** The caption ties values to panels by
+   label ("Scale bars, 5 μm (c), 500 nm (d)", scope ``label``), through the group it sits in ("(a–l) ... Scale bar,
+   100 nm.", scope ``group``) or caption-wide (scope ``figure``). A panel without an accepted bar keeps the value
+   as text (``scale.value``, source ``caption``) but gets no ``nm_per_px``: a frame of a time series does not
+   inherit the one bar drawn in the last frame.
+2. **Bars must look like bars** more firmly when the value was not written for the panel by name: scope ``group``
+   or ``figure`` needs a bar score ≥ :data:`GROUP_MIN_SCORE` (scope ``label``: the finder's own 0.35).
+3. **Several bars in one panel** (an overview and its insets, EDS-map insets): panels that share one caption value
+   are drawn at one magnification more often than not, so the bar whose length agrees with the bars of the other
+   panels sharing that value (within :data:`CONSISTENT`) is chosen; without such evidence the longest good bar is
+   the panel's own (insets are smaller), and an inset value from the caption ("inset scale bar, 2 nm", "(right of
+   panel, scale bar, 20 nm)") goes to the best remaining bar, reported under ``scale_bars`` only.
+4. Panels without any caption value are read by OCR (the label printed by the bar, several passes, see
+   :mod:`~matsearch.indexer.figures.scalelabel`).
+
+Every reading carries ``source`` ("ocr", "caption"; "manual" is set through the API) and a ``confidence``.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image
+
+from matsearch.indexer.figures.scalebar import ScaleBar, ScaleReading, find_scale_bars, read_scales
+from matsearch.indexer.figures.units import canonical_unit, to_nm
+
+__all__ = ["ScaleTask", "assign_scales", "GROUP_MIN_SCORE", "CONSISTENT"]
+
+GROUP_MIN_SCORE = 0.6  # bar score needed when the caption value came through a group or the whole figure
+CONSISTENT = 0.12  # relative length difference under which two bars of one value count as the same magnification
+
+
+@dataclass
+class ScaleTask:
+    """One panel of a figure: its crop, whether to look for bars, and what the caption says about its scale."""
+
+    crop: Image.Image
+    wants: bool = True
+    value: tuple[float, str] | None = None
+    scope: str | None = None  # "label" | "group" | "figure" (how the caption tied the value to the panel)
+    inset: tuple[float, str] | None = None
+    bars: list[ScaleBar] = field(default_factory=list)
+
+
+def _key(value: tuple[float, str]) -> float | None:
+    unit = canonical_unit(value[1])
+    nm = to_nm(value[0], unit) if unit else None
+    return round(nm, 9) if nm is not None else None
+
+
+def _reading(bar: ScaleBar, value: tuple[float, str], crop: Image.Image, conf: float, note: str) -> ScaleReading:
+    unit = canonical_unit(value[1]) or value[1]
+    r = ScaleReading(bbox=list(bar.bbox), length_px=bar.length_px, bar_score=bar.score)
+    r.value, r.unit, r.source = float(value[0]), unit, "caption"
+    nm = to_nm(r.value, unit)
+    r.reciprocal = nm is None
+    if nm is not None and bar.length_px > 0:
+        r.nm_per_px = nm / bar.length_px
+        r.field_of_view_nm = [round(crop.width * r.nm_per_px, 4), round(crop.height * r.nm_per_px, 4)]
+    elif r.reciprocal:
+        r.notes.append("reciprocal-space bar: no real-space scale")
+    r.confidence = round(conf, 3)
+    r.notes.append(note)
+    return r
+
+
+def assign_scales(tasks: list[ScaleTask], *, use_ocr: bool = True) -> list[list[ScaleReading]]:
+    """Readings per panel (best first; empty when nothing is known) for the panels of ONE figure."""
+    out: list[list[ScaleReading]] = [[] for _ in tasks]
+    for t in tasks:
+        if t.wants and t.value is not None:
+            floor = 0.35 if t.scope == "label" else GROUP_MIN_SCORE
+            t.bars = [b for b in find_scale_bars(t.crop) if b.score >= floor]
+    # Consensus lengths per caption value: the bars of panels that have exactly one candidate.
+    anchors: dict[float, list[float]] = {}
+    for t in tasks:
+        k = _key(t.value) if t.value is not None else None
+        clear = [b for b in t.bars if b.score >= 0.75 * max(x.score for x in t.bars)] if t.bars else []
+        if k is not None and len(clear) == 1:
+            anchors.setdefault(k, []).append(clear[0].length_px)
+    for i, t in enumerate(tasks):
+        if not t.wants:
+            continue
+        if t.value is None:
+            if use_ocr:
+                out[i] = read_scales(t.crop, None, use_ocr=True)
+            continue
+        unit = canonical_unit(t.value[1])
+        if not t.bars:
+            r = ScaleReading(value=float(t.value[0]), unit=unit or t.value[1], source="caption")
+            r.reciprocal = unit is not None and to_nm(t.value[0], unit) is None
+            r.notes.append(f"the caption gives {t.value[0]:g} {t.value[1]} ({t.scope}) but the panel draws no bar")
+            out[i] = [r]
+            continue
+        k = _key(t.value)
+        ref = statistics.median(anchors[k]) if k is not None and anchors.get(k) else None
+        # "good" bars: within 75 % of the best score (a faint 1-px line does not beat a clear bar by length)
+        top = max(b.score for b in t.bars)
+        bars = sorted((b for b in t.bars if b.score >= 0.75 * top), key=lambda b: -b.length_px)
+        bars += sorted((b for b in t.bars if b.score < 0.75 * top), key=lambda b: -b.score)
+        chosen, how = bars[0], "the longest good bar"
+        if len(bars) > 1 and ref is not None:
+            near = min(bars, key=lambda b: abs(b.length_px / ref - 1))
+            if abs(near.length_px / ref - 1) <= CONSISTENT:
+                chosen, how = near, f"the bar as long as the other panels' {t.value[0]:g} {t.value[1]} bars"
+        elif len(bars) == 1:
+            how = "the panel's bar"
+        consistent = ref is None or abs(chosen.length_px / ref - 1) <= CONSISTENT
+        conf = 0.8 * min(1.0, chosen.score) * (1.0 if t.scope == "label" else 0.9) * (1.0 if consistent else 0.85)
+        readings = [_reading(chosen, t.value, t.crop, conf, f"caption value ({t.scope}) on {how}")]
+        rest = [b for b in bars if b is not chosen]
+        if t.inset is not None and rest:
+            ib = max(rest, key=lambda b: b.score)
+            readings.append(_reading(ib, t.inset, t.crop, 0.7 * min(1.0, ib.score), "caption value of an inset"))
+            rest = [b for b in rest if b is not ib]
+        for b in rest:
+            readings.append(ScaleReading(bbox=list(b.bbox), length_px=b.length_px, bar_score=b.score))
+        out[i] = readings
+    return out
+
+
+def reading_dicts(readings: list[ScaleReading]) -> list[dict[str, Any]]:
+    return [r.to_dict() for r in readings]
