@@ -16,6 +16,7 @@ import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -23,13 +24,14 @@ from scipy import ndimage
 
 from matsearch.core.errors import BadInput, TooLarge, UnsupportedMedia
 from matsearch.core.filters import Filter
+from matsearch.core.micrographs import Stack
 from matsearch.core.schemas import Hit
 from matsearch.core.settings import Settings
 from matsearch.encoders import get_encoder
 from matsearch.encoders.base import Encoder
 from matsearch.encoders.stem import FUSE_CNN as _FUSE_CNN
 from matsearch.encoders.stem import LAT_NTHETA
-from matsearch.encoders.stem_library import LATTICE_KEY, LIBRARY_PX, LIBRARY_SIZE
+from matsearch.encoders.stem_library import LATTICE_KEY, LIBRARY_PX, LIBRARY_SIZE, SPOTS_KEY
 from matsearch.search.common import to_hits
 from matsearch.store import Store
 from matsearch.store.base import ScoredHit, VectorQuery
@@ -52,6 +54,7 @@ MIN_FIELD_PX = 48  # at library scale (12 Å): fewer than ~3 unit cells cannot b
 MAX_CROPS = 4
 SPACING_HYPOTHESES = (2.0, 2.75, 3.8)  # Å: nearest strong lattice period, when no pixel size is given
 OVERFETCH = 8  # library points fetched per requested hit (several zone axes per structure collapse to one)
+WORK_PERIOD_PX = 12.0  # unknown pixel size: the working image is shrunk until the lattice period is about this
 
 
 def decode_array(data: bytes, filename: str, settings: Settings) -> np.ndarray:
@@ -346,6 +349,74 @@ def rerank(hits: Sequence[ScoredHit], qh: np.ndarray) -> list[ScoredHit]:
     return out
 
 
+@dataclass
+class DecodedQuery:
+    """A query image and what its file said about it."""
+
+    arr: np.ndarray  # 2-D float64
+    file_nm_per_px: float | None = None  # pixel size from a microscope file's metadata
+    file_info: dict[str, Any] | None = None  # format, title, frames used, calibration (microscope files)
+
+
+def decode_query(data: bytes, filename: str, settings: Settings, stack: Stack = "first") -> DecodedQuery:
+    """Decode a query: microscope files (.dm3/.dm4/.emd/.ser/.mrc/.hspy, TIFF with instrument tags) through
+    ``matsearch.core.micrographs`` with their own pixel size; other images through ``decode_array``."""
+    from matsearch.core import micrographs
+
+    what = filename or "upload"
+    is_tiff = data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+    if micrographs.is_microscope_file(data, filename) or is_tiff:
+        try:
+            mg = micrographs.read_micrograph(data, what, settings, stack=stack)
+        except BadInput:
+            if not is_tiff:
+                raise
+            mg = None  # a plain TIFF that the instrument readers do not take: decode it as an image
+        if mg is not None:
+            arr = to_2d(mg.data, what, settings)
+            nm = mg.nm_per_px
+            if nm is not None and not (MIN_NM_PER_PX <= nm <= MAX_NM_PER_PX):
+                raise BadInput(
+                    f"{what}: the file's pixel size is {nm:g} nm/px ({mg.calibration}), outside the "
+                    f"atomic-resolution range {MIN_NM_PER_PX:g}-{MAX_NM_PER_PX:g} nm/px; pass nm_per_px to override"
+                )
+            return DecodedQuery(arr, nm, mg.to_payload() | {"notes": mg.notes})
+    return DecodedQuery(decode_array(data, filename, settings))
+
+
+def unknown_work(arr: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    """Working image for an unknown pixel size: the central field, shrunk so that the dominant lattice period is
+    about ``WORK_PERIOD_PX`` px (more cells in 256²); returns (image, zoom factor, pixel-size hypotheses in Å per
+    working px for the fallback scale search)."""
+    period = dominant_period_px(arr)
+    if not math.isfinite(period) or period <= 0:
+        period = SPACING_HYPOTHESES[1] / LIBRARY_PX
+    factor = float(min(1.0, max(0.2, WORK_PERIOD_PX / period)))
+    need = int(math.ceil(256 / factor))
+    h, w = arr.shape
+    r, c = max(0, (h - need) // 2), max(0, (w - need) // 2)
+    work = resample(stretch(arr[r : r + need, c : c + need]), factor) if factor < 1.0 else raw_field(arr)
+    h2, w2 = work.shape
+    work = work[max(0, (h2 - 256) // 2) : max(0, (h2 - 256) // 2) + 256, max(0, (w2 - 256) // 2) :][:, :256]
+    spacings = np.exp(np.linspace(math.log(UNKNOWN_SPACING[0]), math.log(UNKNOWN_SPACING[1]), UNKNOWN_SCALES))
+    return np.ascontiguousarray(work), factor, spacings / (period * factor)
+
+
+def payload_features(hits: Sequence[ScoredHit]) -> tuple[list[ScoredHit], np.ndarray, list[np.ndarray | None]]:
+    """Library points that carry a lattice spectrum, with their harmonics and reference spots."""
+    from matsearch.encoders.stem import LAT_M, LAT_NK, unpack_harmonics
+
+    with_lat = [h for h in hits if isinstance(h.payload.get(LATTICE_KEY), str)]
+    if not with_lat:
+        return [], np.zeros((0, LAT_NK, LAT_M + 1), np.complex64), []
+    harm = np.stack([unpack_harmonics(h.payload[LATTICE_KEY]) for h in with_lat])
+    spots: list[np.ndarray | None] = []
+    for h in with_lat:
+        sp = h.payload.get(SPOTS_KEY)
+        spots.append(np.asarray(sp, dtype=np.float64).reshape(-1, 2) if isinstance(sp, list) and sp else None)
+    return with_lat, harm, spots
+
+
 def search_stem(
     store: Store,
     settings: Settings,
@@ -356,26 +427,94 @@ def search_stem(
     flt: Filter | None = None,
     limit: int = 10,
     score_threshold: float | None = None,
+    stack: Stack = "first",
 ) -> list[Hit]:
     """Candidate structures for a STEM image: distinct structures (best zone axis each), best first.
 
-    Two stages: cosine search on the stored ``stem-fused`` vectors (``RERANK_K`` library images; without a pixel
-    size, ``UNKNOWN_HYPOTHESES`` scale guesses of the power-spectrum part), then re-rank by the lattice-spectrum
-    correlation (``lattice_scores``), which is the returned score.
-    ``score_threshold`` defaults to ``DEFAULT_SCORE_THRESHOLD`` (abstain: empty list when nothing is confident);
-    pass 0 or a negative number to always get the nearest structures.
+    The pixel size is ``nm_per_px`` when given, else the microscope file's own (``decode_query``), else estimated
+    from the lattice. Two stages: cosine search on the stored ``stem-fused`` vectors (``RERANK_K`` library images;
+    without a pixel size, ``UNKNOWN_HYPOTHESES`` scale guesses of the power-spectrum part), then the physics
+    re-rank of ``matsearch.search.stem_physics`` (measured lattice spots vs each view's, lattice-spectrum
+    correlation at the nominal and the lattice-implied scale, penalty for a contradicting lattice), which is the
+    returned score. ``score_threshold`` defaults to ``DEFAULT_SCORE_THRESHOLD`` (abstain: empty list when nothing
+    is confident); pass 0 or a negative number to always get the nearest structures. Each hit carries the query's
+    measured lattice, how its lattice compares with the view's, and where the pixel size came from.
     """
-    arr = decode_array(data, filename, settings)
-    known = check_nm_per_px(nm_per_px) is not None
-    prepared = prepare(arr, nm_per_px) if known else PreparedQuery([], [], [])
+    from matsearch.search import stem_physics as phys
+
+    decoded = decode_query(data, filename, settings, stack)
+    arr = decoded.arr
+    given = check_nm_per_px(nm_per_px)
+    nm = given if given is not None else decoded.file_nm_per_px
+    source = "given" if given is not None else ("file metadata" if nm is not None else "estimated from the lattice")
+    known = nm is not None
+    prepared = prepare(arr, nm) if known else PreparedQuery([], [], [])
     threshold = DEFAULT_SCORE_THRESHOLD if score_threshold is None else score_threshold
     vectors = stage1_vectors(arr, prepared, known, settings)
     k = max(RERANK_K if known else UNKNOWN_K, limit * OVERFETCH)
     queries = [VectorQuery(vector=v, using=VECTOR, filter=flt, limit=k) for v in vectors]
     results = store.query_batch(COLLECTION, queries)
     pool = list({h.id: h for r in results for h in r}.values())
-    qh, pxs = lattice_query(arr, prepared, known)
-    scored = [h for h in rerank(pool, qh) if h.score >= threshold]
+    if known:
+        qf = phys.known_features(prepared.full[0], LIBRARY_PX)
+        factor = 1.0
+    else:
+        work, factor, fallback = unknown_work(arr)
+        qf = phys.unknown_features(work, factor, fallback)
+    cands, harm, spots = payload_features(pool)
+    sc = phys.score_candidates(qf, harm, spots)
+    scored: list[ScoredHit] = []
+    info: dict[str, dict[str, Any]] = {}
+    for i, h in enumerate(cands):
+        if not sc.abstain[i] >= threshold:
+            continue
+        payload = {k2: v for k2, v in h.payload.items() if k2 not in (LATTICE_KEY, SPOTS_KEY)}
+        scored.append(ScoredHit(id=h.id, score=float(sc.score[i]), payload=payload, vectors=h.vectors))
+        info[h.id] = _hit_info(qf, sc, i, nm, factor)
     merged = best_per_structure([scored], limit)
-    extra = {"query_nm_per_px": round(pxs[0] / 10.0, 5) if known else None, "query_scale_assumed": not known}
-    return [Hit.model_validate({**hit.model_dump(), **extra}) for hit in to_hits(COLLECTION, merged)]
+    out: list[Hit] = []
+    for hit in to_hits(COLLECTION, merged):
+        extra = info[hit.id]
+        hit.payload = {**hit.payload, "measured_lattice": extra["measured_lattice"], "lattice_match": extra["match"]}
+        out.append(
+            Hit.model_validate(
+                {
+                    **hit.model_dump(),
+                    "query_nm_per_px": extra["nm_per_px"],
+                    "query_scale_assumed": not known,
+                    "pixel_size_source": source,
+                    "query_file": decoded.file_info,
+                }
+            )
+        )
+    return out
+
+
+def _hit_info(qf: Any, sc: Any, i: int, nm: float | None, factor: float) -> dict[str, Any]:
+    """Per-hit answer fields: the query's measured lattice in Å (at the given/file pixel size, or at the pixel
+    size this hit's lattice implies), and how the two lattices compare."""
+    scale = float(sc.scale[i]) if np.isfinite(sc.scale[i]) else None
+    if qf.known:
+        nm_px = nm
+        cell = qf.cell
+    else:  # scale = Å per working px; the raw image's pixel size follows from the zoom factor
+        nm_px = round(scale * factor / 10.0, 6) if scale else None
+        cell = qf.cell.scaled(scale, "Å") if (qf.cell is not None and scale) else None
+    match = {
+        "checked": bool(sc.checked[i]),
+        "consistent": bool(sc.lattice_ok[i]),
+        "length_ratio_misfit": _r(sc.shape_misfit[i], 3),
+        "angle_diff_deg": _r(sc.angle_diff[i], 1),
+        "spectrum_score": _r(sc.spectrum[i], 4),
+    }
+    if qf.known and scale:
+        match["scale_factor"] = round(scale, 3)  # true pixel size / given one, at the best spectrum match
+    return {
+        "measured_lattice": cell.to_payload() if cell is not None else None,
+        "match": match,
+        "nm_per_px": round(nm_px, 6) if nm_px else None,
+    }
+
+
+def _r(x: float, nd: int) -> float | None:
+    return round(float(x), nd) if np.isfinite(x) else None

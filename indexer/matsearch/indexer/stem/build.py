@@ -23,10 +23,11 @@ from tqdm import tqdm
 from matsearch.core.ids import point_id
 from matsearch.core.schemas import IngestReport, IngestSkip
 from matsearch.encoders.stem import LAT_VERSION, lattice_harmonics, lattice_polar, pack_harmonics
-from matsearch.encoders.stem_library import LATTICE_KEY, LIBRARY_PX
+from matsearch.encoders.stem_lattice import LATTICE_VERSION, cell_of, measure_lattice, measure_spots
+from matsearch.encoders.stem_library import LATTICE_KEY, LIBRARY_PX, SPOTS_KEY
 from matsearch.indexer.context import BuildOptions, IngestContext
 from matsearch.indexer.stem.simulate import SimParams, random_params, render
-from matsearch.indexer.stem.views import View, cached_views
+from matsearch.indexer.stem.views import VIEWS_VERSION, View, cached_views
 from matsearch.indexer.stem.zones import zone_label
 from matsearch.indexer.structures import StructureLibrary
 from matsearch.store.base import CollectionSpec, PointRecord, VectorSpec
@@ -48,6 +49,20 @@ def stem_spec() -> CollectionSpec:
 def library_params(pid: str) -> SimParams:
     seed = int(hashlib.sha256(pid.encode()).hexdigest()[:8], 16)
     return random_params(np.random.default_rng(seed), "library")
+
+
+def lattice_payload(img: np.ndarray, view: View) -> dict[str, Any]:
+    """What the physics re-rank (``matsearch.search.stem_physics``) and the answer need from a reference image:
+    the projected cell of the zone axis, the cell visible in the image (measured like a query's), the image's
+    lattice spots (Å⁻¹) and the angular harmonics of its lattice spectrum."""
+    visible = measure_lattice(img, LIBRARY_PX)
+    projected = cell_of(view.projection.basis)
+    return {
+        "projected_cell": {"a": round(projected.a, 3), "b": round(projected.b, 3), "gamma": round(projected.gamma, 1)},
+        "visible_cell": visible.to_payload() if visible is not None else None,
+        SPOTS_KEY: measure_spots(img, LIBRARY_PX).to_payload(24),
+        LATTICE_KEY: pack_harmonics(lattice_harmonics(lattice_polar(img, LIBRARY_PX))),
+    }
 
 
 def view_point_id(structure_id: str, zone: tuple[int, int, int]) -> str:
@@ -108,7 +123,7 @@ def build_stem_points(
     no_views = sorted(set(by_id) - {v.structure_id for v in views})
     t_views = time.time() - t0
     encoder = ctx.encoder(ENCODER)
-    tag = f"{SIM_VERSION}:{_weights_tag()}:{LAT_VERSION}"
+    tag = f"{SIM_VERSION}:{_weights_tag()}:{LAT_VERSION}:{LATTICE_VERSION}:{VIEWS_VERSION}"
     done = skipped = new = 0
     sim_s = enc_s = 0.0
     bar = tqdm(total=len(views), desc="index STEM", unit="image", disable=not progress, file=sys.stderr)
@@ -145,8 +160,8 @@ def build_stem_points(
                         "simulation": params[j].to_payload() | {"version": SIM_VERSION, "model": "incoherent"},
                         "kind": "simulated",
                         "build_key": keys[i],
-                        # Angular harmonics of the lattice spectrum, for the re-rank in search_stem (query.py).
-                        LATTICE_KEY: pack_harmonics(lattice_harmonics(lattice_polar(imgs[j], LIBRARY_PX))),
+                        "zone_reason": v.reason,
+                        **lattice_payload(imgs[j], v),
                     }
                 )
                 if store_images:

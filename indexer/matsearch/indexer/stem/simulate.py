@@ -36,6 +36,7 @@ from scipy.sparse.csgraph import connected_components
 from matsearch.encoders.stem_library import LIBRARY_PX, LIBRARY_SIZE
 
 Mode = Literal["haadf", "adf", "abf"]
+Export = Literal["float", "uint8", "jpeg"]
 MODES: tuple[Mode, ...] = ("haadf", "adf", "abf")
 DEFAULT_EXPONENT: dict[str, float] = {"haadf": 1.7, "adf": 1.3, "abf": 0.6}
 
@@ -237,6 +238,13 @@ class SimParams:
     background: float = 0.0  # smooth background, fraction of the peak column signal
     dose: float | None = None  # electrons per pixel at the brightest level; None = noiseless
     read_noise: float = 0.0  # Gaussian noise, fraction of the signal range
+    probe_tail: float = 0.0  # fraction of the probe current in its aberration tail (0 = a pure Gaussian)
+    amorphous: float = 0.0  # amorphous support film (speckle ~1-3 Å), fraction of the peak column signal
+    particle: float = 0.0  # 0 = crystal fills the field; else a particle of this radius (fraction of the field)
+    twin: bool = False  # the particle holds a mirror twin boundary (only with ``particle``)
+    flyback: float = 0.0  # px: the scan's line-start (flyback) distortion, decaying along each line
+    export: Export = "float"  # what the microscope software wrote: float, 8-bit, or an 8-bit JPEG
+    jpeg_quality: int = 85
     seed: int = 0
 
     def to_payload(self) -> dict[str, Any]:
@@ -250,6 +258,17 @@ class SimParams:
             "rotation": round(self.rotation, 3),
             "dose": self.dose,
             "seed": self.seed,
+        } | {k: v for k, v in self._extras().items() if v}
+
+    def _extras(self) -> dict[str, Any]:
+        """Realism parameters, reported only when used (library payloads stay as they were)."""
+        return {
+            "probe_tail": round(self.probe_tail, 3),
+            "amorphous": round(self.amorphous, 3),
+            "particle": round(self.particle, 3),
+            "twin": self.twin,
+            "flyback": round(self.flyback, 2),
+            "export": self.export if self.export != "float" else "",
         }
 
     @property
@@ -308,8 +327,14 @@ def _splat(shape: tuple[int, int], rc: np.ndarray, values: np.ndarray, pad: int)
     return grid
 
 
-def _blur(grid: np.ndarray, sigma: float, smear: tuple[float, float] | None) -> np.ndarray:
+def _blur(
+    grid: np.ndarray, sigma: float, smear: tuple[float, float] | None, tail: float = 0.0, tail_sigma: float = 0.0
+) -> np.ndarray:
     out = ndimage.gaussian_filter(grid, sigma=sigma, mode="constant", truncate=3.5)
+    if tail > 0 and tail_sigma > sigma:
+        # Aberration-limited probe: a sharp core plus a broad skirt carrying ``tail`` of the current (the skirt
+        # lights up the neighbouring columns: cross-talk, lower contrast, a raised floor between columns).
+        out = (1.0 - tail) * out + tail * ndimage.gaussian_filter(grid, sigma=tail_sigma, mode="constant", truncate=3.0)
     if smear is not None:
         length, angle = smear
         if length > 0.3:  # smear (px) along a direction: a short line kernel
@@ -353,13 +378,18 @@ def render(proj: Projection, params: SimParams) -> np.ndarray:
     pad = int(math.ceil(4 * sigma)) + 2
     grid = _splat((h, w), rc, values, pad)
     smear_px = p.mistilt * 1e-3 * p.thickness / p.px
-    img = _blur(grid, sigma, (smear_px, p.mistilt_dir) if smear_px > 0 else None)
+    tail = min(0.6, p.probe_tail * (1.0 + p.thickness / 400.0)) if p.probe_tail > 0 else 0.0
+    img = _blur(grid, sigma, (smear_px, p.mistilt_dir) if smear_px > 0 else None, tail, max(3.0 * sigma, 1.5 / p.px))
     if p.mode == "abf":  # dark cores on a bright background with a faint bright halo
         halo = ndimage.gaussian_filter(grid, sigma=2.2 * sigma, mode="constant", truncate=3.0)
         img = img - 0.3 * halo * (float(img.max()) / max(float(halo.max()), 1e-12))
     img = img[pad : pad + h, pad : pad + w]
     scale = float(np.percentile(np.abs(img), 99.9)) or 1.0
     img = img / scale
+    if p.particle > 0:
+        img = _particle(img, p, rng)
+    if p.amorphous > 0:
+        img = img + p.amorphous * _amorphous((h, w), p.px, rng)
     if p.mode == "abf":
         img = 1.0 - 0.8 * img
     # Smooth background (amorphous surface layer / contamination / uneven illumination).
@@ -369,18 +399,73 @@ def render(proj: Projection, params: SimParams) -> np.ndarray:
         ramp = np.add.outer(np.linspace(-1, 1, h) * rng.uniform(-1, 1), np.linspace(-1, 1, w) * rng.uniform(-1, 1))
         img = img + p.background * (0.6 * field_ + 0.2 * ramp + 0.5)
     # Scan-line displacements (applied to the image, as the scan does).
-    if p.line_jitter > 0 or p.line_wobble > 0:
+    if p.line_jitter > 0 or p.line_wobble > 0 or p.flyback > 0:
         offs = rng.normal(0.0, p.line_jitter, size=h) if p.line_jitter > 0 else np.zeros(h)
         if p.line_wobble > 0:
             offs += p.line_wobble * np.sin(2 * np.pi * np.arange(h) / rng.uniform(20, 80) + rng.uniform(0, 6.3))
         rows, cols = np.mgrid[0:h, 0:w].astype(np.float64)
-        img = ndimage.map_coordinates(img, [rows, cols - offs[:, None]], order=1, mode="reflect")
+        shift = offs[:, None]
+        if p.flyback > 0:  # the beam lags at the start of each line, then catches up
+            shift = shift + p.flyback * np.exp(-cols / max(3.0, rng.uniform(0.04, 0.12) * w))
+        img = ndimage.map_coordinates(img, [rows, cols - shift], order=1, mode="reflect")
     img = np.clip(img, 0.0, None)
     if p.dose is not None and p.dose > 0:
         img = rng.poisson(img * p.dose / max(float(img.max()), 1e-9)).astype(np.float64)
     if p.read_noise > 0:
         img = img + rng.normal(0.0, p.read_noise * (float(np.ptp(img)) or 1.0), size=img.shape)
-    return normalize(img)
+    out = normalize(img)
+    return export(out, p.export, p.jpeg_quality) if p.export != "float" else out
+
+
+def export(img: np.ndarray, kind: Export, quality: int = 85) -> np.ndarray:
+    """What a user often has instead of the raw data: an 8-bit copy, or an 8-bit JPEG (block artefacts, ringing)."""
+    u8 = np.clip(np.round(np.asarray(img, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
+    if kind == "jpeg":
+        import io
+
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(u8, mode="L").save(buf, format="JPEG", quality=int(quality))
+        u8 = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("L"))
+    return (u8.astype(np.float32) / 255.0).astype(np.float32)
+
+
+def _amorphous(shape: tuple[int, int], px: float, rng: np.random.Generator) -> np.ndarray:
+    """Amorphous carbon / support film: band-limited speckle (1-3 Å grains) on a mean level, >= 0."""
+    white = rng.standard_normal(shape)
+    lo = ndimage.gaussian_filter(white, max(0.5, 0.7 / px))
+    hi = ndimage.gaussian_filter(white, max(1.0, 2.5 / px))
+    sp = lo - hi
+    sp = sp / (float(sp.std()) + 1e-12)
+    return np.clip(0.5 + 0.25 * sp, 0.0, None)
+
+
+def _particle(img: np.ndarray, p: SimParams, rng: np.random.Generator) -> np.ndarray:
+    """A finite particle: the crystal inside an irregular outline, its signal following the thickness profile of
+    a rounded particle (plus the particle's own diffuse signal), optionally with a mirror twin boundary (the lattice
+    reflected across a line through the particle, along a lattice row)."""
+    h, w = img.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    cy, cx = h / 2 + rng.uniform(-0.15, 0.15) * h, w / 2 + rng.uniform(-0.15, 0.15) * w
+    r0 = p.particle * min(h, w)
+    ang = np.arctan2(yy - cy, xx - cx)
+    wob = 1.0 + sum(rng.uniform(-0.08, 0.08) * np.cos(k * ang + rng.uniform(0, 6.3)) for k in (2, 3, 5))
+    rho = np.hypot(yy - cy, (xx - cx) * rng.uniform(0.8, 1.2)) / (r0 * wob)
+    profile = np.sqrt(np.clip(1.0 - rho**2, 0.0, 1.0))
+    crystal = img
+    if p.twin:
+        th = math.radians(p.rotation + rng.choice([0.0, 60.0, 90.0, 120.0]))
+        d = np.array([math.cos(th), -math.sin(th)])  # line direction (row, col) in image axes
+        off = rng.uniform(-0.3, 0.3) * r0
+        # reflect every pixel across the line through (cy, cx) + off * normal
+        nrm = np.array([d[1], -d[0]])
+        pr = np.stack([yy - cy, xx - cx], axis=-1) - off * nrm
+        dist = pr @ nrm
+        refl = np.stack([yy, xx], axis=-1) - 2.0 * dist[..., None] * nrm
+        mirrored = ndimage.map_coordinates(img, [refl[..., 0], refl[..., 1]], order=1, mode="reflect")
+        crystal = np.where(dist > 0, mirrored, img)
+    return crystal * profile + 0.35 * profile
 
 
 def normalize(img: np.ndarray, lo_pct: float = 0.5, hi_pct: float = 99.5) -> np.ndarray:
@@ -402,7 +487,7 @@ def simulate(structure: Any, zone: tuple[int, int, int], params: SimParams | Non
 # ---------------------------------------------------------------------------------------------------------------------
 # Randomised acquisitions
 
-Regime = Literal["library", "train", "query"]
+Regime = Literal["library", "train", "query", "real"]
 
 
 def random_params(rng: np.random.Generator, regime: Regime = "train", **overrides: Any) -> SimParams:
@@ -461,4 +546,22 @@ def random_params(rng: np.random.Generator, regime: Regime = "train", **override
             read_noise=float(rng.uniform(0, 0.06)),
             seed=seed,
         )
+    if regime in ("real", "train"):
+        p = replace(p, **realism(rng, strength=1.0 if regime == "real" else 0.7))
     return replace(p, **overrides) if overrides else p
+
+
+def realism(rng: np.random.Generator, strength: float = 1.0) -> dict[str, Any]:
+    """Random realism parameters (``real`` regime; weaker in ``train``): aberration tails, amorphous support,
+    finite / twinned particles, flyback, 8-bit or JPEG export. Each is drawn independently."""
+    particle = float(rng.uniform(0.3, 0.55)) if rng.random() < 0.25 * strength else 0.0
+    export_kind: Export = rng.choice(np.array(["float", "uint8", "jpeg"]), p=[0.5, 0.3, 0.2]).item()
+    return {
+        "probe_tail": float(rng.uniform(0.0, 0.35 * strength)),
+        "amorphous": float(rng.uniform(0.0, 0.35)) if rng.random() < 0.5 * strength else 0.0,
+        "particle": particle,
+        "twin": bool(particle > 0 and rng.random() < 0.35),
+        "flyback": float(rng.uniform(0.5, 3.0)) if rng.random() < 0.3 * strength else 0.0,
+        "export": export_kind,
+        "jpeg_quality": int(rng.integers(55, 95)),
+    }

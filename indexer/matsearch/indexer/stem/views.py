@@ -18,7 +18,7 @@ from matsearch.indexer.stem.simulate import Projection
 from matsearch.indexer.stem.zones import select_zones
 
 MAX_ZONES = 4
-VIEWS_VERSION = "v2"
+VIEWS_VERSION = "v3"  # v3: zone axes as microscopists choose them, with the reason
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class View:
     structure_id: str
     zone: tuple[int, int, int]
     projection: Projection
+    reason: str = ""  # why this zone axis (zones.select_zones)
 
 
 def conventional_cell(structure: Any) -> Any:
@@ -45,7 +46,7 @@ def _views_of(args: tuple[str, Any, int]) -> list[View]:
         _, zones = select_zones(conv, max_zones=max_zones, is_conventional=True)
     except Exception:  # noqa: BLE001 - a structure that cannot be projected is skipped, not fatal
         return []
-    return [View(sid, z.zone, z.projection) for z in zones]
+    return [View(sid, z.zone, z.projection, z.reason) for z in zones]
 
 
 def compute_views(entries: Sequence[Any], max_zones: int = MAX_ZONES, workers: int = 1) -> list[View]:
@@ -77,7 +78,7 @@ def cached_views(
     cache_dir = cache_dir or default_cache_dir()
     cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_dir / f"stem-views-{VIEWS_VERSION}-z{max_zones}.pkl"
-    cache: dict[str, list[tuple[tuple[int, int, int], Projection]]] = {}
+    cache: dict[str, list[tuple[tuple[int, int, int], Projection, str]]] = {}
     if path.exists() and not force:
         try:
             with open(path, "rb") as fh:
@@ -87,12 +88,12 @@ def cached_views(
     missing = [e for e in entries if e.content_hash not in cache]
     if missing:
         for e, vs in zip(missing, _compute_grouped(missing, max_zones, workers), strict=True):
-            cache[e.content_hash] = [(v.zone, v.projection) for v in vs]
+            cache[e.content_hash] = [(v.zone, v.projection, v.reason) for v in vs]
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         with open(tmp, "wb") as fh:
             pickle.dump(cache, fh, protocol=pickle.HIGHEST_PROTOCOL)
         tmp.replace(path)
-    return [View(e.id, z, p) for e in entries for z, p in cache[e.content_hash]]
+    return [View(e.id, z, p, r) for e in entries for z, p, r in cache[e.content_hash]]
 
 
 def _compute_grouped(entries: Sequence[Any], max_zones: int, workers: int) -> list[list[View]]:

@@ -1,0 +1,255 @@
+"""The projected 2-D lattice of an atomic-resolution image, measured from its power spectrum (no training).
+
+A zone-axis image is a 2-D crystal: its power spectrum has sharp spots on the reciprocal lattice of the projected
+cell. ``measure_lattice`` finds the spots (local maxima well above the radial background), picks the two reciprocal
+basis vectors of the *largest* reciprocal cell that still indexes the strong spots (i.e. the smallest real cell
+consistent with what is visible), refines them by least squares over every indexed spot (higher orders pin the
+lengths down), and returns the Gauss-reduced real-space cell: a ≤ b and the angle γ ∈ [60°, 90°], in Å when the
+pixel size is known (else in pixels).
+
+``measure_spots`` keeps the spots themselves and ``pair_match`` asks whether the query's two strongest independent
+spots (their lengths and the angle between them) occur among a reference image's spots — the lattice test the STEM
+re-rank uses (``matsearch.search.stem_physics``). Comparing spots rather than reduced cells tolerates superstructure
+spots one image shows and the other does not (octahedral tilts, light-atom columns in ABF but not in HAADF).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+FFT_N = 256  # padded FFT size (queries and references are measured at 0.25 Å/px, <= 256 px)
+PEAK_RATIO = 10.0  # a spot is a local maximum this many times above the radial median background ...
+PEAK_REL = 0.01  # ... and at least this fraction of the strongest spot
+MAX_PEAKS = 40
+INDEX_TOL_PX = 0.9  # a spot is indexed when it lies within this many FFT pixels of a lattice point
+LATTICE_VERSION = "cell1"
+
+
+@dataclass(frozen=True)
+class Cell2D:
+    """A reduced 2-D cell: |a| <= |b|, angle in [60, 90] degrees; lengths in ``unit``."""
+
+    a: float
+    b: float
+    gamma: float
+    unit: str  # "Å" or "px"
+    n_spots: int = 0
+    indexed: float = 1.0  # weighted fraction of the strong spots the cell indexes
+    d_spacings: tuple[float, ...] = ()  # strongest spots' d (same unit), strongest first
+
+    def scaled(self, factor: float, unit: str) -> Cell2D:
+        return Cell2D(
+            self.a * factor,
+            self.b * factor,
+            self.gamma,
+            unit,
+            self.n_spots,
+            self.indexed,
+            tuple(d * factor for d in self.d_spacings),
+        )
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "a": round(self.a, 3),
+            "b": round(self.b, 3),
+            "gamma": round(self.gamma, 1),
+            "unit": self.unit,
+            "spots": self.n_spots,
+            "indexed": round(self.indexed, 2),
+            "d_spacings": [round(d, 3) for d in self.d_spacings[:6]],
+        }
+
+
+def reduce_basis(basis: np.ndarray) -> np.ndarray:
+    """Lagrange-Gauss reduction of a 2-D basis (rows), shortest first."""
+    u, v = np.asarray(basis[0], np.float64).copy(), np.asarray(basis[1], np.float64).copy()
+    for _ in range(100):
+        if u @ u > v @ v:
+            u, v = v, u
+        m = round(float(u @ v / (u @ u)))
+        if m == 0:
+            break
+        v = v - m * u
+    return np.stack([u, v])
+
+
+def cell_of(basis: np.ndarray, unit: str = "Å", **extra: Any) -> Cell2D:
+    """The reduced cell (a, b, γ ∈ [60, 90]) of a real-space basis (rows)."""
+    u, v = reduce_basis(basis)
+    la, lb = float(np.linalg.norm(u)), float(np.linalg.norm(v))
+    cos = abs(float(u @ v)) / max(la * lb, 1e-12)
+    return Cell2D(la, lb, math.degrees(math.acos(min(1.0, cos))), unit, **extra)
+
+
+def _spectrum(img: np.ndarray, n: int) -> tuple[np.ndarray, int]:
+    a = np.asarray(img, dtype=np.float64)
+    h, w = a.shape
+    s = min(h, w, n)
+    a = a[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
+    box = max(5, s // 6)  # remove the particle outline, ramps, uneven illumination (a smooth local mean)
+    a = a - ndimage.uniform_filter(ndimage.uniform_filter(a, box, mode="reflect"), box, mode="reflect")
+    a = a * np.outer(np.hanning(s), np.hanning(s))
+    return np.abs(np.fft.fftshift(np.fft.fft2(a, s=(n, n)))) ** 2, s
+
+
+def find_spots(
+    img: np.ndarray, n: int = FFT_N, kmin_px: float | None = None, kmax_px: float = 0.45
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Spots of the power spectrum in the upper half-plane: (k, 2) frequencies in cycles/px (x right, y up) and
+    their strength (peak / radial background), strongest first; and the side of the analysed field (px)."""
+    power, s = _spectrum(img, n)
+    c = n // 2
+    yy, xx = np.indices(power.shape)
+    fy, fx = -(yy - c) / n, (xx - c) / n
+    fr = np.hypot(fx, fy)
+    # Background: geometric mean of the power on rings one FFT pixel wide (spots are sparse, so it is ~ the
+    # median), which follows the probe / noise envelope.
+    ring = np.minimum((fr * n).astype(np.int64), n)
+    logp = np.log(power + 1e-30)
+    cnt = np.bincount(ring.ravel(), minlength=n + 1)
+    mean = np.bincount(ring.ravel(), weights=logp.ravel(), minlength=n + 1) / np.maximum(cnt, 1)
+    mean = ndimage.uniform_filter1d(mean, 3)
+    ratio = ndimage.uniform_filter(power, 2) / np.exp(mean)[ring]
+    kmin = kmin_px if kmin_px is not None else max(3.0 / s, 0.02)  # below: window / background leakage
+    ok = (fr > kmin) & (fr < kmax_px) & ((fy > 0) | ((fy == 0) & (fx > 0)))
+    loc = (ratio == ndimage.maximum_filter(ratio, size=5)) & ok & (ratio > PEAK_RATIO)
+    pts = np.argwhere(loc)
+    vals = ratio[loc]
+    if len(vals):
+        keep = vals >= PEAK_REL * vals.max()
+        pts, vals = pts[keep], vals[keep]
+    order = np.argsort(-vals)[:MAX_PEAKS]
+    pts, vals = pts[order], vals[order]
+    out = np.zeros((len(pts), 2))
+    dy, dx = np.mgrid[-1:2, -1:2]
+    for i, (r, cc) in enumerate(pts):
+        win = power[max(r - 1, 0) : r + 2, max(cc - 1, 0) : cc + 2]
+        if win.shape != (3, 3):
+            out[i] = [(cc - c) / n, -(r - c) / n]
+            continue
+        tot = win.sum() + 1e-30
+        rr, c2 = r + (dy * win).sum() / tot, cc + (dx * win).sum() / tot
+        out[i] = [(c2 - c) / n, -(rr - c) / n]
+    return out, vals, s
+
+
+def _index(g: np.ndarray, b: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    hk = g @ np.linalg.inv(b)
+    near = np.round(hk)
+    err = np.linalg.norm((hk - near) @ b, axis=1)
+    return near, err < tol
+
+
+def measure_lattice(img: np.ndarray, px: float | None = None, n: int = FFT_N) -> Cell2D | None:
+    """The projected lattice of ``img`` (Å when ``px`` Å/px is given, else px); None without two independent
+    strong spot directions (amorphous, one set of fringes, or off zone)."""
+    # d >= 0.75 Å: finer spots are noise/aliasing on any STEM we match (probe-limited information)
+    g, vals, side = find_spots(img, n, kmax_px=min(0.45, px / 0.75) if px else 0.45)
+    if len(g) < 2:
+        return None
+    w = np.log(vals / PEAK_RATIO) + 0.1  # spots just above the threshold (often noise) weigh ~nothing
+    tol = INDEX_TOL_PX / side  # in natural frequency bins of the analysed field
+    allg = np.vstack([g, -g])
+    allw = np.concatenate([w, w])
+    short = np.argsort(np.linalg.norm(g, axis=1) + 1e-9 * np.arange(len(g)))[:12]
+    cand = [int(i) for i in short if vals[i] >= 0.03 * vals.max()] or [int(i) for i in short[:2]]
+    pairs: list[tuple[float, float, np.ndarray]] = []
+    for ii, i in enumerate(cand):
+        for j in cand[ii + 1 :]:
+            b = np.stack([g[i], g[j]])
+            sin = abs(float(np.cross(g[i], g[j]))) / (np.linalg.norm(g[i]) * np.linalg.norm(g[j]))
+            if sin < 0.25:
+                continue
+            _, ok = _index(allg, b, tol * 1.5)
+            pairs.append((float(allw[ok].sum() / allw.sum()), abs(float(np.linalg.det(b))), b))
+    if not pairs:
+        return None
+    top = max(p[0] for p in pairs)
+    best = max((p for p in pairs if p[0] >= top - 0.08), key=lambda p: p[1])
+    b = reduce_basis(best[2])
+    # Least-squares refinement over every indexed spot.
+    hk, ok = _index(allg, b, tol * 1.5)
+    if ok.sum() >= 3:
+        sol, *_ = np.linalg.lstsq(hk[ok] * allw[ok, None], allg[ok] * allw[ok, None], rcond=None)
+        if abs(np.linalg.det(sol)) > 1e-9:
+            b = sol
+    _, ok = _index(allg, b, tol * 1.5)
+    frac = float(allw[ok].sum() / allw.sum())
+    real = np.linalg.inv(b).T  # rows: real-space basis in px
+    d = tuple(float(1.0 / np.linalg.norm(x)) for x in g[:8])
+    cell = cell_of(real, "px", n_spots=len(g), indexed=frac, d_spacings=d)
+    return cell.scaled(px, "Å") if px else cell
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Spot-pair test: is the query's strongest pair of lattice spots present in a reference's spot set?
+
+
+@dataclass(frozen=True)
+class Spots:
+    """Power-spectrum spots of one image: (k, 2) frequency vectors (1/unit: Å⁻¹ or cycles/px), strongest first."""
+
+    g: np.ndarray
+    strength: np.ndarray
+    unit: str
+
+    def top_pair(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The strongest spot and the strongest one not (anti)parallel to it (|sin| > 0.25)."""
+        if len(self.g) < 2:
+            return None
+        g1 = self.g[0]
+        n1 = np.linalg.norm(g1)
+        for g2 in self.g[1:]:
+            sin = abs(float(np.cross(g1, g2))) / (n1 * np.linalg.norm(g2) + 1e-12)
+            if sin > 0.25:
+                return g1, g2
+        return None
+
+    def to_payload(self, k: int = 24) -> list[list[float]]:
+        return [[round(float(x), 4), round(float(y), 4)] for x, y in self.g[:k]]
+
+
+def measure_spots(img: np.ndarray, px: float | None = None, n: int = FFT_N) -> Spots:
+    g, vals, _ = find_spots(img, n, kmax_px=min(0.45, px / 0.75) if px else 0.45)
+    return Spots(g / px if px else g, vals, "Å⁻¹" if px else "1/px")
+
+
+def pair_match(
+    query: Spots, refs: list[np.ndarray], shape_tol: float, angle_tol: float, scale_tol: float | None = None
+) -> np.ndarray:
+    """For each reference spot set (array (k, 2), Å⁻¹) the best match of the query's top pair:
+    (len(refs), 3) rows (length-ratio misfit, angle difference in degrees, scale f = |g_query| / |g_ref|);
+    NaN rows when the query has no independent pair or a reference has fewer than two spots. With ``scale_tol``
+    (the pixel size is known) the scale's distance from 1 enters the choice of the corresponding pair too."""
+    out = np.full((len(refs), 3), np.nan)
+    pair = query.top_pair()
+    if pair is None:
+        return out
+    g1, g2 = pair
+    l1, l2 = float(np.linalg.norm(g1)), float(np.linalg.norm(g2))
+    th = math.degrees(math.acos(np.clip(abs(g1 @ g2) / (l1 * l2), 0.0, 1.0)))  # 0..90 (sign-free)
+    for i, h in enumerate(refs):
+        h = np.asarray(h, dtype=np.float64).reshape(-1, 2)
+        if len(h) < 2:
+            continue
+        h = np.vstack([h, -h])
+        lh = np.linalg.norm(h, axis=1)
+        r1 = lh[:, None] / l1  # ref spot i as the partner of g1
+        r2 = lh[None, :] / l2
+        cos = np.abs(h @ h.T) / (lh[:, None] * lh[None, :] + 1e-12)
+        ang = np.degrees(np.arccos(np.clip(cos, 0.0, 1.0)))
+        misfit = np.abs(r1 / r2 - 1.0)
+        dang = np.abs(ang - th)
+        cost = misfit / shape_tol + dang / angle_tol
+        if scale_tol is not None:
+            cost = cost + np.abs(np.log(np.sqrt(r1 * r2))) / math.log(1.0 + scale_tol)
+        np.fill_diagonal(cost, np.inf)
+        j = int(np.argmin(cost))
+        a, b = divmod(j, len(h))
+        out[i] = (misfit[a, b], dang[a, b], 1.0 / math.sqrt(r1[a, 0] * r2[0, b]))
+    return out
