@@ -10,6 +10,7 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -292,3 +293,47 @@ def test_tiff_bomb_refused_from_header() -> None:
     tifffile.imwrite(buf, np.zeros((20000, 20000), np.uint8), compression="zlib")  # ~0.4 GB decoded, <1 MB file
     with pytest.raises(TooLarge, match="pixels"):
         tiff_first_page(buf.getvalue(), Settings(max_image_pixels=10_000_000))
+
+
+# -- schemathesis over the OpenAPI schema (last in this module: it writes whatever the schema allows) ----------------
+
+FUZZ_EXAMPLES = 3  # per operation and mode: bounded, so the run stays around a minute on a shared machine
+
+
+def test_schemathesis_finds_no_server_error(open_server: LiveServer) -> None:
+    """Requests generated from the OpenAPI schema — valid (positive) and invalid (negative) ones, for every
+    operation — never get a 5xx. Hypothesis drives schemathesis' per-operation strategies directly (its lazy pytest
+    fixture does not run under pytest 9); examples are bounded and derandomised."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis.errors import Unsatisfiable
+    from schemathesis.generation.modes import GenerationMode
+
+    schema = schemathesis.openapi.from_url(f"{open_server.url}/openapi.json")
+    server_errors: list[str] = []
+    tested: list[str] = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
+            @given(case=operation.as_strategy(generation_mode=mode))
+            @settings(
+                max_examples=FUZZ_EXAMPLES,
+                deadline=None,
+                derandomize=True,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
+            def run(case: Any) -> None:
+                response = case.call(timeout=120)
+                tested.append(case.operation.label)
+                if response.status_code >= 500:
+                    server_errors.append(f"{response.status_code} {case.as_curl_command()}")
+
+            try:
+                run()
+            except Unsatisfiable:  # nothing to make invalid (an operation without parameters)
+                assert mode is GenerationMode.NEGATIVE
+    print(f"{len(tested)} generated requests over {len(set(tested))} operations")
+    assert len(set(tested)) >= 20  # every operation was reached
+    assert not server_errors, "\n".join(server_errors[:10])
