@@ -52,3 +52,49 @@ def plot_digitize(settings: Settings, image: Path, caption: str | None, as_json:
 def register(groups: dict[str, click.Group]) -> None:
     groups["cli"].add_command(plot_group)
     groups["plot"] = plot_group
+
+
+def literature_search(
+    settings: Settings,
+    name: str,
+    data: bytes,
+    kind: str,
+    wavelength: str | None,
+    limit: int,
+    filter_text: str | None,
+    score_threshold: float | None,
+    as_json: bool,
+) -> None:
+    """``search spectrum FILE --collection spectra``: literature panels showing a pattern like FILE."""
+    from matsearch.cli.output import emit_hits
+    from matsearch.cli.session import open_session
+    from matsearch.core.filters import parse_filter
+
+    flt = parse_filter(filter_text)  # validate locally first
+    with open_session(settings) as s:
+        if s.remote:
+            params: dict[str, Any] = {"kind": kind, "limit": limit}
+            for key, value in (
+                ("wavelength", wavelength),
+                ("filter", filter_text),
+                ("score_threshold", score_threshold),
+            ):
+                if value is not None:
+                    params[key] = value
+            result = s.remote.request("POST", "/v1/search/spectra", params=params, files={"file": (name, data)})
+            hits = result["hits"]
+        else:
+            from matsearch.search.literature import search_literature_file
+
+            hits = search_literature_file(
+                s.local.store,
+                settings,
+                data,
+                name,
+                kind=kind,
+                wavelength=wavelength,
+                flt=flt,
+                limit=limit,
+                score_threshold=score_threshold,
+            )
+    emit_hits(hits, as_json)

@@ -55,6 +55,20 @@ def spectrum_table(result: dict[str, Any]) -> str:
 @click.option("--limit", type=click.IntRange(1, 200), default=10, show_default=True)
 @click.option("--filter", "filter_text", help='JSON payload filter, e.g. \'{"crystal_system": "cubic"}\'.')
 @click.option("--score-threshold", type=click.FloatRange(0, 1), help="Abstain threshold (default: calibrated).")
+@click.option(
+    "--collection",
+    type=click.Choice(["xrd", "spectra"]),
+    default="xrd",
+    show_default=True,
+    help="xrd: identify phases; spectra: literature plots (digitised graph panels) with a pattern like this one.",
+)
+@click.option(
+    "--kind",
+    type=click.Choice(["xrd", "raman", "xps", "xas", "ftir", "uv-vis", "eds", "other"]),
+    default="xrd",
+    show_default=True,
+    help="With --collection spectra: the spectrum kind (non-XRD kinds: two-column text).",
+)
 @json_option
 @click.pass_obj
 def search_spectrum(
@@ -68,6 +82,8 @@ def search_spectrum(
     limit: int,
     filter_text: str | None,
     score_threshold: float | None,
+    collection: str,
+    kind: str,
     as_json: bool,
 ) -> None:
     """Identify the phases of the powder XRD pattern in FILE (two/three-column text)."""
@@ -75,6 +91,11 @@ def search_spectrum(
     from matsearch.search.spectra import options_from_request
 
     data = file.read_bytes()
+    if collection == "spectra":
+        from matsearch.cli.plots import literature_search
+
+        literature_search(settings, file.name, data, kind, wavelength, limit, filter_text, score_threshold, as_json)
+        return
     # validate locally first: bad input fails fast with the same message either way
     opts = options_from_request(
         limit=limit,

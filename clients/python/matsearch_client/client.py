@@ -169,10 +169,18 @@ class Client:
         limit: int = 10,
         filter: Mapping[str, Any] | str | None = None,
         score_threshold: float | None = None,
+        collection: str = "xrd",
+        kind: str = "xrd",
     ) -> SearchResult:
         """Phases of a powder XRD pattern: a text file (path or bytes: .xy/.xye/.csv/...), an (n, 2) array or an
         ``(x, y)`` pair. Hits carry ``phase``, ``explained_peaks``, ``unexplained_peaks``, ``strain``; the result's
-        ``unexplained_peaks`` lists peaks no phase explains. No hits = no confident match."""
+        ``unexplained_peaks`` lists peaks no phase explains. No hits = no confident match.
+
+        ``collection="spectra"``: instead, the literature panels (digitised graph panels of ingested papers) that
+        show a pattern like this one — hits carry the panel's caption, DOI and ``image_url``; ``kind`` (xrd,
+        raman, xps, ftir, uv-vis, xas, eds, other) picks which plotted spectra to compare with."""
+        if collection == "spectra":
+            return self._search_spectra(pattern, kind, wavelength, limit, filter, score_threshold)
         if isinstance(pattern, str | PathLike | bytes):
             data = pattern if isinstance(pattern, bytes) else Path(pattern).read_bytes()
             name = "pattern.xy" if isinstance(pattern, bytes) else Path(pattern).name
@@ -207,6 +215,28 @@ class Client:
             "score_threshold": score_threshold,
         }
         return SearchResult.model_validate(self._request("POST", "/v1/search/spectrum", json=payload))
+
+    def _search_spectra(
+        self,
+        pattern: Any,
+        kind: str,
+        wavelength: str | float | None,
+        limit: int,
+        filter: Mapping[str, Any] | str | None,
+        score_threshold: float | None,
+    ) -> SearchResult:
+        if isinstance(pattern, str | PathLike | bytes):
+            data = pattern if isinstance(pattern, bytes) else Path(pattern).read_bytes()
+            name = "pattern.xy" if isinstance(pattern, bytes) else Path(pattern).name
+        else:
+            pairs = zip(pattern[0], pattern[1], strict=True) if isinstance(pattern, tuple) else pattern
+            data = "".join(f"{float(r[0])!r} {float(r[1])!r}\n" for r in pairs).encode()
+            name = "pattern.xy"
+        params = _params(
+            kind=kind, wavelength=wavelength, limit=limit, filter=_filter_json(filter), score_threshold=score_threshold
+        )
+        body = self._request("POST", "/v1/search/spectra", params=params, files={"file": (name, data)})
+        return SearchResult.model_validate(body)
 
     def get(self, collection: str, point_id: str) -> Point:
         return Point.model_validate(self._request("GET", f"/v1/points/{collection}/{point_id}"))

@@ -59,7 +59,26 @@ XRD = CollectionSpec(
     ),
 )
 
-COLLECTIONS: dict[str, CollectionSpec] = {c.name: c for c in (FIGURES, STEM, XRD)}
+# Literature spectra: every series digitised from a graph panel at ingest (matsearch.indexer.plots).
+SPECTRA = CollectionSpec(
+    name="spectra",
+    vectors=(
+        VectorSpec("xrd", 128, "cosine"),  # 2θ patterns only: the xrd collection's encoder, on the library grid
+        VectorSpec("profile", 128, "cosine"),  # every series: its shape over its own x range
+    ),
+    indexes=(
+        PayloadIndex("kind", "keyword"),
+        PayloadIndex("doi", "keyword"),
+        PayloadIndex("figure_id", "keyword"),
+        PayloadIndex("panel_id", "keyword"),
+        PayloadIndex("image_sha256", "keyword"),
+        PayloadIndex("x_quantity", "keyword"),
+        PayloadIndex("year", "integer"),
+        PayloadIndex("confidence", "float"),
+    ),
+)
+
+COLLECTIONS: dict[str, CollectionSpec] = {c.name: c for c in (FIGURES, STEM, XRD, SPECTRA)}
 
 # Which registered encoder fills each (collection, vector).
 VECTOR_ENCODERS: dict[tuple[str, str], str] = {
@@ -68,6 +87,8 @@ VECTOR_ENCODERS: dict[tuple[str, str], str] = {
     ("figures", "sketch"): "sketch",
     ("xrd", "xrd"): "xrd-cnn",
     ("stem", "stem"): "stem-fused",
+    ("spectra", "xrd"): "xrd-cnn",
+    ("spectra", "profile"): "spectrum-profile",
 }
 
 

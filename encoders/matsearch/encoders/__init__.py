@@ -64,6 +64,12 @@ def _xrd_cnn(settings: Settings) -> Encoder:
     return XRDCNN()
 
 
+def _spectrum_profile(settings: Settings) -> Encoder:
+    from matsearch.encoders.spectrum_profile import SpectrumProfile
+
+    return SpectrumProfile()
+
+
 ENCODERS: dict[str, Callable[[Settings], Encoder]] = {
     "efficientnet-lite0": _efficientnet,
     "all-minilm-l6-v2": _minilm,
@@ -73,6 +79,7 @@ ENCODERS: dict[str, Callable[[Settings], Encoder]] = {
     "stem-fused": _stem_fused,
     "xrd-profile": _xrd_profile,
     "xrd-cnn": _xrd_cnn,
+    "spectrum-profile": _spectrum_profile,
 }
 
 _INSTANCES: dict[tuple[str, str, str, str], Encoder] = {}

@@ -68,6 +68,9 @@ class FigureIngestor:
                 self._encode(points, panel_images)
                 with write_lock(self.ctx.store):
                     self._write(points, report)
+                from matsearch.indexer.plots.spectra import index_graph_panels  # graph panels → spectra
+
+                index_graph_panels(self.ctx, points)
             if progress is not None:
                 progress(len(batch))
         if report.points:

@@ -1,15 +1,17 @@
-"""Plot routes: digitise a graph panel (no indexing)."""
+"""Plot routes: digitise a graph panel (no indexing); search the literature's digitised spectra."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Query, UploadFile
 from pydantic import BaseModel, Field
 
 from matsearch.core.images import load_image
-from matsearch.server.deps import ServiceDep
+from matsearch.core.schemas import SearchResponse
+from matsearch.search.literature import search_literature_file
+from matsearch.server.deps import FilterDep, Limit, ServiceDep, Threshold
 from matsearch.server.routes.uploads import read_upload
 
 router = APIRouter(tags=["plots"])
@@ -78,3 +80,50 @@ async def digitize_plot(
         return DigitizedPlot.model_validate(digitize(image, caption or ""))
 
     return await asyncio.to_thread(run)
+
+
+@router.post(
+    "/v1/search/spectra",
+    tags=["search"],
+    response_model=SearchResponse,
+    summary="Which papers show a pattern like mine? (literature spectra)",
+    description="Multipart `file`: a measured pattern. XRD (`kind=xrd`, default): any format `/v1/search/spectrum` "
+    "reads, wavelength from the file or `wavelength` (default Cu Kα); other kinds (`raman`, `xps`, `ftir`, "
+    "`uv-vis`, `xas`, `eds`, `other`): two-column text. Searches the `spectra` collection — every series "
+    "digitised from the graph panels of ingested papers — and returns the matching panels (payload: caption, DOI, "
+    "figure/panel ids, kind, x range, digitiser confidence; `image_url` of the panel). Same as "
+    "`matsearch search spectrum FILE --collection spectra`.",
+    responses={
+        400: {"description": "not a usable pattern"},
+        404: {"description": "no spectra collection yet (no graph panel ingested)"},
+        413: {"description": "too large"},
+        415: {"description": "not a pattern format"},
+        422: {"description": "bad parameter or filter"},
+    },
+)
+async def search_spectra(
+    service: ServiceDep,
+    flt: FilterDep,
+    file: Annotated[UploadFile, File(description="The measured pattern / spectrum.")],
+    kind: Annotated[
+        Literal["xrd", "raman", "xps", "xas", "ftir", "uv-vis", "eds", "other"], Query(description="Spectrum kind.")
+    ] = "xrd",
+    wavelength: Annotated[str | None, Query(description="XRD: Å or a name (CuKa, MoKa, …)")] = None,
+    limit: Limit = 10,
+    score_threshold: Threshold = None,
+) -> SearchResponse:
+    data = await read_upload(file, service.settings)
+    name = file.filename or "pattern"
+    hits = await asyncio.to_thread(
+        search_literature_file,
+        service.store,
+        service.settings,
+        data,
+        name,
+        kind=kind,
+        wavelength=wavelength,
+        flt=flt,
+        limit=limit,
+        score_threshold=score_threshold,
+    )
+    return SearchResponse(hits=hits)
