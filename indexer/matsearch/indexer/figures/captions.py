@@ -208,6 +208,28 @@ class CaptionSplit:
             return None
         return self.segments.get(normalize_label(label))
 
+    def focus(self, label: str | None, words: int = 4) -> str | None:
+        """The words naming this label inside a group's shared segment: "... number of transferred electrons (b)
+        and Tafel plots (c)" gives b "number of transferred electrons" and c "and Tafel plots" (up to ``words``
+        words before each mention of the label, back to the previous label mention). ``None`` when the segment
+        does not mention the label (it then speaks for its panels alike)."""
+        seg = self.segment(label)
+        if seg is None or label is None:
+            return None
+        lab = normalize_label(label)
+        mentions = list(re.finditer(r"\(([^()]{1,20})\)", seg))
+        parts = []
+        prev_end = 0
+        for m in mentions:
+            labs = parse_label_list(m.group(1))
+            if not labs or not all(re.fullmatch(r"[a-z](?:\d{1,2})?|[ivx]+", x) for x in labs):
+                continue  # "(SEM)", "(010)": not a label mention
+            if lab in labs:
+                before = re.findall(r"[^\s]+", seg[prev_end : m.start()])
+                parts.append(" ".join(before[-words:]))
+            prev_end = m.end()
+        return " ".join(parts) if parts else None
+
     def panel_caption(self, label: str | None) -> str:
         """Sub-caption to index for a panel: shared text + the label's segment; the full caption if unknown."""
         seg = self.segment(label)

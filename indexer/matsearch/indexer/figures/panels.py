@@ -267,6 +267,7 @@ def split_panels(image: Image.Image, caption: str | None) -> list[PanelDraft]:
                 scale=p.scale,
                 extra={
                     "sub_caption": p.segment,
+                    "label_focus": split.focus(p.label) if split is not None else None,
                     "label_confidence": round(p.label_confidence, 3),
                     SCALE_TODO: todo,
                 },
