@@ -9,11 +9,10 @@ import unicodedata
 
 from matsearch.core.errors import BadInput
 from matsearch.core.filters import Filter
-from matsearch.core.images import ImageStore, load_image, to_rgb
+from matsearch.core.images import load_image, to_rgb
 from matsearch.core.schemas import Hit
 from matsearch.core.settings import Settings
 from matsearch.encoders import get_encoder
-from matsearch.search import image_match
 from matsearch.search.common import check_limit, require_collection, search_vector, to_hits
 from matsearch.store import Store
 from matsearch.store.base import VectorQuery
@@ -39,11 +38,8 @@ def search_image(
     limit: int = 10,
     score_threshold: float | None = None,
     nm_per_px: float | None = None,
-    rerank: bool = True,
 ) -> list[Hit]:
-    """Images most like the uploaded one. ``figures``: EfficientNet features, then (``rerank``) the top
-    ``image_match.RERANK_DEPTH`` checked for being the very panel the upload was copied from (keypoints + RANSAC +
-    NCC, see :mod:`matsearch.search.image_match`); ``stem``: the STEM search."""
+    """Images most like the uploaded one. ``figures``: EfficientNet features; ``stem``: the STEM search."""
     check_limit(settings, limit)
     if collection == "stem":
         from matsearch.search.stem import search_stem  # local: numpy/scipy STEM code only when asked for
@@ -66,25 +62,7 @@ def search_image(
 
     image = to_rgb(load_image(data, settings, what=filename, draft_side=2 * IMAGE_SIZE))
     vector = get_encoder("efficientnet-lite0", settings).encode_one(image)
-    if not rerank:
-        return search_vector(store, settings, collection, "image", vector, flt, limit, score_threshold)
-    # global candidates (our depth, not bounded by the user-facing limit), then the very-panel check
-    require_collection(store, collection)
-    depth = max(image_match.RERANK_DEPTH, limit)
-    q_vec = VectorQuery(vector=vector, using="image", filter=flt, limit=depth, score_threshold=score_threshold)
-    hits = to_hits(collection, store.query(collection, q_vec))
-    stored = ImageStore(settings.images_dir)
-
-    def features_of(hit: Hit) -> image_match.LocalFeatures | None:
-        sha = str(hit.payload.get("panel_sha256") or hit.payload.get("image_sha256") or "")
-        path = stored.find(sha)
-        if path is None:
-            return None
-        return image_match.cached_features(
-            sha, lambda: to_rgb(load_image(path.read_bytes(), settings, draft_side=image_match.MATCH_SIDE))
-        )
-
-    return image_match.rerank(image, hits, features_of)[:limit]
+    return search_vector(store, settings, collection, "image", vector, flt, limit, score_threshold)
 
 
 def search_sketch(
