@@ -116,3 +116,63 @@ def test_http_and_sdk_digitize(live_server: LiveServer) -> None:
             ms.digitize_plot(blank.getvalue())
         with pytest.raises(UnsupportedMedia):
             ms.digitize_plot(b"not an image at all")
+
+
+def _peaks(seed: int) -> list[tuple[float, float]]:
+    rng = np.random.default_rng(seed)
+    return [(float(rng.uniform(12, 78)), float(rng.uniform(0.1, 1.0))) for _ in range(int(rng.integers(6, 14)))]
+
+
+def _xy_text(peaks: list[tuple[float, float]]) -> bytes:
+    x = np.arange(10.0, 80.0, 0.02)
+    y = 5.0 + sum(100 * a * np.exp(-0.5 * ((x - c) / 0.06) ** 2) for c, a in peaks)
+    return "".join(f"{a:.3f} {b:.2f}\n" for a, b in zip(x, y, strict=True)).encode()
+
+
+def test_ingested_xrd_panels_are_found_by_their_pattern(tmp_path: Path) -> None:
+    """Ingest → graph panels digitised into `spectra` → a measured pattern finds the paper that plots it."""
+    from matsearch.core.settings import Settings
+    from matsearch.indexer.sources.folder import read_folder
+    from matsearch.search.literature import search_literature_file
+    from matsearch.server.service import Service
+
+    figs = tmp_path / "figs"
+    figs.mkdir()
+    meta = []
+    for i in range(3):
+        image, _ = plots_synth.render(7100 + i, kind="xrd", xrd_peaks=_peaks(i), n_series=1)
+        image.save(figs / f"paper{i}.png")
+        meta.append({"file": f"paper{i}.png", "caption": f"XRD pattern (Cu Kα) of film {i}.", "doi": f"10.1/p.{i}"})
+    (figs / "meta.json").write_text(json.dumps(meta))
+    settings = Settings(data_dir=tmp_path / "data")
+    service = Service(settings)
+    try:
+        service.ingest_figures(list(read_folder(figs)))
+        assert service.store.count("spectra") >= 3
+        for i in range(3):
+            hits = search_literature_file(service.store, settings, _xy_text(_peaks(i)), "q.xy", limit=3)
+            assert hits[0].payload["doi"] == f"10.1/p.{i}", [(h.payload["doi"], h.score) for h in hits]
+            assert hits[0].payload["kind"] == "xrd" and hits[0].image_url
+            assert hits[0].payload["x_quantity"] and hits[0].payload["confidence"] > 0.3
+        # re-ingesting the same figures rewrites the same spectra points
+        before = service.store.count("spectra")
+        service.ingest_figures(list(read_folder(figs)))
+        assert service.store.count("spectra") == before
+    finally:
+        service.close()
+    from fastapi.testclient import TestClient
+
+    from matsearch.server.app import create_app
+
+    with TestClient(create_app(settings)) as client:
+        r = client.post("/v1/search/spectra", params={"limit": 2}, files={"file": ("q.xy", _xy_text(_peaks(2)))})
+        assert r.status_code == 200, r.text
+        assert r.json()["hits"][0]["payload"]["doi"] == "10.1/p.2"
+        bad = client.post("/v1/search/spectra", params={"kind": "raman"}, files={"file": ("q.txt", b"1 2\n")})
+        assert bad.status_code == 400 and "rows" in bad.json()["detail"]
+    query = tmp_path / "q.xy"
+    query.write_bytes(_xy_text(_peaks(1)))
+    env = {"MATSEARCH_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"}
+    result = run_cli("search", "spectrum", str(query), "--collection", "spectra", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["hits"][0]["payload"]["doi"] == "10.1/p.1"
