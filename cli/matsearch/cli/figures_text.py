@@ -101,12 +101,16 @@ def scalebar_read(
     all_bars: bool,
     as_json: bool,
 ) -> None:
-    """Find the scale bar in IMAGE (a panel), read its value (OCR or caption) and report nm/px."""
+    """Find the scale bar in IMAGE (a panel), read its value (OCR or caption) and report nm/px.
+
+    IMAGE may also be a crop holding only the label ("0.5 µm"): it is then read on its own (several OCR passes
+    that must agree); an unreadable label gives no value and a confidence under 0.3."""
     from matsearch.core.images import load_image
     from matsearch.indexer.figures.captions import split_caption
     from matsearch.indexer.figures.scalebar import read_scale, read_scales
 
-    img = load_image(image.read_bytes(), settings, what=image.name)
+    # a crop that holds only a scale label can be a few pixels high ("5 Å" at 5 px): accept it, read_scale abstains
+    img = load_image(image.read_bytes(), settings.model_copy(update={"min_image_side": 2}), what=image.name)
     cap_value = _parse_value(value_text)
     text = _caption_text(caption, caption_file, stdin_ok=False)
     if cap_value is None and text:
@@ -122,9 +126,11 @@ def scalebar_read(
 def _human(r: ScaleReading) -> str:
     d = r.to_dict()
     if d["length_px"] is None and d["value"] is None:
+        if any("scale label" in n for n in d["notes"]):
+            return f"no bar; label not readable ({d['notes'][-1]}), confidence {d['confidence']:.2f}"
         return "no scale bar found"
     value = f"{d['value']:g} {d['unit']}" if d["value"] is not None else "value unknown"
-    length = f"{d['length_px']:.2f} px" if d["length_px"] is not None else "bar not found"
+    length = f"{d['length_px']:.2f} px" if d["length_px"] is not None else "not found"
     scale = f"{d['nm_per_px']:.5g} nm/px" if d["nm_per_px"] is not None else "nm/px unknown"
     return f"{value} ({d['source'] or '-'}), bar {length}, {scale}, confidence {d['confidence']:.2f}"
 

@@ -30,6 +30,8 @@ from PIL import Image
 from matsearch.indexer.figures.ocr import OcrLine
 from matsearch.indexer.figures.units import Length, canonical_unit, parse_length, to_nm
 
+LABEL_CROP_SIDE = 64  # images at most this high (and wider than high) without a bar are read as a label crop
+
 __all__ = ["ScaleBar", "ScaleReading", "find_scale_bars", "read_scale", "read_scales", "measure_length"]
 
 
@@ -513,12 +515,27 @@ def read_scale(
 ) -> ScaleReading:
     """The panel's scale: the best bar's reading, or a reading with ``None`` fields when nothing is known.
 
-    With no bar found but a caption value, value and unit are reported (source "caption") without nm/px.
+    With no bar found, a small, wide image (at most :data:`LABEL_CROP_SIDE` px high: a crop that holds only the
+    label, "0.5 µm") is read as a label on its own (:func:`matsearch.indexer.figures.scalelabel.read_label`: several
+    OCR passes that must agree, an abstention under confidence 0.3); otherwise, or when that abstains, a caption
+    value is reported (source "caption"). Without a bar there is no nm/px.
     """
     readings = read_scales(image, caption_value, use_ocr=use_ocr)
     if readings:
         return readings[0]
     r = ScaleReading()
+    rgb = _rgb(image)
+    if use_ocr and rgb.shape[0] <= LABEL_CROP_SIDE and rgb.shape[1] >= rgb.shape[0]:
+        from matsearch.indexer.figures.scalelabel import read_label
+
+        lab = read_label(rgb)
+        r.notes.append("no bar: the image was read as a scale label")
+        r.notes.extend(lab.notes)
+        r.confidence = lab.confidence
+        if lab.value is not None and lab.unit is not None:
+            r.value, r.unit, r.text, r.source = lab.value, lab.unit, lab.text, "ocr"
+            r.reciprocal = to_nm(r.value, r.unit) is None
+            return r
     if caption_value is not None:
         unit = canonical_unit(caption_value[1])
         if unit is not None:

@@ -1,0 +1,108 @@
+"""The two-directional figure of merit and its refinement (search/xrd_phase.py) on patterns rendered from real
+simulated reflections: chance correction against dense cells, Kα2 satellites, March–Dollase texture, zero shift."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from matsearch.encoders.xrd import GRID_2THETA
+from matsearch.indexer.structures import load_library
+from matsearch.indexer.xrd.simulate import simulate_peaks
+from matsearch.search import xrd_phase as xp
+
+
+@pytest.fixture(scope="module")
+def cu() -> xp.Candidate:
+    lib = load_library(("cod",))
+    e = lib.get("cod-9008468")  # Cu, Fm-3m
+    p = simulate_peaks(e.structure)
+    return xp.candidate_from_payload(
+        {
+            "peaks": {"d": list(p.d), "intensity": list(p.intensity), "hkl": list(p.hkl)},
+            "lattice": dict(e.lattice),
+            "crystal_system": e.crystal_system,
+            "source": e.source,
+        }
+    )
+
+
+def _render(tt: np.ndarray, inten: np.ndarray, fwhm: float = 0.1, ka2: bool = False) -> np.ndarray:
+    y = np.zeros(GRID_2THETA.size)
+    lines = [(tt, inten)]
+    if ka2:
+        s = np.sin(np.radians(tt / 2)) * xp.KA2_RATIO
+        lines.append((2 * np.degrees(np.arcsin(s)), 0.5 * inten))
+    for t_arr, i_arr in lines:
+        for t, a in zip(t_arr, i_arr, strict=True):
+            y += a * np.exp(-4 * math.log(2) * ((GRID_2THETA - t) / fwhm) ** 2)
+    return y / y.max()
+
+
+def _measured(y: np.ndarray, lo: float = 20.0, hi: float = 90.0) -> xp.Measured:
+    mask = (GRID_2THETA >= lo) & (GRID_2THETA <= hi)
+    rng = np.random.default_rng(0)
+    noisy = np.clip(y + rng.normal(0, 0.002, y.size), 0, None)
+    return xp.measure(np.where(mask, noisy, 0.0), mask)
+
+
+def _positions(c: xp.Candidate, eps: float = 0.0, shift: float = 0.0) -> np.ndarray:
+    s = xp.LIB_WAVELENGTH / (2 * c.d * (1 + eps))
+    return 2 * np.degrees(np.arcsin(s)) + shift
+
+
+def test_dense_random_cell_is_chance_corrected(cu: xp.Candidate) -> None:
+    m = _measured(_render(_positions(cu), cu.inten))
+    rng = np.random.default_rng(1)
+    extra = np.sort(rng.uniform(1.1, 4.5, 300))[::-1]  # 300 more reflections: a cell that "explains" anything
+    d = np.concatenate([cu.d, extra])
+    inten = np.concatenate([cu.inten, rng.uniform(0.03, 0.1, extra.size)])  # weak, yet above the noise floor
+    dense = xp.Candidate(d=d, inten=inten, hkl=[""] * d.size, source="x", crystal_system="", lattice={})
+    f = xp.fit(m, [cu, dense])
+    assert f.explained_raw[1] > 0.9  # it has a reflection under every measured peak ...
+    assert f.chance[1] > 0.4  # ... but its reflections cover half the window: a random peak would match too
+    assert f.seen_raw[1] < 0.7  # and its many expected reflections are mostly not there
+    assert f.score[0] > 0.9 and f.score[0] > f.score[1] + 0.3
+    assert xp.confidence(f, 0, "cod") > xp.confidence(f, 1, "cod")
+
+
+def test_missing_strong_reflections_count_against(cu: xp.Candidate) -> None:
+    pos = _positions(cu)
+    keep = cu.inten < 0.9  # the strongest reflection (111) is absent from the "measurement"
+    m = _measured(_render(pos[keep], cu.inten[keep]))
+    f = xp.fit(m, [cu])
+    full = xp.fit(_measured(_render(pos, cu.inten)), [cu])
+    assert f.seen_raw[0] < 0.8 and f.score[0] < full.score[0] - 0.1
+    # outside the measured range a reflection is not expected: 2θ 38–47° leaves only 111 → full marks
+    m2 = _measured(_render(pos, cu.inten), lo=38.0, hi=47.0)
+    assert xp.fit(m2, [cu]).seen_raw[0] > 0.95
+
+
+def test_kalpha2_satellites_carry_no_weight(cu: xp.Candidate) -> None:
+    m = _measured(_render(_positions(cu), cu.inten, fwhm=0.06, ka2=True))
+    sat = m.ka2_of >= 0
+    assert sat.sum() >= 2 and np.all(m.weight[sat] == 0)  # the resolved high-angle doublets
+    assert xp.fit(m, [cu]).explained[0] > 0.95
+
+
+def test_march_dollase_texture_is_refined(cu: xp.Candidate) -> None:
+    md = xp.march_dollase(cu, directions=[(1, 1, 1)], r_values=np.array([0.5]))[0, 0]
+    textured = cu.inten * md
+    m = _measured(_render(_positions(cu), textured / textured.max()))
+    plain = xp.fit(m, [cu], texture_top=0)
+    refined = xp.fit(m, [cu])
+    assert refined.po_axis[0] == "111" and refined.po_r[0] <= 0.7
+    assert refined.score[0] > plain.score[0] + 0.03
+
+
+def test_zero_shift_and_strain_are_refined(cu: xp.Candidate) -> None:
+    m = _measured(_render(_positions(cu, eps=-0.006, shift=0.08), cu.inten))
+    f = xp.fit(m, [cu])
+    # a constant shift and a strain are nearly collinear over five reflections: the refined positions must land
+    # on the measured ones, however the offset is split between ε, the zero shift and the displacement
+    truth = _positions(cu, eps=-0.006, shift=0.08)
+    inside = (truth > 20) & (truth < 90)
+    assert np.abs(f.positions[0, : cu.d.size][inside] - truth[inside]).max() < 0.05
+    assert f.residual[0] < 0.3 and f.strain[0] == pytest.approx(-0.006, abs=0.003)
