@@ -100,6 +100,9 @@ class IngestReport(BaseModel):
     items: int = Field(0, description="Items read from the source (figures, structures, ...).")
     points: int = Field(0, description="Points written (new or updated; re-ingesting rewrites the same ids).")
     new_points: int = Field(0, description="Points that did not exist before.")
+    unchanged: int = Field(
+        0, description="Figures already stored with the same content, metadata and pipeline version (not redone)."
+    )
     skipped: list[IngestSkip] = Field(default_factory=list)
     ids: list[str] = Field(default_factory=list)
     count: int = Field(0, description="Points in the collection afterwards.")

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     torch_threads: int = Field(0, ge=0, description="torch intra-op threads; 0 = library default.")
     image_backend: str = Field("onnx", pattern="^(onnx|torch)$", description="EfficientNet runtime: onnx or torch.")
     text_backend: str = Field("onnx", pattern="^(onnx|torch)$", description="MiniLM runtime: onnx or torch.")
+    ingest_workers: int = Field(
+        -1,
+        ge=-1,
+        description="Worker processes for figure ingestion runs of 8+ figures; -1 = one per core (max 4), 0 = none.",
+    )
     cache_dir: Path = Field(
         Path.home() / ".cache" / "matsearch", description="Derived artefacts (ONNX exports), shared by data dirs."
     )

@@ -1,5 +1,11 @@
 """Embedded store: one Qdrant Edge shard per collection, on disk under ``<data_dir>/qdrant/<collection>/``.
 
+New collections are created with int8 scalar quantisation (in RAM; HNSW search and the HNSW build use it), the
+original float vectors on disk (memory-mapped, read to rescore candidates) and HNSW parameters chosen by measurement
+(docs/benchmarks.md, "1M points"). Queries rescore an oversampled candidate list with the originals, so the scores
+returned are exact cosines. ``maintain`` builds HNSW for new points only once enough of them are unindexed (plain
+segments are searched exactly until then): an ingest call never rebuilds the index by itself.
+
 One process owns the directory. Edge itself refuses a second open through its WAL lock, but a refused open can
 already have touched the segment files, so we take our own ``flock`` on ``<store_dir>/.lock`` first and never let a
 second process reach Edge at all.
@@ -47,6 +53,29 @@ _INDEX = {
 _SPEC_FILE = "matsearch_collection.json"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_\-]{0,63}$")
 _UPSERT_CHUNK = 512
+# Index parameters of new collections (docs/benchmarks.md has the measurements behind them).
+HNSW_M = 16
+HNSW_EF_CONSTRUCT = 100
+FULL_SCAN_THRESHOLD_KB = 10_000  # a filter whose subset is smaller than this (in KB of vectors) is scanned exactly
+OVERSAMPLING = 2.0  # candidates scored on the int8 vectors per result, then rescored with the originals
+MAINTAIN_MIN_UNINDEXED = 20_000  # maintain() builds HNSW once this many points (or 10%) are unindexed
+_SEARCH_QUANTIZATION = qe.QuantizationSearchParams(rescore=True, oversampling=OVERSAMPLING)
+
+
+def edge_config(spec: CollectionSpec) -> qe.EdgeConfig:
+    """A new collection's Edge configuration: int8 quantisation in RAM, originals on disk, tuned HNSW."""
+    return qe.EdgeConfig(
+        vectors={
+            v.name: qe.EdgeVectorParams(size=v.size, distance=_DISTANCE[v.distance], memory=qe.Memory.Cold)
+            for v in spec.vectors
+        },
+        hnsw_config=qe.HnswIndexConfig(
+            m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=FULL_SCAN_THRESHOLD_KB
+        ),
+        quantization_config=qe.ScalarQuantizationConfig(
+            type=qe.ScalarType.Int8, quantile=0.99, memory=qe.Memory.Pinned
+        ),
+    )
 
 
 def check_collection_name(name: str) -> str:
@@ -142,10 +171,7 @@ class EdgeStore(StoreBase):
             path = self.root / spec.name
             if path.exists():
                 shutil.rmtree(path)  # a directory without our spec file is a half-created collection
-            config = qe.EdgeConfig(
-                vectors={v.name: qe.EdgeVectorParams(size=v.size, distance=_DISTANCE[v.distance]) for v in spec.vectors}
-            )
-            shard = qe.EdgeShard.create(str(path), config)
+            shard = qe.EdgeShard.create(str(path), edge_config(spec))
             for idx in spec.indexes:
                 shard.update(qe.UpdateOperation.create_field_index(idx.field, _INDEX[idx.kind]))
             shard.flush()
@@ -207,6 +233,21 @@ class EdgeStore(StoreBase):
             shard.optimize()
             shard.flush()
 
+    def maintain(self, collection: str) -> bool:
+        """Build HNSW for new points once enough are unindexed (``MAINTAIN_MIN_UNINDEXED``, or 10% of the
+        collection); until then they sit in plain segments that queries scan exactly. Returns whether it ran.
+
+        Edge's ``optimize`` holds the GIL for its whole run (measured: no other thread of the process runs, so
+        queries wait), which is why it runs only when it pays and not after every ingest call; what it builds is
+        what is new plus the merges Edge's optimizer plans, not the whole index."""
+        spec = self.spec(collection)
+        info = self._shard(collection).info()
+        unindexed = info.points_count - info.indexed_vectors_count / max(1, len(spec.vectors))
+        if unindexed < max(MAINTAIN_MIN_UNINDEXED, 0.1 * info.points_count):
+            return False
+        self.optimize(collection)
+        return True
+
     def flush(self) -> None:
         with self._write:
             for shard in self._shards.values():
@@ -241,7 +282,7 @@ class EdgeStore(StoreBase):
 
     def _request(self, collection: str, q: VectorQuery) -> qe.QueryRequest:
         size = self.spec(collection).vector(q.using).size
-        params = qe.SearchParams(hnsw_ef=q.hnsw_ef, exact=q.exact) if (q.exact or q.hnsw_ef) else None
+        params = qe.SearchParams(hnsw_ef=q.hnsw_ef, exact=q.exact, quantization=_SEARCH_QUANTIZATION)
         return qe.QueryRequest(
             limit=q.limit,
             offset=q.offset or None,

@@ -194,6 +194,11 @@ class QdrantClientStore(StoreBase):
         """The server optimises in the background; nothing to do."""
         self.spec(collection)
 
+    def maintain(self, collection: str) -> bool:
+        """The server's optimizer thresholds index new points in the background, searchable throughout."""
+        self.spec(collection)
+        return False
+
     # -- reads -------------------------------------------------------------------------------------------------
     def retrieve(self, collection: str, ids: Sequence[str], with_vectors: bool = False) -> list[PointRecord]:
         self.spec(collection)

@@ -10,11 +10,24 @@ remembers every document its figure appeared in: ``documents`` lists them (DOI, 
 one entry per DOI, or per source file when there is none) and ``dois`` holds all their DOIs for filtering; the
 top-level document fields are those of the latest ingest. The read of the old points, the merge, the upsert and the
 deletion run under the store's write lock (``matsearch.store.base.write_lock``).
+
+A figure already stored with the same bytes, source metadata and ``PIPELINE_VERSION`` (its ``ingest_key``) is not
+processed again at all: it is counted in ``IngestReport.unchanged`` and its point ids are reported. Runs of
+``ingest_pool.MIN_FIGURES`` figures or more go through worker processes (:mod:`matsearch.indexer.ingest_pool`) that
+do the CPU-bound part — decode, split, OCR, scale bars, encoders — while this process stays the one store writer.
+The index is maintained by ``Store.maintain`` (thresholds), never rebuilt by every ingest call. Per-stage CPU
+seconds of a run are in ``FigureIngestor.stages`` (docs/benchmarks.md, "Ingest").
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import time
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
@@ -22,7 +35,7 @@ from PIL import Image
 
 from matsearch.core.errors import MatsearchError
 from matsearch.core.filters import FieldCondition, Filter
-from matsearch.core.ids import point_id
+from matsearch.core.ids import point_id, sha256_bytes
 from matsearch.core.images import load_image, to_rgb
 from matsearch.core.schemas import IngestReport, IngestSkip
 from matsearch.indexer.context import IngestContext
@@ -32,51 +45,153 @@ from matsearch.store.base import PointRecord, write_lock
 COLLECTION = "figures"
 DOC_FIELDS = ("doi", "title", "journal", "year", "url", "licence", "authors")
 MAX_DOCUMENTS = 100  # documents remembered per point (the most recent ones)
+# Bump when a change to extraction or encoding changes what is stored for a figure: figures stored under another
+# version are processed again on the next ingest; unchanged ones under this version are skipped.
+PIPELINE_VERSION = "figures-3"
 
 
 Splitter = Callable[[Image.Image, str | None], list[PanelDraft]]
+Stages = dict[str, float]
+
+
+def ingest_key(item: FigureItem, figure_sha: str) -> str:
+    """What decides whether a stored figure is up to date: its bytes, everything its source said about it, and the
+    pipeline version. Equal keys mean that processing it again would write the same points."""
+    panels = None
+    if item.panels is not None:
+        panels = [[list(p.bbox), p.label, p.caption, p.type, p.type_confidence, p.scale, p.extra] for p in item.panels]
+    parts: list[Any] = [PIPELINE_VERSION, figure_sha, item.name, item.caption, item.doc, item.figure_id, item.source]
+    parts += [item.provenance, panels]
+    blob = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+@contextlib.contextmanager
+def stage(stages: Stages, name: str) -> Iterator[None]:
+    """Add the CPU seconds (this process, all its threads) spent in the block to ``stages[name]``."""
+    t = time.process_time()
+    try:
+        yield
+    finally:
+        stages[name] = stages.get(name, 0.0) + time.process_time() - t
+
+
+@dataclass
+class Extracted:
+    """One figure after extraction and encoding (what a worker process sends back): its points, or why not."""
+
+    name: str
+    points: list[PointRecord] = field(default_factory=list)
+    error: str | None = None
 
 
 class FigureIngestor:
-    def __init__(self, ctx: IngestContext, *, splitter: Splitter | None = None, batch_size: int = 16) -> None:
+    """``workers``: processes for extraction (None: the settings' ``ingest_workers``; 0, or a custom splitter: all
+    in this process)."""
+
+    def __init__(
+        self,
+        ctx: IngestContext,
+        *,
+        splitter: Splitter | None = None,
+        batch_size: int = 16,
+        workers: int | None = None,
+    ) -> None:
         self.ctx = ctx
+        self._custom_splitter = splitter is not None
         if splitter is None:
             from matsearch.indexer.figures.panels import split_panels  # local: keeps OCR out of CLI start-up
 
             splitter = split_panels
         self.splitter: Splitter = splitter
         self.batch_size = batch_size
+        self.workers = workers
+        self.stages: Stages = defaultdict(float)
 
     def ingest(self, items: Iterable[FigureItem], progress: Callable[[int], None] | None = None) -> IngestReport:
         """Ingest figures in batches; bad items are skipped with a reason, good ones are kept."""
         self.ctx.ensure_collection(COLLECTION)
         report = IngestReport(collection=COLLECTION)
-        iterator: Iterator[FigureItem] = iter(items)
-        while batch := list(islice(iterator, self.batch_size)):
+        self.stages = defaultdict(float)
+        for batch, extracted in self._extracted(self._changed(iter(items), report)):
             points: list[PointRecord] = []
-            panel_images: list[Image.Image] = []
-            for item in batch:
-                report.items += 1
-                try:
-                    new_points, images = self._panels(item)
-                except MatsearchError as exc:
-                    report.skipped.append(IngestSkip(item=item.name, reason=exc.message))
+            for k, result in enumerate(extracted):
+                if result.error is not None:
+                    report.skipped.append(IngestSkip(item=result.name, reason=result.error))
                     continue
-                points.extend(new_points)
-                panel_images.extend(images)
+                for point in result.points:
+                    point.payload["_item"] = k  # which item of the batch produced it (removed before writing)
+                points.extend(result.points)
             if points:
-                self._encode(points, panel_images)
-                with write_lock(self.ctx.store):
+                with stage(self.stages, "store write"), write_lock(self.ctx.store):
                     self._write(points, report)
                 from matsearch.indexer.plots.spectra import index_graph_panels  # graph panels → spectra
 
-                index_graph_panels(self.ctx, points)
+                with stage(self.stages, "digitise graph panels"):
+                    index_graph_panels(self.ctx, points)
             if progress is not None:
                 progress(len(batch))
         if report.points:
-            self.ctx.store.optimize(COLLECTION)
+            with stage(self.stages, "store maintain"):
+                self.ctx.store.maintain(COLLECTION)
         report.count = self.ctx.store.count(COLLECTION)
         return report
+
+    def _changed(self, items: Iterator[FigureItem], report: IngestReport) -> Iterator[FigureItem]:
+        """The items that need processing. A figure stored already under the same ingest key is counted and its
+        point ids reported, without decoding it."""
+        for item in items:
+            report.items += 1
+            with stage(self.stages, "skip check"):
+                sha = sha256_bytes(item.data)
+                flt = Filter(
+                    must=[
+                        FieldCondition(key="image_sha256", match=sha),
+                        FieldCondition(key="ingest_key", match=ingest_key(item, sha)),
+                    ]
+                )
+                stored, _ = self.ctx.store.scroll(COLLECTION, flt, limit=1000)
+            if stored:
+                report.unchanged += 1
+                report.ids.extend(p.id for p in stored)
+                continue
+            yield item
+
+    def _extracted(self, items: Iterator[FigureItem]) -> Iterator[tuple[list[FigureItem], list[Extracted]]]:
+        """(batch, its extraction results in input order): from the worker pool, or from this process."""
+        pool = None
+        if not self._custom_splitter:
+            from matsearch.indexer import ingest_pool
+
+            first = list(islice(items, ingest_pool.MIN_FIGURES))
+            pool = ingest_pool.get_pool(self.ctx, self.workers, len(first))
+            items = _chain(first, items)
+        if pool is None:
+            while batch := list(islice(items, self.batch_size)):
+                yield batch, self.extract(batch)
+            return
+        for batch, extracted, stages in pool.run(self.ctx.settings, items, self.batch_size):
+            for name, seconds in stages.items():
+                self.stages[name] += seconds
+            yield batch, extracted
+
+    def extract(self, batch: list[FigureItem]) -> list[Extracted]:
+        """Decode, split, crop and encode a batch of figures in this process; nothing is written to the store."""
+        results: list[Extracted] = []
+        points: list[PointRecord] = []
+        panel_images: list[Image.Image] = []
+        for item in batch:
+            try:
+                new_points, images = self._panels(item)
+            except MatsearchError as exc:
+                results.append(Extracted(item.name, error=exc.message))
+                continue
+            results.append(Extracted(item.name, points=new_points))
+            points.extend(new_points)
+            panel_images.extend(images)
+        if points:
+            self._encode(points, panel_images)
+        return results
 
     def _write(self, points: list[PointRecord], report: IngestReport) -> None:
         """Upsert a batch: merge each figure's documents with those already stored, then delete its stale panels."""
@@ -126,17 +241,22 @@ class FigureIngestor:
     def _panels(self, item: FigureItem) -> tuple[list[PointRecord], list[Image.Image]]:
         from matsearch.indexer.figures.keywords import extract_keywords
 
-        image = load_image(item.data, self.ctx.settings, what=item.name)
-        figure_sha = self.ctx.images.put(item.data, image)
-        rgb = to_rgb(image)
-        drafts = item.panels if item.panels is not None else self.splitter(rgb, item.caption)
+        with stage(self.stages, "decode"):
+            image = load_image(item.data, self.ctx.settings, what=item.name)
+            rgb = to_rgb(image)
+        with stage(self.stages, "image files"):
+            figure_sha = self.ctx.images.put(item.data, image)
+        with stage(self.stages, "split (labels, layout)"):
+            drafts = item.panels if item.panels is not None else self.splitter(rgb, item.caption)
         doc = {k: item.doc.get(k) for k in DOC_FIELDS if item.doc.get(k) not in (None, "")}
+        key = ingest_key(item, figure_sha)
         points, images = [], []
         for draft in drafts:
             x0, y0, x1, y1 = _clip_box(draft.bbox, rgb.size)
             whole = (x0, y0, x1, y1) == (0, 0, rgb.width, rgb.height)
             crop = rgb if whole else rgb.crop((x0, y0, x1, y1))
-            panel_sha = figure_sha if whole else self.ctx.images.put_image(crop)
+            with stage(self.stages, "image files"):
+                panel_sha = figure_sha if whole else self.ctx.images.put_image(crop)
             caption = draft.caption or item.caption or ""
             payload: dict[str, Any] = {
                 "kind": "figure_panel",
@@ -155,32 +275,44 @@ class FigureIngestor:
                 "nm_per_px": (draft.scale or {}).get("nm_per_px"),
                 "image_sha256": figure_sha,
                 "panel_sha256": panel_sha,
+                "pipeline_version": PIPELINE_VERSION,
+                "ingest_key": key,
                 **extract_keywords(caption),
                 **draft.extra,
             }
             if item.provenance:
                 payload["provenance"] = item.provenance
-            payload["_item"] = id(item)  # which item of the batch produced it (removed before writing)
             pid = point_id("figure-panel", figure_sha, [x0, y0, x1, y1])
             points.append(PointRecord(id=pid, vectors={}, payload=payload))
             images.append(crop)
         return points, images
 
     def _encode(self, points: list[PointRecord], images: list[Image.Image]) -> None:
-        image_vectors = self.ctx.encoder("efficientnet-lite0").encode(images)
-        for point, vector in zip(points, self.ctx.encoder("sketch").encode(images), strict=True):
-            point.vectors["sketch"] = vector
         from matsearch.indexer.figures.panels import fill_scales, fill_types
 
-        fill_types([p.payload for p in points], images, image_vectors)
-        fill_scales([p.payload for p in points], images)
-        captions = [p.payload["caption"] for p in points]
-        with_text = [i for i, c in enumerate(captions) if c.strip()]
-        text_vectors = self.ctx.encoder("all-minilm-l6-v2").encode([captions[i] for i in with_text])
+        with stage(self.stages, "encode image"):
+            image_vectors = self.ctx.encoder("efficientnet-lite0").encode(images)
+        with stage(self.stages, "encode sketch"):
+            for point, vector in zip(points, self.ctx.encoder("sketch").encode(images), strict=True):
+                point.vectors["sketch"] = vector
+        with stage(self.stages, "panel type"):
+            fill_types([p.payload for p in points], images, image_vectors)
+        with stage(self.stages, "scale bars"):
+            fill_scales([p.payload for p in points], images)
+        with stage(self.stages, "encode caption"):
+            captions = [p.payload["caption"] for p in points]
+            unique = sorted({c for c in captions if c.strip()})  # panels often share their figure's caption
+            vectors = dict(zip(unique, self.ctx.encoder("all-minilm-l6-v2").encode(unique), strict=True))
         for point, vector in zip(points, image_vectors, strict=True):
             point.vectors["image"] = vector
-        for i, vector in zip(with_text, text_vectors, strict=True):
-            points[i].vectors["caption"] = vector
+        for point, caption in zip(points, captions, strict=True):
+            if caption in vectors:
+                point.vectors["caption"] = vectors[caption]
+
+
+def _chain(first: list[FigureItem], rest: Iterator[FigureItem]) -> Iterator[FigureItem]:
+    yield from first
+    yield from rest
 
 
 def _document_of(payload: dict[str, Any]) -> dict[str, Any]:

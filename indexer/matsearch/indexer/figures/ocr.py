@@ -23,6 +23,14 @@ OcrLine = tuple[tuple[float, float, float, float], str, float]
 _lock = threading.Lock()
 _det_lock = threading.Lock()  # guards the temporary detector resize mode of ``ocr_text(max_side=...)``
 _engine: Any = None
+# One intra-op thread and no inter-op pool: OCR inputs are small crops, and ORT's default pool (every core,
+# busy-waiting between ops) spent more CPU spinning than reading on a shared 2-core machine. Ingestion runs figures
+# in parallel processes instead (matsearch.indexer.ingest_pool).
+ENGINE_PARAMS: dict[str, Any] = {
+    "Global.log_level": "error",
+    "EngineConfig.onnxruntime.intra_op_num_threads": 1,
+    "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+}
 
 
 def get_ocr() -> Any:
@@ -33,7 +41,7 @@ def get_ocr() -> Any:
             if _engine is None:
                 from rapidocr import RapidOCR
 
-                _engine = RapidOCR(params={"Global.log_level": "error"})
+                _engine = RapidOCR(params=dict(ENGINE_PARAMS))
                 logging.getLogger("RapidOCR").setLevel(logging.ERROR)
     return _engine
 
