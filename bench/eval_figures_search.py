@@ -58,17 +58,20 @@ def evaluate(
     service: Any, queries: list[dict[str, Any]], fig_names: dict[str, str], dense_only: bool
 ) -> dict[str, Any]:
     """``dense_only``: the caption vector alone (what search_text did before the lexical re-rank)."""
+    from matsearch.search.common import search_vector
+    from matsearch.search.figures import search_text
+
     ranks: list[int | None] = []
     misses = []
     for entry in queries:
         want = {(f, lab) for f, lab in entry["expect"]}
         if dense_only:
             vector = service.encoder("all-minilm-l6-v2").encode_one(entry["q"])
-            hits = service.search_vector("figures", "caption", vector, None, 50)
+            hits = search_vector(service.store, service.settings, "figures", "caption", vector, None, 50)
         else:
-            hits = service.search_text(entry["q"], limit=50)
+            hits = search_text(service.store, service.settings, entry["q"], limit=50)
         keys = [
-            (fig_names.get(h.payload.get("figure_id"), h.payload.get("figure_id")), h.payload.get("panel_label"))
+            (fig_names.get(str(h.payload.get("figure_id")), h.payload.get("figure_id")), h.payload.get("panel_label"))
             for h in hits
         ]
         rank = next((i + 1 for i, k in enumerate(keys) if k in want), None)

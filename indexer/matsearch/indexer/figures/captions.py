@@ -90,6 +90,9 @@ _ABBREV_RE = re.compile(
 )
 # Words that are abbreviations mid-sentence but also end sentences ("... for 30 min. (b) ..."): a break before a
 # capital letter or a parenthesis is kept.
+# What follows such a word when a new sentence starts: a capital, a parenthesis, or a bare label before a capital
+# ("... at 10 min. b SAED pattern").
+_NEW_SENTENCE_RE = re.compile(r"[A-Z(\[]|[a-z]\d{0,2}(?:\s*[,–-]\s*[a-z]\d{0,2})*\s+[A-Z]")
 _WEAK_ABBREV_RE = re.compile(r"\b(?:min|max|sec|temp|Co|at|wt|vol)\.$")
 
 
@@ -266,7 +269,7 @@ def _sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[t
         before = text[cur : m.start()]
         if before.count("(") > before.count(")"):
             continue  # never inside parentheses: "(scale bar. 20 nm)"
-        weak = _WEAK_ABBREV_RE.search(before) is not None and re.match(r"[A-Z(\[]", text[m.end() : m.end() + 1])
+        weak = _WEAK_ABBREV_RE.search(before) is not None and _NEW_SENTENCE_RE.match(text, m.end()) is not None
         if _ABBREV_RE.search(before) and not re.search(r"\)\.$", before) and not weak:
             continue
         if text[m.start() - 1] == ";":
@@ -284,7 +287,9 @@ def _clause_starts(text: str) -> set[int]:
     for m in re.finditer(r"[.;:!?]\s+|[.;:]\s*(?=\(?[A-Za-z]\)?\s)", text):
         prev = text[: m.start() + 1]
         if m.group(0).startswith(".") and _ABBREV_RE.search(prev):
-            continue
+            weak = _WEAK_ABBREV_RE.search(prev) is not None and _NEW_SENTENCE_RE.match(text, m.end()) is not None
+            if not weak:
+                continue
         starts.add(m.end())
     return starts
 
@@ -322,6 +327,7 @@ def _find_markers(text: str, prefer_roman: bool) -> list[_Marker]:
             or before.endswith((".", ";", ":", ",", "|", *_DASHES))
             or re.search(r"\band$|&$", before) is not None
             or _FIG_PREFIX_RE.fullmatch(before + " ") is not None
+            or re.fullmatch(r"(?:.*[.;:]\s*)?\((?:colou?r online|online colou?r)\)", before, re.I | re.S) is not None
         )
         # "Spectra of (a) X compared with (b) Y", "sizes of (c)—X": a marker after a lead-in word opens its text
         # too ("inline"); it is kept only where no stronger marker opens the same label (see _filter_markers).
