@@ -213,13 +213,14 @@ def read_micrograph(data: bytes, filename: str, settings: Settings, *, stack: St
         with open(path, "wb") as fh:
             fh.write(data)
         datasets: Any = None
+        used = names[0]
         errors: list[str] = []
         for name in names:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     datasets = _reader(name).file_reader(path, lazy=hdf5)
-                suf = ".emd" if name == "emd" else suf
+                used = name
                 break
             except Exception as exc:  # noqa: BLE001 - readers raise anything on a corrupt file
                 errors.append(f"{name}: {type(exc).__name__}: {exc}")
@@ -261,7 +262,7 @@ def read_micrograph(data: bytes, filename: str, settings: Settings, *, stack: St
     return Micrograph(
         data=img,
         nm_per_px=nm,
-        format=READERS.get(suf, suf),
+        format=used,
         title=title,
         frames=frames,
         stack=stack,

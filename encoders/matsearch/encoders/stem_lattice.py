@@ -148,8 +148,18 @@ def _index(g: np.ndarray, b: np.ndarray, tol: float) -> tuple[np.ndarray, np.nda
 def measure_lattice(img: np.ndarray, px: float | None = None, n: int = FFT_N) -> Cell2D | None:
     """The projected lattice of ``img`` (Å when ``px`` Å/px is given, else px); None without two independent
     strong spot directions (amorphous, one set of fringes, or off zone)."""
+    return measure(img, px, n)[0]
+
+
+def measure(img: np.ndarray, px: float | None = None, n: int = FFT_N) -> tuple[Cell2D | None, Spots]:
+    """``measure_lattice`` and ``measure_spots`` from one power spectrum."""
     # d >= 0.75 Å: finer spots are noise/aliasing on any STEM we match (probe-limited information)
     g, vals, side = find_spots(img, n, kmax_px=min(0.45, px / 0.75) if px else 0.45)
+    spots = Spots(g / px if px else g, vals, "Å⁻¹" if px else "1/px")
+    return _cell_from_spots(g, vals, side, px), spots
+
+
+def _cell_from_spots(g: np.ndarray, vals: np.ndarray, side: int, px: float | None) -> Cell2D | None:
     if len(g) < 2:
         return None
     w = np.log(vals / PEAK_RATIO) + 0.1  # spots just above the threshold (often noise) weigh ~nothing
@@ -215,8 +225,7 @@ class Spots:
 
 
 def measure_spots(img: np.ndarray, px: float | None = None, n: int = FFT_N) -> Spots:
-    g, vals, _ = find_spots(img, n, kmax_px=min(0.45, px / 0.75) if px else 0.45)
-    return Spots(g / px if px else g, vals, "Å⁻¹" if px else "1/px")
+    return measure(img, px, n)[1]
 
 
 def pair_match(

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from matsearch.encoders.stem import LAT_NTHETA, lattice_harmonics, lattice_polar_scales
-from matsearch.encoders.stem_lattice import Cell2D, Spots, measure_lattice, measure_spots, pair_match
+from matsearch.encoders.stem_lattice import Cell2D, Spots, measure, pair_match
 
 SCALE_TOL = 0.12  # ± fraction: calibration error tolerated when the pixel size is given
 SCALE_STEP = 0.02  # log step of the scale grid
@@ -75,19 +75,21 @@ def known_features(work: np.ndarray, px: float) -> QueryFeatures:
     """``work`` is the query resampled to ``px`` Å/px (the library pixel size)."""
     scales = scale_grid()
     harm = lattice_harmonics(lattice_polar_scales(work, px, scales.tolist()))
-    return QueryFeatures(True, px, work, measure_lattice(work, px), measure_spots(work, px), 1.0, scales, harm)
+    cell, spots = measure(work, px)
+    return QueryFeatures(True, px, work, cell, spots, 1.0, scales, harm)
 
 
 def unknown_features(work: np.ndarray, raw_factor: float, fallback_px: np.ndarray) -> QueryFeatures:
     """``work`` at an unknown pixel size (px units); ``fallback_px`` are the pixel-size hypotheses (Å per work px)
     used when no confident lattice is measured."""
     harm = lattice_harmonics(lattice_polar_scales(work, 1.0, fallback_px.tolist()))
+    cell, spots = measure(work, None)
     return QueryFeatures(
         False,
         1.0,
         work,
-        measure_lattice(work, None),
-        measure_spots(work, None),
+        cell,
+        spots,
         raw_factor,
         fallback_px=np.asarray(fallback_px, dtype=np.float64),
         fallback_harmonics=harm,

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from matsearch.core.ids import point_id
 from matsearch.core.schemas import IngestReport, IngestSkip
 from matsearch.encoders.stem import LAT_VERSION, lattice_harmonics, lattice_polar, pack_harmonics
-from matsearch.encoders.stem_lattice import LATTICE_VERSION, cell_of, measure_lattice, measure_spots
+from matsearch.encoders.stem_lattice import LATTICE_VERSION, cell_of, measure
 from matsearch.encoders.stem_library import LATTICE_KEY, LIBRARY_PX, SPOTS_KEY
 from matsearch.indexer.context import BuildOptions, IngestContext
 from matsearch.indexer.stem.simulate import SimParams, random_params, render
@@ -55,12 +55,12 @@ def lattice_payload(img: np.ndarray, view: View) -> dict[str, Any]:
     """What the physics re-rank (``matsearch.search.stem_physics``) and the answer need from a reference image:
     the projected cell of the zone axis, the cell visible in the image (measured like a query's), the image's
     lattice spots (Å⁻¹) and the angular harmonics of its lattice spectrum."""
-    visible = measure_lattice(img, LIBRARY_PX)
+    visible, spots = measure(img, LIBRARY_PX)
     projected = cell_of(view.projection.basis)
     return {
         "projected_cell": {"a": round(projected.a, 3), "b": round(projected.b, 3), "gamma": round(projected.gamma, 1)},
         "visible_cell": visible.to_payload() if visible is not None else None,
-        SPOTS_KEY: measure_spots(img, LIBRARY_PX).to_payload(24),
+        SPOTS_KEY: spots.to_payload(24),
         LATTICE_KEY: pack_harmonics(lattice_harmonics(lattice_polar(img, LIBRARY_PX))),
     }
 

