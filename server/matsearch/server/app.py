@@ -29,6 +29,7 @@ from matsearch.server.routes import (
     search,
     spectrum,
 )
+from matsearch.server.routes.web import WEB_ROUTERS
 from matsearch.server.service import Service
 
 log = logging.getLogger("matsearch.server")
@@ -79,6 +80,8 @@ def create_app(settings: Settings | None = None, *, advertise_url: str | None = 
 
     for module in (health, collections, search, points, images, ingest, figures, scale, spectrum, plots, admin):
         app.include_router(module.router)
+    for router in WEB_ROUTERS:  # the web page's files and the endpoints only its views need
+        app.include_router(router)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
