@@ -18,18 +18,18 @@ import atexit
 import multiprocessing as mp
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from matsearch.core.images import ImageStore
 from matsearch.core.settings import Settings
+from matsearch.indexer.items import Extracted, FigureItem, Stages
 
 if TYPE_CHECKING:
-    from matsearch.encoders.base import Encoder
     from matsearch.indexer.context import IngestContext
-    from matsearch.indexer.pipeline import Extracted, FigureItem, Stages
+
+Work = Callable[[Settings, list[FigureItem]], tuple[list[Extracted], Stages]]
 
 MIN_FIGURES = 8  # smaller runs stay in process: starting workers costs more than it saves
 CHUNK = 4  # figures per task (the unit of work a worker encodes in one batch)
@@ -84,10 +84,11 @@ class IngestPool:
         self._executor = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init)
 
     def run(
-        self, settings: Settings, items: Iterator[FigureItem], batch_size: int
+        self, settings: Settings, items: Iterator[FigureItem], batch_size: int, work: Work
     ) -> Iterator[tuple[list[FigureItem], list[Extracted], Stages]]:
-        """(batch, results, worker CPU seconds per stage) per ``batch_size`` figures, in input order. At most two
-        batches are in flight, so memory stays bounded however long the input is."""
+        """(batch, results, worker CPU seconds per stage) per ``batch_size`` figures, in input order; ``work`` (a
+        module-level function, so that it pickles) runs in the workers on chunks of a batch. At most two batches are
+        in flight, so memory stays bounded however long the input is."""
         pending: list[tuple[list[FigureItem], list[Future[tuple[list[Extracted], Stages]]]]] = []
 
         def submit() -> bool:
@@ -95,7 +96,7 @@ class IngestPool:
             if not batch:
                 return False
             chunks = [batch[i : i + CHUNK] for i in range(0, len(batch), CHUNK)]
-            pending.append((batch, [self._executor.submit(_work, settings, c) for c in chunks]))
+            pending.append((batch, [self._executor.submit(work, settings, c) for c in chunks]))
             return True
 
         submit()
@@ -132,26 +133,6 @@ class IngestPool:
 # -- in the worker --------------------------------------------------------------------------------------------------
 
 
-class _WorkerContext:
-    """What extraction needs from its host, minus the store (workers never write to it)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.images = ImageStore(settings.images_dir)
-        self.store: Any = None
-
-    def encoder(self, name: str) -> Encoder:
-        from matsearch.encoders import get_encoder
-
-        return get_encoder(name, self.settings)
-
-    def ensure_collection(self, name: str) -> None:
-        raise RuntimeError("ingest workers do not write to the store")
-
-
-_INGESTORS: dict[str, Any] = {}
-
-
 def _init() -> None:
     os.environ["MATSEARCH_ONNX_THREADS"] = "1"
     os.environ["OMP_NUM_THREADS"] = "1"
@@ -159,17 +140,3 @@ def _init() -> None:
 
     torch.set_num_threads(1)
     import matsearch.indexer.figures.panels  # noqa: F401 - import the extraction code before the first task
-
-
-def _work(settings: Settings, chunk: list[FigureItem]) -> tuple[list[Extracted], Stages]:
-    from collections import defaultdict
-
-    from matsearch.indexer.pipeline import FigureIngestor
-
-    key = settings.model_dump_json()
-    ingestor = _INGESTORS.get(key)
-    if ingestor is None:
-        ingestor = _INGESTORS[key] = FigureIngestor(_WorkerContext(settings), workers=0)
-    ingestor.stages = defaultdict(float)
-    results = ingestor.extract(chunk)
-    return results, dict(ingestor.stages)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from matsearch.store.base import PointRecord
+
 
 @dataclass
 class FigureItem:
@@ -32,3 +34,15 @@ class PanelDraft:
     type_confidence: float | None = None
     scale: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+Stages = dict[str, float]  # CPU seconds per pipeline stage
+
+
+@dataclass
+class Extracted:
+    """One figure after extraction and encoding (what a worker process sends back): its points, or why not."""
+
+    name: str
+    points: list[PointRecord] = field(default_factory=list)
+    error: str | None = None

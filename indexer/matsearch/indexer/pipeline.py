@@ -27,7 +27,6 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
@@ -36,10 +35,12 @@ from PIL import Image
 from matsearch.core.errors import MatsearchError
 from matsearch.core.filters import FieldCondition, Filter
 from matsearch.core.ids import point_id, sha256_bytes
-from matsearch.core.images import load_image, to_rgb
+from matsearch.core.images import ImageStore, load_image, to_rgb
 from matsearch.core.schemas import IngestReport, IngestSkip
+from matsearch.core.settings import Settings
+from matsearch.encoders.base import Encoder
 from matsearch.indexer.context import IngestContext
-from matsearch.indexer.items import FigureItem, PanelDraft
+from matsearch.indexer.items import Extracted, FigureItem, PanelDraft, Stages
 from matsearch.store.base import PointRecord, write_lock
 
 COLLECTION = "figures"
@@ -51,7 +52,6 @@ PIPELINE_VERSION = "figures-3"
 
 
 Splitter = Callable[[Image.Image, str | None], list[PanelDraft]]
-Stages = dict[str, float]
 
 
 def ingest_key(item: FigureItem, figure_sha: str) -> str:
@@ -74,15 +74,6 @@ def stage(stages: Stages, name: str) -> Iterator[None]:
         yield
     finally:
         stages[name] = stages.get(name, 0.0) + time.process_time() - t
-
-
-@dataclass
-class Extracted:
-    """One figure after extraction and encoding (what a worker process sends back): its points, or why not."""
-
-    name: str
-    points: list[PointRecord] = field(default_factory=list)
-    error: str | None = None
 
 
 class FigureIngestor:
@@ -170,7 +161,7 @@ class FigureIngestor:
             while batch := list(islice(items, self.batch_size)):
                 yield batch, self.extract(batch)
             return
-        for batch, extracted, stages in pool.run(self.ctx.settings, items, self.batch_size):
+        for batch, extracted, stages in pool.run(self.ctx.settings, items, self.batch_size, extract_chunk):
             for name, seconds in stages.items():
                 self.stages[name] += seconds
             yield batch, extracted
@@ -355,3 +346,37 @@ def _clip_box(bbox: tuple[int, int, int, int], size: tuple[int, int]) -> tuple[i
     if x1 <= x0 or y1 <= y0:
         return 0, 0, w, h
     return x0, y0, x1, y1
+
+
+# -- in an ingest worker process (see ingest_pool) ----------------------------------------------------------------
+
+
+class _WorkerContext:
+    """What extraction needs from its host, minus the store (workers never write to it)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.images = ImageStore(settings.images_dir)
+        self.store: Any = None
+
+    def encoder(self, name: str) -> Encoder:
+        from matsearch.encoders import get_encoder
+
+        return get_encoder(name, self.settings)
+
+    def ensure_collection(self, name: str) -> None:
+        raise RuntimeError("ingest workers do not write to the store")
+
+
+_INGESTORS: dict[str, Any] = {}
+
+
+def extract_chunk(settings: Settings, chunk: list[FigureItem]) -> tuple[list[Extracted], Stages]:
+    """Extract and encode ``chunk`` in an ingest worker process (``ingest_pool``): the pool runs this function."""
+    key = settings.model_dump_json()
+    ingestor = _INGESTORS.get(key)
+    if ingestor is None:
+        ingestor = _INGESTORS[key] = FigureIngestor(_WorkerContext(settings), workers=0)
+    ingestor.stages = defaultdict(float)
+    results = ingestor.extract(chunk)
+    return results, dict(ingestor.stages)
