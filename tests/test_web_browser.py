@@ -389,6 +389,18 @@ def test_stem_view_shows_simulated_hits_beside_the_query(web: dict[str, Any]) ->
     assert STEM_TARGET in structures[:3], structures
     row = rows[structures.index(STEM_TARGET)]
     assert "LiCoO2" in row.text and "R-3m" in row.text and "[001]" in row.text and "0.0200 nm/px" in row.text
+    import httpx
+
+    answer = httpx.post(
+        f"{web['url']}/v1/search/image",
+        params={"collection": "stem", "nm_per_px": 0.02, "limit": 8},
+        files={"file": ("q.png", web["files"]["stem"].read_bytes())},
+        timeout=WAIT,
+    ).json()["hits"]
+    lattice = next(h for h in answer if h["payload"]["structure_id"] == STEM_TARGET)["payload"].get("measured_lattice")
+    if lattice:  # the search measures the query's lattice: the view shows it
+        shown = row.text.split("measured lattice", 1)[-1]
+        assert "measured lattice" in row.text and "γ" in shown and f"{float(lattice['a']):.2f}"[:3] in shown, row.text
     shot(drv, "stem", "#status")
     collect_logs(web)
 

@@ -783,7 +783,8 @@ async function showStem(hits, file, nmGiven) {
     const zone = (p.zone || []).join(",") || (p.zone_axis || "0,0,1").replace(/[[\]\s]/g, "");
     const q = new URLSearchParams({structure: p.structure_id, source: p.source || "", zone, nm_per_px: simNm.toPrecision(4), width: Math.max(16, Math.round(W * scale)), height: Math.max(16, Math.round(H * scale))});
     if (Number.isFinite(hit.rotation_deg)) q.set("rotation", hit.rotation_deg.toFixed(2));
-    const lattice = hit.measured_lattice || hit.query_lattice || hit.lattice_measured || null;
+    const lattice = hit.measured_lattice || p.measured_lattice || hit.query_lattice || null;
+    const match = p.lattice_match || hit.lattice_match || null;
     const dl = h("dl", {});
     const row = (k, val) => val !== undefined && val !== null && val !== "" && dl.append(h("dt", {text: k}), h("dd", {text: val}));
     row("score", `${hit.score.toFixed(3)} — ${SCORE_MEANING.stem}`);
@@ -791,8 +792,20 @@ async function showStem(hits, file, nmGiven) {
     row("space group", `${p.spacegroup_symbol || ""} (${p.spacegroup_number || "?"}) ${p.crystal_system || ""}`);
     row("zone axis", p.zone_axis || `[${zone}]`);
     row("zone chosen because", p.zone_reason);
-    row("pixel size", nm ? `${fmt(nm)} nm/px${nmGiven ? " (given)" : hit.query_scale_assumed ? " (estimated)" : ""}` : "unknown: simulated at the library's 0.025 nm/px");
-    if (lattice) row("measured lattice", typeof lattice === "object" ? Object.entries(lattice).map(([k, val]) => `${k} ${Array.isArray(val) ? val.map((x) => fmt(x)).join("×") : typeof val === "number" ? fmt(val, 4) : val}`).join(", ") : String(lattice));
+    const pxFrom = nmGiven ? "given" : hit.pixel_size_source || (hit.query_scale_assumed ? "estimated from the lattice" : "");
+    row("pixel size", nm ? `${fmt(nm)} nm/px${pxFrom ? ` (${pxFrom})` : ""}` : "unknown: simulated at the library's 0.025 nm/px");
+    if (lattice && typeof lattice === "object" && "a" in lattice) {
+      const u = lattice.unit || "Å";
+      row("measured lattice", `a ${fmt(lattice.a, 4)} ${u}, b ${fmt(lattice.b, 4)} ${u}, γ ${fmt(lattice.gamma, 3)}°` +
+        (lattice.spots ? ` (${lattice.spots} spots${lattice.indexed != null ? `, ${pct(lattice.indexed)} indexed` : ""})` : "") +
+        (lattice.d_spacings && lattice.d_spacings.length ? `; d ${lattice.d_spacings.map((d) => fmt(d, 3)).join(", ")} ${u}` : ""));
+    } else if (lattice) row("measured lattice", typeof lattice === "object" ? JSON.stringify(lattice) : String(lattice));
+    if (match && match.checked) {
+      row("lattice check", `${match.consistent ? "consistent" : "inconsistent"} with this structure` +
+        (match.length_ratio_misfit != null ? `; length-ratio misfit ${fmt(match.length_ratio_misfit, 2)}` : "") +
+        (match.angle_diff_deg != null ? `, angle off by ${fmt(match.angle_diff_deg, 2)}°` : ""));
+    }
+    if (hit.query_file && typeof hit.query_file === "object") row("file", Object.entries(hit.query_file).filter(([, val]) => val !== null && typeof val !== "object").map(([k, val]) => `${k}: ${val}`).join(", "));
     row("library lattice", p.lattice ? Object.entries(p.lattice).filter(([k]) => ["a", "b", "c", "alpha", "beta", "gamma"].includes(k)).map(([k, val]) => `${k} ${fmt(val, 4)}`).join(" ") : null);
     row("structure", [p.structure_id, p.source, p.licence].filter(Boolean).join(" · "));
     return h("div", {class: "stemrow", dataset: {id: hit.id, structure: p.structure_id || ""}},
