@@ -109,11 +109,11 @@ def ink_mask(rgb: np.ndarray, bg: np.ndarray, thr: float = 60.0) -> np.ndarray:
     return np.abs(rgb.astype(np.float32) - bg).max(axis=2) > thr
 
 
-def dark_mask(rgb: np.ndarray) -> np.ndarray:
+def dark_mask(rgb: np.ndarray, thr: float = 130.0) -> np.ndarray:
     f = rgb.astype(np.int16)
     gray = f.mean(axis=2)
     chroma = f.max(axis=2) - f.min(axis=2)
-    return (gray < 130) & (chroma < 70)
+    return (gray < thr) & (chroma < 70)
 
 
 def _segments(mask: np.ndarray, min_len: int, horizontal: bool, max_thick: int) -> list[Segment]:
@@ -311,6 +311,8 @@ _MULT = re.compile(r"^(?:[x×X]\s*)?(?:1e|10\^?|x10|×10)([-+−]?\d{1,2})$")
 
 def parse_multiplier(text: str) -> float | None:
     t = text.strip().replace(" ", "").replace("−", "-")
+    if t[:1] in ("l", "I", "|"):  # "1e6" read as "le6"
+        t = "1" + t[1:]
     m = _MULT.match(t)
     if not m:
         return None
@@ -465,6 +467,12 @@ def find_axes(rgb: np.ndarray) -> Axes | None:
     dark = dark_mask(rgb)
     ink = ink_mask(rgb, bg)
     chosen = _choose_axes(dark)
+    if chosen is None or chosen[1] is None:
+        # hairline axes (drawn thinner than a pixel) come out grey: look again with a lighter threshold
+        light = dark_mask(rgb, 185.0)
+        again = _choose_axes(light)
+        if again is not None and again[1] is not None:
+            chosen, dark = again, light
     if chosen is None:
         return None
     xs, ys = chosen
@@ -581,6 +589,20 @@ def find_axes(rgb: np.ndarray) -> Axes | None:
                 if v is None:
                     v = pw
                 info.ticks.append((float(v if v is not None else 0.0), float(px)))
+            # a decimal point lost in small print ("1.4" read "14"): an outlier whose value with a point put back
+            # lands on the fitted line within tolerance is that value (it is then a reading, not a guess)
+            if fit.scale == "linear":
+                tol = max(2.5, 0.012 * span)
+                inl = set(fit.inliers)
+                for i, (px, plain, _pw) in enumerate(pairs):
+                    if i in inl or plain is None or plain != int(plain) or abs(plain) < 10:
+                        continue
+                    digits = str(int(abs(plain)))
+                    for k in range(1, len(digits)):
+                        alt = float(digits[:k] + "." + digits[k:]) * (1 if plain > 0 else -1)
+                        if abs(float(fit.pixel(alt)) - px) <= tol:
+                            info.ticks.append((alt, float(px)))
+                            break
             info.ticks.sort(key=lambda t: t[1])
         return info
 

@@ -134,7 +134,14 @@ def _axis_json(info: Any, title: str, relative: bool) -> dict[str, Any]:
 
 def digitize_full(image: Image.Image | np.ndarray, caption: str = "") -> dict[str, Any]:
     """The answer plus, per series, ``px_x0`` (first column) and ``px_y`` (pixel rows) for evaluation."""
-    rgb = np.asarray(image.convert("RGB")) if isinstance(image, Image.Image) else np.asarray(image)[:, :, :3]
+    if isinstance(image, Image.Image):
+        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+            rgba = image.convert("RGBA")  # transparent background (docs PNGs): onto white, not black
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            image = Image.alpha_composite(white, rgba)
+        rgb = np.asarray(image.convert("RGB"))
+    else:
+        rgb = np.asarray(image)[:, :, :3]
     rgb = np.ascontiguousarray(rgb.astype(np.uint8))
     if min(rgb.shape[:2]) < 40:
         raise NoPlotFound(f"image is {rgb.shape[1]}x{rgb.shape[0]} pixels: too small for a plot")

@@ -224,7 +224,7 @@ def _track_cluster(mask: np.ndarray) -> list[np.ndarray]:
     from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
     r = max(0.0, (lw - 1) / 2)
-    q = int(round(lw / 2))
+    q = int(round(lw / 2)) if lw >= 2.5 else 0  # columns the pen reaches beyond the curve (thin pens: none)
     out = []
     for i in range(k):
         t, b_ = tops[i].copy(), bots[i].copy()
@@ -257,6 +257,11 @@ def _track_cluster(mask: np.ndarray) -> list[np.ndarray]:
 
 
 def _fill_gaps(y: np.ndarray, max_gap: int) -> tuple[np.ndarray, float]:
+    """Interpolate gaps up to ``max_gap`` columns (dashes, dots, short occlusions); longer gaps stay empty.
+
+    (Leaving a gap empty wherever the interpolated path runs over other ink — a line hidden behind another — was
+    tried: it cost more on overlaid lines that share a baseline than it gained at occluded peaks; dev seeds 0–59.)
+    """
     idx = np.flatnonzero(~np.isnan(y))
     if idx.size < 2:
         return y, 0.0

@@ -1,0 +1,73 @@
+"""Plot digitiser speed: seconds per panel (``digitize``: axes, OCR of tick labels and titles, lines).
+
+    .venv/bin/python -m bench.bench_plots [--plots 30]
+
+Times ``digitize`` on held-out-style synthetic plots (seeds 200000+, sizes 300–1200 px) and on the real dev graph
+panels, after one warm-up call (OCR model load). Records the machine's load average next to the numbers: on a
+shared 2-core machine the wall time grows with the load. Writes bench/results/bench_plots.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from matsearch.indexer.plots.digitize import NoPlotFound, digitize
+from training import plots_synth
+
+RESULTS = Path(__file__).resolve().parent / "results"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--plots", type=int, default=30)
+    ap.add_argument("--out", type=Path, default=RESULTS / "bench_plots.json")
+    args = ap.parse_args(argv)
+    synth = [plots_synth.render(200000 + i)[0] for i in range(args.plots)]
+    ann = json.loads((REPO / "bench/annotations/plot_axes_dev.json").read_text())
+    figs = REPO.parent / "shared/data/dev/figures"
+    real = [Image.open(figs / p["file"]).convert("RGB").crop(tuple(p["bbox"])) for p in ann["panels"]]
+    digitize(synth[0])  # warm-up: OCR models
+    out: dict[str, object] = {
+        "machine": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "load_average_before": os.getloadavg(),
+    }
+    for name, images in (("synthetic", synth), ("real_dev_panels", real)):
+        times = []
+        for im in images:
+            t0 = time.perf_counter()
+            try:
+                digitize(im)
+            except NoPlotFound:
+                pass
+            times.append(time.perf_counter() - t0)
+        out[name] = {
+            "panels": len(images),
+            "median_s": float(np.median(times)),
+            "p90_s": float(np.percentile(times, 90)),
+            "max_s": float(np.max(times)),
+            "mean_px": float(np.mean([im.width * im.height for im in images])),
+        }
+    out["load_average_after"] = os.getloadavg()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=1))
+    print(f" set               panels  median s   p90 s   max s   (load avg {os.getloadavg()[0]:.1f})")
+    for name in ("synthetic", "real_dev_panels"):
+        r = out[name]
+        assert isinstance(r, dict)
+        print(f" {name:<17} {r['panels']:>6} {r['median_s']:>9.3f} {r['p90_s']:>7.3f} {r['max_s']:>7.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
