@@ -93,3 +93,43 @@ def dir_size_mib(path: str | os.PathLike[str]) -> float:
             except OSError:
                 pass
     return round(total / 2**20, 1)
+
+
+class MemorySampler:
+    """Peak memory of this process, sampled every ``interval`` s from a child process (a thread would not run while
+    Qdrant Edge's optimize holds the GIL). Reports total RSS and its anonymous part: RSS also counts file pages
+    mapped from disk (memory-mapped vectors, the bench's own data file) that the kernel can drop under pressure."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        import subprocess
+        import sys
+
+        code = (
+            "import sys, time\n"
+            f"pid = {os.getpid()}\n"
+            "peak = {'VmRSS': 0, 'RssAnon': 0, 'RssFile': 0}\n"
+            "while True:\n"
+            "    try:\n"
+            "        lines = open(f'/proc/{pid}/status').read().splitlines()\n"
+            "    except OSError:\n"
+            "        break\n"
+            "    for ln in lines:\n"
+            "        k = ln.split(':')[0]\n"
+            "        if k in peak:\n"
+            "            peak[k] = max(peak[k], int(ln.split()[1]))\n"
+            "    print(peak['VmRSS'], peak['RssAnon'], peak['RssFile'], flush=True)\n"
+            f"    time.sleep({interval})\n"
+        )
+        self._proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+
+    def stop(self) -> dict[str, float]:
+        """Peak RSS, anonymous RSS and file-backed RSS in MiB since the start."""
+        self._proc.terminate()
+        out, _ = self._proc.communicate(timeout=10)
+        last = [ln for ln in out.splitlines() if ln.strip()]
+        rss, anon, file_ = (int(v) for v in last[-1].split()) if last else (0, 0, 0)
+        return {
+            "peak_rss_mib": round(rss / 1024, 1),
+            "peak_anon_mib": round(anon / 1024, 1),
+            "peak_file_mib": round(file_ / 1024, 1),
+        }

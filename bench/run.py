@@ -3,7 +3,8 @@
 Per size (default 10k and 100k points, 512-d clustered embeddings): upsert throughput, optimize (HNSW build) time,
 resident memory, and p50/p95 latency + recall@10 against exact numpy brute force for unfiltered, 10% keyword and
 10% range-filtered queries (default search params, plus an ``hnsw_ef`` sweep). Then HTTP latency of image and text
-queries against ``matsearch serve`` with a 10k-point ``figures`` collection. JSON goes to ``bench/results/``.
+queries against ``matsearch serve`` with a 10k-point ``figures`` collection, and ingest throughput (PDF → indexed
+panels, CPU seconds per stage: ``bench/ingest_bench.py``). JSON goes to ``bench/results/``.
 
 The machine may be shared: the load average at start and end is recorded; compare runs with that in mind.
 """
@@ -30,6 +31,9 @@ TARGETS = {
     "recall_at_10": MIN_RECALL,
     "upsert_points_per_s": 10_000,
     "http_image_p50_ms_10k": 80.0,
+    # issue 15
+    "build_s_1m": 600.0,
+    "peak_rss_mib_1m": 4096.0,
 }
 
 
@@ -46,6 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--hnsw", help="HNSW build params 'M,EF_CONSTRUCT' instead of Edge's defaults (bench-only)")
     p.add_argument("--noise", type=float, default=1.0, help="within-cluster spread; larger is harder (default 1.0)")
     p.add_argument("--skip-http", action="store_true", help="skip the HTTP benchmark (no server, no encoders)")
+    p.add_argument("--skip-ingest", action="store_true", help="skip the ingest throughput benchmark (PDF → panels)")
     p.add_argument("--http-points", type=int, default=10_000, help="points in the HTTP bench's figures collection")
     p.add_argument("--http-queries", type=int, default=100, help="image and text queries over HTTP (default 100)")
     p.add_argument("--seed", type=int, default=0)
@@ -66,6 +71,33 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": size["upsert"]["points_per_s"] >= TARGETS["upsert_points_per_s"],
             }
         )
+        if n == 100_000:
+            for name in ("keyword_10pct", "range_10pct"):
+                c = size["cases"][name]
+                brute = min(c["numpy"]["p50_ms"], c["numpy"].get("one_thread", {}).get("p50_ms", float("inf")))
+                rows.append(
+                    {
+                        "target": f"{name} p50 <= numpy brute force over the filtered subset ({n})",
+                        "measured": f"{c['default']['p50_ms']} ms vs {brute} ms, recall {c['default']['recall_at_10']}",
+                        "met": c["default"]["p50_ms"] <= brute and c["default"]["recall_at_10"] >= MIN_RECALL,
+                    }
+                )
+        if n == 1_000_000:
+            m = size["memory"]
+            rows.append(
+                {
+                    "target": f"1M build (optimize) <= {TARGETS['build_s_1m']:.0f} s",
+                    "measured": size["optimize_s"],
+                    "met": size["optimize_s"] <= TARGETS["build_s_1m"],
+                }
+            )
+            rows.append(
+                {
+                    "target": f"1M peak RSS <= {TARGETS['peak_rss_mib_1m']:.0f} MiB (anonymous / incl. file pages)",
+                    "measured": f"{m.get('peak_anon_mib')} / {m.get('peak_rss_mib')} MiB",
+                    "met": (m.get("peak_anon_mib") or 1e9) <= TARGETS["peak_rss_mib_1m"],
+                }
+            )
         if n == 100_000:
             limit, names = TARGETS["filtered_p50_ms_100k"], ["keyword_10pct", "range_10pct"]
         elif n == 1_000_000:
@@ -110,6 +142,10 @@ def table(result: dict[str, Any]) -> str:
             )
         m = size["memory"]
         lines.append(
+            f"{size['points']:>9} peak RSS {m.get('peak_rss_mib')} MiB (anonymous {m.get('peak_anon_mib')}, "
+            f"file-backed {m.get('peak_file_mib')}) during upsert + build"
+        )
+        lines.append(
             f"{size['points']:>9} upsert {size['upsert']['points_per_s']} points/s, optimize {size['optimize_s']} s, "
             f"RSS {m['rss_mib_after_build']} MiB (store +{m['rss_mib_store_delta']} MiB, raw vectors "
             f"{m['raw_vectors_mib']} MiB), disk {m['store_disk_mib']} MiB, effective dim "
@@ -130,6 +166,10 @@ def table(result: dict[str, Any]) -> str:
                 f"  image query in process: decode p50 {inproc['decode']['p50_ms']} ms, EfficientNet "
                 f"({inproc['backend']}) encode p50 {inproc['encode']['p50_ms']} ms"
             )
+    if "ingest" in result:
+        from bench.ingest_bench import table as ingest_table
+
+        lines.append(ingest_table(result["ingest"]))
     for row in result.get("targets", []):
         lines.append(f"[{'met' if row['met'] else 'MISSED'}] {row['target']}: {row['measured']}")
     m = result["machine"]
@@ -177,6 +217,13 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
         _write(out, result)  # keep partial results of long runs
+    if not args.skip_ingest:
+        from bench.ingest_bench import bench_ingest
+        from bench.ingest_bench import table as ingest_table
+
+        result["ingest"] = bench_ingest(log=log)
+        log(ingest_table(result["ingest"]))
+        _write(out, result)
     if not args.skip_http:
         from bench.http_bench import bench_http
 
@@ -184,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             result["http"] = bench_http(args.http_points, args.http_queries, seed=args.seed, log=log)
     result["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     result["total_s"] = round(time.perf_counter() - t0, 1)
-    result["targets"] = targets(result)
+    result["targets"] = targets(result) + (result["ingest"]["targets"] if "ingest" in result else [])
     _write(out, result)
     print(table(result))
     print(f"wrote {out}")

@@ -1,0 +1,134 @@
+"""Ingest throughput, end to end: PDF → figures → panels (labels, layout, scale bars, types) → image, sketch and
+caption vectors → the store, with CPU seconds per stage (parent and worker processes together).
+
+    .venv/bin/python -m bench.ingest_bench                    # dev PDF (5 real figures) + 15 synthetic figures
+    .venv/bin/python -m bench.ingest_bench --workers 0        # everything in one process
+
+The worker pool is started (and its models loaded) by a warm-up ingest before the clock starts, as a running server
+would have it; the start-up is reported on its own. Then the same corpus is ingested again to show the skip of
+unchanged figures. The machine may be shared: the load average is recorded beside every number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.bench_figures import build_pdfs
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TARGET_FIGURES_PER_S = 4.0  # issue 15, on 2 cores
+TARGET_CPU_S_PER_FIGURE = 0.45
+
+
+def bench_ingest(n_synthetic: int = 15, workers: int = -1, log: Any = print) -> dict[str, Any]:
+    from matsearch.core.settings import Settings
+    from matsearch.indexer import ingest_pool
+    from matsearch.indexer.pipeline import FigureIngestor
+    from matsearch.indexer.sources import pdf as pdf_source
+    from matsearch.server.service import Service
+
+    result: dict[str, Any] = {"load_avg_start": [round(x, 2) for x in os.getloadavg()]}
+    with tempfile.TemporaryDirectory(prefix="matsearch-ingest-bench-") as d:
+        tmp = Path(d)
+        pdfs = build_pdfs(tmp, n_synthetic)
+        warm_items = [item for p in pdfs for item in pdf_source.read_pdf(p)]
+        t = time.perf_counter()
+        warm = Service(Settings(data_dir=tmp / "warm", ingest_workers=workers))
+        FigureIngestor(warm).ingest(warm_items[: max(ingest_pool.MIN_FIGURES, 1)])
+        warm.close()
+        result["warmup_s"] = round(time.perf_counter() - t, 1)
+        log(f"[ingest] warm-up (pool start, models, {ingest_pool.MIN_FIGURES} figures): {result['warmup_s']} s")
+
+        service = Service(Settings(data_dir=tmp / "data", ingest_workers=workers))
+        ingestor = FigureIngestor(service)
+        pool = ingest_pool._POOL  # noqa: SLF001 - the bench reads the workers' CPU time
+        w0 = pool.cpu_seconds() if pool is not None else 0.0
+        c0, t0 = time.process_time(), time.perf_counter()
+        items: list[Any] = []
+        for p in pdfs:
+            items.extend(pdf_source.read_pdf(p))
+        pdf_cpu = time.process_time() - c0
+        report = ingestor.ingest(items)
+        wall = time.perf_counter() - t0
+        parent_cpu = time.process_time() - c0
+        worker_cpu = (pool.cpu_seconds() - w0) if pool is not None and ingest_pool._POOL is pool else 0.0  # noqa: SLF001
+        cpu = parent_cpu + worker_cpu
+        stages = {"pdf parse + extract": pdf_cpu, **ingestor.stages}
+        t = time.perf_counter()
+        again = FigureIngestor(service).ingest([item for p in pdfs for item in pdf_source.read_pdf(p)])
+        reingest_s = time.perf_counter() - t
+        service.close()
+    n = report.items
+    result.update(
+        {
+            "figures": n,
+            "panels": report.points,
+            "workers": pool.workers if pool is not None else 0,
+            "seconds": round(wall, 2),
+            "figures_per_s": round(n / wall, 3),
+            "cpu_seconds": round(cpu, 2),
+            "cpu_seconds_parent": round(parent_cpu, 2),
+            "cpu_seconds_workers": round(worker_cpu, 2),
+            "cpu_seconds_per_figure": round(cpu / n, 3),
+            "stages_cpu_s": {k: round(v, 3) for k, v in sorted(stages.items(), key=lambda kv: -kv[1])},
+            "stages_cpu_s_per_figure": {k: round(v / n, 4) for k, v in sorted(stages.items(), key=lambda kv: -kv[1])},
+            "reingest": {"seconds": round(reingest_s, 2), "unchanged": again.unchanged, "points_written": again.points},
+            "load_avg_end": [round(x, 2) for x in os.getloadavg()],
+        }
+    )
+    result["targets"] = [
+        {
+            "target": f"ingest >= {TARGET_FIGURES_PER_S} figures/s end to end",
+            "measured": result["figures_per_s"],
+            "met": result["figures_per_s"] >= TARGET_FIGURES_PER_S,
+        },
+        {
+            "target": f"<= {TARGET_CPU_S_PER_FIGURE} CPU-s per figure",
+            "measured": result["cpu_seconds_per_figure"],
+            "met": result["cpu_seconds_per_figure"] <= TARGET_CPU_S_PER_FIGURE,
+        },
+    ]
+    return result
+
+
+def table(r: dict[str, Any]) -> str:
+    lines = [
+        f"ingest: {r['figures']} figures -> {r['panels']} panels in {r['seconds']} s = {r['figures_per_s']} figures/s "
+        f"({r['workers']} workers); CPU {r['cpu_seconds']} s = {r['cpu_seconds_per_figure']} CPU-s/figure "
+        f"(parent {r['cpu_seconds_parent']}, workers {r['cpu_seconds_workers']}); "
+        f"load avg {r['load_avg_start']} -> {r['load_avg_end']}",
+        f"  {'stage':<28} {'CPU s':>7} {'per figure':>10}",
+    ]
+    for k, v in r["stages_cpu_s"].items():
+        lines.append(f"  {k:<28} {v:>7.2f} {r['stages_cpu_s_per_figure'][k]:>10.3f}")
+    ri = r["reingest"]
+    lines.append(
+        f"  re-ingest of the unchanged corpus: {ri['seconds']} s ({ri['unchanged']} figures unchanged, "
+        f"{ri['points_written']} points written); pool start-up + warm-up {r['warmup_s']} s"
+    )
+    for row in r["targets"]:
+        lines.append(f"[{'met' if row['met'] else 'MISSED'}] {row['target']}: {row['measured']}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
+    ap.add_argument("--synthetic", type=int, default=15, help="synthetic compound figures in the second PDF")
+    ap.add_argument("--workers", type=int, default=-1, help="ingest worker processes (-1 = one per core, 0 = none)")
+    ap.add_argument("--out", type=Path, default=RESULTS / "ingest_bench.json")
+    args = ap.parse_args()
+    result = bench_ingest(args.synthetic, args.workers)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1))
+    print(table(result))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
