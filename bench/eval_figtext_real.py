@@ -253,6 +253,32 @@ def eval_scales(split: str, cache: Path, settings: Any) -> dict[str, Any]:
     }
 
 
+def eval_scales_e2e(split: str, cache: Path, settings: Any) -> dict[str, Any]:
+    """The same truth, but the panels come from the real splitter (``split_figure``): a panel is matched to the
+    annotated panel of the same label; merged or mislabelled panels count as misses."""
+    from matsearch.indexer.figures.panels import split_figure
+
+    bar_ok = bar_n = barless_n = false_acc = 0
+    for fig in _scale_figures(split, cache):
+        image = Image.open(fig["image"]).convert("RGB")
+        got = {p.label: p for p in split_figure(image, fig["caption"], settings=settings).panels}
+        for p in fig["panels"]:
+            q = got.get(p["label"])
+            have = q.nm_per_px if q is not None else None
+            if p["nm_per_px"] is not None:
+                bar_n += 1
+                bar_ok += have is not None and abs(have / p["nm_per_px"] - 1) <= 0.1
+            else:
+                barless_n += 1
+                false_acc += have is not None
+    return {
+        "bar_panels": bar_n,
+        "nm_per_px_within_10pct": round(bar_ok / max(1, bar_n), 4),
+        "barless_panels": barless_n,
+        "barless_given_nm_per_px": false_acc,
+    }
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Scale labels
 
@@ -391,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
             results[f"captions_{split}"] = eval_captions(split, cache)
         if "scales" in parts:
             results[f"scales_{split}"] = eval_scales(split, cache, Settings())
+            results[f"scales_e2e_{split}"] = eval_scales_e2e(split, cache, Settings())
         if "labels" in parts:
             results[f"labels_{split}"] = eval_labels(split, cache)
         if "search" in parts:
@@ -416,6 +443,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'scales: barless panels':<52} {both('scales', 'barless_panels')}")
         label = "scales: barless panels given nm/px (false accepts)"
         print(f"{label:<52} {both('scales', 'barless_given_nm_per_px')}   0")
+        label = "scales, splitter's panels: nm/px within 10 %"
+        print(f"{label:<52} {both('scales_e2e', 'nm_per_px_within_10pct')}")
+        label = "scales, splitter's panels: barless given nm/px"
+        print(f"{label:<52} {both('scales_e2e', 'barless_given_nm_per_px')}")
     if "labels" in parts:
         print(f"{'labels: readable crops':<52} {both('labels', 'readable')}")
         print(f"{'labels: read right':<52} {both('labels', 'read_right')}   >= 5 of 6")
