@@ -46,7 +46,7 @@ def heldout_items(captions: list[dict[str, str]]) -> list[Any]:
                 bbox=(200 * i, 0, 200 * (i + 1), 200),
                 label=lab,
                 caption=split.panel_caption(lab),
-                extra={"sub_caption": split.segment(lab)},
+                extra={"sub_caption": split.segment(lab), "label_focus": split.focus(lab)},
             )
             for i, lab in enumerate(labels)
         ]
