@@ -176,3 +176,36 @@ def test_ingested_xrd_panels_are_found_by_their_pattern(tmp_path: Path) -> None:
     result = run_cli("search", "spectrum", str(query), "--collection", "spectra", "--json", env=env)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["hits"][0]["payload"]["doi"] == "10.1/p.1"
+
+
+def test_identified_phase_lists_literature_panels_of_it(tmp_path: Path) -> None:
+    """A phase of the xrd collection (NaCl, from a CIF) → the ingested paper that plots NaCl's pattern."""
+    from matsearch.core.settings import Settings
+    from matsearch.indexer.sources.folder import read_folder
+    from matsearch.search.literature import literature_for_phase
+    from matsearch.server.service import Service
+
+    from .test_structures import NACL_CIF
+
+    env = {"MATSEARCH_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"}
+    cif = tmp_path / "NaCl.cif"
+    cif.write_text(NACL_CIF)
+    assert run_cli("ingest", "cif", str(cif), "--json", env=env).returncode == 0
+    settings = Settings(data_dir=tmp_path / "data")
+    service = Service(settings)
+    try:
+        (nacl,), _ = service.store.scroll("xrd", None, limit=10)
+        pk = nacl.payload["peaks"]
+        nacl_peaks = [(t, i / 100) for t, i in zip(pk["two_theta"], pk["intensity"], strict=True) if i > 1]
+        figs = tmp_path / "figs"
+        figs.mkdir()
+        for name, peaks, seed in (("nacl", nacl_peaks, 7200), ("other", _peaks(5), 7201)):
+            image, _ = plots_synth.render(seed, kind="xrd", xrd_peaks=peaks, n_series=1)
+            image.save(figs / f"{name}.png")
+        meta = [{"file": "nacl.png", "caption": "XRD of the salt."}, {"file": "other.png", "caption": "XRD."}]
+        (figs / "meta.json").write_text(json.dumps(meta))
+        service.ingest_figures(list(read_folder(figs)))
+        hits = literature_for_phase(service.store, settings, nacl.id, limit=2)
+        assert hits and hits[0].payload["source_file"] == "nacl.png", [h.payload["source_file"] for h in hits]
+    finally:
+        service.close()

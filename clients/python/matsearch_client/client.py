@@ -238,6 +238,14 @@ class Client:
         body = self._request("POST", "/v1/search/spectra", params=params, files={"file": (name, data)})
         return SearchResult.model_validate(body)
 
+    def literature_for_phase(
+        self, phase_id: str, *, limit: int = 10, filter: Mapping[str, Any] | str | None = None
+    ) -> SearchResult:
+        """Literature XRD panels (digitised graph panels) showing the phase ``phase_id`` — a hit id of
+        ``search_spectrum``."""
+        params = _params(limit=limit, filter=_filter_json(filter))
+        return SearchResult.model_validate(self._request("GET", f"/v1/search/spectra/phase/{phase_id}", params=params))
+
     def get(self, collection: str, point_id: str) -> Point:
         return Point.model_validate(self._request("GET", f"/v1/points/{collection}/{point_id}"))
 

@@ -27,7 +27,14 @@ from matsearch.search.common import check_limit, require_collection, to_hits
 from matsearch.store.base import Store, VectorQuery
 from matsearch.store.collections import VECTOR_ENCODERS
 
-__all__ = ["COLLECTION", "KINDS", "read_xy_text", "search_literature", "search_literature_file"]
+__all__ = [
+    "COLLECTION",
+    "KINDS",
+    "literature_for_phase",
+    "read_xy_text",
+    "search_literature",
+    "search_literature_file",
+]
 
 COLLECTION = "spectra"
 KINDS = ("xrd", "raman", "xps", "xas", "ftir", "uv-vis", "eds", "other")
@@ -127,3 +134,21 @@ def search_literature_file(
     return search_literature(
         store, settings, x=x, y=y, kind=kind, flt=flt, limit=limit, score_threshold=score_threshold
     )
+
+
+def literature_for_phase(
+    store: Store, settings: Settings, phase_id: str, *, flt: Filter | None = None, limit: int = 10
+) -> list[Hit]:
+    """Literature XRD panels that plot a pattern like the library phase ``phase_id`` (a point of ``xrd``, e.g. the
+    first hit of a phase identification): its stored ``xrd`` vector — same encoder, same grid — against the
+    ``xrd`` vectors of ``spectra``."""
+    from matsearch.core.errors import NotFound
+
+    check_limit(settings, limit)
+    require_collection(store, "xrd")
+    found = store.retrieve("xrd", [phase_id], with_vectors=True)
+    if not found or "xrd" not in found[0].vectors:
+        raise NotFound(f"no phase {phase_id!r} in the xrd collection")
+    require_collection(store, COLLECTION)
+    q = VectorQuery(vector=found[0].vectors["xrd"], using="xrd", filter=_with_kind(flt, "xrd"), limit=limit)
+    return to_hits(COLLECTION, store.query(COLLECTION, q))

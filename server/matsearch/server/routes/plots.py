@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from matsearch.core.images import load_image
 from matsearch.core.schemas import SearchResponse
-from matsearch.search.literature import search_literature_file
+from matsearch.search.literature import literature_for_phase, search_literature_file
 from matsearch.server.deps import FilterDep, Limit, ServiceDep, Threshold
 from matsearch.server.routes.uploads import read_upload
 
@@ -125,5 +125,21 @@ async def search_spectra(
         flt=flt,
         limit=limit,
         score_threshold=score_threshold,
+    )
+    return SearchResponse(hits=hits)
+
+
+@router.get(
+    "/v1/search/spectra/phase/{phase_id}",
+    tags=["search"],
+    response_model=SearchResponse,
+    summary="Literature XRD panels of an identified phase",
+    description="`phase_id`: a point of the `xrd` collection (e.g. a hit of `/v1/search/spectrum`). Returns the "
+    "digitised literature XRD panels (`spectra`) whose pattern looks like the phase's simulated one.",
+    responses={404: {"description": "unknown phase, or no xrd / spectra collection"}},
+)
+async def phase_literature(service: ServiceDep, phase_id: str, flt: FilterDep, limit: Limit = 10) -> SearchResponse:
+    hits = await asyncio.to_thread(
+        literature_for_phase, service.store, service.settings, phase_id, flt=flt, limit=limit
     )
     return SearchResponse(hits=hits)
