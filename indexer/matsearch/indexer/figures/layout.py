@@ -101,9 +101,9 @@ def _rapidocr_batch(crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
         if _OCR is None:
             from rapidocr import RapidOCR
 
-            engine = RapidOCR(
-                params={"Global.log_level": "error", "Rec.rec_img_shape": [3, 48, 64], "Rec.rec_batch_num": 32}
-            )
+            from matsearch.indexer.figures.ocr import ENGINE_PARAMS  # one ORT thread, no spinning
+
+            engine = RapidOCR(params={**ENGINE_PARAMS, "Rec.rec_img_shape": [3, 48, 64], "Rec.rec_batch_num": 32})
             _OCR = engine._load_rec_model()
         from rapidocr.ch_ppocr_rec import TextRecInput
 
