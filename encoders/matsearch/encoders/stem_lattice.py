@@ -242,23 +242,32 @@ def pair_match(
     g1, g2 = pair
     l1, l2 = float(np.linalg.norm(g1)), float(np.linalg.norm(g2))
     th = math.degrees(math.acos(np.clip(abs(g1 @ g2) / (l1 * l2), 0.0, 1.0)))  # 0..90 (sign-free)
-    for i, h in enumerate(refs):
-        h = np.asarray(h, dtype=np.float64).reshape(-1, 2)
-        if len(h) < 2:
-            continue
-        h = np.vstack([h, -h])
-        lh = np.linalg.norm(h, axis=1)
-        r1 = lh[:, None] / l1  # ref spot i as the partner of g1
-        r2 = lh[None, :] / l2
-        cos = np.abs(h @ h.T) / (lh[:, None] * lh[None, :] + 1e-12)
-        ang = np.degrees(np.arccos(np.clip(cos, 0.0, 1.0)))
-        misfit = np.abs(r1 / r2 - 1.0)
-        dang = np.abs(ang - th)
-        cost = misfit / shape_tol + dang / angle_tol
-        if scale_tol is not None:
-            cost = cost + np.abs(np.log(np.sqrt(r1 * r2))) / math.log(1.0 + scale_tol)
-        np.fill_diagonal(cost, np.inf)
-        j = int(np.argmin(cost))
-        a, b = divmod(j, len(h))
-        out[i] = (misfit[a, b], dang[a, b], 1.0 / math.sqrt(r1[a, 0] * r2[0, b]))
+    # All references at once, padded to the longest spot list (NaN): (c, k, 2). A spot and its negative are the
+    # same lattice direction here (the angle test is sign-free), so the stored half-plane spots suffice.
+    sets = [np.asarray(h, dtype=np.float64).reshape(-1, 2) for h in refs]
+    k = max((len(h) for h in sets), default=0)
+    if k < 2:
+        return out
+    hh = np.full((len(sets), k, 2), np.nan)
+    for i, h in enumerate(sets):
+        hh[i, : len(h)] = h
+    lh = np.linalg.norm(hh, axis=2)  # (c, k)
+    r1 = lh[:, :, None] / l1  # ref spot a as the partner of g1
+    r2 = lh[:, None, :] / l2  # ref spot b as the partner of g2
+    cos = np.abs(np.einsum("cad,cbd->cab", hh, hh)) / (lh[:, :, None] * lh[:, None, :] + 1e-12)
+    dang = np.abs(np.degrees(np.arccos(np.clip(cos, 0.0, 1.0))) - th)
+    misfit = np.abs(r1 / r2 - 1.0)
+    cost = misfit / shape_tol + dang / angle_tol
+    if scale_tol is not None:
+        cost = cost + np.abs(np.log(np.sqrt(r1 * r2))) / math.log(1.0 + scale_tol)
+    cost[:, np.arange(k), np.arange(k)] = np.inf
+    cost = np.where(np.isfinite(cost), cost, np.inf)
+    flat = cost.reshape(len(sets), -1)
+    j = flat.argmin(axis=1)
+    ok = np.isfinite(flat[np.arange(len(sets)), j])
+    ia, ib = np.divmod(j, k)
+    rows = np.arange(len(sets))
+    out[ok, 0] = misfit[rows, ia, ib][ok]
+    out[ok, 1] = dang[rows, ia, ib][ok]
+    out[ok, 2] = (1.0 / np.sqrt(r1[rows, ia, 0] * r2[rows, 0, ib]))[ok]
     return out

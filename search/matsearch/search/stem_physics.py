@@ -155,25 +155,25 @@ def score_candidates(qf: QueryFeatures, harmonics: np.ndarray, ref_spots: list[n
     if qf.known:
         ok = shape_ok & (np.abs(np.log(np.where(checked, implied, 1.0))) <= math.log(1 + SCALE_TOL))
         grid = np.log(qf.scales)
-        corr = _corr(qf.harmonics, harmonics)  # (s, c)
         mid = len(grid) // 2
-        near = corr[max(0, mid - 1) : mid + 2] - SCALE_PRIOR * np.abs(grid[max(0, mid - 1) : mid + 2])[:, None]
-        nominal = near.max(axis=0)
-        best_scale = qf.scales[max(0, mid - 1) + near.argmax(axis=0)]
-        spec = nominal.copy()
+        lo = max(0, mid - 1)
+        # every view at the nominal scale ±1 step; lattice-consistent views also at their implied scale ±1 step
+        near = _corr(qf.harmonics[lo : mid + 2], harmonics) - SCALE_PRIOR * np.abs(grid[lo : mid + 2])[:, None]
+        spec = near.max(axis=0)
+        best_scale = qf.scales[lo + near.argmax(axis=0)]
         if ok.any():
-            j = np.clip(
-                np.round((np.log(np.where(ok, implied, 1.0)) - grid[0]) / SCALE_STEP).astype(int), 0, len(grid) - 1
-            )
-            for off in (-1, 0, 1):
-                jj = np.clip(j + off, 0, len(grid) - 1)
-                v = corr[jj, np.arange(c)] - SCALE_PRIOR * np.abs(grid[jj])
-                better = ok & (v > spec)
-                spec = np.where(better, v, spec)
-                best_scale = np.where(better, qf.scales[jj], best_scale)
+            rows = np.nonzero(ok)[0]
+            j = np.round((np.log(implied[rows]) - grid[0]) / SCALE_STEP).astype(int)
+            jj = np.clip(j[:, None] + np.array([-1, 0, 1])[None, :], 0, len(grid) - 1)  # (r, 3)
+            v = _corr_pairs(qf.harmonics[jj], harmonics[rows]) - SCALE_PRIOR * np.abs(grid[jj])
+            k = v.argmax(axis=1)
+            vb = v[np.arange(len(rows)), k]
+            better = vb > spec[rows]
+            spec[rows[better]] = vb[better]
+            best_scale[rows[better]] = qf.scales[jj[np.arange(len(rows)), k]][better]
     else:
-        lo, hi = UNKNOWN_PX_RANGE
-        ok = shape_ok & (implied >= lo) & (implied <= hi)
+        px_lo, px_hi = UNKNOWN_PX_RANGE
+        ok = shape_ok & (implied >= px_lo) & (implied <= px_hi)
         spec = np.full(c, -np.inf)
         best_scale = nan.copy()
         if ok.any():
