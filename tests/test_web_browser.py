@@ -283,6 +283,41 @@ def test_image_search_finds_the_uploaded_image(web: dict[str, Any]) -> None:
     collect_logs(web)
 
 
+def test_drop_paste_and_keyboard(web: dict[str, Any]) -> None:
+    """A file dropped on the upload area or pasted from the clipboard becomes the query; tabs follow the arrow keys."""
+    from selenium.webdriver.common.keys import Keys
+
+    drv = web["driver"]
+    make_file = """const mk = (name) => new Promise((ok) => {
+          const c = document.createElement('canvas'); c.width = c.height = 64;
+          const g = c.getContext('2d'); g.fillStyle = '#888'; g.fillRect(0, 0, 64, 64);
+          g.fillStyle = '#000'; g.beginPath(); g.arc(32, 32, 20, 0, 7); g.fill();
+          c.toBlob((b) => ok(new File([b], name, {type: 'image/png'})));
+        });
+        const transfer = async (name) => { const dt = new DataTransfer(); dt.items.add(await mk(name)); return dt; };"""
+    drop = "new DragEvent('drop', {dataTransfer: dt, bubbles: true})"
+    drv.execute_script(
+        make_file + "return transfer('dropped.png').then((dt) => "
+        f"document.getElementById('image-drop').dispatchEvent({drop}));"
+    )
+    wait(drv, lambda d: "dropped.png" in d.find_element(By.ID, "image-drop").text, "dropped file taken")
+    assert drv.find_element(By.ID, "image-preview").is_displayed()
+    drv.find_element(By.ID, "t-text").click()  # pasting an image on the text tab goes to the image tab
+    paste = "new ClipboardEvent('paste', {clipboardData: dt, bubbles: true})"
+    drv.execute_script(make_file + f"return transfer('pasted.png').then((dt) => document.dispatchEvent({paste}));")
+    wait(drv, lambda d: "pasted.png" in d.find_element(By.ID, "image-drop").text, "pasted file taken")
+    assert drv.find_element(By.ID, "t-image").get_attribute("aria-selected") == "true"
+    submit_and_wait(drv, "image", "hits for the pasted image")
+    assert hit_ids(drv)
+    tab = drv.find_element(By.ID, "t-image")
+    tab.send_keys(Keys.ARROW_RIGHT)
+    assert drv.find_element(By.ID, "t-sketch").get_attribute("aria-selected") == "true"
+    assert drv.switch_to.active_element.get_attribute("id") == "t-sketch"
+    drv.switch_to.active_element.send_keys(Keys.ARROW_LEFT)
+    assert drv.find_element(By.ID, "tab-image").is_displayed()
+    collect_logs(web)
+
+
 def test_bad_upload_shows_the_api_message(web: dict[str, Any]) -> None:
     drv = web["driver"]
     drv.find_element(By.ID, "image-file").send_keys(str(web["files"]["bad"]))
