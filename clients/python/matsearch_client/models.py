@@ -62,6 +62,7 @@ class IngestReport(BaseModel):
     items: int
     points: int
     new_points: int
+    unchanged: int = 0  # figures already stored with the same content and pipeline version (not redone)
     skipped: list[IngestSkip] = Field(default_factory=list)
     ids: list[str] = Field(default_factory=list)
     count: int
