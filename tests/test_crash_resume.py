@@ -23,7 +23,7 @@ from matsearch.core.settings import Settings
 from matsearch.store.edge import EdgeStore
 from tests.conftest import BIN, LiveServer, png_bytes, run_cli, synthetic_image
 
-N_FIGURES = 8
+N_FIGURES = 6
 MAX_REQUEST = 300_000  # small, so that the CLI sends several batches (two or three figures each)
 
 

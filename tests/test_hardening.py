@@ -297,6 +297,9 @@ def test_tiff_bomb_refused_from_header() -> None:
 
 # -- schemathesis over the OpenAPI schema (last in this module: it writes whatever the schema allows) ----------------
 
+# GET /v1/stem/simulate loads the whole structure library on its first call (minutes on a fresh data dir on a busy
+# machine): it is probed by the web tests, not fuzzed here.
+SLOW_OPERATIONS = {"/v1/stem/simulate"}
 FUZZ_EXAMPLES = 3  # per operation and mode: bounded, so the run stays around a minute on a shared machine
 
 
@@ -312,8 +315,11 @@ def test_schemathesis_finds_no_server_error(open_server: LiveServer) -> None:
     schema = schemathesis.openapi.from_url(f"{open_server.url}/openapi.json")
     server_errors: list[str] = []
     tested: list[str] = []
+    spent: dict[str, float] = {}
     for result in schema.get_all_operations():
         operation = result.ok()
+        if operation.path in SLOW_OPERATIONS:
+            continue
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
             @given(case=operation.as_strategy(generation_mode=mode))
@@ -325,8 +331,10 @@ def test_schemathesis_finds_no_server_error(open_server: LiveServer) -> None:
                 suppress_health_check=list(HealthCheck),
             )
             def run(case: Any) -> None:
+                t0 = time.monotonic()
                 response = case.call(timeout=120)
                 tested.append(case.operation.label)
+                spent[case.operation.label] = spent.get(case.operation.label, 0.0) + time.monotonic() - t0
                 if response.status_code >= 500:
                     server_errors.append(f"{response.status_code} {case.as_curl_command()}")
 
@@ -335,5 +343,6 @@ def test_schemathesis_finds_no_server_error(open_server: LiveServer) -> None:
             except Unsatisfiable:  # nothing to make invalid (an operation without parameters)
                 assert mode is GenerationMode.NEGATIVE
     print(f"{len(tested)} generated requests over {len(set(tested))} operations")
-    assert len(set(tested)) >= 20  # every operation was reached
+    print("slowest:", sorted(spent.items(), key=lambda kv: -kv[1])[:5])
+    assert len(set(tested)) >= 20  # every other operation was reached
     assert not server_errors, "\n".join(server_errors[:10])
