@@ -24,6 +24,7 @@ from scipy import ndimage
 
 from matsearch.core.errors import BadInput, TooLarge, UnsupportedMedia
 from matsearch.core.filters import Filter
+from matsearch.core.images import check_pixels
 from matsearch.core.micrographs import Stack
 from matsearch.core.schemas import Hit
 from matsearch.core.settings import Settings
@@ -98,10 +99,13 @@ def to_2d(arr: np.ndarray, what: str, settings: Settings) -> np.ndarray:
     if arr.dtype.kind not in "biuf":
         raise UnsupportedMedia(f"{what}: array of dtype {arr.dtype} is not an image")
     arr = np.squeeze(arr)
+    if arr.ndim == 3 and min(arr.shape[-1], arr.shape[0]) in (3, 4):
+        hw = arr.shape[:2] if arr.shape[-1] in (3, 4) else arr.shape[1:]
+        check_pixels(int(hw[1]), int(hw[0]), settings, what=what)  # before any float copy of the channels
     if arr.ndim == 3 and arr.shape[-1] in (3, 4):
-        arr = arr[..., :3].astype(np.float64).mean(axis=2)
+        arr = arr[..., :3].mean(axis=2, dtype=np.float64)  # accumulates without a float copy of all channels
     elif arr.ndim == 3 and arr.shape[0] in (3, 4):  # channels-first
-        arr = arr[:3].astype(np.float64).mean(axis=0)
+        arr = arr[:3].mean(axis=0, dtype=np.float64)
     if arr.ndim != 2:
         raise BadInput(f"{what}: expected a 2-D image (or RGB), got an array of shape {arr.shape}")
     h, w = arr.shape
