@@ -129,60 +129,15 @@ def _xy_text(peaks: list[tuple[float, float]]) -> bytes:
     return "".join(f"{a:.3f} {b:.2f}\n" for a, b in zip(x, y, strict=True)).encode()
 
 
-def test_ingested_xrd_panels_are_found_by_their_pattern(tmp_path: Path) -> None:
-    """Ingest → graph panels digitised into `spectra` → a measured pattern finds the paper that plots it."""
-    from matsearch.core.settings import Settings
-    from matsearch.indexer.sources.folder import read_folder
-    from matsearch.search.literature import search_literature_file
-    from matsearch.server.service import Service
-
-    figs = tmp_path / "figs"
-    figs.mkdir()
-    meta = []
-    for i in range(3):
-        image, _ = plots_synth.render(7100 + i, kind="xrd", xrd_peaks=_peaks(i), n_series=1)
-        image.save(figs / f"paper{i}.png")
-        meta.append({"file": f"paper{i}.png", "caption": f"XRD pattern (Cu Kα) of film {i}.", "doi": f"10.1/p.{i}"})
-    (figs / "meta.json").write_text(json.dumps(meta))
-    settings = Settings(data_dir=tmp_path / "data")
-    service = Service(settings)
-    try:
-        service.ingest_figures(list(read_folder(figs)))
-        assert service.store.count("spectra") >= 3
-        for i in range(3):
-            hits = search_literature_file(service.store, settings, _xy_text(_peaks(i)), "q.xy", limit=3)
-            assert hits[0].payload["doi"] == f"10.1/p.{i}", [(h.payload["doi"], h.score) for h in hits]
-            assert hits[0].payload["kind"] == "xrd" and hits[0].image_url
-            assert hits[0].payload["x_quantity"] and hits[0].payload["confidence"] > 0.3
-        # re-ingesting the same figures rewrites the same spectra points
-        before = service.store.count("spectra")
-        service.ingest_figures(list(read_folder(figs)))
-        assert service.store.count("spectra") == before
-    finally:
-        service.close()
+def test_ingested_xrd_panels_are_found_by_their_pattern_and_by_their_phase(tmp_path: Path) -> None:
+    """Ingest → graph panels digitised into `spectra` → a measured pattern finds the paper that plots it (library
+    call, HTTP, CLI); an identified phase (NaCl, from a CIF) lists the paper that plots its pattern."""
     from fastapi.testclient import TestClient
 
-    from matsearch.server.app import create_app
-
-    with TestClient(create_app(settings)) as client:
-        r = client.post("/v1/search/spectra", params={"limit": 2}, files={"file": ("q.xy", _xy_text(_peaks(2)))})
-        assert r.status_code == 200, r.text
-        assert r.json()["hits"][0]["payload"]["doi"] == "10.1/p.2"
-        bad = client.post("/v1/search/spectra", params={"kind": "raman"}, files={"file": ("q.txt", b"1 2\n")})
-        assert bad.status_code == 400 and "rows" in bad.json()["detail"]
-    query = tmp_path / "q.xy"
-    query.write_bytes(_xy_text(_peaks(1)))
-    env = {"MATSEARCH_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"}
-    result = run_cli("search", "spectrum", str(query), "--collection", "spectra", "--json", env=env)
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["hits"][0]["payload"]["doi"] == "10.1/p.1"
-
-
-def test_identified_phase_lists_literature_panels_of_it(tmp_path: Path) -> None:
-    """A phase of the xrd collection (NaCl, from a CIF) → the ingested paper that plots NaCl's pattern."""
     from matsearch.core.settings import Settings
     from matsearch.indexer.sources.folder import read_folder
-    from matsearch.search.literature import literature_for_phase
+    from matsearch.search.literature import literature_for_phase, search_literature_file
+    from matsearch.server.app import create_app
     from matsearch.server.service import Service
 
     from .test_structures import NACL_CIF
@@ -199,13 +154,38 @@ def test_identified_phase_lists_literature_panels_of_it(tmp_path: Path) -> None:
         nacl_peaks = [(t, i / 100) for t, i in zip(pk["two_theta"], pk["intensity"], strict=True) if i > 1]
         figs = tmp_path / "figs"
         figs.mkdir()
-        for name, peaks, seed in (("nacl", nacl_peaks, 7200), ("other", _peaks(5), 7201)):
-            image, _ = plots_synth.render(seed, kind="xrd", xrd_peaks=peaks, n_series=1)
-            image.save(figs / f"{name}.png")
-        meta = [{"file": "nacl.png", "caption": "XRD of the salt."}, {"file": "other.png", "caption": "XRD."}]
+        meta = []
+        for i, peaks in enumerate([_peaks(0), _peaks(1), nacl_peaks]):
+            image, _ = plots_synth.render(7100 + i, kind="xrd", xrd_peaks=peaks, n_series=1)
+            image.save(figs / f"paper{i}.png")
+            meta.append({"file": f"paper{i}.png", "caption": f"XRD pattern (Cu Kα) of film {i}.", "doi": f"10.1/p.{i}"})
         (figs / "meta.json").write_text(json.dumps(meta))
         service.ingest_figures(list(read_folder(figs)))
+        assert service.store.count("spectra") >= 3
+        for i in range(2):
+            hits = search_literature_file(service.store, settings, _xy_text(_peaks(i)), "q.xy", limit=3)
+            assert hits[0].payload["doi"] == f"10.1/p.{i}", [(h.payload["doi"], h.score) for h in hits]
+            assert hits[0].payload["kind"] == "xrd" and hits[0].image_url
+            assert hits[0].payload["x_quantity"] and hits[0].payload["confidence"] > 0.3
         hits = literature_for_phase(service.store, settings, nacl.id, limit=2)
-        assert hits and hits[0].payload["source_file"] == "nacl.png", [h.payload["source_file"] for h in hits]
+        assert hits and hits[0].payload["doi"] == "10.1/p.2", [h.payload["doi"] for h in hits]
+        # re-ingesting the same figures rewrites the same spectra points
+        before = service.store.count("spectra")
+        service.ingest_figures(list(read_folder(figs)))
+        assert service.store.count("spectra") == before
     finally:
         service.close()
+    with TestClient(create_app(settings)) as client:
+        r = client.post("/v1/search/spectra", params={"limit": 2}, files={"file": ("q.xy", _xy_text(_peaks(1)))})
+        assert r.status_code == 200, r.text
+        assert r.json()["hits"][0]["payload"]["doi"] == "10.1/p.1"
+        r = client.get(f"/v1/search/spectra/phase/{nacl.id}", params={"limit": 1})
+        assert r.status_code == 200 and r.json()["hits"][0]["payload"]["doi"] == "10.1/p.2"
+        bad = client.post("/v1/search/spectra", params={"kind": "raman"}, files={"file": ("q.txt", b"1 2\n")})
+        assert bad.status_code == 400 and "rows" in bad.json()["detail"]
+        assert client.get("/v1/search/spectra/phase/00000000-0000-0000-0000-000000000000").status_code == 404
+    query = tmp_path / "q.xy"
+    query.write_bytes(_xy_text(_peaks(0)))
+    result = run_cli("search", "spectrum", str(query), "--collection", "spectra", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["hits"][0]["payload"]["doi"] == "10.1/p.0"
