@@ -174,6 +174,12 @@ def wait(drv: WebDriver, cond: Any, what: str) -> Any:
     return WebDriverWait(drv, WAIT, poll_frequency=0.1).until(cond, message=f"timed out waiting for {what}")
 
 
+def load(drv: WebDriver, url: str) -> None:
+    """Open ``url`` and wait until the page has applied it (``body[data-ready]``, set after the URL's query ran)."""
+    drv.get(url)
+    wait(drv, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"), f"page ready: {url}")
+
+
 def idle(drv: WebDriver) -> None:
     """The page has no request in flight (buttons re-enabled) and shows no spinner."""
     wait(drv, lambda d: "busy" not in (d.find_element(By.ID, "status").get_attribute("class") or ""), "idle page")
@@ -212,7 +218,7 @@ def shot(drv: WebDriver, name: str, scroll_to: str | None = None) -> None:
 
 def test_filtered_text_search_and_its_permalink(web: dict[str, Any]) -> None:
     drv = web["driver"]
-    drv.get(web["url"] + "/")
+    load(drv, web["url"] + "/")
     wait(drv, lambda d: d.find_element(By.ID, "counts").text, "collection counts")
     box = drv.find_element(By.ID, "text-q")
     box.send_keys("HAADF-STEM of silver manganate")
@@ -237,7 +243,7 @@ def test_filtered_text_search_and_its_permalink(web: dict[str, Any]) -> None:
     shot(drv, "search")
     # the permalink, opened fresh, shows the same controls and the same hits in the same order
     drv.get("about:blank")
-    drv.get(link)
+    load(drv, link)
     wait(drv, lambda d: generation(d) > 0, "hits from the permalink")
     idle(drv)
     assert hit_ids(drv) == ids
@@ -273,7 +279,7 @@ def test_figure_view_and_panel_click_runs_similar(web: dict[str, Any]) -> None:
 
 def test_image_search_finds_the_uploaded_image(web: dict[str, Any]) -> None:
     drv = web["driver"]
-    drv.get(web["url"] + "/?tab=image")
+    load(drv, web["url"] + "/?tab=image")
     wait(drv, lambda d: d.find_element(By.ID, "tab-image").is_displayed(), "image tab")
     drv.find_element(By.ID, "image-file").send_keys(str(web["files"]["brick"]))
     wait(drv, lambda d: d.find_element(By.ID, "image-preview").is_displayed(), "file preview")
@@ -508,7 +514,7 @@ def test_phone_width_and_no_console_errors(web: dict[str, Any]) -> None:
     drv = web["driver"]
     drv.set_window_size(390, 844)
     try:
-        drv.get(web["url"] + "/?tab=text&q=silver%20manganate%20nanoplates")
+        load(drv, web["url"] + "/?tab=text&q=silver%20manganate%20nanoplates")
         wait(drv, lambda d: generation(d) > 0, "hits on a phone")
         idle(drv)
         assert hit_ids(drv)

@@ -83,6 +83,12 @@ async function api(url, opts = {}, what = "searching") {
 class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
 }
+/** The end of a failed action: API errors are on screen already; anything else is a bug of the page — say so. */
+function failed(err) {
+  if (err instanceof ApiError || (err && err.name === "TypeError" && String(err.message).includes("fetch"))) return;
+  showError(`the page failed to show the answer: ${err && err.message ? err.message : err}`);
+  console.error(err);
+}
 
 /* ---------------------------------------------------------------- tabs */
 const TABS = ["text", "image", "sketch", "spectrum", "stem", "plot"];
@@ -468,7 +474,7 @@ for (const tab of TABS) {
   $(`tab-${tab}`).addEventListener("submit", (e) => {
     e.preventDefault();
     if (tab !== "text") pushState(queryParams());
-    RUN[tab]().catch(() => {});
+    RUN[tab]().catch(failed);
   });
 }
 
@@ -505,7 +511,7 @@ function card(hit, kind) {
     sub ? h("div", {class: "cap", text: sub}) : null,
     h("div", {class: "acts"},
       full ? h("button", {type: "button", onclick: () => openCaption(full), text: "full caption"}) : null,
-      h("button", {type: "button", class: "similar", onclick: () => runSimilar(hit.collection, hit.id).catch(() => {}), text: "more like this"}),
+      h("button", {type: "button", class: "similar", onclick: () => runSimilar(hit.collection, hit.id).catch(failed), text: "more like this"}),
       canOpen ? h("button", {type: "button", class: "openfig", onclick: () => openFigure(p.image_sha256, hit.id), text: "open figure"}) : null));
 }
 let generation = 0;
@@ -527,7 +533,8 @@ function showCards(hits, kind, what) {
 async function openFigure(sha, selectedId, push = true) {
   let fig;
   try { fig = await api(`/v1/figures/${sha}`, {}, "loading the figure"); } catch { return; }
-  if (push) pushState(new URLSearchParams({figure: sha}));
+  figurePushed = push && !new URLSearchParams(location.search).has("figure");
+  if (figurePushed) pushState(new URLSearchParams({figure: sha}));
   const doc = fig.document || {};
   $("fig-title").textContent = doc.title || fig.figure_id || fig.source_file || "Figure";
   const W = fig.width || 1, H = fig.height || 1;
@@ -541,7 +548,7 @@ async function openFigure(sha, selectedId, push = true) {
     const rect = svg("rect", {x: x0, y: y0, width: x1 - x0, height: y1 - y0, tabindex: "0", class: sel ? "sel" : "", "data-id": panel.id});
     const title = svg("title", {}); title.textContent = `panel ${p.panel_label || "?"}: click for similar panels`;
     rect.append(title);
-    const go = () => { $("figure-dialog").close(); runSimilar("figures", panel.id).catch(() => {}); };
+    const go = () => { $("figure-dialog").close(); runSimilar("figures", panel.id).catch(failed); };
     rect.addEventListener("click", go);
     rect.addEventListener("keydown", (e) => { if (e.key === "Enter") go(); });
     overlay.append(rect);
@@ -579,9 +586,11 @@ $("cap-close").addEventListener("click", () => $("caption-dialog").close());
 for (const d of ["figure-dialog", "caption-dialog"]) {
   $(d).addEventListener("click", (e) => { if (e.target === $(d)) $(d).close(); }); // click on the backdrop
 }
-let closingFigure = false;
+let closingFigure = false, figurePushed = false;
 $("figure-dialog").addEventListener("close", () => {
-  if (new URLSearchParams(location.search).has("figure")) { closingFigure = true; history.back(); }
+  if (!new URLSearchParams(location.search).has("figure")) return;
+  if (figurePushed) { closingFigure = true; figurePushed = false; history.back(); } // back to the search
+  else { const p = new URLSearchParams(location.search); p.delete("figure"); history.replaceState(null, "", `/?${p}`); }
 });
 
 /* ---------------------------------------------------------------- XRD view */
@@ -875,8 +884,8 @@ function showDigitised(d, file) {
     h("ul", {}, series.map((s, k) => h("li", {},
       h("span", {class: "swatch", style: {background: OVERLAY_COLOURS[k % OVERLAY_COLOURS.length]}}),
       ` ${s.label || `series ${k + 1}`}${s.color ? ` (line colour ${s.color})` : ""}: ${s.x.length} points, confidence ${fmt(s.confidence, 2)} `,
-      d.kind === "xrd" ? h("button", {type: "button", class: "identify", onclick: () => identifySeries(s).catch(() => {}), text: "identify phases"}) : null,
-      apiHas.spectraCollection ? h("button", {type: "button", class: "papers", onclick: () => findSpectra(s, d.kind).catch(() => {}), text: "papers with a pattern like this"}) : null))),
+      d.kind === "xrd" ? h("button", {type: "button", class: "identify", onclick: () => identifySeries(s).catch(failed), text: "identify phases"}) : null,
+      apiHas.spectraCollection ? h("button", {type: "button", class: "papers", onclick: () => findSpectra(s, d.kind).catch(failed), text: "papers with a pattern like this"}) : null))),
     h("button", {type: "button", class: "csv", onclick: () => { const a = h("a", {href: URL.createObjectURL(csv()), download: `${file.name.replace(/\.[^.]+$/, "")}-digitised.csv`}); document.body.append(a); a.click(); a.remove(); }, text: "download CSV"}));
   render(results, h("div", {class: "digi", dataset: {series: series.length}},
     h("div", {class: "figwrap"}, h("img", {src: url, alt: file.name}), overlay), side));
@@ -901,6 +910,7 @@ async function findSpectra(series, kind) {
 /* ---------------------------------------------------------------- start: counts, optional views, permalink */
 async function start() {
   if (window.matchMedia("(max-width: 720px)").matches) $("filters").open = false; // phones: results first
+  selectTab(currentTab); // controls usable at once; the URL's state is applied once the API's schema is read
   fetch("/v1/collections").then((r) => r.json()).then((b) => {
     $("counts").textContent = b.collections.map((c) => `${c.name}: ${c.count}`).join(" · ");
   }).catch(() => {});
@@ -913,6 +923,7 @@ async function start() {
     apiHas.spectraCollection = !!(q && q.properties && q.properties.collection);
   } catch { $("t-plot").hidden = true; }
   await fromUrl();
+  document.body.dataset.ready = "1"; // the URL's query (if any) has been run
 }
 async function fromUrl() {
   const p = new URLSearchParams(location.search);
@@ -932,9 +943,9 @@ async function fromUrl() {
   selectTab(tab);
   if (p.get("similar")) {
     const [c, ...rest] = p.get("similar").split(":");
-    await runSimilar(c, rest.join(":"), false).catch(() => {});
+    await runSimilar(c, rest.join(":"), false).catch(failed);
   } else if (tab === "text" && p.get("q")) {
-    await runText(false).catch(() => {});
+    await runText(false).catch(failed);
   }
   if (p.get("figure")) await openFigure(p.get("figure"), null, false);
 }
