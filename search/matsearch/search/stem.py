@@ -5,9 +5,10 @@
 and ``matsearch search image FILE --collection stem``): hits are distinct structures, each with its best zone axis,
 and nothing is returned when the best match is below the abstain threshold.
 
-Pixel size. With ``nm_per_px`` the image is resampled to the library's 0.025 nm/px (0.25 Å/px) before encoding.
-Without it the scale is unknown: we measure the image's dominant lattice period (autocorrelation) and try a few
-physically plausible column spacings for it (``SPACING_HYPOTHESES``), keeping the best score per structure.
+Pixel size: ``nm_per_px`` when given, else a microscope file's own (``decode_query``, ``matsearch.core.micrographs``);
+the image is then resampled to the library's 0.025 nm/px (0.25 Å/px). Without any, the pixel size is estimated from
+the lattice (``stem_physics``: each candidate's spot match implies one; otherwise a scale search around the
+autocorrelation period). The re-rank and the abstain rule are in ``matsearch.search.stem_physics``.
 """
 
 from __future__ import annotations
@@ -275,22 +276,6 @@ def best_per_structure(result_lists: Sequence[Sequence[ScoredHit]], limit: int) 
     return sorted(best.values(), key=lambda h: -h.score)[:limit]
 
 
-def lattice_query(arr: np.ndarray, prepared: PreparedQuery, known_px: bool) -> tuple[np.ndarray, list[float]]:
-    """Lattice-spectrum harmonics of a query, (s, LAT_NK, LAT_M + 1), and the pixel size (Å) each of the s scale
-    hypotheses assumes. Known pixel size: one, from the resampled field. Unknown: a dense log-spaced set around
-    the measured lattice period (nearest strong period 1.7-4.6 Å), from the central 256² of the raw image."""
-    from matsearch.encoders.stem import lattice_harmonics, lattice_polar, lattice_polar_scales
-
-    if known_px:
-        return lattice_harmonics(lattice_polar(prepared.full[0], LIBRARY_PX))[None], [prepared.px_angstrom[0]]
-    period = dominant_period_px(arr)
-    if not math.isfinite(period) or period <= 0:
-        period = SPACING_HYPOTHESES[1] / LIBRARY_PX
-    spacings = np.exp(np.linspace(math.log(UNKNOWN_SPACING[0]), math.log(UNKNOWN_SPACING[1]), UNKNOWN_SCALES))
-    polar = lattice_polar_scales(raw_field(arr), 1.0 / period, spacings.tolist())
-    return lattice_harmonics(polar), [float(x / period) for x in spacings]
-
-
 def raw_field(arr: np.ndarray) -> np.ndarray:
     """Central <= 256² of the contrast-stretched image at its own (unknown) pixel size."""
     h, w = arr.shape
@@ -333,24 +318,6 @@ def lattice_scores(query: np.ndarray, gallery: np.ndarray) -> np.ndarray:
         c = np.fft.irfft(s, n=LAT_NTHETA, axis=-1) * LAT_NTHETA
         best = np.maximum(best, c.max(axis=(0, 2)))
     return best.astype(np.float32)
-
-
-def rerank(hits: Sequence[ScoredHit], qh: np.ndarray) -> list[ScoredHit]:
-    """Re-score first-stage hits by the lattice-spectrum correlation (rotation/mirror/scale maximised); hits built
-    without the lattice payload keep their cosine. The payload field is dropped from what is returned."""
-    from matsearch.encoders.stem import unpack_harmonics
-
-    with_lat = [h for h in hits if isinstance(h.payload.get(LATTICE_KEY), str)]
-    scores: dict[str, float] = {}
-    if with_lat:
-        gal = np.stack([unpack_harmonics(h.payload[LATTICE_KEY]) for h in with_lat])
-        for h, sc in zip(with_lat, lattice_scores(qh, gal), strict=True):
-            scores[h.id] = float(sc)
-    out = []
-    for h in hits:
-        payload = {k: v for k, v in h.payload.items() if k != LATTICE_KEY}
-        out.append(ScoredHit(id=h.id, score=scores.get(h.id, h.score), payload=payload, vectors=h.vectors))
-    return out
 
 
 @dataclass
