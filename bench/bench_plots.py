@@ -3,8 +3,9 @@
     .venv/bin/python -m bench.bench_plots [--plots 30]
 
 Times ``digitize`` on held-out-style synthetic plots (seeds 200000+, sizes 300–1200 px) and on the real dev graph
-panels, after one warm-up call (OCR model load). Records the machine's load average next to the numbers: on a
-shared 2-core machine the wall time grows with the load. Writes bench/results/bench_plots.json.
+panels, after one warm-up call (OCR model load). Wall time and CPU time (process, all threads) per panel; the machine's
+load average is recorded next to them: on a shared 2-core machine the wall time grows with the load.
+Writes bench/results/bench_plots.json.
 """
 
 from __future__ import annotations
@@ -43,29 +44,35 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_before": os.getloadavg(),
     }
     for name, images in (("synthetic", synth), ("real_dev_panels", real)):
-        times = []
+        times, cpu = [], []
         for im in images:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             try:
                 digitize(im)
             except NoPlotFound:
                 pass
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
         out[name] = {
             "panels": len(images),
             "median_s": float(np.median(times)),
             "p90_s": float(np.percentile(times, 90)),
             "max_s": float(np.max(times)),
+            "cpu_median_s": float(np.median(cpu)),
+            "cpu_p90_s": float(np.percentile(cpu, 90)),
             "mean_px": float(np.mean([im.width * im.height for im in images])),
         }
     out["load_average_after"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1))
-    print(f" set               panels  median s   p90 s   max s   (load avg {os.getloadavg()[0]:.1f})")
+    print(f" set               panels  median s   p90 s   max s  cpu median s  (load avg {os.getloadavg()[0]:.1f})")
     for name in ("synthetic", "real_dev_panels"):
         r = out[name]
         assert isinstance(r, dict)
-        print(f" {name:<17} {r['panels']:>6} {r['median_s']:>9.3f} {r['p90_s']:>7.3f} {r['max_s']:>7.3f}")
+        print(
+            f" {name:<17} {r['panels']:>6} {r['median_s']:>9.3f} {r['p90_s']:>7.3f} {r['max_s']:>7.3f}"
+            f" {r['cpu_median_s']:>13.3f}"
+        )
     return 0
 
 
