@@ -29,7 +29,7 @@ from matsearch.store.base import (
     checked_vectors,
     vectors_out,
 )
-from matsearch.store.edge import check_collection_name
+from matsearch.store.edge import HNSW_EF_CONSTRUCT, HNSW_M, OVERSAMPLING, check_collection_name
 
 _DISTANCE = {"cosine": qm.Distance.COSINE, "dot": qm.Distance.DOT, "euclid": qm.Distance.EUCLID}
 _DISTANCE_BACK = {v: k for k, v in _DISTANCE.items()}
@@ -146,8 +146,14 @@ class QdrantClientStore(StoreBase):
                     self._client.create_collection,
                     spec.name,
                     vectors_config={
-                        v.name: qm.VectorParams(size=v.size, distance=_DISTANCE[v.distance]) for v in spec.vectors
+                        v.name: qm.VectorParams(size=v.size, distance=_DISTANCE[v.distance], on_disk=True)
+                        for v in spec.vectors
                     },
+                    # as the embedded store (store/edge.py): int8 in RAM for search, originals on disk for rescoring
+                    hnsw_config=qm.HnswConfigDiff(m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT),
+                    quantization_config=qm.ScalarQuantization(
+                        scalar=qm.ScalarQuantizationConfig(type=qm.ScalarType.INT8, quantile=0.99, always_ram=True)
+                    ),
                     shard_number=self._shard_number,
                     replication_factor=self._replication_factor,
                 )
@@ -238,7 +244,11 @@ class QdrantClientStore(StoreBase):
 
     def _request(self, collection: str, q: VectorQuery) -> qm.QueryRequest:
         size = self.spec(collection).vector(q.using).size
-        params = qm.SearchParams(hnsw_ef=q.hnsw_ef, exact=q.exact) if (q.exact or q.hnsw_ef) else None
+        params = qm.SearchParams(
+            hnsw_ef=q.hnsw_ef,
+            exact=q.exact,
+            quantization=qm.QuantizationSearchParams(rescore=True, oversampling=OVERSAMPLING),
+        )
         return qm.QueryRequest(
             query=as_float_list(q.vector, size, name="query vector"),
             using=q.using,

@@ -46,3 +46,5 @@ class Extracted:
     name: str
     points: list[PointRecord] = field(default_factory=list)
     error: str | None = None
+    graph_ids: list[str] = field(default_factory=list)  # its graph panels, and the series digitised from them
+    series: list[PointRecord] = field(default_factory=list)

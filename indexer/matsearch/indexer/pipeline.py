@@ -116,10 +116,13 @@ class FigureIngestor:
             if points:
                 with stage(self.stages, "store write"), write_lock(self.ctx.store):
                     self._write(points, report)
-                from matsearch.indexer.plots.spectra import index_graph_panels  # graph panels → spectra
+                from matsearch.indexer.plots.spectra import write_graph_series  # graph panels → spectra
 
-                with stage(self.stages, "digitise graph panels"):
-                    index_graph_panels(self.ctx, points)
+                written = set(report.ids)
+                graph_ids = [i for r in extracted for i in r.graph_ids if i in written]
+                series = [s for r in extracted for s in r.series if s.payload.get("panel_id") in written]
+                with stage(self.stages, "store write"):
+                    write_graph_series(self.ctx, graph_ids, series)
             if progress is not None:
                 progress(len(batch))
         if report.points:
@@ -182,6 +185,11 @@ class FigureIngestor:
             panel_images.extend(images)
         if points:
             self._encode(points, panel_images)
+            from matsearch.indexer.plots.spectra import graph_series
+
+            with stage(self.stages, "digitise graph panels"):
+                for result in results:
+                    result.graph_ids, result.series = graph_series(self.ctx, result.points)
         return results
 
     def _write(self, points: list[PointRecord], report: IngestReport) -> None:

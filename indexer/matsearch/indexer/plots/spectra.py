@@ -24,7 +24,14 @@ from matsearch.core.ids import point_id
 from matsearch.indexer.context import IngestContext
 from matsearch.store.base import PointRecord
 
-__all__ = ["COLLECTION", "index_graph_panels", "series_points", "wavelength_from_text"]
+__all__ = [
+    "COLLECTION",
+    "graph_series",
+    "index_graph_panels",
+    "series_points",
+    "wavelength_from_text",
+    "write_graph_series",
+]
 
 log = logging.getLogger("matsearch.indexer.plots")
 COLLECTION = "spectra"
@@ -130,13 +137,20 @@ def index_graph_panels(ctx: IngestContext, points: list[PointRecord]) -> int:
     Panels whose image has no readable axes (bar charts without numeric x, schematics typed as graphs) give no
     series; their old spectra (if any) are removed.
     """
+    graph_ids, new = graph_series(ctx, points)
+    return write_graph_series(ctx, graph_ids, new)
+
+
+def graph_series(ctx: IngestContext, points: list[PointRecord]) -> tuple[list[str], list[PointRecord]]:
+    """The CPU-bound half of :func:`index_graph_panels` (no store access, so ingest workers run it): the ids of the
+    ``graph`` panels among ``points`` and the series points digitised from them."""
     from PIL import Image
 
     from matsearch.indexer.plots.digitize import NoPlotFound, digitize
 
     graphs = [p for p in points if p.payload.get("type") == "graph" and p.payload.get("panel_sha256")]
     if not graphs:
-        return 0
+        return [], []
     new: list[PointRecord] = []
     for p in graphs:
         path = ctx.images.find(str(p.payload["panel_sha256"]))
@@ -150,8 +164,15 @@ def index_graph_panels(ctx: IngestContext, points: list[PointRecord]) -> int:
             log.debug("panel %s: %s", p.id, exc)
             continue
         new.extend(series_points(ctx, p.payload, p.id, answer))
+    return [p.id for p in graphs], new
+
+
+def write_graph_series(ctx: IngestContext, graph_ids: list[str], new: list[PointRecord]) -> int:
+    """The store half of :func:`index_graph_panels`: write ``new``, delete the old series of ``graph_ids``."""
+    if not graph_ids:
+        return 0
     ctx.ensure_collection(COLLECTION)
-    flt = Filter(must=[FieldCondition(key="panel_id", any=[p.id for p in graphs])])
+    flt = Filter(must=[FieldCondition(key="panel_id", any=list(graph_ids))])
     old: list[str] = []
     offset: str | None = None
     while True:
