@@ -112,3 +112,35 @@ def test_gc_needs_the_key_and_reports(ms: Client, live_server: LiveServer) -> No
         anonymous.gc(dry_run=True)
     report = ms.gc(dry_run=True)
     assert report.dry_run and report.referenced > 0 and report.images_removed == 0
+
+
+def test_cli_ingest_exsclaim_and_pdf_through_the_server(live_server: LiveServer, tmp_path: Path) -> None:
+    """The CLI's server mode: EXSCLAIM in batches (each with its part of the JSON), PDFs read by the server."""
+    import json
+
+    from training.figures_synth import build_figures_pdf
+
+    (tmp_path / "figures").mkdir()
+    results = {}
+    for i in range(3):
+        name = f"cli_fig{i}.png"
+        (tmp_path / "figures" / name).write_bytes(png_bytes(synthetic_image(740 + i, size=200)))
+        entry = _exsclaim(f"10.5555/cli.{i}", [(0, 0, 100, 200), (100, 0, 200, 200)])["fig7.png"]
+        results[name] = {**entry, "figure_path": f"figures/{name}"}
+    (tmp_path / "exsclaim.json").write_text(json.dumps(results))
+    out = live_server.cli("ingest", "exsclaim", str(tmp_path / "exsclaim.json"), "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["items"] == 3 and report["points"] == 6 and not report["skipped"]
+    with Client(live_server.url) as ms:
+        payload = ms.get("figures", report["ids"][0]).payload
+    assert payload["source"] == "exsclaim" and payload["provenance"]["exsclaim_json"] == "exsclaim.json"
+    assert payload["bbox"] == [0, 0, 100, 200] and payload["doi"] == "10.5555/cli.0"
+    pdf = tmp_path / "cli.pdf"
+    build_figures_pdf([(str(tmp_path / "figures" / "cli_fig0.png"), "Fig. 1 | TEM.")], str(pdf), doi="10.5555/cli.pdf")
+    out = live_server.cli("ingest", "pdf", str(pdf), "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    with Client(live_server.url) as ms:
+        payload = ms.get("figures", report["ids"][0]).payload
+    assert payload["source"] == "pdf" and payload["provenance"]["file"] == "cli.pdf"
