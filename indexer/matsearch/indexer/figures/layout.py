@@ -15,6 +15,20 @@ Steps (each one cheap and explainable):
    Without any gutter (panels that touch) the cut runs along the label's left or top edge, where the fewest ink
    pixels are crossed. Recursion stops when a region holds one label: everything in it — insets, sub-images,
    colour bars — belongs to that label. A figure without labels is one panel.
+
+Real layouts (measured on ``bench/real_figures``, see docs/figures.md):
+
+- **Pictures that touch** (film strips, photo pairs with no gutter): a straight intensity step along most of a
+  block's height is a *seam*; seams split blocks for the corner reads and act as zero-width gutters in the partition.
+- **Labels inside frames** are read at a picture's top-left *and bottom-left* corner, each corner four ways (its
+  crop and the tight box of its extreme pixels, both polarities); bottom-left labels end their panel, so cuts
+  between rows accept labels that sit at the bottom of the region above.
+- **Series that repeat their labels** (rows "a) b) c) d)" per sample): two or more rows of candidates that run in
+  label order and line up column by column give one panel per printed label.
+- **Without a caption**, a letter read inside a picture can join the label sequence: after partitioning, a label
+  that does not sit at a corner of its region is dropped and the figure re-partitioned.
+- Large figures are also read at about print size (``panels.SMALL_ANALYSIS_SIDE``); a full-size reading must find
+  more labels to win.
 """
 
 from __future__ import annotations
@@ -53,6 +67,7 @@ class LabelCandidate:
     polarity: str  # "dark" (dark ink on light) or "light"
     height: int
     corner: bool = False  # read in the top-left corner of a picture (label printed on the image)
+    anchor: str = "top"  # "bottom": read in a picture's bottom-left corner (the label ends its panel)
 
     @property
     def cx(self) -> float:
@@ -224,7 +239,30 @@ def _crop_for_ocr(gray: np.ndarray, box: Box, polarity: str) -> np.ndarray:
     return cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
 
 
-def blocks(blank: np.ndarray, *, min_side: int = 24, depth: int = 6) -> list[Box]:
+def seams(gray: np.ndarray, box: Box, axis: str) -> list[int]:
+    """Straight edges where two pictures touch without a gutter: positions (image coordinates, the first pixel of
+    the second picture) along ``axis`` ("x": vertical seams) where the intensity steps by more than 18 gray levels
+    on at least 60 % of the box's rows (columns), while 3 px to either side it does so on less than 25 %."""
+    x0, y0, x1, y1 = box
+    sub = gray[y0:y1, x0:x1].astype(np.int16)
+    if axis == "y":
+        sub = sub.T
+    if sub.shape[1] < 16 or sub.shape[0] < 16:
+        return []
+    step = np.abs(np.diff(sub, axis=1)) > 18
+    frac = step.mean(axis=0)  # per position between column k and k+1
+    out = []
+    n = len(frac)
+    for k in np.flatnonzero(frac >= 0.6):
+        if k < 8 or k > n - 9:
+            continue  # the box's own border
+        side = max(frac[max(0, k - 6) : k - 2].max(initial=0), frac[k + 3 : k + 7].max(initial=0))
+        if side < 0.25 and frac[k] == frac[max(0, k - 1) : k + 2].max():
+            out.append((x0 if axis == "x" else y0) + int(k) + 1)
+    return out
+
+
+def blocks(blank: np.ndarray, *, min_side: int = 24, depth: int = 6, gray: np.ndarray | None = None) -> list[Box]:
     """Leaf boxes of a whitespace XY-cut (pictures, plots, text blocks), used to look for labels in corners."""
     h, w = blank.shape
     out: list[Box] = []
@@ -246,8 +284,12 @@ def blocks(blank: np.ndarray, *, min_side: int = 24, depth: int = 6) -> list[Box
             sub = blank[y0:y1, x0:x1]
             line: np.ndarray = np.asarray(sub.all(axis=1) if axis == "y" else sub.all(axis=0))
             runs = [(a, b) for a, b in _runs(line) if b - a >= 2]
-            if runs:
-                cuts = [0] + [(a + b) // 2 for a, b in runs] + [len(line)]
+            mids = [(a + b) // 2 for a, b in runs]
+            if not mids and gray is not None:  # pictures that touch: cut along their seam
+                off = y0 if axis == "y" else x0
+                mids = [p - off for p in seams(gray, (x0, y0, x1, y1), axis)]
+            if mids:
+                cuts = [0] + mids + [len(line)]
                 for a, b in zip(cuts[:-1], cuts[1:], strict=True):
                     if axis == "y":
                         rec((x0, y0 + a, x1, y0 + b), level + 1)
@@ -260,28 +302,28 @@ def blocks(blank: np.ndarray, *, min_side: int = 24, depth: int = 6) -> list[Box
     return out
 
 
-def _corner_crops(gray: np.ndarray, blank: np.ndarray, taken: list[Box]) -> list[tuple[str, Box, Box]]:
+def _corner_crops(gray: np.ndarray, blank: np.ndarray, taken: list[Box]) -> list[tuple[str, Box, Box, str]]:
     """(polarity, crop box, estimated label box) for the top-left corner of every picture-like block."""
     out = []
-    for bx0, by0, bx1, by1 in blocks(blank):
+    size = max(1.0, min(gray.shape) / 700.0)  # labels grow with the figure
+    for bx0, by0, bx1, by1 in blocks(blank, gray=gray):
         bw, bh = bx1 - bx0, by1 - by0
         if bw < 48 or bh < 48 or blank[by0:by1, bx0:bx1].mean() > 0.15:
             continue  # plots and text have white space: their labels sit in the margins
-        cw = min(bw, max(30, min(72, int(0.2 * bw))))
-        ch = min(bh, max(24, min(48, int(0.15 * bh))))
-        crop_box = (bx0, by0, bx0 + cw, by0 + ch)
-        if any(t[0] < crop_box[2] and t[2] > crop_box[0] and t[1] < crop_box[3] and t[3] > crop_box[1] for t in taken):
-            continue
-        crop = gray[by0 : by0 + ch, bx0 : bx0 + cw].astype(np.float32)
-        med = float(np.median(crop))
-        polarity = "light" if med < 128 else "dark"
-        extreme = crop >= np.percentile(crop, 96) if polarity == "light" else crop <= np.percentile(crop, 4)
-        ys, xs = np.nonzero(extreme)
-        if len(xs) == 0:
-            continue
-        est = (bx0 + int(np.percentile(xs, 2)), by0 + int(np.percentile(ys, 2)))
-        est_box = (est[0], est[1], bx0 + int(np.percentile(xs, 98)) + 1, by0 + int(np.percentile(ys, 98)) + 1)
-        out.append((polarity, crop_box, est_box))
+        cw = min(bw, max(30, min(int(72 * size), int(0.2 * bw))))
+        ch = min(bh, max(24, min(int(48 * size), int(0.15 * bh))))
+        for cy0 in (by0, by1 - ch):  # labels printed on a picture sit at its top-left or bottom-left corner
+            crop_box = (bx0, cy0, bx0 + cw, cy0 + ch)
+            crop = gray[cy0 : cy0 + ch, bx0 : bx0 + cw].astype(np.float32)
+            med = float(np.median(crop))
+            polarity = "light" if med < 128 else "dark"
+            extreme = crop >= np.percentile(crop, 96) if polarity == "light" else crop <= np.percentile(crop, 4)
+            ys, xs = np.nonzero(extreme)
+            if len(xs) == 0:
+                continue
+            est = (bx0 + int(np.percentile(xs, 2)), cy0 + int(np.percentile(ys, 2)))
+            est_box = (est[0], est[1], bx0 + int(np.percentile(xs, 98)) + 1, cy0 + int(np.percentile(ys, 98)) + 1)
+            out.append((polarity, crop_box, est_box, "top" if cy0 == by0 else "bottom"))
     return out
 
 
@@ -293,11 +335,28 @@ def read_candidates(
     corners = _corner_crops(gray, blank, [b for _, b in boxes]) if blank is not None else []
     if not boxes and not corners:
         return []
-    crops = [_crop_for_ocr(gray, b, p) for p, b in boxes] + [_crop_for_ocr(gray, c, p) for p, c, _ in corners]
-    reads = (ocr or _rapidocr_batch)(crops)
+    # a corner is read four ways — its crop and the padded box of its extreme pixels, each in both polarities (white
+    # text on a mid-grey photo is as common as dark text) — and the best label-like read is kept
+    flip = {"light": "dark", "dark": "light"}
+    variants = []
+    for p, c, e, _ in corners:
+        pad = max(2, (e[3] - e[1]) // 4)
+        tight = (max(c[0], e[0] - pad), max(c[1], e[1] - pad), min(c[2], e[2] + pad), min(c[3], e[3] + pad))
+        variants.append([(p, c), (flip[p], c), (p, tight), (flip[p], tight)])
+    crops = [_crop_for_ocr(gray, b, p) for p, b in boxes]
+    crops += [_crop_for_ocr(gray, box, pol) for vs in variants for pol, box in vs]
+    all_reads = (ocr or _rapidocr_batch)(crops)
+    reads = all_reads[: len(boxes)]
+    corner_pol = []
+    for k in range(len(corners)):
+        options = all_reads[len(boxes) + 4 * k : len(boxes) + 4 * k + 4]
+        best = max(range(4), key=lambda v: (label_key(ascii_text(options[v][0])) is not None, options[v][1]))
+        reads.append(options[best])
+        corner_pol.append(variants[k][best][0])
     out: list[LabelCandidate] = []
-    entries = [(p, b, False) for p, b in boxes] + [(p, e, True) for p, _, e in corners]
-    for (polarity, box, corner), (text, score) in zip(entries, reads, strict=True):
+    entries = [(p, b, False, "top") for p, b in boxes]
+    entries += [(pol, e, True, a) for pol, (_, _, e, a) in zip(corner_pol, corners, strict=True)]
+    for (polarity, box, corner, anchor), (text, score) in zip(entries, reads, strict=True):
         text = ascii_text(text)
         key = label_key(text)
         if key is None and text in _CONFUSIONS and not corner:
@@ -307,7 +366,7 @@ def read_candidates(
         if not corner and re.fullmatch(r"[\(\[]?[iIl1|]{1,4}[\)\]]?[.,]?", text):
             key = _count_stems(gray, box, polarity, text) or key  # the recogniser often reads "iii" as "ii"
         height = box[3] - box[1]
-        out.append(LabelCandidate(text, key, box, score, polarity, height, corner))
+        out.append(LabelCandidate(text, key, box, score, polarity, height, corner, anchor))
     return out
 
 
@@ -396,7 +455,7 @@ def choose_labels(
             if key not in want and key in _CONFUSIONS and _CONFUSIONS[key] in want:
                 key = _CONFUSIONS[key]
             if key in want:
-                pool.append(LabelCandidate(c.text, key, c.box, c.score, c.polarity, c.height, c.corner))
+                pool.append(LabelCandidate(c.text, key, c.box, c.score, c.polarity, c.height, c.corner, c.anchor))
         explain.append(f"caption labels {want}: {len(pool)} candidate(s) read in the image")
         cases = [cs for cs in (_case_of(c) for c in pool) if cs]
         if cases:
@@ -417,9 +476,49 @@ def choose_labels(
                 picked, best_score = run, score
         if not picked:
             explain.append("no label sequence found: one panel")
+    picked = _repeated_rows(candidates, picked, explain)
     picked.sort(key=lambda c: (c.box[1], c.box[0]))
     explain.append("labels: " + ", ".join(f"{c.key}@{c.box[0]},{c.box[1]}" for c in picked))
     return picked
+
+
+def _repeated_rows(
+    candidates: Sequence[LabelCandidate], picked: list[LabelCandidate], explain: list[str]
+) -> list[LabelCandidate]:
+    """Series printed as rows that repeat the same labels ("a) b) c) d)" under each of three headings): when two or
+    more rows of label candidates each run in label order left to right and their columns line up with the same
+    keys, every row's labels are kept (one panel per printed label, several panels per key)."""
+    if len(picked) < 2:
+        return picked
+    keys = {c.key for c in picked}
+    h = float(np.median([c.height for c in picked]))
+    tol = max(4.0, 0.6 * h)
+    pool = [c for c in candidates if c.key in keys and c.score >= 0.5 and (c.corner or 0.55 * h <= c.height <= 1.8 * h)]
+    pool = list({id(c): c for c in list(picked) + pool}.values())
+    rows: list[list[LabelCandidate]] = []
+    for c in sorted(pool, key=lambda c: c.cy):
+        if rows and abs(rows[-1][-1].cy - c.cy) <= tol:
+            rows[-1].append(c)
+        else:
+            rows.append([c])
+    ordered: list[list[LabelCandidate]] = []
+    for row in rows:
+        best: dict[str, LabelCandidate] = {}
+        for c in row:
+            if c.key not in best or c.score > best[c.key].score:
+                best[c.key] = c
+        run = sorted(best.values(), key=lambda c: c.cx)
+        if len(run) >= 2 and all(_order(a.key) < _order(b.key) for a, b in zip(run[:-1], run[1:], strict=False)):
+            ordered.append(run)
+    if len(ordered) < 2:
+        return picked
+    ref = max(ordered, key=len)
+    ref_x = {c.key: c.cx for c in ref}
+    good = [r for r in ordered if all(c.key in ref_x and abs(c.cx - ref_x[c.key]) <= 3 * h for c in r)]
+    if len(good) < 2 or sum(len(r) for r in good) <= len(picked):
+        return picked
+    explain.append(f"{len(good)} rows repeat the labels {sorted(ref_x)}: one panel per printed label")
+    return [c for r in good for c in r]
 
 
 def _missing_from_caption(
@@ -522,13 +621,21 @@ def _cut_ok(labels: Sequence[LabelCandidate], axis: str, pos: int, content: Box,
     if axis == "x":
         lead = min(c.box[0] for c in after) - hi_box[0]
         span = hi_box[2] - hi_box[0]
-    else:
-        lead = min(c.box[1] for c in after) - hi_box[1]
-        span = hi_box[3] - hi_box[1]
-    return lead <= max(24, 0.3 * span)
+        return lead <= max(24, 0.3 * span)
+    lead = min(c.box[1] for c in after) - hi_box[1]
+    span = hi_box[3] - hi_box[1]
+    if lead <= max(24, 0.3 * span):
+        return True
+    # labels printed at the bottom of their pictures: the near side's labels end close to its bottom edge
+    if not all(c.anchor == "bottom" for c in labels):
+        return False
+    trail = lo_box[3] - max(c.box[3] for c in before)
+    return trail <= max(24, 0.3 * (lo_box[3] - lo_box[1]))
 
 
-def _best_cut(ink: np.ndarray, blank: np.ndarray, box: Box, labels: Sequence[LabelCandidate]) -> _Cut | None:
+def _best_cut(
+    ink: np.ndarray, blank: np.ndarray, box: Box, labels: Sequence[LabelCandidate], gray: np.ndarray | None = None
+) -> _Cut | None:
     x0, y0, x1, y1 = box
     content = _content_box(ink, box)
     cx0, cy0, cx1, cy1 = content
@@ -556,6 +663,13 @@ def _best_cut(ink: np.ndarray, blank: np.ndarray, box: Box, labels: Sequence[Lab
             lead_gap = min((c.box[0] if axis == "x" else c.box[1]) for c in after) - (offset + e)
             score = float(e - s) + (6.0 if lead_gap <= 1.5 * median_h + 4 else 0.0)
             cuts.append(_Cut(axis, pos, score, "gutter"))
+    if not cuts and gray is not None:  # pictures that touch: their seam is a gutter of width 0
+        for axis in ("y", "x"):
+            for pos in seams(gray, content, axis):
+                lo_box = (x0, y0, pos, y1) if axis == "x" else (x0, y0, x1, pos)
+                hi_box = _content_box(ink, (pos, y0, x1, y1) if axis == "x" else (x0, pos, x1, y1))
+                if _cut_ok(labels, axis, pos, content, lo_box, hi_box):
+                    cuts.append(_Cut(axis, pos, 1.0, "seam"))
     if cuts:
         return max(cuts, key=lambda c: c.score)
     # no gutter separates the labels: cut along a label's left or top edge where the fewest ink pixels are crossed
@@ -586,6 +700,7 @@ def partition(image: Image.Image, labels: Sequence[LabelCandidate], explain: lis
     """Regions, one per label (one region for the whole figure when there are no labels)."""
     explain = explain if explain is not None else []
     blank = background_mask(image)
+    gray = gray_array(image)
     ink = ~blank
     w, h = image.size
     out: list[Region] = []
@@ -594,7 +709,7 @@ def partition(image: Image.Image, labels: Sequence[LabelCandidate], explain: lis
         if len(labs) <= 1:
             out.append(Region(labs[0] if labs else None, box, _content_box(ink, box), method))
             return
-        cut = _best_cut(ink, blank, box, labs)
+        cut = _best_cut(ink, blank, box, labs, gray)
         if cut is None:
             # cannot separate: keep the labels' region as one panel under the first label, note the others
             explain.append(f"could not separate labels {[c.key for c in labs]} in {box}")
@@ -611,6 +726,19 @@ def partition(image: Image.Image, labels: Sequence[LabelCandidate], explain: lis
     return out
 
 
+def _at_corner(region: Region, share: float = 0.4) -> bool:
+    """The region's label lies within ``share`` of its content box from the left and from the top (or, for a label
+    read at a picture's bottom-left corner, from the bottom)."""
+    c = region.label
+    if c is None:
+        return True
+    x0, y0, x1, y1 = region.content
+    w, h = max(1, x1 - x0), max(1, y1 - y0)
+    dx = (c.box[0] - x0) / w
+    dy = (y1 - c.box[3]) / h if c.anchor == "bottom" else (c.box[1] - y0) / h
+    return dx <= share and dy <= share
+
+
 def analyse(image: Image.Image, expected_labels: Sequence[str] | None = None, ocr: OcrBatch | None = None) -> Layout:
     """Labels and regions of a figure. ``expected_labels`` (from the caption) restricts which labels are read."""
     explain: list[str] = []
@@ -620,4 +748,14 @@ def analyse(image: Image.Image, expected_labels: Sequence[str] | None = None, oc
     if expected_labels and not labels:
         explain.append("none of the caption's labels was read in the image: one panel")
     regions = partition(image, labels, explain)
+    if not expected_labels and len(labels) >= 3:
+        # without a caption, a letter read inside a picture (a cross-reference, an axis letter) can join the sequence;
+        # a panel label sits at a corner of the region it gets: one that lands inside its region is dropped
+        off = [r.label for r in regions if r.label is not None and not _at_corner(r)]
+        if off and len(labels) - len(off) >= 2:
+            explain.append(
+                "not at a corner of their regions, dropped: " + ", ".join(f"{c.key}@{c.box[0]},{c.box[1]}" for c in off)
+            )
+            labels = [c for c in labels if all(c is not o for o in off)]
+            regions = partition(image, labels, explain)
     return Layout(image.width, image.height, regions, candidates, explain)
