@@ -13,7 +13,7 @@ SYS_PACKAGES ?= chromium chromium-driver
 UPLOT_VERSION ?= 1.6.32
 UPLOT_DIR := server/matsearch/server/static/vendor/uplot
 
-.PHONY: run test venv sysdeps demo library lint typecheck pytest bench bench-1m eval clean lock vendor-js
+.PHONY: run test venv sysdeps demo library lint typecheck pytest bench bench-1m bench-load eval clean lock vendor-js
 
 run: venv demo library
 	$(BIN)/matsearch serve --host $(HOST) --port $(PORT)
@@ -58,6 +58,9 @@ bench: venv
 
 bench-1m: venv
 	$(BIN)/python -m bench.run --sizes 10000,100000,1000000
+
+bench-load: venv
+	$(BIN)/python -m bench.load_bench
 
 eval: venv
 	$(BIN)/python -m bench.eval_all
