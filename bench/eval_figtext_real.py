@@ -379,6 +379,41 @@ def eval_search(split: str, cache: Path) -> dict[str, Any]:
         settings = Settings(data_dir=tmp / "data")
         service = Service(settings)
         service.ingest_figures(items)
+        # the ingestion path's scales (split_panels + fill_scales on the pipeline's panels), against the same truth
+        truth = {
+            (Path(str(f["image"])).name, p["label"]): p["nm_per_px"]
+            for f in _scale_figures(split, cache)
+            for p in f["panels"]
+        }
+        file_of = {str(item.figure_id): Path(figs[k][0]).name for k, item in enumerate(items)}
+        bar_n = bar_ok = barless_n = false_acc = 0
+        misses: list[dict[str, Any]] = []
+        points, offset = [], None
+        while True:
+            page, offset = service.store.scroll("figures", None, limit=256, offset=offset)
+            points += page
+            if offset is None:
+                break
+        for pt in points:
+            key = (file_of.get(str(pt.payload.get("figure_id"))), pt.payload.get("panel_label"))
+            if key not in truth:
+                continue
+            have, want = pt.payload.get("nm_per_px"), truth[key]
+            if (want is None) != (have is None) or (want and have and abs(have / want - 1) > 0.1):
+                misses.append({"panel": f"{key[0]}:{key[1]}", "truth": want, "nm_per_px": have})
+            if want is not None:
+                bar_n += 1
+                bar_ok += have is not None and abs(have / want - 1) <= 0.1
+            else:
+                barless_n += 1
+                false_acc += have is not None
+        ingest_scales = {
+            "bar_panels_matched": bar_n,
+            "nm_per_px_within_10pct": round(bar_ok / max(1, bar_n), 4),
+            "barless_panels_matched": barless_n,
+            "barless_given_nm_per_px": false_acc,
+            "failures": misses,
+        }
         for q in spec:
             grades = {(f, lab): g for f, lab, g in q["relevant"]}
             hits = search_text(service.store, settings, q["q"], limit=10)
@@ -392,6 +427,7 @@ def eval_search(split: str, cache: Path) -> dict[str, Any]:
         "queries": len(per_query),
         "ndcg_at_10": round(mean, 4),
         "seconds": round(time.perf_counter() - t0, 1),
+        "ingested_scales": ingest_scales,
         "per_query": per_query,
     }
 
@@ -456,6 +492,13 @@ def main(argv: list[str] | None = None) -> int:
     if "search" in parts:
         print(f"{'text search: graded queries':<52} {both('search', 'queries')}")
         print(f"{'text search: nDCG@10':<52} {both('search', 'ndcg_at_10')}   >= 0.90")
+        for key, label in (
+            ("bar_panels_matched", "ingested paper: bar panels found by label"),
+            ("nm_per_px_within_10pct", "ingested paper: nm/px within 10 %"),
+            ("barless_given_nm_per_px", "ingested paper: barless panels given nm/px"),
+        ):
+            vals = [results.get(f"search_{s}", {}).get("ingested_scales", {}).get(key) for s in ("dev", "heldout")]
+            print(f"{label:<52} " + "  ".join(f"{(f'{v:.3f}' if isinstance(v, float) else str(v)):>10}" for v in vals))
     if args.failures:
         for key, r in results.items():
             for f in r.get("failures", []) + [q for q in r.get("per_query", []) if q["ndcg10"] < 1.0]:

@@ -734,7 +734,8 @@ def build_figures_pdf(
             Spacer(1, 4 * mm),
             RLImage(path, width=width, height=width * h / w),
             Spacer(1, 2 * mm),
-            Paragraph(f"<b>Fig. {k}</b> {caption}", styles["BodyText"]),
+            # the built-in PDF fonts have the micro sign (U+00B5) but not Greek mu: "5 μm" would come back "5 mm"
+            Paragraph(f"<b>Fig. {k}</b> {caption.replace(chr(0x3BC), chr(0xB5))}", styles["BodyText"]),
             Spacer(1, 4 * mm),
         ]
     doc.build(story)
