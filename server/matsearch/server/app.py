@@ -96,10 +96,10 @@ def install_guards(app: FastAPI, settings: Settings) -> None:
     mapping of store and parser failures to 4xx/503 instead of 500."""
     from fastapi.middleware.cors import CORSMiddleware
 
-    from matsearch.server.guard import RequestGuard, is_loopback_host
+    from matsearch.server.guard import RequestGuard
 
     origins = settings.cors_origin_list
-    trust = bool(settings.api_key) or not is_loopback_host(settings.host)
+    trust = bool(settings.api_key)  # key-less: same-origin writes only under loopback host names
     app.add_middleware(RequestGuard, max_body=settings.max_request_bytes, cors_origins=origins, trust_same_origin=trust)
     if origins:  # added last = outermost: preflights are answered before the guard sees them
         app.add_middleware(

@@ -4,10 +4,10 @@
    key-less server on the user's machine. Unsafe methods (anything but GET, HEAD, OPTIONS) are therefore refused
    with 403 when the request carries an ``Origin`` that is neither this server's own origin nor listed in
    ``MATSEARCH_CORS_ORIGINS``, or (without ``Origin``) a ``Sec-Fetch-Site: cross-site|same-site``. Requests without
-   either header (curl, the SDK, the CLI) are not browsers and pass. A same-origin request is trusted only when its
-   ``Host`` is a loopback name, the server is bound to a non-loopback address (which needs an API key or
-   ``--insecure``), or the server has an API key: that stops DNS rebinding (``evil.example`` resolving to
-   127.0.0.1, where Origin and Host agree) from writing to a key-less local server.
+   either header (curl, the SDK, the CLI) are not browsers and pass. On a server without an API key a same-origin
+   request is trusted only when its ``Host`` is a loopback name: that stops DNS rebinding (``evil.example``
+   resolving to 127.0.0.1, where Origin and Host agree) from writing to a key-less server. (A key-less server
+   reached under another name — ``--insecure`` — needs that origin in ``MATSEARCH_CORS_ORIGINS`` for its page.)
 2. **Body limit on the stream.** ``Content-Length`` above ``MATSEARCH_MAX_REQUEST_BYTES`` is refused before a byte is
    read; otherwise the bytes actually received are counted (chunked bodies included) and the request fails with 413
    the moment the count passes the limit — nothing past it is read, spooled or parsed.
