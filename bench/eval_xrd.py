@@ -46,14 +46,63 @@ def _left_out(structure_id: str, fraction: float) -> bool:
     return _hash_fraction("xrd-eval-leftout", structure_id) < fraction
 
 
+_CANDS: dict[str, Any] = {}
+
+
 def _make_query(phases: list[Any], peaks: dict[str, Any], rng: np.random.Generator, dist: Any) -> Any:
     from training.xrd_augment import experimental_like, pattern_range
 
     weights = [1.0] + [float(rng.uniform(0.3, 1.0)) for _ in phases[1:]]
+    if dist == "measured":
+        from bench.xrd_measured import candidate, measured_like
+
+        for e in phases:
+            if e.id not in _CANDS:
+                _CANDS[e.id] = candidate(e, peaks[e.id])
+        ym = measured_like([(_CANDS[e.id], w) for e, w in zip(phases, weights, strict=True)], rng)
+        xm, ymm = pattern_range(ym)
+        return _as_text(xm, ymm)
     y = experimental_like([(peaks[e.id], w) for e, w in zip(phases, weights, strict=True)], rng, dist)
     assert isinstance(y, np.ndarray)
     x, yy = pattern_range(y)
     return _as_text(x, yy)
+
+
+def hit_features(h: dict[str, Any]) -> list[float]:
+    """The confidence model's features (``xrd_phase.CONF_FEATURES``) from a hit's reported fields."""
+    import math
+
+    from matsearch.search import xrd_phase as xp
+
+    f = h["fom"]
+    return [
+        float(h["fit_score"]),
+        float(f["explained"]),
+        float(f["seen"]),
+        float(f["intensity_cosine"]),
+        math.log1p(float(f["peaks_matched"])),
+        float(h["position_residual"]),
+        xp.strain_excess(float(h["strain"]), str(h["payload"].get("source", ""))),
+        float(f["chance"]),
+    ]
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50) -> tuple[np.ndarray, float]:
+    """L2-regularised logistic regression by Newton steps (features standardised inside, returned raw)."""
+    mu, sd = x.mean(axis=0), x.std(axis=0) + 1e-9
+    z = np.c_[(x - mu) / sd, np.ones(len(x))]
+    w = np.zeros(z.shape[1])
+    reg = np.r_[np.full(z.shape[1] - 1, l2), 0.0]
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-(z @ w)))
+        g = z.T @ (p - y) + reg * w
+        hess = (z * (p * (1 - p))[:, None]).T @ z + np.diag(reg)
+        step = np.linalg.solve(hess, g)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    coef = w[:-1] / sd
+    return coef, float(w[-1] - (coef * mu).sum())
 
 
 def run_tier(
@@ -76,7 +125,7 @@ def run_tier(
     def query(data: bytes, threshold: float | None, elements: list[str] | None = None, timed: bool = True) -> list[Any]:
         t = time.perf_counter()
         pattern = read_pattern_bytes(data, "q.xy", wavelength="CuKa1")
-        opts = xsearch.SpectrumOptions(limit=10, max_phases=3, score_threshold=threshold, elements=elements or [])
+        opts = xsearch.SpectrumOptions(limit=10, max_phases=5, score_threshold=threshold, elements=elements or [])
         result = xsearch.search_spectrum(service.store, encoder, pattern, opts)
         if timed:
             lat.append((time.perf_counter() - t) * 1000.0)
@@ -93,27 +142,66 @@ def run_tier(
     cal_in = [inside[i] for i in perm[: args.calib]]
     test_pool = [inside[i] for i in perm[args.calib :]]
     cal_feats: dict[str, list[Any]] = {"in": [], "out": []}
-    in_conf = []
+    feats: list[list[float]] = []
+    labels: list[float] = []
+    in_hits = []
     for e in cal_in:
         hits = query(_make_query([e], peaks, rng, dist), 0.0, timed=False)
-        in_conf.append(conf(hits))
+        in_hits.append(hits[0] if hits else None)
         cal_feats["in"].append(hits[0] if hits else None)
-    out_conf = []
+        if hits:
+            feats.append(hit_features(hits[0]))
+            labels.append(float(hits[0]["payload"]["structure_id"] == e.id))
+    out_hits = []
     for e in cal_out:
         hits = query(_make_query([e], peaks, rng, dist), 0.0, timed=False)
-        out_conf.append(conf(hits))
+        out_hits.append(hits[0] if hits else None)
         cal_feats["out"].append(hits[0] if hits else None)
+        if hits:
+            feats.append(hit_features(hits[0]))
+            labels.append(0.0)
     if args.dump_features:
         Path(f"{args.dump_features}.{tier}.json").write_text(json.dumps(cal_feats, default=str))
-    ic, oc = np.asarray(in_conf), np.asarray(out_conf)
+    calibrated: dict[str, Any] = {}
+    if args.calibrate and feats:
+        from matsearch.search import xrd_phase as xp
+
+        coef, bias = fit_logistic(np.asarray(feats), np.asarray(labels))
+        xp.CONF_COEF, xp.CONF_BIAS = coef, bias  # this process: test with the freshly fitted model
+        calibrated = {"features": list(xp.CONF_FEATURES), "coef": [round(float(c), 4) for c in coef], "bias": bias}
+        print(f"[{tier}] confidence model: coef {calibrated['coef']} bias {bias:.4f}", flush=True)
+
+    def conf_of(h: Any) -> float:
+        from matsearch.search import xrd_phase as xp
+
+        if h is None:
+            return 0.0
+        z = float(np.asarray(hit_features(h)) @ xp.CONF_COEF + xp.CONF_BIAS)
+        return 1.0 / (1.0 + np.exp(-z))
+
+    # a true-phase hit counts as "in" only when it is correct (a wrong confident hit is a false accept)
+    ic = np.asarray(
+        [
+            conf_of(h) if h is not None and h["payload"]["structure_id"] == e.id else 0.0
+            for h, e in zip(in_hits, cal_in, strict=True)
+        ]
+    )
+    oc = np.asarray([conf_of(h) for h in out_hits])
+    correct = np.asarray(
+        [h is not None and h["payload"]["structure_id"] == e.id for h, e in zip(in_hits, cal_in, strict=True)]
+    )
     if threshold_fixed is not None:
         threshold, source = threshold_fixed, "given"
-    else:
-        cands = np.unique(np.round(np.concatenate([ic, [0.0]]) - 1e-6, 6))
-        ok = [t for t in cands if np.mean(ic < t) <= args.cal_false_abstain]
+    elif args.calibrate:
+        # largest threshold whose false abstains (correct top-1 hits below it) stay within the budget
+        cands_t = np.unique(np.round(np.concatenate([ic[correct], [0.0]]) - 1e-6, 6))
+        ok = [t for t in cands_t if np.mean(correct & (ic < t)) <= args.cal_false_abstain]
         threshold, source = float(max(ok)), f"calibrated: ≤ {args.cal_false_abstain:.0%} false abstain"
+    else:
+        threshold, source = float(xsearch.DEFAULT_THRESHOLD), "shipped default"
     print(
-        f"[{tier}] threshold {threshold:.3f} ({source}): calibration false abstain {np.mean(ic < threshold):.3f}, "
+        f"[{tier}] threshold {threshold:.3f} ({source}): calibration false abstain "
+        f"{np.mean(correct & (ic < threshold)):.3f}, wrong accepted {np.mean(~correct & (ic >= threshold)):.3f}, "
         f"left-out abstained {np.mean(oc < threshold):.3f}",
         flush=True,
     )
@@ -158,6 +246,8 @@ def run_tier(
 
     mix2 = mixture_rate(2, args.mix2)
     mix3 = mixture_rate(3, args.mix3)
+    mix4 = mixture_rate(4, args.mix4)
+    mix5 = mixture_rate(5, args.mix5)
     abst = abst_el = 0
     for e in test_out:
         data = _make_query([e], peaks, rng, dist)
@@ -165,7 +255,7 @@ def run_tier(
         abst_el += not query(data, threshold, elements=list(e.elements), timed=False)
     nt = max(len(test_out), 1)
     return {
-        "distortion": dist.__dict__,
+        "distortion": dist if isinstance(dist, str) else dist.__dict__,
         "threshold": threshold,
         "threshold_source": source,
         "single_phase": {
@@ -178,12 +268,21 @@ def run_tier(
             "top1_elements": top1_el / max(n_el, 1),
             "false_abstain_elements": abstained_el / max(n_el, 1),
         },
-        "mixtures": {"two": mix2, "n2": args.mix2, "three": mix3, "n3": args.mix3},
+        "mixtures": {
+            "two": mix2,
+            "n2": args.mix2,
+            "three": mix3,
+            "n3": args.mix3,
+            "four": mix4,
+            "n4": args.mix4,
+            "five": mix5,
+            "n5": args.mix5,
+        },
         "left_out_phases": {"n": len(test_out), "abstain_rate": abst / nt, "abstain_rate_elements": abst_el / nt},
         "calibration": {
             "n_in": len(cal_in),
             "n_out": len(cal_out),
-            "false_abstain": float(np.mean(ic < threshold)),
+            "false_abstain": float(np.mean(correct & (ic < threshold))),
             "left_out_abstained": float(np.mean(oc < threshold)),
         },
         "query_ms": {
@@ -192,6 +291,7 @@ def run_tier(
             "note": "single-phase queries: read text + preprocess + encode + search + re-rank + mixtures; CPU shared",
         },
         "misses": misses,
+        "confidence_model": calibrated,
     }
 
 
@@ -208,7 +308,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mix2", type=int, default=200)
     ap.add_argument("--mix3", type=int, default=100)
     ap.add_argument("--calib", type=int, default=300, help="in-library calibration queries")
-    ap.add_argument("--tier", choices=["realistic", "harsh", "both"], default="both")
+    ap.add_argument("--mix4", type=int, default=0)
+    ap.add_argument("--mix5", type=int, default=0)
+    ap.add_argument("--tier", choices=["measured", "realistic", "harsh", "both", "all"], default="measured")
+    ap.add_argument("--calibrate", action="store_true", help="fit the confidence model on the calibration split")
     ap.add_argument("--threshold", type=float, default=None, help="use this abstain threshold (no calibration)")
     ap.add_argument("--cal-false-abstain", type=float, default=0.03, help="false-abstain budget on calibration")
     ap.add_argument("--elements-n", type=int, default=200, help="single queries repeated with elements=only")
@@ -265,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"index built in {index_s:.1f} s", flush=True)
     encoder = service.encoder(xbuild.ENCODER)
     threshold_fixed = args.threshold
-    tiers = ["realistic", "harsh"] if args.tier == "both" else [args.tier]
+    tiers = {"both": ["realistic", "harsh"], "all": ["measured", "realistic", "harsh"]}.get(args.tier, [args.tier])
     cal_out = [e for e in outside if _hash_fraction("xrd-eval-leftout-split", e.id) < 0.5]
     test_out = [e for e in outside if _hash_fraction("xrd-eval-leftout-split", e.id) >= 0.5]
     result: dict[str, Any] = {
@@ -284,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         ("encoder", xbuild.ENCODER),
     ]
     for tier in tiers:
-        dist = Distortion.realistic() if tier == "realistic" else Distortion()
+        dist: Any = {"realistic": Distortion.realistic(), "harsh": Distortion(), "measured": "measured"}[tier]
         result["tiers"][tier] = res = run_tier(
             tier, dist, args, service, encoder, peaks, inside, cal_out, test_out, threshold_fixed
         )
@@ -301,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
             (f"[{tier}] top-1 with elements=only its elements", f"{sp['top1_elements']:.3f}"),
             (f"[{tier}] 2-phase mixtures, both in top-5 (n={res['mixtures']['n2']})", f"{res['mixtures']['two']:.3f}"),
             (f"[{tier}] 3-phase mixtures, all in top-5 (n={res['mixtures']['n3']})", f"{res['mixtures']['three']:.3f}"),
+            (f"[{tier}] 4-phase mixtures, all in top-5 (n={res['mixtures']['n4']})", f"{res['mixtures']['four']:.3f}"),
+            (f"[{tier}] 5-phase mixtures, all in top-5 (n={res['mixtures']['n5']})", f"{res['mixtures']['five']:.3f}"),
             (f"[{tier}] left-out phases abstained (n={lo['n']})", f"{lo['abstain_rate']:.3f}   target ≥ 0.90"),
             (f"[{tier}]   ... with elements=only its elements", f"{lo['abstain_rate_elements']:.3f}"),
             (f"[{tier}] query p50 / p95 (ms)", f"{res['query_ms']['p50']} / {res['query_ms']['p95']}"),

@@ -25,15 +25,17 @@ def spectrum_table(result: dict[str, Any]) -> str:
     for rank, h in enumerate(hits, 1):
         p = h.get("payload", {})
         phase = f"phase {h['phase']}" if h.get("phase") else ""
+        share = f" share {100 * h['share']:.0f}%" if h.get("share") is not None else ""
         rows.append(
             f"{rank:>3}  {h['score']:.3f}  {p.get('structure_id', ''):<16} {p.get('formula', ''):<14} "
             f"{p.get('spacegroup_symbol', ''):<10} {phase:<8} explains {len(h.get('explained_peaks', []))} peaks, "
-            f"strain {100 * h.get('strain', 0):+.1f}%"
+            f"strain {100 * h.get('strain', 0):+.2f}%{share}"
         )
     left = result.get("unexplained_peaks", [])
     if left:
         listed = ", ".join(f"{p['two_theta']:.2f}" for p in left[:15])
-        rows.append(f"unexplained peaks (2θ Cu Kα1): {listed}")
+        wl = result.get("wavelength")
+        rows.append(f"unexplained peaks (2θ at {wl:g} Å): {listed}" if wl else f"unexplained peaks (2θ): {listed}")
     return "\n".join(rows)
 
 
@@ -51,7 +53,7 @@ def spectrum_table(result: dict[str, Any]) -> str:
     show_default=True,
     help="only: phases made of these elements alone; all: containing all; any: containing any.",
 )
-@click.option("--max-phases", type=click.IntRange(1, 3), default=3, show_default=True)
+@click.option("--max-phases", type=click.IntRange(1, 5), default=3, show_default=True)
 @click.option("--limit", type=click.IntRange(1, 200), default=10, show_default=True)
 @click.option("--filter", "filter_text", help='JSON payload filter, e.g. \'{"crystal_system": "cubic"}\'.')
 @click.option("--score-threshold", type=click.FloatRange(0, 1), help="Abstain threshold (default: calibrated).")
@@ -86,7 +88,8 @@ def search_spectrum(
     kind: str,
     as_json: bool,
 ) -> None:
-    """Identify the phases of the powder XRD pattern in FILE (two/three-column text)."""
+    """Identify the phases of the powder XRD pattern in FILE: an instrument file (.xrdml, .brml, .raw, .uxd, .ras,
+    .rasx, .gsa/.fxye, .chi, powder .cif — the wavelength comes from the file) or two/three-column text."""
     from matsearch.encoders.xrd_pattern import read_pattern_bytes
     from matsearch.search.spectra import options_from_request
 

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Any
 
 from matsearch.core.errors import BadInput
 from matsearch.core.filters import Filter
-from matsearch.core.images import load_image, to_rgb
+from matsearch.core.images import ImageStore, load_image, to_rgb
 from matsearch.core.schemas import Hit
 from matsearch.core.settings import Settings
 from matsearch.encoders import get_encoder
+from matsearch.search import image_match
 from matsearch.search.common import check_limit, require_collection, search_vector, to_hits
 from matsearch.store import Store
 from matsearch.store.base import VectorQuery
@@ -38,8 +40,11 @@ def search_image(
     limit: int = 10,
     score_threshold: float | None = None,
     nm_per_px: float | None = None,
+    rerank: bool = True,
 ) -> list[Hit]:
-    """Images most like the uploaded one. ``figures``: EfficientNet features; ``stem``: the STEM search."""
+    """Images most like the uploaded one. ``figures``: EfficientNet features, then (``rerank``) the top
+    ``image_match.RERANK_DEPTH`` checked for being the very panel the upload was copied from (keypoints + RANSAC +
+    NCC, see :mod:`matsearch.search.image_match`); ``stem``: the STEM search."""
     check_limit(settings, limit)
     if collection == "stem":
         from matsearch.search.stem import search_stem  # local: numpy/scipy STEM code only when asked for
@@ -62,7 +67,25 @@ def search_image(
 
     image = to_rgb(load_image(data, settings, what=filename, draft_side=2 * IMAGE_SIZE))
     vector = get_encoder("efficientnet-lite0", settings).encode_one(image)
-    return search_vector(store, settings, collection, "image", vector, flt, limit, score_threshold)
+    if not rerank:
+        return search_vector(store, settings, collection, "image", vector, flt, limit, score_threshold)
+    # global candidates (our depth, not bounded by the user-facing limit), then the very-panel check
+    require_collection(store, collection)
+    depth = max(image_match.RERANK_DEPTH, limit)
+    q_vec = VectorQuery(vector=vector, using="image", filter=flt, limit=depth, score_threshold=score_threshold)
+    hits = to_hits(collection, store.query(collection, q_vec))
+    stored = ImageStore(settings.images_dir)
+
+    def features_of(hit: Hit) -> image_match.LocalFeatures | None:
+        sha = str(hit.payload.get("panel_sha256") or hit.payload.get("image_sha256") or "")
+        path = stored.find(sha)
+        if path is None:
+            return None
+        return image_match.cached_features(
+            sha, lambda: to_rgb(load_image(path.read_bytes(), settings, draft_side=image_match.MATCH_SIDE))
+        )
+
+    return image_match.rerank(image, hits, features_of)[:limit]
 
 
 def search_sketch(
@@ -76,12 +99,18 @@ def search_sketch(
     limit: int = 10,
     score_threshold: float | None = None,
 ) -> list[Hit]:
-    """Hits for a drawing: the drawing goes through the same contour transform as the stored panels."""
+    """Hits for a drawing: the drawing goes through the same contour transform as the stored panels.
+    Grouped by material: :func:`matsearch.search.groups.search_sketch_grouped`."""
+    vector = sketch_vector(settings, data, filename)
+    return search_vector(store, settings, collection, "sketch", vector, flt, limit, score_threshold)
+
+
+def sketch_vector(settings: Settings, data: bytes, filename: str = "sketch") -> Any:
+    """The ``sketch`` vector of an uploaded drawing."""
     image = to_rgb(load_image(data, settings, what=filename))
     if image.mode == "RGBA":
         image = image.convert("RGB")
-    vector = get_encoder("sketch", settings).encode_one(image)
-    return search_vector(store, settings, collection, "sketch", vector, flt, limit, score_threshold)
+    return get_encoder("sketch", settings).encode_one(image)
 
 
 def search_text(

@@ -17,16 +17,20 @@ from matsearch.indexer.structures.entry import StructureEntry
 from matsearch.indexer.structures.sources import (
     DATA_DIR,
     SkippedStructure,
+    load_aflow,
     load_cod,
     load_dans,
     load_elements,
     load_mp,
+    load_reference,
 )
 
 # Source name → loader. When two sources hold the same crystal the earlier one wins (experimental first).
 SOURCES: dict[str, Callable[[], Iterable[StructureEntry | SkippedStructure]]] = {
     "cod": load_cod,
+    "reference": load_reference,
     "dans_diffraction": load_dans,
+    "aflow": load_aflow,
     "ase": load_elements,
     "materials_project": load_mp,
 }

@@ -23,6 +23,7 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 MP_FILE = DATA_DIR / "matbench_dielectric.json.gz"
 COD_DIR = DATA_DIR / "cod"
 DANS_DIR = DATA_DIR / "dans_diffraction"
+REFERENCE_FILE = DATA_DIR / "reference_materials.json"
 
 MP_LICENCE = "CC-BY-4.0"
 MP_CITATION = (
@@ -31,6 +32,12 @@ MP_CITATION = (
 )
 COD_LICENCE = "COD (public domain, cite the original article)"
 DANS_LICENCE = "Apache-2.0"
+REFERENCE_LICENCE = "CC0-1.0 (hand-entered published crystallographic data; sources cited per entry)"
+AFLOW_LICENCE = "AFLOW Library of Crystallographic Prototypes (as shipped in pymatgen, MIT); cite the AFLOW papers"
+AFLOW_CITATION = (
+    "M. J. Mehl et al., Comput. Mater. Sci. 136, S1 (2017); D. Hicks et al., Comput. Mater. Sci. 161, S1 (2019); "
+    "pymatgen/analysis/prototypes/aflow_prototypes.json.gz"
+)
 ASE_LICENCE = "public data (lattice constants from ase.data.reference_states, LGPL-2.1 package)"
 # Dans_Diffraction example files that are not real materials (generic lattices, test cells, supercells).
 DANS_SKIP = {"Cubic", "triclinic", "BCC", "FCC", "HCP", "NaCoO2_stripe_supercell"}
@@ -222,6 +229,66 @@ def load_cod() -> Iterator[StructureEntry | SkippedStructure]:
 def load_dans() -> Iterator[StructureEntry | SkippedStructure]:
     """Example CIFs of Dans_Diffraction (Apache-2.0), generic test lattices left out."""
     return _load_cif_dir(DANS_DIR, "dd", "dans_diffraction", DANS_LICENCE, DANS_SKIP)
+
+
+def load_reference() -> Iterator[StructureEntry | SkippedStructure]:
+    """Common powder reference materials and minerals (LaB6, corundum, magnetite, ...) from published lattice
+    constants and Wyckoff positions (``data/reference_materials.json``)."""
+    from pymatgen.core import Lattice
+
+    data = json.loads(REFERENCE_FILE.read_text())
+    for item in data["structures"]:
+        sid = f"ref-{item['id']}"
+        try:
+            lat = item["lattice"]
+            a = float(lat["a"])
+            c = float(lat.get("c", a))
+            sg = str(item["spacegroup"])
+            if sg.startswith(("R", "P6", "P-6", "P3", "P-3")):
+                lattice = Lattice.hexagonal(a, c)
+            elif abs(c - a) > 1e-9:
+                lattice = Lattice.tetragonal(a, c)
+            else:
+                lattice = Lattice.cubic(a)
+            species = [site[0] for site in item["sites"]]
+            coords = [site[1] for site in item["sites"]]
+            structure = Structure.from_spacegroup(sg, lattice, species, coords)
+            yield make_entry(
+                structure,
+                id=sid,
+                source="reference",
+                source_id=str(item["id"]),
+                licence=REFERENCE_LICENCE,
+                provenance={"name": item.get("name", ""), "citation": item.get("source", "")},
+            )
+        except (BadInput, KeyError, ValueError, TypeError) as exc:
+            yield SkippedStructure(sid, f"{type(exc).__name__}: {exc}")
+
+
+def load_aflow() -> Iterator[StructureEntry | SkippedStructure]:
+    """The 288 AFLOW prototypes pymatgen ships (real example compounds, many with mineral names: corundum,
+    zircon, spinel, calcite, quartz, rutile, anatase, ...)."""
+    from importlib.resources import files
+
+    raw = files("pymatgen.analysis.prototypes").joinpath("aflow_prototypes.json.gz").read_bytes()
+    data = json.loads(gzip.decompress(raw))
+    used: dict[str, int] = {}
+    for item in data:
+        tags = item.get("tags", {})
+        label = str(tags.get("aflow", "unknown"))
+        used[label] = used.get(label, 0) + 1
+        sid = f"aflow-{label}" if used[label] == 1 else f"aflow-{label}-{used[label]}"
+        try:
+            structure = Structure.from_dict(item["snl"])
+            provenance: dict[str, Any] = {"prototype": label, "citation": AFLOW_CITATION}
+            for key in ("mineral", "pearson", "strukturbericht"):
+                if tags.get(key):
+                    provenance[key] = tags[key]
+            yield make_entry(
+                structure, id=sid, source="aflow", source_id=label, licence=AFLOW_LICENCE, provenance=provenance
+            )
+        except (BadInput, KeyError, ValueError, TypeError) as exc:
+            yield SkippedStructure(sid, f"{type(exc).__name__}: {exc}")
 
 
 def load_elements() -> Iterator[StructureEntry | SkippedStructure]:

@@ -18,14 +18,52 @@ router = APIRouter()
 
 
 class PeakOut(BaseModel):
-    two_theta: float = Field(description="° 2θ at the library wavelength (Cu Kα1, 1.54056 Å).")
+    two_theta: float = Field(description="° 2θ at the query's wavelength (response field `wavelength`).")
     d: float = Field(description="d-spacing, Å.")
     intensity: float = Field(description="Height relative to the strongest measured peak (100).")
     hkl: str | None = Field(None, description="Reflection of the phase that explains this peak.")
+    kalpha2_of: float | None = Field(None, description="This peak is the Cu Kα2 line of the peak at this 2θ.")
+
+
+class ReflectionOut(BaseModel):
+    two_theta: float = Field(description="° 2θ at the query's wavelength, refined (strain, zero shift, displacement).")
+    d: float = Field(description="Refined d-spacing, Å.")
+    intensity: float = Field(description="Expected height (scale × texture × simulated), % of the strongest peak.")
+    hkl: str = Field(description="Miller indices (hkil for hexagonal cells).")
+
+
+class PreferredOrientation(BaseModel):
+    axis: str = Field(description="Low-index direction (reciprocal lattice) of the March–Dollase texture.")
+    r: float = Field(description="March–Dollase r (1 = random; < 1 plates normal to the axis, > 1 needles).")
+
+
+class Refined(BaseModel):
+    strain: float = Field(description="Isotropic lattice strain d_measured / d_library − 1.")
+    zero_shift: float = Field(description="° 2θ (Cu Kα1 frame).")
+    displacement: float = Field(description="Sample displacement: Δ2θ = displacement · cos θ (° 2θ).")
+    preferred_orientation: PreferredOrientation | None = None
+    scale: float = Field(description="Phase scale (its strongest reflection relative to the strongest peak).")
+    peak_fwhm: float = Field(description="Median measured peak width (° 2θ), sets the matching tolerance.")
+
+
+class Fom(BaseModel):
+    explained: float = Field(description="Chance-corrected share of measured peak weight this phase explains.")
+    seen: float = Field(description="Chance-corrected share of its expected (in-range, above-noise) intensity seen.")
+    explained_raw: float
+    seen_raw: float
+    chance: float = Field(description="Share of the measured window its reflections cover (chance level).")
+    intensity_cosine: float = Field(description="Cosine of observed vs expected heights at its reflections.")
+    reflections_in_window: int
+    peaks_matched: int
 
 
 class SpectrumHit(Hit):
-    phase: int | None = Field(None, description="1, 2, 3: this hit is a phase of the identified mixture.")
+    phase: int | None = Field(None, description="1…5: this hit is a phase of the identified mixture.")
+    confidence: float | None = Field(None, description="Calibrated probability-like confidence (abstain below).")
+    share: float | None = Field(None, description="This phase's share of the explained measured intensity.")
+    refined: Refined | None = None
+    fom: Fom | None = None
+    reflections: list[ReflectionOut] = Field(default_factory=list, description="Its refined reflections (sticks).")
     fit_score: float = Field(description="Single-phase fit score (√(coverage × explained)).")
     vector_score: float = Field(description="Cosine similarity of the embeddings (first stage).")
     coverage: float = Field(description="Share of the phase's expected intensity seen in the pattern.")
@@ -41,6 +79,9 @@ class SpectrumResponse(SearchResponse):
     )
     unexplained_peaks: list[PeakOut] = Field(description="Measured peaks no identified phase explains.")
     peaks: int = Field(description="Peaks found in the measured pattern.")
+    wavelength: float | None = Field(None, description="Å of the query's 2θ axis (from the file, given or default).")
+    wavelength_source: str | None = Field(None, description="file, user or default (Cu Kα).")
+    format: str | None = Field(None, description="File format read (text, xrdml, brml, bruker-raw-4, ras, ...).")
 
 
 XKind = Literal["auto", "2theta", "d", "q"]
@@ -56,7 +97,7 @@ class SpectrumQuery(BaseModel):
     wavelength: str | float | None = Field(None, description="Å, or CuKa, CuKa1, MoKa, CoKa, CrKa, FeKa, AgKa…")
     elements: list[str] | str | None = Field(None, description='e.g. ["Mg","O"] or "Mg,O"')
     elements_mode: Literal["only", "all", "any"] = "only"
-    max_phases: int = Field(3, ge=1, le=3)
+    max_phases: int = Field(3, ge=1, le=5)
     limit: int = Field(10, ge=1, le=200)
     filter: dict[str, Any] | None = None
     score_threshold: float | None = Field(None, ge=0, le=1)
@@ -95,11 +136,14 @@ def _run(service: Service, pattern_args: dict[str, Any], opts_args: dict[str, An
     response_model=SpectrumResponse,
     summary="Identify phases in a powder XRD pattern",
     description=(
-        "Either a multipart upload (field `file`: two/three-column text .xy/.xye/.dat/.txt/.csv; options as query "
-        "parameters) or a JSON body (`x`, `y` arrays and options). The pattern is converted to the library "
-        "wavelength (Cu Kα1) through d-spacings, background-subtracted, searched and re-ranked by a peak fit that "
-        "tolerates lattice strain; up to `max_phases` phases are identified by subtract-and-search. Each hit lists "
-        "the peaks it explains and those it does not. An empty `hits` list means no confident match."
+        "Either a multipart upload (field `file`: an instrument file .xrdml/.brml/.raw/.uxd/.ras/.rasx/.gsa/.fxye/"
+        ".chi/powder .cif — wavelength from the file — or two/three-column text .xy/.xye/.dat/.txt/.csv; options "
+        "as query parameters) or a JSON body (`x`, `y` arrays and options). The pattern is converted to the library "
+        "wavelength (Cu Kα1) through d-spacings, background-subtracted, searched and re-ranked by a two-directional "
+        "fit (measured peaks explained and strong predicted reflections seen, chance-corrected) with per-candidate "
+        "strain, zero shift, displacement and March–Dollase texture; up to `max_phases` (≤ 5) phases with their "
+        "shares. Each hit lists its refined reflections, the peaks it explains and those it does not, and a "
+        "calibrated `confidence`. An empty `hits` list means no confident match."
     ),
     openapi_extra={
         "requestBody": {
@@ -120,7 +164,7 @@ def _run(service: Service, pattern_args: dict[str, Any], opts_args: dict[str, An
         400: {"description": "not a usable pattern (empty, one column, NaN, out of range, too few points, flat)"},
         404: {"description": "the xrd collection has not been built"},
         413: {"description": "upload too large"},
-        415: {"description": "not a text pattern"},
+        415: {"description": "not a pattern format matsearch reads (the message names the problem)"},
         422: {"description": "bad filter, elements or options"},
     },
 )
@@ -131,7 +175,7 @@ async def search_spectrum(
     x_kind: Annotated[XKind, Query(description="x column: 2theta (default), d (Å) or q (1/Å)")] = "auto",
     elements: Annotated[str | None, Query(description="Comma-separated, e.g. Mg,O,H")] = None,
     elements_mode: Annotated[Literal["only", "all", "any"], Query()] = "only",
-    max_phases: Annotated[int, Query(ge=1, le=3)] = 3,
+    max_phases: Annotated[int, Query(ge=1, le=5)] = 3,
     limit: Annotated[int, Query(ge=1, le=200)] = 10,
     filter: Annotated[str | None, Query(description="Payload filter (JSON)")] = None,
     score_threshold: Annotated[float | None, Query(ge=0, le=1)] = None,
