@@ -227,6 +227,11 @@ def ingest_fetch(
 @click.option("--filter", "filter_text", help='JSON filter, e.g. \'{"type": "microscopy"}\'.')
 @click.option("--limit", type=click.IntRange(1, 200), default=10, show_default=True)
 @click.option("--score-threshold", type=float, help="Drop hits scoring below this.")
+@click.option(
+    "--group-by",
+    type=click.Choice(["material"]),
+    help="Answer with materials: hits grouped by the material their captions name (LIMIT groups).",
+)
 @json_option
 @click.pass_obj
 def search_sketch(
@@ -236,6 +241,7 @@ def search_sketch(
     filter_text: str | None,
     limit: int,
     score_threshold: float | None,
+    group_by: str | None,
     as_json: bool,
 ) -> None:
     """Find panels that look like the drawing FILE (contours against contours)."""
@@ -245,6 +251,9 @@ def search_sketch(
 
     flt = parse_filter(filter_text)
     params = {"collection": collection, "limit": limit, "filter": filter_text, "score_threshold": score_threshold}
+    if group_by is not None:
+        _sketch_groups(settings, file, params, group_by, flt, as_json)
+        return
     hits = upload_search(
         settings,
         "/v1/search/sketch",
@@ -262,6 +271,48 @@ def search_sketch(
         ),
     )
     emit_hits(hits, as_json)
+
+
+def _sketch_groups(
+    settings: Settings, file: Path, params: dict[str, Any], group_by: str, flt: Any, as_json: bool
+) -> None:
+    """``search sketch --group-by material``: the server's answer when one runs, else this process's."""
+    from matsearch.cli.output import emit
+    from matsearch.cli.session import open_session
+    from matsearch.search.groups import search_sketch_grouped
+
+    data = file.read_bytes()
+    with open_session(settings) as s:
+        if s.remote:
+            query = {k: v for k, v in {**params, "group_by": group_by}.items() if v is not None}
+            body: dict[str, Any] = s.remote.request(
+                "POST", "/v1/search/sketch", params=query, files={"file": (file.name, data)}
+            )
+        else:
+            hits, groups, ungrouped = search_sketch_grouped(
+                s.local.store,
+                settings,
+                data,
+                group_by=group_by,
+                filename=file.name,
+                collection=params["collection"],
+                flt=flt,
+                limit=params["limit"],
+                score_threshold=params["score_threshold"],
+            )
+            body = {
+                "hits": [h.model_dump(mode="json") for h in hits],
+                "groups": [g.model_dump(mode="json") for g in groups],
+                "ungrouped": ungrouped,
+            }
+    lines = [f"{'material':<20} {'score':>7} {'panels':>6}  papers / best panel"]
+    for g in body.get("groups") or []:
+        papers = ", ".join(str(p.get("doi") or p.get("title") or "?") for p in g["papers"][:3]) or "-"
+        best = g["hits"][0]["payload"] if g["hits"] else {}
+        label = best.get("panel_label") or "-"
+        lines.append(f"{g['material']:<20} {g['score']:>7.3f} {g['panels']:>6}  {papers}  (panel {label})")
+    lines.append(f"{body.get('ungrouped') or 0} of the candidate panels name no material")
+    emit(body, as_json, "\n".join(lines))
 
 
 def register(groups: dict[str, click.Group]) -> None:

@@ -133,11 +133,18 @@ class Client:
         limit: int = 10,
         filter: Mapping[str, Any] | str | None = None,
         score_threshold: float | None = None,
+        group_by: str | None = None,
     ) -> SearchResult:
-        """Figure panels whose contours look like the drawing ``sketch`` (e.g. a PNG from a canvas)."""
+        """Figure panels whose contours look like the drawing ``sketch`` (e.g. a PNG from a canvas).
+        ``group_by="material"``: ``result.groups`` answers with materials (best first, ``limit`` groups, each with
+        its best panels and papers)."""
         name, data = _upload(sketch)
         params = _params(
-            collection=collection, limit=limit, filter=_filter_json(filter), score_threshold=score_threshold
+            collection=collection,
+            limit=limit,
+            filter=_filter_json(filter),
+            score_threshold=score_threshold,
+            group_by=group_by,
         )
         body = self._request("POST", "/v1/search/sketch", params=params, files={"file": (name, data)})
         return SearchResult.model_validate(body)

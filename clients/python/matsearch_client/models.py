@@ -17,9 +17,30 @@ class Hit(BaseModel):
     thumbnail_url: str | None = None
 
 
+class PaperRef(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    doi: str | None = None
+    title: str | None = None
+    journal: str | None = None
+    year: int | None = None
+
+
+class MaterialGroup(BaseModel):
+    """Sketch hits of one material (``search_sketch(..., group_by="material")``)."""
+
+    model_config = ConfigDict(extra="allow")
+    material: str
+    score: float
+    panels: int
+    hits: list[Hit] = Field(default_factory=list)
+    papers: list[PaperRef] = Field(default_factory=list)
+
+
 class SearchResult(BaseModel):
     model_config = ConfigDict(extra="allow")
     hits: list[Hit]
+    groups: list[MaterialGroup] | None = None  # with group_by="material"
+    ungrouped: int | None = None
 
     def __len__(self) -> int:
         return len(self.hits)

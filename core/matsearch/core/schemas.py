@@ -19,8 +19,27 @@ class Hit(BaseModel):
     thumbnail_url: str | None = None
 
 
+class PaperRef(BaseModel):
+    doi: str | None = None
+    title: str | None = None
+    journal: str | None = None
+    year: int | None = None
+
+
+class MaterialGroup(BaseModel):
+    material: str = Field(description="Material / formula named by the captions of the group's panels.")
+    score: float = Field(description="The best panel's score.")
+    panels: int = Field(description="Candidate panels that name this material.")
+    hits: list[Hit] = Field(description="The group's best panels, best first.")
+    papers: list[PaperRef] = Field(default_factory=list, description="Papers the group's panels come from.")
+
+
 class SearchResponse(BaseModel):
     hits: list[Hit] = Field(description="Best first. Empty when nothing passes the score threshold.")
+    groups: list[MaterialGroup] | None = Field(
+        None, description="With group_by=material: hits grouped by the material their captions name, best first."
+    )
+    ungrouped: int | None = Field(None, description="With group_by: candidates that name no material.")
 
     model_config = ConfigDict(
         json_schema_extra={

@@ -23,7 +23,8 @@ router = APIRouter(tags=["figures"])
     summary="Search figure panels by a hand drawing",
     description="Multipart field `file`: a drawing (e.g. a PNG from a canvas, dark lines on a light background). "
     "It is turned into a contour rendering — the same transform every stored panel got — and compared with the "
-    "panels' `sketch` vectors. Same parameters and response as `/v1/search/image`.",
+    "panels' `sketch` vectors. Same parameters and response as `/v1/search/image`; with `group_by=material` the "
+    "response also has `groups`: materials whose panels look like the drawing.",
     responses={400: {"description": "corrupt or empty image"}, 413: {"description": "too large"}},
 )
 async def search_sketch(
@@ -33,10 +34,33 @@ async def search_sketch(
     collection: Annotated[str, Query(description="figures")] = "figures",
     limit: Limit = 10,
     score_threshold: Threshold = None,
+    group_by: Annotated[
+        str | None,
+        Query(
+            description="`material`: also answer with materials — the hits grouped by the material/formula their "
+            "captions name (`groups`, best first, each with its best panels and papers; `limit` groups)."
+        ),
+    ] = None,
 ) -> SearchResponse:
     if collection != "figures":
         raise BadInput(f"sketch search is only available for the figures collection, not {collection!r}")
     data = await read_upload(file, service.settings)
+    if group_by is not None:
+        from matsearch.search.groups import search_sketch_grouped
+
+        hits, groups, ungrouped = await asyncio.to_thread(
+            search_sketch_grouped,
+            service.store,
+            service.settings,
+            data,
+            group_by=group_by,
+            filename=file.filename or "sketch",
+            collection=collection,
+            flt=flt,
+            limit=limit,
+            score_threshold=score_threshold,
+        )
+        return SearchResponse(hits=hits, groups=groups, ungrouped=ungrouped)
     hits = await asyncio.to_thread(
         figure_search.search_sketch,
         service.store,
