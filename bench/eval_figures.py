@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from matsearch.core.settings import Settings
 from matsearch.indexer.figures.panels import split_figure
 from training import figures_synth as synth
 
@@ -33,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEV_DIR = ROOT.parent / "shared/data/dev/figures"
 ANNOTATIONS = ROOT / "bench/annotations/dev_panels.json"
 RESULTS = ROOT / "bench/results/eval_figures.json"
+SETTINGS = Settings()
 
 
 def iou(a: list[int] | tuple[int, ...], b: list[int] | tuple[int, ...]) -> float:
@@ -97,9 +99,9 @@ def eval_dev() -> dict[str, float]:
     tally, tally_nocap = Tally(), Tally()
     for name, truth in ann.items():
         img = Image.open(DEV_DIR / name).convert("RGB")
-        res = split_figure(img, meta[name]["caption"], scale=False)
+        res = split_figure(img, meta[name]["caption"], scale=False, settings=SETTINGS)
         tally.add([p.to_dict() for p in res.panels], truth)
-        res = split_figure(img, None, scale=False)
+        res = split_figure(img, None, scale=False, settings=SETTINGS)
         tally_nocap.add([p.to_dict() for p in res.panels], truth)
     out = tally.summary()
     out.update({f"nocaption_{k}": v for k, v in tally_nocap.summary().items() if k in ("f1", "label_precision")})
@@ -114,9 +116,9 @@ def eval_synthetic(n: int) -> dict[str, float]:
         truth = [{"label": t.label, "bbox": list(t.bbox), "type": t.type} for t in fig.panels]
         if len(truth) == 1 and truth[0]["label"] is None:
             truth[0]["type"] = None  # a whole unlabelled compound has no single type
-        res = split_figure(fig.image, fig.caption, scale=False)
+        res = split_figure(fig.image, fig.caption, scale=False, settings=SETTINGS)
         tally.add([p.to_dict() for p in res.panels], truth)
-        res = split_figure(fig.image, None, scale=False)
+        res = split_figure(fig.image, None, scale=False, settings=SETTINGS)
         tally_nocap.add([p.to_dict() for p in res.panels], truth)
     out = tally.summary()
     out.update({f"nocaption_{k}": v for k, v in tally_nocap.summary().items() if k in ("f1", "label_precision")})
