@@ -20,6 +20,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 # name → (module, extra args for --quick, results file)
 EVALS: dict[str, tuple[str, list[str], str]] = {
     "figures": ("bench.eval_figures", ["--quick"], "eval_figures.json"),
+    "figures_real": ("bench.eval_real_figures", ["--quick"], "eval_real_figures.json"),
     "figures_text": ("bench.eval_figures_text", ["--synthetic", "60"], "figures_text.json"),
     # real captions, scales, scale labels and text search, dev and held-out side by side
     "figtext_real": ("bench.eval_figtext_real", [], "eval_figtext_real.json"),
