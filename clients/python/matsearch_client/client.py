@@ -179,8 +179,10 @@ class Client:
         collection: str = "xrd",
         kind: str = "xrd",
     ) -> SearchResult:
-        """Phases of a powder XRD pattern: a text file (path or bytes: .xy/.xye/.csv/...), an (n, 2) array or an
-        ``(x, y)`` pair. Hits carry ``phase``, ``explained_peaks``, ``unexplained_peaks``, ``strain``; the result's
+        """Phases of a powder XRD pattern: a file (path or bytes: text .xy/.xye/.csv/..., or an instrument file
+        .xrdml/.brml/.raw/.uxd/.ras/.rasx/.gsa/.fxye/.chi/powder .cif, whose wavelength is used), an (n, 2) array
+        or an ``(x, y)`` pair. Hits carry ``phase`` (1…5), ``confidence``, ``share``, ``reflections``,
+        ``explained_peaks``, ``unexplained_peaks``, ``refined`` and ``fom`` (docs/xrd.md); the result's
         ``unexplained_peaks`` lists peaks no phase explains. No hits = no confident match.
 
         ``collection="spectra"``: instead, the literature panels (digitised graph panels of ingested papers) that
