@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from typing import Any
 
 from PIL import Image
 
@@ -124,7 +123,3 @@ def assign_scales(tasks: list[ScaleTask], *, use_ocr: bool = True) -> list[list[
             readings.append(ScaleReading(bbox=list(b.bbox), length_px=b.length_px, bar_score=b.score))
         out[i] = readings
     return out
-
-
-def reading_dicts(readings: list[ScaleReading]) -> list[dict[str, Any]]:
-    return [r.to_dict() for r in readings]
