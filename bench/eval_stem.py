@@ -23,8 +23,8 @@ the same pipeline; the expected compound counts when any library structure with 
 Pipeline per query (as ``search.stem.search_stem``): stage 1 = cosine on ``stem-fused`` over the gallery (top
 ``RERANK_K``; unknown pixel size: ``UNKNOWN_HYPOTHESES`` power-spectrum guesses, top ``UNKNOWN_K`` each); stage 2 =
 ``search.stem_physics.score_candidates``. Reported: CNN alone, power-spectrum descriptor alone, their fusion
-(cosine, stage 1 only) and the physics re-rank; abstain rates with the query's own structure removed (absent) and
-present (false abstain) at the shipped threshold.
+(cosine, stage 1 only) and the physics re-rank; abstain rates with the query's own structure removed from the
+candidates (absent) and present (false abstain) at the shipped threshold.
 """
 
 from __future__ import annotations
@@ -152,13 +152,16 @@ def main(argv: list[str] | None = None) -> int:
     g_fft = g_vec[:, EMBED_DIM:] / wf
     print(f"gallery features: {len(todo)} new in {t_gal:.0f}s", flush=True)
 
-    def run_known(arr: np.ndarray, px: float, exclude: np.ndarray | None = None) -> dict[str, Any]:
+    def run_known(
+        arr: np.ndarray, px: float, exclude: np.ndarray | None = None, report_cnn: bool = False
+    ) -> dict[str, Any]:
         """Stage 1 + physics for one query with a known pixel size (Å/px)."""
         t = time.time()
         prep = Q.prepare(arr, px / 10.0)
-        qv = Q.embed(prep, settings)[0]
+        qv = Q.embed(prep, settings)[0] if report_cnn else None  # both parts, for the CNN/descriptor rows
+        qs1 = Q.stage1_vectors(arr, prep, True, settings)[0]  # what search_stem's stage 1 uses
         qf = P.known_features(prep.full[0], 0.25)
-        cos = g_vec @ qv
+        cos = g_vec @ qs1
         if exclude is not None:
             cos = np.where(exclude, -np.inf, cos)
         cand = np.argsort(-cos)[: Q.RERANK_K]
@@ -193,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             return len(sids)
         return 1 + int((best > best[true_s]).sum())
 
-    results: dict[str, Any] = {"config": {k: str(v) for k, v in vars(args).items()}}
+    results: dict[str, Any] = {"config": {k: str(v) for k, v in vars(args).items()} | {"stage1_cnn": Q.STAGE1_CNN}}
     thr = Q.DEFAULT_SCORE_THRESHOLD
     rng = np.random.default_rng(args.seed + 1)
     for regime in [r for r in args.regimes.split(",") if r]:
@@ -218,18 +221,21 @@ def main(argv: list[str] | None = None) -> int:
             arr = render(proj, p)
             true_s = s_index[sid]
             own = g_struct == true_s
-            r = run_known(arr, px)
+            r = run_known(arr, px, report_cnn=True)
             qv = r["qv"]
             cnn = g_cnn @ (qv[:EMBED_DIM] / wc)
             fft = g_fft @ (qv[EMBED_DIM:] / wf)
-            best_abs = ranks_by_structure(run_known(arr, px, exclude=own)["abstain"], g_struct, len(sids))
+            # absent: the same candidates without the query's own structure (stage 1 would only add views that
+            # ranked below the 300 kept ones)
+            best_abs = ranks_by_structure(np.where(own, -np.inf, r["abstain"]), g_struct, len(sids))
             row = {
                 "sid": sid,
                 "mode": p.mode,
                 "tune": int(hashlib.sha256(sid.encode()).hexdigest()[:8], 16) % 3 == 0,
                 "rank_cnn": rank(cnn, true_s),
                 "rank_fft": rank(fft, true_s),
-                "rank_fused": rank(r["cos"], true_s),
+                "rank_fused": rank(g_vec @ qv, true_s),
+                "rank_stage1": rank(r["cos"], true_s),
                 "rank_physics": rank(r["score"], true_s),
                 "rank_physics_heldout_gallery": rank(r["score"], true_s, held_mask),
                 "answered_in_library": bool(np.max(r["abstain"]) >= thr),
@@ -245,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         block: dict[str, Any] = {}
         for part in ("tune", "test"):
             sel = [x for x in rows if x["tune"] == (part == "tune")]
-            for key in ("cnn", "fft", "fused", "physics", "physics_heldout_gallery"):
+            for key in ("cnn", "fft", "fused", "stage1", "physics", "physics_heldout_gallery"):
                 block[f"{key}_{part}"] = summarize([x[f"rank_{key}"] for x in sel])
             block[f"unknown_px_{part}"] = summarize([x["rank_unknown_px"] for x in sel if "rank_unknown_px" in x])
             for mode in ("haadf", "adf", "abf"):

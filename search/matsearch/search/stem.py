@@ -56,6 +56,10 @@ MIN_FIELD_PX = 48  # at library scale (12 Å): fewer than ~3 unit cells cannot b
 MAX_CROPS = 4
 SPACING_HYPOTHESES = (2.0, 2.75, 3.8)  # Å: nearest strong lattice period, when no pixel size is given
 OVERFETCH = 8  # library points fetched per requested hit (several zone axes per structure collapse to one)
+# Stage 1 with a known pixel size: the CNN block of the fused query vector is used only when this is on. Off: on the
+# synthetic test split the descriptor alone recalls as well as the fusion (top-5 0.534 vs 0.514 before the re-rank)
+# and the CNN is ~2/3 of the query time (docs/stem.md).
+STAGE1_CNN = False
 WORK_PERIOD_PX = 12.0  # unknown pixel size: the working image is shrunk until the lattice period is about this
 
 
@@ -284,11 +288,16 @@ def raw_field(arr: np.ndarray) -> np.ndarray:
 
 
 def stage1_vectors(arr: np.ndarray, prepared: PreparedQuery, known_px: bool, settings: Settings) -> list[np.ndarray]:
-    """Vectors for the first-stage cosine search. Unknown pixel size: only the power-spectrum part of the fused
-    vector (the CNN block zero), for ``UNKNOWN_HYPOTHESES`` assumed column spacings."""
-    if known_px:
-        return list(embed(prepared, settings))
+    """Vectors for the first-stage cosine search. Known pixel size: the fused vector, or with ``STAGE1_CNN`` off
+    only its power-spectrum part (CNN block zero: the cosine ranks by the descriptor alone and the CNN is not run).
+    Unknown pixel size: the power-spectrum part for ``UNKNOWN_HYPOTHESES`` assumed column spacings."""
     from matsearch.encoders.stem import EMBED_DIM, fft_descriptor
+
+    if known_px:
+        if STAGE1_CNN:
+            return list(embed(prepared, settings))
+        fft = get_encoder("stem-fft", settings).encode(prepared.full)
+        return [np.concatenate([np.zeros(EMBED_DIM, np.float32), f]).astype(np.float32) for f in fft]
 
     period = dominant_period_px(arr)
     if not math.isfinite(period) or period <= 0:
