@@ -73,12 +73,18 @@ def main(argv: list[str] | None = None) -> int:
         files.append("\n".join(f"{a:.3f}\t{b:.0f}" for a, b in zip(x, yy, strict=True)).encode())
     xsearch.search_spectrum(service.store, encoder, read_pattern_bytes(files[0], "warm.xy"))  # warm-up
     lat = []
+    cpu = []
     for data in files:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         xsearch.search_spectrum(service.store, encoder, read_pattern_bytes(data, "q.xy", wavelength="CuKa1"))
         lat.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
     result["query_ms_p50"] = round(statistics.median(lat), 1)
     result["query_ms_p95"] = round(float(np.percentile(lat, 95)), 1)
+    # CPU time of this process per query: what the latency would be on an idle core (the machine is shared)
+    result["query_cpu_ms_p50"] = round(statistics.median(cpu), 1)
+    result["query_cpu_ms_p95"] = round(float(np.percentile(cpu, 95)), 1)
+    result["load_average_1min"] = round(os.getloadavg()[0], 1)
     result["queries"] = len(lat)
     service.close()
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -222,12 +222,15 @@ def _explained_mask(query: QueryPattern, credit: np.ndarray) -> np.ndarray:
 # Peak index: every library phase's strongest reflections, read once per process from the collection. Mixtures
 # use it when the vector stage finds no further phase: partial (residual) patterns embed poorly, while a coarse
 # coverage scan over all reflections is cheap enough for the rarer multi-phase queries.
-PEAK_INDEX_REFLECTIONS = 30
+PEAK_INDEX_REFLECTIONS = 20
 PEAK_INDEX_CANDIDATES = 30
-_PEAK_INDEX: dict[tuple[int, int], tuple[list[str], np.ndarray, np.ndarray]] = {}
+_PEAK_INDEX: dict[tuple[int, int], tuple[list[str], np.ndarray, np.ndarray, np.ndarray]] = {}
+_PEAK_INDEX_STRAINS = xp.STRAINS[::5]
 
 
-def _peak_index(store: Store) -> tuple[list[str], np.ndarray, np.ndarray]:
+def _peak_index(store: Store) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """(ids, grid indices (S, N, R) of every phase's strongest reflections at each scan strain, in-range mask,
+    weights (N, R)), built once per process and collection size."""
     key = (id(store), store.count(COLLECTION))
     if key not in _PEAK_INDEX:
         ids: list[str] = []
@@ -248,27 +251,26 @@ def _peak_index(store: Store) -> tuple[list[str], np.ndarray, np.ndarray]:
         ww = np.zeros((len(rows), PEAK_INDEX_REFLECTIONS))
         for i, (d, w) in enumerate(rows):
             dd[i, : d.size], ww[i, : w.size] = d, w
+        idx, ok = xp._grid_index(xp._two_theta(dd[None, :, :], _PEAK_INDEX_STRAINS[:, None, None]))
         _PEAK_INDEX.clear()
-        _PEAK_INDEX[key] = (ids, dd, ww)
+        _PEAK_INDEX[key] = (ids, idx.astype(np.int32), ok, ww)
     return _PEAK_INDEX[key]
 
 
 def _peak_index_candidates(store: Store, m: xp.Measured, residual_w: np.ndarray, exclude: set[str]) -> list[ScoredHit]:
     """Library phases whose strongest reflections best cover the measured peaks left unexplained."""
-    ids, dd, ww = _peak_index(store)
+    ids, idx, ok, ww = _peak_index(store)
     if not ids:
         return []
     y = np.zeros(GRID_2THETA.size)
     for t, w, h in zip(m.tt, residual_w, m.h, strict=True):  # the residual as a peak-height map
         if w > 0:
             y[np.abs(GRID_2THETA - t) <= max(0.6 * m.width, 0.06)] = h
-    best = np.zeros(len(ids))
-    for eps in xp.STRAINS[::3]:
-        idx, ok = xp._grid_index(xp._two_theta(dd, eps))
-        ok &= m.mask[idx]
-        w = np.where(ok, ww, 0.0)
-        cov = np.minimum(np.where(ok, y[idx], 0.0), w).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-9)
-        best = np.maximum(best, cov)
+    y = np.where(m.mask, y, 0.0)
+    inside = ok & m.mask[idx]  # S,N,R
+    w = np.where(inside, ww[None], 0.0)
+    cov = np.minimum(y[idx], w).sum(axis=2) / np.maximum(w.sum(axis=2), 1e-9)  # S,N
+    best = cov.max(axis=0)
     order = [i for i in np.argsort(-best)[: PEAK_INDEX_CANDIDATES + len(exclude)] if ids[i] not in exclude]
     recs = store.retrieve(COLLECTION, [ids[i] for i in order[:PEAK_INDEX_CANDIDATES]])
     return [ScoredHit(id=r.id, score=0.0, payload=r.payload) for r in recs]
@@ -334,7 +336,9 @@ def search_spectrum(
             hits_by_id,
         )
         if flt is None:
-            for weights in [residual_w] + ([base_w] if len(tentative) == 1 else []):
+            # the whole pattern too while phase 1 is itself unsure (the vector stage may have missed it)
+            unsure = len(tentative) == 1 and float(conf[tentative[0]]) < threshold
+            for weights in [residual_w] + ([base_w] if unsure else []):
                 for h in _peak_index_candidates(store, m, weights, set(hits_by_id)):
                     hits_by_id[h.id] = h
         new = list(hits_by_id.values())[len(cands) :]  # insertion-ordered: earlier indices stay valid
@@ -350,7 +354,7 @@ def search_spectrum(
                 tentative = [order[0]]
                 claimed = fits.credit[order[0]].copy()
                 continue
-        rfits = xp.fit(m, models, weights=residual_w, texture_top=5)
+        rfits = xp.rescore(m, models, fits, residual_w)
         best_i = _best_further(rfits, cands, tentative, residual_w)
         if best_i < 0:
             break

@@ -336,14 +336,17 @@ class Fits:
         return int(self.score.size)
 
 
+COARSE_STRAINS = STRAINS[::2]  # 0.2 % steps; the least-squares refinement takes it from there
+
+
 def _coarse_strain(m: Measured, d: np.ndarray, w: np.ndarray) -> np.ndarray:
-    tt = _two_theta(d[:, None, :], STRAINS[None, :, None])  # K,S,P
+    tt = _two_theta(d[:, None, :], COARSE_STRAINS[None, :, None])  # K,S,P
     idx, ok = _grid_index(tt)
     ok &= m.mask[idx]
     obs = np.where(ok, m.presence[idx], 0.0)
     ww = np.where(ok, w[:, None, :], 0.0)
     cov = np.minimum(obs, ww).sum(axis=2) / np.maximum(ww.sum(axis=2), 1e-9)
-    return STRAINS[cov.argmax(axis=1)]
+    return COARSE_STRAINS[cov.argmax(axis=1)]
 
 
 def _refine(m: Measured, d: np.ndarray, eps: np.ndarray, iters: int = 2) -> tuple[np.ndarray, ...]:
@@ -460,6 +463,38 @@ def _pad(cands: list[Candidate]) -> tuple[np.ndarray, np.ndarray]:
         d[i, : c.d.size] = c.d
         w[i, : c.d.size] = c.inten
     return d, w
+
+
+def rescore(m: Measured, cands: list[Candidate], fits: Fits, weights: np.ndarray) -> Fits:
+    """``fits`` (same candidates, same order) re-evaluated with other measured-peak ``weights`` (e.g. the residual
+    of a mixture) at the already refined positions, without refitting strain, offsets or texture."""
+    _, w = _pad(cands)
+    width = min(w.shape[1], fits.positions.shape[1])
+    pos = np.full(w.shape, np.nan)
+    pos[:, :width] = fits.positions[:, :width]
+    ev = _evaluate(m, pos, w, np.asarray(weights, dtype=np.float64))
+    return Fits(
+        score=ev["score"],
+        explained=ev["e"],
+        seen=ev["s"],
+        explained_raw=ev["e_raw"],
+        seen_raw=ev["s_raw"],
+        chance=ev["chance"],
+        icos=ev["icos"],
+        residual=ev["residual"],
+        scale=ev["scale"],
+        strain=fits.strain,
+        zero_shift=fits.zero_shift,
+        displacement=fits.displacement,
+        po_axis=list(fits.po_axis),
+        po_r=fits.po_r,
+        n_window=ev["n_window"].astype(np.int64),
+        n_matched=ev["n_matched"].astype(np.int64),
+        credit=ev["credit"],
+        nearest=ev["nearest"],
+        positions=pos,
+        expected=ev["expected"],
+    )
 
 
 def fit(m: Measured, cands: list[Candidate], weights: np.ndarray | None = None, texture_top: int = REFINE_TOP) -> Fits:
