@@ -336,9 +336,8 @@ def search_spectrum(
             hits_by_id,
         )
         if flt is None:
-            # the whole pattern too while phase 1 is itself unsure (the vector stage may have missed it)
-            unsure = len(tentative) == 1 and float(conf[tentative[0]]) < threshold
-            for weights in [residual_w] + ([base_w] if unsure else []):
+            # and once the whole pattern: the vector stage may have missed phase 1 itself (mixtures embed poorly)
+            for weights in [residual_w] + ([base_w] if len(tentative) == 1 else []):
                 for h in _peak_index_candidates(store, m, weights, set(hits_by_id)):
                     hits_by_id[h.id] = h
         new = list(hits_by_id.values())[len(cands) :]  # insertion-ordered: earlier indices stay valid
