@@ -550,7 +550,8 @@ def _missing_from_caption(
 
 
 def _sequence(picked: list[LabelCandidate]) -> list[LabelCandidate]:
-    """Without a caption: the family that starts at the first label and runs on with gaps of at most one."""
+    """Without a caption: the family that starts at the first label and runs on with gaps of at most one (a gap
+    must be followed by two consecutive letters)."""
     best: list[LabelCandidate] = []
     for fam in ("letter", "roman"):
         members = sorted(
@@ -558,13 +559,21 @@ def _sequence(picked: list[LabelCandidate]) -> list[LabelCandidate]:
             key=lambda c: _order(c.key) if _family(c.key) == fam else _order(c.key[0]) + 0.01 * int(c.key[1:]),
         )
         run: list[LabelCandidate] = []
+        orders: list[int] = []
         prev = -1
         for c in members:
             k = _order(c.key[0]) if _family(c.key) == "letter+number" else _order(c.key)
             if k - prev > 2:
                 break
             run.append(c)
+            orders.append(k)
             prev = k
+        # a misread label leaves an isolated gap that the next letters continue; stray letters (axis letters,
+        # cross-references) come one by one: a member after a gap must be followed by its successor
+        for n in range(1, len(run)):
+            if orders[n] - orders[n - 1] == 2 and not (n + 1 < len(run) and orders[n + 1] == orders[n] + 1):
+                run = run[:n]
+                break
         if len(run) > len(best):
             best = run
     return best
