@@ -399,7 +399,9 @@ def fit_axis(pairs: list[tuple[float, float | None, float | None]], span_px: flo
             continue
         a, b, inl, res = r
         cnt = int(inl.sum())
-        if cnt < 2:
+        # the fit must explain at least half of the labels read: two consistent labels among many misreads
+        # are as likely a coincidence as the axis (then the axis stays relative, which is honest)
+        if cnt < 2 or cnt < 0.5 * len(items):
             continue
         cands.append((cnt, res, AxisFit(a, b, scale, [int(i) for i in idx[inl]], res)))
     if not cands:
@@ -451,14 +453,17 @@ def _choose_axes(dark: np.ndarray) -> tuple[Segment, Segment | None] | None:
     return hseg, None
 
 
-def _strip_words(ink: np.ndarray, region: tuple[int, int, int, int]) -> list[tuple[int, int, int, int]]:
+def _strip_chars(ink: np.ndarray, region: tuple[int, int, int, int]) -> list[tuple[int, int, int, int]]:
     x0, y0, x1, y1 = region
     if x1 <= x0 or y1 <= y0:
         return []
     sub = ink[y0:y1, x0:x1]
     comps = [(a + x0, b + y0, c + x0, d + y0) for a, b, c, d in _components(sub)]
-    comps = [c for c in comps if (c[3] - c[1]) < 0.25 * ink.shape[0] and (c[2] - c[0]) < 0.5 * ink.shape[1]]
-    return group_words(comps)
+    return [c for c in comps if (c[3] - c[1]) < 0.25 * ink.shape[0] and (c[2] - c[0]) < 0.5 * ink.shape[1]]
+
+
+def _strip_words(ink: np.ndarray, region: tuple[int, int, int, int]) -> list[tuple[int, int, int, int]]:
+    return group_words(_strip_chars(ink, region))
 
 
 def find_axes(rgb: np.ndarray) -> Axes | None:
@@ -494,14 +499,26 @@ def find_axes(rgb: np.ndarray) -> Axes | None:
     # ---- x labels: words below the axis (+ outward ticks)
     below_top = xs.b + 1 + x_out + 1
     words = _strip_words(ink, (0, below_top, w, h))
-    ywords: list[tuple[int, int, int, int]] = []
-    if ys is not None:
-        left_right = ys.a - 1 - y_out - 1
-        ywords = _strip_words(ink, (0, max(0, y0 - 12), max(0, left_right), min(h, y1 + 12)))
-        ywords = [b for b in ywords if b[1] < y1 + 6]
     # label-sized words: estimate text height from the words nearest the x axis
     near = [b for b in words if b[1] - below_top < 0.12 * h]
     text_h = float(np.median([b[3] - b[1] + 1 for b in near])) if near else max(8.0, 0.03 * h)
+    ywords: list[tuple[int, int, int, int]] = []
+    title_chars: list[tuple[int, int, int, int]] = []
+    if ys is not None:
+        left_right = ys.a - 1 - y_out - 1
+        chars = _strip_chars(ink, (0, max(0, y0 - 12), max(0, left_right), min(h, y1 + 12)))
+        # rotated text (the y title) stacks its letters vertically: find tall stacks among the characters first,
+        # so that a title letter beside a tick label does not join it into one word
+        tb = [(b[1], b[0], b[3], b[2]) for b in chars]
+        vgroups = [(b[1], b[0], b[3], b[2]) for b in group_words(tb, gap_factor=0.8)]
+        tall = [g for g in vgroups if (g[3] - g[1]) > 2.5 * text_h and (g[3] - g[1]) > 2 * (g[2] - g[0])]
+
+        def in_tall(b: tuple[int, int, int, int]) -> bool:
+            return any(g[0] <= b[0] and b[2] <= g[2] and g[1] <= b[1] and b[3] <= g[3] for g in tall)
+
+        title_chars = [c for c in chars if in_tall(c)]
+        ywords = group_words([c for c in chars if not in_tall(c)])
+        ywords = [b for b in ywords if (b[1] + b[3]) / 2 < y1 + 2]  # below the x axis: x labels
     words = [b for b in words if (b[3] - b[1] + 1) >= 0.4 * text_h]
     xlab = [
         b for b in words if b[1] - below_top <= 1.5 * text_h and b[2] >= x0 - 3 * text_h and b[0] <= x1 + 3 * text_h
@@ -510,21 +527,18 @@ def find_axes(rgb: np.ndarray) -> Axes | None:
     # y labels: words right-aligned near the axis; the rest further left is the (rotated) title
     ylab: list[tuple[int, int, int, int]] = []
     ytitle_boxes: list[tuple[int, int, int, int]] = []
-    if ys is not None and ywords:
+    if ys is not None and (ywords or title_chars):
         left_right = ys.a - 1 - y_out - 1
-        # rotated text (the y title) stacks its letters vertically: group by columns and set tall stacks aside
-        tb = [(b[1], b[0], b[3], b[2]) for b in ywords]
-        vgroups = [(b[1], b[0], b[3], b[2]) for b in group_words(tb, gap_factor=0.8)]
-        tall = [g for g in vgroups if (g[3] - g[1]) > 2.5 * text_h and (g[3] - g[1]) > 2 * (g[2] - g[0])]
-
-        def in_tall(b: tuple[int, int, int, int]) -> bool:
-            return any(g[0] <= b[0] and b[2] <= g[2] and g[1] <= b[1] and b[3] <= g[3] for g in tall)
-
-        ylab = [
-            b for b in ywords if left_right - b[2] <= 1.2 * text_h and (b[3] - b[1]) <= 2.2 * text_h and not in_tall(b)
-        ]
-        rest = [b for b in ywords if b not in ylab]
-        if rest:
+        ylab = [b for b in ywords if left_right - b[2] <= 1.2 * text_h and (b[3] - b[1]) <= 2.2 * text_h]
+        rest = [b for b in ywords if b not in ylab] + title_chars
+        if title_chars:
+            lab_left = min(b[0] for b in ylab) if ylab else left_right
+            tc = [c for c in title_chars if c[2] < lab_left + 2]
+            if tc:
+                ytitle_boxes = [
+                    (min(b[0] for b in tc), min(b[1] for b in tc), max(b[2] for b in tc), max(b[3] for b in tc))
+                ]
+        elif rest:
             xs_max = max(b[2] for b in ylab) if ylab else left_right
             lab_left = min(b[0] for b in ylab) if ylab else left_right
             rest = [b for b in rest if b[2] < lab_left + 2 and b[2] <= xs_max]
