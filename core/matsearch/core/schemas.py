@@ -12,7 +12,11 @@ class Hit(BaseModel):
 
     model_config = ConfigDict(extra="allow")  # feature-specific hits add fields (e.g. explained_peaks)
     id: str = Field(description="Point id (UUID, derived from content).")
-    score: float = Field(description="Similarity (cosine: 1 = identical). Higher is better.")
+    score: float = Field(
+        description="Higher is better; its meaning depends on the search: cosine similarity (1 = same direction); "
+        "image search over figures: 1 + the keypoint/pixel match (1..2) for a verified copy of the query, else the "
+        "cosine; text: cosine + lexical bonus; STEM and XRD: their fit scores."
+    )
     collection: str
     payload: dict[str, Any]
     image_url: str | None = Field(None, description="Stored image of the point, if any (GET it).")
@@ -36,10 +40,6 @@ class MaterialGroup(BaseModel):
 
 class SearchResponse(BaseModel):
     hits: list[Hit] = Field(description="Best first. Empty when nothing passes the score threshold.")
-    groups: list[MaterialGroup] | None = Field(
-        None, description="With group_by=material: hits grouped by the material their captions name, best first."
-    )
-    ungrouped: int | None = Field(None, description="With group_by: candidates that name no material.")
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -63,6 +63,15 @@ class SearchResponse(BaseModel):
             ]
         }
     )
+
+
+class GroupedSearchResponse(SearchResponse):
+    """A search answered with materials too (``group_by=material``)."""
+
+    groups: list[MaterialGroup] = Field(
+        description="Hits grouped by the material their captions name, best first (with their best panels, papers)."
+    )
+    ungrouped: int = Field(description="Candidates that name no material.")
 
 
 class VectorSpecOut(BaseModel):

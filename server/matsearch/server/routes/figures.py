@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 
 from matsearch.core.errors import BadInput
 from matsearch.core.images import load_image
-from matsearch.core.schemas import IngestReport, SearchResponse
+from matsearch.core.schemas import GroupedSearchResponse, IngestReport, SearchResponse
 from matsearch.search import figures as figure_search
 from matsearch.server.deps import FilterDep, Limit, ServiceDep, Threshold, WriteAuth
 from matsearch.server.routes.uploads import read_upload
@@ -19,7 +19,7 @@ router = APIRouter(tags=["figures"])
 
 @router.post(
     "/v1/search/sketch",
-    response_model=SearchResponse,
+    response_model=SearchResponse | GroupedSearchResponse,
     summary="Search figure panels by a hand drawing",
     description="Multipart field `file`: a drawing (e.g. a PNG from a canvas, dark lines on a light background). "
     "It is turned into a contour rendering — the same transform every stored panel got — and compared with the "
@@ -41,7 +41,7 @@ async def search_sketch(
             "captions name (`groups`, best first, each with its best panels and papers; `limit` groups)."
         ),
     ] = None,
-) -> SearchResponse:
+) -> SearchResponse | GroupedSearchResponse:
     if collection != "figures":
         raise BadInput(f"sketch search is only available for the figures collection, not {collection!r}")
     data = await read_upload(file, service.settings)
@@ -60,7 +60,7 @@ async def search_sketch(
             limit=limit,
             score_threshold=score_threshold,
         )
-        return SearchResponse(hits=hits, groups=groups, ungrouped=ungrouped)
+        return GroupedSearchResponse(hits=hits, groups=groups, ungrouped=ungrouped)
     hits = await asyncio.to_thread(
         figure_search.search_sketch,
         service.store,
