@@ -16,7 +16,7 @@ def test_store_bench_smoke(tmp_path: Path) -> None:
     out = tmp_path / "smoke.json"
     proc = subprocess.run(
         [sys.executable, "-m", "bench.run", "--sizes", "2000", "--queries", "20", "--ef-sweep", "64"]
-        + ["--skip-http", "--out", str(out), "--workdir", str(tmp_path)],
+        + ["--skip-http", "--skip-ingest", "--out", str(out), "--workdir", str(tmp_path)],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -31,6 +31,7 @@ def test_store_bench_smoke(tmp_path: Path) -> None:
     assert size["upsert"]["points_per_s"] > 0
     assert size["optimize_s"] >= 0
     assert size["memory"]["rss_mib_after_build"] > 0
+    assert size["memory"]["peak_rss_mib"] >= size["memory"]["peak_anon_mib"] > 0  # sampled from a child process
     for name in CASES:
         case = size["cases"][name]
         expected = 1.0 if name == "unfiltered" else 0.1
