@@ -107,8 +107,13 @@ def spectrum(
 
 
 def render(
-    seed: int, kind: str | None = None, xrd_peaks: list[tuple[float, float]] | None = None, fmt: str | None = None
+    seed: int,
+    kind: str | None = None,
+    xrd_peaks: list[tuple[float, float]] | None = None,
+    fmt: str | None = None,
+    n_series: int | None = None,
 ) -> tuple[Image.Image, dict[str, Any]]:
+    """One plot and its truth; ``n_series`` fixes the number of lines (e.g. 1 for a single-phase pattern)."""
     rng = np.random.default_rng(seed)
     kind = kind or str(rng.choice(["xrd", "xrd", "raman", "xps", "ftir", "uvvis", "generic"]))
     W = int(rng.integers(300, 1201))
@@ -118,6 +123,8 @@ def render(
     fs = float(np.clip(rng.uniform(8, 12) * scale**0.7, 6, 18))
     family = str(rng.choice(["serif", "sans-serif", "DejaVu Serif", "DejaVu Sans"]))
     n = int(rng.choice([1, 1, 1, 2, 3, 4, 5]))
+    if n_series is not None:
+        n = n_series
     stacked = n > 1 and (kind in ("xrd", "raman", "xps", "ftir") or rng.random() < 0.3) and rng.random() < 0.8
     pal = PALETTES[int(rng.integers(0, len(PALETTES)))] if not (stacked and rng.random() < 0.3) else PALETTES[3]
     if not stacked and pal is PALETTES[3]:
