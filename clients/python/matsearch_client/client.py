@@ -16,6 +16,7 @@ from matsearch_client.models import (
     Collection,
     DigitizedPlot,
     FigureSplit,
+    FigureView,
     GcReport,
     Health,
     IngestReport,
@@ -277,6 +278,43 @@ class Client:
     def collections(self) -> list[Collection]:
         body = self._request("GET", "/v1/collections")
         return [Collection.model_validate(c) for c in body["collections"]]
+
+    def collection(self, name: str) -> Collection:
+        """One collection: count, vectors (and their encoders), indexed fields."""
+        return Collection.model_validate(self._request("GET", f"/v1/collections/{name}"))
+
+    def figure(self, image_sha256: str) -> FigureView:
+        """A figure and all its panels (boxes, labels, captions, types, scales), with its paper's provenance; the
+        SHA-256 is any panel's ``payload["image_sha256"]``."""
+        return FigureView.model_validate(self._request("GET", f"/v1/figures/{image_sha256}"))
+
+    def simulate_stem(
+        self,
+        structure: str,
+        *,
+        zone: Sequence[int] | str = (0, 0, 1),
+        source: str | None = None,
+        nm_per_px: float = 0.025,
+        width: int = 256,
+        height: int = 256,
+        mode: str = "haadf",
+        rotation: float = 0.0,
+    ) -> bytes:
+        """PNG of a library structure's simulated STEM image (e.g. a STEM hit's ``structure_id``, ``zone_axis`` and
+        ``source``) at the given pixel size: what the web page shows beside a query."""
+        zone_text = zone if isinstance(zone, str) else ",".join(str(int(z)) for z in zone)
+        params = _params(
+            structure=structure,
+            zone=zone_text,
+            source=source,
+            nm_per_px=nm_per_px,
+            width=width,
+            height=height,
+            mode=mode,
+            rotation=rotation,
+        )
+        data: bytes = self._request("GET", "/v1/stem/simulate", params=params)
+        return data
 
     def health(self) -> Health:
         return Health.model_validate(self._request("GET", "/healthz"))

@@ -184,3 +184,20 @@ class DigitizedPlot(BaseModel):
     y_axis: PlotAxis
     kind: str | None = None
     series: list[PlotSeries]
+
+
+class FigureView(BaseModel):
+    """A figure and all its indexed panels (``GET /v1/figures/{image_sha256}``)."""
+
+    model_config = ConfigDict(extra="allow")
+    image_sha256: str
+    image_url: str
+    width: int | None = None
+    height: int | None = None
+    figure_id: str | None = None
+    caption: str = ""
+    source: str | None = None
+    source_file: str | None = None
+    document: dict[str, Any] = Field(default_factory=dict)
+    provenance: dict[str, Any] | None = None
+    panels: list[Point] = Field(default_factory=list)
