@@ -458,6 +458,19 @@ def test_plot_digitiser_draws_axes_and_series(web: dict[str, Any]) -> None:
     assert view.find_elements(By.CSS_SELECTOR, "svg polyline") and view.find_elements(By.CSS_SELECTOR, "svg rect")
     assert "kind: xrd" in view.text and "degree" in view.text
     assert view.find_element(By.CSS_SELECTOR, "button.csv").is_displayed()
+    # "papers with a pattern like this": the digitised series against the literature spectra of the demo papers
+    papers = view.find_element(By.CSS_SELECTOR, "button.papers")
+    papers.click()
+    wait(
+        drv,
+        lambda d: (
+            any("papers with a pattern like this" in e.text for e in d.find_elements(By.CSS_SELECTOR, "#results h3"))
+            or d.find_element(By.ID, "error").is_displayed()
+        ),
+        "literature spectra",
+    )
+    idle(drv)
+    assert not drv.find_element(By.ID, "error").is_displayed(), drv.find_element(By.ID, "error").text
     shot(drv, "plot", "#status")
     collect_logs(web)
 

@@ -900,9 +900,10 @@ async function identifySeries(series) {
 }
 async function findSpectra(series, kind) {
   const pts = series.x.map((x, i) => [x, series.y[i]]).filter(([, y]) => y !== null && y !== undefined);
-  const body = {x: pts.map((p) => p[0]), y: pts.map((p) => p[1]), collection: "spectra", limit: limit()};
-  if (kind === "xrd") body.x_kind = "2theta";
-  const res = await api("/v1/search/spectrum", {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify(body)}, "searching literature spectra");
+  // the digitised series as a two-column text file: the literature-spectra search takes what a user uploads
+  const text = pts.map(([x, y]) => `${x}\t${y}`).join("\n") + "\n";
+  const params = new URLSearchParams({kind: kind || "other", limit: String(limit())});
+  const res = await api(`/v1/search/spectra?${params}`, upload(new Blob([text], {type: "text/plain"}), "series.xy"), "searching literature spectra");
   const hits = res.hits || [];
   $("results").append(h("h3", {text: `papers with a pattern like this: ${hits.length}`}), h("div", {class: "hits", dataset: {kind: "spectra"}}, hits.map((hit) => card(hit, "spectra"))));
 }
@@ -919,8 +920,7 @@ async function start() {
     $("t-plot").hidden = !(spec.paths && spec.paths["/v1/plots/digitize"]);
     const mp = ((spec.paths["/v1/search/spectrum"] || {}).post?.parameters || []).find((x) => x.name === "max_phases");
     if (mp && mp.schema && mp.schema.maximum) maxPhases = Number(mp.schema.maximum);
-    const q = (spec.components?.schemas || {}).SpectrumQuery;
-    apiHas.spectraCollection = !!(q && q.properties && q.properties.collection);
+    apiHas.spectraCollection = !!spec.paths["/v1/search/spectra"];
   } catch { $("t-plot").hidden = true; }
   await fromUrl();
   document.body.dataset.ready = "1"; // the URL's query (if any) has been run
