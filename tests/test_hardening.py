@@ -297,9 +297,8 @@ def test_tiff_bomb_refused_from_header() -> None:
 
 # -- schemathesis over the OpenAPI schema (last in this module: it writes whatever the schema allows) ----------------
 
-# GET /v1/stem/simulate loads the whole structure library on its first call (minutes on a fresh data dir on a busy
-# machine): it is probed by the web tests, not fuzzed here.
-SLOW_OPERATIONS = {"/v1/stem/simulate"}
+# GET /v1/stem/simulate loads the whole structure library on its first call (tens of seconds on a fresh data dir,
+# minutes on a busy machine); it is fuzzed like every other operation, with a long per-request timeout.
 FUZZ_EXAMPLES = 3  # per operation and mode: bounded, so the run stays around a minute on a shared machine
 
 
@@ -318,8 +317,6 @@ def test_schemathesis_finds_no_server_error(open_server: LiveServer) -> None:
     spent: dict[str, float] = {}
     for result in schema.get_all_operations():
         operation = result.ok()
-        if operation.path in SLOW_OPERATIONS:
-            continue
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
             @given(case=operation.as_strategy(generation_mode=mode))
@@ -332,7 +329,7 @@ def test_schemathesis_finds_no_server_error(open_server: LiveServer) -> None:
             )
             def run(case: Any) -> None:
                 t0 = time.monotonic()
-                response = case.call(timeout=120)
+                response = case.call(timeout=600)
                 tested.append(case.operation.label)
                 spent[case.operation.label] = spent.get(case.operation.label, 0.0) + time.monotonic() - t0
                 if response.status_code >= 500:
@@ -344,5 +341,5 @@ def test_schemathesis_finds_no_server_error(open_server: LiveServer) -> None:
                 assert mode is GenerationMode.NEGATIVE
     print(f"{len(tested)} generated requests over {len(set(tested))} operations")
     print("slowest:", sorted(spent.items(), key=lambda kv: -kv[1])[:5])
-    assert len(set(tested)) >= 20  # every other operation was reached
+    assert len(set(tested)) >= 21  # every operation was reached (a parameterless one has no negative case)
     assert not server_errors, "\n".join(server_errors[:10])
