@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -63,3 +64,25 @@ def test_search_sketch_and_stem_routing(live_server: LiveServer) -> None:
         assert all(h.collection == "figures" and h.payload.get("image_sha256") for h in result.hits)
         with pytest.raises(NotFound, match="stem"):
             ms.search_image(drawing, collection="stem")
+
+
+def test_spectrum_answer_carries_the_measured_pattern_for_plotting(xrd_server: tuple[LiveServer, dict]) -> None:
+    """An instrument file's pattern comes back with the answer (2θ at the file's wavelength, ≤ 4,000 points with
+    peak heights kept), so the web page can plot formats it cannot parse itself."""
+    import httpx
+
+    server, _ = xrd_server
+    path = Path(__file__).parent / "fixtures" / "xrd_real" / "quartz_XRD-918-16_10.xrdml"
+    r = httpx.post(
+        f"{server.url}/v1/search/spectrum",
+        params={"limit": 3},
+        files={"file": (path.name, path.read_bytes())},
+        timeout=300,
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["format"] == "xrdml" and body["wavelength_source"] == "file"
+    tt, inten = body["pattern"]["two_theta"], body["pattern"]["intensity"]
+    assert 100 < len(tt) <= 4000 and len(tt) == len(inten)
+    assert tt == sorted(tt) and 0 < tt[0] < tt[-1] < 180
+    assert max(inten) > 0

@@ -73,6 +73,27 @@ class SpectrumHit(Hit):
     unexplained_peaks: list[PeakOut]
 
 
+MAX_PLOT_POINTS = 4000
+
+
+class PatternOut(BaseModel):
+    two_theta: list[float]
+    intensity: list[float]
+
+
+def pattern_out(two_theta: Any, intensity: Any) -> PatternOut:
+    """The pattern for a plot: every point when short, else the maximum of each of ``MAX_PLOT_POINTS`` runs (peaks
+    keep their height)."""
+    import numpy as np
+
+    x, y = np.asarray(two_theta, dtype=float), np.asarray(intensity, dtype=float)
+    if x.size > MAX_PLOT_POINTS:
+        edges = np.linspace(0, x.size, MAX_PLOT_POINTS + 1).astype(int)
+        idx = np.array([a + int(np.argmax(y[a:b])) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a])
+        x, y = x[idx], y[idx]
+    return PatternOut(two_theta=[round(float(v), 4) for v in x], intensity=[round(float(v), 4) for v in y])
+
+
 class SpectrumResponse(SearchResponse):
     hits: list[SpectrumHit] = Field(  # type: ignore[assignment]
         description="Phases first (phase 1, 2, …), then other candidates; empty when nothing fits confidently."
@@ -82,6 +103,9 @@ class SpectrumResponse(SearchResponse):
     wavelength: float | None = Field(None, description="Å of the query's 2θ axis (from the file, given or default).")
     wavelength_source: str | None = Field(None, description="file, user or default (Cu Kα).")
     format: str | None = Field(None, description="File format read (text, xrdml, brml, bruker-raw-4, ras, ...).")
+    pattern: PatternOut | None = Field(
+        None, description="The measured pattern as read (2θ at `wavelength`), at most 4,000 points, for plotting."
+    )
 
 
 XKind = Literal["auto", "2theta", "d", "q"]
@@ -127,7 +151,9 @@ def _run(service: Service, pattern_args: dict[str, Any], opts_args: dict[str, An
             pattern_args["x"], pattern_args["y"], x_kind=pattern_args["x_kind"], wavelength=pattern_args["wavelength"]
         )
     result = identify_phases(service.store, service.settings, pattern, opts)
-    return SpectrumResponse.model_validate(result)
+    answer = SpectrumResponse.model_validate(result)
+    answer.pattern = pattern_out(pattern.two_theta, pattern.intensity)
+    return answer
 
 
 @router.post(
