@@ -336,6 +336,40 @@ class Fits:
         return int(self.score.size)
 
 
+def _fits(
+    ev: dict[str, np.ndarray],
+    pos: np.ndarray,
+    strain: np.ndarray,
+    zero_shift: np.ndarray,
+    displacement: np.ndarray,
+    po_axis: list[str],
+    po_r: np.ndarray,
+) -> Fits:
+    """``Fits`` from an evaluation (``_evaluate``) at refined positions ``pos`` and the refined parameters."""
+    return Fits(
+        score=ev["score"],
+        explained=ev["e"],
+        seen=ev["s"],
+        explained_raw=ev["e_raw"],
+        seen_raw=ev["s_raw"],
+        chance=ev["chance"],
+        icos=ev["icos"],
+        residual=ev["residual"],
+        scale=ev["scale"],
+        strain=strain,
+        zero_shift=zero_shift,
+        displacement=displacement,
+        po_axis=po_axis,
+        po_r=po_r,
+        n_window=ev["n_window"].astype(np.int64),
+        n_matched=ev["n_matched"].astype(np.int64),
+        credit=ev["credit"],
+        nearest=ev["nearest"],
+        positions=pos,
+        expected=ev["expected"],
+    )
+
+
 COARSE_STRAINS = STRAINS[::2]  # 0.2 % steps; the least-squares refinement takes it from there
 
 
@@ -473,28 +507,7 @@ def rescore(m: Measured, cands: list[Candidate], fits: Fits, weights: np.ndarray
     pos = np.full(w.shape, np.nan)
     pos[:, :width] = fits.positions[:, :width]
     ev = _evaluate(m, pos, w, np.asarray(weights, dtype=np.float64))
-    return Fits(
-        score=ev["score"],
-        explained=ev["e"],
-        seen=ev["s"],
-        explained_raw=ev["e_raw"],
-        seen_raw=ev["s_raw"],
-        chance=ev["chance"],
-        icos=ev["icos"],
-        residual=ev["residual"],
-        scale=ev["scale"],
-        strain=fits.strain,
-        zero_shift=fits.zero_shift,
-        displacement=fits.displacement,
-        po_axis=list(fits.po_axis),
-        po_r=fits.po_r,
-        n_window=ev["n_window"].astype(np.int64),
-        n_matched=ev["n_matched"].astype(np.int64),
-        credit=ev["credit"],
-        nearest=ev["nearest"],
-        positions=pos,
-        expected=ev["expected"],
-    )
+    return _fits(ev, pos, fits.strain, fits.zero_shift, fits.displacement, list(fits.po_axis), fits.po_r)
 
 
 def fit(m: Measured, cands: list[Candidate], weights: np.ndarray | None = None, texture_top: int = REFINE_TOP) -> Fits:
@@ -549,28 +562,7 @@ def fit(m: Measured, cands: list[Candidate], weights: np.ndarray | None = None, 
                     po_r[i] = float(PO_R[b % rr])
                 start += n
             del rows_i
-    return Fits(
-        score=ev["score"],
-        explained=ev["e"],
-        seen=ev["s"],
-        explained_raw=ev["e_raw"],
-        seen_raw=ev["s_raw"],
-        chance=ev["chance"],
-        icos=ev["icos"],
-        residual=ev["residual"],
-        scale=ev["scale"],
-        strain=eps,
-        zero_shift=z,
-        displacement=disp,
-        po_axis=po_axis,
-        po_r=po_r,
-        n_window=ev["n_window"].astype(np.int64),
-        n_matched=ev["n_matched"].astype(np.int64),
-        credit=ev["credit"],
-        nearest=ev["nearest"],
-        positions=pos,
-        expected=ev["expected"],
-    )
+    return _fits(ev, pos, eps, z, disp, po_axis, po_r)
 
 
 # ---- confidence ----------------------------------------------------------------------------------------------------
