@@ -33,36 +33,14 @@ from typing import Any
 
 from PIL import Image
 
+from bench.eval_figures_text import token_f1  # the same token F1 as the other caption evaluation
+
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT / "bench" / "real_text"
 OLD_ANN = ROOT / "bench" / "annotations" / "figures_text"
 REAL_FIGURES = ROOT / "bench" / "real_figures"
 DEV_FIGURES = ROOT.parent / "shared" / "data" / "dev" / "figures"
 RESULTS = ROOT / "bench" / "results" / "eval_figtext_real.json"
-
-
-def _tokens(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9]+", unicodedata.normalize("NFKC", text).lower())
-
-
-def token_f1(gold: str, pred: str) -> float:
-    ta, tb = _tokens(gold), _tokens(pred)
-    if not ta and not tb:
-        return 1.0
-    if not ta or not tb:
-        return 0.0
-    left: dict[str, int] = {}
-    for t in ta:
-        left[t] = left.get(t, 0) + 1
-    hit = 0
-    for t in tb:
-        if left.get(t, 0) > 0:
-            hit += 1
-            left[t] -= 1
-    if not hit:
-        return 0.0
-    p, r = hit / len(tb), hit / len(ta)
-    return 2 * p * r / (p + r)
 
 
 def _norm(text: str) -> str:
