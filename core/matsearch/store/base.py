@@ -72,6 +72,7 @@ class VectorQuery:
     score_threshold: float | None = None
     exact: bool = False
     hnsw_ef: int | None = None
+    with_payload: bool = True  # False: hits carry an empty payload (much cheaper when payloads are large)
 
 
 @dataclass

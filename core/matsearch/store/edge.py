@@ -292,7 +292,7 @@ class EdgeStore(StoreBase):
             query=qe.Query.Nearest(as_float_list(q.vector, size, name="query vector"), using=q.using),
             filter=edge_filter(q.filter),
             score_threshold=q.score_threshold,
-            with_payload=True,
+            with_payload=q.with_payload,
             params=params,
         )
 

@@ -256,7 +256,7 @@ class QdrantClientStore(StoreBase):
             limit=q.limit,
             offset=q.offset or None,
             score_threshold=q.score_threshold,
-            with_payload=True,
+            with_payload=q.with_payload,
             params=params,
         )
 
