@@ -13,7 +13,7 @@ SYS_PACKAGES ?= chromium chromium-driver
 UPLOT_VERSION ?= 1.6.32
 UPLOT_DIR := server/matsearch/server/static/vendor/uplot
 
-.PHONY: run test venv sysdeps demo library lint typecheck pytest bench bench-1m bench-load eval clean lock vendor-js
+.PHONY: run test venv sysdeps demo library lint typecheck pytest bench bench-1m bench-load eval clean lock vendor-js screenshots
 
 run: venv demo library
 	$(BIN)/matsearch serve --host $(HOST) --port $(PORT)
@@ -64,6 +64,9 @@ bench-load: venv
 
 eval: venv
 	$(BIN)/python -m bench.eval_all
+
+screenshots: venv
+	MATSEARCH_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest -q tests/test_web_browser.py
 
 vendor-js:
 	tmp=$$(mktemp -d) && (cd $$tmp && npm pack --silent uplot@$(UPLOT_VERSION) >/dev/null && \

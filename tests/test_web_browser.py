@@ -3,8 +3,9 @@ port, with the demo figures index and a small structure library (xrd + stem). On
 
 Every tab runs a real query and the DOM shows the expected hits; the XRD view draws the pattern with the phases'
 sticks; a figure view opens and a panel click runs "similar"; the permalink of a filtered text search reproduces
-it; a bad upload shows the API's message; the console stays free of errors. Screenshots of each view go to
-docs/screenshots/ (linked from README).
+it; a bad upload shows the API's message; the console stays free of errors. Screenshots of each view go to a
+temporary folder, or to ``MATSEARCH_SCREENSHOTS_DIR`` when set: `make screenshots` renews docs/screenshots/ (linked
+from README), so a plain test run leaves the checkout unchanged.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import io
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
-SHOTS = REPO / "docs" / "screenshots"
+SHOTS = Path(os.environ.get("MATSEARCH_SCREENSHOTS_DIR") or tempfile.mkdtemp(prefix="matsearch-shots-"))
 STATIC = REPO / "server" / "matsearch" / "server" / "static"
 WAIT = 90  # s: generous, the machine is shared; waits end as soon as the condition holds
 XRD_PHASES = ("cod-9008459", "cod-9008568")  # Ag (Fm-3m) + Sn (Fd-3m): a two-phase mixture
@@ -210,7 +212,7 @@ def collect_logs(web: dict[str, Any]) -> None:
 
 
 def shot(drv: WebDriver, name: str, scroll_to: str | None = None) -> None:
-    """Save docs/screenshots/<name>.png (of the viewport, scrolled so that ``scroll_to`` is at the top)."""
+    """Save <SHOTS>/<name>.png (of the viewport, scrolled so that ``scroll_to`` is at the top)."""
     if scroll_to:
         drv.execute_script("document.querySelector(arguments[0]).scrollIntoView({block: 'start'})", scroll_to)
     drv.save_screenshot(str(SHOTS / f"{name}.png"))
