@@ -13,6 +13,8 @@ list means no confident match. docs/xrd.md describes the shape.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -147,14 +149,19 @@ def _vector_queries(encoder: Encoder, y: np.ndarray, flt: Filter | None, limit: 
     from matsearch.encoders.xrd import strain_variant
 
     vectors = encoder.encode([strain_variant(y, eps) for eps in QUERY_STRAINS])
-    return [VectorQuery(vector=v, using=VECTOR, filter=flt, limit=limit) for v in vectors]
+    return [VectorQuery(vector=v, using=VECTOR, filter=flt, limit=limit, with_payload=False) for v in vectors]
 
 
-def _candidates(store: Store, queries: list[VectorQuery], into: dict[str, ScoredHit]) -> None:
+def _candidates(store: Store, lib: _Library, queries: list[VectorQuery], into: dict[str, ScoredHit]) -> None:
+    """Best vector score per id into ``into``; payloads come from the cached library."""
+    best: dict[str, float] = {}
     for hits in store.query_batch(COLLECTION, queries):
         for h in hits:
-            if h.id not in into or into[h.id].score < h.score:
-                into[h.id] = h
+            if h.id not in best or best[h.id] < h.score:
+                best[h.id] = h.score
+    fresh = [i for i in best if i not in into or into[i].score < best[i]]
+    for pid, pl in zip(fresh, _payloads(store, lib, fresh), strict=True):
+        into[pid] = ScoredHit(id=pid, score=best[pid], payload=pl)
 
 
 def vector_candidates(
@@ -162,7 +169,7 @@ def vector_candidates(
 ) -> list[ScoredHit]:
     """The vector stage alone: the candidates the re-rank would see for ``query`` (best vector score per id)."""
     hits: dict[str, ScoredHit] = {}
-    _candidates(store, _vector_queries(encoder, query.y, flt, limit), hits)
+    _candidates(store, library(store), _vector_queries(encoder, query.y, flt, limit), hits)
     return list(hits.values())
 
 
@@ -219,61 +226,167 @@ def _explained_mask(query: QueryPattern, credit: np.ndarray) -> np.ndarray:
     return np.where(ka2 >= 0, ex[np.maximum(ka2, 0)], ex)
 
 
-# Peak index: every library phase's strongest reflections, read once per process from the collection. Mixtures
-# use it when the vector stage finds no further phase: partial (residual) patterns embed poorly, while a coarse
-# coverage scan over all reflections is cheap enough for the rarer multi-phase queries.
+# The library as the re-rank needs it, read once per process and store: every phase's payload (its simulated
+# reflections are the bulk: transferring them costs ~0.3 ms per hit, so vector queries ask for ids only) and a
+# peak index (every phase's strongest reflections at a few strains). Mixtures use the peak index when the vector
+# stage finds no further phase: partial (residual) patterns embed poorly, while a coarse coverage scan over all
+# reflections is cheap. Points added later are fetched on first sight (and join the peak index); a point count
+# below the cache's size (deletions) rebuilds it. Point ids carry the structure's content hash, so a changed
+# structure is a new id.
 PEAK_INDEX_REFLECTIONS = 20
 PEAK_INDEX_CANDIDATES = 30
-_PEAK_INDEX: dict[tuple[int, int], tuple[list[str], np.ndarray, np.ndarray, np.ndarray]] = {}
 _PEAK_INDEX_STRAINS = xp.STRAINS[::5]
 
 
-def _peak_index(store: Store) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
-    """(ids, grid indices (S, N, R) of every phase's strongest reflections at each scan strain, in-range mask,
-    weights (N, R)), built once per process and collection size."""
-    key = (id(store), store.count(COLLECTION))
-    if key not in _PEAK_INDEX:
-        ids: list[str] = []
-        rows: list[tuple[np.ndarray, np.ndarray]] = []
-        offset: str | None = None
-        while True:
-            batch, offset = store.scroll(COLLECTION, limit=1000, offset=offset)
-            for rec in batch:
-                pk = rec.payload.get("peaks", {})
-                d = np.asarray(pk.get("d", []), dtype=np.float64)
-                w = np.asarray(pk.get("intensity", []), dtype=np.float64)
-                top = np.argsort(-w)[:PEAK_INDEX_REFLECTIONS]
-                ids.append(rec.id)
-                rows.append((d[top], w[top] / max(float(w.max(initial=0.0)), 1e-9)))
-            if offset is None:
-                break
-        dd = np.full((len(rows), PEAK_INDEX_REFLECTIONS), np.nan)
-        ww = np.zeros((len(rows), PEAK_INDEX_REFLECTIONS))
-        for i, (d, w) in enumerate(rows):
-            dd[i, : d.size], ww[i, : w.size] = d, w
+@dataclass
+class _PeakIndex:
+    """Every phase's strongest reflections (N phases × R) at S scan strains, as grid bins: ``bins`` (S, N, R)
+    and, for the sparse scan, the (strain, bin) → (phase, weight) entries sorted by key."""
+
+    ids: list[str]
+    bins: np.ndarray  # S,N,R int32 (0 where out of range)
+    ok: np.ndarray  # S,N,R in range
+    w: np.ndarray  # N,R relative intensity (max 1)
+    keys: np.ndarray  # sorted s·NG + bin of the in-range entries
+    phase: np.ndarray  # their phase row
+    weight: np.ndarray  # their weight
+    sorted_bins: np.ndarray  # S,N,R bins sorted per phase (NG where out of range), for range sums
+    sorted_cum: np.ndarray  # S,N,R+1 cumulative weights in that order, leading 0
+
+    @classmethod
+    def build(cls, ids: list[str], payloads: list[dict[str, Any]]) -> _PeakIndex:
+        dd = np.full((len(ids), PEAK_INDEX_REFLECTIONS), np.nan)
+        ww = np.zeros((len(ids), PEAK_INDEX_REFLECTIONS))
+        for i, pl in enumerate(payloads):
+            pk = pl.get("peaks", {})
+            d = np.asarray(pk.get("d", []), dtype=np.float64)
+            w = np.asarray(pk.get("intensity", []), dtype=np.float64)
+            top = np.argsort(-w)[:PEAK_INDEX_REFLECTIONS]
+            dd[i, : top.size] = d[top]
+            ww[i, : top.size] = w[top] / max(float(w.max(initial=0.0)), 1e-9)
         idx, ok = xp._grid_index(xp._two_theta(dd[None, :, :], _PEAK_INDEX_STRAINS[:, None, None]))
-        _PEAK_INDEX.clear()
-        _PEAK_INDEX[key] = (ids, idx.astype(np.int32), ok, ww)
-    return _PEAK_INDEX[key]
+        s_i, n_i, r_i = np.nonzero(ok & (ww[None] > 0))
+        keys = s_i.astype(np.int64) * xp.NG + idx[s_i, n_i, r_i]
+        order = np.argsort(keys, kind="stable")
+        valid = ok & (ww[None] > 0)
+        sb = np.where(valid, idx, xp.NG).astype(np.int32)
+        so = np.argsort(sb, axis=2, kind="stable")
+        sorted_w = np.take_along_axis(np.where(valid, ww[None], 0.0), so, axis=2)
+        return cls(
+            ids=ids,
+            bins=idx.astype(np.int32),
+            ok=ok,
+            w=ww,
+            keys=keys[order],
+            phase=n_i[order].astype(np.int32),
+            weight=ww[n_i, r_i][order],
+            sorted_bins=np.take_along_axis(sb, so, axis=2),
+            sorted_cum=np.concatenate([np.zeros(sorted_w.shape[:2] + (1,)), np.cumsum(sorted_w, axis=2)], axis=2),
+        )
+
+    def denominators(self, mask: np.ndarray) -> np.ndarray:
+        """(S, N): each phase's indexed intensity inside the measured range."""
+        inside = np.nonzero(mask)[0]
+        if inside.size and inside[-1] - inside[0] + 1 == inside.size:  # one contiguous range: prefix sums
+            lo = (self.sorted_bins < inside[0]).sum(axis=2, keepdims=True)
+            hi = (self.sorted_bins <= inside[-1]).sum(axis=2, keepdims=True)
+            cum = self.sorted_cum
+            return (np.take_along_axis(cum, hi, axis=2) - np.take_along_axis(cum, lo, axis=2))[:, :, 0]
+        return np.where(self.ok & mask[self.bins], self.w[None], 0.0).sum(axis=2)
+
+    def coverage(self, y: np.ndarray, denom: np.ndarray) -> np.ndarray:
+        """Best over strains of Σ_r min(y[bin_r], w_r) / Σ_r w_r (in range) per phase, for a sparse map ``y``."""
+        nz = np.nonzero(y > 0)[0]
+        n_s = _PEAK_INDEX_STRAINS.size
+        q = (np.arange(n_s)[:, None] * xp.NG + nz[None, :]).ravel()
+        lo = np.searchsorted(self.keys, q, side="left")
+        hi = np.searchsorted(self.keys, q, side="right")
+        lens = hi - lo
+        total = int(lens.sum())
+        num: np.ndarray = np.zeros(n_s * len(self.ids))
+        if total:
+            ends = np.cumsum(lens)
+            rows = np.arange(total) - np.repeat(ends - lens, lens) + np.repeat(lo, lens)
+            yk = np.repeat(y[np.tile(nz, n_s)], lens)
+            sk = np.repeat(np.repeat(np.arange(n_s), nz.size), lens)
+            num = np.bincount(
+                sk * len(self.ids) + self.phase[rows],
+                weights=np.minimum(yk, self.weight[rows]),
+                minlength=n_s * len(self.ids),
+            )
+        cov = num.reshape(n_s, len(self.ids)) / np.maximum(denom, 1e-9)
+        return cov.max(axis=0)
 
 
-def _peak_index_candidates(store: Store, m: xp.Measured, residual_w: np.ndarray, exclude: set[str]) -> list[ScoredHit]:
-    """Library phases whose strongest reflections best cover the measured peaks left unexplained."""
-    ids, idx, ok, ww = _peak_index(store)
-    if not ids:
+@dataclass
+class _Library:
+    payloads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    index: _PeakIndex | None = None
+
+    def add(self, records: Sequence[Any]) -> None:
+        for rec in records:
+            self.payloads[rec.id] = rec.payload
+        self.index = None
+
+    def peak_index(self) -> _PeakIndex:
+        if self.index is None:
+            ids = list(self.payloads)
+            self.index = _PeakIndex.build(ids, [self.payloads[i] for i in ids])
+        return self.index
+
+
+_LIBRARIES: weakref.WeakKeyDictionary[Any, _Library] = weakref.WeakKeyDictionary()
+_LIBRARY_LOCK = threading.Lock()
+
+
+def library(store: Store) -> _Library:
+    """The cached library of ``store``'s ``xrd`` collection (built on first use: one scroll, ~4 s for 5,000
+    phases; the server warms it at start-up)."""
+    with _LIBRARY_LOCK:
+        lib = _LIBRARIES.get(store)
+        if lib is not None and len(lib.payloads) > store.count(COLLECTION):
+            lib = None  # points were deleted
+        if lib is None:
+            lib = _Library()
+            offset: str | None = None
+            while True:
+                batch, offset = store.scroll(COLLECTION, limit=1000, offset=offset)
+                lib.add(batch)
+                if offset is None:
+                    break
+            _LIBRARIES[store] = lib
+        return lib
+
+
+def _payloads(store: Store, lib: _Library, ids: Sequence[str]) -> list[dict[str, Any]]:
+    missing = [i for i in ids if i not in lib.payloads]
+    if missing:
+        with _LIBRARY_LOCK:
+            lib.add(store.retrieve(COLLECTION, missing))
+    return [lib.payloads.get(i, {}) for i in ids]
+
+
+def _peak_index_candidates(
+    index: _PeakIndex, m: xp.Measured, residual_w: np.ndarray, exclude: set[str], denom: np.ndarray
+) -> list[str]:
+    """Ids of the library phases whose strongest reflections best cover the measured peaks left unexplained
+    (``denom``: ``index.denominators(m.mask)``)."""
+    if not index.ids:
         return []
+    # the residual as a peak-height map on the grid (the highest peak wins where windows overlap)
+    half = max(0.6 * m.width, 0.06)
+    lo = np.searchsorted(GRID_2THETA, m.tt - half - 1e-9)
+    hi = np.searchsorted(GRID_2THETA, m.tt + half + 1e-9)
     y = np.zeros(GRID_2THETA.size)
-    for t, w, h in zip(m.tt, residual_w, m.h, strict=True):  # the residual as a peak-height map
-        if w > 0:
-            y[np.abs(GRID_2THETA - t) <= max(0.6 * m.width, 0.06)] = h
+    live = np.nonzero(residual_w > 0)[0]
+    for q in live[np.argsort(m.h[live])]:
+        y[lo[q] : hi[q]] = m.h[q]
     y = np.where(m.mask, y, 0.0)
-    inside = ok & m.mask[idx]  # S,N,R
-    w = np.where(inside, ww[None], 0.0)
-    cov = np.minimum(y[idx], w).sum(axis=2) / np.maximum(w.sum(axis=2), 1e-9)  # S,N
-    best = cov.max(axis=0)
-    order = [i for i in np.argsort(-best)[: PEAK_INDEX_CANDIDATES + len(exclude)] if ids[i] not in exclude]
-    recs = store.retrieve(COLLECTION, [ids[i] for i in order[:PEAK_INDEX_CANDIDATES]])
-    return [ScoredHit(id=r.id, score=0.0, payload=r.payload) for r in recs]
+    best = index.coverage(y, denom)
+    n = min(PEAK_INDEX_CANDIDATES + len(exclude), best.size)
+    order = np.argpartition(-best, n - 1)[:n] if n < best.size else np.arange(best.size)
+    order = order[np.argsort(-best[order], kind="stable")]
+    return [index.ids[i] for i in order if index.ids[i] not in exclude][:PEAK_INDEX_CANDIDATES]
 
 
 def _best_further(rf: xp.Fits, cands: list[ScoredHit], tentative: list[int], residual_w: np.ndarray) -> int:
@@ -307,8 +420,9 @@ def search_spectrum(
     npk = m.tt.size
     base_w = m.weight
 
+    lib = library(store)
     hits_by_id: dict[str, ScoredHit] = {}
-    _candidates(store, _vector_queries(encoder, query.y, flt, opts.candidates), hits_by_id)
+    _candidates(store, lib, _vector_queries(encoder, query.y, flt, opts.candidates), hits_by_id)
     cands = list(hits_by_id.values())
     models = xp.candidates_for([h.payload for h in cands], [h.id for h in cands])
     sources = [str(h.payload.get("source", "")) for h in cands]
@@ -322,6 +436,7 @@ def search_spectrum(
     tentative: list[int] = [order[0]] if order else []
     residual_score: dict[int, float] = {}  # further phases: fit score on the peak weight the others leave
     claimed = fits.credit[order[0]].copy() if order else np.zeros(npk)
+    denom: np.ndarray | None = None  # the peak index's per-phase intensity inside the measured range
     while tentative and len(tentative) < opts.max_phases:
         residual_w = base_w * (1.0 - np.clip(claimed, 0.0, 1.0))
         if residual_w.sum() < MIXTURE_MIN_RESIDUAL * max(float(base_w.sum()), 1e-12):
@@ -332,14 +447,19 @@ def search_spectrum(
         keep = claimed < 0.5
         _candidates(
             store,
+            lib,
             _vector_queries(encoder, _mask_explained(query, ~keep), flt, max(opts.candidates, MIXTURE_CANDIDATES)),
             hits_by_id,
         )
         if flt is None:
             # and once the whole pattern: the vector stage may have missed phase 1 itself (mixtures embed poorly)
+            index = lib.peak_index()
+            if denom is None:
+                denom = index.denominators(m.mask)
             for weights in [residual_w] + ([base_w] if len(tentative) == 1 else []):
-                for h in _peak_index_candidates(store, m, weights, set(hits_by_id)):
-                    hits_by_id[h.id] = h
+                found = _peak_index_candidates(index, m, weights, set(hits_by_id), denom)
+                for pid, pl in zip(found, _payloads(store, lib, found), strict=True):
+                    hits_by_id[pid] = ScoredHit(id=pid, score=0.0, payload=pl)
         new = list(hits_by_id.values())[len(cands) :]  # insertion-ordered: earlier indices stay valid
         if new:
             cands = cands + new

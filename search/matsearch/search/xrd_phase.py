@@ -28,6 +28,7 @@ import math
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -167,7 +168,7 @@ def measure(y: np.ndarray, mask: np.ndarray, max_peaks: int = 80, min_rel: float
 
 _LABEL = re.compile(r"\((-?\d+)\)|(-?\d)")
 _PERMS = np.array([(0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)])
-_SIGNS = np.array([[sx, sy, sz] for sx in (1, -1) for sy in (1, -1) for sz in (1, -1)], dtype=np.float64)
+_HALF_SIGNS = np.array([[1, sy, sz] for sy in (1, -1) for sz in (1, -1)], dtype=np.float64)  # ± pairs: one each
 
 
 def parse_hkl(label: str) -> tuple[int, int, int] | None:
@@ -245,7 +246,7 @@ def march_dollase(
 ) -> np.ndarray:
     """(D, R, P): for each low-index axis (default ``po_directions``) and r (default ``PO_R``), the March–Dollase
     factor of every reflection averaged over its equivalent reflections (signed permutations of hkl with the same
-    d)."""
+    d; −hkl is left out, its factor is that of hkl)."""
     dirs = directions if directions is not None else po_directions(c.crystal_system)
     rv = PO_R if r_values is None else np.asarray(r_values, dtype=np.float64)
     p = c.d.size
@@ -253,25 +254,28 @@ def march_dollase(
     gstar = _recip_metric(c.lattice)
     if gstar is None or p == 0:
         return out
-    base = np.array([parse_hkl(lab) or (0, 0, 0) for lab in c.hkl], dtype=np.float64)  # P,3
+    base = np.array([_parse_hkl_cached(lab) for lab in c.hkl], dtype=np.float64)  # P,3
     known = np.any(base != 0, axis=1)
-    members = base[:, _PERMS][:, :, None, :] * _SIGNS[None, None, :, :]  # P,6,8,3
-    members = members.reshape(p, 48, 3)
-    q2 = np.einsum("pmi,ij,pmj->pm", members, gstar, members)
+    members = (base[:, _PERMS][:, :, None, :] * _HALF_SIGNS[None, None, :, :]).reshape(p, 24, 3)
+    gm = members @ gstar  # P,24,3
+    q2 = np.einsum("pmi,pmi->pm", gm, members)
     q20 = np.einsum("pi,ij,pj->p", base, gstar, base)
     same = np.abs(q2 - q20[:, None]) <= 2e-4 * np.maximum(q20[:, None], 1e-12)
-    hn = np.sqrt(np.maximum(q2, 1e-12))
-    for k, u in enumerate(dirs):
-        uv = np.array(u, dtype=np.float64)
-        un = math.sqrt(float(uv @ gstar @ uv))
-        cos = np.einsum("pmi,ij,j->pm", members, gstar, uv) / (hn * un)
-        c2 = np.clip(cos * cos, 0.0, 1.0)[None, :, :]  # 1,P,48
-        r = rv[:, None, None]
-        f = (r * r * c2 + (1.0 - c2) / r) ** -1.5
-        f = np.where(same[None], f, 0.0).sum(axis=2) / np.maximum(same.sum(axis=1), 1)[None, :]
-        f = np.where(known[None, :], f, 1.0)
-        out[k] = f
+    nsame = np.maximum(same.sum(axis=1), 1)
+    uv = np.array(dirs, dtype=np.float64)  # D,3
+    un = np.sqrt(np.einsum("di,ij,dj->d", uv, gstar, uv))
+    cos = np.einsum("pmi,di->dpm", gm, uv) / (np.sqrt(np.maximum(q2, 1e-12))[None] * un[:, None, None])
+    c2 = np.clip(cos * cos, 0.0, 1.0)[:, None]  # D,1,P,24
+    r = rv[None, :, None, None]
+    f = (r * r * c2 + (1.0 - c2) / r) ** -1.5  # D,R,P,24
+    f = np.where(same[None, None], f, 0.0).sum(axis=3) / nsame[None, None, :]
+    out[:] = np.where(known[None, None, :], f, 1.0)
     return out
+
+
+@lru_cache(maxsize=65536)
+def _parse_hkl_cached(label: str) -> tuple[int, int, int]:
+    return parse_hkl(label) or (0, 0, 0)
 
 
 _CANDIDATES: OrderedDict[str, Candidate] = OrderedDict()
@@ -383,6 +387,47 @@ def _coarse_strain(m: Measured, d: np.ndarray, w: np.ndarray) -> np.ndarray:
     return COARSE_STRAINS[cov.argmax(axis=1)]
 
 
+_ROW_OFFSET = 2000.0  # > any 2θ (°): rows of sorted positions laid end to end stay sorted
+_FAR = 999.0  # stand-in position of a missing / unused reflection (never within tolerance of a peak)
+
+
+def _nearest(
+    vals: np.ndarray, targets: np.ndarray, tol: np.ndarray | None = None, wts: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """For K rows of positions ``vals`` (K, P; NaN = absent) and Q ``targets``: the index of the nearest
+    position per (row, target) and its distance, both (K, Q) — and, with ``tol`` and ``wts`` (K, P), the sum of
+    ``wts`` over the positions within ``tol`` (Q) of each target. Sort + binary search, no (K, Q, P) array."""
+    k, p = vals.shape
+    q = targets.size
+    if p == 0 or q == 0:
+        within0 = np.zeros((k, q)) if tol is not None else None
+        return np.zeros((k, q), dtype=np.int64), np.full((k, q), np.inf), within0
+    v = np.where(np.isfinite(vals), vals, _FAR)
+    order = np.argsort(v, axis=1, kind="stable")
+    vs = np.take_along_axis(v, order, axis=1)
+    off = (np.arange(k, dtype=np.float64) * _ROW_OFFSET)[:, None]
+    flat = (vs + off).ravel()
+    tq = targets[None, :] + off  # K,Q
+    base = (np.arange(k) * p)[:, None]
+    j = np.searchsorted(flat, tq.ravel()).reshape(k, q) - base
+    left = np.clip(j - 1, 0, p - 1)
+    right = np.clip(j, 0, p - 1)
+    dl = np.abs(targets[None, :] - np.take_along_axis(vs, left, axis=1))
+    dr = np.abs(np.take_along_axis(vs, right, axis=1) - targets[None, :])
+    take_left = dl <= dr
+    nd = np.where(take_left, dl, dr)
+    nearest = np.take_along_axis(order, np.where(take_left, left, right), axis=1)
+    nd = np.where(nd >= _FAR - 200.0, np.inf, nd)
+    within = None
+    if tol is not None and wts is not None:
+        ws = np.take_along_axis(np.where(np.isfinite(vals), wts, 0.0), order, axis=1).ravel()
+        cum = np.concatenate([[0.0], np.cumsum(ws)])
+        lo = np.searchsorted(flat, (tq - tol[None, :]).ravel(), side="left")
+        hi = np.searchsorted(flat, (tq + tol[None, :]).ravel(), side="right")
+        within = np.maximum(cum[hi] - cum[lo], 0.0).reshape(k, q)
+    return nearest, nd, within
+
+
 def _refine(m: Measured, d: np.ndarray, eps: np.ndarray, iters: int = 2) -> tuple[np.ndarray, ...]:
     """Batched least squares on nearest pairs: Δ2θ = −2 tanθ ε (°) + z + D cos θ, ridge priors on z and D."""
     k = d.shape[0]
@@ -396,9 +441,7 @@ def _refine(m: Measured, d: np.ndarray, eps: np.ndarray, iters: int = 2) -> tupl
     w = np.sqrt(m.h)[None, :]
     for _ in range(iters):
         cur = pos0 + z[:, None] + disp[:, None] * np.cos(np.radians(pos0 / 2.0))
-        dist = np.abs(m.tt[None, :, None] - np.where(np.isfinite(cur), cur, np.inf)[:, None, :])  # K,Q,P
-        j = dist.argmin(axis=2)
-        nd = np.take_along_axis(dist, j[:, :, None], axis=2)[:, :, 0]
+        j, nd, _ = _nearest(cur, m.tt)
         sel = nd <= m.tol[None, :]
         t0 = np.take_along_axis(pos0, j, axis=1)  # K,Q
         th = np.radians(np.where(np.isfinite(t0), t0, 0.0) / 2.0)
@@ -442,19 +485,11 @@ def _evaluate(m: Measured, pos: np.ndarray, inten: np.ndarray, weights: np.ndarr
         wsum, 1e-12
     )
     # measured → candidate
-    pu = np.where(use, pos, np.inf)
-    dist = np.abs(m.tt[None, :, None] - pu[:, None, :])  # K,Q,P
-    near = dist <= m.tol[None, :, None]
-    expected_q = np.einsum("kqp,kp->kq", near, np.where(use, exp_h, 0.0))
+    nearest, nd, expected_q = _nearest(np.where(use, pos, np.nan), m.tt, m.tol, np.where(use, exp_h, 0.0))
+    assert expected_q is not None
     credit = np.minimum(1.0, INTENSITY_SLACK * expected_q / np.maximum(m.h[None, :], 1e-9))
     tot = max(float(weights.sum()), 1e-12)
     expl_raw = (credit * weights[None, :]).sum(axis=1) / tot
-    if dist.shape[2]:
-        nearest = dist.argmin(axis=2)
-        nd = np.take_along_axis(dist, nearest[:, :, None], axis=2)[:, :, 0]
-    else:
-        nearest = np.zeros((k, m.tt.size), dtype=np.int64)
-        nd = np.full((k, m.tt.size), np.inf)
     nearest = np.where(nd <= m.tol[None, :], nearest, -1)
     chance_e = _union_fraction_rows(pos, tolerance(m.width, np.nan_to_num(pos)), use, m.lo, m.hi)
     cs = m.chance_seen
