@@ -7,9 +7,14 @@ fight for the same two cores), decodes every figure once, splits it, reads label
 panels and writes the panel image files (content-addressed, atomic renames: safe from several processes). What
 comes back is plain data — point ids, vectors, payloads — which the parent upserts in order.
 
-The pool is created on first use and kept for the life of the process (a server pays the start-up — importing
-torch and loading models, several seconds per worker — once); ``shutdown()`` ends it. Worker CPU time is
-reported per stage alongside the parent's (``FigureIngestor.stages``).
+The pool is created on first use (or by :func:`start`, e.g. when a server starts) and kept for the life of the
+process; ``shutdown()`` ends it. Each worker warms itself up in its initialiser — imports, encoder sessions, OCR
+engines, the digitiser's modules — so the first figures are not slowed by loading (``IngestPool.wait_ready``
+blocks until every worker is warm). Figures go to the workers one per task (the real figures of a paper differ
+tenfold in cost, so bigger chunks left one worker idle at the end of a run) as soon as the source yields them,
+so parsing a PDF overlaps with extracting its first figures. A worker exits by itself when its parent dies (a
+killed server leaves no workers behind). Worker CPU time is reported per stage alongside the parent's
+(``FigureIngestor.stages``).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import atexit
 import multiprocessing as mp
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from itertools import islice
@@ -32,7 +38,8 @@ if TYPE_CHECKING:
 Work = Callable[[Settings, list[FigureItem]], tuple[list[Extracted], Stages]]
 
 MIN_FIGURES = 8  # smaller runs stay in process: starting workers costs more than it saves
-CHUNK = 4  # figures per task (the unit of work a worker encodes in one batch)
+CHUNK = 1  # figures per task: the best balance between workers (encoders gain nothing from bigger batches)
+PARENT_POLL_S = 1.0  # how often a worker checks that its parent is still alive
 MAX_AUTO_WORKERS = 4
 
 _LOCK = threading.Lock()
@@ -57,10 +64,29 @@ def get_pool(ctx: IngestContext, workers: int | None, n_figures: int) -> IngestP
             _POOL.close()
             _POOL = None
         if _POOL is None:
-            for name in ("efficientnet-lite0", "all-minilm-l6-v2"):
+            for name in ("efficientnet-lite0", "sketch", "all-minilm-l6-v2"):
                 ctx.encoder(name).load()  # exports the ONNX files once, here, before workers look for them
-            _POOL = IngestPool(n)
+            _POOL = IngestPool(n, settings)
         return _POOL
+
+
+def running(ctx: IngestContext, workers: int | None) -> IngestPool | None:
+    """The shared pool if it is already running with the worker count this run asks for (then even a short run
+    uses it, and the input is streamed to it without first counting ``MIN_FIGURES`` items)."""
+    n = ctx.settings.ingest_workers if workers is None else workers
+    if n < 0:
+        n = auto_workers()
+    with _LOCK:
+        return _POOL if _POOL is not None and n >= 1 and _POOL.workers == n else None
+
+
+def start(ctx: IngestContext, workers: int | None = None, *, wait: bool = True) -> IngestPool | None:
+    """Start the shared pool now (a server at start-up, a bench before its clock starts) instead of on the first
+    large ingest; ``wait``: until every worker has loaded its models. None when ``workers`` (or the settings) say 0."""
+    pool = get_pool(ctx, workers, MIN_FIGURES)
+    if pool is not None and wait:
+        pool.wait_ready()
+    return pool
 
 
 def shutdown() -> None:
@@ -79,9 +105,28 @@ class IngestPool:
     """Spawned workers (never forked: the parent may hold ONNX/torch thread pools). Settings travel with each task,
     so one pool serves every data directory of the process."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, settings: Settings | None = None) -> None:
         self.workers = workers
-        self._executor = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init)
+        self._executor = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=mp.get_context("spawn"),
+            initializer=_init,
+            initargs=(os.getpid(), settings.model_dump_json() if settings is not None else None),
+        )
+
+    def wait_ready(self, timeout: float = 600.0) -> list[int]:
+        """Spawn every worker and wait until each has run its initialiser (models loaded); their pids."""
+        deadline = time.monotonic() + timeout
+        pids: set[int] = set()
+        while len(pids) < self.workers:
+            # one short task per missing worker: submitting spawns the processes; a task lands on a worker only
+            # after its initialiser has finished, and each task holds its worker briefly so the others get theirs
+            futures = [self._executor.submit(_ready, 0.2) for _ in range(self.workers - len(pids))]
+            for fut in futures:
+                pids.add(fut.result(timeout=max(1.0, deadline - time.monotonic())))
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"ingest workers not ready after {timeout:g} s")
+        return sorted(pids)
 
     def run(
         self, settings: Settings, items: Iterator[FigureItem], batch_size: int, work: Work
@@ -92,11 +137,19 @@ class IngestPool:
         pending: list[tuple[list[FigureItem], list[Future[tuple[list[Extracted], Stages]]]]] = []
 
         def submit() -> bool:
-            batch = list(islice(items, batch_size))
+            # each chunk goes to the workers as soon as the source has yielded it (a PDF is still being parsed
+            # while its first figures are extracted)
+            batch: list[FigureItem] = []
+            futures: list[Future[tuple[list[Extracted], Stages]]] = []
+            while len(batch) < batch_size:
+                chunk = list(islice(items, min(CHUNK, batch_size - len(batch))))
+                if not chunk:
+                    break
+                batch.extend(chunk)
+                futures.append(self._executor.submit(work, settings, chunk))
             if not batch:
                 return False
-            chunks = [batch[i : i + CHUNK] for i in range(0, len(batch), CHUNK)]
-            pending.append((batch, [self._executor.submit(work, settings, c) for c in chunks]))
+            pending.append((batch, futures))
             return True
 
         submit()
@@ -133,10 +186,31 @@ class IngestPool:
 # -- in the worker --------------------------------------------------------------------------------------------------
 
 
-def _init() -> None:
+def _init(parent_pid: int, settings_json: str | None) -> None:
+    _watch_parent(parent_pid)
     os.environ["MATSEARCH_ONNX_THREADS"] = "1"
     os.environ["OMP_NUM_THREADS"] = "1"
     import torch
 
     torch.set_num_threads(1)
-    import matsearch.indexer.figures.panels  # noqa: F401 - import the extraction code before the first task
+    from matsearch.indexer.pipeline import warm_worker
+
+    warm_worker(Settings.model_validate_json(settings_json) if settings_json else None)
+
+
+def _ready(hold_s: float) -> int:
+    time.sleep(hold_s)
+    return os.getpid()
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Exit when the parent process is gone (killed with -9, crashed): a daemon thread polls the parent pid, since
+    an orphaned worker is re-parented and would otherwise wait for tasks forever, holding its models in memory."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_POLL_S)
+            if os.getppid() != parent_pid:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="matsearch-parent-watch", daemon=True).start()

@@ -13,10 +13,11 @@ deletion run under the store's write lock (``matsearch.store.base.write_lock``).
 
 A figure already stored with the same bytes, source metadata and ``PIPELINE_VERSION`` (its ``ingest_key``) is not
 processed again at all: it is counted in ``IngestReport.unchanged`` and its point ids are reported. Runs of
-``ingest_pool.MIN_FIGURES`` figures or more go through worker processes (:mod:`matsearch.indexer.ingest_pool`) that
-do the CPU-bound part — decode, split, OCR, scale bars, encoders — while this process stays the one store writer.
-The index is maintained by ``Store.maintain`` (thresholds), never rebuilt by every ingest call. Per-stage CPU
-seconds of a run are in ``FigureIngestor.stages`` (docs/benchmarks.md, "Ingest").
+``ingest_pool.MIN_FIGURES`` figures or more (any run, once the pool is running) go through worker processes
+(:mod:`matsearch.indexer.ingest_pool`) that do the CPU-bound part — decode, split, OCR, scale bars, encoders —
+while this process stays the one store writer. The index is maintained by ``Store.maintain`` (thresholds), never
+rebuilt by every ingest call. Per-stage CPU seconds of a run are in ``FigureIngestor.stages`` (docs/benchmarks.md,
+"Ingest").
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -157,9 +159,11 @@ class FigureIngestor:
         if not self._custom_splitter:
             from matsearch.indexer import ingest_pool
 
-            first = list(islice(items, ingest_pool.MIN_FIGURES))
-            pool = ingest_pool.get_pool(self.ctx, self.workers, len(first))
-            items = _chain(first, items)
+            pool = ingest_pool.running(self.ctx, self.workers)
+            if pool is None:
+                first = list(islice(items, ingest_pool.MIN_FIGURES))
+                pool = ingest_pool.get_pool(self.ctx, self.workers, len(first))
+                items = _chain(first, items)
         if pool is None:
             while batch := list(islice(items, self.batch_size)):
                 yield batch, self.extract(batch)
@@ -377,6 +381,64 @@ class _WorkerContext:
 
 
 _INGESTORS: dict[str, Any] = {}
+
+
+def warm_figures() -> list[bytes]:
+    """Two small figures drawn here (PNG): a micrograph-like panel (particles) with a scale bar and "100 nm", and a
+    line plot with numbered axes — enough to run every extraction path once (labels, layout, OCR, scale bars, panel
+    types, the digitiser, all encoders)."""
+    import io
+
+    import numpy as np
+    from PIL import ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=18)
+    rng = np.random.default_rng(0)
+    micro = Image.fromarray((rng.random((260, 300)) * 40 + 50).astype(np.uint8)).convert("RGB")
+    draw = ImageDraw.Draw(micro)
+    for x, y, r in rng.integers((20, 20, 8), (280, 220, 22), size=(14, 3)).tolist():
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=(190, 190, 190))
+    draw.text((8, 6), "a", fill="white", font=font)
+    draw.rectangle((200, 240, 280, 245), fill="white")
+    draw.text((208, 215), "100 nm", fill="white", font=font)
+    plot = Image.new("RGB", (300, 260), "white")
+    draw = ImageDraw.Draw(plot)
+    x0, y0, x1, y1 = 50, 20, 285, 220
+    draw.line((x0, y1, x1, y1), fill="black", width=2)
+    draw.line((x0, y0, x0, y1), fill="black", width=2)
+    for k in range(5):
+        x = x0 + k * (x1 - x0) // 4
+        draw.line((x, y1, x, y1 + 5), fill="black", width=2)
+        draw.text((x - 8, y1 + 8), str(20 * k), fill="black", font=font)
+    xs = np.linspace(x0 + 2, x1 - 2, 120)
+    ys = y1 - 20 - 150 * np.exp(-(((xs - 170) / 20) ** 2))
+    draw.line(list(zip(xs.tolist(), ys.tolist(), strict=True)), fill=(200, 30, 30), width=2)
+    out = []
+    for im in (micro, plot):
+        buf = io.BytesIO()
+        im.save(buf, format="PNG")
+        out.append(buf.getvalue())
+    return out
+
+
+def warm_worker(settings: Settings | None) -> None:
+    """Load everything extraction uses (imports, encoder sessions, OCR engines, the digitiser) by extracting
+    :func:`warm_figures` once, its image files going to a temporary folder: an ingest worker does this in its
+    initialiser, so the figures it is sent later do not pay for loading."""
+    import tempfile
+
+    settings = settings or Settings()
+    ingestor = FigureIngestor(_WorkerContext(settings), workers=0)
+    with tempfile.TemporaryDirectory(prefix="matsearch-warm-") as d:
+        ingestor.ctx.images = ImageStore(Path(d) / "images")
+        items = [
+            FigureItem(data=data, name=f"warm-up-{k}.png", caption="Warm-up figure.")
+            for k, data in enumerate(warm_figures())
+        ]
+        results = ingestor.extract(items)
+    for result in results:
+        if result.error is not None:
+            raise RuntimeError(f"ingest worker warm-up failed: {result.error}")
 
 
 def extract_chunk(settings: Settings, chunk: list[FigureItem]) -> tuple[list[Extracted], Stages]:
