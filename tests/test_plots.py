@@ -68,6 +68,20 @@ def test_real_dev_panel_axes() -> None:
     assert len(answer["series"]) >= 4  # five coloured curves (Ag, BM, PM, SMNp, Pt/C)
 
 
+def test_ingest_path_reads_only_the_x_axis_and_gives_the_same_lines() -> None:
+    """The ingest path (spectra collection) skips the y labels: same x calibration and pixel rows, y relative."""
+    fig = Image.open(DEV_FIGURES / "s41467-018-06211-3_fig3.jpg").convert("RGB")
+    panel = fig.crop((0, 3, 314, 243))
+    full, fast = digitize_full(panel), digitize_full(panel, ingest=True)
+    assert fast["x_axis"]["ticks"] == full["x_axis"]["ticks"] and fast["kind"] == full["kind"]
+    assert fast["y_axis"]["relative"] and not full["y_axis"]["relative"] and fast["y_axis"]["ticks"] == []
+    assert [(s["px_x0"], s["px_y"]) for s in fast["series"]] == [(s["px_x0"], s["px_y"]) for s in full["series"]]
+    # an XRD plot's kind comes from its x title; its y title ("Intensity (a.u.)") is not needed, so not read
+    image, _truth = plots_synth.render(14)
+    xrd = digitize_full(image, ingest=True)
+    assert xrd["kind"] == "xrd" and xrd["y_axis"]["label"] is None and xrd["series"]
+
+
 def test_not_a_plot_is_refused() -> None:
     rng = np.random.default_rng(0)
     noise = Image.fromarray(rng.integers(0, 255, (200, 300, 3), dtype=np.uint8))

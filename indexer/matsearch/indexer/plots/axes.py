@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -488,7 +489,13 @@ def _strip_words(ink: np.ndarray, region: tuple[int, int, int, int]) -> list[tup
     return group_words(_strip_chars(ink, region))
 
 
-def find_axes(rgb: np.ndarray) -> Axes | None:
+def find_axes(rgb: np.ndarray, y_title_needed: Callable[[str], bool] | None = None) -> Axes | None:
+    """The axes rectangle, tick marks, and both axes read and calibrated.
+
+    With ``y_title_needed`` (the ingest path, which only needs the x calibration: the spectra collection's vectors
+    are invariant to a linear y calibration), the y tick labels and the "1e6" multiplier are not read (y stays
+    relative) and the y title is read only when ``y_title_needed(x_title)`` says the kind depends on it.
+    """
     h, w = rgb.shape[:2]
     bg = background_color(rgb)
     dark = dark_mask(rgb)
@@ -580,14 +587,23 @@ def find_axes(rgb: np.ndarray) -> Axes | None:
         ink,
         (max(0, x0 - 2 * int(text_h)), max(0, y0 - int(2.5 * text_h)), min(w, x0 + int(6 * text_h)), max(0, y0 - 1)),
     )
-    all_boxes = xlab + xtitle_boxes + ylab + ytitle_boxes + mult_boxes
-    rot = [False] * (len(xlab) + len(xtitle_boxes) + len(ylab)) + [True] * len(ytitle_boxes) + [False] * len(mult_boxes)
-    read = read_words(rgb, all_boxes, rot)
-    n1 = len(xlab)
-    n2 = n1 + len(xtitle_boxes)
-    n3 = n2 + len(ylab)
-    n4 = n3 + len(ytitle_boxes)
-    xl, xt, yl, yt, mt = read[:n1], read[n1:n2], read[n2:n3], read[n3:n4], read[n4:]
+    if y_title_needed is None:
+        all_boxes = xlab + xtitle_boxes + ylab + ytitle_boxes + mult_boxes
+        rot = [False] * (len(xlab) + len(xtitle_boxes) + len(ylab))
+        rot += [True] * len(ytitle_boxes) + [False] * len(mult_boxes)
+        read = read_words(rgb, all_boxes, rot)
+        n1 = len(xlab)
+        n2 = n1 + len(xtitle_boxes)
+        n3 = n2 + len(ylab)
+        n4 = n3 + len(ytitle_boxes)
+        xl, xt, yl, yt, mt = read[:n1], read[n1:n2], read[n2:n3], read[n3:n4], read[n4:]
+    else:
+        read = read_words(rgb, xlab + xtitle_boxes)
+        xl, xt, yl, mt = read[: len(xlab)], read[len(xlab) :], [], []
+        yt = []
+        if ytitle_boxes and y_title_needed(" ".join(t.text for t in xt if t.score > 0.4)):
+            yt = read_words(rgb, ytitle_boxes, [True] * len(ytitle_boxes))
+            read = read + yt
 
     def calibrate(labels: list[TextBox], ticks: list[float], horizontal: bool, span: float) -> AxisInfo:
         info = AxisInfo(tick_marks=ticks, labels=labels)

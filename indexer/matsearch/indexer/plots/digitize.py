@@ -12,6 +12,7 @@ column of the box, ``null`` where the line is hidden. ``digitize_full`` also ret
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import cv2
@@ -132,8 +133,34 @@ def _axis_json(info: Any, title: str, relative: bool) -> dict[str, Any]:
     }
 
 
-def digitize_full(image: Image.Image | np.ndarray, caption: str = "") -> dict[str, Any]:
-    """The answer plus, per series, ``px_x0`` (first column) and ``px_y`` (pixel rows) for evaluation."""
+def y_title_needed(caption: str) -> Callable[[str], bool]:
+    """For the ingest path: does the kind of a plot with this caption and a given x title depend on the y title?
+
+    Only for the rules whose x title needs a confirming word ("Wavelength (nm)" + "Absorbance" → uv-vis) that the
+    caption does not give, and for plots without a readable x title.
+    """
+    cap = caption.lower()
+
+    def need(x_title: str) -> bool:
+        xt = x_title.lower()
+        if not xt.strip():
+            return True
+        kind = detect_kind(x_title, "", caption)
+        if kind not in (None, "other"):
+            return False
+        return any(c is not None and re.search(x, xt) and not re.search(c, cap) for _k, x, c in _KIND_RULES)
+
+    return need
+
+
+def digitize_full(image: Image.Image | np.ndarray, caption: str = "", ingest: bool = False) -> dict[str, Any]:
+    """The answer plus, per series, ``px_x0`` (first column) and ``px_y`` (pixel rows) for evaluation.
+
+    ``ingest=True`` reads what the ``spectra`` collection needs and no more: the x axis (ticks and title), the y
+    title only where the kind depends on it, no y tick labels (y comes out relative: ``y_axis.relative`` is true;
+    the collection's vectors are scaled to the series' own range, so a linear y calibration changes none of them),
+    and no lines at all when the x axis could not be calibrated (such series are not indexed).
+    """
     if isinstance(image, Image.Image):
         if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
             rgba = image.convert("RGBA")  # transparent background (docs PNGs): onto white, not black
@@ -145,22 +172,23 @@ def digitize_full(image: Image.Image | np.ndarray, caption: str = "") -> dict[st
     rgb = np.ascontiguousarray(rgb.astype(np.uint8))
     if min(rgb.shape[:2]) < 40:
         raise NoPlotFound(f"image is {rgb.shape[1]}x{rgb.shape[0]} pixels: too small for a plot")
-    ax = find_axes(rgb)
+    ax = find_axes(rgb, y_title_needed(caption) if ingest else None)
     if ax is None:
         raise NoPlotFound("no plot axes found in the image (no pair of long straight axis lines)")
-    return _digitize_with_axes(rgb, ax, caption)
+    return _digitize_with_axes(rgb, ax, caption, lines=not (ingest and ax.x.fit is None))
 
 
-def digitize(image: Image.Image | np.ndarray, caption: str = "") -> dict[str, Any]:
-    """The ``plot digitize`` answer (see the module docstring)."""
-    out = digitize_full(image, caption)
+def digitize(image: Image.Image | np.ndarray, caption: str = "", ingest: bool = False) -> dict[str, Any]:
+    """The ``plot digitize`` answer (see the module docstring; ``ingest``: see :func:`digitize_full`)."""
+    out = digitize_full(image, caption, ingest)
     for s in out["series"]:
         s.pop("px_y", None)
         s.pop("px_x0", None)
     return out
 
 
-def _digitize_with_axes(rgb: np.ndarray, ax: Axes, caption: str) -> dict[str, Any]:
+def _digitize_with_axes(rgb: np.ndarray, ax: Axes, caption: str, lines: bool = True) -> dict[str, Any]:
+    """The answer for found axes; ``lines=False`` (ingest, x axis not calibrated: nothing to index) skips the lines."""
     height, width = rgb.shape[:2]
     x0, y0, x1, y1 = ax.plot_box
     m = max(1, ax.thickness // 2 + 1)
@@ -182,7 +210,7 @@ def _digitize_with_axes(rgb: np.ndarray, ax: Axes, caption: str) -> dict[str, An
             r = int(round(t)) - by0
             ink[max(0, r - 1) : r + 2, : tl["y"] + 1] = False
     exclude = np.zeros_like(ink)
-    texts = _inside_text(crop, ink, ax.text_h)
+    texts = _inside_text(crop, ink, ax.text_h) if lines else []
     swatches = _legend_swatches(crop, ink, texts, ax.text_h)
     pad = 2
     for tbox in texts:
@@ -196,7 +224,7 @@ def _digitize_with_axes(rgb: np.ndarray, ax: Axes, caption: str) -> dict[str, An
         c, d = max(q[2] for q in boxes), max(q[3] for q in boxes)
         e = int(0.6 * ax.text_h)
         exclude[max(0, b - e) : d + e + 1, max(0, a - e) : c + e + 1] = True
-    tracks = extract_lines(crop, ink, exclude)
+    tracks = extract_lines(crop, ink, exclude) if lines else []
     xfit, yfit = ax.x.fit, ax.y.fit
     cols = np.arange(bx0, bx1 + 1, dtype=float)
     xvals = xfit.value(cols) if xfit is not None else (cols - x0) / max(1, x1 - x0)

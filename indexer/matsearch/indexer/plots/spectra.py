@@ -159,7 +159,7 @@ def graph_series(ctx: IngestContext, points: list[PointRecord]) -> tuple[list[st
         with Image.open(path) as im:
             image = im.convert("RGB")
         try:
-            answer = digitize(image, str(p.payload.get("caption") or ""))
+            answer = digitize(image, str(p.payload.get("caption") or ""), ingest=True)
         except NoPlotFound as exc:
             log.debug("panel %s: %s", p.id, exc)
             continue
