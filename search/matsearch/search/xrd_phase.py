@@ -215,11 +215,17 @@ class Candidate:
     crystal_system: str
     lattice: dict[str, Any]
     _md: np.ndarray | None = None  # (D, R, P) family-averaged March–Dollase factors
+    _tt: np.ndarray | None = None  # (S, P) 2θ at the coarse strain grid
 
     def md(self) -> np.ndarray:
         if self._md is None:
             self._md = march_dollase(self)
         return self._md
+
+    def coarse_two_theta(self) -> np.ndarray:
+        if self._tt is None:
+            self._tt = _two_theta(self.d[None, :], COARSE_STRAINS[:, None])
+        return self._tt
 
 
 def candidate_from_payload(pl: dict[str, Any]) -> Candidate:
@@ -377,8 +383,11 @@ def _fits(
 COARSE_STRAINS = STRAINS[::2]  # 0.2 % steps; the least-squares refinement takes it from there
 
 
-def _coarse_strain(m: Measured, d: np.ndarray, w: np.ndarray) -> np.ndarray:
-    tt = _two_theta(d[:, None, :], COARSE_STRAINS[None, :, None])  # K,S,P
+def _coarse_strain(m: Measured, d: np.ndarray, w: np.ndarray, tt: np.ndarray | None = None) -> np.ndarray:
+    """The coarse strain (``COARSE_STRAINS``) at which the measurement shows most of each candidate's intensity;
+    ``tt``: the (K, S, P) 2θ table if already known."""
+    if tt is None:
+        tt = _two_theta(d[:, None, :], COARSE_STRAINS[None, :, None])  # K,S,P
     idx, ok = _grid_index(tt)
     ok &= m.mask[idx]
     obs = np.where(ok, m.presence[idx], 0.0)
@@ -462,8 +471,42 @@ def _refine(m: Measured, d: np.ndarray, eps: np.ndarray, iters: int = 2) -> tupl
     return eps, z, disp, pos
 
 
-def _evaluate(m: Measured, pos: np.ndarray, inten: np.ndarray, weights: np.ndarray) -> dict[str, np.ndarray]:
-    """Both directions for K reflection sets at ``pos`` (K, P) with intensities ``inten`` (K, P, max 1)."""
+Pairs = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _pairs(pos: np.ndarray, tt: np.ndarray, tol: np.ndarray) -> Pairs:
+    """Every (row k, measured peak q, reflection p) with |tt_q − pos_kp| ≤ tol_q, and that distance: one sort per
+    row and a binary search per (k, q) range instead of a (K, Q, P) distance array."""
+    k, p = pos.shape
+    q = tt.size
+    empty = np.zeros(0, dtype=np.int64)
+    if p == 0 or q == 0 or k == 0:
+        return empty, empty, empty, np.zeros(0)
+    v = np.where(np.isfinite(pos), pos, _FAR)
+    order = np.argsort(v, axis=1, kind="stable")
+    vs = np.take_along_axis(v, order, axis=1)
+    off = (np.arange(k, dtype=np.float64) * _ROW_OFFSET)[:, None]
+    flat = (vs + off).ravel()
+    tq = tt[None, :] + off
+    lo = np.searchsorted(flat, (tq - tol[None, :]).ravel(), side="left")
+    hi = np.searchsorted(flat, (tq + tol[None, :]).ravel(), side="right")
+    lens = hi - lo
+    total = int(lens.sum())
+    if total == 0:
+        return empty, empty, empty, np.zeros(0)
+    ends = np.cumsum(lens)
+    flat_i = np.arange(total) - np.repeat(ends - lens, lens) + np.repeat(lo, lens)
+    kq = np.repeat(np.arange(k * q), lens)
+    k_i, q_i = kq // q, kq % q
+    p_i = order.ravel()[flat_i]
+    return k_i, q_i, p_i, np.abs(tt[q_i] - pos[k_i, p_i])
+
+
+def _evaluate(
+    m: Measured, pos: np.ndarray, inten: np.ndarray, weights: np.ndarray, pairs: Pairs | None = None
+) -> dict[str, np.ndarray]:
+    """Both directions for K reflection sets at ``pos`` (K, P) with intensities ``inten`` (K, P, max 1);
+    ``pairs``: ``_pairs(pos, m.tt, m.tol)`` if already known (rows that share positions share pairs)."""
     k, _ = pos.shape
     pi, ok = _grid_index(pos)
     inr = ok & np.isfinite(pos) & (pos >= m.lo) & (pos <= m.hi) & (inten > 0)
@@ -485,8 +528,22 @@ def _evaluate(m: Measured, pos: np.ndarray, inten: np.ndarray, weights: np.ndarr
         wsum, 1e-12
     )
     # measured → candidate
-    nearest, nd, expected_q = _nearest(np.where(use, pos, np.nan), m.tt, m.tol, np.where(use, exp_h, 0.0))
-    assert expected_q is not None
+    # measured peak q ↔ used reflections within its tolerance: summed expected height, and the nearest one
+    k_i, q_i, p_i, dist = _pairs(pos, m.tt, m.tol) if pairs is None else pairs
+    nq = m.tt.size
+    u = use[k_i, p_i]
+    k_i, q_i, p_i, dist = k_i[u], q_i[u], p_i[u], dist[u]
+    key = k_i * nq + q_i
+    expected_q = np.bincount(key, weights=exp_h[k_i, p_i], minlength=k * nq).reshape(k, nq)
+    nearest = np.full(k * nq, -1, dtype=np.int64)
+    nd = np.full(k * nq, np.inf)
+    if key.size:
+        o = np.lexsort((p_i, dist, key))  # per (k, q): nearest first, ties to the lower reflection index
+        ks = key[o]
+        first = o[np.concatenate([[True], ks[1:] != ks[:-1]])]
+        nearest[key[first]] = p_i[first]
+        nd[key[first]] = dist[first]
+    nearest, nd = nearest.reshape(k, nq), nd.reshape(k, nq)
     credit = np.minimum(1.0, INTENSITY_SLACK * expected_q / np.maximum(m.h[None, :], 1e-9))
     tot = max(float(weights.sum()), 1e-12)
     expl_raw = (credit * weights[None, :]).sum(axis=1) / tot
@@ -556,9 +613,13 @@ def fit(m: Measured, cands: list[Candidate], weights: np.ndarray | None = None, 
         return Fits(z, z, z, z, z, z, z, z, z, z, z, z, [], z, z, z, np.zeros((0, q)), np.zeros((0, q), int),
                     np.zeros((0, 1)), np.zeros((0, 1)))  # fmt: skip
     d, w = _pad(cands)
-    eps0 = _coarse_strain(m, d, w)
+    tt = np.full((k, COARSE_STRAINS.size, d.shape[1]), np.nan)
+    for i, c in enumerate(cands):
+        tt[i, :, : c.d.size] = c.coarse_two_theta()
+    eps0 = _coarse_strain(m, d, w, tt)
     eps, z, disp, pos = _refine(m, d, eps0)
-    ev = _evaluate(m, pos, w, wts)
+    pairs = _pairs(pos, m.tt, m.tol)
+    ev = _evaluate(m, pos, w, wts, pairs)
     po_axis = ["" for _ in range(k)]
     po_r = np.ones(k)
     if texture_top > 0:
@@ -566,6 +627,8 @@ def fit(m: Measured, cands: list[Candidate], weights: np.ndarray | None = None, 
         top = [int(i) for i in np.argsort(-ev["score"])[:texture_top] if cands[int(i)].d.size]
         width = pos.shape[1]
         blocks_i, blocks_p, blocks_v = [], [], []
+        tex_pairs: list[list[np.ndarray]] = [[], [], [], []]
+        row0 = 0
         for i in top:
             c = cands[i]
             md = c.md()  # D,R,P
@@ -577,9 +640,21 @@ def fit(m: Measured, cands: list[Candidate], weights: np.ndarray | None = None, 
             blocks_v.append(vv)
             blocks_p.append(np.repeat(pos[i : i + 1], dd * rr, axis=0))
             blocks_i.append(np.full(dd * rr, i))
+            sel = pairs[0] == i  # the candidate's pairs, once per texture variant (same positions)
+            n_sel = int(sel.sum())
+            tex_pairs[0].append(np.repeat(row0 + np.arange(dd * rr), n_sel))
+            for slot in (1, 2, 3):
+                tex_pairs[slot].append(np.tile(pairs[slot][sel], dd * rr))
+            row0 += dd * rr
         if top:
             rows_i = np.concatenate(blocks_i)
-            vev = _evaluate(m, np.concatenate(blocks_p), np.concatenate(blocks_v), wts)
+            tp = (
+                np.concatenate(tex_pairs[0]),
+                np.concatenate(tex_pairs[1]),
+                np.concatenate(tex_pairs[2]),
+                np.concatenate(tex_pairs[3]),
+            )
+            vev = _evaluate(m, np.concatenate(blocks_p), np.concatenate(blocks_v), wts, tp)
             start = 0
             for i, block in zip(top, blocks_i, strict=True):
                 n = block.size
