@@ -243,3 +243,40 @@ def test_nan_pixels_filled_and_non_square_16bit_resampled() -> None:
     lag = 8 + int(np.argmax(ac[8:30]))
     assert abs(lag - 3.905 / LIBRARY_PX) <= 1.0
     assert Q.dominant_period_px(img[:, :300] if np.isfinite(img).all() else np.nan_to_num(img)) > 0
+
+
+def test_lattice_cache_same_answer_and_follows_rebuilt_points(service: Service, entries: list[StructureEntry]) -> None:
+    """Stage 1 fetches only ids + build keys and takes the stored spectra from a per-process cache: a warm cache
+    gives the same answer as a cold one, and a point whose payload changed (new build key) is not served stale."""
+    from matsearch.encoders.stem_library import LATTICE_KEY, SPOTS_KEY
+
+    entry = entries[11]
+    data = png16_bytes(noisy_query(entry, 0.22, seed=5))
+
+    def run() -> list[Hit]:
+        return Q.search_stem(service.store, service.settings, data, filename="q.png", nm_per_px=0.022, limit=5)
+
+    Q._FEATURE_CACHE.clear()
+    cold = run()
+    assert cold and len(Q._FEATURE_CACHE) > 0
+    warm = run()
+    assert [(h.id, round(h.score, 6)) for h in warm] == [(h.id, round(h.score, 6)) for h in cold]
+    assert all(LATTICE_KEY not in h.payload and SPOTS_KEY not in h.payload for h in warm)
+    assert all(h.payload["formula"] for h in warm), "returned hits carry the full payload"
+    # Rebuild the top point with another structure's spectrum (and a new build key): the answer must change.
+    top = cold[0]
+    (rec,) = service.store.retrieve("stem", [top.id])
+    other = next(
+        p
+        for p in service.store.scroll("stem", limit=200)[0]
+        if p.payload["structure_id"] != top.payload["structure_id"]
+        and p.payload["projected_cell"]["a"] > 1.6 * rec.payload["projected_cell"]["a"]
+    )
+    swapped = {LATTICE_KEY: other.payload[LATTICE_KEY], SPOTS_KEY: other.payload[SPOTS_KEY], "build_key": "rebuilt"}
+    service.store.set_payload("stem", [top.id], swapped)
+    try:
+        after = {h.id: h.score for h in run()}
+        assert after.get(top.id, 0.0) < top.score - 0.05
+    finally:
+        keep = {k: rec.payload[k] for k in (LATTICE_KEY, SPOTS_KEY, "build_key")}
+        service.store.set_payload("stem", [top.id], keep)

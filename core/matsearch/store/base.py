@@ -72,7 +72,8 @@ class VectorQuery:
     score_threshold: float | None = None
     exact: bool = False
     hnsw_ef: int | None = None
-    with_payload: bool = True  # False: hits carry an empty payload (much cheaper when payloads are large)
+    # False: hits carry an empty payload (much cheaper when payloads are large); a list of keys: only those fields
+    with_payload: bool | list[str] = True
 
 
 @dataclass

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import io
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -397,6 +399,75 @@ def payload_features(hits: Sequence[ScoredHit]) -> tuple[list[ScoredHit], np.nda
     return with_lat, harm, spots
 
 
+# Stage 1 fetches only these payload fields: the lattice spectra (3.3 kB + 24 spots per point) were ~65 of the
+# ~140 CPU-ms of a query at 20k points when every candidate's payload came back (docs/stem.md, speed). The spectra
+# of a point are a pure function of its ``build_key`` (structure content hash + simulator/encoder/lattice
+# versions), so they are cached per process under (point id, build key); misses are fetched once by id.
+STAGE1_FIELDS = ["structure_id", "build_key"]
+FEATURE_CACHE_SIZE = 40_000  # points (~3.5 kB each: float16 harmonics + spots)
+_FEATURE_CACHE: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray | None]] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+
+
+def _parse_lattice(payload: dict[str, Any]) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """(float16 (2, K, M+1) harmonics, (k, 2) spots or None) from a library payload; None without a spectrum."""
+    import base64
+
+    from matsearch.encoders.stem import LAT_M, LAT_NK
+
+    lat = payload.get(LATTICE_KEY)
+    if not isinstance(lat, str):
+        return None
+    try:
+        h16 = np.frombuffer(base64.b64decode(lat), dtype=np.float16).reshape(2, LAT_NK, LAT_M + 1)
+    except ValueError:
+        return None
+    sp = payload.get(SPOTS_KEY)
+    spots = np.asarray(sp, dtype=np.float64).reshape(-1, 2) if isinstance(sp, list) and sp else None
+    return h16, spots
+
+
+def cached_lattice_features(
+    store: Store, hits: Sequence[ScoredHit]
+) -> tuple[list[ScoredHit], np.ndarray, list[np.ndarray | None]]:
+    """``payload_features`` for stage-1 hits that carry only ``STAGE1_FIELDS``: spectra from the per-process cache,
+    the missing ones fetched by id (and cached when the point has a build key)."""
+    from matsearch.encoders.stem import LAT_M, LAT_NK
+
+    found: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+    missing: list[str] = []
+    with _CACHE_LOCK:
+        for h in hits:
+            bk = h.payload.get("build_key")
+            key = (h.id, str(bk))
+            if isinstance(bk, str) and key in _FEATURE_CACHE:
+                _FEATURE_CACHE.move_to_end(key)
+                found[h.id] = _FEATURE_CACHE[key]
+            else:
+                missing.append(h.id)
+    if missing:
+        fetched = store.retrieve(COLLECTION, missing)
+        new: dict[tuple[str, str], tuple[np.ndarray, np.ndarray | None]] = {}
+        for rec in fetched:
+            feat = _parse_lattice(rec.payload)
+            if feat is None:
+                continue
+            found[rec.id] = feat
+            bk = rec.payload.get("build_key")
+            if isinstance(bk, str):
+                new[(rec.id, bk)] = feat
+        with _CACHE_LOCK:
+            _FEATURE_CACHE.update(new)
+            while len(_FEATURE_CACHE) > FEATURE_CACHE_SIZE:
+                _FEATURE_CACHE.popitem(last=False)
+    cands = [h for h in hits if h.id in found]
+    if not cands:
+        return [], np.zeros((0, LAT_NK, LAT_M + 1), np.complex64), []
+    h16 = np.stack([found[h.id][0] for h in cands]).astype(np.float32)  # (c, 2, K, M+1)
+    harm = (h16[:, 0] + 1j * h16[:, 1]).astype(np.complex64)
+    return cands, harm, [found[h.id][1] for h in cands]
+
+
 def search_stem(
     store: Store,
     settings: Settings,
@@ -432,7 +503,7 @@ def search_stem(
     threshold = DEFAULT_SCORE_THRESHOLD if score_threshold is None else score_threshold
     vectors = stage1_vectors(arr, prepared, known, settings)
     k = max(RERANK_K if known else UNKNOWN_K, limit * OVERFETCH)
-    queries = [VectorQuery(vector=v, using=VECTOR, filter=flt, limit=k) for v in vectors]
+    queries = [VectorQuery(vector=v, using=VECTOR, filter=flt, limit=k, with_payload=STAGE1_FIELDS) for v in vectors]
     results = store.query_batch(COLLECTION, queries)
     pool = list({h.id: h for r in results for h in r}.values())
     if known:
@@ -441,17 +512,16 @@ def search_stem(
     else:
         work, factor, fallback = unknown_work(arr)
         qf = phys.unknown_features(work, factor, fallback)
-    cands, harm, spots = payload_features(pool)
+    cands, harm, spots = cached_lattice_features(store, pool)
     sc = phys.score_candidates(qf, harm, spots)
-    scored: list[ScoredHit] = []
-    info: dict[str, dict[str, Any]] = {}
-    for i, h in enumerate(cands):
-        if not sc.abstain[i] >= threshold:
-            continue
-        payload = {k2: v for k2, v in h.payload.items() if k2 not in (LATTICE_KEY, SPOTS_KEY)}
-        scored.append(ScoredHit(id=h.id, score=float(sc.score[i]), payload=payload, vectors=h.vectors))
-        info[h.id] = _hit_info(qf, sc, i, nm, factor)
+    keep = np.nonzero(sc.abstain >= threshold)[0]
+    scored = [ScoredHit(id=cands[i].id, score=float(sc.score[i]), payload=cands[i].payload) for i in keep]
     merged = best_per_structure([scored], limit)
+    row = {cands[i].id: int(i) for i in keep}
+    full = {p.id: p.payload for p in store.retrieve(COLLECTION, [h.id for h in merged])} if merged else {}
+    for h in merged:  # the returned hits carry the full payload, without the stored spectra
+        h.payload = {k2: v for k2, v in full.get(h.id, h.payload).items() if k2 not in (LATTICE_KEY, SPOTS_KEY)}
+    info = {h.id: _hit_info(qf, sc, row[h.id], nm, factor) for h in merged}
     out: list[Hit] = []
     for hit in to_hits(COLLECTION, merged):
         extra = info[hit.id]
