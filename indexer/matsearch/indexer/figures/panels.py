@@ -101,6 +101,8 @@ def find_panels(
         n = sum(1 for r in lay.regions if r.label is not None)
         if best is None or n > best[0]:
             best = (n, g, lay)
+        if caption_labels and n >= len(set(caption_labels)):
+            break  # every label the caption names is placed: a reading at another size cannot find more
     assert best is not None
     _, f, layout = best
     if f != 1.0:
