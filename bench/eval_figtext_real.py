@@ -51,6 +51,10 @@ def _norm(text: str) -> str:
 # Captions
 
 
+SPLITS = ("dev", "heldout", "dev2", "heldout2")
+NEW_SPLITS = ("dev2", "heldout2")
+
+
 def _caption_items(split: str, cache: Path) -> list[dict[str, Any]]:
     """(caption, shared, {label: segment}, scale) per annotated caption of a split."""
     import hashlib
@@ -96,10 +100,15 @@ def eval_captions(split: str, cache: Path) -> dict[str, Any]:
 
     n = seg_ok = pan_ok = 0
     n_scale = ok_scale = 0
+    invented = 0
     failures = []
     items = _caption_items(split, cache)
     for it in items:
         got = split_caption(it["caption"])
+        extra = [lab for lab in got.labels if lab not in it["segments"]]
+        invented += len(extra)
+        if extra:
+            failures.append({"id": it["id"], "invented_labels": extra})
         for lab, gold in it["segments"].items():
             n += 1
             f1 = token_f1(gold, got.segment(lab) or "")
@@ -130,7 +139,8 @@ def eval_captions(split: str, cache: Path) -> dict[str, Any]:
         "segments_f1_0.9": round(seg_ok / max(1, n), 4),
         "panel_caption_f1_0.8": round(pan_ok / max(1, n), 4),
         "scale_values": n_scale,
-        "scale_value_accuracy": round(ok_scale / max(1, n_scale), 4),
+        "scale_value_accuracy": round(ok_scale / n_scale, 4) if n_scale else None,
+        "invented_labels": invented,
         "failures": failures,
     }
 
@@ -417,7 +427,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default="captions,scales,labels,search")
     ap.add_argument("--failures", action="store_true", help="print the failures too")
-    ap.add_argument("--splits", default="dev,heldout", help="dev, heldout or both (tune on dev only)")
+    ap.add_argument(
+        "--splits",
+        default="dev,heldout,dev2,heldout2",
+        help="dev, heldout (first session), dev2, heldout2 (captions added in the second session); tune on dev* only",
+    )
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     from bench.real_text.fetch import ensure
@@ -429,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
     for split in args.splits.split(","):
         if "captions" in parts:
             results[f"captions_{split}"] = eval_captions(split, cache)
+        if split in NEW_SPLITS:
+            continue  # the second session's new parts hold captions only
         if "scales" in parts:
             results[f"scales_{split}"] = eval_scales(split, cache, Settings())
             results[f"scales_e2e_{split}"] = eval_scales_e2e(split, cache, Settings())
@@ -440,15 +456,18 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(results, indent=1, ensure_ascii=False))
 
     def both(part: str, key: str, fmt: str = "{:.3f}") -> str:
-        vals = [results.get(f"{part}_{s}", {}).get(key) for s in ("dev", "heldout")]
-        return "  ".join(f"{(fmt.format(v) if isinstance(v, float) else str(v)):>10}" for v in vals)
+        vals = [results.get(f"{part}_{s}", {}).get(key) for s in SPLITS]
+        cells = (fmt.format(v) if isinstance(v, float) else ("" if v is None else str(v)) for v in vals)
+        return "  ".join(f"{c:>10}" for c in cells)
 
-    print(f"\n{'figure text on real data':<52} {'dev':>10}  {'held-out':>10}   target (held-out)")
+    head = "  ".join(f"{h:>10}" for h in ("dev", "held-out", "new dev", "new h-out"))
+    print(f"\n{'figure text on real data':<52} {head}   target (held-out)")
     if "captions" in parts:
         print(f"{'captions: labels annotated':<52} {both('captions', 'labels')}")
         print(f"{'captions: segments right (token F1 >= 0.9)':<52} {both('captions', 'segments_f1_0.9')}   >= 0.90")
         print(f"{'captions: panel caption token F1 >= 0.8':<52} {both('captions', 'panel_caption_f1_0.8')}   >= 0.90")
         print(f"{'captions: scale values right':<52} {both('captions', 'scale_value_accuracy')}")
+        print(f"{'captions: labels not in the caption (invented)':<52} {both('captions', 'invented_labels')}")
     if "scales" in parts:
         print(f"{'scales: panels that draw a bar':<52} {both('scales', 'bar_panels')}")
         print(f"{'scales: nm/px within 10 % (bar panels)':<52} {both('scales', 'nm_per_px_within_10pct')}   >= 0.90")
@@ -475,8 +494,9 @@ def main(argv: list[str] | None = None) -> int:
             ("nm_per_px_within_10pct", "ingested paper: nm/px within 10 %"),
             ("barless_given_nm_per_px", "ingested paper: barless panels given nm/px"),
         ):
-            vals = [results.get(f"search_{s}", {}).get("ingested_scales", {}).get(key) for s in ("dev", "heldout")]
-            print(f"{label:<52} " + "  ".join(f"{(f'{v:.3f}' if isinstance(v, float) else str(v)):>10}" for v in vals))
+            vals = [results.get(f"search_{s}", {}).get("ingested_scales", {}).get(key) for s in SPLITS]
+            cells = (f"{v:.3f}" if isinstance(v, float) else ("" if v is None else str(v)) for v in vals)
+            print(f"{label:<52} " + "  ".join(f"{c:>10}" for c in cells))
     if args.failures:
         for key, r in results.items():
             for f in r.get("failures", []) + [q for q in r.get("per_query", []) if q["ndcg10"] < 1.0]:

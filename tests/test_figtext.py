@@ -46,6 +46,16 @@ FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
             {"b": "PL of ZnS shells. The inset in (b) shows the decay.", "d": "TEM image."},
         ),
         ("Fig. 4 (f and g) SAED patterns. (h) EDS.", {"f": "SAED patterns.", "g": "SAED patterns."}),
+        # a parallel list inside one sentence: "X (a) and (d) Y; (b) and (e) Z" — X goes to every group
+        (
+            "Ni film (a) and (d) as grown; (b) and (e) after 2 h in air; (c) and (f) after 9 days in air.",
+            {"a": "Ni film as grown", "e": "Ni film after 2 h in air", "f": "Ni film after 9 days in air."},
+        ),
+        # a footnote mark starts a shared sentence; "f(d)" is a function, not panel d
+        (
+            "Yield at 300 K (A) and at 500 K (B), fitted with f(d) = exp(−d). *p < 0.01 against the blank.",
+            {"a": "Yield at 300 K (A) and at 500 K (B), fitted with f(d) = exp(−d).", "d": None},
+        ),
     ],
 )
 def test_caption_lead_ins_and_cross_references(caption: str, expected: dict[str, str]) -> None:
@@ -53,6 +63,7 @@ def test_caption_lead_ins_and_cross_references(caption: str, expected: dict[str,
     for label, text in expected.items():
         assert s.segments.get(label) == text, (label, s.segments, s.explain)
     assert "d" not in split_caption("Fig. 4 (f and g) SAED patterns.").segments  # "and" is not label d
+    assert "*p < 0.01" in split_caption("Yield (A) and loss (B) of the cells. *p < 0.01 against the blank.").shared
 
 
 def test_scale_statements_scopes_and_insets() -> None:

@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from bench.scalebar_synth import _font_paths, make_panel
 from matsearch.core.settings import Settings
-from matsearch.indexer.figures.scalebar import find_scale_bars, read_scale
+from matsearch.indexer.figures.scalebar import READ_ENOUGH, find_scale_bars, read_scale, read_scales
 from matsearch.indexer.figures.units import canonical_unit, find_lengths, parse_length, to_nm
 
 DEV_FIGURES = Path("/work/shared/data/dev/figures")
@@ -51,6 +51,16 @@ def _panel(length: float, text: str = "500 nm", bar: tuple[int, int, int] = (255
     img = Image.fromarray(arr.clip(0, 255).astype(np.uint8))
     ImageDraw.Draw(img).text((260, 232), text, font=ImageFont.truetype(FONT, 20), fill=bar)
     return img
+
+
+def test_weaker_bars_are_not_read_once_a_label_is() -> None:
+    img = _panel(100.0, "500 nm")
+    ImageDraw.Draw(img).rectangle((30, 40, 150, 45), fill=(255, 255, 255))  # a second, unlabelled bar
+    readings = read_scales(img)
+    assert len(readings) >= 2, readings
+    assert (readings[0].value, readings[0].unit, readings[0].source) == (500.0, "nm", "ocr")
+    assert readings[0].confidence >= READ_ENOUGH
+    assert any("not read" in " ".join(r.notes) for r in readings[1:]), [r.notes for r in readings]
 
 
 def test_find_bar_subpixel() -> None:

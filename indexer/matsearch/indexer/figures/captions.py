@@ -58,7 +58,8 @@ _FIG_PREFIX_RE = re.compile(
 _SCALE_START_RE = re.compile(r"^\s*(?:\(?\s*)?(?:all\s+|the\s+)?scale\s*[- ]?bars?\b", re.I)
 _SHARED_START_RE = re.compile(
     r"^\s*(?:Error bars|All (?:data|images|panels|measurements|experiments)|In all panels|Data (?:are|is|were) "
-    r"|n\s*=\s*\d|Source data|Statistical|Copyright|©|(?:Reproduced|Adapted|Reprinted)\s+(?:with|from)\b)",
+    r"|n\s*=\s*\d|Source data|Statistical|Copyright|©|(?:Reproduced|Adapted|Reprinted)\s+(?:with|from)\b"
+    r"|[*†‡§#]+\s*(?:p|P)\s*[<>≤=])",
     re.I,
 )
 # Words after which a parenthesised label opens the text that follows it ("images of (a) X and (b) Y").
@@ -83,7 +84,7 @@ _SCALE_NOTE_RE = re.compile(
     r"|\bsame\s+(?:scale|magnification)\b",
     re.I,
 )
-_SENTENCE_END_RE = re.compile(r"(?<=[.;!?])\s+(?=[\(\[A-Z0-9a-z\"'“])")
+_SENTENCE_END_RE = re.compile(r"(?<=[.;!?])\s+(?=[\(\[A-Z0-9a-z\"'“*†‡§#])")
 _ABBREV_RE = re.compile(
     r"(?:\b(?:Fig|Figs|Ref|Refs|ca|vs|approx|resp|i\.e|e\.g|et al|cf|No|Eq|Eqs|Supp|Suppl|Inc|Ltd|St|Dr|min|max|"
     r"r\.p|r\.p\.m|a\.u|wt|at|vol|sec|temp|Co)\.|(?<![°\d])(?<!\d\s)\b[A-Z]\.)$"
@@ -306,6 +307,7 @@ def _is_upper(raw: str) -> bool:
 def _find_markers(text: str, prefer_roman: bool) -> list[_Marker]:
     """All leading-marker candidates, before the case and consistency filters."""
     found: list[_Marker] = []
+    mid: list[_Marker] = []  # parenthesised markers inside a sentence, not after a lead-in word
     clause = _clause_starts(text)
     taken: list[tuple[int, int]] = []
 
@@ -317,6 +319,8 @@ def _find_markers(text: str, prefer_roman: bool) -> list[_Marker]:
     # Parenthesised chains "(a)", "(a,b)", "(a) and (b)".
     for m in _PAREN_CHAIN_RE.finditer(text):
         raw = m.group(0)
+        if m.start() > 0 and re.match(r"[A-Za-z0-9]", text[m.start() - 1]):
+            continue  # "f(d) = exp(−d)", "Co(a)": an argument or a site, not a panel label
         after = text[m.end() :]
         before = text[: m.start()].rstrip()
         follows_text = re.match(rf"\s*(?:[,:.]|{_DASH})?\s*[A-Za-z0-9\"“'(\[]", after) is not None and not re.match(
@@ -333,10 +337,14 @@ def _find_markers(text: str, prefer_roman: bool) -> list[_Marker]:
         # too ("inline"); it is kept only where no stronger marker opens the same label (see _filter_markers).
         inline = not at_start and _LEADIN_WORD_RE.search(before) is not None and not _VERB_AFTER_RE.match(after)
         taken.append((m.start(), m.end()))
-        if not ((at_start or inline) and follows_text) or in_scale_sentence(m.start()):
-            continue
         labels = parse_label_list(" ".join(re.findall(r"\(([^)]*)\)", raw)), prefer_roman=prefer_roman)
         end = m.end() + len(re.match(rf"\s*(?:[,:.]|{_DASH})?\s*", after).group(0))  # type: ignore[union-attr]
+        if in_scale_sentence(m.start()) or not follows_text:
+            continue
+        if not (at_start or inline):
+            if labels and not _VERB_AFTER_RE.match(after):
+                mid.append(_Marker(m.start(), end, labels, raw, "inline", _is_upper(raw)))
+            continue
         found.append(_Marker(m.start(), end, labels, raw, "inline" if inline else "paren", _is_upper(raw)))
 
     def overlaps(a: int, b: int) -> bool:
@@ -377,6 +385,21 @@ def _find_markers(text: str, prefer_roman: bool) -> list[_Marker]:
                 continue  # "A HAADF-STEM image": the article, not panel A
         labels = parse_label_list(raw, prefer_roman=prefer_roman)
         found.append(_Marker(bm.start(), bm.end(), labels, raw + term.rstrip(), "bare", upper))
+    found.sort(key=lambda mk: mk.start)
+    # "Co2 powder (a) and (d) as-prepared; (b) and (e) after 24 h ...": a marker inside a sentence opens its text
+    # too when the next marker of the same sentence opens the following label (a parallel list); its words before
+    # become the lead-in of the sentence's markers.
+    for cand in mid:
+        follow = next((f for f in found if f.start >= cand.end), None)
+        if follow is None or re.search(r"[.!?]\s", text[cand.end : follow.start]) or not follow.labels:
+            continue
+        a, b = cand.labels[0], follow.labels[0]
+        if not (len(a) == 1 and len(b) == 1 and ord(b) == ord(a) + 1):
+            continue
+        earlier = [f for f in found if f.end <= cand.start]
+        prev_top = max((ord(x) for f in earlier for x in f.labels if len(x) == 1), default=None)
+        if (prev_top is None and a in "ai") or (prev_top is not None and ord(a) == prev_top + 1):
+            found.append(cand)
     found.sort(key=lambda mk: mk.start)
     return found
 
@@ -617,6 +640,8 @@ def _trailing_labels(sentence: str, prefer_roman: bool) -> list[str]:
     """Labels written inside a sentence, e.g. "... grown for 2 h (a), 4 h (b) and 6 h (c)."."""
     labels: list[str] = []
     for m in _PAREN_RE.finditer(sentence):
+        if m.start() > 0 and re.match(r"[A-Za-z0-9]", sentence[m.start() - 1]):
+            continue  # "f(d)": an argument, not a label
         for lab in parse_label_list(m.group("list"), prefer_roman=prefer_roman):
             if lab not in labels:
                 labels.append(lab)

@@ -448,6 +448,12 @@ def _merge_lines(lines: list[OcrLine]) -> list[OcrLine]:
     return merged
 
 
+# Bars are read strongest first; once one label reads with this confidence (bar score × OCR score), the weaker
+# bars of the panel (frame lines, axis pieces, an inset's bar) keep their geometry but are not OCR'd: each read is
+# one or two detector runs on an upscaled crop, the largest part of a scale reading's cost.
+READ_ENOUGH = 0.6
+
+
 def read_scales(
     image: Image.Image | np.ndarray,
     caption_value: tuple[float, str] | None = None,
@@ -466,11 +472,14 @@ def read_scales(
     readings: list[ScaleReading] = []
     cap_unit = canonical_unit(caption_value[1]) if caption_value else None
     k = -1
+    settled = False  # a bar's label was read with confidence >= READ_ENOUGH: the weaker bars are not OCR'd
     for bar in bars:
         r = ScaleReading(bbox=list(bar.bbox), length_px=bar.length_px, bar_score=bar.score)
         ocr_len: Length | None = None
         ocr_score = 0.0
-        if use_ocr:
+        if use_ocr and settled:
+            r.notes.append("not read: a stronger bar's label was read")
+        elif use_ocr:
             ocr_len, text, tbox, ocr_score, _ = _text_near(rgb, bar)
             if ocr_len is not None:
                 r.text, r.text_bbox = text, tbox
@@ -478,6 +487,7 @@ def read_scales(
         if ocr_len is not None:
             r.value, r.unit, r.source = ocr_len.value, ocr_len.unit, "ocr"
             r.confidence = round(min(1.0, bar.score) * ocr_score, 3)
+            settled = r.confidence >= READ_ENOUGH
             if caption_value is not None and cap_unit is not None and k == 0:
                 cap_nm = to_nm(caption_value[0], cap_unit)
                 if cap_nm is not None and ocr_len.nm is not None:
