@@ -118,6 +118,18 @@ def main(argv: list[str] | None = None) -> int:
                 row["ok"] = rank == 0
                 row["top5"] = 0 <= rank < 5
                 row["check"] = "rank 1"
+                # the ranking alone (no abstain): where the true phase sits among all candidates
+                row["rank_without_threshold"] = next((r for r, h in enumerate(loose["hits"]) if _accepts(h, rules)), -1)
+            # errors of the abstain decision, kept apart: a false accept gives a confident hit where the library has
+            # no such phase (or puts a wrong phase first); a false reject abstains although the phase is there
+            if not entry["phases"]:
+                row["outcome"] = "correct abstain" if not hits else "false accept"
+            elif not hits:
+                row["outcome"] = "false reject"
+            elif entry.get("synthetic_sum"):
+                row["outcome"] = "correct" if row["ok"] else "phase missed in top 5"
+            else:
+                row["outcome"] = "correct" if row["ok"] else "wrong phase accepted"
             rows.append(row)
             print(json.dumps(row, ensure_ascii=False), flush=True)
     finally:
@@ -126,11 +138,20 @@ def main(argv: list[str] | None = None) -> int:
     for split in ("dev", "heldout"):
         sel = [r for r in rows if r["split"] == split]
         if sel:
-            summary[split] = {"n": len(sel), "ok": sum(r["ok"] for r in sel), "patterns": [r["id"] for r in sel]}
+            outcomes = [r["outcome"] for r in sel]
+            summary[split] = {
+                "n": len(sel),
+                "ok": sum(r["ok"] for r in sel),
+                "false_accepts": outcomes.count("false accept") + outcomes.count("wrong phase accepted"),
+                "false_rejects": outcomes.count("false reject"),
+                "mixture_phase_missed": outcomes.count("phase missed in top 5"),
+                "patterns": [r["id"] for r in sel],
+            }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1, ensure_ascii=False))
     for r in rows:
-        print(f"{r['split']:<8} {r['id']:<20} {'OK ' if r['ok'] else 'MISS'} {r['check']:<45} {r['hits'][:3]}")
+        ok = "OK " if r["ok"] else "MISS"
+        print(f"{r['split']:<8} {r['id']:<20} {ok} {r['outcome']:<21} {r['check']:<45} {r['hits'][:3]}")
     print(json.dumps(summary))
     return 0
 
