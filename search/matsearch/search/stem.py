@@ -427,6 +427,27 @@ def _parse_lattice(payload: dict[str, Any]) -> tuple[np.ndarray, np.ndarray | No
     return h16, spots
 
 
+def preload_lattice_cache(store: Store, collection: str = COLLECTION, page: int = 1000) -> int:
+    """Fill the spectra cache from the whole collection (one scroll; ~0.3 ms per point): a long-running server's
+    steady state, where every library point has been a candidate before. Returns the number of points cached."""
+    n, offset = 0, None
+    while n < FEATURE_CACHE_SIZE:
+        records, offset = store.scroll(collection, limit=page, offset=offset)
+        new = {}
+        for rec in records:
+            feat, bk = _parse_lattice(rec.payload), rec.payload.get("build_key")
+            if feat is not None and isinstance(bk, str):
+                new[(rec.id, bk)] = feat
+        with _CACHE_LOCK:
+            _FEATURE_CACHE.update(new)
+            while len(_FEATURE_CACHE) > FEATURE_CACHE_SIZE:
+                _FEATURE_CACHE.popitem(last=False)
+        n += len(new)
+        if offset is None:
+            break
+    return n
+
+
 def cached_lattice_features(
     store: Store, hits: Sequence[ScoredHit]
 ) -> tuple[list[ScoredHit], np.ndarray, list[np.ndarray | None]]:
