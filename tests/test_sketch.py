@@ -44,3 +44,14 @@ def test_drawings_find_micrographs_of_the_same_shape() -> None:
     top = np.argsort(-sims, axis=1)[:, :5]
     p5 = (np.asarray(gy)[top] == np.asarray(qy)[:, None]).mean()
     assert p5 >= 0.6
+
+
+def test_int8_sketch_views_stay_close_to_the_float_network() -> None:
+    rng = np.random.default_rng(61000)
+    images = [synth.particle_micrograph(shape, rng) for shape in synth.SHAPES] + [synth.hand_sketch("star", rng)]
+    int8 = get_encoder("sketch", Settings(sketch_int8=True))
+    exact = get_encoder("sketch", Settings(sketch_int8=False))
+    a, b = int8.encode(images), exact.encode(images)
+    assert int8._session is not None and exact._session is None  # type: ignore[attr-defined]
+    cos = (a * b).sum(axis=1)
+    assert cos.min() > 0.95 and not np.allclose(a, b)  # close, but really the quantised network

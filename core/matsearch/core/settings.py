@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     torch_threads: int = Field(0, ge=0, description="torch intra-op threads; 0 = library default.")
     image_backend: str = Field("onnx", pattern="^(onnx|torch)$", description="EfficientNet runtime: onnx or torch.")
     text_backend: str = Field("onnx", pattern="^(onnx|torch)$", description="MiniLM runtime: onnx or torch.")
+    onnx_threads: int = Field(
+        0, ge=0, description="Intra-op threads of each ONNX Runtime encoder session; 0 = up to 2 (ingest workers: 1)."
+    )
+    sketch_int8: bool = Field(
+        True, description="Sketch views through an int8 EfficientNet (2.3x less CPU; docs/benchmarks.md)."
+    )
     ingest_workers: int = Field(
         -1,
         ge=-1,

@@ -19,19 +19,20 @@ __all__ = ["ENCODERS", "Encoder", "get_encoder", "l2_normalize"]
 def _efficientnet(settings: Settings) -> Encoder:
     from matsearch.encoders.image import EfficientNetLite0
 
-    return EfficientNetLite0(backend=settings.image_backend, cache_dir=settings.cache_dir)
+    s = settings
+    return EfficientNetLite0(backend=s.image_backend, cache_dir=s.cache_dir, threads=s.onnx_threads)
 
 
 def _minilm(settings: Settings) -> Encoder:
     from matsearch.encoders.text import MiniLM
 
-    return MiniLM(backend=settings.text_backend, cache_dir=settings.cache_dir)
+    return MiniLM(backend=settings.text_backend, cache_dir=settings.cache_dir, threads=settings.onnx_threads)
 
 
 def _sketch(settings: Settings) -> Encoder:
     from matsearch.encoders.sketch import SketchEncoder
 
-    return SketchEncoder(get_encoder("efficientnet-lite0", settings))
+    return SketchEncoder(get_encoder("efficientnet-lite0", settings), int8=settings.sketch_int8)
 
 
 def _stem_cnn(settings: Settings) -> Encoder:
@@ -82,18 +83,19 @@ ENCODERS: dict[str, Callable[[Settings], Encoder]] = {
     "spectrum-profile": _spectrum_profile,
 }
 
-_INSTANCES: dict[tuple[str, str, str, str], Encoder] = {}
+_INSTANCES: dict[tuple[str, str, str, str, int, bool], Encoder] = {}
 _LOCK = threading.RLock()
 
 
 def get_encoder(name: str, settings: Settings) -> Encoder:
     """The shared instance of ``name`` for these settings (built on first request, weights loaded on first use).
 
-    Instances are shared between processes' ``Service`` objects with the same encoder settings (backend and
-    cache directory), so a test suite or a bench that opens many stores loads each model once."""
+    Instances are shared between processes' ``Service`` objects with the same encoder settings (backends, cache
+    directory, threads), so a test suite or a bench that opens many stores loads each model once."""
     if name not in ENCODERS:
         raise KeyError(f"unknown encoder {name!r} (known: {sorted(ENCODERS)})")
-    key = (name, settings.image_backend, settings.text_backend, str(settings.cache_dir))
+    s = settings
+    key = (name, s.image_backend, s.text_backend, str(s.cache_dir), s.onnx_threads, s.sketch_int8)
     with _LOCK:
         if key not in _INSTANCES:
             _INSTANCES[key] = ENCODERS[name](settings)

@@ -93,10 +93,11 @@ class EfficientNetLite0(Encoder):
     modality = "image"
     batch_size = 16
 
-    def __init__(self, backend: str, cache_dir: Path) -> None:
+    def __init__(self, backend: str, cache_dir: Path, threads: int = 0) -> None:
         super().__init__()
         self.backend = backend
         self.cache_dir = cache_dir
+        self.threads = threads
         self._session: Any = None
 
     def _load(self) -> None:
@@ -107,7 +108,9 @@ class EfficientNetLite0(Encoder):
         model.eval()
         self._model = model
         if self.backend == "onnx":
-            self._session = cached_session(onnx_path(self.cache_dir), lambda path: export_onnx(model, path))
+            self._session = cached_session(
+                onnx_path(self.cache_dir), lambda path: export_onnx(model, path), self.threads
+            )
 
     def _encode(self, items: Sequence[Any]) -> np.ndarray:
         x = image_array(items)

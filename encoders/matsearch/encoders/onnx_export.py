@@ -53,17 +53,13 @@ def export_verified(
 
 
 def default_threads() -> int:
-    """Intra-op threads for our sessions: ``MATSEARCH_ONNX_THREADS`` when set (ingest workers set 1), else up to 2.
-
-    More threads than cores only add contention; on a shared machine a second core is often not there at all."""
-    value = os.environ.get("MATSEARCH_ONNX_THREADS", "")
-    if value.isdigit() and int(value) > 0:
-        return int(value)
+    """Intra-op threads when the settings say 0 (``onnx_threads``): up to 2. More threads than cores only add
+    contention; on a shared machine a second core is often not there at all. Ingest workers use 1."""
     return max(1, min(2, os.cpu_count() or 1))
 
 
 def session(path: str | Path, threads: int | None = None) -> Any:
-    """An ONNX Runtime CPU session (``threads`` intra-op threads, default :func:`default_threads`).
+    """An ONNX Runtime CPU session (``threads`` intra-op threads; None or 0: :func:`default_threads`).
 
     Thread spinning is off: by default ORT's idle workers busy-wait for the next op, which on a loaded 2-core
     machine roughly doubled the CPU time of an ingest (26.9 vs 15.0 CPU-s for the bench's 20 figures) for no gain.
@@ -78,9 +74,9 @@ def session(path: str | Path, threads: int | None = None) -> Any:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def cached_session(path: Path, export: Callable[[Path], None]) -> Any:
+def cached_session(path: Path, export: Callable[[Path], None], threads: int | None = None) -> Any:
     """The session for ``path``, exporting it first (once, under a lock) if the cache does not have it."""
     with _LOCK:
         if not path.exists():
             export(path)
-    return session(path)
+    return session(path, threads)

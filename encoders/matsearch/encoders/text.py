@@ -129,10 +129,11 @@ class MiniLM(Encoder):
     modality = "text"
     batch_size = 64
 
-    def __init__(self, backend: str, cache_dir: Path) -> None:
+    def __init__(self, backend: str, cache_dir: Path, threads: int = 0) -> None:
         super().__init__()
         self.backend = backend
         self.cache_dir = cache_dir
+        self.threads = threads
         self._session: Any = None
         self._tok: Any = None
         self._model: Any = None
@@ -142,7 +143,9 @@ class MiniLM(Encoder):
         if self.backend != "onnx":
             self._model = _sentence_transformer(model_dir)
             return
-        self._session = cached_session(onnx_path(self.cache_dir), lambda path: export_onnx(model_dir, path))
+        self._session = cached_session(
+            onnx_path(self.cache_dir), lambda path: export_onnx(model_dir, path), self.threads
+        )
         self._tok = load_tokenizer(model_dir)
 
     def _encode(self, items: Sequence[Any]) -> np.ndarray:

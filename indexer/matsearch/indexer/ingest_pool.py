@@ -188,8 +188,7 @@ class IngestPool:
 
 def _init(parent_pid: int, settings_json: str | None) -> None:
     _watch_parent(parent_pid)
-    os.environ["MATSEARCH_ONNX_THREADS"] = "1"
-    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["OMP_NUM_THREADS"] = "1"  # ONNX sessions get one thread from the settings (pipeline.worker_settings)
     import torch
 
     torch.set_num_threads(1)

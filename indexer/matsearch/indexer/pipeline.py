@@ -50,7 +50,7 @@ DOC_FIELDS = ("doi", "title", "journal", "year", "url", "licence", "authors")
 MAX_DOCUMENTS = 100  # documents remembered per point (the most recent ones)
 # Bump when a change to extraction or encoding changes what is stored for a figure: figures stored under another
 # version are processed again on the next ingest; unchanged ones under this version are skipped.
-PIPELINE_VERSION = "figures-3"
+PIPELINE_VERSION = "figures-4"  # 4: sketch views through the int8 network
 
 
 Splitter = Callable[[Image.Image, str | None], list[PanelDraft]]
@@ -383,6 +383,12 @@ class _WorkerContext:
 _INGESTORS: dict[str, Any] = {}
 
 
+def worker_settings(settings: Settings) -> Settings:
+    """The settings an ingest worker runs with: one ONNX Runtime thread per session (the parallelism is the
+    processes')."""
+    return settings.model_copy(update={"onnx_threads": 1})
+
+
 def warm_figures() -> list[bytes]:
     """Two small figures drawn here (PNG): a micrograph-like panel (particles) with a scale bar and "100 nm", and a
     line plot with numbered axes — enough to run every extraction path once (labels, layout, OCR, scale bars, panel
@@ -427,7 +433,7 @@ def warm_worker(settings: Settings | None) -> None:
     initialiser, so the figures it is sent later do not pay for loading."""
     import tempfile
 
-    settings = settings or Settings()
+    settings = worker_settings(settings or Settings())
     ingestor = FigureIngestor(_WorkerContext(settings), workers=0)
     with tempfile.TemporaryDirectory(prefix="matsearch-warm-") as d:
         ingestor.ctx.images = ImageStore(Path(d) / "images")
@@ -443,6 +449,7 @@ def warm_worker(settings: Settings | None) -> None:
 
 def extract_chunk(settings: Settings, chunk: list[FigureItem]) -> tuple[list[Extracted], Stages]:
     """Extract and encode ``chunk`` in an ingest worker process (``ingest_pool``): the pool runs this function."""
+    settings = worker_settings(settings)
     key = settings.model_dump_json()
     ingestor = _INGESTORS.get(key)
     if ingestor is None:
