@@ -74,10 +74,16 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         if n == 100_000:
             for name in ("keyword_10pct", "range_10pct"):
                 c = size["cases"][name]
-                brute = min(c["numpy"]["p50_ms"], c["numpy"].get("one_thread", {}).get("p50_ms", float("inf")))
+                # numpy timed query by query beside the store (same load); older results: the separate loops
+                same_time = c["default"].get("numpy_interleaved")
+                brute = (
+                    same_time["p50_ms"]
+                    if same_time
+                    else min(c["numpy"]["p50_ms"], c["numpy"].get("one_thread", {}).get("p50_ms", float("inf")))
+                )
                 rows.append(
                     {
-                        "target": f"{name} p50 <= numpy brute force over the filtered subset ({n})",
+                        "target": f"{name} p50 <= numpy brute force over the filtered subset, 1 thread ({n})",
                         "measured": f"{c['default']['p50_ms']} ms vs {brute} ms, recall {c['default']['recall_at_10']}",
                         "met": c["default"]["p50_ms"] <= brute and c["default"]["recall_at_10"] >= MIN_RECALL,
                     }
@@ -87,15 +93,17 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append(
                 {
                     "target": f"1M build (optimize) <= {TARGETS['build_s_1m']:.0f} s",
-                    "measured": size["optimize_s"],
+                    "measured": f"{size['optimize_s']} s wall, {size.get('optimize_cpu_s')} CPU-s, "
+                    f"load {size.get('optimize_load_avg')}",
                     "met": size["optimize_s"] <= TARGETS["build_s_1m"],
                 }
             )
             rows.append(
                 {
-                    "target": f"1M peak RSS <= {TARGETS['peak_rss_mib_1m']:.0f} MiB (anonymous / incl. file pages)",
-                    "measured": f"{m.get('peak_anon_mib')} / {m.get('peak_rss_mib')} MiB",
-                    "met": (m.get("peak_anon_mib") or 1e9) <= TARGETS["peak_rss_mib_1m"],
+                    "target": f"1M peak RSS <= {TARGETS['peak_rss_mib_1m']:.0f} MiB (total, incl. mapped file pages)",
+                    "measured": f"{m.get('peak_rss_mib')} MiB (anonymous {m.get('peak_anon_mib')}, "
+                    f"file {m.get('peak_file_mib')})",
+                    "met": (m.get("peak_rss_mib") or 1e9) <= TARGETS["peak_rss_mib_1m"],
                 }
             )
         if n == 100_000:
@@ -129,7 +137,7 @@ def table(result: dict[str, Any]) -> str:
     lines = []
     head = (
         f"{'points':>9} {'case':<14} {'sel':>5} {'p50 ms':>8} {'p95 ms':>8} {'recall':>7} "
-        f"{'numpy p50 (1 thr)':>18} {'fastest with recall>=0.95':>30}"
+        f"{'numpy p50 (1 thr) [beside]':>26} {'fastest with recall>=0.95':>30}"
     )
     lines += [head, "-" * len(head)]
     for size in result["store"]:
@@ -138,7 +146,7 @@ def table(result: dict[str, Any]) -> str:
             best_s = f"ef={best['hnsw_ef'] or 'dflt'}: {best['p50_ms']} ms r={best['recall_at_10']}" if best else "none"
             lines.append(
                 f"{size['points']:>9} {name:<14} {c['selectivity']:>5.2f} {d['p50_ms']:>8.3f} {d['p95_ms']:>8.3f} "
-                f"{d['recall_at_10']:>7.4f} {_numpy_p50(c['numpy']):>18} {best_s:>30}"
+                f"{d['recall_at_10']:>7.4f} {_numpy_p50(c['numpy'], d.get('numpy_interleaved')):>26} {best_s:>30}"
             )
         m = size["memory"]
         lines.append(
@@ -146,7 +154,8 @@ def table(result: dict[str, Any]) -> str:
             f"file-backed {m.get('peak_file_mib')}) during upsert + build"
         )
         lines.append(
-            f"{size['points']:>9} upsert {size['upsert']['points_per_s']} points/s, optimize {size['optimize_s']} s, "
+            f"{size['points']:>9} upsert {size['upsert']['points_per_s']} points/s, optimize {size['optimize_s']} s "
+            f"({size.get('optimize_cpu_s')} CPU-s), "
             f"RSS {m['rss_mib_after_build']} MiB (store +{m['rss_mib_store_delta']} MiB, raw vectors "
             f"{m['raw_vectors_mib']} MiB), disk {m['store_disk_mib']} MiB, effective dim "
             f"{size['data']['participation_ratio']}, build {size['hnsw_build']}"
@@ -180,9 +189,10 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _numpy_p50(numpy: dict[str, Any]) -> str:
+def _numpy_p50(numpy: dict[str, Any], same_time: dict[str, Any] | None = None) -> str:
     one = numpy.get("one_thread")
-    return f"{numpy['p50_ms']:.2f}" + (f" ({one['p50_ms']:.2f})" if one else "")
+    text = f"{numpy['p50_ms']:.2f}" + (f" ({one['p50_ms']:.2f})" if one else "")
+    return text + (f" [{same_time['p50_ms']:.2f}]" if same_time else "")
 
 
 def log(msg: str) -> None:

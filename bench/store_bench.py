@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import gc
 import os
+import resource
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,28 @@ def precreate(root: Path, collection_spec: CollectionSpec, hnsw: HnswBuild) -> N
     _write_spec(path, collection_spec)
 
 
+def cpu_s() -> float:
+    """CPU seconds of this process so far (all threads, user + system): the load-independent cost."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _batches(rows: np.ndarray | Path, n: int, dim: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(first index, vectors) per upsert batch, from an array or from a ``.npy`` file read with plain reads."""
+    if isinstance(rows, np.ndarray):
+        for s in range(0, n, UPSERT_BATCH):
+            yield s, rows[s : s + UPSERT_BATCH]
+        return
+    with open(rows, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(f)
+        assert shape == (n, dim), shape
+        for s in range(0, n, UPSERT_BATCH):
+            m = min(UPSERT_BATCH, n - s)
+            yield s, np.fromfile(f, dtype=dtype, count=m * dim).reshape(m, dim)
+
+
 def exact_topk(base: np.ndarray, queries: np.ndarray, k: int = K, chunk: int = 32) -> np.ndarray:
     """Exact top-k rows of ``base`` by dot product (= cosine, rows are unit vectors), best first."""
     out = np.empty((len(queries), k), dtype=np.int64)
@@ -143,22 +166,49 @@ def _numpy_times(base: np.ndarray, queries: np.ndarray) -> dict[str, Any]:
 
 
 def run_queries(
-    store: EdgeStore, queries: np.ndarray, case: Case, truth: np.ndarray, hnsw_ef: int | None
+    store: EdgeStore,
+    queries: np.ndarray,
+    case: Case,
+    truth: np.ndarray,
+    hnsw_ef: int | None,
+    base: np.ndarray | None = None,
+    warmup: np.ndarray | None = None,
 ) -> dict[str, Any]:
+    """Latency and recall@10 of the store's answers, after untimed ``warmup`` queries (other queries from the same
+    mixture: right after a build the first few hundred queries pay page faults on the memory-mapped originals).
+
+    With ``base`` (the vectors the filter keeps), numpy brute force over them (one BLAS thread) is timed for the same
+    query just before each store query, so both see the same machine load: on a shared machine the load changes
+    within seconds, and two separate loops compare two loads."""
+
     def one(q: np.ndarray) -> list[str]:
         vq = VectorQuery(vector=q, using=VECTOR, filter=case.filter, limit=K, hnsw_ef=hnsw_ef)
         return [h.id for h in store.query(COLLECTION, vq)]
 
-    for q in queries[:WARMUP]:
+    for q in queries[:WARMUP] if warmup is None else warmup:
         one(q)
-    times, recalls = [], []
-    for q, true in zip(queries, truth, strict=True):
-        t0 = time.perf_counter()
-        ids = one(q)
-        times.append(time.perf_counter() - t0)
-        got = {point_index(i) for i in ids}
-        recalls.append(len(got & set(true.tolist())) / K)
-    return {"hnsw_ef": hnsw_ef, **ms_stats(times), "recall_at_10": round(float(np.mean(recalls)), 4)}
+    times, brute, recalls = [], [], []
+    with blas_threads(1):
+        for q, true in zip(queries, truth, strict=True):
+            if base is not None:
+                brute.append(_brute_once(base, q))
+            t0 = time.perf_counter()
+            ids = one(q)
+            times.append(time.perf_counter() - t0)
+            got = {point_index(i) for i in ids}
+            recalls.append(len(got & set(true.tolist())) / K)
+    out: dict[str, Any] = {"hnsw_ef": hnsw_ef, **ms_stats(times), "recall_at_10": round(float(np.mean(recalls)), 4)}
+    if brute:
+        out["numpy_interleaved"] = ms_stats(brute)
+    return out
+
+
+def _brute_once(base: np.ndarray, q: np.ndarray) -> float:
+    t0 = time.perf_counter()
+    scores = base @ q
+    part = np.argpartition(-scores, K)[:K]
+    part[np.argsort(-scores[part])]
+    return time.perf_counter() - t0
 
 
 def bench_size(
@@ -180,7 +230,8 @@ def bench_size(
         "hnsw_build": hnsw.label if hnsw else _default_label(),
     }
     t0 = time.perf_counter()
-    vectors, queries, _ = gen.clustered(n, dim, n_queries, seed=seed, noise=noise)
+    vectors, all_queries, _ = gen.clustered(n, dim, 2 * n_queries, seed=seed, noise=noise)
+    queries, warmup = all_queries[:n_queries], all_queries[n_queries:]  # timed / untimed warm-up
     kind, x, year = gen.payloads(n, seed=seed + 1)
     result["data"] = {
         "generator": "gaussian mixture, 2-level, power-law spectra, L2-normalised (bench/data.py)",
@@ -206,10 +257,14 @@ def bench_size(
 
     with tempfile.TemporaryDirectory(prefix="matsearch-bench-", dir=workdir) as tmp:
         root = Path(tmp)
-        if n >= MEMMAP_FROM:  # keep the bench's own copy of the data out of the anonymous memory being measured
+        rows: np.ndarray | Path = vectors
+        if n >= MEMMAP_FROM:
+            # keep the bench's own copy of the data out of the memory being measured: it goes to a file, is read
+            # back in batches with plain reads while the store is filled (page cache, not this process's RSS) and
+            # memory-mapped only for the queries, after the build
             np.save(root / "vectors.npy", vectors)
             del vectors
-            vectors = np.load(root / "vectors.npy", mmap_mode="r")
+            rows = root / "vectors.npy"
         gc.collect()
         rss_before = rss_mib()
         sampler = MemorySampler()
@@ -220,10 +275,11 @@ def bench_size(
         try:
             store.ensure_collection(spec(dim))
             upsert_s = 0.0
-            for s in range(0, n, UPSERT_BATCH):
+            cpu0 = cpu_s()
+            for s, block in _batches(rows, n, dim):
                 batch = [
-                    PointRecord(point_id(i), {VECTOR: vectors[i]}, gen.payload(i, kind, x, year))
-                    for i in range(s, min(n, s + UPSERT_BATCH))
+                    PointRecord(point_id(s + j), {VECTOR: v}, gen.payload(s + j, kind, x, year))
+                    for j, v in enumerate(block)
                 ]
                 t = time.perf_counter()
                 store.upsert(COLLECTION, batch)
@@ -232,6 +288,7 @@ def bench_size(
             store.flush()
             flush_s = time.perf_counter() - t
             result["upsert"] = {
+                "cpu_s": round(cpu_s() - cpu0, 1),
                 "batch": UPSERT_BATCH,
                 "seconds": round(upsert_s, 2),
                 "points_per_s": round(n / upsert_s),
@@ -239,10 +296,15 @@ def bench_size(
                 "points_per_s_incl_flush": round(n / (upsert_s + flush_s)),
             }
             log(f"[{n}] upsert {result['upsert']['points_per_s']} points/s")
-            t = time.perf_counter()
+            t, cpu0, load0 = time.perf_counter(), cpu_s(), os.getloadavg()[0]
             store.optimize(COLLECTION)
             result["optimize_s"] = round(time.perf_counter() - t, 2)
-            log(f"[{n}] optimize (HNSW build) {result['optimize_s']} s")
+            result["optimize_cpu_s"] = round(cpu_s() - cpu0, 1)
+            result["optimize_load_avg"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
+            log(
+                f"[{n}] optimize (HNSW build) {result['optimize_s']} s wall, {result['optimize_cpu_s']} CPU-s, "
+                f"load {result['optimize_load_avg']}"
+            )
             gc.collect()
             rss_after = rss_mib()
             result["memory"] = {
@@ -250,9 +312,10 @@ def bench_size(
                 "rss_mib_after_build": rss_after,
                 "rss_mib_before_store": rss_before,
                 "rss_mib_store_delta": round(rss_after - rss_before, 1),
-                "raw_vectors_mib": round(vectors.nbytes / 2**20, 1),
+                "raw_vectors_mib": round(n * dim * 4 / 2**20, 1),
                 "store_disk_mib": dir_size_mib(root),
             }
+            vectors = rows if isinstance(rows, np.ndarray) else np.load(rows, mmap_mode="r")
             assert store.count(COLLECTION) == n
             info = store._shard(COLLECTION).info()  # noqa: SLF001 - bench looks inside: was HNSW built?
             result["shard"] = {"segments": info.segments_count, "indexed_vectors": info.indexed_vectors_count}
@@ -268,9 +331,13 @@ def bench_size(
                 entry: dict[str, Any] = {
                     "selectivity": round(len(index) / n, 4),
                     "numpy": numpy_latency(base, queries),
-                    "default": run_queries(store, queries, case, truth, None),
+                    # numpy beside each query for the filtered cases (the target compares them); at 1M the unfiltered
+                    # brute force would stream 2 GB per query through the cache the store's answers depend on
+                    "default": run_queries(
+                        store, queries, case, truth, None, base=None if case.mask is None else base, warmup=warmup
+                    ),
                 }
-                sweep = [run_queries(store, queries, case, truth, ef) for ef in ef_sweep]
+                sweep = [run_queries(store, queries, case, truth, ef, warmup=warmup[:WARMUP]) for ef in ef_sweep]
                 entry["ef_sweep"] = sweep
                 ok = [r for r in [entry["default"], *sweep] if r["recall_at_10"] >= MIN_RECALL]
                 entry["fastest_at_recall_0_95"] = min(ok, key=lambda r: r["p50_ms"]) if ok else None

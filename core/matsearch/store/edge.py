@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import re
 import shutil
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -51,15 +56,30 @@ _INDEX = {
     "text": qe.PayloadSchemaType.Text,
 }
 _SPEC_FILE = "matsearch_collection.json"
+_CURRENT_FILE = "CURRENT"  # names the generation directory holding the shard (absent: the collection dir itself)
+_EDGE_ENTRIES = ("edge_config.json", "segments", "wal", "temp_segments")  # what Edge keeps in a shard directory
+_GEN_RE = re.compile(r"^gen-(\d+)$")
+RETIRE_AFTER_S = 10.0  # a swapped-out shard is closed this long after the swap (queries may still hold it)
+log = logging.getLogger(__name__)
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_\-]{0,63}$")
 _UPSERT_CHUNK = 512
+# flush after this many points written: a flush lets Edge drop the write-ahead log up to it, and the WAL's segment
+# files are memory-mapped, so a long bulk load without flushes grows resident memory by the whole WAL
+FLUSH_EVERY_POINTS = 50_000
 # Index parameters of new collections (docs/benchmarks.md has the measurements behind them).
 HNSW_M = 16
 HNSW_EF_CONSTRUCT = 100
 FULL_SCAN_THRESHOLD_KB = 10_000  # a filter whose subset is smaller than this (in KB of vectors) is scanned exactly
+# No payload-aware HNSW links: Edge builds an extra graph per payload-index value (keyword) and per value block
+# (numbers) of every indexed field, for every vector: with the bench's 3 indexed fields that was 4.5x the CPU of the
+# graph itself (100k: 80 vs 17.6 CPU-s). Selective filters search the plain graph with ACORN instead (below).
+HNSW_PAYLOAD_M = 0
+ACORN_MAX_SELECTIVITY = 0.4  # filters keeping at most this share of points use ACORN (2-hop) graph search
 OVERSAMPLING = 2.0  # candidates scored on the int8 vectors per result, then rescored with the originals
 MAINTAIN_MIN_UNINDEXED = 20_000  # maintain() builds HNSW once this many points (or 10%) are unindexed
+BUILD_IN_BACKGROUND = True  # maintain() builds in a subprocess on a copy and swaps it in (False: in process)
 _SEARCH_QUANTIZATION = qe.QuantizationSearchParams(rescore=True, oversampling=OVERSAMPLING)
+_ACORN = qe.AcornSearchParams(enable=True, max_selectivity=ACORN_MAX_SELECTIVITY)
 
 
 def edge_config(spec: CollectionSpec) -> qe.EdgeConfig:
@@ -70,7 +90,10 @@ def edge_config(spec: CollectionSpec) -> qe.EdgeConfig:
             for v in spec.vectors
         },
         hnsw_config=qe.HnswIndexConfig(
-            m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=FULL_SCAN_THRESHOLD_KB
+            m=HNSW_M,
+            ef_construct=HNSW_EF_CONSTRUCT,
+            full_scan_threshold=FULL_SCAN_THRESHOLD_KB,
+            payload_m=HNSW_PAYLOAD_M,
         ),
         quantization_config=qe.ScalarQuantizationConfig(
             type=qe.ScalarType.Int8, quantile=0.99, memory=qe.Memory.Pinned
@@ -112,6 +135,20 @@ def edge_filter(flt: Filter | None) -> qe.Filter | None:
     )
 
 
+@dataclass
+class _Build:
+    """An index build in flight: a copy of the shard being optimised by a subprocess, and the writes made to the
+    live shard since the copy (replayed onto the copy before it is swapped in)."""
+
+    collection: str
+    path: Path
+    proc: subprocess.Popen[str]
+    pending: list[qe.UpdateOperation] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+    cancelled: bool = False
+    thread: threading.Thread | None = None
+
+
 class EdgeStore(StoreBase):
     """Qdrant Edge, in process. Thread-safe: reads run concurrently, writes are serialised per store."""
 
@@ -135,9 +172,14 @@ class EdgeStore(StoreBase):
         self._write = threading.RLock()
         self._shards: dict[str, qe.EdgeShard] = {}
         self._specs: dict[str, CollectionSpec] = {}
+        self._unflushed: dict[str, int] = {}  # points upserted since the collection's last flush
+        self._builds: dict[str, _Build] = {}  # index builds in flight (one per collection at most)
+        self.build_log: list[dict[str, Any]] = []  # finished background builds: timings (benchmarks read it)
+        self._retired: list[tuple[qe.EdgeShard | None, Path, Path]] = []  # swapped out, closed a little later
         for spec_path in sorted(self.root.glob(f"*/{_SPEC_FILE}")):
             spec = _read_spec(spec_path)
             self._specs[spec.name] = spec
+            _clean_generations(spec_path.parent)
 
     # -- collections -------------------------------------------------------------------------------------------
     def _shard(self, name: str) -> qe.EdgeShard:
@@ -149,9 +191,17 @@ class EdgeStore(StoreBase):
             if shard is None:
                 if name not in self._specs:
                     raise NotFound(f"unknown collection {name!r} (have {sorted(self._specs)})")
-                shard = qe.EdgeShard.load(str(self.root / name))
+                shard = qe.EdgeShard.load(str(_shard_dir(self.root / name)))
                 self._shards[name] = shard
         return shard
+
+    def _update(self, collection: str, op: qe.UpdateOperation) -> None:
+        """Apply a write (the caller holds ``self._write``); while an index build runs on a copy of the shard, the
+        write is also kept, to be replayed onto the copy before it replaces the live shard."""
+        self._shard(collection).update(op)
+        build = self._builds.get(collection)
+        if build is not None:
+            build.pending.append(op)
 
     def ensure_collection(self, spec: CollectionSpec) -> None:
         check_collection_name(spec.name)
@@ -163,9 +213,8 @@ class EdgeStore(StoreBase):
                         f"collection {spec.name!r} exists with other vectors; drop it first", status=409
                     )
                 missing = [i for i in spec.indexes if i not in old.indexes]
-                shard = self._shard(spec.name)
                 for idx in missing:
-                    shard.update(qe.UpdateOperation.create_field_index(idx.field, _INDEX[idx.kind]))
+                    self._update(spec.name, qe.UpdateOperation.create_field_index(idx.field, _INDEX[idx.kind]))
                 if missing:
                     spec = CollectionSpec(spec.name, spec.vectors, tuple(old.indexes) + tuple(missing))
                     _write_spec(self.root / spec.name, spec)
@@ -199,6 +248,7 @@ class EdgeStore(StoreBase):
         return [self.collection_info(n) for n in sorted(self._specs)]
 
     def drop_collection(self, name: str) -> None:
+        self._cancel_build(name)
         with self._write:
             self.spec(name)
             shard = self._shards.pop(name, None)
@@ -215,41 +265,150 @@ class EdgeStore(StoreBase):
             qe.Point(check_id(p.id), checked_vectors(spec, p), p.payload)  # type: ignore[arg-type]
             for p in points
         ]
-        shard = self._shard(collection)
+        self._shard(collection)
         with self._write:
             for i in range(0, len(edge_points), _UPSERT_CHUNK):
-                shard.update(qe.UpdateOperation.upsert_points(edge_points[i : i + _UPSERT_CHUNK]))
+                self._update(collection, qe.UpdateOperation.upsert_points(edge_points[i : i + _UPSERT_CHUNK]))
+            self._unflushed[collection] = self._unflushed.get(collection, 0) + len(edge_points)
+            if self._unflushed[collection] >= FLUSH_EVERY_POINTS:
+                self._shard(collection).flush()
+                self._unflushed[collection] = 0
 
     def delete(self, collection: str, ids: Sequence[str]) -> None:
-        shard = self._shard(collection)
+        self._shard(collection)
         with self._write:
-            shard.update(qe.UpdateOperation.delete_points([check_id(i) for i in ids]))
+            self._update(collection, qe.UpdateOperation.delete_points([check_id(i) for i in ids]))
 
     def set_payload(self, collection: str, ids: Sequence[str], payload: dict[str, Any]) -> None:
-        shard = self._shard(collection)
+        self._shard(collection)
         with self._write:
-            shard.update(qe.UpdateOperation.set_payload([check_id(i) for i in ids], payload))
+            self._update(collection, qe.UpdateOperation.set_payload([check_id(i) for i in ids], payload))
 
     def optimize(self, collection: str) -> None:
+        """Build the index now, in this process (benchmarks, tests, a CLI with nobody querying): Edge holds the GIL
+        for the whole build. A background build in flight is finished first."""
+        self.wait_for_build(collection)
         shard = self._shard(collection)
         with self._write:
             shard.optimize()
             shard.flush()
 
     def maintain(self, collection: str) -> bool:
-        """Build HNSW for new points once enough are unindexed (``MAINTAIN_MIN_UNINDEXED``, or 10% of the
-        collection); until then they sit in plain segments that queries scan exactly. Returns whether it ran.
+        """Start an HNSW build for new points once enough are unindexed (``MAINTAIN_MIN_UNINDEXED``, or 10% of the
+        collection); until then they sit in plain segments that queries scan exactly. Returns whether one started.
 
         Edge's ``optimize`` holds the GIL for its whole run (measured: no other thread of the process runs, so
-        queries wait), which is why it runs only when it pays and not after every ingest call; what it builds is
-        what is new plus the merges Edge's optimizer plans, not the whole index."""
+        queries would wait for it), so the build runs in a subprocess on a copy of the shard (``edge_build``) while
+        this process keeps serving and writing the live shard; writes made meanwhile are replayed onto the copy,
+        which then replaces the live shard (``_swap``). One build per collection at a time."""
         spec = self.spec(collection)
+        if collection in self._builds:
+            return False
         info = self._shard(collection).info()
         unindexed = info.points_count - info.indexed_vectors_count / max(1, len(spec.vectors))
         if unindexed < max(MAINTAIN_MIN_UNINDEXED, 0.1 * info.points_count):
             return False
-        self.optimize(collection)
+        if not BUILD_IN_BACKGROUND:
+            self.optimize(collection)
+            return True
+        self.build_in_background(collection)
         return True
+
+    def build_in_background(self, collection: str) -> None:
+        """Copy the shard (writes wait meanwhile, queries do not), start the build subprocess on the copy, and a
+        thread that swaps the result in when it is done."""
+        self.spec(collection)
+        with self._write:
+            if collection in self._builds:
+                return
+            shard = self._shard(collection)
+            shard.flush()
+            self._unflushed[collection] = 0
+            coll_dir = self.root / collection
+            path = coll_dir / f"gen-{_next_generation(coll_dir)}"
+            _copy_shard(_shard_dir(coll_dir), path)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "matsearch.store.edge_build", str(path)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            build = _Build(collection, path, proc)
+            build.thread = threading.Thread(target=self._finish_build, args=(build,), daemon=True)
+            self._builds[collection] = build
+        build.thread.start()
+
+    def wait_for_build(self, collection: str | None = None) -> None:
+        """Wait until the background build of ``collection`` (of every collection: None) is swapped in."""
+        for name, build in list(self._builds.items()):
+            if (collection is None or name == collection) and build.thread is not None:
+                build.thread.join()
+
+    def _finish_build(self, build: _Build) -> None:
+        out, err = build.proc.communicate()  # waits without the GIL
+        try:
+            if build.cancelled:
+                return
+            if build.proc.returncode != 0:
+                log.warning("index build of %r failed (%s): %s", build.collection, build.proc.returncode, err[-500:])
+                return
+            self._swap(build, json.loads(out.strip().splitlines()[-1]))
+        finally:
+            with self._write:
+                if self._builds.get(build.collection) is build:
+                    del self._builds[build.collection]
+                if build.path.exists() and _shard_dir(self.root / build.collection) != build.path:
+                    shutil.rmtree(build.path, ignore_errors=True)  # failed or cancelled: not the collection
+
+    def _swap(self, build: _Build, stats: dict[str, Any]) -> None:
+        """Replace the live shard by the built copy plus the writes made since the copy. Queries keep using the old
+        shard until the reference changes; it is closed ``RETIRE_AFTER_S`` later."""
+        name = build.collection
+        with self._write:
+            if build.cancelled or name not in self._specs:
+                return
+            t0 = time.perf_counter()
+            new = qe.EdgeShard.load(str(build.path))
+            load_s = time.perf_counter() - t0
+            for op in build.pending:
+                new.update(op)
+            new.flush()
+            coll_dir = self.root / name
+            old_dir = _shard_dir(coll_dir)
+            _write_current(coll_dir, build.path.name)  # from here on, the built copy is the collection
+            old = self._shards.get(name)
+            self._shards[name] = new
+            self.build_log.append(
+                {
+                    "collection": name,
+                    **stats,
+                    "wall_s": round(time.perf_counter() - build.started, 2),
+                    "swap_s": round(time.perf_counter() - t0, 3),
+                    "load_s": round(load_s, 3),
+                    "replayed_ops": len(build.pending),
+                }
+            )
+            entry = (old, old_dir, coll_dir)
+            self._retired.append(entry)
+        timer = threading.Timer(RETIRE_AFTER_S, self._retire, args=(entry,))
+        timer.daemon = True
+        timer.start()
+
+    def _retire(self, entry: tuple[qe.EdgeShard | None, Path, Path]) -> None:
+        with self._write:
+            if entry not in self._retired:
+                return
+            self._retired.remove(entry)
+        _retire(*entry)
+
+    def _cancel_build(self, collection: str) -> None:
+        build = self._builds.get(collection)
+        if build is None:
+            return
+        build.cancelled = True
+        build.proc.kill()
+        if build.thread is not None:
+            build.thread.join()
 
     def flush(self) -> None:
         with self._write:
@@ -285,12 +444,18 @@ class EdgeStore(StoreBase):
 
     def _request(self, collection: str, q: VectorQuery) -> qe.QueryRequest:
         size = self.spec(collection).vector(q.using).size
-        params = qe.SearchParams(hnsw_ef=q.hnsw_ef, exact=q.exact, quantization=_SEARCH_QUANTIZATION)
+        flt = edge_filter(q.filter)
+        params = qe.SearchParams(
+            hnsw_ef=q.hnsw_ef,
+            exact=q.exact,
+            quantization=_SEARCH_QUANTIZATION,
+            acorn=_ACORN if flt is not None else None,
+        )
         return qe.QueryRequest(
             limit=q.limit,
             offset=q.offset or None,
             query=qe.Query.Nearest(as_float_list(q.vector, size, name="query vector"), using=q.using),
-            filter=edge_filter(q.filter),
+            filter=flt,
             score_threshold=q.score_threshold,
             with_payload=q.with_payload,
             params=params,
@@ -310,6 +475,9 @@ class EdgeStore(StoreBase):
         return [[ScoredHit(str(p.id), float(p.score), dict(p.payload or {})) for p in res] for res in results]
 
     def close(self) -> None:
+        self.wait_for_build()  # a CLI ingest ends with its index built, as when the build ran in process
+        for entry in list(self._retired):
+            self._retire(entry)
         with self._write:
             for shard in self._shards.values():
                 shard.flush()
@@ -319,6 +487,69 @@ class EdgeStore(StoreBase):
                 fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
                 self._lock_file.close()
                 self._lock_file = None
+
+
+def _shard_dir(coll_dir: Path) -> Path:
+    """Where a collection's Edge shard lives: the generation named by ``CURRENT``, else the collection dir."""
+    current = coll_dir / _CURRENT_FILE
+    if current.exists():
+        return coll_dir / current.read_text().strip()
+    return coll_dir
+
+
+def _write_current(coll_dir: Path, generation: str) -> None:
+    tmp = coll_dir / (_CURRENT_FILE + ".tmp")
+    tmp.write_text(generation)
+    tmp.replace(coll_dir / _CURRENT_FILE)
+
+
+def _next_generation(coll_dir: Path) -> int:
+    gens = [int(m.group(1)) for p in coll_dir.iterdir() if (m := _GEN_RE.match(p.name))]
+    return max(gens, default=0) + 1
+
+
+def _copy_shard(src: Path, dst: Path) -> None:
+    """Copy a flushed shard's files (no writes meanwhile: the caller holds the write lock)."""
+    dst.mkdir()
+    for name in _EDGE_ENTRIES:
+        if (src / name).is_dir():
+            shutil.copytree(src / name, dst / name)
+        elif (src / name).exists():
+            shutil.copy2(src / name, dst / name)
+
+
+def _remove_shard_files(shard_dir: Path, coll_dir: Path) -> None:
+    if shard_dir == coll_dir:  # the original layout: Edge's files beside ours
+        for name in _EDGE_ENTRIES:
+            target = coll_dir / name
+            if target.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                target.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(shard_dir, ignore_errors=True)
+
+
+def _retire(old: qe.EdgeShard | None, old_dir: Path, coll_dir: Path) -> None:
+    """Close a swapped-out shard and delete its files (unless the collection was dropped and made again)."""
+    if old is not None:
+        try:
+            old.close()
+        except Exception:  # noqa: BLE001 - already closed by a drop or close; its files go either way
+            pass
+    if coll_dir.exists() and _shard_dir(coll_dir) != old_dir:
+        _remove_shard_files(old_dir, coll_dir)
+
+
+def _clean_generations(coll_dir: Path) -> None:
+    """On open: remove what an interrupted build or swap left (generations that are not the current one, and the
+    original layout's files once a generation is current)."""
+    current = _shard_dir(coll_dir)
+    for p in coll_dir.iterdir():
+        if _GEN_RE.match(p.name) and p != current:
+            shutil.rmtree(p, ignore_errors=True)
+    if current != coll_dir:
+        _remove_shard_files(coll_dir, coll_dir)
 
 
 def _write_spec(path: Path, spec: CollectionSpec) -> None:
