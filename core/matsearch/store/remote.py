@@ -29,8 +29,16 @@ from matsearch.store.base import (
     checked_vectors,
     vectors_out,
 )
-from matsearch.store.edge import HNSW_EF_CONSTRUCT, HNSW_M, OVERSAMPLING, check_collection_name
+from matsearch.store.edge import (
+    ACORN_MAX_SELECTIVITY,
+    HNSW_EF_CONSTRUCT,
+    HNSW_M,
+    HNSW_PAYLOAD_M,
+    OVERSAMPLING,
+    check_collection_name,
+)
 
+_ACORN = qm.AcornSearchParams(enable=True, max_selectivity=ACORN_MAX_SELECTIVITY)
 _DISTANCE = {"cosine": qm.Distance.COSINE, "dot": qm.Distance.DOT, "euclid": qm.Distance.EUCLID}
 _DISTANCE_BACK = {v: k for k, v in _DISTANCE.items()}
 _INDEX = {
@@ -150,7 +158,7 @@ class QdrantClientStore(StoreBase):
                         for v in spec.vectors
                     },
                     # as the embedded store (store/edge.py): int8 in RAM for search, originals on disk for rescoring
-                    hnsw_config=qm.HnswConfigDiff(m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT),
+                    hnsw_config=qm.HnswConfigDiff(m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT, payload_m=HNSW_PAYLOAD_M),
                     quantization_config=qm.ScalarQuantization(
                         scalar=qm.ScalarQuantizationConfig(type=qm.ScalarType.INT8, quantile=0.99, always_ram=True)
                     ),
@@ -248,6 +256,8 @@ class QdrantClientStore(StoreBase):
             hnsw_ef=q.hnsw_ef,
             exact=q.exact,
             quantization=qm.QuantizationSearchParams(rescore=True, oversampling=OVERSAMPLING),
+            # no payload-aware links (HNSW_PAYLOAD_M = 0): selective filters search the graph with ACORN
+            acorn=_ACORN if q.filter is not None and not q.filter.is_empty() else None,
         )
         return qm.QueryRequest(
             query=as_float_list(q.vector, size, name="query vector"),
