@@ -97,8 +97,10 @@ def dir_size_mib(path: str | os.PathLike[str]) -> float:
 
 class MemorySampler:
     """Peak memory of this process, sampled every ``interval`` s from a child process (a thread would not run while
-    Qdrant Edge's optimize holds the GIL). Reports total RSS and its anonymous part: RSS also counts file pages
-    mapped from disk (memory-mapped vectors, the bench's own data file) that the kernel can drop under pressure."""
+    Qdrant Edge's optimize holds the GIL). Reports total RSS, its anonymous part and PSS. RSS also counts file pages
+    mapped from disk (memory-mapped vectors) that the kernel can drop under pressure, and it counts a page once per
+    mapping: Qdrant Edge maps its vector files twice (a read-only and a read-write mapping of the same file), so
+    RSS counts those pages twice. PSS (``smaps_rollup``) counts each physical page once."""
 
     def __init__(self, interval: float = 0.5) -> None:
         import subprocess
@@ -107,29 +109,31 @@ class MemorySampler:
         code = (
             "import sys, time\n"
             f"pid = {os.getpid()}\n"
-            "peak = {'VmRSS': 0, 'RssAnon': 0, 'RssFile': 0}\n"
+            "peak = {'VmRSS': 0, 'RssAnon': 0, 'RssFile': 0, 'Pss': 0}\n"
             "while True:\n"
             "    try:\n"
             "        lines = open(f'/proc/{pid}/status').read().splitlines()\n"
+            "        lines += open(f'/proc/{pid}/smaps_rollup').read().splitlines()\n"
             "    except OSError:\n"
             "        break\n"
             "    for ln in lines:\n"
             "        k = ln.split(':')[0]\n"
             "        if k in peak:\n"
             "            peak[k] = max(peak[k], int(ln.split()[1]))\n"
-            "    print(peak['VmRSS'], peak['RssAnon'], peak['RssFile'], flush=True)\n"
+            "    print(peak['VmRSS'], peak['RssAnon'], peak['RssFile'], peak['Pss'], flush=True)\n"
             f"    time.sleep({interval})\n"
         )
         self._proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
 
     def stop(self) -> dict[str, float]:
-        """Peak RSS, anonymous RSS and file-backed RSS in MiB since the start."""
+        """Peak RSS, anonymous RSS, file-backed RSS and PSS in MiB since the start."""
         self._proc.terminate()
         out, _ = self._proc.communicate(timeout=10)
         last = [ln for ln in out.splitlines() if ln.strip()]
-        rss, anon, file_ = (int(v) for v in last[-1].split()) if last else (0, 0, 0)
+        rss, anon, file_, pss = (int(v) for v in last[-1].split()) if last else (0, 0, 0, 0)
         return {
             "peak_rss_mib": round(rss / 1024, 1),
             "peak_anon_mib": round(anon / 1024, 1),
             "peak_file_mib": round(file_ / 1024, 1),
+            "peak_pss_mib": round(pss / 1024, 1),
         }
