@@ -99,18 +99,24 @@ class EfficientNetLite0(Encoder):
         self.cache_dir = cache_dir
         self.threads = threads
         self._session: Any = None
+        self._model: Any = None
 
     def _load(self) -> None:
+        if self.backend == "onnx":
+            # the torch model is built only to export the ONNX file (once per cache); a cached export is enough
+            self._session = cached_session(
+                onnx_path(self.cache_dir), lambda path: export_onnx(self._torch_model(), path), self.threads
+            )
+        else:
+            self._model = self._torch_model()
+
+    @staticmethod
+    def _torch_model() -> torch.nn.Module:
         from efficientnet_lite_pytorch import EfficientNet
 
         with contextlib.redirect_stdout(io.StringIO()):  # the package prints to stdout; keep --json output clean
             model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(locate("efficientnet-lite0")))
-        model.eval()
-        self._model = model
-        if self.backend == "onnx":
-            self._session = cached_session(
-                onnx_path(self.cache_dir), lambda path: export_onnx(model, path), self.threads
-            )
+        return model.eval()
 
     def _encode(self, items: Sequence[Any]) -> np.ndarray:
         x = image_array(items)
