@@ -35,7 +35,7 @@ from bench.real_figures.fetch import DEFAULT_CACHE, MANIFEST, caption_of, ensure
 from matsearch.core.schemas import Hit
 from matsearch.core.settings import Settings
 from matsearch.encoders import get_encoder
-from matsearch.indexer.figures.panel_type import classify_panels, image_vectors_of
+from matsearch.indexer.figures.panel_type import classify_panels, fuse, image_vectors_of
 from matsearch.indexer.figures.panels import split_figure
 from matsearch.search import image_match
 from training import figures_synth as synth
@@ -89,7 +89,7 @@ def eval_split(
             cpu["figures"] += 1
             crops = [img.crop(p.bbox) for p in found]
             for p, (kind, prob) in zip(found, classify_panels(crops, image_vectors_of(crops, settings)), strict=True):
-                p.type, p.type_confidence = kind, round(prob, 3)
+                p.type, p.type_confidence = fuse(kind, prob, p.segment)  # as split_figure / fill_types do
             pred = [p.to_dict() for p in found]
             one = Tally()
             one.add(pred, truth)

@@ -67,7 +67,8 @@ class LabelCandidate:
     polarity: str  # "dark" (dark ink on light) or "light"
     height: int
     corner: bool = False  # read in the top-left corner of a picture (label printed on the image)
-    anchor: str = "top"  # "bottom": read in a picture's bottom-left corner (the label ends its panel)
+    anchor: str = "top"  # "bottom": read in a picture's bottom-left corner (the label ends its panel); "right": at
+    # the top-right of its frame (the label ends its panel horizontally)
 
     @property
     def cx(self) -> float:
@@ -379,11 +380,72 @@ def blocks(blank: np.ndarray, *, min_side: int = 24, depth: int = 6, gray: np.nd
     return out
 
 
-def _corner_crops(gray: np.ndarray, blank: np.ndarray, taken: list[Box]) -> list[tuple[str, Box, Box, str]]:
-    """(polarity, crop box, estimated label box) for the top-left corner of every picture-like block."""
-    out = []
+Word = tuple[str, Box, np.ndarray]  # polarity, box, the glyphs alone (black on white, BGR, padded) for the OCR
+Corner = tuple[str, Box, Box, str, list[Word]]  # polarity, crop, estimated label box, anchor, glyph words
+
+
+def _corner_words(gray: np.ndarray, crop_box: Box, anchor: str) -> list[Word]:
+    """Per polarity, the glyph group nearest the crop's corner (top-left, or bottom-left for ``anchor`` "bottom"):
+    near-white (or near-black) components of glyph size, joined along a line; box in image pixels. A label printed
+    on a picture is pure white or black, while the picture's own bright or dark pixels rarely form glyph-sized,
+    solid, isolated shapes right at the corner. The word is read from its glyph pixels alone (black on white):
+    the texture around a thin white label on a micrograph is what made the recogniser misread it."""
+    x0, y0, x1, y1 = crop_box
+    sub = gray[y0:y1, x0:x1]
+    ch = sub.shape[0]
+    out: list[Word] = []
+    med = float(np.median(sub))
+    lo, hi = float(np.percentile(sub, 0.5)), float(np.percentile(sub, 99.5))
+    for pol in ("light", "dark"):
+        # ink well beyond the crop's median towards its extreme (labels are the picture's whitest or blackest)
+        ink = (
+            (sub >= max(150.0, med + 0.45 * (hi - med)))
+            if pol == "light"
+            else (sub <= min(105.0, med - 0.45 * (med - lo)))
+        )
+        if not ink.any() or ink.mean() > 0.5:
+            continue
+        n, lab, st, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+        glyphs = [
+            (int(st[i, 0]), int(st[i, 1]), int(st[i, 2]), int(st[i, 3]), i)
+            for i in range(1, n)
+            if 5 <= st[i, 3] <= 0.9 * ch and st[i, 2] <= 1.6 * st[i, 3] + 2 and st[i, 4] >= 0.12 * st[i, 2] * st[i, 3]
+        ]
+        glyphs.sort()
+        words: list[tuple[list[int], list[int]]] = []  # (box, component ids)
+        for x, y, w, h, i in glyphs:
+            for wd, ids in words:
+                top, bot = max(wd[1], y), min(wd[3], y + h)
+                if bot - top >= 0.5 * min(h, wd[3] - wd[1]) and x - wd[2] <= 0.8 * max(h, wd[3] - wd[1]):
+                    wd[:] = [min(wd[0], x), min(wd[1], y), max(wd[2], x + w), max(wd[3], y + h)]
+                    ids.append(i)
+                    break
+            else:
+                words.append(([x, y, x + w, y + h], [i]))
+        words = [(wd, ids) for wd, ids in words if wd[2] - wd[0] <= 4 * (wd[3] - wd[1])]
+        if not words:
+            continue
+        tallest = max(wd[3] - wd[1] for wd, _ in words)
+        words = [(wd, ids) for wd, ids in words if wd[3] - wd[1] >= 0.5 * tallest]  # specks beside the label out
+
+        def dist(item: tuple[list[int], list[int]]) -> int:
+            wd = item[0]
+            return wd[0] + (ch - wd[3] if anchor == "bottom" else wd[1])
+
+        (wx0, wy0, wx1, wy1), ids = min(words, key=dist)
+        glyph = np.where(np.isin(lab[wy0:wy1, wx0:wx1], ids), 0, 255).astype(np.uint8)
+        pad = max(4, (wy1 - wy0) // 3)
+        framed = cv2.copyMakeBorder(glyph, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=255)
+        out.append((pol, (x0 + wx0, y0 + wy0, x0 + wx1, y0 + wy1), cv2.cvtColor(framed, cv2.COLOR_GRAY2BGR)))
+    return out
+
+
+def _corner_crops(gray: np.ndarray, blank: np.ndarray, leaves: list[Box] | None = None) -> list[Corner]:
+    """(polarity, crop box, estimated label box, anchor, glyph words) for the top-left and bottom-left corners of
+    every picture-like block (``leaves``: the figure's :func:`blocks`)."""
+    out: list[Corner] = []
     size = max(1.0, min(gray.shape) / 700.0)  # labels grow with the figure
-    for bx0, by0, bx1, by1 in blocks(blank, gray=gray):
+    for bx0, by0, bx1, by1 in blocks(blank, gray=gray) if leaves is None else leaves:
         bw, bh = bx1 - bx0, by1 - by0
         if bw < 48 or bh < 48 or blank[by0:by1, bx0:bx1].mean() > 0.15:
             continue  # plots and text have white space: their labels sit in the margins
@@ -400,7 +462,8 @@ def _corner_crops(gray: np.ndarray, blank: np.ndarray, taken: list[Box]) -> list
                 continue
             est = (bx0 + int(np.percentile(xs, 2)), cy0 + int(np.percentile(ys, 2)))
             est_box = (est[0], est[1], bx0 + int(np.percentile(xs, 98)) + 1, cy0 + int(np.percentile(ys, 98)) + 1)
-            out.append((polarity, crop_box, est_box, "top" if cy0 == by0 else "bottom"))
+            anchor = "top" if cy0 == by0 else "bottom"
+            out.append((polarity, crop_box, est_box, anchor, _corner_words(gray, crop_box, anchor)))
     return out
 
 
@@ -431,7 +494,8 @@ def read_candidates(
     prior = label_prior(gray, boxes)
     order = np.argsort(-prior, kind="stable")[:MAX_READS]
     boxes, prior = [boxes[int(i)] for i in order], prior[order]
-    corners = _corner_crops(gray, blank, [b for _, b in boxes]) if blank is not None else []
+    leaves = blocks(blank, gray=gray) if blank is not None else []
+    corners = _corner_crops(gray, blank, leaves) if blank is not None else []
     if not boxes and not corners:
         return []
     read = ocr or _rapidocr_batch
@@ -447,6 +511,8 @@ def read_candidates(
             return False
         if not corner and re.fullmatch(r"[\(\[]?[iIl1|]{1,4}[\)\]]?[.,]?", text):
             key = _count_stems(gray, box, polarity, text) or key  # the recogniser often reads "iii" as "ii"
+        if not corner and _right_of_block(box, leaves):
+            anchor = "right"
         out.append(LabelCandidate(text, key, box, score, polarity, box[3] - box[1], corner, anchor))
         return True
 
@@ -455,22 +521,31 @@ def read_candidates(
         for (polarity, box), (text, score) in zip(part, reads, strict=True):
             add(polarity, box, False, "top", text, score)
 
-    def read_corners(ks: Sequence[int], flipped: bool) -> list[int]:
-        """Read corners ``ks`` two ways; the corners that gave no label-like read."""
-        variants = []
+    def read_corners(ks: Sequence[int], second: bool) -> list[int]:
+        """Read corners ``ks``; the corners that gave no label-like read. First reads: the glyph words of the
+        corner (:func:`_corner_words`, the glyphs alone) and the padded box of its extreme pixels; second reads:
+        the whole corner crop in both polarities."""
+        variants: list[list[tuple[str, Box, np.ndarray]]] = []
         for k in ks:
-            p, c, e, _ = corners[k]
+            p, c, e, _, words = corners[k]
+            if second:
+                variants.append([(q, c, _crop_for_ocr(gray, c, q)) for q in (p, flip[p])])
+                continue
             pad = max(2, (e[3] - e[1]) // 4)
             tight = (max(c[0], e[0] - pad), max(c[1], e[1] - pad), min(c[2], e[2] + pad), min(c[3], e[3] + pad))
-            q = flip[p] if flipped else p
-            variants.append([(q, c), (q, tight)])
-        reads = read([_crop_for_ocr(gray, box, pol) for vs in variants for pol, box in vs]) if variants else []
+            variants.append(list(words) + [(p, e, _crop_for_ocr(gray, tight, p))])
+        flat = [v for vs in variants for v in vs]
+        reads = read([img for _, _, img in flat]) if flat else []
         missed = []
-        for j, k in enumerate(ks):
-            options = reads[2 * j : 2 * j + 2]
-            best = max(range(2), key=lambda v: (label_key(ascii_text(options[v][0])) is not None, options[v][1]))
-            _, _, e, anchor = corners[k]
-            if not add(variants[j][best][0], e, True, anchor, *options[best]):
+        at = 0
+        for vs, k in zip(variants, ks, strict=True):
+            options = reads[at : at + len(vs)]
+            at += len(vs)
+            best = max(range(len(vs)), key=lambda v: (label_key(ascii_text(options[v][0])) is not None, options[v][1]))
+            pol, box, _ = vs[best]
+            if second:
+                box = next((wb for q, wb, _ in corners[k][4] if q == pol), corners[k][2])
+            if not add(pol, box, True, corners[k][3], *options[best]):
                 missed.append(k)
         return missed
 
@@ -501,6 +576,21 @@ def read_candidates(
         seq = now
     read_corners(missed, True)
     return out
+
+
+def _right_of_block(box: Box, leaves: Sequence[Box]) -> bool:
+    """A label printed at the top-right of its picture or plot frame ("(g)" inside a spectrum's frame): the blob
+    lies in the top 30 % of the leaf block holding it, beyond 60 % of its width and near its right edge."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    for bx0, by0, bx1, by1 in leaves:
+        if bx0 <= cx < bx1 and by0 <= cy < by1:
+            bw, bh = bx1 - bx0, by1 - by0
+            h = box[3] - box[1]
+            if bw < 6 * h or bh < 4 * h:
+                return False  # the label's own block, or a small one
+            near = bx1 - box[2] <= max(3 * h, 0.15 * bw)
+            return box[0] - bx0 >= 0.6 * bw and near and box[1] - by0 <= 0.3 * bh
+    return False
 
 
 def _complete(cands: Sequence[LabelCandidate], want: Sequence[str]) -> bool:
@@ -787,7 +877,13 @@ def _cut_ok(labels: Sequence[LabelCandidate], axis: str, pos: int, content: Box,
     if axis == "x":
         lead = min(c.box[0] for c in after) - hi_box[0]
         span = hi_box[2] - hi_box[0]
-        return lead <= max(24, 0.3 * span)
+        if lead <= max(24, 0.3 * span):
+            return True
+        # labels printed at the top-right of their frames: the near side's labels end close to its right edge
+        if not all(c.anchor == "right" for c in labels):
+            return False
+        trail = pos - max(c.box[2] for c in before)
+        return trail <= max(24, 0.3 * (pos - lo_box[0]))
     lead = min(c.box[1] for c in after) - hi_box[1]
     span = hi_box[3] - hi_box[1]
     if lead <= max(24, 0.3 * span):
@@ -907,7 +1003,7 @@ def _at_corner(region: Region, share: float = 0.4) -> bool:
         return True
     x0, y0, x1, y1 = region.content
     w, h = max(1, x1 - x0), max(1, y1 - y0)
-    dx = (c.box[0] - x0) / w
+    dx = (x1 - c.box[2]) / w if c.anchor == "right" else (c.box[0] - x0) / w
     dy = (y1 - c.box[3]) / h if c.anchor == "bottom" else (c.box[1] - y0) / h
     return dx <= share and dy <= share
 
@@ -932,4 +1028,66 @@ def analyse(image: Image.Image, expected_labels: Sequence[str] | None = None, oc
             )
             labels = [c for c in labels if all(c is not o for o in off)]
             regions = partition(image, labels, explain, blank=blank, gray=gray)
+    regions = _fill_gaps(regions, blocks(blank, gray=gray), ~blank, expected_labels, explain)
     return Layout(image.width, image.height, regions, candidates, explain)
+
+
+def _fill_gaps(
+    regions: list[Region], leaves: Sequence[Box], ink: np.ndarray, expected: Sequence[str] | None, explain: list[str]
+) -> list[Region]:
+    """A letter missing from the label sequence (unreadable, e.g. a faint "(f)" on a bright micrograph) leaves its
+    picture inside the previous label's region: when that region holds two pictures of the size of the other
+    panels, side by side or stacked with a gutter between them, the second picture becomes the missing letter's
+    panel. The letter is missing when the caption names it, or (without a caption) when the next letter but one is
+    present."""
+    labelled = [r for r in regions if r.label is not None and _family(r.label.key) == "letter"]
+    if len(labelled) < 3:
+        return regions
+    have = {_order(r.label.key) for r in labelled if r.label is not None}
+    want = {e.lower() for e in expected} if expected else None
+    areas = [(r.content[2] - r.content[0]) * (r.content[3] - r.content[1]) for r in labelled]
+    typical = float(np.median(areas))
+    out = list(regions)
+    for r in labelled:
+        assert r.label is not None
+        k = _order(r.label.key)
+        missing = chr(97 + k + 1) if k + 1 < 26 else None
+        if missing is None or k + 1 in have or (want is not None and missing not in want):
+            continue
+        if k + 2 not in have and want is None:
+            continue  # without a caption, only a gap inside the sequence says a letter is missing
+        x0, y0, x1, y1 = r.box
+        pics = [
+            b
+            for b in leaves
+            if b[0] >= x0
+            and b[1] >= y0
+            and b[2] <= x1
+            and b[3] <= y1
+            and (b[2] - b[0]) * (b[3] - b[1]) >= 0.4 * typical
+        ]
+        if len(pics) != 2:
+            continue
+        first, second = sorted(pics, key=lambda b: (b[1], b[0]))
+        lab = r.label
+        if not (first[0] - lab.box[2] <= 2 * lab.height and first[1] - lab.box[3] <= 2 * lab.height):
+            continue  # the present label belongs to the first picture
+        if second[0] >= first[2]:  # side by side
+            cut = (first[2] + second[0]) // 2
+            boxes = ((x0, y0, cut, y1), (cut, y0, x1, y1))
+        elif second[1] >= first[3]:  # stacked
+            cut = (first[3] + second[1]) // 2
+            boxes = ((x0, y0, x1, cut), (x0, cut, x1, y1))
+        else:
+            continue
+        if max(*(b[2] - b[0] for b in pics)) > 1.6 * min(*(b[2] - b[0] for b in pics)):
+            continue  # pictures of different sizes: a sub-image of one panel
+        est = LabelCandidate(missing, missing, (second[0], second[1], second[0], second[1]), 0.0, "dark", lab.height)
+        i = out.index(r)
+        out[i : i + 1] = [
+            Region(lab, boxes[0], _content_box(ink, boxes[0]), "gap"),
+            Region(est, boxes[1], _content_box(ink, boxes[1]), "gap"),
+        ]
+        have.add(k + 1)
+        explain.append(f"label {missing} not read: given to the unlabelled picture {second} in {lab.key}'s region")
+    return out

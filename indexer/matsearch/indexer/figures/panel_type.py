@@ -6,10 +6,15 @@ edge density, colour count, long straight lines, central symmetry). Trained on g
 (:mod:`training.figures_synth`); weights ship as ``encoders/matsearch/encoders/weight_files/panel_type.pt``
 (registered as ``panel-type`` in :data:`matsearch.encoders.weights.WEIGHTS`). Training command, seed and held-out
 accuracy: ``training/train_panel_type.py`` (the numbers are stored inside the weight file too).
+
+The panel's own caption segment is a second opinion (:func:`caption_type`, :func:`fuse`): "Schematic of …",
+"TEM image of …", "SAED pattern", "XRD patterns of …" name the kind of picture. When the segment names exactly one
+kind, it wins over the image classifier unless that is near-certain (``CAPTION_OVERRIDE_BELOW``).
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -26,6 +31,46 @@ STATS_DIM = 11
 
 _lock = threading.Lock()
 _model: dict[str, Any] | None = None
+
+# Words of a caption segment that name the kind of picture (1-D spectra and patterns are plots: "graph"; 2-D
+# diffraction patterns and FFTs are "diffraction"). Matched case-sensitively for acronyms, else case-insensitively.
+_CUES: dict[str, tuple[str, ...]] = {
+    "microscopy": (
+        r"\b(?:HR-?|S|HAADF-?S?|ABF-?S?|BF-?|ADF-?|FE-?|cryo-?)?(?:TEM|SEM|STEM)\b(?! spectr| EDS)",
+        r"(?i:\bmicrograph|\belectron microscop|\bAFM\b|\bSTM\b(?! spectr)|\belemental map|\bEDS map|\bEDX map)",
+        r"(?i:\b(?:bright|dark)[- ]field\b|\bfluorescence image|\bconfocal\b|\boptical micro)",
+    ),
+    "diffraction": (
+        r"\b(?:SAED|FFT|CBED|NBED)\b",
+        r"(?i:(?<!x-ray )(?<!X-ray )\belectron diffraction|\bdiffractogram|\bKikuchi|\bfast fourier transform)",
+    ),
+    "graph": (
+        r"\b(?:XRD|XPS|FTIR|FT-IR|UV-?vis|Raman|EELS|XANES|EXAFS|TGA|DSC|BET)\b",
+        r"(?i:\bspectr(?:um|a)\b|\bcurves?\b|\bplots?\b|\bprofiles?\b|\bhistograms?\b|\bdistributions?\b)",
+        r"(?i:\bisotherms?\b|\bvoltammogram|\bnyquist\b|\bas a function of\b|\bversus\b|\bvs\.? )",
+        r"(?i:\bx-ray diffraction\b|\bpatterns? of .{0,40}\b(?:XRD|x-ray)\b)",
+    ),
+    "illustration": (r"(?i:\bschematic|\billustration\b|\bdiagram\b|\bcartoon\b|\bstructural model|\bscheme\b)",),
+    "photo": (r"(?i:\bphotograph|\bphoto\b|\bdigital image|\bcamera\b)",),
+}
+_CUE_RES = {kind: [re.compile(p) for p in pats] for kind, pats in _CUES.items()}
+CAPTION_OVERRIDE_BELOW = 0.97  # the classifier keeps its type only when at least this sure
+
+
+def caption_type(segment: str | None) -> str | None:
+    """The one kind of picture a panel's own caption segment names, or None (no cue, or cues of several kinds)."""
+    if not segment:
+        return None
+    kinds = [kind for kind, res in _CUE_RES.items() if any(r.search(segment) for r in res)]
+    return kinds[0] if len(kinds) == 1 else None
+
+
+def fuse(kind: str, prob: float, segment: str | None) -> tuple[str, float]:
+    """The image classifier's (type, probability) corrected by the caption segment's cue (see the module doc)."""
+    cue = caption_type(segment)
+    if cue is None or cue == kind or prob >= CAPTION_OVERRIDE_BELOW:
+        return kind, prob
+    return cue, 0.6
 
 
 def image_stats(image: Image.Image) -> np.ndarray:

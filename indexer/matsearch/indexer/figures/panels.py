@@ -163,11 +163,12 @@ def split_figure(
     crops = [rgb if p.bbox == (0, 0, rgb.width, rgb.height) else rgb.crop(p.bbox) for p in panels]
     # no fallbacks here: a missing or corrupt model (checksum error) fails loudly instead of typing nothing
     if classify:
-        from matsearch.indexer.figures.panel_type import classify_panels, image_vectors_of
+        from matsearch.indexer.figures.panel_type import classify_panels, fuse, image_vectors_of
 
         if settings is None:
             raise ValueError("split_figure(classify=True) needs the settings of the image encoder")
         for p, (kind, prob) in zip(panels, classify_panels(crops, image_vectors_of(crops, settings)), strict=True):
+            kind, prob = fuse(kind, prob, p.segment)
             p.type, p.type_confidence = kind, round(prob, 3)
     if scale:
         from matsearch.indexer.figures.scales import ScaleTask, assign_scales
@@ -285,11 +286,12 @@ def fill_types(payloads: list[dict[str, Any]], images: list[Image.Image], image_
     todo = [i for i, p in enumerate(payloads) if p.get("type") is None]
     if not todo:
         return
-    from matsearch.indexer.figures.panel_type import classify_panels
+    from matsearch.indexer.figures.panel_type import classify_panels, fuse
 
     vectors = np.asarray(image_vectors)[todo]
     typed = classify_panels([images[i] for i in todo], vectors)  # a broken model raises: no silent "no type"
     for i, (kind, prob) in zip(todo, typed, strict=True):
+        kind, prob = fuse(kind, prob, payloads[i].get("sub_caption"))
         payloads[i]["type"] = kind
         payloads[i]["type_confidence"] = round(prob, 3)
 
