@@ -152,7 +152,8 @@ def read_pattern_text(
     return p
 
 
-_FAST_SPLIT = re.compile(r"[,\t; ]+|\r?\n")
+_FAST_SPLIT = re.compile(r"[,\t; \r\n]+")  # any run of separators and line ends (blank lines included)
+_NONBLANK = re.compile(r"^[ \t\r]*[^\s]", re.M)  # one match per line with content
 
 
 def _read_fast(text: str) -> tuple[list[str], np.ndarray, np.ndarray] | None:
@@ -172,20 +173,21 @@ def _read_fast(text: str) -> tuple[list[str], np.ndarray, np.ndarray] | None:
         if line:
             header.append(line)
         start += 1
-    body = [ln.strip() for ln in lines[start:]]
-    body = [ln for ln in body if ln]
-    if not body or len(body) > MAX_POINTS:
+    text_body = "\n".join(lines[start:]).strip()
+    n_rows = len(_NONBLANK.findall(text_body))
+    if not n_rows or n_rows > MAX_POINTS:
         return None
-    ncols = len([p for p in _SPLIT.split(body[0]) if p])
+    first = text_body.split("\n", 1)[0]
+    ncols = len([p for p in _SPLIT.split(first.strip()) if p])
     if not 2 <= ncols <= 3:
         return None
     try:
-        values = np.array(_FAST_SPLIT.split("\n".join(body)), dtype=np.float64)
+        values = np.array(_FAST_SPLIT.split(text_body), dtype=np.float64)
     except ValueError:
         return None
-    if values.size != len(body) * ncols:
+    if values.size != n_rows * ncols:
         return None
-    table = values.reshape(len(body), ncols)
+    table = values.reshape(n_rows, ncols)
     return header, table[:, 0].copy(), table[:, 1].copy()
 
 
