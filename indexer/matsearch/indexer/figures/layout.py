@@ -1041,7 +1041,7 @@ def _fill_gaps(
     panel. The letter is missing when the caption names it, or (without a caption) when the next letter but one is
     present."""
     labelled = [r for r in regions if r.label is not None and _family(r.label.key) == "letter"]
-    if len(labelled) < 3:
+    if len(labelled) < 2:
         return regions
     have = {_order(r.label.key) for r in labelled if r.label is not None}
     want = {e.lower() for e in expected} if expected else None
