@@ -43,6 +43,7 @@ ElementsMode = Literal["only", "all", "any"]
 DEFAULT_THRESHOLD = 0.265
 MAX_PHASES = 5
 MIXTURE_CANDIDATES = 40  # per vector query of a residual (masked) pattern: partial patterns embed less sharply
+MIXTURE_FIT = 40  # new candidates per mixture round that get the full fit (best peak-index coverage first)
 MIXTURE_MIN_RESIDUAL = 0.1  # stop looking for more phases when less than this share of peak weight is unexplained
 MIXTURE_MIN_GAIN = 0.2  # a further phase must explain at least this share of the residual peak weight
 MIXTURE_MIN_SCORE = 0.45  # fit score (on the residual) of a tentative further phase
@@ -244,6 +245,7 @@ class _PeakIndex:
     and, for the sparse scan, the (strain, bin) → (phase, weight) entries sorted by key."""
 
     ids: list[str]
+    row: dict[str, int]
     bins: np.ndarray  # S,N,R int32 (0 where out of range)
     ok: np.ndarray  # S,N,R in range
     w: np.ndarray  # N,R relative intensity (max 1)
@@ -274,6 +276,7 @@ class _PeakIndex:
         sorted_w = np.take_along_axis(np.where(valid, ww[None], 0.0), so, axis=2)
         return cls(
             ids=ids,
+            row={pid: i for i, pid in enumerate(ids)},
             bins=idx.astype(np.int32),
             ok=ok,
             w=ww,
@@ -314,25 +317,37 @@ class _PeakIndex:
                 weights=np.minimum(yk, self.weight[rows]),
                 minlength=n_s * len(self.ids),
             )
-        cov = num.reshape(n_s, len(self.ids)) / np.maximum(denom, 1e-9)
-        return cov.max(axis=0)
+        return num.reshape(n_s, len(self.ids)) / np.maximum(denom, 1e-9)
+
+    def explained(self, lo: np.ndarray, hi: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """(S, N): the share of the peak weight ``w`` (per measured peak, grid window [lo, hi)) that falls on at least
+        one of each phase's indexed reflections — the other direction of ``coverage``."""
+        n_s, n_n = _PEAK_INDEX_STRAINS.size, len(self.ids)
+        live = np.nonzero(w > 0)[0]
+        out: np.ndarray = np.zeros(n_s * n_n)
+        if live.size == 0:
+            return out.reshape(n_s, n_n)
+        base = (np.arange(n_s, dtype=np.int64) * xp.NG)[:, None]  # S,1
+        a = np.searchsorted(self.keys, (base + lo[live][None, :]).ravel(), side="left")
+        b = np.searchsorted(self.keys, (base + hi[live][None, :]).ravel(), side="left")
+        lens = b - a
+        total = int(lens.sum())
+        if total:
+            ends = np.cumsum(lens)
+            rows = np.arange(total) - np.repeat(ends - lens, lens) + np.repeat(a, lens)
+            sq = np.repeat(np.arange(n_s * live.size), lens)  # (strain, peak) pair of each entry
+            mark = np.zeros((n_s * live.size, n_n), dtype=np.float32)
+            mark[sq, self.phase[rows]] = 1.0  # each phase once per (strain, peak), however many lines it has there
+            out = np.einsum("sqn,q->sn", mark.reshape(n_s, live.size, n_n), w[live].astype(np.float32))
+            return out.astype(np.float64) / max(float(w.sum()), 1e-12)
+        return out.reshape(n_s, n_n)
 
 
 @dataclass
 class _Library:
     payloads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    complete: bool = False  # every point of the collection is in ``payloads`` (read by one scroll)
     index: _PeakIndex | None = None
-
-    def add(self, records: Sequence[Any]) -> None:
-        for rec in records:
-            self.payloads[rec.id] = rec.payload
-        self.index = None
-
-    def peak_index(self) -> _PeakIndex:
-        if self.index is None:
-            ids = list(self.payloads)
-            self.index = _PeakIndex.build(ids, [self.payloads[i] for i in ids])
-        return self.index
 
 
 _LIBRARIES: weakref.WeakKeyDictionary[Any, _Library] = weakref.WeakKeyDictionary()
@@ -340,39 +355,59 @@ _LIBRARY_LOCK = threading.Lock()
 
 
 def library(store: Store) -> _Library:
-    """The cached library of ``store``'s ``xrd`` collection (built on first use: one scroll, ~4 s for 5,000
-    phases; the server warms it at start-up)."""
+    """The cached library of ``store``'s ``xrd`` collection: payloads as they are first needed, all of them (one
+    scroll, 2–4 s for 5,000 phases) once a mixture needs the peak index. Deleted points drop the cache, added
+    ones make it incomplete again (point ids carry the structure's content hash: a changed structure is a new id)."""
     with _LIBRARY_LOCK:
         lib = _LIBRARIES.get(store)
-        if lib is not None and len(lib.payloads) > store.count(COLLECTION):
-            lib = None  # points were deleted
-        if lib is None:
-            lib = _Library()
-            offset: str | None = None
-            while True:
-                batch, offset = store.scroll(COLLECTION, limit=1000, offset=offset)
-                lib.add(batch)
-                if offset is None:
-                    break
-            _LIBRARIES[store] = lib
+        n = store.count(COLLECTION)
+        if lib is None or len(lib.payloads) > n:
+            lib = _LIBRARIES[store] = _Library()
+        elif lib.complete and len(lib.payloads) < n:
+            lib.complete, lib.index = False, None
         return lib
+
+
+def warm(store: Store) -> int:
+    """Read the whole ``xrd`` library into this process's cache now (what the first mixture query would do);
+    returns the number of phases. For long-running processes and benches."""
+    return len(_peak_index(store, library(store)).ids)
 
 
 def _payloads(store: Store, lib: _Library, ids: Sequence[str]) -> list[dict[str, Any]]:
     missing = [i for i in ids if i not in lib.payloads]
     if missing:
+        records = store.retrieve(COLLECTION, missing)
         with _LIBRARY_LOCK:
-            lib.add(store.retrieve(COLLECTION, missing))
+            for rec in records:
+                lib.payloads[rec.id] = rec.payload
     return [lib.payloads.get(i, {}) for i in ids]
+
+
+def _peak_index(store: Store, lib: _Library) -> _PeakIndex:
+    with _LIBRARY_LOCK:
+        if not lib.complete:
+            payloads: dict[str, dict[str, Any]] = {}
+            offset: str | None = None
+            while True:
+                batch, offset = store.scroll(COLLECTION, limit=1000, offset=offset)
+                payloads.update((rec.id, rec.payload) for rec in batch)
+                if offset is None:
+                    break
+            lib.payloads, lib.complete, lib.index = payloads, True, None
+        if lib.index is None:
+            ids = list(lib.payloads)
+            lib.index = _PeakIndex.build(ids, [lib.payloads[i] for i in ids])
+        return lib.index
 
 
 def _peak_index_candidates(
     index: _PeakIndex, m: xp.Measured, residual_w: np.ndarray, exclude: set[str], denom: np.ndarray
-) -> list[str]:
+) -> tuple[list[str], np.ndarray]:
     """Ids of the library phases whose strongest reflections best cover the measured peaks left unexplained
-    (``denom``: ``index.denominators(m.mask)``)."""
+    (``denom``: ``index.denominators(m.mask)``), and that coverage for every indexed phase."""
     if not index.ids:
-        return []
+        return [], np.zeros(0)
     # the residual as a peak-height map on the grid (the highest peak wins where windows overlap)
     half = max(0.6 * m.width, 0.06)
     lo = np.searchsorted(GRID_2THETA, m.tt - half - 1e-9)
@@ -382,11 +417,15 @@ def _peak_index_candidates(
     for q in live[np.argsort(m.h[live])]:
         y[lo[q] : hi[q]] = m.h[q]
     y = np.where(m.mask, y, 0.0)
-    best = index.coverage(y, denom)
+    # both directions, per scan strain: the phase's indexed intensity on unexplained peaks (a phase with two strong
+    # lines covers them easily) and the unexplained peak weight on its reflections (a dense cell explains much)
+    seen = index.coverage(y, denom)
+    expl = index.explained(lo, hi, residual_w)
+    best = np.sqrt(seen * expl).max(axis=0)
     n = min(PEAK_INDEX_CANDIDATES + len(exclude), best.size)
     order = np.argpartition(-best, n - 1)[:n] if n < best.size else np.arange(best.size)
     order = order[np.argsort(-best[order], kind="stable")]
-    return [index.ids[i] for i in order if index.ids[i] not in exclude][:PEAK_INDEX_CANDIDATES]
+    return [index.ids[i] for i in order if index.ids[i] not in exclude][:PEAK_INDEX_CANDIDATES], best
 
 
 def _best_further(rf: xp.Fits, cands: list[ScoredHit], tentative: list[int], residual_w: np.ndarray) -> int:
@@ -453,14 +492,29 @@ def search_spectrum(
         )
         if flt is None:
             # and once the whole pattern: the vector stage may have missed phase 1 itself (mixtures embed poorly)
-            index = lib.peak_index()
+            index = _peak_index(store, lib)
             if denom is None:
                 denom = index.denominators(m.mask)
+            covs = []
             for weights in [residual_w] + ([base_w] if len(tentative) == 1 else []):
-                found = _peak_index_candidates(index, m, weights, set(hits_by_id), denom)
+                found, cov = _peak_index_candidates(index, m, weights, set(hits_by_id), denom)
+                covs.append(cov)
                 for pid, pl in zip(found, _payloads(store, lib, found), strict=True):
-                    hits_by_id[pid] = ScoredHit(id=pid, score=0.0, payload=pl)
+                    if pl:  # (a point deleted since the index was read has none)
+                        hits_by_id[pid] = ScoredHit(id=pid, score=0.0, payload=pl)
         new = list(hits_by_id.values())[len(cands) :]  # insertion-ordered: earlier indices stay valid
+        if flt is None and len(new) > MIXTURE_FIT:
+            # only the new candidates whose strongest reflections best cover the unexplained (or, once, all)
+            # peaks get the full fit; the others are dropped (a later round may bring them back)
+            best_cov = np.max(np.stack(covs), axis=0)
+            rows = [index.row.get(h.id, -1) for h in new]
+            sc = np.array([best_cov[r] if r >= 0 else np.inf for r in rows])
+            keep_new = np.sort(np.argsort(-sc, kind="stable")[:MIXTURE_FIT])
+            kept = set(keep_new.tolist())
+            for j, h in enumerate(new):
+                if j not in kept:
+                    del hits_by_id[h.id]
+            new = [new[j] for j in keep_new]
         if new:
             cands = cands + new
             models = models + xp.candidates_for([h.payload for h in new], [h.id for h in new])
