@@ -129,8 +129,9 @@ class MemorySampler:
         """Peak RSS, anonymous RSS, file-backed RSS and PSS in MiB since the start."""
         self._proc.terminate()
         out, _ = self._proc.communicate(timeout=10)
-        last = [ln for ln in out.splitlines() if ln.strip()]
-        rss, anon, file_, pss = (int(v) for v in last[-1].split()) if last else (0, 0, 0, 0)
+        # whole lines only: the child can be stopped in the middle of printing one
+        last = [ln.split() for ln in out.splitlines() if len(ln.split()) == 4]
+        rss, anon, file_, pss = (int(v) for v in last[-1]) if last else (0, 0, 0, 0)
         return {
             "peak_rss_mib": round(rss / 1024, 1),
             "peak_anon_mib": round(anon / 1024, 1),
