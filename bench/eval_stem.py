@@ -66,6 +66,25 @@ def summarize(ranks: list[int]) -> dict[str, float]:
     }
 
 
+def abstain_table(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, float]]]:
+    """False rejects (in-library queries abstained) and false accepts (absent-structure queries answered) at a
+    range of thresholds on the abstain score, per split."""
+    out: dict[str, list[dict[str, float]]] = {}
+    for part in ("tune", "test"):
+        sel = [x for x in rows if x["tune"] == (part == "tune")]
+        s_in = np.array([x["abstain_scores_in"][0] for x in sel])
+        s_ab = np.array([x["abstain_scores_absent"][0] for x in sel])
+        out[part] = [
+            {
+                "threshold": t,
+                "false_reject": round(float(np.mean(s_in < t)), 4),
+                "false_accept": round(float(np.mean(s_ab >= t)), 4),
+            }
+            for t in (0.6, 0.64, 0.68, 0.72, 0.76, 0.8, 0.84)
+        ]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gallery", choices=["heldout", "train2000"], default="train2000")
@@ -228,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
             # absent: the same candidates without the query's own structure (stage 1 would only add views that
             # ranked below the 300 kept ones)
             best_abs = ranks_by_structure(np.where(own, -np.inf, r["abstain"]), g_struct, len(sids))
+            best_in = ranks_by_structure(r["abstain"], g_struct, len(sids))
+            ok_full = np.zeros(len(views), dtype=bool)
+            ok_full[r["cand"]] = r["sc"].lattice_ok
             row = {
                 "sid": sid,
                 "mode": p.mode,
@@ -242,6 +264,11 @@ def main(argv: list[str] | None = None) -> int:
                 "answered_absent": bool(np.max(best_abs) >= thr),
                 "lattice_checked": bool(r["qf"].confident),
                 "ms": r["ms"],
+                # for threshold tables (false accepts / false rejects) computed from the saved rows
+                "abstain_scores_in": [round(float(x), 4) for x in np.sort(best_in)[::-1][:2]],
+                "abstain_scores_absent": [round(float(x), 4) for x in np.sort(best_abs)[::-1][:2]],
+                "top_lattice_ok_in": bool(ok_full[g_struct == int(np.argmax(best_in))].any()),
+                "top_lattice_ok_absent": bool(ok_full[g_struct == int(np.argmax(best_abs))].any()),
             }
             if len(rows) % 3 == 0:
                 u = run_unknown(arr)
@@ -261,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
                 "absent_abstained": round(float(np.mean([not x["answered_absent"] for x in sel])), 4),
                 "in_library_false_abstain": round(float(np.mean([not x["answered_in_library"] for x in sel])), 4),
             }
+        block["abstain_table"] = abstain_table(rows)
+        block["rows"] = rows
         block["lattice_checked_fraction"] = round(float(np.mean([x["lattice_checked"] for x in rows])), 4)
         block["query_ms_p50_eval_path"] = round(float(np.median([x["ms"] for x in rows])), 1)
         results[f"synthetic_{regime}"] = block
@@ -374,6 +403,11 @@ def print_table(results: dict[str, Any]) -> None:
                 print(f"{name + '/' + key:44s} {n:5d} {t1:7.3f} {t5:7.3f} {mrr:7.3f}")
             elif isinstance(row, dict) and "absent_abstained" in row:
                 print(f"{name + '/' + key:44s} {row}")
+        for part, table in (block.get("abstain_table") or {}).items():
+            cells = " ".join(
+                f"{r['threshold']:.2f}: FR {r['false_reject']:.3f} FA {r['false_accept']:.3f}" for r in table
+            )
+            print(f"{name}/abstain_table_{part}: {cells}")
 
 
 if __name__ == "__main__":
