@@ -51,6 +51,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--noise", type=float, default=1.0, help="within-cluster spread; larger is harder (default 1.0)")
     p.add_argument("--skip-http", action="store_true", help="skip the HTTP benchmark (no server, no encoders)")
     p.add_argument("--skip-ingest", action="store_true", help="skip the ingest throughput benchmark (PDF → panels)")
+    p.add_argument(
+        "--skip-real",
+        action="store_true",
+        help="skip recall on real EfficientNet/MiniLM vectors (bench/real_vectors.py; encodes them once if not cached)",
+    )
     p.add_argument("--http-points", type=int, default=10_000, help="points in the HTTP bench's figures collection")
     p.add_argument("--http-queries", type=int, default=100, help="image and text queries over HTTP (default 100)")
     p.add_argument("--seed", type=int, default=0)
@@ -175,6 +180,10 @@ def table(result: dict[str, Any]) -> str:
                 f"  image query in process: decode p50 {inproc['decode']['p50_ms']} ms, EfficientNet "
                 f"({inproc['backend']}) encode p50 {inproc['encode']['p50_ms']} ms"
             )
+    if "real_vectors" in result:
+        from bench.real_vectors import table as real_table
+
+        lines.append(real_table(result["real_vectors"]))
     if "ingest" in result:
         from bench.ingest_bench import table as ingest_table
 
@@ -227,6 +236,14 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
         _write(out, result)  # keep partial results of long runs
+    if not args.skip_real:
+        from bench.real_vectors import bench_real
+        from bench.real_vectors import table as real_table
+
+        with blas_threads(1):
+            result["real_vectors"] = bench_real(log=log)
+        log(real_table(result["real_vectors"]))
+        _write(out, result)
     if not args.skip_ingest:
         from bench.ingest_bench import bench_ingest
         from bench.ingest_bench import table as ingest_table

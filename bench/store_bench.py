@@ -187,19 +187,23 @@ def run_queries(
 
     for q in queries[:WARMUP] if warmup is None else warmup:
         one(q)
-    times, brute, recalls = [], [], []
+    times, cpu, brute, brute_cpu, recalls = [], [], [], [], []
     with blas_threads(1):
         for q, true in zip(queries, truth, strict=True):
             if base is not None:
+                c0 = time.process_time()
                 brute.append(_brute_once(base, q))
-            t0 = time.perf_counter()
+                brute_cpu.append(time.process_time() - c0)
+            t0, c0 = time.perf_counter(), time.process_time()
             ids = one(q)
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
             got = {point_index(i) for i in ids}
             recalls.append(len(got & set(true.tolist())) / K)
     out: dict[str, Any] = {"hnsw_ef": hnsw_ef, **ms_stats(times), "recall_at_10": round(float(np.mean(recalls)), 4)}
+    out["cpu_p50_ms"] = round(1000 * float(np.median(cpu)), 3)  # process CPU per query, all threads
     if brute:
-        out["numpy_interleaved"] = ms_stats(brute)
+        out["numpy_interleaved"] = {**ms_stats(brute), "cpu_p50_ms": round(1000 * float(np.median(brute_cpu)), 3)}
     return out
 
 

@@ -16,7 +16,7 @@ def test_store_bench_smoke(tmp_path: Path) -> None:
     out = tmp_path / "smoke.json"
     proc = subprocess.run(
         [sys.executable, "-m", "bench.run", "--sizes", "2000", "--queries", "20", "--ef-sweep", "64"]
-        + ["--skip-http", "--skip-ingest", "--out", str(out), "--workdir", str(tmp_path)],
+        + ["--skip-http", "--skip-ingest", "--skip-real", "--out", str(out), "--workdir", str(tmp_path)],
         cwd=REPO,
         capture_output=True,
         text=True,
