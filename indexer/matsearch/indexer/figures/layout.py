@@ -1028,38 +1028,56 @@ def analyse(image: Image.Image, expected_labels: Sequence[str] | None = None, oc
             )
             labels = [c for c in labels if all(c is not o for o in off)]
             regions = partition(image, labels, explain, blank=blank, gray=gray)
-    regions = _fill_gaps(regions, blocks(blank, gray=gray), ~blank, expected_labels, explain)
+    regions = _fill_gaps(regions, lambda: blocks(blank, gray=gray), ~blank, expected_labels, explain)
     return Layout(image.width, image.height, regions, candidates, explain)
 
 
+def _owns(lab: LabelCandidate, b: Box) -> bool:
+    """The label sits at the picture's top-left: inside it, or in the margin above or left of it."""
+    h = lab.height
+    inside_x = b[0] - 2 * h <= lab.box[0] <= b[0] + 0.3 * (b[2] - b[0])
+    return inside_x and b[1] - 2.5 * h <= lab.box[1] <= b[1] + 0.3 * (b[3] - b[1])
+
+
 def _fill_gaps(
-    regions: list[Region], leaves: Sequence[Box], ink: np.ndarray, expected: Sequence[str] | None, explain: list[str]
+    regions: list[Region],
+    leaves_of: Callable[[], list[Box]],
+    ink: np.ndarray,
+    expected: Sequence[str] | None,
+    explain: list[str],
 ) -> list[Region]:
-    """A letter missing from the label sequence (unreadable, e.g. a faint "(f)" on a bright micrograph) leaves its
-    picture inside the previous label's region: when that region holds two pictures of the size of the other
-    panels, side by side or stacked with a gutter between them, the second picture becomes the missing letter's
-    panel. The letter is missing when the caption names it, or (without a caption) when the next letter but one is
-    present."""
+    """Letters missing from the label sequence (unreadable, e.g. a faint "(f)" on a bright micrograph) leave their
+    pictures inside other labels' regions. A region that holds two pictures of a panel's size, side by side or
+    stacked with a gutter between them, one with the region's label at its top-left, has an *orphan* picture. When
+    there are as many orphans as missing letters, the orphans (in reading order) become the missing letters' panels
+    (in letter order). Letters are missing when the caption names them, or (without a caption) when they are gaps
+    inside the read sequence."""
     labelled = [r for r in regions if r.label is not None and _family(r.label.key) == "letter"]
     if len(labelled) < 2:
         return regions
     have = {_order(r.label.key) for r in labelled if r.label is not None}
-    want = {e.lower() for e in expected} if expected else None
-    areas = [(r.content[2] - r.content[0]) * (r.content[3] - r.content[1]) for r in labelled]
-    typical = float(np.median(areas))
-    out = list(regions)
+    if expected:
+        want = {_order(e.lower()) for e in expected if len(e) == 1 and e.isalpha()}
+        missing = sorted(k for k in want if k not in have and k > min(have))
+    else:
+        missing = [k for k in range(min(have) + 1, max(have)) if k not in have]
+    if not missing:
+        return regions
+    leaves = leaves_of()
+    big = [b for b in leaves if (b[2] - b[0]) * (b[3] - b[1]) >= 0.01 * ink.size]
+    if not big:
+        return regions
+    typical = float(np.median([(b[2] - b[0]) * (b[3] - b[1]) for b in big]))
+    splits: list[tuple[Region, Box, Box, Box]] = []  # region, its own part, the orphan's part, the orphan picture
     for r in labelled:
-        assert r.label is not None
-        k = _order(r.label.key)
-        missing = chr(97 + k + 1) if k + 1 < 26 else None
-        if missing is None or k + 1 in have or (want is not None and missing not in want):
+        lab = r.label
+        assert lab is not None
+        if lab.anchor != "top":
             continue
-        if k + 2 not in have and want is None:
-            continue  # without a caption, only a gap inside the sequence says a letter is missing
         x0, y0, x1, y1 = r.box
         pics = [
             b
-            for b in leaves
+            for b in big
             if b[0] >= x0
             and b[1] >= y0
             and b[2] <= x1
@@ -1068,26 +1086,43 @@ def _fill_gaps(
         ]
         if len(pics) != 2:
             continue
-        first, second = sorted(pics, key=lambda b: (b[1], b[0]))
-        lab = r.label
-        if not (first[0] - lab.box[2] <= 2 * lab.height and first[1] - lab.box[3] <= 2 * lab.height):
-            continue  # the present label belongs to the first picture
-        if second[0] >= first[2]:  # side by side
-            cut = (first[2] + second[0]) // 2
-            boxes = ((x0, y0, cut, y1), (cut, y0, x1, y1))
-        elif second[1] >= first[3]:  # stacked
-            cut = (first[3] + second[1]) // 2
-            boxes = ((x0, y0, x1, cut), (x0, cut, x1, y1))
-        else:
-            continue
         if max(*(b[2] - b[0] for b in pics)) > 1.6 * min(*(b[2] - b[0] for b in pics)):
             continue  # pictures of different sizes: a sub-image of one panel
-        est = LabelCandidate(missing, missing, (second[0], second[1], second[0], second[1]), 0.0, "dark", lab.height)
+
+        own = [b for b in pics if _owns(lab, b)]
+        if len(own) != 1:
+            continue
+        mine, orphan = own[0], next(b for b in pics if b is not own[0])
+        if orphan[0] >= mine[2]:
+            cut = (mine[2] + orphan[0]) // 2
+            parts: tuple[Box, Box] = ((x0, y0, cut, y1), (cut, y0, x1, y1))
+        elif mine[0] >= orphan[2]:
+            cut = (orphan[2] + mine[0]) // 2
+            parts = ((cut, y0, x1, y1), (x0, y0, cut, y1))
+        elif orphan[1] >= mine[3]:
+            cut = (mine[3] + orphan[1]) // 2
+            parts = ((x0, y0, x1, cut), (x0, cut, x1, y1))
+        elif mine[1] >= orphan[3]:
+            cut = (orphan[3] + mine[1]) // 2
+            parts = ((x0, cut, x1, y1), (x0, y0, x1, cut))
+        else:
+            continue
+        splits.append((r, parts[0], parts[1], orphan))
+    if len(splits) != len(missing):
+        if splits:
+            explain.append(f"{len(missing)} letter(s) not read, {len(splits)} unlabelled picture(s): left as they are")
+        return regions
+    row = max(8, int(0.25 * float(np.median([b[3] - b[1] for b in big]))))
+    splits.sort(key=lambda t: (t[3][1] // row, t[3][0]))
+    out = list(regions)
+    for k, (r, own_box, orphan_box, orphan) in zip(missing, splits, strict=True):
+        letter = chr(97 + k)
+        assert r.label is not None
+        est = LabelCandidate(letter, letter, (orphan[0], orphan[1], orphan[0], orphan[1]), 0.0, "dark", r.label.height)
         i = out.index(r)
         out[i : i + 1] = [
-            Region(lab, boxes[0], _content_box(ink, boxes[0]), "gap"),
-            Region(est, boxes[1], _content_box(ink, boxes[1]), "gap"),
+            Region(r.label, own_box, _content_box(ink, own_box), "gap"),
+            Region(est, orphan_box, _content_box(ink, orphan_box), "gap"),
         ]
-        have.add(k + 1)
-        explain.append(f"label {missing} not read: given to the unlabelled picture {second} in {lab.key}'s region")
+        explain.append(f"label {letter} not read: given to the unlabelled picture {orphan} in {r.label.key}'s region")
     return out
