@@ -61,7 +61,15 @@ def remove_grid(rgb: np.ndarray, ink: np.ndarray) -> np.ndarray:
     return out
 
 
-def cluster_colors(lab: np.ndarray, mask: np.ndarray, max_clusters: int = 10, radius: float = 22.0) -> list[np.ndarray]:
+def cluster_colors(
+    lab: np.ndarray, mask: np.ndarray, max_clusters: int = 10, radius: float = 22.0, bg_lab: np.ndarray | None = None
+) -> list[np.ndarray]:
+    """Greedy colour clusters of the ink pixels (CIELAB).
+
+    With ``bg_lab`` the centre is re-estimated from each cluster's *core* — its members farther from the background
+    than their median — so anti-aliased edge pixels (a large share of thin, dotted or JPEG-blurred strokes) do not
+    pull a colour towards the background, where it would pass for a blend of another colour (blue dots for grey).
+    """
     pts = lab[mask]
     if len(pts) == 0:
         return []
@@ -81,7 +89,11 @@ def cluster_colors(lab: np.ndarray, mask: np.ndarray, max_clusters: int = 10, ra
             mem = d < radius
             if not mem.any():
                 break
-            c = np.median(remaining[mem], axis=0)
+            members = remaining[mem]
+            if bg_lab is not None and len(members) >= 8:
+                strength = np.linalg.norm(members - bg_lab, axis=1)
+                members = members[strength >= np.median(strength)]
+            c = np.median(members, axis=0)
         d = np.linalg.norm(remaining - c, axis=1)
         mem = d < radius
         if mem.sum() < min_count:
@@ -134,6 +146,29 @@ def column_runs(mask: np.ndarray) -> list[list[tuple[int, int]]]:
     return out
 
 
+def joined_runs(mask: np.ndarray, other: np.ndarray) -> list[list[tuple[int, int]]]:
+    """Like :func:`column_runs` of ``mask``, but two runs whose gap is wholly covered by ``other`` ink are one run.
+
+    A line drawn under another one (an earlier series hidden at its peaks by a later one, or at a crossing) shows
+    its own colour on both sides of the occluder: it passes underneath, so the occluded rows belong to it too.
+    """
+    own = column_runs(mask)
+    cs = np.cumsum(other.astype(np.int32), axis=0)
+    for x, runs in enumerate(own):
+        if len(runs) < 2:
+            continue
+        merged = [runs[0]]
+        for a, b in runs[1:]:
+            pa, pb = merged[-1]
+            gap = a - pb - 1
+            if gap > 0 and int(cs[a - 1, x] - cs[pb, x]) == gap:
+                merged[-1] = (pa, b)
+            else:
+                merged.append((a, b))
+        own[x] = merged
+    return own
+
+
 def stroke_width(runs: list[list[tuple[int, int]]]) -> float:
     """Pen width: a low percentile of single-run vertical run lengths (noise and slope only lengthen runs)."""
     lens = [r[0][1] - r[0][0] + 1 for r in runs if len(r) == 1]
@@ -142,9 +177,75 @@ def stroke_width(runs: list[list[tuple[int, int]]]) -> float:
     return float(np.percentile(lens, 10)) if lens else 1.0
 
 
-def _track_cluster(mask: np.ndarray) -> list[np.ndarray]:
+def _baseline(y: np.ndarray, win: int) -> np.ndarray:
+    """Running lowest point (largest row) of a track over ``win`` columns; gaps interpolated."""
+    from scipy.ndimage import maximum_filter1d
+
+    idx = np.flatnonzero(~np.isnan(y))
+    if idx.size < 2:
+        return np.full(y.shape, np.nan)
+    filled = np.interp(np.arange(y.size), idx, y[idx])
+    out = maximum_filter1d(filled, size=win, mode="nearest")
+    out[: idx[0]] = np.nan
+    out[idx[-1] + 1 :] = np.nan
+    return out
+
+
+def _unswap(ys: np.ndarray, tops: np.ndarray, bots: np.ndarray) -> None:
+    """Undo exchanges of same-coloured stacked tracks at a peak that reaches into the next pattern (in place).
+
+    Stacked patterns keep the vertical order of their baselines. When two tracks' running baselines change order
+    abruptly — from about the usual offset on one side to about minus it on the other, within a few windows — the
+    tracks took each other's line at a shared tall run (a peak crossing the pattern above): the side in the
+    unusual order is exchanged at the column where they meet. Lines that really cross pass through zero offset
+    gradually and stay.
+    """
+    k, w = ys.shape
+    win = max(15, int(0.04 * w))
+    for _pass in range(3):
+        changed = False
+        order = np.argsort([np.nanmedian(y) if (~np.isnan(y)).any() else np.inf for y in ys])
+        for a_, b_ in zip(order[:-1], order[1:], strict=True):
+            i, j = int(a_), int(b_)
+            d = _baseline(ys[j], win) - _baseline(ys[i], win)  # > 0: j's baseline below i's (the usual order)
+            ok = ~np.isnan(d)
+            if ok.sum() < 4 * win:
+                continue
+            typical = float(np.median(np.abs(d[ok])))
+            if typical < 4:
+                continue
+            at = np.flatnonzero(ok & (d != 0))
+            flips = at[:-1][np.sign(d[at[:-1]]) != np.sign(d[at[1:]])]
+            for f in flips.tolist():
+                lo, hi = f - win, f + win + 1
+                lo = int(at[at <= lo][-1]) if (at <= lo).any() else -1
+                hi = int(at[at >= hi][0]) if (at >= hi).any() else w
+                if lo < 0 or hi >= w:
+                    continue
+                if min(abs(d[lo]), abs(d[hi])) < 0.6 * typical or d[lo] * d[hi] >= 0:
+                    continue
+                seg = slice(max(0, f - 2 * win), min(w, f + 2 * win))
+                gap = np.abs(ys[i, seg] - ys[j, seg])
+                if np.isnan(gap).all():
+                    continue
+                x_sw = seg.start + int(np.nanargmin(gap))
+                # the side in the unusual order is exchanged (the head when the tracks start out swapped)
+                part = slice(x_sw, w) if d[hi] < 0 else slice(0, x_sw)
+                for arr in (ys, tops, bots):
+                    tail = arr[i, part].copy()
+                    arr[i, part] = arr[j, part]
+                    arr[j, part] = tail
+                changed = True
+                break
+            if changed:
+                break
+        if not changed:
+            return
+
+
+def _track_cluster(mask: np.ndarray, other: np.ndarray | None = None) -> list[np.ndarray]:
     h, w = mask.shape
-    runs = column_runs(mask)
+    runs = column_runs(mask) if other is None else joined_runs(mask, other)
     counts = np.array([len(r) for r in runs])
     covered = counts > 0
     if covered.sum() < max(8, 0.06 * w):
@@ -157,85 +258,121 @@ def _track_cluster(mask: np.ndarray) -> list[np.ndarray]:
     nz = counts[covered]
     k = int(np.bincount(np.minimum(nz, 8)).argmax())
     k = max(1, min(k, 6))
-    # anchor: middle of the longest stretch of columns with exactly k runs
+    # anchor: middle of the longest stretch of columns with exactly k runs; if the tracks grown from it explain
+    # too little of the colour's columns (an anchor on a legend sample or a stray mark, dotted lines whose stretches
+    # are all short), the next longest stretches outside those tracks are tried and the best-covering result kept
     good = counts == k
-    best_len, best_mid, cur = 0, int(np.flatnonzero(covered)[0]), 0
-    for x in range(w):
-        cur = cur + 1 if good[x] else 0
-        if cur > best_len:
-            best_len, best_mid = cur, x - cur // 2
-    anchor = best_mid
-    if not runs[anchor]:
+    stretches: list[tuple[int, int]] = []
+    cur = 0
+    for x in range(w + 1):
+        if x < w and good[x]:
+            cur += 1
+        elif cur:
+            stretches.append((cur, x - 1 - (cur - 1) // 2))
+            cur = 0
+    stretches.sort(key=lambda t: -t[0])
+    if not stretches:
         return []
-    a_runs = sorted(runs[anchor], key=lambda r: r[0])[:k]
-    k = len(a_runs)
-    ys = np.full((k, w), np.nan)
-    tops = np.full((k, w), np.nan)
-    bots = np.full((k, w), np.nan)
-    for i, (a, b) in enumerate(a_runs):
-        ys[i, anchor] = (a + b) / 2
-        tops[i, anchor], bots[i, anchor] = a, b
-    if k > 1:
-        cs = np.array([(a + b) / 2 for a, b in a_runs])
-        sep = float(np.diff(cs).min())
-    else:
-        sep = float(h)
-    gate = max(3 * lw + 2, 0.5 * sep)
-    max_gap = int(max(8, 6 * lw))
-    tall_len = 3 * lw + 2
-    for direction in (+1, -1):
-        level = ys[:, anchor].copy()  # the track's own height, not moved by tall (peak) runs
-        last_top, last_bot = tops[:, anchor].copy(), bots[:, anchor].copy()
-        slope = np.zeros(k)
-        miss = np.zeros(k, dtype=int)
-        x = anchor + direction
-        while 0 <= x < w:
-            cand = runs[x]
-            if not cand:
-                miss += 1
-                x += direction
-                continue
-            choices: list[list[tuple[float, float, int]]] = []
-            for i in range(k):
-                opts = []
-                if miss[i] <= max(max_gap * 4, w // 3):
-                    pred = level[i] + slope[i] * (miss[i] + 1)
-                    for j, (a, b) in enumerate(cand):
-                        # connected to the previous run (8-connectivity) or containing the prediction
-                        touch = miss[i] == 0 and a <= last_bot[i] + 1 and b >= last_top[i] - 1
-                        inside = a - lw <= pred <= b + lw
-                        dist = 0.0 if (touch or inside) else min(abs(a - pred), abs(b - pred))
-                        if dist <= gate:
-                            opts.append((dist, abs((a + b) / 2 - pred) if not inside else 0.0, j))
-                opts.sort()
-                choices.append(opts)
-            taken: dict[int, list[int]] = {}
-            for i in sorted(range(k), key=lambda i_: choices[i_][0][:2] if choices[i_] else (1e9, 1e9)):
-                for _d, _c, j in choices[i]:
-                    a, b = cand[j]
-                    owners = taken.get(j, [])
-                    tall = b - a + 1 > tall_len
-                    if owners and not tall:
-                        continue  # a thin run belongs to one line
-                    taken.setdefault(j, []).append(i)
-                    break
-            got = {i: j for j, owners in taken.items() for i in owners}
-            for i in range(k):
-                if i not in got:
-                    miss[i] += 1
+
+    def follow(anchor: int, k0: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        a_runs = sorted(runs[anchor], key=lambda r: r[0])[:k0]
+        k = len(a_runs)
+        ys = np.full((k, w), np.nan)
+        tops = np.full((k, w), np.nan)
+        bots = np.full((k, w), np.nan)
+        for i, (a, b) in enumerate(a_runs):
+            ys[i, anchor] = (a + b) / 2
+            tops[i, anchor], bots[i, anchor] = a, b
+        if k > 1:
+            cs = np.array([(a + b) / 2 for a, b in a_runs])
+            sep = float(np.diff(cs).min())
+        else:
+            sep = float(h)
+        gate = max(3 * lw + 2, 0.5 * sep)
+        max_gap = int(max(8, 6 * lw))
+        tall_len = 3 * lw + 2
+        for direction in (+1, -1):
+            level = ys[:, anchor].copy()  # the track's own height, not moved by tall (peak) runs
+            last_top, last_bot = tops[:, anchor].copy(), bots[:, anchor].copy()
+            slope = np.zeros(k)
+            miss = np.zeros(k, dtype=int)
+            x = anchor + direction
+            while 0 <= x < w:
+                cand = runs[x]
+                if not cand:
+                    miss += 1
+                    x += direction
                     continue
-                a, b = cand[got[i]]
-                c = (a + b) / 2
-                ys[i, x], tops[i, x], bots[i, x] = c, a, b
-                if b - a + 1 <= tall_len:
-                    if miss[i] == 0:
-                        slope[i] = 0.5 * slope[i] + 0.5 * float(np.clip(c - level[i], -lw * 2, lw * 2))
-                    else:
-                        slope[i] = 0.0
-                    level[i] = c
-                last_top[i], last_bot[i] = a, b
-                miss[i] = 0
-            x += direction
+                choices: list[list[tuple[float, float, int]]] = []
+                for i in range(k):
+                    opts = []
+                    if miss[i] <= max(max_gap * 4, w // 3):
+                        pred = level[i] + slope[i] * (miss[i] + 1)
+                        for j, (a, b) in enumerate(cand):
+                            # connected to the previous run (8-connectivity) or containing the prediction
+                            touch = miss[i] == 0 and a <= last_bot[i] + 1 and b >= last_top[i] - 1
+                            inside = a - lw <= pred <= b + lw
+                            dist = 0.0 if (touch or inside) else min(abs(a - pred), abs(b - pred))
+                            if miss[i] == 0:  # a steep flank: the next column's run starts just past this one's
+                                dist = min(dist, max(0.0, a - last_bot[i] - 1, last_top[i] - b - 1))
+                            # a thin run that neither touches nor contains the prediction may be the line coming
+                            # back after a gap (dashes, dots, occlusion): as far as a steep line moves in that many
+                            # columns; tall runs (peaks, noise bands) keep the wide gate
+                            near = gate if b - a + 1 > tall_len else min(gate, max(3 * lw + 2, 2 * lw * (miss[i] + 1)))
+                            if dist <= near:
+                                opts.append((dist, abs((a + b) / 2 - pred) if not inside else 0.0, j))
+                    opts.sort()
+                    choices.append(opts)
+                taken: dict[int, list[int]] = {}
+                for i in sorted(range(k), key=lambda i_: choices[i_][0][:2] if choices[i_] else (1e9, 1e9)):
+                    for _d, _c, j in choices[i]:
+                        a, b = cand[j]
+                        owners = taken.get(j, [])
+                        tall = b - a + 1 > tall_len
+                        if owners and not tall:
+                            continue  # a thin run belongs to one line
+                        taken.setdefault(j, []).append(i)
+                        break
+                got = {i: j for j, owners in taken.items() for i in owners}
+                for i in range(k):
+                    if i not in got:
+                        miss[i] += 1
+                        continue
+                    a, b = cand[got[i]]
+                    c = (a + b) / 2
+                    ys[i, x], tops[i, x], bots[i, x] = c, a, b
+                    if b - a + 1 <= tall_len:
+                        if miss[i] == 0:
+                            slope[i] = 0.5 * slope[i] + 0.5 * float(np.clip(c - level[i], -lw * 2, lw * 2))
+                        else:
+                            slope[i] = 0.0
+                        level[i] = c
+                    last_top[i], last_bot[i] = a, b
+                    miss[i] = 0
+                x += direction
+        return ys, tops, bots
+
+    n_cov = int(covered.sum())
+    best: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    best_cov, tried = -1, 0
+    for _len, mid in stretches:
+        if best is not None and (~np.isnan(best[0][:, mid])).any():
+            continue  # this stretch already lies on the tracks found
+        if not runs[mid]:
+            continue
+        res = follow(mid, k)
+        cov = int((~np.isnan(res[0])).any(axis=0).sum())
+        if cov > best_cov:
+            best, best_cov = res, cov
+        tried += 1
+        if best_cov >= 0.6 * n_cov or tried >= 3:
+            break
+    if best is None:
+        return []
+    ys, tops, bots = best
+    k = ys.shape[0]
+    if k > 1:
+        _unswap(ys, tops, bots)
     # A stroke is the curve widened by the pen (half width r) in every direction, so in a column its top is the
     # curve's highest point within ±q columns lifted by r. Undoing that (a max filter over ±q of the tops, plus r;
     # likewise for the bottoms) bounds where the curve itself passes in each column: [U, D]. Flat parts: U ≈ D.
@@ -302,23 +439,45 @@ def extract_lines(
     if exclude is not None:
         mask &= ~exclude
     lab = _lab(rgb)
-    centres = cluster_colors(lab, mask)
+    bgc = np.median(rgb[~ink], axis=0).astype(np.float32) if (~ink).any() else np.full(3, 255, np.float32)
+    bg_lab = _lab(bgc.reshape(1, 1, 3)).reshape(3)
+    centres = cluster_colors(lab, mask, bg_lab=bg_lab)
     tracks: list[Track] = []
     if not centres:
         return tracks
     # colours in RGB; a cluster that is only an anti-aliased blend of a stronger one with the background merges
     rgb_c = [cv2.cvtColor(c.reshape(1, 1, 3).astype(np.float32), cv2.COLOR_LAB2RGB).reshape(3) * 255 for c in centres]
-    bgc = np.median(rgb[~ink], axis=0).astype(np.float32) if (~ink).any() else np.full(3, 255, np.float32)
     order = sorted(range(len(centres)), key=lambda i: -float(np.abs(rgb_c[i] - bgc).max()))
+    # provisional pixels of each centre (nearest in Lab): an anti-aliased blend lies along its parent's strokes,
+    # a separate line (e.g. JPEG-desaturated blue dots next to black ones) mostly does not
+    near = np.argmin(np.stack([np.linalg.norm(lab[mask] - c, axis=1) for c in centres]), axis=0)
+    prov = np.full(mask.shape, -1, dtype=np.int32)
+    prov[mask] = near
+
+    def beside(i: int, j: int) -> float:
+        mi = prov == i
+        if not mi.any():
+            return 1.0
+        grown = cv2.dilate((prov == j).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        return float(grown[mi].mean())
+
+    # a cluster merges into a kept one when it is that colour's anti-aliased blend with the background lying along
+    # its strokes, or a similar colour nearly all of whose pixels lie along that colour's strokes (JPEG ringing gives
+    # darker and lighter fringes); distinct lines, even sharing a baseline, lie beside each other far less
     keep: list[int] = []
+    parent: dict[int, int] = {}
     for i in order:
-        blended = False
+        best_j, best_b = -1, 0.0
         for j in keep:
             alpha, res = _blend(rgb_c[i][None, :], rgb_c[j], bgc)
-            if res[0] < 22 and alpha[0] < 0.92:
-                blended = True
-                break
-        if not blended:
+            b_ij = beside(i, j)
+            near_colour = res[0] < 45 or float(np.linalg.norm(centres[i] - centres[j])) < 25
+            if (res[0] < 22 and alpha[0] < 0.92 and b_ij >= 0.5) or (b_ij >= 0.75 and near_colour):
+                if b_ij > best_b:
+                    best_j, best_b = j, b_ij
+        if best_j >= 0:
+            parent[i] = best_j
+        else:
             keep.append(i)
     pts = rgb[mask].astype(np.float32)
     best_res = np.full(len(pts), np.inf)
@@ -328,8 +487,11 @@ def extract_lines(
         res = np.where(alpha >= 0.3, res, np.inf)
         better = res < best_res
         best_res[better], best_k[better] = res[better], k
+    # pixels no kept colour explains go to the parent of their provisional (merged) cluster, if any
+    fallback = np.array([parent.get(int(c), int(c) if int(c) in keep else -1) for c in range(len(centres))])
+    assigned = np.where(best_res < 35, best_k, fallback[near])
     labels = np.full(mask.shape, -1, dtype=np.int32)
-    labels[mask] = np.where(best_res < 35, best_k, -1)
+    labels[mask] = assigned
     for ci in keep:
         c = centres[ci]
         L, a, b = (float(v) for v in c)
@@ -340,7 +502,7 @@ def extract_lines(
         m = cv2.morphologyEx(m.astype(np.uint8), cv2.MORPH_OPEN, np.ones((1, 1), np.uint8)).astype(bool)
         rgbc = np.median(rgb[m], axis=0) if m.any() else np.zeros(3)
         lens = []
-        for y in _track_cluster(m):
+        for y in _track_cluster(m, mask & ~m):
             lens.append(1)
             idx = np.flatnonzero(~np.isnan(y))
             if idx.size < max(8, min_extent * w):
