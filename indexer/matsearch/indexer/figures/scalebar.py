@@ -216,7 +216,16 @@ def _candidates(
     cands: list[ScaleBar] = []
     for polarity, mask in masks:
         opened = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=4)
+        if cv2.countNonZero(opened) == 0:
+            continue
+        # Label only the box around the runs that survived the opening (most of a mask is gone after it): the same
+        # components, in a fraction of the pixels; coordinates are shifted back below.
+        ox, oy, ow, oh = cv2.boundingRect(opened)
+        n, sub_labels, stats, _ = cv2.connectedComponentsWithStats(opened[oy : oy + oh, ox : ox + ow], connectivity=4)
+        stats[:, 0] += ox
+        stats[:, 1] += oy
+        labels = np.zeros((H, W), dtype=sub_labels.dtype)
+        labels[oy : oy + oh, ox : ox + ow] = sub_labels
         raw_labels: np.ndarray | None = None
         raw_stats: np.ndarray | None = None
         for i in range(1, n):
