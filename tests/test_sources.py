@@ -55,6 +55,23 @@ def test_pdf_figures_captions_and_metadata(dev_pdf: Path) -> None:
     assert doc["title"].startswith("Seed-mediated")
 
 
+def test_pdf_text_lines_are_pdfplumbers(dev_pdf: Path) -> None:
+    """The PDF source groups pdfminer's characters into lines itself (cheaper character dicts, pdfplumber's own
+    grouping): the lines must be exactly what pdfplumber's ``extract_text_lines`` gives."""
+    import pdfplumber
+
+    from matsearch.indexer.sources.pdf import _lines
+
+    with pdfplumber.open(dev_pdf) as pdf:
+        for page in pdf.pages:
+            want = [
+                (ln["text"], ln["x0"], ln["top"], ln["x1"], ln["bottom"], max(c["size"] for c in ln["chars"]))
+                for ln in page.extract_text_lines(return_chars=True, strip=True)
+            ]
+            got = [(ln.text, ln.x0, ln.top, ln.x1, ln.bottom, ln.size) for ln in _lines(page)]
+            assert got and sorted(got, key=lambda t: (t[2], t[1])) == sorted(want, key=lambda t: (t[2], t[1]))
+
+
 def test_pdf_bad_inputs(tmp_path: Path, dev_pdf: Path) -> None:
     from reportlab.pdfgen import canvas
 
