@@ -82,6 +82,7 @@ def test_closing_notes_abbreviations_and_missing_stops() -> None:
         "supplement(s) for figure 2: Figure supplement 1. XRD of the Au film."
     )
     assert s.segments["b"] == "SAED of Au." and "XRD of the Au film" in s.shared, s.explain
+    assert "Inset" in split_caption("(a) TEM of Au. (b) SAED of Au. Inset, the (111) ring.").segments["b"]
 
 
 def test_scale_statements_scopes_and_insets() -> None:

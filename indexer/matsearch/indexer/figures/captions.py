@@ -76,9 +76,9 @@ _STRONG_CLOSING_RE = re.compile(
     r"^\s*(?:The online version of this article|Source data \d|Supplementary (?:data|material))", re.I
 )
 # A sentence that is only a legend of abbreviations: "CI, confidence interval; IQR, interquartile range."
+_ABBREV = r"[A-Z](?=[A-Za-z0-9+\-]*[A-Z0-9])[A-Za-z0-9+\-]{1,9}"  # "CI", "IQR", "NT-proBNP" (not "Inset")
 _ABBREV_LEGEND_RE = re.compile(
-    r"^\s*[A-Z][A-Za-z0-9+\-]{0,9}(?:\s[A-Z][A-Za-z0-9+\-]{0,9})?,\s+[A-Za-z][\w\-' ]*"
-    r"(?:;\s*[A-Z][A-Za-z0-9+\-]{0,9}(?:\s[A-Z][A-Za-z0-9+\-]{0,9})?,\s+[A-Za-z][\w\-' ]*)*\.?\s*$"
+    rf"^\s*{_ABBREV}(?:\s{_ABBREV})?,\s+[A-Za-z][\w\-' ]*(?:;\s*{_ABBREV}(?:\s{_ABBREV})?,\s+[A-Za-z][\w\-' ]*)*\.?\s*$"
 )
 # Words after which a parenthesised label opens the text that follows it ("images of (a) X and (b) Y").
 _LEADIN_WORD_RE = re.compile(
