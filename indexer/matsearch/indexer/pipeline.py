@@ -381,6 +381,7 @@ class _WorkerContext:
 
 
 _INGESTORS: dict[str, Any] = {}
+WARM_ENCODERS = ("efficientnet-lite0", "sketch", "all-minilm-l6-v2", "spectrum-profile", "xrd-cnn")
 
 
 def worker_settings(settings: Settings) -> Settings:
@@ -445,6 +446,9 @@ def warm_worker(settings: Settings | None) -> None:
     for result in results:
         if result.error is not None:
             raise RuntimeError(f"ingest worker warm-up failed: {result.error}")
+    for name in WARM_ENCODERS:  # what the figures above may not reach (an XRD graph's CNN)
+        ingestor.ctx.encoder(name).load()
+    import matsearch.indexer.figures.scalelabel  # noqa: F401 - the scale-label reader
 
 
 def extract_chunk(settings: Settings, chunk: list[FigureItem]) -> tuple[list[Extracted], Stages]:
