@@ -1058,7 +1058,7 @@ def _fill_gaps(
     have = {_order(r.label.key) for r in labelled if r.label is not None}
     if expected:
         want = {_order(e.lower()) for e in expected if len(e) == 1 and e.isalpha()}
-        missing = sorted(k for k in want if k not in have and k > min(have))
+        missing = sorted(k for k in want if k not in have)
     else:
         missing = [k for k in range(min(have) + 1, max(have)) if k not in have]
     if not missing:
@@ -1084,45 +1084,44 @@ def _fill_gaps(
             and b[3] <= y1
             and (b[2] - b[0]) * (b[3] - b[1]) >= 0.4 * typical
         ]
-        if len(pics) != 2:
+        if len(pics) < 2:
             continue
-        if max(*(b[2] - b[0] for b in pics)) > 1.6 * min(*(b[2] - b[0] for b in pics)):
-            continue  # pictures of different sizes: a sub-image of one panel
-
+        if max(b[2] - b[0] for b in pics) > 1.6 * min(b[2] - b[0] for b in pics):
+            continue  # pictures of different sizes: sub-images of one panel
         own = [b for b in pics if _owns(lab, b)]
         if len(own) != 1:
             continue
-        mine, orphan = own[0], next(b for b in pics if b is not own[0])
-        if orphan[0] >= mine[2]:
-            cut = (mine[2] + orphan[0]) // 2
-            parts: tuple[Box, Box] = ((x0, y0, cut, y1), (cut, y0, x1, y1))
-        elif mine[0] >= orphan[2]:
-            cut = (orphan[2] + mine[0]) // 2
-            parts = ((cut, y0, x1, y1), (x0, y0, cut, y1))
-        elif orphan[1] >= mine[3]:
-            cut = (mine[3] + orphan[1]) // 2
-            parts = ((x0, y0, x1, cut), (x0, cut, x1, y1))
-        elif mine[1] >= orphan[3]:
-            cut = (orphan[3] + mine[1]) // 2
-            parts = ((x0, cut, x1, y1), (x0, y0, x1, cut))
+        # the pictures in one row (or one column), separated by gutters: cut between neighbours
+        for axis in (0, 1):
+            seq = sorted(pics, key=lambda b: b[axis])
+            if all(q[axis] >= p[axis + 2] for p, q in zip(seq[:-1], seq[1:], strict=False)):
+                break
         else:
             continue
-        splits.append((r, parts[0], parts[1], orphan))
+        cuts = [(p[axis + 2] + q[axis]) // 2 for p, q in zip(seq[:-1], seq[1:], strict=False)]
+        lo, hi = (x0, x1) if axis == 0 else (y0, y1)
+        edges = [lo, *cuts, hi]
+        parts = [
+            (e0, y0, e1, y1) if axis == 0 else (x0, e0, x1, e1) for e0, e1 in zip(edges[:-1], edges[1:], strict=False)
+        ]
+        mine = seq.index(own[0])
+        for j, pic in enumerate(seq):
+            if j != mine:
+                splits.append((r, parts[mine], parts[j], pic))
     if len(splits) != len(missing):
         if splits:
             explain.append(f"{len(missing)} letter(s) not read, {len(splits)} unlabelled picture(s): left as they are")
         return regions
     row = max(8, int(0.25 * float(np.median([b[3] - b[1] for b in big]))))
     splits.sort(key=lambda t: (t[3][1] // row, t[3][0]))
-    out = list(regions)
-    for k, (r, own_box, orphan_box, orphan) in zip(missing, splits, strict=True):
+    out = [r for r in regions if all(r is not t[0] for t in splits)]
+    for r in {id(t[0]): t[0] for t in splits}.values():  # each split region keeps its own part
+        own_box = next(t[1] for t in splits if t[0] is r)
+        out.append(Region(r.label, own_box, _content_box(ink, own_box), "gap"))
+    for k, (r, _, orphan_box, orphan) in zip(missing, splits, strict=True):
         letter = chr(97 + k)
         assert r.label is not None
         est = LabelCandidate(letter, letter, (orphan[0], orphan[1], orphan[0], orphan[1]), 0.0, "dark", r.label.height)
-        i = out.index(r)
-        out[i : i + 1] = [
-            Region(r.label, own_box, _content_box(ink, own_box), "gap"),
-            Region(est, orphan_box, _content_box(ink, orphan_box), "gap"),
-        ]
+        out.append(Region(est, orphan_box, _content_box(ink, orphan_box), "gap"))
         explain.append(f"label {letter} not read: given to the unlabelled picture {orphan} in {r.label.key}'s region")
     return out
