@@ -239,6 +239,19 @@ PEAK_INDEX_CANDIDATES = 30
 _PEAK_INDEX_STRAINS = xp.STRAINS[::5]
 
 
+class _Denominators:
+    """Per query: the peak index's per-phase intensity inside the measured range (computed on first use)."""
+
+    def __init__(self, index: _PeakIndex, mask: np.ndarray) -> None:
+        self.index, self.mask = index, mask
+        self.values: np.ndarray | None = None
+
+    def get(self, rows: np.ndarray) -> np.ndarray:
+        if self.values is None:
+            self.values = self.index.denominators(self.mask)
+        return self.values[:, rows]
+
+
 @dataclass
 class _PeakIndex:
     """Every phase's strongest reflections (N phases × R) at S scan strains, as grid bins: ``bins`` (S, N, R)
@@ -252,8 +265,8 @@ class _PeakIndex:
     keys: np.ndarray  # sorted s·NG + bin of the in-range entries
     phase: np.ndarray  # their phase row
     weight: np.ndarray  # their weight
-    sorted_bins: np.ndarray  # S,N,R bins sorted per phase (NG where out of range), for range sums
-    sorted_cum: np.ndarray  # S,N,R+1 cumulative weights in that order, leading 0
+    sorted_bins: np.ndarray  # (R, S·N) each phase's bins in ascending order (NG where out of range)
+    sorted_cum: np.ndarray  # (R+1, S·N) cumulative weights in that order, leading 0
 
     @classmethod
     def build(cls, ids: list[str], payloads: list[dict[str, Any]]) -> _PeakIndex:
@@ -274,6 +287,8 @@ class _PeakIndex:
         sb = np.where(valid, idx, xp.NG).astype(np.int32)
         so = np.argsort(sb, axis=2, kind="stable")
         sorted_w = np.take_along_axis(np.where(valid, ww[None], 0.0), so, axis=2)
+        n_rows = sb.shape[0] * sb.shape[1]
+        cum_rows = np.cumsum(sorted_w, axis=2).reshape(n_rows, -1).T  # (R, S·N)
         return cls(
             ids=ids,
             row={pid: i for i, pid in enumerate(ids)},
@@ -283,22 +298,23 @@ class _PeakIndex:
             keys=keys[order],
             phase=n_i[order].astype(np.int32),
             weight=ww[n_i, r_i][order],
-            sorted_bins=np.take_along_axis(sb, so, axis=2),
-            sorted_cum=np.concatenate([np.zeros(sorted_w.shape[:2] + (1,)), np.cumsum(sorted_w, axis=2)], axis=2),
+            sorted_bins=np.ascontiguousarray(np.take_along_axis(sb, so, axis=2).reshape(-1, sb.shape[2]).T),
+            sorted_cum=np.ascontiguousarray(np.concatenate([np.zeros((1, n_rows)), cum_rows])),
         )
 
     def denominators(self, mask: np.ndarray) -> np.ndarray:
         """(S, N): each phase's indexed intensity inside the measured range."""
         inside = np.nonzero(mask)[0]
         if inside.size and inside[-1] - inside[0] + 1 == inside.size:  # one contiguous range: prefix sums
-            lo = (self.sorted_bins < inside[0]).sum(axis=2, keepdims=True)
-            hi = (self.sorted_bins <= inside[-1]).sum(axis=2, keepdims=True)
-            cum = self.sorted_cum
-            return (np.take_along_axis(cum, hi, axis=2) - np.take_along_axis(cum, lo, axis=2))[:, :, 0]
+            lo = (self.sorted_bins < inside[0]).sum(axis=0)  # (S·N,): lines below the range
+            hi = (self.sorted_bins <= inside[-1]).sum(axis=0)
+            cols = np.arange(lo.size)
+            d = self.sorted_cum[hi, cols] - self.sorted_cum[lo, cols]
+            return d.reshape(_PEAK_INDEX_STRAINS.size, len(self.ids))
         return np.where(self.ok & mask[self.bins], self.w[None], 0.0).sum(axis=2)
 
-    def coverage(self, y: np.ndarray, denom: np.ndarray) -> np.ndarray:
-        """Best over strains of Σ_r min(y[bin_r], w_r) / Σ_r w_r (in range) per phase, for a sparse map ``y``."""
+    def coverage(self, y: np.ndarray, denom: _Denominators) -> np.ndarray:
+        """(S, N): Σ_r min(y[bin_r], w_r) / Σ_r w_r (in range) per strain and phase, for a sparse map ``y``."""
         nz = np.nonzero(y > 0)[0]
         n_s = _PEAK_INDEX_STRAINS.size
         q = (np.arange(n_s)[:, None] * xp.NG + nz[None, :]).ravel()
@@ -306,7 +322,7 @@ class _PeakIndex:
         hi = np.searchsorted(self.keys, q, side="right")
         lens = hi - lo
         total = int(lens.sum())
-        num: np.ndarray = np.zeros(n_s * len(self.ids))
+        out = np.zeros((n_s, len(self.ids)))
         if total:
             ends = np.cumsum(lens)
             rows = np.arange(total) - np.repeat(ends - lens, lens) + np.repeat(lo, lens)
@@ -316,31 +332,37 @@ class _PeakIndex:
                 sk * len(self.ids) + self.phase[rows],
                 weights=np.minimum(yk, self.weight[rows]),
                 minlength=n_s * len(self.ids),
-            )
-        return num.reshape(n_s, len(self.ids)) / np.maximum(denom, 1e-9)
+            ).reshape(n_s, len(self.ids))
+            touched = np.nonzero(num.any(axis=0))[0]  # the others cover nothing: no denominator needed
+            out[:, touched] = num[:, touched] / np.maximum(denom.get(touched), 1e-9)
+        return out
 
-    def explained(self, lo: np.ndarray, hi: np.ndarray, w: np.ndarray) -> np.ndarray:
-        """(S, N): the share of the peak weight ``w`` (per measured peak, grid window [lo, hi)) that falls on at least
-        one of each phase's indexed reflections — the other direction of ``coverage``."""
-        n_s, n_n = _PEAK_INDEX_STRAINS.size, len(self.ids)
+    def explained(self, lo: np.ndarray, hi: np.ndarray, w: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """(S, len(cols)): for the phases ``cols``, the share of the peak weight ``w`` (per measured peak, grid
+        window [lo, hi)) that falls on at least one of their indexed reflections — the other direction of
+        ``coverage``."""
+        n_s, n_c = _PEAK_INDEX_STRAINS.size, cols.size
         live = np.nonzero(w > 0)[0]
-        out: np.ndarray = np.zeros(n_s * n_n)
-        if live.size == 0:
-            return out.reshape(n_s, n_n)
+        if live.size == 0 or n_c == 0:
+            return np.zeros((n_s, n_c))
+        col_of = np.full(len(self.ids), -1, dtype=np.int64)
+        col_of[cols] = np.arange(n_c)
         base = (np.arange(n_s, dtype=np.int64) * xp.NG)[:, None]  # S,1
         a = np.searchsorted(self.keys, (base + lo[live][None, :]).ravel(), side="left")
         b = np.searchsorted(self.keys, (base + hi[live][None, :]).ravel(), side="left")
         lens = b - a
         total = int(lens.sum())
-        if total:
-            ends = np.cumsum(lens)
-            rows = np.arange(total) - np.repeat(ends - lens, lens) + np.repeat(a, lens)
-            sq = np.repeat(np.arange(n_s * live.size), lens)  # (strain, peak) pair of each entry
-            mark = np.zeros((n_s * live.size, n_n), dtype=np.float32)
-            mark[sq, self.phase[rows]] = 1.0  # each phase once per (strain, peak), however many lines it has there
-            out = np.einsum("sqn,q->sn", mark.reshape(n_s, live.size, n_n), w[live].astype(np.float32))
-            return out.astype(np.float64) / max(float(w.sum()), 1e-12)
-        return out.reshape(n_s, n_n)
+        if not total:
+            return np.zeros((n_s, n_c))
+        ends = np.cumsum(lens)
+        rows = np.arange(total) - np.repeat(ends - lens, lens) + np.repeat(a, lens)
+        sq = np.repeat(np.arange(n_s * live.size), lens)  # (strain, peak) pair of each entry
+        c = col_of[self.phase[rows]]
+        keep = c >= 0
+        mark = np.zeros((n_s * live.size, n_c), dtype=np.float32)
+        mark[sq[keep], c[keep]] = 1.0  # each phase once per (strain, peak), however many lines it has there
+        out = np.einsum("sqn,q->sn", mark.reshape(n_s, live.size, n_c), w[live].astype(np.float32))
+        return out.astype(np.float64) / max(float(w.sum()), 1e-12)
 
 
 @dataclass
@@ -402,10 +424,10 @@ def _peak_index(store: Store, lib: _Library) -> _PeakIndex:
 
 
 def _peak_index_candidates(
-    index: _PeakIndex, m: xp.Measured, residual_w: np.ndarray, exclude: set[str], denom: np.ndarray
+    index: _PeakIndex, m: xp.Measured, residual_w: np.ndarray, exclude: set[str], denom: _Denominators
 ) -> tuple[list[str], np.ndarray]:
     """Ids of the library phases whose strongest reflections best cover the measured peaks left unexplained
-    (``denom``: ``index.denominators(m.mask)``), and that coverage for every indexed phase."""
+    (``denom``: ``_Denominators(index, m.mask)``), and that score for every indexed phase."""
     if not index.ids:
         return [], np.zeros(0)
     # the residual as a peak-height map on the grid (the highest peak wins where windows overlap)
@@ -420,8 +442,9 @@ def _peak_index_candidates(
     # both directions, per scan strain: the phase's indexed intensity on unexplained peaks (a phase with two strong
     # lines covers them easily) and the unexplained peak weight on its reflections (a dense cell explains much)
     seen = index.coverage(y, denom)
-    expl = index.explained(lo, hi, residual_w)
-    best = np.sqrt(seen * expl).max(axis=0)
+    cols = np.nonzero(seen.any(axis=0))[0]  # a phase that covers nothing scores 0 either way
+    best = np.zeros(len(index.ids))
+    best[cols] = np.sqrt(seen[:, cols] * index.explained(lo, hi, residual_w, cols)).max(axis=0)
     n = min(PEAK_INDEX_CANDIDATES + len(exclude), best.size)
     order = np.argpartition(-best, n - 1)[:n] if n < best.size else np.arange(best.size)
     order = order[np.argsort(-best[order], kind="stable")]
@@ -475,7 +498,7 @@ def search_spectrum(
     tentative: list[int] = [order[0]] if order else []
     residual_score: dict[int, float] = {}  # further phases: fit score on the peak weight the others leave
     claimed = fits.credit[order[0]].copy() if order else np.zeros(npk)
-    denom: np.ndarray | None = None  # the peak index's per-phase intensity inside the measured range
+    denom: _Denominators | None = None  # the peak index's per-phase intensity inside the measured range
     while tentative and len(tentative) < opts.max_phases:
         residual_w = base_w * (1.0 - np.clip(claimed, 0.0, 1.0))
         if residual_w.sum() < MIXTURE_MIN_RESIDUAL * max(float(base_w.sum()), 1e-12):
@@ -494,7 +517,7 @@ def search_spectrum(
             # and once the whole pattern: the vector stage may have missed phase 1 itself (mixtures embed poorly)
             index = _peak_index(store, lib)
             if denom is None:
-                denom = index.denominators(m.mask)
+                denom = _Denominators(index, m.mask)
             covs = []
             for weights in [residual_w] + ([base_w] if len(tentative) == 1 else []):
                 found, cov = _peak_index_candidates(index, m, weights, set(hits_by_id), denom)
@@ -595,16 +618,18 @@ def search_spectrum(
         expected = fits.expected[i, : c.d.size]
         inten = np.where(np.isfinite(expected), expected, fits.scale[i] * c.inten)
         inside = np.isfinite(tt_user) & (pos >= m.lo - 0.5) & (pos <= m.hi + 0.5)
+        pick = np.nonzero(inside)[0][np.argsort(-inten[inside])][:100]
+        pick = pick[np.argsort(tt_user[pick], kind="stable")]
         reflections = [
-            {
-                "two_theta": round(float(tt_user[j]), 3),
-                "d": round(float(d_ref[j]), 4),
-                "intensity": round(float(inten[j]) * 100.0, 2),
-                "hkl": c.hkl[j],
-            }
-            for j in np.nonzero(inside)[0][np.argsort(-inten[inside])][:100]
+            {"two_theta": t, "d": dv, "intensity": iv, "hkl": c.hkl[j]}
+            for t, dv, iv, j in zip(
+                np.round(tt_user[pick], 3).tolist(),
+                np.round(d_ref[pick], 4).tolist(),
+                np.round(inten[pick] * 100.0, 2).tolist(),
+                pick.tolist(),
+                strict=True,
+            )
         ]
-        reflections.sort(key=lambda r: r["two_theta"])
         results.append(
             {
                 "id": h.id,
