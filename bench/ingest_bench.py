@@ -6,9 +6,9 @@ caption vectors → the store, with CPU seconds per stage (parent and worker pro
 
 The worker pool is started (``ingest_pool.start``: every worker loads its models and extracts two small built-in
 figures) before the clock starts, as a running server would have it; the start-up is reported on its own (wall and
-CPU). The PDFs are parsed as the ingest consumes them (a generator), so parsing overlaps with extraction, as with
-``matsearch ingest-pdf``; the parse's CPU is counted as its own stage. Then the same corpus is ingested again to
-show the skip of unchanged figures. The machine may be shared: the load average is recorded beside every number.
+CPU). The PDFs are parsed as the ingest consumes them (a generator), so parsing overlaps with extraction; the
+parse's CPU is counted as its own stage. Then the same corpus is ingested again to show the skip of unchanged
+figures. The machine may be shared: the load average is recorded beside every number.
 """
 
 from __future__ import annotations
