@@ -51,8 +51,8 @@ def _norm(text: str) -> str:
 # Captions
 
 
-SPLITS = ("dev", "heldout", "dev2", "heldout2")
-NEW_SPLITS = ("dev2", "heldout2")
+SPLITS = ("dev", "heldout", "dev2", "heldout2", "dev3", "heldout3")
+NEW_SPLITS = ("dev2", "heldout2", "dev3", "heldout3")
 
 
 def _caption_items(split: str, cache: Path) -> list[dict[str, Any]]:
@@ -429,8 +429,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--failures", action="store_true", help="print the failures too")
     ap.add_argument(
         "--splits",
-        default="dev,heldout,dev2,heldout2",
-        help="dev, heldout (first session), dev2, heldout2 (captions added in the second session); tune on dev* only",
+        default=",".join(SPLITS),
+        help="dev, heldout (first session), dev2, heldout2 (captions added in the second session), dev3, heldout3 "
+        "(materials-science captions, second session's second shift); tune on dev* only",
     )
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
@@ -460,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         cells = (fmt.format(v) if isinstance(v, float) else ("" if v is None else str(v)) for v in vals)
         return "  ".join(f"{c:>10}" for c in cells)
 
-    head = "  ".join(f"{h:>10}" for h in ("dev", "held-out", "new dev", "new h-out"))
+    head = "  ".join(f"{h:>10}" for h in ("dev", "held-out", "dev2", "h-out2", "dev3", "h-out3"))
     print(f"\n{'figure text on real data':<52} {head}   target (held-out)")
     if "captions" in parts:
         print(f"{'captions: labels annotated':<52} {both('captions', 'labels')}")

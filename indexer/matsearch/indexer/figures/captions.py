@@ -442,10 +442,14 @@ def _find_markers(text: str, prefer_roman: bool) -> list[_Marker]:
     return found
 
 
-def _filter_markers(markers: list[_Marker], explain: list[str]) -> list[_Marker]:
-    """Keep the dominant case; drop bare markers that repeat labels already opened or jump far ahead."""
+def _filter_markers(markers: list[_Marker], explain: list[str], text: str = "") -> list[_Marker]:
+    """Keep the dominant case; drop bare markers that repeat labels already opened or jump far ahead; drop inline
+    markers of a caption that names its earlier panels after their text ("spectra of X (a) and Y (b) ...; EDS of
+    Z before (c) and after (d) ...": c, d are trailing labels too)."""
     if not markers:
         return markers
+    if text:
+        markers = _drop_trailing_style_inline(markers, text, explain)
     n_upper = sum(1 for m in markers if m.upper)
     n_lower = len(markers) - n_upper
     want_upper = n_upper > n_lower
@@ -485,6 +489,30 @@ def _filter_markers(markers: list[_Marker], explain: list[str]) -> list[_Marker]
             continue
         out.append(m)
         seen.update(m.labels)
+    return out
+
+
+def _drop_trailing_style_inline(markers: list[_Marker], text: str, explain: list[str]) -> list[_Marker]:
+    """Inline markers whose earlier labels of the sequence are written before them as trailing labels (not markers)."""
+    spans = [(m.start, m.end) for m in markers]
+    before: set[str] = set()
+    pos = 0
+    out: list[_Marker] = []
+    for m in sorted(markers, key=lambda mk: mk.start):
+        for pm in _PAREN_RE.finditer(text, pos, m.start):
+            if any(a <= pm.start() < b for a, b in spans) or (
+                pm.start() > 0 and re.match(r"[A-Za-z0-9]", text[pm.start() - 1])
+            ):
+                continue
+            before.update(parse_label_list(pm.group("list")))
+        pos = max(pos, m.start)
+        first = m.labels[0] if m.labels else ""
+        if m.kind == "inline" and len(first) == 1 and first.islower() and first not in "ai":
+            earlier = {chr(c) for c in range(ord("a"), ord(first))}
+            if earlier and earlier <= before:
+                explain.append(f"ignored {m.raw!r} at {m.start}: the caption writes its labels after their text")
+                continue
+        out.append(m)
     return out
 
 
@@ -587,7 +615,7 @@ def split_caption(text: str) -> CaptionSplit:
     # Roman ranges "i–v" are roman when no letter beyond "h" is ever used as a label.
     prefer_roman = not re.search(r"(?:^|[.;]\s|\()[j-uw-z](?:[,)\s])", body)
 
-    markers = _filter_markers(_find_markers(body, prefer_roman), result.explain)
+    markers = _filter_markers(_find_markers(body, prefer_roman), result.explain, body)
     for m in markers:
         result.explain.append(f"{m.kind} marker {m.raw!r} at {m.start} -> {','.join(m.labels)}")
 
@@ -676,8 +704,9 @@ def split_caption(text: str) -> CaptionSplit:
                 continue
             trailing = _trailing_labels(sentence, prefer_roman)
             if trailing:
-                result.explain.append(f"sentence {sentence[:40]!r}... -> {','.join(trailing)} (trailing labels)")
-                add(trailing, sentence)
+                for unit_labels, unit in _trailing_units(sentence, trailing, prefer_roman):
+                    result.explain.append(f"sentence {unit[:40]!r}... -> {','.join(unit_labels)} (trailing labels)")
+                    add(unit_labels, unit)
             else:
                 shared.append(sentence)
 
@@ -691,10 +720,49 @@ def k_is_last(markers: list[_Marker], piece_end: int, n: int) -> bool:
     return piece_end == n
 
 
+_PAREN_LEAD_RE = re.compile(rf"\(\s*(?P<list>{_LIST})\s*[;,]\s+(?=[A-Za-z]{{3,}})")
+
+
+def _top_level_clauses(sentence: str) -> list[str]:
+    """The sentence cut after each ";" that is not inside parentheses (each piece keeps its ";")."""
+    out: list[str] = []
+    depth = start = 0
+    for i, ch in enumerate(sentence):
+        depth += (ch == "(") - (ch == ")")
+        if ch == ";" and depth == 0:
+            out.append(sentence[start : i + 1])
+            start = i + 1
+    out.append(sentence[start:])
+    return [c for c in out if c.strip()]
+
+
+def _trailing_units(sentence: str, labels: list[str], prefer_roman: bool) -> list[tuple[list[str], str]]:
+    """A sentence of clauses that each end with their own labels ("X (a); Y (b), Z (c); W (d)") gives each clause to
+    the labels it names, the clauses before it without labels included; clauses after the last labelled one stay with
+    it. A sentence with fewer than two labelled clauses goes whole to all its labels."""
+    clauses = _top_level_clauses(sentence)
+    named = [_trailing_labels(c, prefer_roman) for c in clauses]
+    if sum(1 for n in named if n) < 2 or any(set(a) & set(b) for i, a in enumerate(named) for b in named[i + 1 :]):
+        return [(labels, sentence)]
+    units: list[tuple[list[str], str]] = []
+    pending: list[str] = []
+    for clause, n in zip(clauses, named, strict=True):
+        pending.append(clause)
+        if n:
+            units.append((n, _clean("".join(pending)).rstrip(";").strip()))
+            pending = []
+    if pending and units:
+        labs, text = units[-1]
+        units[-1] = (labs, _clean(text + "; " + "".join(pending)))
+    return units
+
+
 def _trailing_labels(sentence: str, prefer_roman: bool) -> list[str]:
-    """Labels written inside a sentence, e.g. "... grown for 2 h (a), 4 h (b) and 6 h (c)."."""
+    """Labels written inside a sentence, e.g. "... grown for 2 h (a), 4 h (b) and 6 h (c).", also at the start of a
+    parenthesis that goes on with words ("10% FBS (e; common inset cartoon ...)")."""
     labels: list[str] = []
-    for m in _PAREN_RE.finditer(sentence):
+    hits = [*_PAREN_RE.finditer(sentence), *_PAREN_LEAD_RE.finditer(sentence)]
+    for m in sorted(hits, key=lambda h: h.start()):
         if m.start() > 0 and re.match(r"[A-Za-z0-9]", sentence[m.start() - 1]):
             continue  # "f(d)": an argument, not a label
         for lab in parse_label_list(m.group("list"), prefer_roman=prefer_roman):
