@@ -4,7 +4,7 @@ caption vectors → the store, with CPU seconds per stage (parent and worker pro
     .venv/bin/python -m bench.ingest_bench                    # dev PDF (5 real figures) + 15 synthetic figures
     .venv/bin/python -m bench.ingest_bench --workers 0        # everything in one process
 
-The worker pool is started (``ingest_pool.start``: every worker loads its models and extracts two small built-in
+The worker pool is started (``pipeline.start_workers``: every worker loads its models and extracts two small built-in
 figures) before the clock starts, as a running server would have it; the start-up is reported on its own (wall and
 CPU). The PDFs are parsed as the ingest consumes them (a generator), so parsing overlaps with extraction; the
 parse's CPU is counted as its own stage. Then the same corpus is ingested again to show the skip of unchanged
@@ -33,7 +33,7 @@ def bench_ingest(n_synthetic: int = 15, workers: int = -1, log: Any = print) -> 
     from matsearch.core.settings import Settings
     from matsearch.indexer import ingest_pool
     from matsearch.indexer.items import FigureItem
-    from matsearch.indexer.pipeline import FigureIngestor, warm_figures
+    from matsearch.indexer.pipeline import FigureIngestor, start_workers, warm_figures
     from matsearch.indexer.sources import pdf as pdf_source
     from matsearch.server.service import Service
 
@@ -43,7 +43,7 @@ def bench_ingest(n_synthetic: int = 15, workers: int = -1, log: Any = print) -> 
         pdfs = build_pdfs(tmp, n_synthetic)
         service = Service(Settings(data_dir=tmp / "data", ingest_workers=workers))
         t, c = time.perf_counter(), time.process_time()
-        pool = ingest_pool.start(service, workers)
+        pool = start_workers(service, workers)
         if pool is None:  # in process: load the models here, on the built-in warm-up figures, in a scratch store
             warm = Service(Settings(data_dir=tmp / "warm", ingest_workers=0))
             FigureIngestor(warm, workers=0).ingest(

@@ -15,7 +15,7 @@ import psutil
 from matsearch.core.settings import Settings
 from matsearch.indexer import ingest_pool
 from matsearch.indexer.items import FigureItem
-from matsearch.indexer.pipeline import FigureIngestor, warm_figures
+from matsearch.indexer.pipeline import FigureIngestor, start_workers, warm_figures
 from matsearch.server.service import Service
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_started_pool_is_warm_and_streams_short_runs(tmp_path: Path) -> None:
     service = Service(Settings(data_dir=tmp_path / "data", ingest_workers=1))
     try:
-        pool = ingest_pool.start(service, 1)
+        pool = start_workers(service, 1)
         assert pool is not None and len(pool.wait_ready()) == 1
         assert ingest_pool.running(service, 1) is pool and ingest_pool.running(service, 0) is None
         # the warm-up figures themselves: a micrograph with a scale bar and a line plot, read in the worker
@@ -47,12 +47,12 @@ def test_workers_exit_when_their_parent_is_killed(tmp_path: Path) -> None:
         import sys, time
         from pathlib import Path
         from matsearch.core.settings import Settings
-        from matsearch.indexer import ingest_pool
+        from matsearch.indexer.pipeline import start_workers
         from matsearch.server.service import Service
 
         if __name__ == "__main__":
             service = Service(Settings(data_dir=Path({str(tmp_path / "data")!r}), ingest_workers=1))
-            pool = ingest_pool.start(service, 1)
+            pool = start_workers(service, 1)
             print(" ".join(map(str, pool.wait_ready())), flush=True)
             time.sleep(600)
         """

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from matsearch.indexer.context import IngestContext
 
 Work = Callable[[Settings, list[FigureItem]], tuple[list[Extracted], Stages]]
+Warm = Callable[[Settings | None], None]  # run once in each worker at start (models loaded); module-level: it pickles
 
 MIN_FIGURES = 8  # smaller runs stay in process: starting workers costs more than it saves
 CHUNK = 1  # figures per task: the best balance between workers (encoders gain nothing from bigger batches)
@@ -50,8 +51,10 @@ def auto_workers() -> int:
     return max(1, min(MAX_AUTO_WORKERS, len(os.sched_getaffinity(0))))
 
 
-def get_pool(ctx: IngestContext, workers: int | None, n_figures: int) -> IngestPool | None:
-    """The shared pool for ``ctx``'s settings, or None when this run should stay in process."""
+def get_pool(ctx: IngestContext, workers: int | None, n_figures: int, warm: Warm | None = None) -> IngestPool | None:
+    """The shared pool for ``ctx``'s settings, or None when this run should stay in process. ``warm`` runs in each
+    new worker before its first task (``pipeline.warm_worker``; passed in, so that this module does not import the
+    pipeline that imports it)."""
     global _POOL
     settings = ctx.settings
     n = settings.ingest_workers if workers is None else workers
@@ -66,7 +69,7 @@ def get_pool(ctx: IngestContext, workers: int | None, n_figures: int) -> IngestP
         if _POOL is None:
             for name in ("efficientnet-lite0", "sketch", "all-minilm-l6-v2"):
                 ctx.encoder(name).load()  # exports the ONNX files once, here, before workers look for them
-            _POOL = IngestPool(n, settings)
+            _POOL = IngestPool(n, settings, warm)
         return _POOL
 
 
@@ -80,10 +83,13 @@ def running(ctx: IngestContext, workers: int | None) -> IngestPool | None:
         return _POOL if _POOL is not None and n >= 1 and _POOL.workers == n else None
 
 
-def start(ctx: IngestContext, workers: int | None = None, *, wait: bool = True) -> IngestPool | None:
+def start(
+    ctx: IngestContext, workers: int | None = None, *, warm: Warm | None = None, wait: bool = True
+) -> IngestPool | None:
     """Start the shared pool now (a server at start-up, a bench before its clock starts) instead of on the first
-    large ingest; ``wait``: until every worker has loaded its models. None when ``workers`` (or the settings) say 0."""
-    pool = get_pool(ctx, workers, MIN_FIGURES)
+    large ingest (``pipeline.start_workers`` passes its warm-up); ``wait``: until every worker has run ``warm``.
+    None when ``workers`` (or the settings) say 0."""
+    pool = get_pool(ctx, workers, MIN_FIGURES, warm)
     if pool is not None and wait:
         pool.wait_ready()
     return pool
@@ -105,13 +111,13 @@ class IngestPool:
     """Spawned workers (never forked: the parent may hold ONNX/torch thread pools). Settings travel with each task,
     so one pool serves every data directory of the process."""
 
-    def __init__(self, workers: int, settings: Settings | None = None) -> None:
+    def __init__(self, workers: int, settings: Settings | None = None, warm: Warm | None = None) -> None:
         self.workers = workers
         self._executor = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=mp.get_context("spawn"),
             initializer=_init,
-            initargs=(os.getpid(), settings.model_dump_json() if settings is not None else None),
+            initargs=(os.getpid(), settings.model_dump_json() if settings is not None else None, warm),
         )
 
     def wait_ready(self, timeout: float = 600.0) -> list[int]:
@@ -186,15 +192,14 @@ class IngestPool:
 # -- in the worker --------------------------------------------------------------------------------------------------
 
 
-def _init(parent_pid: int, settings_json: str | None) -> None:
+def _init(parent_pid: int, settings_json: str | None, warm: Warm | None) -> None:
     _watch_parent(parent_pid)
     os.environ["OMP_NUM_THREADS"] = "1"  # ONNX sessions get one thread from the settings (pipeline.worker_settings)
     import torch
 
     torch.set_num_threads(1)
-    from matsearch.indexer.pipeline import warm_worker
-
-    warm_worker(Settings.model_validate_json(settings_json) if settings_json else None)
+    if warm is not None:
+        warm(Settings.model_validate_json(settings_json) if settings_json else None)
 
 
 def _ready(hold_s: float) -> int:

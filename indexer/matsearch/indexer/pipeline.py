@@ -42,6 +42,7 @@ from matsearch.core.schemas import IngestReport, IngestSkip
 from matsearch.core.settings import Settings
 from matsearch.encoders.base import Encoder
 from matsearch.indexer.context import IngestContext
+from matsearch.indexer.ingest_pool import IngestPool
 from matsearch.indexer.items import Extracted, FigureItem, PanelDraft, Stages
 from matsearch.store.base import PointRecord, write_lock
 
@@ -162,7 +163,7 @@ class FigureIngestor:
             pool = ingest_pool.running(self.ctx, self.workers)
             if pool is None:
                 first = list(islice(items, ingest_pool.MIN_FIGURES))
-                pool = ingest_pool.get_pool(self.ctx, self.workers, len(first))
+                pool = ingest_pool.get_pool(self.ctx, self.workers, len(first), warm_worker)
                 items = _chain(first, items)
         if pool is None:
             while batch := list(islice(items, self.batch_size)):
@@ -426,6 +427,14 @@ def warm_figures() -> list[bytes]:
         im.save(buf, format="PNG")
         out.append(buf.getvalue())
     return out
+
+
+def start_workers(ctx: IngestContext, workers: int | None = None, *, wait: bool = True) -> IngestPool | None:
+    """Start the shared ingest worker pool now, each worker warmed by :func:`warm_worker` (a bench before its clock
+    starts, a server that wants its first large ingest fast); the pool, or None when the settings say 0 workers."""
+    from matsearch.indexer import ingest_pool
+
+    return ingest_pool.start(ctx, workers, warm=warm_worker, wait=wait)
 
 
 def warm_worker(settings: Settings | None) -> None:
