@@ -495,8 +495,17 @@ def read_candidates(
     order = np.argsort(-prior, kind="stable")[:MAX_READS]
     boxes, prior = [boxes[int(i)] for i in order], prior[order]
     leaves = blocks(blank, gray=gray) if blank is not None else []
-    corners = _corner_crops(gray, blank, leaves) if blank is not None else []
-    if not boxes and not corners:
+    corners: list[Corner] = []
+    corners_done = False
+
+    def all_corners() -> range:  # the picture corners, found only when they are to be read
+        nonlocal corners_done
+        if not corners_done and blank is not None:
+            corners.extend(_corner_crops(gray, blank, leaves))
+        corners_done = True
+        return range(len(corners))
+
+    if not boxes and not all_corners():
         return []
     read = ocr or _rapidocr_batch
     flip = {"light": "dark", "dark": "light"}
@@ -551,7 +560,7 @@ def read_candidates(
 
     if not staged:
         read_free(boxes)
-        missed = read_corners(range(len(corners)), False)
+        missed = read_corners(all_corners(), False)
         read_corners(missed, True)
         return out
     want = [w.lower() for w in expected] if expected else []
@@ -560,7 +569,7 @@ def read_candidates(
     read_free(boxes[:first])
     if want and _complete(out, want):
         return out
-    missed = read_corners(range(len(corners)), False)
+    missed = read_corners(all_corners(), False)
     if want and _complete(out, want):
         return out
     seq = len(_sequence(_per_key([c for c in out if c.score >= 0.5]))) if not want else 0
