@@ -241,6 +241,58 @@ def eval_scales(split: str, cache: Path, settings: Any) -> dict[str, Any]:
     }
 
 
+def _instrument_truth(path: Path) -> float | None:
+    """nm per image pixel from the microscope's own TIFF metadata (Zeiss: field width / width in px, FEI: the scan's
+    pixel width)."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as t:
+        width_px = t.pages[0].shape[1]
+        sem = t.sem_metadata
+        if sem and "ap_width" in sem:
+            from matsearch.indexer.figures.units import to_nm
+
+            _, value, unit = sem["ap_width"]
+            nm = to_nm(float(value), str(unit).replace("µ", "μ"))
+            return nm / width_px if nm else None
+        fei = t.fei_metadata
+        if fei and "EScan" in fei:
+            return float(fei["EScan"]["PixelWidth"]) * 1e9
+    return None
+
+
+def eval_instrument_bars(cache: Path) -> dict[str, Any]:
+    """SEM images with the microscope's data bar: the scale reader on the whole image (no caption) against the pixel
+    size in the file (dev3; all three images were looked at while writing the split-bar and end-tick rules)."""
+    from bench.real_text.fetch import fetch_instruments
+    from matsearch.indexer.figures.scalebar import read_scale
+
+    files = fetch_instruments(cache)
+    rows = []
+    for path in files:
+        truth = _instrument_truth(path)
+        r = read_scale(Image.open(path).convert("RGB"))
+        ok = truth is not None and r.nm_per_px is not None and abs(r.nm_per_px - truth) <= 0.1 * truth
+        rows.append(
+            {
+                "file": path.name,
+                "truth_nm_per_px": round(truth, 4) if truth else None,
+                "nm_per_px": round(r.nm_per_px, 4) if r.nm_per_px else None,
+                "text": r.text,
+                "ok": ok,
+            }
+        )
+    n = len(rows)
+    return {
+        "images": n,
+        "nm_per_px_within_10pct": round(sum(bool(r["ok"]) for r in rows) / n, 4) if n else None,
+        "missed": sum(r["nm_per_px"] is None for r in rows),
+        "wrong": sum(r["nm_per_px"] is not None and not r["ok"] for r in rows),
+        "failures": [r for r in rows if not r["ok"]],
+        "rows": rows,
+    }
+
+
 def eval_scales_e2e(split: str, cache: Path, settings: Any) -> dict[str, Any]:
     """The same truth, but the panels come from the real splitter (``split_figure``): a panel is matched to the
     annotated panel of the same label; merged or mislabelled panels count as misses."""
@@ -444,8 +496,10 @@ def main(argv: list[str] | None = None) -> int:
     for split in args.splits.split(","):
         if "captions" in parts:
             results[f"captions_{split}"] = eval_captions(split, cache)
+        if split == "dev3" and "scales" in parts:
+            results["instrument_bars_dev3"] = eval_instrument_bars(cache)
         if split in NEW_SPLITS:
-            continue  # the second session's new parts hold captions only
+            continue  # the second session's new parts hold captions only (and dev3 the instrument images)
         if "scales" in parts:
             results[f"scales_{split}"] = eval_scales(split, cache, Settings())
             results[f"scales_e2e_{split}"] = eval_scales_e2e(split, cache, Settings())
@@ -481,6 +535,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<52} {both('scales_e2e', 'nm_per_px_within_10pct')}")
         label = "scales, splitter's panels: barless given nm/px"
         print(f"{label:<52} {both('scales_e2e', 'barless_given_nm_per_px')}")
+    if "scales" in parts and "instrument_bars_dev3" in results:
+        ib = results["instrument_bars_dev3"]
+        label = "SEM data bars (file metadata), dev3: within 10 %"
+        print(
+            f"{label:<52} {ib['nm_per_px_within_10pct']} of {ib['images']} (missed {ib['missed']}, wrong {ib['wrong']})"
+        )
     if "labels" in parts:
         print(f"{'labels: readable crops':<52} {both('labels', 'readable')}")
         print(f"{'labels: read right':<52} {both('labels', 'read_right')}   >= 5 of 6")

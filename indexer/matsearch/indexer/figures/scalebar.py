@@ -45,6 +45,7 @@ class ScaleBar:
     polarity: str  # "light" | "dark" | "colour"
     score: float
     colour: tuple[int, int, int] = (0, 0, 0)
+    gap: tuple[int, int] | None = None  # [x0, x1) of the label between the two halves of a split bar
 
 
 @dataclass
@@ -187,6 +188,7 @@ def find_scale_bars(image: Image.Image | np.ndarray, *, max_bars: int = 5, min_s
         cands += _candidates(rgb, _relative_masks(rgb), min_len, kernel, min_score)
     # A line along the crop's top or bottom edge is a frame or gutter border of the panel, not a bar.
     cands = [c for c in cands if c.bbox[1] > 1 and c.bbox[3] < H - 1]
+    cands = _join_split_bars(rgb, cands)
     # A strip of a backing box next to a bar (wider than the bar, touching it) is not a bar.
     # (only against a bar that looks at least as good: a dark stripe under a white bar does not remove the bar)
     cands = [c for c in cands if not any(_box_strip(c, o) and o.score >= c.score for o in cands if o is not c)]
@@ -264,8 +266,13 @@ def _candidates(
             core_ids = raw_labels[ty0:ty1, tx0:tx1]
             rid = int(np.bincount(core_ids.ravel()).argmax())
             core_area = (tx1 - tx0) * (ty1 - ty0)
-            if rid > 0 and int(raw_stats[rid, cv2.CC_STAT_AREA]) - core_area > 0.5 * core_area + 8:
-                continue
+            ticks = False
+            if rid > 0 and int(raw_stats[rid, cv2.CC_STAT_AREA]) > core_area + 4:
+                off_ends, ticks = _off_ends(raw_labels, raw_stats, rid, (tx0, ty0, tx1, ty1))
+                # strokes at both ends (ticks, arrowheads) are the bar's; anything else large is a glyph's shape
+                extra = off_ends if ticks else int(raw_stats[rid, cv2.CC_STAT_AREA]) - core_area
+                if extra > 0.5 * core_area + 8:
+                    continue
             fg = np.median(rgb[ty0:ty1, tx0:tx1].reshape(-1, 3), axis=0)
             m = max(2, bh)
             ra0, ra1 = max(0, ty0 - m), min(H, ty1 + m)
@@ -283,7 +290,8 @@ def _candidates(
             inside_std = float(rgb[ty0:ty1, tx0:tx1].reshape(-1, 3).astype(float).std(axis=0).mean()) / 255.0
             aspect = bw / max(1, bh)
             s_aspect = 1.0 if 4 <= aspect <= 80 else 0.6
-            s_thick = 0.55 if bh < 2 else (1.0 if bh <= 0.05 * H + 2 else 0.75)
+            # A thin line is a weak bar unless it ends in ticks at both ends ("|—|", a common bar style).
+            s_thick = (0.55 if not ticks else 1.0) if bh < 2 else (1.0 if bh <= 0.05 * H + 2 else 0.75)
             s_len = 1.0 if bw <= 0.6 * W else 0.7
             cy = (ty0 + ty1) / 2 / H
             s_pos = 1.0 if (cy > 0.6 or cy < 0.15) else 0.85
@@ -311,6 +319,74 @@ def _candidates(
                 )
             )
     return cands
+
+
+def _join_split_bars(rgb: np.ndarray, cands: list[ScaleBar]) -> list[ScaleBar]:
+    """A bar drawn in two halves with its label in the gap ("<—— 500 µm ——>", the SEM data-bar style): two
+    collinear pieces of the same thickness, colour and (within 20 %) length, whose gap holds ink of their colour, are
+    one bar from the left piece's start to the right piece's end. The pieces are kept too (the caller de-duplicates)."""
+    out = list(cands)
+    for a in cands:
+        for b in cands:
+            (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = a.bbox, b.bbox
+            if not (ax1 < bx0 and abs(ay0 - by0) <= 1 and abs(ay1 - by1) <= 1 and a.polarity == b.polarity):
+                continue
+            la, lb = a.length_px, b.length_px
+            gap = bx0 - ax1
+            if max(la, lb) > 1.2 * min(la, lb) or gap > 1.2 * max(la, lb) or gap < 3:
+                continue
+            if float(np.linalg.norm(np.subtract(a.colour, b.colour, dtype=float))) > 40:
+                continue
+            h = max(ay1 - ay0, 2)
+            y0, y1 = max(0, min(ay0, by0) - 3 * h - 4), min(rgb.shape[0], max(ay1, by1) + 3 * h + 4)
+            win = rgb[y0:y1, ax1 + 1 : bx0 - 1].reshape(-1, 3).astype(float)
+            if win.size == 0:
+                continue
+            ink = float((np.linalg.norm(win - np.asarray(a.colour, float), axis=1) < 60).mean())
+            if not 0.03 <= ink <= 0.6:
+                continue
+            length = (bx0 + b.length_px) - (ax1 - a.length_px)  # outer ends, sub-pixel where measured
+            out.append(
+                ScaleBar(
+                    bbox=(ax0, min(ay0, by0), bx1, max(ay1, by1)),
+                    length_px=round(float(length), 2),
+                    thickness_px=max(a.thickness_px, b.thickness_px),
+                    polarity=a.polarity,
+                    score=round(min(a.score, b.score), 3),
+                    colour=a.colour,
+                    gap=(ax1, bx0),
+                )
+            )
+    return out
+
+
+def _off_ends(
+    raw_labels: np.ndarray, raw_stats: np.ndarray, rid: int, core: tuple[int, int, int, int]
+) -> tuple[int, bool]:
+    """Pixels of the bar's raw component outside its core that are not end ticks or arrowheads (strokes in the
+    columns at the two ends, "|—|", "<—>", are part of the bar; anything else, a glyph, is not), and whether both
+    ends carry a tick."""
+    x, y, w, h = (int(v) for v in raw_stats[rid, :4])
+    comp = raw_labels[y : y + h, x : x + w] == rid
+    tx0, ty0, tx1, ty1 = core
+    comp[max(0, ty0 - y) : max(0, ty1 - y), max(0, tx0 - x) : max(0, tx1 - x)] = False
+    end = max(3, (ty1 - ty0) * 2)
+    cols = np.arange(x, x + w)
+    left, right = np.abs(cols - tx0) <= end, np.abs(cols - (tx1 - 1)) <= end
+    # An end tick crosses the bar: it spans at least max(2, thickness) rows above AND below it ("|—|"; the strokes
+    # of "n", "u", "T" go one way only), and the bar is longer than 1.2 ticks (the crossbar of an "H" is not).
+    bh = ty1 - ty0
+    need = max(2, bh)
+    rows = np.arange(y, y + h)
+    above, below = rows < ty0, rows >= ty1
+
+    def crosses(side: np.ndarray) -> bool:
+        hit = comp[:, side].any(axis=1)
+        return int(hit[above].sum()) >= need and int(hit[below].sum()) >= need
+
+    span = int(comp[:, left | right].any(axis=1).sum()) + bh
+    ticks = crosses(left) and crosses(right) and (tx1 - tx0) >= 1.2 * span
+    return int(comp[:, ~(left | right)].sum()), ticks
 
 
 def _box_strip(c: ScaleBar, bar: ScaleBar) -> bool:
@@ -374,6 +450,10 @@ def _text_near(
     )
     fill = np.median(ring, axis=0) if ring.size else np.array([127, 127, 127])
     crop[ey0 - cy0 : ey1 - cy0, ex0 - cx0 : ex1 - cx0] = fill.astype(np.uint8)
+    if bar.gap is not None:  # the label between the halves of a split bar stays
+        g0, g1 = bar.gap[0] + 2, bar.gap[1] - 2
+        if g1 > g0:
+            crop[ey0 - cy0 : ey1 - cy0, g0 - cx0 : g1 - cx0] = rgb[ey0:ey1, g0:g1]
     # Enlarge small crops (small glyphs) up to 960 px on the long side; never shrink.
     scale = float(np.clip(960.0 / max(crop.shape[:2]), 1.0, 2.5))
     if scale <= 1.05:
