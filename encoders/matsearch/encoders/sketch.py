@@ -16,7 +16,7 @@ Measured in ``bench/eval_figures.py`` (hand-drawn-style sketches of spheres, cub
 synthetic particle micrographs from a different generator): see the README's figures section.
 
 With ``sketch_int8`` (the default, ONNX backend) the two views go through an **int8** copy of the network
-(static quantisation, per-channel weights, QLinearConv): 4.4 vs 10.3 CPU-ms per view with one thread. It is made
+(static quantisation, per-channel weights, QLinearConv): 4.4–5.0 vs 10.3 CPU-ms per view with one thread. It is made
 once from the float ONNX file into the cache (:func:`int8_path`), calibrated on the sketch views of shapes drawn
 here and four scikit-image sample images, and checked against the float network (mean cosine of the views ≥ 0.97,
 else it raises). Sketch vectors change little (cosine 0.99 to the float ones) and P@5 by about −0.01
