@@ -285,6 +285,7 @@ def eval_instrument_bars(cache: Path) -> dict[str, Any]:
     n = len(rows)
     return {
         "images": n,
+        "within_10pct": sum(bool(r["ok"]) for r in rows),
         "nm_per_px_within_10pct": round(sum(bool(r["ok"]) for r in rows) / n, 4) if n else None,
         "missed": sum(r["nm_per_px"] is None for r in rows),
         "wrong": sum(r["nm_per_px"] is not None and not r["ok"] for r in rows),
@@ -538,9 +539,7 @@ def main(argv: list[str] | None = None) -> int:
     if "scales" in parts and "instrument_bars_dev3" in results:
         ib = results["instrument_bars_dev3"]
         label = "SEM data bars (file metadata), dev3: within 10 %"
-        print(
-            f"{label:<52} {ib['nm_per_px_within_10pct']} of {ib['images']} (missed {ib['missed']}, wrong {ib['wrong']})"
-        )
+        print(f"{label:<52} {ib['within_10pct']} of {ib['images']} (missed {ib['missed']}, wrong {ib['wrong']})")
     if "labels" in parts:
         print(f"{'labels: readable crops':<52} {both('labels', 'readable')}")
         print(f"{'labels: read right':<52} {both('labels', 'read_right')}   >= 5 of 6")
