@@ -209,3 +209,14 @@ def test_cli_ingest_cif_and_search_spectrum(tmp_path: Path) -> None:
     assert out.exit_code != 0 and "one column" in out.output
     out = runner.invoke(cli, ["--data-dir", str(data_dir), "search", "spectrum", str(f), "--wavelength", "Zz"])
     assert out.exit_code != 0 and "unknown wavelength" in out.output
+
+
+def test_server_warm_up_reads_the_library_before_the_first_query(client: TestClient) -> None:
+    """The server's start-up thread fills the xrd library cache (every mixture query needs the whole library)."""
+    from matsearch.search import spectra
+
+    service = client.app.state.service  # type: ignore[attr-defined]
+    assert service._warming is not None, "the server did not start its warm-up"
+    service._warming.join(timeout=300)
+    lib = spectra.library(service.store)
+    assert lib.complete and len(lib.payloads) == service.store.count("xrd")

@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None, *, advertise_url: str | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.service = Service(settings)
+        app.state.service.start_warm_up()
         if advertise_url:
             _write_server_file(settings, advertise_url)
         try:
