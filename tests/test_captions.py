@@ -129,3 +129,16 @@ def test_trailing_labels_in_semicolon_clauses() -> None:
     # one clause naming labels: the sentence stays whole for all of them
     s = split_caption("TEM images of Ag NPs in PBS (a) and in water (b); both were dried at 60 °C.")
     assert s.segments["a"] == s.segments["b"] and s.segments["a"].endswith("60 °C.")
+
+
+def test_scale_phrases_inset_respectively_length() -> None:
+    """A main and an inset statement in one parenthesis; values "respectively" in panel order (only when they match
+    the labels one to one); "The length of the scale bar is ..." is a scale sentence."""
+    s = split_caption("a, SEM of ZnO (scale bar, 1 µm). b, TEM of TiO2 (scale bar, 5 nm; inset scale bar, 1 nm).")
+    assert s.scale_for("b") == (5.0, "nm") and s.scale_inset == {"b": (1.0, "nm")} and s.scale_for("a") == (1.0, "μm")
+    s = split_caption("(a) SEM of ZnO. (b) TEM of TiO2. Scale bars are 1 µm and 5 nm, respectively.")
+    assert (s.scale_for("a"), s.scale_for("b")) == ((1.0, "μm"), (5.0, "nm"))
+    s = split_caption("(a) SEM of ZnO. (b) TEM of TiO2. (c) XRD of both. Scale bars are 1 µm and 5 nm, respectively.")
+    assert s.scale_for("a") is None and s.scale_for("c") is None  # two values, three panels: no guess
+    s = split_caption("(a) SEM of ZnO. (b) TEM of TiO2. The length of the scale bar is 200 nm.")
+    assert s.scale_default == (200.0, "nm") and "length" not in s.segments["b"]

@@ -55,7 +55,10 @@ _BARE_RE = re.compile(rf"(?P<list>{_LIST})(?P<term>\s*[,.:]\s+|\s*[,.:](?=\S)|\s
 _FIG_PREFIX_RE = re.compile(
     r"^\s*(?:Supplementary\s+)?(?:Fig(?:ure)?s?\.?|FIG\.?|FIGURE)\s*S?\d+[A-Za-z]?\s*(?:[.:|]|\s-\s)?\s*", re.I
 )
-_SCALE_START_RE = re.compile(r"^\s*(?:\(?\s*)?(?:all\s+|the\s+)?scale\s*[- ]?bars?\b", re.I)
+_SCALE_START_RE = re.compile(
+    r"^\s*(?:\(?\s*)?(?:all\s+|the\s+)?(?:(?:lengths?|sizes?)\s+of\s+(?:the\s+|all\s+|each\s+)?)?scale\s*[- ]?bars?\b",
+    re.I,
+)
 _SHARED_START_RE = re.compile(
     r"^\s*(?:Error bars|All (?:data|images|panels|measurements|experiments)|In all panels|Data (?:are|is|were) "
     r"|n\s*=\s*\d|Source data|Statistical|Copyright|©|(?:Reproduced|Adapted|Reprinted)\s+(?:with|from)\b"
@@ -200,6 +203,8 @@ class CaptionSplit:
     scale_inset: dict[str, tuple[float, str]] = field(default_factory=dict)
     scale_scope: dict[str, str] = field(default_factory=dict)  # label -> "label" | "group" (named or via its group)
     explain: list[str] = field(default_factory=list)
+    # values of a "Scale bars are 1 µm and 5 nm, respectively." statement, given to the labels in order at the end
+    respectively: list[tuple[float, str]] = field(default_factory=list, repr=False)
 
     @property
     def labels(self) -> list[str]:
@@ -712,6 +717,11 @@ def split_caption(text: str) -> CaptionSplit:
 
     result.segments = {lab: _join(segs[lab]) for lab in order}
     result.shared = _join(shared)
+    if result.respectively and len(result.respectively) == len(order):
+        for lab, value in zip(order, result.respectively, strict=True):
+            if lab not in result.scale_by_label:
+                result.scale_by_label[lab] = value
+                result.scale_scope[lab] = "label"
     return result
 
 
@@ -793,8 +803,28 @@ def _add_scale(
     """
     if not keep_text:
         result.scale_sentences.append(_clean(sentence))
+    # "(scale bar, 5 nm; inset scale bar, 1 nm)": the main image's and the inset's statements, each on its own.
+    parts = re.split(r";\s*(?=(?:and\s+)?(?:the\s+)?insets?\b[^;]*\bscale\s*bars?\b)", sentence, flags=re.I)
+    if len(parts) > 1 and not inset:
+        for k, part in enumerate(parts):
+            _add_scale(
+                result,
+                part,
+                labels,
+                prefer_roman,
+                keep_text=True,
+                inset=k > 0,
+                before=before if k == 0 else "",
+                final=final,
+            )
+        return
     inset = inset or _INSET_RE.search(sentence) is not None
     pairs, free = _scale_pairs(sentence, prefer_roman)
+    if not pairs and len(free) >= 2 and re.search(r"\brespectively\b", sentence, re.I) and not inset:
+        # values in the order of the panels: resolved when the caption's labels are known
+        result.respectively = [(ln.value, ln.unit) for ln in free]
+        result.explain.append(f"scale statement {_clean(sentence)[:60]!r}: values in panel order (respectively)")
+        return
     target = result.scale_inset if inset else result.scale_by_label
     for labs, ln in pairs:
         for lab in labs:
