@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from matsearch.indexer.plots.axes import channel_stats
+
 __all__ = ["Track", "extract_lines"]
 
 
@@ -41,8 +43,8 @@ def _lab(rgb: np.ndarray) -> np.ndarray:
 def remove_grid(rgb: np.ndarray, ink: np.ndarray) -> np.ndarray:
     """Clear rows / columns that are mostly one light low-chroma colour (grid lines, incl. dashed ones)."""
     f = rgb.astype(np.int16)
-    gray = f.mean(axis=2)
-    chroma = f.max(axis=2) - f.min(axis=2)
+    gray, hi, lo = channel_stats(f)
+    chroma = hi - lo
     light = ink & (gray > 120) & (chroma < 40)
     out = ink.copy()
     h, w = ink.shape
