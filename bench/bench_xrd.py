@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         build_libraries(service, ["xrd"], BuildOptions(workers=2, progress=True))
         result["build_cold_s"] = round(time.time() - t, 1)
         service.close()
+    cache_dir(main_settings.data_dir).mkdir(parents=True, exist_ok=True)  # a first run fills it (cold simulation)
     os.symlink(cache_dir(main_settings.data_dir).resolve(), cache_dir(tmp))
     service = Service(Settings(data_dir=tmp))
     t = time.time()
