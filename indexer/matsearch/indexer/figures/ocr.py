@@ -103,6 +103,44 @@ def ocr_text(image: Image.Image | np.ndarray, *, min_score: float = 0.3, max_sid
     return out
 
 
+def recognize_padded(
+    crops: list[np.ndarray], *, min_ratio: float = 1.0, max_batch: int = 16, spread: float | None = 1.5
+) -> list[tuple[str, float]]:
+    """rapidocr's recogniser on BGR uint8 crops (recognition only), each batch padded only to its own widest crop.
+
+    rapidocr's own batching pads every crop to a 320-px line (ratio 6.7), so a short label or tick number costs as
+    much as a whole line. Here crops are sorted by width/height and batched (up to ``max_batch``, widths within
+    ``spread`` × the narrowest + 0.5; ``spread=None``: no width limit), each batch padded to
+    ``max(min_ratio, its widest)``. Same model, normalisation and CTC decoding (rapidocr's ``resize_norm_img`` and
+    post-processing). Degenerate crops (under 2 px on a side) give ``("", 0.0)``; texts are not stripped.
+    """
+    keep = [i for i, a in enumerate(crops) if a.shape[0] >= 2 and a.shape[1] >= 2]
+    out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+    if not keep:
+        return out
+    rec = get_ocr()._load_rec_model()
+    ratios = {i: crops[i].shape[1] / float(crops[i].shape[0]) for i in keep}
+    order = sorted(keep, key=lambda i: ratios[i])
+    start = 0
+    while start < len(order):
+        end = start + 1
+        while (
+            end < len(order)
+            and end - start < max_batch
+            and (spread is None or ratios[order[end]] <= spread * ratios[order[start]] + 0.5)
+        ):
+            end += 1
+        idx = order[start:end]
+        ratio = max(min_ratio, *(ratios[k] for k in idx))
+        batch = np.stack([rec.resize_norm_img(crops[k], ratio) for k in idx]).astype(np.float32)
+        preds = rec.session(batch)
+        lines, _words = rec.postprocess_op(preds, False, wh_ratio_list=[ratios[k] for k in idx], max_wh_ratio=ratio)
+        for k, (text, score) in zip(idx, lines, strict=True):
+            out[k] = (str(text), float(score))
+        start = end
+    return out
+
+
 def recognize_batch(crops: list[Image.Image | np.ndarray]) -> list[tuple[str, float]]:
     """Read several one-line crops (recognition only, no detection) in one batched call: ``[(text, score), ...]``.
 

@@ -248,27 +248,14 @@ RECOGNISER_MIN_RATIO = 4.0
 
 
 def _recognize(crops: list[np.ndarray], min_ratio: float = RECOGNISER_MIN_RATIO) -> list[tuple[str, float]]:
-    """rapidocr recognition of the variants in one batch padded to ``min_ratio`` (width/height) or the widest crop.
-
-    rapidocr's own batching pads every crop to a 320-px line (ratio 6.7); a short label needs far less. Same model,
-    normalisation and CTC decoding (rapidocr's ``resize_norm_img`` / post-processing, as ``plots.axes``)."""
-    from matsearch.indexer.figures.ocr import _as_array, _lock, get_ocr
+    """rapidocr recognition of the variants in one batch padded to ``min_ratio`` (width/height) or the widest crop
+    (rapidocr's own batching pads every crop to a 320-px line, ratio 6.7; a short label needs far less)."""
+    from matsearch.indexer.figures.ocr import _as_array, _lock, recognize_padded
 
     arrs = [_as_array(c) for c in crops]
-    keep = [i for i, a in enumerate(arrs) if a.shape[0] >= 2 and a.shape[1] >= 2]
-    out: list[tuple[str, float]] = [("", 0.0)] * len(arrs)
-    if not keep:
-        return out
-    rec = get_ocr()._load_rec_model()
-    ratios = [arrs[i].shape[1] / float(arrs[i].shape[0]) for i in keep]
-    ratio = max(min_ratio, *ratios)
-    batch = np.stack([rec.resize_norm_img(arrs[i], ratio) for i in keep]).astype(np.float32)
     with _lock:
-        preds = rec.session(batch)
-    lines, _words = rec.postprocess_op(preds, False, wh_ratio_list=ratios, max_wh_ratio=ratio)
-    for i, (text, score) in zip(keep, lines, strict=True):
-        out[i] = (str(text).strip(), float(score))
-    return out
+        lines = recognize_padded(arrs, min_ratio=min_ratio, max_batch=max(1, len(arrs)), spread=None)
+    return [(text.strip(), score) for text, score in lines]
 
 
 def read_label(image: Image.Image | np.ndarray) -> LabelReading:

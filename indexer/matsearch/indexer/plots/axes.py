@@ -287,39 +287,11 @@ def read_words(
         bg = np.full((48, c.shape[1] + 8, 3), 255, dtype=np.uint8)
         bg[4:44, 4 : 4 + c.shape[1]] = c
         crops.append(np.ascontiguousarray(bg[:, :, ::-1]))
+    from matsearch.indexer.figures.ocr import recognize_padded
+
     with _rec_lock:
-        res = recognize_native(crops)
+        res = recognize_padded(crops)
     return [TextBox(b, t.strip(), s) for b, (t, s) in zip(boxes, res, strict=True)]
-
-
-def recognize_native(crops: list[np.ndarray], max_batch: int = 16) -> list[tuple[str, float]]:
-    """rapidocr's recogniser on BGR crops 48 px high, each batch padded only to its own widest crop.
-
-    rapidocr pads every batch to at least 320 px (a 6.7:1 line), so a 3-character tick label (~100 px) costs as much
-    as a 320-px line: ~27 ms. Sorted by width and padded to the batch's own widest crop, tick labels cost ~5 ms
-    each. Same model, same normalisation and CTC decoding (rapidocr's own ``resize_norm_img`` and post-processing).
-    """
-    from matsearch.indexer.figures.ocr import get_ocr
-
-    rec = get_ocr()._load_rec_model()
-    ratios = [c.shape[1] / float(c.shape[0]) for c in crops]
-    order = np.argsort(np.array(ratios), kind="stable")
-    out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
-    i = 0
-    while i < len(order):
-        # a batch: up to max_batch crops whose widths are within 1.5x of the first (little padding wasted)
-        j = i + 1
-        while j < len(order) and j - i < max_batch and ratios[order[j]] <= 1.5 * ratios[order[i]] + 0.5:
-            j += 1
-        idx = [int(k) for k in order[i:j]]
-        ratio = max(1.0, max(ratios[k] for k in idx))
-        batch = np.stack([rec.resize_norm_img(crops[k], ratio) for k in idx]).astype(np.float32)
-        preds = rec.session(batch)
-        lines, _words = rec.postprocess_op(preds, False, wh_ratio_list=[ratios[k] for k in idx], max_wh_ratio=ratio)
-        for k, (text, score) in zip(idx, lines, strict=True):
-            out[k] = (str(text), float(score))
-        i = j
-    return out
 
 
 _MINUS = str.maketrans({"−": "-", "–": "-", "—": "-", "‒": "-", "O": "0", "o": "0", "l": "1", "I": "1", " ": ""})
