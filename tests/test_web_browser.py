@@ -4,8 +4,8 @@ port, with the demo figures index and a small structure library (xrd + stem). On
 Every tab runs a real query and the DOM shows the expected hits; the XRD view draws the pattern with the phases'
 sticks; a figure view opens and a panel click runs "similar"; the permalink of a filtered text search reproduces
 it; a bad upload shows the API's message; the console stays free of errors. Screenshots of each view go to a
-temporary folder, or to ``MATSEARCH_SCREENSHOTS_DIR`` when set: `make screenshots` renews docs/screenshots/ (linked
-from README), so a plain test run leaves the checkout unchanged.
+pytest temporary folder (pruned by pytest), or to ``MATSEARCH_SCREENSHOTS_DIR`` when set: `make screenshots` renews
+docs/screenshots/ (linked from README), so a plain test run leaves the checkout unchanged.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import io
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,8 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
-SHOTS = Path(os.environ.get("MATSEARCH_SCREENSHOTS_DIR") or tempfile.mkdtemp(prefix="matsearch-shots-"))
+SHOTS_ENV = os.environ.get("MATSEARCH_SCREENSHOTS_DIR")
+SHOTS = Path(SHOTS_ENV or ".")  # set by the `web` fixture: the env folder, or a pytest tmp folder (pruned by pytest)
 STATIC = REPO / "server" / "matsearch" / "server" / "static"
 WAIT = 90  # s: generous, the machine is shared; waits end as soon as the condition holds
 XRD_PHASES = ("cod-9008459", "cod-9008568")  # Ag (Fm-3m) + Sn (Fd-3m): a two-phase mixture
@@ -163,6 +163,8 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     drv = webdriver.Chrome(service=ChromeService(driver_path), options=opts)
     drv.set_page_load_timeout(WAIT)
+    global SHOTS
+    SHOTS = Path(SHOTS_ENV) if SHOTS_ENV else tmp_path_factory.mktemp("shots")
     SHOTS.mkdir(parents=True, exist_ok=True)
     logs: list[dict[str, Any]] = []
     try:
