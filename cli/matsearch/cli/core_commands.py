@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sized
 from pathlib import Path
 from typing import Any
 
@@ -119,14 +120,16 @@ def post_items(remote: RemoteAPI, items: list[FigureItem]) -> dict[str, Any]:
     return merge_reports(reports, "figures")
 
 
-def ingest_items(settings: Settings, items: list[FigureItem]) -> dict[str, Any]:
-    """Send figure items to the running server, or ingest them locally, with a progress bar."""
+def ingest_items(settings: Settings, items: Iterable[FigureItem]) -> dict[str, Any]:
+    """Send figure items to the running server, or ingest them locally, with a progress bar; a local ingest consumes
+    ``items`` as it goes (a generator is read while the first figures are being extracted)."""
     with open_session(settings) as s:
         if s.remote:
-            return post_items(s.remote, items)
+            return post_items(s.remote, list(items))
         from matsearch.indexer.pipeline import FigureIngestor
 
-        with tqdm(total=len(items), unit="figure", disable=not progress_enabled(), desc="ingest") as bar:
+        total = len(items) if isinstance(items, Sized) else None
+        with tqdm(total=total, unit="figure", disable=not progress_enabled(), desc="ingest") as bar:
             report = FigureIngestor(s.local).ingest(items, progress=bar.update)
         return report.model_dump(mode="json")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +77,7 @@ def _ingest(settings: Settings, items: list[Any], skipped: list[str], as_json: b
 @click.pass_obj
 def ingest_pdf(settings: Settings, paths: tuple[Path, ...], as_json: bool) -> None:
     """Ingest the figures of PDF papers (each with its 'Fig. N' caption and the paper's metadata)."""
+    from matsearch.cli.core_commands import ingest_items
     from matsearch.cli.remote import RemoteAPI, find_server
     from matsearch.core.errors import MatsearchError
     from matsearch.indexer.sources.pdf import read_pdf
@@ -88,14 +91,26 @@ def ingest_pdf(settings: Settings, paths: tuple[Path, ...], as_json: bool) -> No
             remote.close()
         emit(report, as_json, _report_line(report))
         return
-    items: list[Any] = []
     skipped: list[str] = []
-    for path in paths:
-        try:
-            items.extend(read_pdf(path, settings=settings))
-        except MatsearchError as exc:
-            skipped.append(exc.message)
-    _ingest(settings, items, skipped, as_json)
+
+    def items() -> Iterator[Any]:
+        # streamed: each PDF is read while the figures of the ones before it are being extracted; a PDF is read
+        # whole before its figures go on, so an unreadable one (also one stopped by a limit) is skipped entirely
+        for path in paths:
+            try:
+                figures = list(read_pdf(path, settings=settings))
+            except MatsearchError as exc:
+                skipped.append(exc.message)
+                continue
+            yield from figures
+
+    stream = items()
+    first = next(stream, None)
+    if first is None:
+        raise BadInput("; ".join(skipped) or "nothing to ingest")
+    report = ingest_items(settings, itertools.chain([first], stream))
+    report["skipped"] = list(report.get("skipped", [])) + [{"item": r.split(" ")[0], "reason": r} for r in skipped]
+    emit(report, as_json, _report_line(report))
 
 
 def _report_line(report: dict[str, Any]) -> str:

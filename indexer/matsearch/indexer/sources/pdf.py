@@ -203,12 +203,32 @@ def read_pdf_content(
 
     Limits (settings): at most ``max_pdf_pages`` pages, ``max_pdf_seconds`` of wall time (checked before each page),
     no rendered region and no decoded embedded image above ``max_image_pixels`` (a region is rendered at a lower
-    resolution instead; an over-large embedded image is skipped with a note)."""
+    resolution instead; an over-large embedded image is skipped with a note). The whole PDF is read before this
+    returns; :func:`iter_pdf_figures` gives the same figures page by page."""
+    content = PdfContent(doc={})
+    content.figures = list(iter_pdf_figures(data, name, content, render_dpi=render_dpi, settings=settings))
+    return content
+
+
+def iter_pdf_figures(
+    data: bytes,
+    name: str,
+    content: PdfContent,
+    *,
+    render_dpi: int = 150,
+    settings: Settings | None = None,
+) -> Iterator[PdfFigure]:
+    """The figures of :func:`read_pdf_content`, in the same order, each yielded as soon as it is final: the figures
+    of page *p* once page *p* + 1 has been read (a caption at the top of page *p* + 1 may still claim page *p*'s
+    last uncaptioned image). ``content`` receives the document fields (after the first page) and the notes. The
+    checks of :func:`read_pdf_content` raise here too — the page limit and an unreadable file before the first
+    figure, the time limit before the page it stops at (the figures of earlier pages have been yielded by then),
+    "no figures" at the end."""
     import pdfplumber
     import pypdfium2.raw as pdfium_c
 
     settings = settings or get_settings()
-    deadline = time.monotonic() + settings.max_pdf_seconds
+    spent, resumed = 0.0, time.monotonic()  # reading time only: not the time the consumer holds a figure
     pdf = _open_pdfium(data, name)
     try:
         if len(pdf) > settings.max_pdf_pages:
@@ -216,17 +236,30 @@ def read_pdf_content(
                 f"{name} has {len(pdf)} pages; the limit is {settings.max_pdf_pages} (MATSEARCH_MAX_PDF_PAGES)"
             )
         meta = {k: str(v) for k, v in pdf.get_metadata_dict().items() if v}
-        content = PdfContent(doc={})
         try:
             plumber = pdfplumber.open(io.BytesIO(data))
         except Exception as exc:  # pdfminer raises many types on damaged files
             raise BadInput(f"{name} is corrupt or not a readable PDF ({exc})") from exc
+        found: list[PdfFigure] = []  # figures not yielded yet
+        yielded = 0
+
+        def final(before_page: int | None) -> list[PdfFigure]:
+            """Take the found figures of pages before ``before_page`` (None: all), in (page, top) order."""
+            ready = [f for f in found if before_page is None or f.page < before_page]
+            found[:] = [f for f in found if before_page is not None and f.page >= before_page]
+            return sorted(ready, key=lambda f: (f.page, f.bbox_pt[1]))  # stable: the whole-PDF order
+
         with plumber:
             if len(plumber.pages) == 0:
                 raise BadInput(f"{name} has no pages")
             pending: list[PdfFigure] = []  # uncaptioned images of the previous page
             for pno, ppage in enumerate(plumber.pages):
-                if time.monotonic() > deadline:
+                for ready in final(pno - 1):  # page pno - 2 and earlier can no longer change
+                    yielded += 1
+                    spent += time.monotonic() - resumed
+                    yield ready
+                    resumed = time.monotonic()
+                if spent + time.monotonic() - resumed > settings.max_pdf_seconds:
                     raise TooLarge(
                         f"{name}: reading stopped at page {pno + 1} of {len(plumber.pages)} after "
                         f"{settings.max_pdf_seconds:g} s (MATSEARCH_MAX_PDF_SECONDS)"
@@ -254,7 +287,7 @@ def read_pdf_content(
                         # the caption was pushed to the next page: it belongs to the last uncaptioned image before
                         prev = pending.pop()
                         prev.number, prev.caption = number, caption
-                        content.figures.append(prev)
+                        found.append(prev)
                         prev_bottom = cb[3]
                         continue
                     fig = _figure_from(
@@ -264,9 +297,9 @@ def read_pdf_content(
                     if fig is None:
                         content.notes.append(f"page {pno + 1}: Fig. {number} has no figure area above its caption")
                         continue
-                    content.figures.append(fig)
+                    found.append(fig)
                     images = [(o, b) for o, b in images if (o, b) not in above]
-                content.figures.extend(pending)  # large images without a caption: kept, caption None
+                found.extend(pending)  # large images without a caption: kept, caption None
                 pending = []
                 for obj, b in images:
                     fig_bytes = _image_bytes(obj, settings.max_image_pixels)
@@ -275,11 +308,12 @@ def read_pdf_content(
                     else:
                         content.notes.append(f"page {pno + 1}: an embedded image could not be extracted; skipped")
                 page.close()
-            content.figures.extend(pending)
-            content.figures.sort(key=lambda f: (f.page, f.bbox_pt[1]))
-        if not content.figures:
+            found.extend(pending)
+        for ready in final(None):
+            yielded += 1
+            yield ready
+        if not yielded:
             raise BadInput(f"{name} has no figures (no 'Fig. N' captions and no large images)")
-        return content
     finally:
         pdf.close()
 
@@ -362,9 +396,9 @@ def read_pdf(
     name = name or path.name
     if data is None:
         data = path.read_bytes()
-    content = read_pdf_content(data, name, settings=settings)
+    content = PdfContent(doc={})
     pdf_sha = sha256_bytes(data)
-    for k, fig in enumerate(content.figures):
+    for k, fig in enumerate(iter_pdf_figures(data, name, content, settings=settings)):
         label = f"Fig. {fig.number}" if fig.number else f"image {k + 1}"
         yield FigureItem(
             data=fig.data,
