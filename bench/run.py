@@ -95,12 +95,15 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                 )
         if n == 1_000_000:
             m = size["memory"]
+            # older results: the build alone; now the whole load (upsert, segment builds, final build)
+            build_s = size.get("load_and_build_s", size["optimize_s"])
             rows.append(
                 {
-                    "target": f"1M build (optimize) <= {TARGETS['build_s_1m']:.0f} s",
-                    "measured": f"{size['optimize_s']} s wall, {size.get('optimize_cpu_s')} CPU-s, "
+                    "target": f"1M load + build <= {TARGETS['build_s_1m']:.0f} s",
+                    "measured": f"{build_s} s wall (index builds {size['optimize_s']} s, "
+                    f"{size.get('optimize_cpu_s')} CPU-s, {len(size.get('builds', [])) or 1} segment builds), "
                     f"load {size.get('optimize_load_avg')}",
-                    "met": size["optimize_s"] <= TARGETS["build_s_1m"],
+                    "met": build_s <= TARGETS["build_s_1m"],
                 }
             )
             rows.append(

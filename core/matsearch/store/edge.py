@@ -6,6 +6,11 @@ original float vectors on disk (memory-mapped, read to rescore candidates) and H
 returned are exact cosines. ``maintain`` builds HNSW for new points only once enough of them are unindexed (plain
 segments are searched exactly until then): an ingest call never rebuilds the index by itself.
 
+Memory is bounded by segment size, not collection size: Edge never builds or merges a segment beyond
+``SEGMENT_KB`` of original vectors, and ``upsert`` starts a build whenever a segment's worth of points is unindexed,
+so a bulk load of 1M points is indexed 256k points at a time instead of as one 2 GB segment (docs/benchmarks.md,
+"1M points").
+
 One process owns the directory. Edge itself refuses a second open through its WAL lock, but a refused open can
 already have touched the segment files, so we take our own ``flock`` on ``<store_dir>/.lock`` first and never let a
 second process reach Edge at all.
@@ -18,6 +23,7 @@ import json
 import logging
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -78,6 +84,11 @@ ACORN_MAX_SELECTIVITY = 0.4  # filters keeping at most this share of points use 
 OVERSAMPLING = 2.0  # candidates scored on the int8 vectors per result, then rescored with the originals
 MAINTAIN_MIN_UNINDEXED = 20_000  # maintain() builds HNSW once this many points (or 10%) are unindexed
 BUILD_IN_BACKGROUND = True  # maintain() builds in a subprocess on a copy and swaps it in (False: in process)
+# Largest segment Edge builds or merges, in KB of original vectors (Edge's own default on 2 cores, made explicit):
+# 256k points of 512-d float32, ~43k panels of the figures collection (three vectors, 2,944 dims). What one build
+# maps and writes (the segment's originals, and the builder's copy of them) is bounded by it, whatever the size of
+# the collection; the price is one HNSW graph per segment to search (measured in docs/benchmarks.md).
+SEGMENT_KB = 512_000
 _SEARCH_QUANTIZATION = qe.QuantizationSearchParams(rescore=True, oversampling=OVERSAMPLING)
 _ACORN = qe.AcornSearchParams(enable=True, max_selectivity=ACORN_MAX_SELECTIVITY)
 
@@ -98,10 +109,16 @@ def edge_config(spec: CollectionSpec) -> qe.EdgeConfig:
         quantization_config=qe.ScalarQuantizationConfig(
             type=qe.ScalarType.Int8, quantile=0.99, memory=qe.Memory.Pinned
         ),
+        optimizers=qe.EdgeOptimizersConfig(max_segment_size=SEGMENT_KB),
         # one search thread per query: requests run in parallel anyway, and on a loaded 2-core machine the hand-off
         # to a search pool cost more than it saved (first queries 3.4 vs 0.34 ms p50 at 30k, load 5)
         max_search_threads=1,
     )
+
+
+def segment_points(spec: CollectionSpec) -> int:
+    """Points of ``spec`` that fill a segment (``SEGMENT_KB`` of float32 originals)."""
+    return max(1, SEGMENT_KB * 1024 // (4 * sum(v.size for v in spec.vectors)))
 
 
 def check_collection_name(name: str) -> str:
@@ -152,8 +169,12 @@ class _Build:
 class EdgeStore(StoreBase):
     """Qdrant Edge, in process. Thread-safe: reads run concurrently, writes are serialised per store."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, build_in_background: bool | None = None) -> None:
+        """``build_in_background``: where ``maintain`` (and ``upsert``, once a segment's worth of points is
+        unindexed) builds the index: a subprocess on a copy (default ``BUILD_IN_BACKGROUND``), or this process
+        (a bulk load with nobody querying: no copy, no replay)."""
         self.root = Path(root)
+        self.background_builds = BUILD_IN_BACKGROUND if build_in_background is None else build_in_background
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock_file: IO[str] | None = open(self.root / ".lock", "a+")  # noqa: SIM115 - held for our lifetime
         try:
@@ -173,6 +194,7 @@ class EdgeStore(StoreBase):
         self._shards: dict[str, qe.EdgeShard] = {}
         self._specs: dict[str, CollectionSpec] = {}
         self._unflushed: dict[str, int] = {}  # points upserted since the collection's last flush
+        self._unbuilt: dict[str, int] = {}  # points upserted since the collection's last build (or start)
         self._builds: dict[str, _Build] = {}  # index builds in flight (one per collection at most)
         self.build_log: list[dict[str, Any]] = []  # finished background builds: timings (benchmarks read it)
         self._retired: list[tuple[qe.EdgeShard | None, Path, Path]] = []  # swapped out, closed a little later
@@ -273,6 +295,13 @@ class EdgeStore(StoreBase):
             if self._unflushed[collection] >= FLUSH_EVERY_POINTS:
                 self._shard(collection).flush()
                 self._unflushed[collection] = 0
+            self._unbuilt[collection] = self._unbuilt.get(collection, 0) + len(edge_points)
+            seal = self._unbuilt[collection] >= segment_points(spec) and collection not in self._builds
+        if seal:
+            # a segment's worth is unindexed: build it now, before the plain segment grows past the size that
+            # bounds a build's memory (in the background unless this store builds in process)
+            self._unbuilt[collection] = 0
+            self._build(collection)
 
     def delete(self, collection: str, ids: Sequence[str]) -> None:
         self._shard(collection)
@@ -288,10 +317,22 @@ class EdgeStore(StoreBase):
         """Build the index now, in this process (benchmarks, tests, a CLI with nobody querying): Edge holds the GIL
         for the whole build. A background build in flight is finished first."""
         self.wait_for_build(collection)
-        shard = self._shard(collection)
+        self._shard(collection)
         with self._write:
-            shard.optimize()
+            t0, cpu0 = time.perf_counter(), _cpu_s()
+            shard = self._shard(collection)
+            changed = shard.optimize()
             shard.flush()
+            self._unbuilt[collection] = 0
+            self.build_log.append(
+                {
+                    "collection": collection,
+                    "in_process": True,
+                    "changed": int(changed),
+                    "seconds": round(time.perf_counter() - t0, 2),
+                    "cpu_s": round(_cpu_s() - cpu0, 2),
+                }
+            )
 
     def maintain(self, collection: str) -> bool:
         """Start an HNSW build for new points once enough are unindexed (``MAINTAIN_MIN_UNINDEXED``, or 10% of the
@@ -308,11 +349,14 @@ class EdgeStore(StoreBase):
         unindexed = info.points_count - info.indexed_vectors_count / max(1, len(spec.vectors))
         if unindexed < max(MAINTAIN_MIN_UNINDEXED, 0.1 * info.points_count):
             return False
-        if not BUILD_IN_BACKGROUND:
-            self.optimize(collection)
-            return True
-        self.build_in_background(collection)
+        self._build(collection)
         return True
+
+    def _build(self, collection: str) -> None:
+        if self.background_builds:
+            self.build_in_background(collection)
+        else:
+            self.optimize(collection)
 
     def build_in_background(self, collection: str) -> None:
         """Copy the shard (writes wait meanwhile, queries do not), start the build subprocess on the copy, and a
@@ -487,6 +531,11 @@ class EdgeStore(StoreBase):
                 fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
                 self._lock_file.close()
                 self._lock_file = None
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _shard_dir(coll_dir: Path) -> Path:
