@@ -161,6 +161,17 @@ def main(argv: list[str] | None = None) -> int:
     g_vec = np.stack([f[0] for f in feats]).astype(np.float32)
     g_harm = np.stack([unpack_harmonics(f[1]) for f in feats])
     g_spots = [np.asarray(f[2], dtype=np.float64).reshape(-1, 2) if f[2] else None for f in feats]
+    from matsearch.encoders.stem_motif import ABF_EXP, HAADF_EXP, view_motif
+
+    g_motif = [
+        view_motif(
+            v.projection.basis,
+            v.projection.col_frac,
+            v.projection.column_weights(HAADF_EXP),
+            v.projection.column_weights(ABF_EXP),
+        )
+        for v in views
+    ]
     sids = sorted({v.structure_id for v in views})
     s_index = {s: i for i, s in enumerate(sids)}
     g_struct = np.array([s_index[v.structure_id] for v in views])
@@ -184,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         if exclude is not None:
             cos = np.where(exclude, -np.inf, cos)
         cand = np.argsort(-cos)[: Q.RERANK_K]
-        sc = P.score_candidates(qf, g_harm[cand], [g_spots[i] for i in cand])
+        sc = P.score_candidates(qf, g_harm[cand], [g_spots[i] for i in cand], [g_motif[i] for i in cand])
         ms = 1000 * (time.time() - t)
         full = np.full(len(views), -np.inf)
         full[cand] = sc.score
@@ -200,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         cand = np.unique(np.argsort(-cos, axis=1)[:, : Q.UNKNOWN_K])
         work, factor, fallback = Q.unknown_work(arr)
         qf = P.unknown_features(work, factor, fallback)
-        sc = P.score_candidates(qf, g_harm[cand], [g_spots[i] for i in cand])
+        sc = P.score_candidates(qf, g_harm[cand], [g_spots[i] for i in cand], [g_motif[i] for i in cand])
         full = np.full(len(views), -np.inf)
         full[cand] = sc.score
         absn = np.full(len(views), -np.inf)

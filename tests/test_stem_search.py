@@ -248,7 +248,7 @@ def test_nan_pixels_filled_and_non_square_16bit_resampled() -> None:
 def test_lattice_cache_same_answer_and_follows_rebuilt_points(service: Service, entries: list[StructureEntry]) -> None:
     """Stage 1 fetches only ids + build keys and takes the stored spectra from a per-process cache: a warm cache
     gives the same answer as a cold one, and a point whose payload changed (new build key) is not served stale."""
-    from matsearch.encoders.stem_library import LATTICE_KEY, SPOTS_KEY
+    from matsearch.encoders.stem_library import LATTICE_KEY, MOTIF_KEY, SPOTS_KEY
 
     entry = entries[11]
     data = png16_bytes(noisy_query(entry, 0.22, seed=5))
@@ -261,7 +261,8 @@ def test_lattice_cache_same_answer_and_follows_rebuilt_points(service: Service, 
     assert cold and len(Q._FEATURE_CACHE) > 0
     warm = run()
     assert [(h.id, round(h.score, 6)) for h in warm] == [(h.id, round(h.score, 6)) for h in cold]
-    assert all(LATTICE_KEY not in h.payload and SPOTS_KEY not in h.payload for h in warm)
+    assert all(k not in h.payload for h in warm for k in (LATTICE_KEY, SPOTS_KEY, MOTIF_KEY))
+    assert warm[0].payload["lattice_match"]["motif_score"] is not None, "the column motif was compared"
     assert all(h.payload["formula"] for h in warm), "returned hits carry the full payload"
     # Rebuild the top point with another structure's spectrum (and a new build key): the answer must change.
     top = cold[0]
@@ -272,11 +273,11 @@ def test_lattice_cache_same_answer_and_follows_rebuilt_points(service: Service, 
         if p.payload["structure_id"] != top.payload["structure_id"]
         and p.payload["projected_cell"]["a"] > 1.6 * rec.payload["projected_cell"]["a"]
     )
-    swapped = {LATTICE_KEY: other.payload[LATTICE_KEY], SPOTS_KEY: other.payload[SPOTS_KEY], "build_key": "rebuilt"}
+    swapped = {k: other.payload[k] for k in (LATTICE_KEY, SPOTS_KEY, MOTIF_KEY)} | {"build_key": "rebuilt"}
     service.store.set_payload("stem", [top.id], swapped)
     try:
         after = {h.id: h.score for h in run()}
         assert after.get(top.id, 0.0) < top.score - 0.05
     finally:
-        keep = {k: rec.payload[k] for k in (LATTICE_KEY, SPOTS_KEY, "build_key")}
+        keep = {k: rec.payload[k] for k in (LATTICE_KEY, SPOTS_KEY, MOTIF_KEY, "build_key")}
         service.store.set_payload("stem", [top.id], keep)

@@ -41,8 +41,14 @@ class Cell2D:
     n_spots: int = 0
     indexed: float = 1.0  # weighted fraction of the strong spots the cell indexes
     d_spacings: tuple[float, ...] = ()  # strongest spots' d (same unit), strongest first
+    # the reduced real-space basis (rows a, b; x right, y up in the image; same unit), when measured on an image
+    basis: tuple[tuple[float, float], tuple[float, float]] | None = None
 
     def scaled(self, factor: float, unit: str) -> Cell2D:
+        basis = None
+        if self.basis is not None:
+            (ax, ay), (bx, by) = self.basis
+            basis = ((ax * factor, ay * factor), (bx * factor, by * factor))
         return Cell2D(
             self.a * factor,
             self.b * factor,
@@ -51,6 +57,7 @@ class Cell2D:
             self.n_spots,
             self.indexed,
             tuple(d * factor for d in self.d_spacings),
+            basis,
         )
 
     def to_payload(self) -> dict[str, Any]:
@@ -83,7 +90,8 @@ def cell_of(basis: np.ndarray, unit: str = "Å", **extra: Any) -> Cell2D:
     u, v = reduce_basis(basis)
     la, lb = float(np.linalg.norm(u)), float(np.linalg.norm(v))
     cos = abs(float(u @ v)) / max(la * lb, 1e-12)
-    return Cell2D(la, lb, math.degrees(math.acos(min(1.0, cos))), unit, **extra)
+    rows = ((float(u[0]), float(u[1])), (float(v[0]), float(v[1])))
+    return Cell2D(la, lb, math.degrees(math.acos(min(1.0, cos))), unit, basis=rows, **extra)
 
 
 def _spectrum(img: np.ndarray, n: int) -> tuple[np.ndarray, int]:

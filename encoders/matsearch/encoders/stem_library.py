@@ -5,3 +5,4 @@ LIBRARY_SIZE = 96  # px: the CNN's input side
 LIBRARY_PX = 0.25  # Å per pixel (0.025 nm/px): 24 Å field of view for the CNN
 LATTICE_KEY = "lattice_harmonics"  # payload field of the stored lattice spectrum; stripped from search hits
 SPOTS_KEY = "lattice_spots"  # payload field: the reference image's power-spectrum spots (Å⁻¹); stripped from hits
+MOTIF_KEY = "column_motif"  # payload field: the view's projected cell and columns (stem_motif); stripped from hits

@@ -35,7 +35,8 @@ from matsearch.encoders import get_encoder
 from matsearch.encoders.base import Encoder
 from matsearch.encoders.stem import FUSE_CNN as _FUSE_CNN
 from matsearch.encoders.stem import LAT_NTHETA
-from matsearch.encoders.stem_library import LATTICE_KEY, LIBRARY_PX, LIBRARY_SIZE, SPOTS_KEY
+from matsearch.encoders.stem_library import LATTICE_KEY, LIBRARY_PX, LIBRARY_SIZE, MOTIF_KEY, SPOTS_KEY
+from matsearch.encoders.stem_motif import ViewMotif
 from matsearch.search.common import to_hits
 from matsearch.store import Store
 from matsearch.store.base import ScoredHit, VectorQuery
@@ -46,7 +47,7 @@ COLLECTION = "stem"
 VECTOR = "stem"
 # Cosine below which we abstain (no confident match); chosen on the evaluation's query distribution, see
 # bench/results/eval_stem.json ("abstain" block) and docs in the report.
-DEFAULT_SCORE_THRESHOLD = 0.68  # lattice-spectrum score; 5 % in-library false abstains on the tune split
+DEFAULT_SCORE_THRESHOLD = 0.71  # score (spectrum + motif bonus) - lattice penalty: ~7 % false abstains on the tune split
 RERANK_K = 500  # library images re-ranked (known scale); tune split: 300 -> 500 top-5 0.576 -> 0.587, 800 no better
 UNKNOWN_HYPOTHESES = 8  # scale guesses for the first stage when no pixel size is given ...
 UNKNOWN_K = 60  # ... library images fetched for each
@@ -404,13 +405,16 @@ def payload_features(hits: Sequence[ScoredHit]) -> tuple[list[ScoredHit], np.nda
 # of a point are a pure function of its ``build_key`` (structure content hash + simulator/encoder/lattice
 # versions), so they are cached per process under (point id, build key); misses are fetched once by id.
 STAGE1_FIELDS = ["structure_id", "build_key"]
-FEATURE_CACHE_SIZE = 40_000  # points (~3.5 kB each: float16 harmonics + spots)
-_FEATURE_CACHE: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray | None]] = OrderedDict()
+FEATURE_CACHE_SIZE = 40_000  # points (~3.5 kB each: float16 harmonics + spots, + the projected columns)
+_Features = tuple[np.ndarray, np.ndarray | None, ViewMotif | None]  # harmonics (float16), spots, column motif
+_FEATURE_CACHE: OrderedDict[tuple[str, str], _Features] = OrderedDict()
+HIDDEN_KEYS = (LATTICE_KEY, SPOTS_KEY, MOTIF_KEY)  # re-rank inputs, stripped from returned hits
 _CACHE_LOCK = threading.Lock()
 
 
-def _parse_lattice(payload: dict[str, Any]) -> tuple[np.ndarray, np.ndarray | None] | None:
-    """(float16 (2, K, M+1) harmonics, (k, 2) spots or None) from a library payload; None without a spectrum."""
+def _parse_lattice(payload: dict[str, Any]) -> _Features | None:
+    """(float16 (2, K, M+1) harmonics, (k, 2) spots or None, column motif or None) from a library payload; None
+    without a spectrum."""
     import base64
 
     from matsearch.encoders.stem import LAT_M, LAT_NK
@@ -424,7 +428,8 @@ def _parse_lattice(payload: dict[str, Any]) -> tuple[np.ndarray, np.ndarray | No
         return None
     sp = payload.get(SPOTS_KEY)
     spots = np.asarray(sp, dtype=np.float64).reshape(-1, 2) if isinstance(sp, list) and sp else None
-    return h16, spots
+    motif = ViewMotif.from_payload(payload.get(MOTIF_KEY)) if isinstance(payload.get(MOTIF_KEY), dict) else None
+    return h16, spots, motif
 
 
 def preload_lattice_cache(store: Store, collection: str = COLLECTION, page: int = 1000) -> int:
@@ -450,12 +455,12 @@ def preload_lattice_cache(store: Store, collection: str = COLLECTION, page: int 
 
 def cached_lattice_features(
     store: Store, hits: Sequence[ScoredHit]
-) -> tuple[list[ScoredHit], np.ndarray, list[np.ndarray | None]]:
+) -> tuple[list[ScoredHit], np.ndarray, list[np.ndarray | None], list[ViewMotif | None]]:
     """``payload_features`` for stage-1 hits that carry only ``STAGE1_FIELDS``: spectra from the per-process cache,
     the missing ones fetched by id (and cached when the point has a build key)."""
     from matsearch.encoders.stem import LAT_M, LAT_NK
 
-    found: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+    found: dict[str, _Features] = {}
     missing: list[str] = []
     with _CACHE_LOCK:
         for h in hits:
@@ -468,7 +473,7 @@ def cached_lattice_features(
                 missing.append(h.id)
     if missing:
         fetched = store.retrieve(COLLECTION, missing)
-        new: dict[tuple[str, str], tuple[np.ndarray, np.ndarray | None]] = {}
+        new: dict[tuple[str, str], _Features] = {}
         for rec in fetched:
             feat = _parse_lattice(rec.payload)
             if feat is None:
@@ -483,10 +488,10 @@ def cached_lattice_features(
                 _FEATURE_CACHE.popitem(last=False)
     cands = [h for h in hits if h.id in found]
     if not cands:
-        return [], np.zeros((0, LAT_NK, LAT_M + 1), np.complex64), []
+        return [], np.zeros((0, LAT_NK, LAT_M + 1), np.complex64), [], []
     h16 = np.stack([found[h.id][0] for h in cands]).astype(np.float32)  # (c, 2, K, M+1)
     harm = (h16[:, 0] + 1j * h16[:, 1]).astype(np.complex64)
-    return cands, harm, [found[h.id][1] for h in cands]
+    return cands, harm, [found[h.id][1] for h in cands], [found[h.id][2] for h in cands]
 
 
 def search_stem(
@@ -533,15 +538,15 @@ def search_stem(
     else:
         work, factor, fallback = unknown_work(arr)
         qf = phys.unknown_features(work, factor, fallback)
-    cands, harm, spots = cached_lattice_features(store, pool)
-    sc = phys.score_candidates(qf, harm, spots)
+    cands, harm, spots, motifs = cached_lattice_features(store, pool)
+    sc = phys.score_candidates(qf, harm, spots, motifs)
     keep = np.nonzero(sc.abstain >= threshold)[0]
     scored = [ScoredHit(id=cands[i].id, score=float(sc.score[i]), payload=cands[i].payload) for i in keep]
     merged = best_per_structure([scored], limit)
     row = {cands[i].id: int(i) for i in keep}
     full = {p.id: p.payload for p in store.retrieve(COLLECTION, [h.id for h in merged])} if merged else {}
     for h in merged:  # the returned hits carry the full payload, without the stored spectra
-        h.payload = {k2: v for k2, v in full.get(h.id, h.payload).items() if k2 not in (LATTICE_KEY, SPOTS_KEY)}
+        h.payload = {k2: v for k2, v in full.get(h.id, h.payload).items() if k2 not in HIDDEN_KEYS}
     info = {h.id: _hit_info(qf, sc, row[h.id], nm, factor) for h in merged}
     out: list[Hit] = []
     for hit in to_hits(COLLECTION, merged):
@@ -577,6 +582,8 @@ def _hit_info(qf: Any, sc: Any, i: int, nm: float | None, factor: float) -> dict
         "length_ratio_misfit": _r(sc.shape_misfit[i], 3),
         "angle_diff_deg": _r(sc.angle_diff[i], 1),
         "spectrum_score": _r(sc.spectrum[i], 4),
+        # the query's cell average vs the view's projected columns (None: not compared)
+        "motif_score": _r(sc.motif[i], 4) if sc.motif is not None else None,
     }
     if qf.known and scale:
         match["scale_factor"] = round(scale, 3)  # true pixel size / given one, at the best spectrum match

@@ -24,7 +24,8 @@ from matsearch.core.ids import point_id
 from matsearch.core.schemas import IngestReport, IngestSkip
 from matsearch.encoders.stem import LAT_VERSION, lattice_harmonics, lattice_polar, pack_harmonics
 from matsearch.encoders.stem_lattice import LATTICE_VERSION, cell_of, measure
-from matsearch.encoders.stem_library import LATTICE_KEY, LIBRARY_PX, SPOTS_KEY
+from matsearch.encoders.stem_library import LATTICE_KEY, LIBRARY_PX, MOTIF_KEY, SPOTS_KEY
+from matsearch.encoders.stem_motif import ABF_EXP, HAADF_EXP, MOTIF_VERSION, view_motif
 from matsearch.indexer.context import BuildOptions, IngestContext
 from matsearch.indexer.stem.simulate import SimParams, random_params, render
 from matsearch.indexer.stem.views import VIEWS_VERSION, View, cached_views
@@ -56,12 +57,15 @@ def lattice_payload(img: np.ndarray, view: View) -> dict[str, Any]:
     the projected cell of the zone axis, the cell visible in the image (measured like a query's), the image's
     lattice spots (Å⁻¹) and the angular harmonics of its lattice spectrum."""
     visible, spots = measure(img, LIBRARY_PX)
-    projected = cell_of(view.projection.basis)
+    proj = view.projection
+    projected = cell_of(proj.basis)
+    motif = view_motif(proj.basis, proj.col_frac, proj.column_weights(HAADF_EXP), proj.column_weights(ABF_EXP))
     return {
         "projected_cell": {"a": round(projected.a, 3), "b": round(projected.b, 3), "gamma": round(projected.gamma, 1)},
         "visible_cell": visible.to_payload() if visible is not None else None,
         SPOTS_KEY: spots.to_payload(24),
         LATTICE_KEY: pack_harmonics(lattice_harmonics(lattice_polar(img, LIBRARY_PX))),
+        MOTIF_KEY: motif.to_payload() if motif is not None else None,
     }
 
 
@@ -123,7 +127,7 @@ def build_stem_points(
     no_views = sorted(set(by_id) - {v.structure_id for v in views})
     t_views = time.time() - t0
     encoder = ctx.encoder(ENCODER)
-    tag = f"{SIM_VERSION}:{_weights_tag()}:{LAT_VERSION}:{LATTICE_VERSION}:{VIEWS_VERSION}"
+    tag = f"{SIM_VERSION}:{_weights_tag()}:{LAT_VERSION}:{LATTICE_VERSION}:{MOTIF_VERSION}:{VIEWS_VERSION}"
     done = skipped = new = 0
     sim_s = enc_s = 0.0
     bar = tqdm(total=len(views), desc="index STEM", unit="image", disable=not progress, file=sys.stderr)

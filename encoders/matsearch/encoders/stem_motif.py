@@ -1,0 +1,249 @@
+"""The column motif: the query averaged over its measured unit cell, compared with a view's projected columns.
+
+The power spectrum (``stem_lattice``, the lattice-spectrum score) keeps the lattice and the spot intensities but
+loses the phases, i.e. *where* in the cell the columns sit. A monolayer MoS2 image along [001] and a plain
+triangular lattice of the same spacing have nearly the same spots; in real space one shows a bright Mo column and a
+dim S2 column per cell, the other one column. Crystallographic image processing recovers that: with the measured
+real-space basis, every pixel is folded into the unit cell (fractional coordinates mod 1) and averaged — hundreds of
+cells average the noise away — and the averaged cell's Fourier coefficients F(h, k) (amplitudes *and* phases) are
+compared with the view's structure factors Σ_j w_j exp(−2πi (h, k)·f_j) of its projected columns (weights Σ occ·Z^n:
+n = 1.7 for HAADF contrast, and for ABF 0.6 with the contrast inverted), damped by a Gaussian column profile.
+
+The comparison is free of the lattice's own symmetry choices: every integer matrix N (entries |n| ≤ 2, |det| ≤ 4)
+that maps the query's cell metric onto the view's (N G_q Nᵀ ≈ s² G_v; lengths within ``LEN_TOL``, angle within
+``ANGLE_TOL``, s within the scale range) is tried — rotations, mirrors (det < 0) and a view cell that is a supercell
+of the visible one (a centred projected cell) — and the origin shift is maximised over a grid (an inverse FFT).
+The score is the normalised correlation (Pearson over the non-zero reflections up to ``Q_MAX``), in [−1, 1]. When the
+view's cell is a supercell of the measured one (|det N| > 1), the view's power on reflections the query lattice does
+not have (superlattice spots the query would show) counts in the template's norm: a view whose columns do not
+repeat with the measured cell cannot score high.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+MOTIF_VERSION = "motif1"
+GRID = 16  # bins of the cell average per cell side
+SHIFT_GRID = 12  # origin-shift grid per cell side (the correlation is band-limited to |h| <= HMAX)
+HMAX = 4  # query reflections |h|, |k| <= HMAX
+Q_MAX = 1.0 / 0.9  # Å⁻¹: reflections compared (the probe limits finer ones)
+SIGMAS = (0.35, 0.5, 0.7)  # Å: Gaussian column profiles tried (probe + thickness blur are unknown)
+LEN_TOL = 0.08  # length-ratio misfit accepted between the two cells (strain, scan distortion)
+ANGLE_TOL = 7.0  # degrees
+SCALE_RANGE = (0.85, 1.18)  # view cell / query cell scale accepted (calibration error)
+REFINE_TOP = 3  # origin shifts refined per view (see motif_scores)
+MAX_COLUMNS = 64  # views with more columns per cell are not given a motif (too fine to compare)
+HAADF_EXP, ABF_EXP = 1.7, 0.6
+
+_HK = np.array([(h, k) for h in range(-HMAX, HMAX + 1) for k in range(-HMAX, HMAX + 1) if (h, k) != (0, 0)])
+
+
+def _integer_maps() -> np.ndarray:
+    r = range(-2, 3)
+    out = [
+        (a, b, c, d) for a, b, c, d in itertools.product(r, r, r, r) if a * d - b * c != 0 and abs(a * d - b * c) <= 4
+    ]
+    return np.array(out, dtype=np.float64).reshape(-1, 2, 2)
+
+
+_MAPS = _integer_maps()
+_REFINE_OFFSETS = (
+    np.array([(a / 4, b / 4) for a in range(-2, 3) for b in range(-2, 3)], dtype=np.float64) / SHIFT_GRID
+)  # local grid around a coarse maximum: ±half a coarse step in quarter steps
+
+
+@dataclass(frozen=True)
+class ViewMotif:
+    """A view's projected cell: basis rows (Å, plane coordinates), column fractional positions and weights."""
+
+    basis: np.ndarray  # (2, 2)
+    frac: np.ndarray  # (m, 2)
+    w_haadf: np.ndarray  # (m,)
+    w_abf: np.ndarray  # (m,)
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "basis": [[round(float(x), 4) for x in row] for row in self.basis],
+            "columns": [
+                [round(float(f[0]), 4), round(float(f[1]), 4), round(float(a), 2), round(float(b), 3)]
+                for f, a, b in zip(self.frac, self.w_haadf, self.w_abf, strict=True)
+            ],
+        }
+
+    @staticmethod
+    def from_payload(p: Any) -> ViewMotif | None:
+        try:
+            basis = np.asarray(p["basis"], dtype=np.float64).reshape(2, 2)
+            cols = np.asarray(p["columns"], dtype=np.float64).reshape(-1, 4)
+        except (KeyError, TypeError, ValueError):
+            return None
+        if len(cols) == 0 or abs(np.linalg.det(basis)) < 1e-6:
+            return None
+        return ViewMotif(basis, cols[:, :2], cols[:, 2], cols[:, 3])
+
+
+def view_motif(basis: np.ndarray, col_frac: np.ndarray, w_haadf: np.ndarray, w_abf: np.ndarray) -> ViewMotif | None:
+    """The payload motif of a projection (None when the cell has too many columns to compare)."""
+    if len(col_frac) == 0 or len(col_frac) > MAX_COLUMNS:
+        return None
+    s_h, s_a = float(np.sum(w_haadf)), float(np.sum(w_abf))
+    return ViewMotif(
+        np.asarray(basis, np.float64),
+        np.asarray(col_frac, np.float64) % 1.0,
+        np.asarray(w_haadf, np.float64) / max(s_h, 1e-12),
+        np.asarray(w_abf, np.float64) / max(s_a, 1e-12),
+    )
+
+
+@dataclass(frozen=True)
+class QueryMotif:
+    basis: np.ndarray  # (2, 2) measured real-space basis, Å (x right, y up)
+    coeffs: np.ndarray  # (r,) complex Fourier coefficients of the cell average at ``hk``
+    hk: np.ndarray  # (r, 2) reflections used (|g| <= Q_MAX)
+    q2: np.ndarray  # (r,) |g|² (Å⁻²)
+
+
+def query_motif(img: np.ndarray, basis_px: np.ndarray, px: float) -> QueryMotif | None:
+    """Cell-average ``img`` over the measured basis (rows in px, x right / y up) → its Fourier coefficients."""
+    a = np.asarray(img, dtype=np.float64)
+    h, w = a.shape
+    b = np.asarray(basis_px, dtype=np.float64)
+    if abs(np.linalg.det(b)) < 4.0:  # cells smaller than ~2x2 px cannot be averaged
+        return None
+    box = max(5, min(h, w) // 6)
+    a = a - ndimage.uniform_filter(ndimage.uniform_filter(a, box, mode="reflect"), box, mode="reflect")
+    win = np.outer(np.hanning(h), np.hanning(w)).ravel()
+    yy, xx = np.indices(a.shape)
+    pos = np.stack([(xx - w / 2).ravel(), (-(yy - h / 2)).ravel()], axis=1)
+    f = pos @ np.linalg.inv(b)
+    f -= np.floor(f)
+    ij = np.minimum((f * GRID).astype(np.int64), GRID - 1)
+    idx = ij[:, 0] * GRID + ij[:, 1]
+    num = np.bincount(idx, weights=a.ravel() * win, minlength=GRID * GRID)
+    den = np.bincount(idx, weights=win, minlength=GRID * GRID)
+    cell = (num / np.maximum(den, 1e-12)).reshape(GRID, GRID)
+    F = np.fft.fft2(cell) / (GRID * GRID)
+    basis = b * px
+    g = _HK @ np.linalg.inv(basis).T
+    q2 = (g**2).sum(axis=1)
+    sel = q2 <= Q_MAX**2
+    hk = _HK[sel]
+    coeffs = F[hk[:, 0] % GRID, hk[:, 1] % GRID]
+    if float(np.sum(np.abs(coeffs) ** 2)) <= 1e-20:
+        return None
+    return QueryMotif(basis, coeffs, hk, q2[sel])
+
+
+def _map_metrics(gq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For every integer map N: lengths and angle of the cell N G_q Nᵀ (the query's cell expressed as a view cell)."""
+    m = np.einsum("nij,jk,nlk->nil", _MAPS, gq, _MAPS)
+    la, lb = np.sqrt(m[:, 0, 0]), np.sqrt(m[:, 1, 1])
+    ang = np.degrees(np.arccos(np.clip(m[:, 0, 1] / (la * lb), -1, 1)))
+    return la, lb, ang
+
+
+def _maps_for(metrics: tuple[np.ndarray, np.ndarray, np.ndarray], gv: np.ndarray) -> np.ndarray:
+    """Indices of the integer maps N with N G_q Nᵀ ≈ s² G_v."""
+    la, lb, ang = metrics
+    lav, lbv = math.sqrt(gv[0, 0]), math.sqrt(gv[1, 1])
+    s = np.sqrt(la * lb / (lav * lbv))  # query-derived cell / view cell
+    ratio = np.abs((la / lb) / (lav / lbv) - 1.0)
+    angv = math.degrees(math.acos(max(-1.0, min(1.0, gv[0, 1] / (lav * lbv)))))
+    # a view cell f times the measured one means the true pixel size is f times the given one
+    ok = (1.0 / s >= SCALE_RANGE[0]) & (1.0 / s <= SCALE_RANGE[1]) & (ratio <= LEN_TOL)
+    ok &= np.abs(ang - angv) <= ANGLE_TOL
+    return np.nonzero(ok)[0]
+
+
+def _super_reflections(m: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """The view's reflections that are not on the query lattice, as fractional query indices (|g| <= Q_MAX), for a
+    map N = ``m``; empty for |det N| = 1."""
+    det = int(round(abs(np.linalg.det(m))))
+    if det <= 1:
+        return np.zeros((0, 2))
+    box = np.array([(i, j) for i in range(det) for j in range(det)], dtype=np.float64)
+    cos = box @ np.linalg.inv(m).T  # h' N^{-T}: cosets of the view's reciprocal lattice over the query's
+    cos = np.unique(np.round(cos - np.floor(cos + 1e-9), 6), axis=0)
+    cos = cos[np.any(cos > 1e-6, axis=1)]
+    r = np.arange(-HMAX - 1, HMAX + 2, dtype=np.float64)
+    base = np.stack(np.meshgrid(r, r, indexing="ij"), axis=-1).reshape(-1, 2)
+    hkf = (base[:, None, :] + cos[None]).reshape(-1, 2)
+    q2 = ((hkf @ np.linalg.inv(basis).T) ** 2).sum(axis=1)
+    return hkf[q2 <= Q_MAX**2]
+
+
+def motif_scores(q: QueryMotif, views: list[ViewMotif | None], abf: bool = True) -> np.ndarray:
+    """(len(views),) best normalised correlation of the query's cell average with each view's columns (HAADF
+    contrast, and — with ``abf`` — inverted ABF contrast); NaN where no cell map fits (or no motif is stored)."""
+    out = np.full(len(views), np.nan)
+    metrics = _map_metrics(q.basis @ q.basis.T)
+    sig2 = np.asarray(SIGMAS) ** 2
+    env = np.exp(-2.0 * math.pi**2 * np.outer(sig2, q.q2))  # (s, r)
+    qn = math.sqrt(float(np.sum(np.abs(q.coeffs) ** 2)))
+    hk = q.hk.astype(np.float64)
+    inv_t = np.linalg.inv(q.basis).T
+    sup_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    modes = ((1, 1.0), (2, -1.0)) if abf else ((1, 1.0),)
+    pos = (hk[:, 0].astype(np.int64) % SHIFT_GRID) * SHIFT_GRID + hk[:, 1].astype(np.int64) % SHIFT_GRID
+    signs = np.array([1.0, -1.0])[: len(modes)]
+    prods: list[np.ndarray] = []  # per view: (n * modes * s, r) products for the origin search
+    norms: list[np.ndarray] = []  # matching template norms
+    owner: list[np.ndarray] = []
+    for i, v in enumerate(views):
+        if v is None:
+            continue
+        idx = _maps_for(metrics, v.basis @ v.basis.T)
+        if len(idx) == 0:
+            continue
+        n = _MAPS[idx]  # (n, 2, 2): f_query = f_view N
+        fq = np.matmul(v.frac[None], n)  # (n, m, 2)
+        ph = np.exp(-2j * math.pi * np.matmul(hk[None], fq.transpose(0, 2, 1)))  # (n, r, m)
+        w = np.stack([v.w_haadf, v.w_abf], axis=1)[:, : len(modes)]  # (m, modes)
+        sf = (ph @ w).transpose(0, 2, 1)  # (n, modes, r)
+        t = sf[:, :, None, :] * env[None, None]  # (n, modes, s, r)
+        t2 = np.sum(t.real**2 + t.imag**2, axis=3)  # (n, modes, s)
+        for j, k in enumerate(idx):  # supercell maps: the view's power on superlattice reflections
+            if int(k) not in sup_cache:
+                hkf = _super_reflections(_MAPS[k], q.basis)
+                q2s = ((hkf @ inv_t) ** 2).sum(axis=1)
+                sup_cache[int(k)] = (hkf, np.exp(-4.0 * math.pi**2 * np.outer(sig2, q2s)))
+            hkf, env2 = sup_cache[int(k)]
+            if len(hkf):
+                ss = np.exp(-2j * math.pi * (hkf @ fq[j].T)) @ w  # (r', modes)
+                t2[j] += (env2 @ (np.abs(ss) ** 2)).T
+        prods.append((signs[None, :, None, None] * q.coeffs * np.conj(t)).reshape(-1, len(hk)))
+        norms.append(np.sqrt(t2).reshape(-1))
+        owner.append(np.full(t2.size, i))
+    if not prods:
+        return out
+    p = np.concatenate(prods)  # (N, r)
+    grid = np.zeros((p.shape[0], SHIFT_GRID * SHIFT_GRID), dtype=np.complex128)
+    grid[:, pos] = p
+    c = np.fft.ifft2(grid.reshape(-1, SHIFT_GRID, SHIFT_GRID)).real * (SHIFT_GRID * SHIFT_GRID)
+    c = c.reshape(p.shape[0], -1)
+    arg = c.argmax(axis=1)
+    scale = 1.0 / (qn * np.maximum(np.concatenate(norms), 1e-12))
+    val = c[np.arange(len(c)), arg] * scale
+    own = np.concatenate(owner)
+    # The grid samples the origin shift every 1/SHIFT_GRID of a cell: refine the best REFINE_TOP shifts per view on
+    # a 4x finer local grid (a shift error of half a step costs up to cos(π h / SHIFT_GRID) on order h).
+    order = np.lexsort((-val, own))
+    first = np.r_[True, own[order][1:] != own[order][:-1]]
+    rank = np.arange(len(order)) - np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+    sel = order[rank < REFINE_TOP]
+    t0 = np.stack(np.divmod(arg[sel], SHIFT_GRID), axis=1) / SHIFT_GRID  # (k, 2) shifts (cell fractions)
+    ph = np.exp(2j * math.pi * (t0 @ hk.T))  # (k, r)
+    fine = np.exp(2j * math.pi * (_REFINE_OFFSETS @ hk.T))  # (o, r)
+    cf = np.einsum("kr,or->ko", p[sel] * ph, fine).real.max(axis=1) * scale[sel]
+    val[sel] = np.maximum(val[sel], cf)
+    best = np.full(len(views), -np.inf)
+    np.maximum.at(best, own, val)
+    out[np.isfinite(best)] = best[np.isfinite(best)]
+    return out
