@@ -150,16 +150,15 @@ def _map_metrics(gq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _maps_for(metrics: tuple[np.ndarray, np.ndarray, np.ndarray], gv: np.ndarray) -> np.ndarray:
-    """Indices of the integer maps N with N G_q Nᵀ ≈ s² G_v."""
+    """(v, maps) bool: the integer maps N with N G_q Nᵀ ≈ s² G_v for each view metric ``gv`` (v, 2, 2)."""
     la, lb, ang = metrics
-    lav, lbv = math.sqrt(gv[0, 0]), math.sqrt(gv[1, 1])
+    lav, lbv = np.sqrt(gv[:, 0, 0])[:, None], np.sqrt(gv[:, 1, 1])[:, None]
     s = np.sqrt(la * lb / (lav * lbv))  # query-derived cell / view cell
     ratio = np.abs((la / lb) / (lav / lbv) - 1.0)
-    angv = math.degrees(math.acos(max(-1.0, min(1.0, gv[0, 1] / (lav * lbv)))))
+    angv = np.degrees(np.arccos(np.clip(gv[:, 0, 1][:, None] / (lav * lbv), -1.0, 1.0)))
     # a view cell f times the measured one means the true pixel size is f times the given one
     ok = (1.0 / s >= SCALE_RANGE[0]) & (1.0 / s <= SCALE_RANGE[1]) & (ratio <= LEN_TOL)
-    ok &= np.abs(ang - angv) <= ANGLE_TOL
-    return np.nonzero(ok)[0]
+    return ok & (np.abs(ang - angv) <= ANGLE_TOL)
 
 
 def _super_reflections(m: np.ndarray, basis: np.ndarray) -> np.ndarray:
@@ -196,19 +195,21 @@ def motif_scores(q: QueryMotif, views: list[ViewMotif | None], abf: bool = True)
     prods: list[np.ndarray] = []  # per view: (n * modes * s, r) products for the origin search
     norms: list[np.ndarray] = []  # matching template norms
     owner: list[np.ndarray] = []
+    have = [i for i, v in enumerate(views) if v is not None]
+    fits = np.zeros((len(views), len(_MAPS)), dtype=bool)
+    if have:
+        bases = np.stack([views[i].basis for i in have])  # type: ignore[union-attr]
+        fits[have] = _maps_for(metrics, bases @ bases.transpose(0, 2, 1))
     for i, v in enumerate(views):
-        if v is None:
+        if v is None or not fits[i].any():
             continue
-        idx = _maps_for(metrics, v.basis @ v.basis.T)
-        if len(idx) == 0:
-            continue
+        idx = np.nonzero(fits[i])[0]
         n = _MAPS[idx]  # (n, 2, 2): f_query = f_view N
         fq = np.matmul(v.frac[None], n)  # (n, m, 2)
         ph = np.exp(-2j * math.pi * np.matmul(hk[None], fq.transpose(0, 2, 1)))  # (n, r, m)
         w = np.stack([v.w_haadf, v.w_abf], axis=1)[:, : len(modes)]  # (m, modes)
         sf = (ph @ w).transpose(0, 2, 1)  # (n, modes, r)
-        t = sf[:, :, None, :] * env[None, None]  # (n, modes, s, r)
-        t2 = np.sum(t.real**2 + t.imag**2, axis=3)  # (n, modes, s)
+        t2 = np.einsum("nkr,sr->nks", sf.real**2 + sf.imag**2, env**2)  # (n, modes, s) template power
         for j, k in enumerate(idx):  # supercell maps: the view's power on superlattice reflections
             if int(k) not in sup_cache:
                 hkf = _super_reflections(_MAPS[k], q.basis)
@@ -218,31 +219,32 @@ def motif_scores(q: QueryMotif, views: list[ViewMotif | None], abf: bool = True)
             if len(hkf):
                 ss = np.exp(-2j * math.pi * (hkf @ fq[j].T)) @ w  # (r', modes)
                 t2[j] += (env2 @ (np.abs(ss) ** 2)).T
-        prods.append((signs[None, :, None, None] * q.coeffs * np.conj(t)).reshape(-1, len(hk)))
-        norms.append(np.sqrt(t2).reshape(-1))
-        owner.append(np.full(t2.size, i))
+        prods.append((signs[None, :, None] * q.coeffs * np.conj(sf)).reshape(-1, len(hk)))  # envelope applied later
+        norms.append(np.sqrt(t2).reshape(-1, len(sig2)))
+        owner.append(np.full(t2.shape[0] * t2.shape[1], i))
     if not prods:
         return out
-    p = np.concatenate(prods)  # (N, r)
-    grid = np.zeros((p.shape[0], SHIFT_GRID * SHIFT_GRID), dtype=np.complex128)
-    grid[:, pos] = p
-    c = np.fft.ifft2(grid.reshape(-1, SHIFT_GRID, SHIFT_GRID)).real * (SHIFT_GRID * SHIFT_GRID)
-    c = c.reshape(p.shape[0], -1)
-    arg = c.argmax(axis=1)
-    scale = 1.0 / (qn * np.maximum(np.concatenate(norms), 1e-12))
-    val = c[np.arange(len(c)), arg] * scale
+    p = np.concatenate(prods)  # (N, r): one row per (view, map, contrast)
+    scale = 1.0 / (qn * np.maximum(np.concatenate(norms), 1e-12))  # (N, s)
     own = np.concatenate(owner)
-    # The grid samples the origin shift every 1/SHIFT_GRID of a cell: refine the best REFINE_TOP shifts per view on
-    # a 4x finer local grid (a shift error of half a step costs up to cos(π h / SHIFT_GRID) on order h).
+    # Coarse origin search with the middle column profile: an inverse FFT samples every 1/SHIFT_GRID of a cell.
+    mid = len(sig2) // 2
+    grid = np.zeros((p.shape[0], SHIFT_GRID * SHIFT_GRID), dtype=np.complex128)
+    grid[:, pos] = p * env[mid]
+    c = np.fft.ifft2(grid.reshape(-1, SHIFT_GRID, SHIFT_GRID)).real.reshape(p.shape[0], -1) * (SHIFT_GRID**2)
+    arg = c.argmax(axis=1)
+    val = c[np.arange(len(c)), arg] * scale[:, mid]
+    # Refine the REFINE_TOP best rows per view on a 4x finer local grid, for every column profile (a shift error of
+    # half a coarse step costs up to cos(π h / SHIFT_GRID) on order h).
     order = np.lexsort((-val, own))
     first = np.r_[True, own[order][1:] != own[order][:-1]]
     rank = np.arange(len(order)) - np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
     sel = order[rank < REFINE_TOP]
     t0 = np.stack(np.divmod(arg[sel], SHIFT_GRID), axis=1) / SHIFT_GRID  # (k, 2) shifts (cell fractions)
-    ph = np.exp(2j * math.pi * (t0 @ hk.T))  # (k, r)
-    fine = np.exp(2j * math.pi * (_REFINE_OFFSETS @ hk.T))  # (o, r)
-    cf = np.einsum("kr,or->ko", p[sel] * ph, fine).real.max(axis=1) * scale[sel]
-    val[sel] = np.maximum(val[sel], cf)
+    ph = np.exp(2j * math.pi * (t0 @ hk.T))[:, None, :] * np.exp(2j * math.pi * (_REFINE_OFFSETS @ hk.T))[None]
+    amp = p[sel][:, None, :] * env[None]  # (k, s, r)
+    cf = np.matmul(amp, ph.transpose(0, 2, 1)).real.max(axis=2) * scale[sel]  # (k, s)
+    val[sel] = np.maximum(val[sel], cf.max(axis=1))
     best = np.full(len(views), -np.inf)
     np.maximum.at(best, own, val)
     out[np.isfinite(best)] = best[np.isfinite(best)]
