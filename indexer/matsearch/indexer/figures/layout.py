@@ -203,12 +203,24 @@ def find_candidates(gray: np.ndarray, *, max_candidates: int = 400) -> list[tupl
             med = float(np.median(ring_gray))
             if polarity == "dark" and med < 200:
                 continue
-            if polarity == "light" and med > 90:
+            mid = polarity == "light" and med > 90 and _mid_tone_label(gray, ink, (x, y, x + w, y + h), med, ring_gray)
+            if polarity == "light" and med > 90 and not mid:
                 continue
             # uniform surroundings first (margins, label boxes), textured ones last
             out.append((float(ring_gray.std()), polarity, (x, y, x + w, y + h)))
     out.sort(key=lambda t: t[0])
     return [(p, b) for _, p, b in out[:max_candidates]]
+
+
+def _mid_tone_label(gray: np.ndarray, ink: np.ndarray, box: Box, med: float, ring_gray: np.ndarray) -> bool:
+    """A light label printed on a mid-grey picture (a time-lapse frame, a grey micrograph): its glyph pixels stand
+    well above a fairly plain surrounding (median <= 160, spread <= 30), so it is a candidate although the ring is
+    not dark."""
+    if med > 160 or float(ring_gray.std()) > 30:
+        return False
+    x0, y0, x1, y1 = box
+    glyph = gray[y0:y1, x0:x1][ink[y0:y1, x0:x1]]
+    return glyph.size > 0 and float(np.median(glyph)) >= med + 80
 
 
 # Label prior: which blobs to read first. A logistic regression over cheap shape features of each blob, trained by
@@ -1038,7 +1050,159 @@ def analyse(image: Image.Image, expected_labels: Sequence[str] | None = None, oc
             labels = [c for c in labels if all(c is not o for o in off)]
             regions = partition(image, labels, explain, blank=blank, gray=gray)
     regions = _fill_gaps(regions, lambda: blocks(blank, gray=gray), ~blank, expected_labels, explain)
+    regions = _lattice(regions, labels, blank, gray, expected_labels, explain) or regions
     return Layout(image.width, image.height, regions, candidates, explain)
+
+
+LATTICE_MAX = 26  # cells of an equal-frame grid at most
+
+
+def _line_support(blank: np.ndarray, gray: np.ndarray, axis: str, pos: int, span: tuple[int, int]) -> bool:
+    """A frame boundary at ``pos`` (a column for ``axis`` "x", a row for "y") over ``span``: a blank gutter line, or
+    an intensity step along at least 35 % of it (two pictures that touch), within 3 px."""
+    a, b = span
+    for q in range(pos - 3, pos + 4):
+        if axis == "x":
+            if q < 1 or q >= blank.shape[1]:
+                continue
+            if blank[a:b, q].mean() >= 0.97:
+                return True
+            step = np.abs(gray[a:b, q].astype(np.int16) - gray[a:b, q - 1].astype(np.int16)) > 18
+        else:
+            if q < 1 or q >= blank.shape[0]:
+                continue
+            if blank[q, a:b].mean() >= 0.97:
+                return True
+            step = np.abs(gray[q, a:b].astype(np.int16) - gray[q - 1, a:b].astype(np.int16)) > 18
+        if step.mean() >= 0.35:
+            return True
+    return False
+
+
+def _grid_drawn(blank: np.ndarray, gray: np.ndarray, box: Box, rows: int, cols: int) -> bool:
+    """Every inner line of a ``rows x cols`` grid over ``box`` is a gutter or a seam in the image."""
+    X0, Y0, X1, Y1 = box
+    dx, dy = (X1 - X0) / cols, (Y1 - Y0) / rows
+    inner = [("x", round(X0 + k * dx), (Y0, Y1)) for k in range(1, cols)]
+    inner += [("y", round(Y0 + k * dy), (X0, X1)) for k in range(1, rows)]
+    return all(_line_support(blank, gray, ax, pos, span) for ax, pos, span in inner)
+
+
+def _filled(ink: np.ndarray, X0: int, Y0: int, dx: float, dy: float, row: int, col: int) -> bool:
+    """The grid cell (row, col) holds a picture: its ink spans at least 60 % of the cell's width and height."""
+    x0, y0 = round(X0 + col * dx), round(Y0 + row * dy)
+    sub = ink[y0 : round(y0 + dy), x0 : round(x0 + dx)]
+    if sub.size == 0:
+        return False
+    xs, ys = np.flatnonzero(sub.any(axis=0)), np.flatnonzero(sub.any(axis=1))
+    return len(xs) > 0 and xs[-1] - xs[0] >= 0.6 * sub.shape[1] and ys[-1] - ys[0] >= 0.6 * sub.shape[0]
+
+
+def _lattice(
+    regions: list[Region],
+    labels: Sequence[LabelCandidate],
+    blank: np.ndarray,
+    gray: np.ndarray,
+    expected: Sequence[str] | None,
+    explain: list[str],
+) -> list[Region] | None:
+    """Equal frames (film strips, time series, graph grids): when the read letter labels sit at the same place in
+    the cells of a regular ``rows x cols`` grid that tiles the figure's ink box, and their letters run in the grid's
+    reading order (row- or column-major), the panels are the grid's cells. Used only when the grid gives more
+    panels than the partition did (labels unread or misread in a strip without gutters, a region covering several
+    frames). The letters: the caption's (their number must equal the cells'); without a caption ``a`` onwards, the
+    grid holding the highest letter read, and a grid with more cells than that only when each of its inner lines
+    is a gutter or a seam in the image and each of its rows (columns, when column-major) shows a read label. A read
+    label that does not fit the grid (a misread letter) gives way to the grid's letter for its cell. ``None``: no
+    such grid."""
+    ink = ~blank
+    letters = [c for c in labels if _family(c.key) == "letter" and len(c.key) == 1]
+    if len(letters) < 2 or len(letters) != len(labels):
+        return None
+    if expected:
+        want = sorted({e.lower() for e in expected}, key=_order)
+        if any(_family(k) != "letter" or len(k) != 1 for k in want) or len(want) > LATTICE_MAX:
+            return None
+    have = len([r for r in regions if r.label is not None])
+    ys_, xs_ = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    if len(xs_) == 0:
+        return None
+    X0, Y0, X1, Y1 = int(xs_[0]), int(ys_[0]), int(xs_[-1]) + 1, int(ys_[-1]) + 1
+    h = float(np.median([c.height for c in letters]))
+    tol = max(6.0, 0.8 * h)
+    best: tuple[int, int, int, int, str, dict[int, LabelCandidate]] | None = None  # fits, -cells, rows, cols, order
+    for rows in range(1, 13):
+        for cols in range(1, 13):
+            n = rows * cols
+            if n < 2 or n > LATTICE_MAX or (expected and n != len(want)):
+                continue
+            if n <= have:
+                continue  # no more panels than the partition gave
+            dx, dy = (X1 - X0) / cols, (Y1 - Y0) / rows
+            if dx < 3 * h or dy < 3 * h or not 0.2 <= dx / dy <= 5:
+                continue
+            placed_at = []
+            for c in letters:
+                col, row = min(int((c.box[0] - X0) // dx), cols - 1), min(int((c.box[1] - Y0) // dy), rows - 1)
+                placed_at.append((row, col, c.box[0] - X0 - col * dx, c.box[1] - Y0 - row * dy, c))
+            mx = float(np.median([p[2] for p in placed_at]))
+            my = float(np.median([p[3] for p in placed_at]))
+            if mx > 0.4 * dx:
+                continue  # labels sit at the left of their frames
+            # every label at the same place of its frame (top-left, or bottom-left in all frames); the others are
+            # misreads (a letter of a heading, a speck) and take no part
+            cells: dict[tuple[int, int], LabelCandidate] = {}
+            for row, col, ox, oy, c in placed_at:
+                if abs(ox - mx) <= tol and abs(oy - my) <= tol and (row, col) not in cells:
+                    cells[(row, col)] = c
+            if len(cells) < 2:
+                continue
+            if not all(_filled(ink, X0, Y0, dx, dy, row, col) for row in range(rows) for col in range(cols)):
+                continue  # every cell holds a picture
+            names = want if expected else [chr(97 + k) for k in range(n)]
+            for order in ("row", "col"):
+                fit = {}
+                for (row, col), c in cells.items():
+                    k = row * cols + col if order == "row" else col * rows + row
+                    if names[k] == c.key:
+                        fit[k] = c
+                if not expected and fit and n > max(fit) + 1:
+                    # letters beyond the last one read: only inside rows (columns) that show a read label (a whole
+                    # unlabelled row is more likely the labelled row's second picture, an FFT or a map, than new
+                    # panels), and only when the image draws the grid's lines
+                    lines = {(k // cols if order == "row" else k // rows) for k in fit}
+                    if len(lines) < (rows if order == "row" else cols):
+                        continue
+                    if not _grid_drawn(blank, gray, (X0, Y0, X1, Y1), rows, cols):
+                        continue
+                cand = (len(fit), -n, rows, cols, order, fit)
+                if best is None or cand[:2] > best[:2]:
+                    best = cand
+    if best is None:
+        return None
+    nfit, _, rows, cols, order, fit = best
+    if nfit < max(2, int(np.ceil(0.75 * len(letters)))) or (nfit < 3 and rows * cols > 4):
+        return None
+    names = want if expected else [chr(97 + k) for k in range(rows * cols)]
+    dx, dy = (X1 - X0) / cols, (Y1 - Y0) / rows
+    out: list[Region] = []
+    for row in range(rows):
+        for col in range(cols):
+            k = row * cols + col if order == "row" else col * rows + row
+            box = (
+                X0 + round(col * dx),
+                Y0 + round(row * dy),
+                X1 if col == cols - 1 else X0 + round((col + 1) * dx),
+                Y1 if row == rows - 1 else Y0 + round((row + 1) * dy),
+            )
+            est = (box[0], box[1], box[0], box[1])
+            lab = fit.get(k) or LabelCandidate(names[k], names[k], est, 0.0, "dark", int(h))
+            out.append(Region(lab, box, _content_box(ink, box), "lattice"))
+    explain.append(
+        f"equal frames: {rows}x{cols} grid ({order}-major), {nfit} of {len(letters)} read labels fit; "
+        f"{rows * cols - nfit} cell(s) take their letter from the grid"
+    )
+    return out
 
 
 def _owns(lab: LabelCandidate, b: Box) -> bool:
