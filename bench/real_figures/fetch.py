@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 MANIFEST = Path(__file__).with_name("manifest.json")
+MANIFEST4 = Path(__file__).with_name("manifest4.json")  # session 4 (figdata): dev4 / heldout4, same format + "unit"
 DEFAULT_CACHE = Path("~/.cache/matsearch/realdata/figures").expanduser()
 SHARED_DEV = Path(__file__).resolve().parents[3] / "shared/data/dev/figures"
 
@@ -93,16 +94,21 @@ def html_captions(page: bytes) -> list[str]:
     return [f"{clean(t)} {clean(b)}".strip() for t, b in zip(titles, bodies, strict=False)]
 
 
-def _pdf_image(pdf_bytes: bytes, page_index: int, size: list[int]) -> bytes:
-    """The embedded image of the given pixel size on one page of a PDF (the largest if none has it), as PNG."""
+def _pdf_image(pdf_bytes: bytes, page_index: int, size: list[int], index: int | None = None) -> bytes:
+    """The embedded image of the given pixel size on one page of a PDF (the largest if none has it; the
+    ``index``-th of that size when several share it), as PNG."""
     import pypdfium2 as pdfium
     import pypdfium2.raw as pdfium_c
 
     doc = pdfium.PdfDocument(pdf_bytes)
     page = doc[page_index]
     best: Any = None
+    seen = 0
     for obj in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=3):
         pil = obj.get_bitmap(render=False).to_pil()
+        if list(pil.size) == list(size) and index is not None and seen < index:
+            seen += 1
+            continue
         if list(pil.size) == list(size):
             best = pil
             break
@@ -113,6 +119,54 @@ def _pdf_image(pdf_bytes: bytes, page_index: int, size: list[int]) -> bytes:
     buf = io.BytesIO()
     best.convert("RGB").save(buf, format="PNG")
     return buf.getvalue()
+
+
+def _pdf_render(pdf_bytes: bytes, page_index: int, scale: float, crop: list[int]) -> bytes:
+    """A figure drawn as vector graphics: one page rendered at ``scale`` (pdfium, no annotations), cropped to
+    ``crop`` [x0, y0, x1, y1] in rendered pixels, as PNG (deterministic for the pinned pypdfium2 and Pillow)."""
+    import pypdfium2 as pdfium
+
+    doc = pdfium.PdfDocument(pdf_bytes)
+    pil = doc[page_index].render(scale=scale).to_pil().convert("RGB").crop(tuple(crop))
+    buf = io.BytesIO()
+    pil.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _norm(text: str) -> str:
+    import unicodedata
+
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text.replace("\ufffe", ""))).strip()
+
+
+def text_caption(raw: bytes, spec: dict[str, Any]) -> str | None:
+    """A caption cut from a packaged document's own text (the publisher's words: cached, never committed).
+
+    ``spec``: ``{"kind": "pdf", "pages": [..], "start": s, "stop": [..], "drop": [..]}`` — the pages' text layer
+    (pdfium; soft hyphens joined, whitespace collapsed), from ``start`` to the first ``stop`` string after it (or
+    the end), with ``drop`` strings (running heads, watermarks) taken out; or ``{"kind": "md", "start": s,
+    "lines": n}`` — the markdown line holding ``start`` and the next ``n - 1`` non-empty lines, tags removed."""
+    if spec["kind"] == "md":
+        lines = raw.decode("utf-8").splitlines()
+        k = next((i for i, ln in enumerate(lines) if spec["start"] in ln), None)
+        if k is None:
+            return None
+        picked = [ln for ln in lines[k:] if ln.strip()][: int(spec.get("lines", 1))]
+        text = " ".join(re.sub(r"<[^>]+>", "", ln).lstrip("- ") for ln in picked)
+        text = re.sub(r"\[([^\]]*)\]\(#[^)]*\)", r"\1", text)  # in-document links keep their words
+        return _norm(text[text.find(spec["start"]) :])
+    import pypdfium2 as pdfium
+
+    doc = pdfium.PdfDocument(raw)
+    text = _norm(" ".join(doc[p].get_textpage().get_text_range() for p in spec["pages"]))
+    for d in spec.get("drop", []):
+        text = text.replace(d, " ")
+    text = _norm(text)
+    i = text.find(spec["start"])
+    if i < 0:
+        return None
+    ends = [j for j in (text.find(x, i + len(spec["start"])) for x in spec.get("stop", [])) if j >= 0]
+    return text[i : min(ends, default=len(text))].strip()
 
 
 def _cached_captions(cache: Path) -> dict[str, str | None]:
@@ -127,18 +181,26 @@ def caption_of(fig: dict[str, Any], cache: Path = DEFAULT_CACHE) -> str | None:
 
 def ensure(cache: Path = DEFAULT_CACHE) -> Path:
     """The cache folder with every figure of the manifest (fetched when missing)."""
-    manifest = json.loads(MANIFEST.read_text())
-    if not all((cache / f["file"]).exists() for f in manifest["figures"]):
-        if main(["--cache", str(cache)]) != 0:
-            raise RuntimeError(f"real figures in {cache} do not match {MANIFEST}")
+    for path in (MANIFEST, MANIFEST4):
+        manifest = json.loads(path.read_text())
+        if not all((cache / f["file"]).exists() for f in manifest["figures"]):
+            if main(["--cache", str(cache), "--manifest", str(path)]) != 0:
+                raise RuntimeError(f"real figures in {cache} do not match {path}")
     return cache
+
+
+def figures() -> dict[str, dict[str, Any]]:
+    """Every figure of both manifests by file name."""
+    return {f["file"]: f for path in (MANIFEST, MANIFEST4) for f in json.loads(path.read_text())["figures"]}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
-    ap.add_argument("--manifest", type=Path, default=MANIFEST)
+    ap.add_argument("--manifest", type=Path, default=None, help="one manifest (default: both)")
     args = ap.parse_args(argv)
+    if args.manifest is None:
+        return max(main(["--cache", str(args.cache), "--manifest", str(m)]) for m in (MANIFEST, MANIFEST4))
     manifest = json.loads(args.manifest.read_text())
     args.cache.mkdir(parents=True, exist_ok=True)
     archives: dict[str, Path] = {}
@@ -149,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         for fig in manifest["figures"]:
             out = args.cache / fig["file"]
             src = fig["fetch"]
-            done = "caption_page" not in src or fig["file"] in captions
+            done = ("caption_page" not in src and "caption_text" not in src) or fig["file"] in captions
             if done and out.exists() and hashlib.sha256(out.read_bytes()).hexdigest() == fig["sha256"]:
                 continue
             if src["kind"] == "shared":
@@ -162,11 +224,20 @@ def main(argv: list[str] | None = None) -> int:
                     get = _wheel if src["kind"] == "wheel" else _sdist
                     archives[key] = get(src["package"], src["version"], d)
                 raw = _member(archives[key], src["member"])
-                data = _pdf_image(raw, src["page"], fig["size"]) if src["kind"] == "pdf-image" else raw
+                if src["kind"] == "pdf-image":
+                    data = _pdf_image(raw, src["page"], fig["size"], src.get("index"))
+                elif src["kind"] == "pdf-render":
+                    data = _pdf_render(raw, src["page"], float(src["scale"]), src["crop"])
+                else:
+                    data = raw
                 if "caption_page" in src:  # the text is the publisher's: cached here, never committed
                     found = html_captions(_member(archives[key], src["caption_page"]))
                     k = int(src["caption_index"])
                     captions[fig["file"]] = found[k] if k < len(found) else None
+                if "caption_text" in src:  # cut from the packaged PDF / markdown: cached, never committed
+                    spec = src["caption_text"]
+                    doc = _member(archives[key], spec.get("member", src["member"]))
+                    captions[fig["file"]] = text_caption(doc, spec)
             digest = hashlib.sha256(data).hexdigest()
             if digest != fig["sha256"]:
                 print(f"{fig['file']}: sha256 {digest[:12]} differs from the manifest's {fig['sha256'][:12]}")
