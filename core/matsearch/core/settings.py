@@ -34,7 +34,7 @@ class Settings(BaseSettings):
         60_000_000, ge=10_000, description="Largest image decoded or rendered, in pixels (decompression-bomb guard)."
     )
     max_pdf_pages: int = Field(300, ge=1, description="PDFs with more pages are refused.")
-    max_pdf_seconds: float = Field(120.0, gt=0, description="Wall-time budget for reading one PDF's figures.")
+    max_pdf_seconds: float = Field(120.0, gt=0, description="Seconds spent reading one PDF's figures.")
     max_cif_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="Largest CIF file, in bytes.")
     max_cif_blocks: int = Field(100, ge=1, description="Most data blocks (structures) in one CIF file.")
     max_cif_expanded_sites: int = Field(
