@@ -23,8 +23,9 @@ def _pdf(pages: int) -> bytes:
     c = canvas.Canvas(buf, pagesize=(595, 842))
     for k in range(pages):
         c.setLineWidth(3)
-        for i in range(12 + k):
+        for i in range(12):
             c.line(60 + i * 30, 780, 500 - i * 20, 520)
+        c.circle(80 + 25 * k, 640, 15)  # each page's figure differs (a figure's identity is its bytes)
         c.setFont("Helvetica", 10)
         c.drawString(50, 500, f"Fig. {k + 1} | Lines drawn as vectors on page {k + 1}.")
         if k == 1:
@@ -67,3 +68,22 @@ def test_pdf_time_limit_counts_reading_not_the_consumer(tmp_path: Path) -> None:
     first = next(stream)
     time.sleep(limit + 0.5)  # an ingest busy with the first figures: not reading time
     assert len([first, *stream]) == 5
+
+
+def test_cli_ingest_pdf_streams_and_skips_unreadable_pdfs_whole(tmp_path: Path) -> None:
+    import json
+    import os
+
+    from .conftest import run_cli
+
+    env = {**os.environ, "MATSEARCH_DATA_DIR": str(tmp_path / "data")}
+    good, bad = tmp_path / "two.pdf", tmp_path / "bad.pdf"
+    good.write_bytes(_pdf(2))  # page 2 has two figures: 3 in all
+    bad.write_bytes(b"%PDF-1.4 not really")
+    result = run_cli("ingest", "pdf", str(bad), str(good), "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["items"] == 3 and report["points"] >= 3 and report["count"] == report["points"]
+    assert [s["item"] for s in report["skipped"]] == ["bad.pdf"]
+    only_bad = run_cli("ingest", "pdf", str(bad), "--json", env=env)
+    assert only_bad.returncode != 0 and only_bad.stderr.strip().startswith("error: bad.pdf")
