@@ -49,7 +49,7 @@ class HnswBuild:
 
     m: int
     ef_construct: int
-    full_scan_threshold_kb: int = 10_000
+    full_scan_threshold_kb: int = 40_000  # = matsearch.store.edge.FULL_SCAN_THRESHOLD_KB
 
     @classmethod
     def parse(cls, text: str) -> HnswBuild:

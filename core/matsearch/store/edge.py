@@ -75,12 +75,21 @@ FLUSH_EVERY_POINTS = 50_000
 # Index parameters of new collections (docs/benchmarks.md has the measurements behind them).
 HNSW_M = 16
 HNSW_EF_CONSTRUCT = 100
-FULL_SCAN_THRESHOLD_KB = 10_000  # a filter whose subset is smaller than this (in KB of vectors) is scanned exactly
+# A filter whose subset holds less than this (KB of float32 vectors, per segment) may be scanned instead of searched
+# in the graph: Edge scores the subset's int8 vectors and rescores the best with the originals. The store asks for
+# that scan (no ACORN) only when the subset is under half of it (below): measured at 100k points, a 10 % filter
+# (10k points, 20 MB) costs 1.2-1.6 CPU-ms scanned, 1.6-2.2 with ACORN, 2.0 for numpy over the subset.
+FULL_SCAN_THRESHOLD_KB = 40_000
 # No payload-aware HNSW links: Edge builds an extra graph per payload-index value (keyword) and per value block
 # (numbers) of every indexed field, for every vector: with the bench's 3 indexed fields that was 4.5x the CPU of the
 # graph itself (100k: 80 vs 17.6 CPU-s). Selective filters search the plain graph with ACORN instead (below).
 HNSW_PAYLOAD_M = 0
 ACORN_MAX_SELECTIVITY = 0.4  # filters keeping at most this share of points use ACORN (2-hop) graph search
+# ACORN is asked for unless the filter's estimated subset (Edge's payload-index estimate, ~3 us) is below this share
+# of the full-scan threshold: with ACORN on, Edge searches the graph even for a subset it could scan; with it off, a
+# subset between the threshold's estimate bounds could take the plain filtered graph search, whose recall collapses
+# without payload links (0.006-0.15 at 10 %), hence the margin
+SCAN_BELOW_THRESHOLD_SHARE = 0.5
 OVERSAMPLING = 2.0  # candidates scored on the int8 vectors per result, then rescored with the originals
 MAINTAIN_MIN_UNINDEXED = 20_000  # maintain() builds HNSW once this many points (or 10%) are unindexed
 BUILD_IN_BACKGROUND = True  # maintain() builds in a subprocess on a copy and swaps it in (False: in process)
@@ -196,6 +205,7 @@ class EdgeStore(StoreBase):
         self._unflushed: dict[str, int] = {}  # points upserted since the collection's last flush
         self._unbuilt: dict[str, int] = {}  # points upserted since the collection's last build (or start)
         self._builds: dict[str, _Build] = {}  # index builds in flight (one per collection at most)
+        self._full_scan_kb: dict[str, int] = {}  # each collection's full-scan threshold, from its Edge config
         self.build_log: list[dict[str, Any]] = []  # finished background builds: timings (benchmarks read it)
         self._retired: list[tuple[qe.EdgeShard | None, Path, Path]] = []  # swapped out, closed a little later
         for spec_path in sorted(self.root.glob(f"*/{_SPEC_FILE}")):
@@ -277,6 +287,7 @@ class EdgeStore(StoreBase):
             if shard is not None:
                 shard.close()
             del self._specs[name]
+            self._full_scan_kb.pop(name, None)
             (self.root / name / _SPEC_FILE).unlink(missing_ok=True)
             shutil.rmtree(self.root / name, ignore_errors=True)
 
@@ -486,6 +497,25 @@ class EdgeStore(StoreBase):
     def count(self, collection: str, flt: Filter | None = None) -> int:
         return int(self._shard(collection).count(qe.CountRequest(exact=True, filter=edge_filter(flt))))
 
+    def _scan_limit_kb(self, collection: str) -> float:
+        """Below this many KB of vectors a filter's subset is left to Edge's scan (``SCAN_BELOW_THRESHOLD_SHARE`` of
+        the collection's own full-scan threshold: collections made before it changed keep theirs)."""
+        kb = self._full_scan_kb.get(collection)
+        if kb is None:
+            try:
+                config = json.loads((_shard_dir(self.root / collection) / "edge_config.json").read_text())
+                kb = int(config["hnsw_config"]["full_scan_threshold"])
+            except (OSError, ValueError, KeyError, TypeError):
+                kb = 0  # unknown: always ACORN (correct, if not the cheapest)
+            self._full_scan_kb[collection] = kb
+        return SCAN_BELOW_THRESHOLD_SHARE * kb
+
+    def _acorn(self, collection: str, flt: qe.Filter, size: int) -> qe.AcornSearchParams | None:
+        """ACORN for a filtered query, unless the filter's subset is small enough for Edge to scan it (cheaper than
+        the graph search and than numpy over the subset; docs/benchmarks.md, "Filtered queries at 100k")."""
+        estimate = self._shard(collection).count(qe.CountRequest(exact=False, filter=flt))
+        return None if estimate * size * 4 / 1024 < self._scan_limit_kb(collection) else _ACORN
+
     def _request(self, collection: str, q: VectorQuery) -> qe.QueryRequest:
         size = self.spec(collection).vector(q.using).size
         flt = edge_filter(q.filter)
@@ -493,7 +523,7 @@ class EdgeStore(StoreBase):
             hnsw_ef=q.hnsw_ef,
             exact=q.exact,
             quantization=_SEARCH_QUANTIZATION,
-            acorn=_ACORN if flt is not None else None,
+            acorn=self._acorn(collection, flt, size) if flt is not None and not q.exact else None,
         )
         return qe.QueryRequest(
             limit=q.limit,
