@@ -51,15 +51,19 @@ def _norm(text: str) -> str:
 # Captions
 
 
-SPLITS = ("dev", "heldout", "dev2", "heldout2", "dev3", "heldout3")
+SPLITS = ("dev", "heldout", "dev2", "heldout2", "dev3", "heldout3", "dev4", "heldout4")
 NEW_SPLITS = ("dev2", "heldout2", "dev3", "heldout3")
+# session 4 (figdata): captions cut from PDFs/markdown in PyPI sdists (bench.real_text.fetch4 -> captions4.json) and
+# the panels of bench/real_figures/manifest4.json for scales (bars from scales4.json; every other panel draws none)
+FOURTH = ("dev4", "heldout4")
 
 
 def _caption_items(split: str, cache: Path) -> list[dict[str, Any]]:
     """(caption, shared, {label: segment}, scale) per annotated caption of a split."""
     import hashlib
 
-    texts = {c["id"]: c["caption"] for c in json.loads((cache / "captions.json").read_text("utf-8"))}
+    source = "captions4.json" if split in FOURTH else "captions.json"
+    texts = {c["id"]: c["caption"] for c in json.loads((cache / source).read_text("utf-8"))}
     items = []
     for c in json.loads((REAL / f"captions_{split}.json").read_text("utf-8"))["captions"]:
         cap = texts[c["id"]]
@@ -136,8 +140,8 @@ def eval_captions(split: str, cache: Path) -> dict[str, Any]:
     return {
         "captions": len(items),
         "labels": n,
-        "segments_f1_0.9": round(seg_ok / max(1, n), 4),
-        "panel_caption_f1_0.8": round(pan_ok / max(1, n), 4),
+        "segments_f1_0.9": round(seg_ok / n, 4) if n else None,  # None: the part has no labelled caption
+        "panel_caption_f1_0.8": round(pan_ok / n, 4) if n else None,
         "scale_values": n_scale,
         "scale_value_accuracy": round(ok_scale / n_scale, 4) if n_scale else None,
         "invented_labels": invented,
@@ -152,6 +156,26 @@ def eval_captions(split: str, cache: Path) -> dict[str, Any]:
 def _scale_figures(split: str, cache: Path) -> list[dict[str, Any]]:
     """Per figure: image, caption, panels [{label, box, nm_per_px (None: draws no bar)}]."""
     figs = []
+    if split in FOURTH:
+        from bench.real_figures.fetch import DEFAULT_CACHE as FIG_CACHE
+        from bench.real_figures.fetch import caption_of, figures
+        from bench.real_figures.fetch import ensure as ensure_figures
+
+        ensure_figures(FIG_CACHE)
+        manifest = figures()
+        boxes = json.loads((REAL_FIGURES / "panels4.json").read_text("utf-8"))["figures"]
+        bars = json.loads((REAL / "scales4.json").read_text("utf-8"))["figures"]
+        for name, truth in boxes.items():
+            if manifest[name]["split"] != split:
+                continue
+            known = bars.get(name, {})
+            panels = [
+                {"label": p["label"], "box": p["bbox"], "nm_per_px": known.get(str(p["label"]), {}).get("nm_per_px")}
+                for p in truth
+            ]
+            caption = caption_of(manifest[name], FIG_CACHE) or ""
+            figs.append({"file": name, "image": FIG_CACHE / name, "caption": caption, "panels": panels})
+        return figs
     if split == "dev":
         meta = {f["file"]: f["caption"] for f in json.loads((DEV_FIGURES / "figures.json").read_text("utf-8"))}
         boxes = json.loads((REAL_FIGURES / "panels.json").read_text("utf-8"))["figures"]
@@ -484,7 +508,8 @@ def main(argv: list[str] | None = None) -> int:
         "--splits",
         default=",".join(SPLITS),
         help="dev, heldout (first session), dev2, heldout2 (captions added in the second session), dev3, heldout3 "
-        "(materials-science captions, second session's second shift); tune on dev* only",
+        "(materials-science captions, second session's second shift), dev4, heldout4 (session 4: captions from PDFs "
+        "in PyPI sdists, panels of bench/real_figures/manifest4.json); tune on dev* only",
     )
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
@@ -492,6 +517,9 @@ def main(argv: list[str] | None = None) -> int:
     from matsearch.core.settings import Settings
 
     cache = ensure()
+    from bench.real_text.fetch4 import ensure as ensure4
+
+    ensure4(cache)
     parts = args.only.split(",")
     results: dict[str, Any] = {}
     for split in args.splits.split(","):
@@ -499,8 +527,11 @@ def main(argv: list[str] | None = None) -> int:
             results[f"captions_{split}"] = eval_captions(split, cache)
         if split == "dev3" and "scales" in parts:
             results["instrument_bars_dev3"] = eval_instrument_bars(cache)
-        if split in NEW_SPLITS:
-            continue  # the second session's new parts hold captions only (and dev3 the instrument images)
+        if split in FOURTH and "scales" in parts:
+            results[f"scales_{split}"] = eval_scales(split, cache, Settings())
+            results[f"scales_e2e_{split}"] = eval_scales_e2e(split, cache, Settings())
+        if split in NEW_SPLITS or split in FOURTH:
+            continue  # the later sessions' parts hold captions (+ dev3's instrument images, dev4/heldout4's panels)
         if "scales" in parts:
             results[f"scales_{split}"] = eval_scales(split, cache, Settings())
             results[f"scales_e2e_{split}"] = eval_scales_e2e(split, cache, Settings())
@@ -516,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
         cells = (fmt.format(v) if isinstance(v, float) else ("" if v is None else str(v)) for v in vals)
         return "  ".join(f"{c:>10}" for c in cells)
 
-    head = "  ".join(f"{h:>10}" for h in ("dev", "held-out", "dev2", "h-out2", "dev3", "h-out3"))
+    head = "  ".join(f"{h:>10}" for h in ("dev", "held-out", "dev2", "h-out2", "dev3", "h-out3", "dev4", "h-out4"))
     print(f"\n{'figure text on real data':<52} {head}   target (held-out)")
     if "captions" in parts:
         print(f"{'captions: labels annotated':<52} {both('captions', 'labels')}")
