@@ -72,3 +72,22 @@ def test_an_unlabelled_row_is_not_given_invented_letters() -> None:
     assert [f[0] for f in found] == list("abcd"), (found, notes)
     for _, (_, y0, _, y1), _ in found:  # each label keeps both of its pictures
         assert y1 - y0 >= 0.9 * fig.height, (found, notes)
+
+
+def test_dark_labels_on_light_grey_frames_are_read() -> None:
+    """Black labels on light-grey frames (neither a white margin nor a dark picture), no gutters, caption a-f."""
+    src = Image.fromarray(skdata.moon()).convert("L").point(lambda v: 125 + v // 3).convert("RGB")  # 150..235
+    fw, fh, g = 150, 120, 0
+    fig = Image.new("RGB", (3 * fw + 2 * g, 2 * fh + g), "white")
+    d = ImageDraw.Draw(fig)
+    boxes = []
+    for k in range(6):
+        r, c = divmod(k, 3)
+        x, y = c * (fw + g), r * (fh + g)
+        fig.paste(src.crop((30 * k, 20 * k, 30 * k + fw, 20 * k + fh)), (x, y))
+        d.text((x + 6, y + 5), chr(97 + k) + ")", fill="black", font=_font(15))
+        boxes.append((x, y, x + fw, y + fh))
+    found, notes = find_panels(fig, list("abcdef"))
+    assert [f[0] for f in found] == list("abcdef"), notes
+    for (_, box, _), true in zip(found, boxes, strict=True):
+        assert _iou(box, true) > 0.8, (found, notes)

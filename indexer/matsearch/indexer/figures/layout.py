@@ -201,10 +201,8 @@ def find_candidates(gray: np.ndarray, *, max_candidates: int = 400) -> list[tupl
                 continue
             ring_gray = gray[y0:y1, x0:x1][ring]
             med = float(np.median(ring_gray))
-            if polarity == "dark" and med < 200:
-                continue
-            mid = polarity == "light" and med > 90 and _mid_tone_label(gray, ink, (x, y, x + w, y + h), med, ring_gray)
-            if polarity == "light" and med > 90 and not mid:
+            plain = med >= 200 if polarity == "dark" else med <= 90  # black on white / white on black
+            if not plain and not _mid_tone_label(gray, ink, (x, y, x + w, y + h), med, ring_gray):
                 continue
             # uniform surroundings first (margins, label boxes), textured ones last
             out.append((float(ring_gray.std()), polarity, (x, y, x + w, y + h)))
@@ -213,14 +211,17 @@ def find_candidates(gray: np.ndarray, *, max_candidates: int = 400) -> list[tupl
 
 
 def _mid_tone_label(gray: np.ndarray, ink: np.ndarray, box: Box, med: float, ring_gray: np.ndarray) -> bool:
-    """A light label printed on a mid-grey picture (a time-lapse frame, a grey micrograph): its glyph pixels stand
-    well above a fairly plain surrounding (median <= 160, spread <= 30), so it is a candidate although the ring is
-    not dark."""
-    if med > 160 or float(ring_gray.std()) > 30:
+    """A label printed on a mid-grey picture (a time-lapse frame, a grey micrograph): light glyphs on a surrounding
+    of median <= 160, or dark ones on a median >= 110, that stand >= 80 grey levels from a fairly plain ring (spread
+    <= 30); such a blob is a candidate although its ring is not black (white)."""
+    if float(ring_gray.std()) > 30:
         return False
     x0, y0, x1, y1 = box
     glyph = gray[y0:y1, x0:x1][ink[y0:y1, x0:x1]]
-    return glyph.size > 0 and float(np.median(glyph)) >= med + 80
+    if glyph.size == 0:
+        return False
+    g = float(np.median(glyph))
+    return (med <= 160 and g >= med + 80) if g > med else (med >= 110 and g <= med - 80)
 
 
 # Label prior: which blobs to read first. A logistic regression over cheap shape features of each blob, trained by
@@ -1181,7 +1182,8 @@ def _lattice(
     if best is None:
         return None
     nfit, _, rows, cols, order, fit = best
-    if nfit < max(2, int(np.ceil(0.75 * len(letters)))) or (nfit < 3 and rows * cols > 4):
+    share = 0.6 if expected else 0.75  # with a caption the grid's size is the caption's label count
+    if nfit < max(2, int(np.ceil(share * len(letters)))) or (nfit < 3 and rows * cols > 4):
         return None
     names = want if expected else [chr(97 + k) for k in range(rows * cols)]
     dx, dy = (X1 - X0) / cols, (Y1 - Y0) / rows

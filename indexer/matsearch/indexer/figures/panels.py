@@ -116,8 +116,8 @@ def find_panels(
             continue
         lab = region.label
         out.append((lab.key if lab else None, box, lab.score if lab else 0.0))
-    if not out:
-        out = [(None, (0, 0, w, h), 0.0)]
+    if not out or (len(out) == 1 and out[0][0] is None):
+        out = [(None, (0, 0, w, h), 0.0)]  # a figure without labels is one panel: the whole figure, margins too
     # label order when every panel has a label, else reading order (rows by top edge, then left to right)
     if all(t[0] for t in out):
         out.sort(key=lambda t: (_order((t[0] or "a")[0]), _order(t[0] or "a")))
