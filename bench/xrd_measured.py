@@ -99,3 +99,26 @@ def measured_like(phases: list[tuple[xp.Candidate, float]], rng: np.random.Gener
     u = rng.random()
     lo, hi = (5.0, 60.0) if u < 0.33 else ((rng.uniform(5, 15), rng.uniform(55, 90)) if u < 0.55 else (5.0, 90.0))
     return np.where((grid >= lo) & (grid <= hi), y, 0.0)
+
+
+def textured_film(c: xp.Candidate, rng: np.random.Generator) -> np.ndarray:
+    """A strongly textured film or deformed metal with broad lines (the "films" dev set of ``bench.eval_xrd``):
+    lattice ±1 %, March–Dollase r ∈ [0.3, 0.6] along 111/001/110 (cubic) or 001, FWHM 0.25–0.8° growing with
+    tan θ, Cu Kα1+2, a flat background, Poisson noise, a range starting at 20–35° and ending at 90°."""
+    eps = rng.uniform(-0.01, 0.01)
+    axis = [(1, 1, 1), (0, 0, 1), (1, 1, 0)][int(rng.integers(3))] if c.crystal_system == "cubic" else (0, 0, 1)
+    md = xp.march_dollase(c, directions=[axis], r_values=np.array([rng.uniform(0.3, 0.6)]))[0, 0]
+    inten = c.inten * md * np.exp(rng.normal(0, 0.15, c.d.size))
+    s = xp.LIB_WAVELENGTH / (2 * c.d * (1 + eps))
+    tt = np.where(s < 1, 2 * np.degrees(np.arcsin(np.clip(s, 0, 1))), np.nan)
+    tt = tt + rng.normal(0, 0.03) + rng.normal(0, 0.08) * np.cos(np.radians(np.nan_to_num(tt) / 2))
+    fw = rng.uniform(0.25, 0.8) * (1 + 0.5 * np.tan(np.radians(np.nan_to_num(tt) / 2)))
+    s2 = np.sin(np.radians(tt / 2)) * xp.KA2_RATIO
+    tt2 = np.where(s2 < 1, 2 * np.degrees(np.arcsin(np.clip(s2, 0, 1))), np.nan)
+    y = _render(tt, inten, fw, 0.5) + _render(tt2, 0.5 * inten, fw, 0.5)
+    y /= max(float(y.max()), 1e-9)
+    grid = GRID_2THETA
+    bg = 0.05 + 0.1 * np.exp(-(grid - grid[0]) / 15)
+    counts = math.exp(rng.uniform(math.log(500), math.log(20000)))
+    yy = rng.poisson((y + bg) * counts).astype(np.float64)
+    return np.where((grid >= rng.uniform(20, 35)) & (grid <= 90.0), yy, 0.0)

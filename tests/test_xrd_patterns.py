@@ -139,3 +139,31 @@ def test_fast_reader_matches_line_reader(text: str) -> None:
     p = read_pattern_text(text, "t.xy")
     _, x, y = _read_lines(text, "t.xy")
     assert np.allclose(p.two_theta, x) and np.allclose(p.intensity, y)
+
+
+def test_adaptive_background_keeps_an_amorphous_hump_out_of_the_peaks() -> None:
+    from matsearch.encoders.xrd_pattern import (
+        background_width,
+        pattern_from_arrays,
+        strongest_peak_fwhm,
+        to_library_grid,
+    )
+
+    x = np.arange(5.0, 90.0, 0.02)
+    rng = np.random.default_rng(0)
+    lines = [(32.0, 1.0, 0.1), (45.0, 0.4, 0.1), (60.0, 0.3, 0.7)]  # two sharp lines and a broad one (FWHM 0.7°)
+    clean = sum(a * np.exp(-4 * np.log(2) * ((x - t) / w) ** 2) for t, a, w in lines)
+    hump = 0.25 * np.exp(-0.5 * ((x - 24.0) / 4.0) ** 2)  # a glass / amorphous hump, σ 4°
+    y = rng.poisson(3000 * (0.3 + hump + clean)).astype(float)
+    pat = pattern_from_arrays(x, y, name="hump.xy", wavelength="CuKa1")
+    grid, gmask = to_library_grid(pat)
+    assert strongest_peak_fwhm(grid, gmask) < 0.2
+    fixed, mask = preprocess(pat)
+    adaptive, _ = preprocess(pat, adaptive_background=True)
+    under = (GRID_2THETA > 18) & (GRID_2THETA < 30)  # no real line there
+    assert fixed[under].mean() > 0.05  # the fixed 2° window erodes the hump into a broad pseudo-peak
+    assert adaptive[under].mean() < 0.02
+    for t, a, _w in lines:  # every real line keeps its height (relative to the strongest) within 20 %
+        near = np.abs(GRID_2THETA - t) < 0.3
+        assert adaptive[near].max() == pytest.approx(a, rel=0.2)
+    assert 0.6 <= background_width(grid, gmask) < 0.7

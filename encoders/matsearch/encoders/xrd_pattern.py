@@ -400,7 +400,38 @@ def find_peaks(y: np.ndarray, max_peaks: int = 60, min_rel: float = 0.015) -> Pe
     return Peaks(two_theta=GRID_2THETA[idx].astype(np.float64), height=heights / hmax, index=idx)
 
 
-def preprocess(p: Pattern) -> tuple[np.ndarray, np.ndarray]:
-    """A measured pattern → (background-free max-1 intensities on the library grid, coverage mask)."""
+def strongest_peak_fwhm(y: np.ndarray, mask: np.ndarray) -> float:
+    """FWHM (° 2θ) of the strongest peak of a raw pattern on the grid, above its local minimum within ±3°."""
+    ys = ndimage.gaussian_filter1d(np.where(mask, np.asarray(y, dtype=np.float64), 0.0), 1.0)
+    inside = np.nonzero(mask)[0]
+    if inside.size < 5:
+        return 0.1
+    lo, hi = int(inside[0]), int(inside[-1]) + 1
+    c = lo + int(np.argmax(ys[lo:hi]))
+    span = int(round(3.0 / TWO_THETA_STEP))
+    a, b = max(lo, c - span), min(hi, c + span + 1)
+    base = float(ys[a:b].min())
+    half = base + 0.5 * (float(ys[c]) - base)
+    left = c
+    while left > a and ys[left] > half:
+        left -= 1
+    right = c
+    while right < b - 1 and ys[right] > half:
+        right += 1
+    return float(max(right - left, 1) * TWO_THETA_STEP)
+
+
+def background_width(y: np.ndarray, mask: np.ndarray) -> float:
+    """SNIP half-window for phase identification: 2.5 × the strongest peak's FWHM, 0.6–2°. Narrow windows keep
+    amorphous humps (glass holders, amorphous content: 5–20° wide) in the background where a fixed 2° window lets
+    SNIP erode them into broad pseudo-peaks; peaks up to ~1° FWHM survive a 0.6° window."""
+    return float(np.clip(2.5 * strongest_peak_fwhm(y, mask), 0.6, 2.0))
+
+
+def preprocess(p: Pattern, adaptive_background: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """A measured pattern → (background-free max-1 intensities on the library grid, coverage mask).
+    ``adaptive_background``: the SNIP window follows the measured peak width (``background_width``; phase
+    identification) instead of the fixed 2°."""
     grid_y, mask = to_library_grid(p)
-    return remove_background(grid_y, mask), mask
+    width = background_width(grid_y, mask) if adaptive_background else 2.0
+    return remove_background(grid_y, mask, width_deg=width), mask

@@ -40,7 +40,7 @@ ElementsMode = Literal["only", "all", "any"]
 # Abstain threshold on ``confidence`` (a calibrated probability that the hit is the phase; see xrd_phase
 # CONF_COEF), chosen by ``python -m bench.eval_xrd --calibrate`` on the calibration split of measured-looking
 # synthetic queries (docs/xrd.md): below it, "no confident match". Mixture phases must reach it too.
-DEFAULT_THRESHOLD = 0.265
+DEFAULT_THRESHOLD = 0.261
 MAX_PHASES = 5
 MIXTURE_CANDIDATES = 40  # per vector query of a residual (masked) pattern: partial patterns embed less sharply
 MIXTURE_FIT = 40  # new candidates per mixture round that get the full fit (best peak-index coverage first)
@@ -49,6 +49,7 @@ MIXTURE_MIN_GAIN = 0.2  # a further phase must explain at least this share of th
 MIXTURE_MIN_SCORE = 0.45  # fit score (on the residual) of a tentative further phase
 MIXTURE_ACCEPT_SCORE = 0.6  # residual fit score that keeps a further phase below the threshold (see below)
 LIST_MIN_CONFIDENCE = 0.05  # further (non-phase) candidates listed after the identified phases
+FEW_PEAKS = 12  # patterns with at most this many (non-Kα2) peaks also get peak-index candidates at once
 CANDIDATES = 20  # per vector query (3 strain variants, so up to 60 candidates; xrd-cnn recall@20 ≈ 0.99–1.0)
 _ALL_ELEMENTS: list[str] | None = None
 _HIDDEN_PAYLOAD = ("peaks",)
@@ -127,7 +128,7 @@ class QueryPattern:
 
 
 def prepare_query(pattern: Pattern) -> QueryPattern:
-    y, mask = preprocess(pattern)
+    y, mask = preprocess(pattern, adaptive_background=True)
     m = xp.measure(y, mask)
     if m.tt.size == 0:
         raise BadInput(f"{pattern.name}: no peaks found above the noise")
@@ -485,6 +486,14 @@ def search_spectrum(
     lib = library(store)
     hits_by_id: dict[str, ScoredHit] = {}
     _candidates(store, lib, _vector_queries(encoder, query.y, flt, opts.candidates), hits_by_id)
+    if flt is None and int((m.weight > 0).sum()) <= FEW_PEAKS:
+        # a pattern with few lines (a textured film, a metal) embeds with little to go on: the phases whose strongest
+        # reflections cover its peaks join the candidates from the start (the peak-index scan is cheap for few peaks)
+        index = _peak_index(store, lib)
+        found, _ = _peak_index_candidates(index, m, base_w, set(hits_by_id), _Denominators(index, m.mask))
+        for pid, pl in zip(found, _payloads(store, lib, found), strict=True):
+            if pl:
+                hits_by_id[pid] = ScoredHit(id=pid, score=0.0, payload=pl)
     cands = list(hits_by_id.values())
     models = xp.candidates_for([h.payload for h in cands], [h.id for h in cands])
     sources = [str(h.payload.get("source", "")) for h in cands]
@@ -664,6 +673,10 @@ def search_spectrum(
                     "intensity_cosine": round(float(fits.icos[i]), 4),
                     "reflections_in_window": int(fits.n_window[i]),
                     "peaks_matched": int(fits.n_matched[i]),
+                    "log_evidence": round(xp.log_evidence(float(fits.n_matched[i]), float(fits.chance[i])), 4),
+                    "intensity_log_sd": round(float(fits.intensity_log_sd[i]), 4),
+                    "explained_height": round(float(fits.explained_height[i]), 4),
+                    "strong_unexplained": round(float(fits.strong_unexplained[i]), 4),
                 },
                 "reflections": reflections,
                 "explained_peaks": _peak_items(query, ex, labels),

@@ -42,7 +42,7 @@ MAX_REFLECTIONS = 100  # strongest reflections per candidate used in the fit
 INTENSITY_SLACK = 3.0
 FLOOR_SIGMA = 3.0  # reflections expected below FLOOR_SIGMA × noise σ (relative) are not expected to show
 MIN_FLOOR = 0.01
-PO_R = np.array([0.5, 0.6, 0.7, 0.8, 0.9, 1.15, 1.35, 1.6])  # March–Dollase r values tried (1 = none)
+PO_R = np.array([0.35, 0.42, 0.5, 0.6, 0.7, 0.8, 0.9, 1.15, 1.35, 1.6])  # March–Dollase r tried (1 = none)
 PO_PRIOR = 0.15  # score × (1 − PO_PRIOR·|ln r|): texture is allowed, not free
 REFINE_TOP = 8  # candidates refined with texture after the first pass
 ZERO_SIGMA, DISP_SIGMA = 0.05, 0.1  # ° 2θ, ridge priors of the position refinement
@@ -70,7 +70,10 @@ class Measured:
     chance_seen: float = field(init=False)
 
     def __post_init__(self) -> None:
-        self.width = float(np.clip(np.median(self.fwhm) if self.fwhm.size else 0.1, 0.03, 0.6))
+        # the peak width from the clear peaks (≥ 10 % of the strongest): noise spikes are narrow and, in a pattern
+        # with few broad lines, would otherwise set the median
+        clear = self.fwhm[self.h >= 0.1] if self.fwhm.size else self.fwhm
+        self.width = float(np.clip(np.median(clear) if clear.size else 0.1, 0.03, 0.6))
         k = max(int(round(0.5 * self.width / TWO_THETA_STEP)), 1)
         self.presence = ndimage.maximum_filter1d(np.where(self.mask, self.y, 0.0), 2 * k + 1)
         idx = np.nonzero(self.mask)[0]
@@ -341,6 +344,9 @@ class Fits:
     nearest: np.ndarray  # (K, Q) index of the nearest used reflection (−1 if none within tolerance)
     positions: np.ndarray  # (K, P) refined 2θ
     expected: np.ndarray  # (K, P) expected relative heights (scale · I · texture), NaN where not used
+    intensity_log_sd: np.ndarray  # spread of ln(observed / expected) over the used reflections
+    explained_height: np.ndarray  # share of the measured peak heights explained (strong peaks dominate)
+    strong_unexplained: np.ndarray  # share of the strong measured peaks (≥ 20 %) left unexplained
 
     def __len__(self) -> int:
         return int(self.score.size)
@@ -377,6 +383,9 @@ def _fits(
         nearest=ev["nearest"],
         positions=pos,
         expected=ev["expected"],
+        intensity_log_sd=ev["lr_sd"],
+        explained_height=ev["e_h"],
+        strong_unexplained=ev["un_strong"],
     )
 
 
@@ -393,7 +402,15 @@ def _coarse_strain(m: Measured, d: np.ndarray, w: np.ndarray, tt: np.ndarray | N
     obs = np.where(ok, m.presence[idx], 0.0)
     ww = np.where(ok, w[:, None, :], 0.0)
     cov = np.minimum(obs, ww).sum(axis=2) / np.maximum(ww.sum(axis=2), 1e-9)
-    return COARSE_STRAINS[cov.argmax(axis=1)]
+    # broad peaks make a plateau of equally good strains: take the middle of the plateau around the best one (its
+    # lower edge would sit up to half a peak width off, and a 2-line pattern cannot be refined from there)
+    k, n_s = cov.shape
+    best = cov.argmax(axis=1)
+    near = cov >= cov[np.arange(k), best][:, None] - 1e-3
+    i = np.arange(n_s)[None, :]
+    left = np.maximum.accumulate(np.where(near, -1, i), axis=1)[np.arange(k), best] + 1
+    right = np.minimum.accumulate(np.where(near, n_s, i)[:, ::-1], axis=1)[:, ::-1][np.arange(k), best] - 1
+    return COARSE_STRAINS[(left + right) // 2]
 
 
 _ROW_OFFSET = 2000.0  # > any 2θ (°): rows of sorted positions laid end to end stay sorted
@@ -444,7 +461,7 @@ def _refine(m: Measured, d: np.ndarray, eps: np.ndarray, iters: int = 2) -> tupl
     disp = np.zeros(k)
     q = m.tt.size
     pos0 = _two_theta(d, eps[:, None])
-    if q < 3:
+    if q == 0:
         return eps, z, disp, pos0
     lam = np.diag([0.0, 1.0 / ZERO_SIGMA**2, 1.0 / DISP_SIGMA**2]) * 1e-2
     w = np.sqrt(m.h)[None, :]
@@ -463,7 +480,13 @@ def _refine(m: Measured, d: np.ndarray, eps: np.ndarray, iters: int = 2) -> tupl
         atb[~enough] = 0.0
         sol = np.linalg.solve(ata, atb[:, :, None])[:, :, 0]
         de = np.clip(sol[:, 0], -0.004, 0.004)
-        eps = np.clip(eps + np.where(enough, de, 0.0), STRAINS[0] - 0.002, STRAINS[-1] + 0.002)
+        # one or two matched peaks: the strain alone (no zero shift / displacement)
+        a0 = a[:, :, 0]
+        r0 = np.where(sel, m.tt[None, :] - t0, 0.0)
+        de1 = np.clip((ww * a0 * r0).sum(axis=1) / np.maximum((ww * a0 * a0).sum(axis=1), 1e-12), -0.004, 0.004)
+        few = (sel.sum(axis=1) >= 1) & ~enough
+        de = np.where(enough, de, np.where(few, de1, 0.0))
+        eps = np.clip(eps + de, STRAINS[0] - 0.002, STRAINS[-1] + 0.002)
         z = np.where(enough, np.clip(sol[:, 1], -0.15, 0.15), 0.0)
         disp = np.where(enough, np.clip(sol[:, 2], -0.3, 0.3), 0.0)
         pos0 = _two_theta(d, eps[:, None])
@@ -563,6 +586,20 @@ def _evaluate(
     # random peaks with probability f; the score keeps √(1 − f) of its agreement (dense cells pay, sparse ones not)
     score = np.cbrt(e * s * np.clip(icos, 0.0, 1.0)) * np.sqrt(np.clip(1.0 - chance_e, 0.0, 1.0))
     score = np.where(use.any(axis=1), score, 0.0)
+    # intensity-ratio agreement beyond the cosine (which the strongest line dominates): the expected-height-weighted
+    # spread of ln(observed / expected) over the used reflections (an isostructural twin with other atoms has other
+    # ratios; texture and counting noise spread them too, so it is a feature of the calibrated model, not a rule)
+    fl = max(m.floor, 1e-6)
+    lr = np.where(use, np.log((obs + fl) / (np.where(use, exp_h, 0.0) + fl)), 0.0)
+    xw = np.where(use, exp_h, 0.0)
+    xs = np.maximum(xw.sum(axis=1), 1e-12)
+    mu = (lr * xw).sum(axis=1) / xs
+    lr_sd = np.where(use.sum(axis=1) >= 2, np.sqrt(((lr - mu[:, None]) ** 2 * xw).sum(axis=1) / xs), 1.0)
+    # the measured side by height (strong peaks count, noise-level ones hardly) and the strong peaks left over
+    hw = weights * np.sqrt(m.h)  # √h weights → h; residual weights keep their share
+    expl_h = (credit * hw[None, :]).sum(axis=1) / max(float(hw.sum()), 1e-12)
+    strong_q = (m.h >= 0.2) & (weights >= 0.5 * np.sqrt(m.h)) & (weights > 0)
+    un_strong = np.where(strong_q[None, :] & (credit < 0.5), 1.0, 0.0).sum(axis=1) / max(int(strong_q.sum()), 1)
     return {
         "score": score,
         "e": e,
@@ -578,6 +615,9 @@ def _evaluate(
         "credit": credit,
         "nearest": nearest,
         "expected": np.where(use, exp_h, np.nan),
+        "lr_sd": lr_sd,
+        "e_h": expl_h,
+        "un_strong": un_strong,
     }
 
 
@@ -611,7 +651,7 @@ def fit(m: Measured, cands: list[Candidate], weights: np.ndarray | None = None, 
     if k == 0:
         z = np.zeros(0)
         return Fits(z, z, z, z, z, z, z, z, z, z, z, z, [], z, z, z, np.zeros((0, q)), np.zeros((0, q), int),
-                    np.zeros((0, 1)), np.zeros((0, 1)))  # fmt: skip
+                    np.zeros((0, 1)), np.zeros((0, 1)), z, z, z)  # fmt: skip
     d, w = _pad(cands)
     tt = np.full((k, COARSE_STRAINS.size, d.shape[1]), np.nan)
     for i, c in enumerate(cands):
@@ -678,10 +718,33 @@ def fit(m: Measured, cands: list[Candidate], weights: np.ndarray | None = None, 
 # ---- confidence ----------------------------------------------------------------------------------------------------
 
 # Logistic model P(hit is the phase | features), fitted by bench.eval_xrd --calibrate on measured-looking synthetic
-# queries (in-library and absent phases); see docs/xrd.md. Features: see ``confidence_features``.
-CONF_FEATURES = ("score", "explained", "seen", "icos", "log_matched", "residual", "strain_excess", "chance")
-CONF_COEF = np.array([-0.4018, 1.1567, 4.532, 2.4028, 2.8106, -3.4868, -3322.9238, -6.4608])
-CONF_BIAS = -11.7882
+# queries (in-library and absent phases, without and with the user's elements); see docs/xrd.md. Features: see
+# ``confidence_features``. ``log_evidence`` replaces the count of matched peaks: each matched peak counts with the
+# log of how unlikely a chance match is (−ln f, f: the window share the candidate's reflections cover), so two
+# matched lines of a 4-line cubic cell weigh as much as many lines of a dense cell (a few-line metal is not
+# penalised for having few lines).
+CONF_FEATURES = (
+    "score",
+    "explained",
+    "seen",
+    "icos",
+    "residual",
+    "strain_excess",
+    "chance",
+    "log_evidence",
+    "intensity_log_sd",
+    "explained_height",
+    "strong_unexplained",
+)
+# The direction each feature must act in (the calibration keeps these signs, bench.eval_xrd.fit_logistic): more
+# agreement never lowers the confidence; window coverage (chance), unexplained strong peaks, a spread of intensity
+# ratios, a position residual and strain beyond what real samples do never raise it.
+CONF_SIGNS = (1, 1, 1, 1, -1, -1, -1, 1, -1, 1, -1)
+CONF_COEF = np.array([0.0, 5.1549, 0.0, 0.0, -3.6982, -1530.1216, 0.0, 2.3636, -1.5733, 0.0, 0.0])
+CONF_BIAS = -10.1318
+# Log-odds added when the user restricts the candidates to their elements (most isostructural twins and chance
+# look-alikes are then gone): fitted together with CONF_COEF on the calibration split's queries with elements.
+ELEMENTS_PRIOR_LOGIT = 1.8802
 # Expected lattice strain (measured vs library d) by source: DFT (PBE) cells are ~0–2 % too large; experimental
 # cells (COD, AFLOW prototypes, ase, reference materials, user CIFs) agree within thermal expansion / composition.
 EXPECTED_STRAIN = {"materials_project": (-0.02, 0.003)}
@@ -693,25 +756,59 @@ def strain_excess(strain: float, source: str) -> float:
     return max(0.0, strain - hi) + max(0.0, lo - strain)
 
 
-def confidence_features(f: Fits, i: int, source: str) -> np.ndarray:
+def log_evidence(n_matched: float, chance: float) -> float:
+    """ln(1 + Σ over matched peaks of −ln f): f = the share of the window the candidate's reflections cover."""
+    return math.log1p(float(n_matched) * -math.log(max(float(chance), 1e-3)))
+
+
+def feature_vector(
+    score: float,
+    explained: float,
+    seen: float,
+    icos: float,
+    residual: float,
+    strain: float,
+    source: str,
+    chance: float,
+    n_matched: float,
+    intensity_log_sd: float,
+    explained_height: float,
+    strong_unexplained: float,
+) -> np.ndarray:
+    """The confidence model's features (``CONF_FEATURES``) from the fit's terms (also from a reported hit)."""
     return np.array(
         [
-            f.score[i],
-            f.explained[i],
-            f.seen[i],
-            f.icos[i],
-            math.log1p(float(f.n_matched[i])),
-            f.residual[i],
-            strain_excess(float(f.strain[i]), source),
-            f.chance[i],
-        ]
+            score,
+            explained,
+            seen,
+            icos,
+            residual,
+            strain_excess(strain, source),
+            chance,
+            log_evidence(n_matched, chance),
+            intensity_log_sd,
+            explained_height,
+            strong_unexplained,
+        ],
+        dtype=np.float64,
     )
 
 
-# Prior log-odds added when the user restricts the candidates to their elements: most isostructural twins and
-# chance look-alikes are gone, so the same fit is more likely the phase (measured-tier test split: with elements
-# the shipped model abstained on 8 % of correct hits but on 95 % of absent phases — it was under-confident).
-ELEMENTS_PRIOR_LOGIT = 2.0
+def confidence_features(f: Fits, i: int, source: str) -> np.ndarray:
+    return feature_vector(
+        float(f.score[i]),
+        float(f.explained[i]),
+        float(f.seen[i]),
+        float(f.icos[i]),
+        float(f.residual[i]),
+        float(f.strain[i]),
+        source,
+        float(f.chance[i]),
+        float(f.n_matched[i]),
+        float(f.intensity_log_sd[i]),
+        float(f.explained_height[i]),
+        float(f.strong_unexplained[i]),
+    )
 
 
 def confidence(f: Fits, i: int, source: str, elements_given: bool = False) -> float:

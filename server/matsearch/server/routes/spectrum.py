@@ -55,6 +55,10 @@ class Fom(BaseModel):
     intensity_cosine: float = Field(description="Cosine of observed vs expected heights at its reflections.")
     reflections_in_window: int
     peaks_matched: int
+    log_evidence: float | None = Field(None, description="ln(1 + matched peaks × −ln chance): specific evidence.")
+    intensity_log_sd: float | None = Field(None, description="Spread of ln(observed / expected) heights.")
+    explained_height: float | None = Field(None, description="Share of the measured peak heights explained.")
+    strong_unexplained: float | None = Field(None, description="Share of strong (≥ 20 %) peaks left unexplained.")
 
 
 class SpectrumHit(Hit):
