@@ -25,6 +25,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 MANIFEST = Path(__file__).with_name("manifest.json")
 MANIFEST4 = Path(__file__).with_name("manifest4.json")  # session 4 (figdata): dev4 / heldout4, same format + "unit"
 DEFAULT_CACHE = Path("~/.cache/matsearch/realdata/figures").expanduser()
@@ -230,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
                     data = _pdf_render(raw, src["page"], float(src["scale"]), src["crop"])
                 else:
                     data = raw
+                if "crop" in src:  # a figure shipped together with its typeset caption: the figure part only
+                    buf = io.BytesIO()
+                    Image.open(io.BytesIO(data)).convert("RGB").crop(tuple(src["crop"])).save(buf, format="PNG")
+                    data = buf.getvalue()
                 if "caption_page" in src:  # the text is the publisher's: cached here, never committed
                     found = html_captions(_member(archives[key], src["caption_page"]))
                     k = int(src["caption_index"])
