@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -161,21 +162,39 @@ def _maps_for(metrics: tuple[np.ndarray, np.ndarray, np.ndarray], gv: np.ndarray
     return ok & (np.abs(ang - angv) <= ANGLE_TOL)
 
 
-def _super_reflections(m: np.ndarray, basis: np.ndarray) -> np.ndarray:
-    """The view's reflections that are not on the query lattice, as fractional query indices (|g| <= Q_MAX), for a
-    map N = ``m``; empty for |det N| = 1."""
+@cache
+def _super_offsets(k: int) -> np.ndarray:
+    """Fractional query indices of the view's reflections off the query lattice for map ``_MAPS[k]`` (a box around
+    the compared range; empty for |det N| = 1): the cosets h' N^{-T} mod 1 plus the integer grid."""
+    m = _MAPS[k]
     det = int(round(abs(np.linalg.det(m))))
     if det <= 1:
         return np.zeros((0, 2))
     box = np.array([(i, j) for i in range(det) for j in range(det)], dtype=np.float64)
-    cos = box @ np.linalg.inv(m).T  # h' N^{-T}: cosets of the view's reciprocal lattice over the query's
+    cos = box @ np.linalg.inv(m).T
     cos = np.unique(np.round(cos - np.floor(cos + 1e-9), 6), axis=0)
     cos = cos[np.any(cos > 1e-6, axis=1)]
     r = np.arange(-HMAX - 1, HMAX + 2, dtype=np.float64)
     base = np.stack(np.meshgrid(r, r, indexing="ij"), axis=-1).reshape(-1, 2)
-    hkf = (base[:, None, :] + cos[None]).reshape(-1, 2)
-    q2 = ((hkf @ np.linalg.inv(basis).T) ** 2).sum(axis=1)
-    return hkf[q2 <= Q_MAX**2]
+    return (base[:, None, :] + cos[None]).reshape(-1, 2)
+
+
+def _distinct_up_to_translation(sf: np.ndarray, hk: np.ndarray, i10: int, i01: int) -> np.ndarray:
+    """Indices of the maps whose templates ``sf`` (n, modes, r) differ by more than an origin shift (a shift t
+    multiplies F(h, k) by exp(2πi (h, k)·t)): each row is brought to the origin where F(1, 0) and F(0, 1) are real and
+    positive, and equal canonical rows are kept once. Rows where F(1, 0) or F(0, 1) vanishes are all kept."""
+    a, b = sf[:, 0, i10], sf[:, 0, i01]
+    scale = float(np.abs(sf[:, 0]).max()) + 1e-12
+    ok = (np.abs(a) > 1e-3 * scale) & (np.abs(b) > 1e-3 * scale)
+    t = np.stack([np.angle(a), np.angle(b)], axis=1) / (2 * math.pi)  # shift that makes both phases zero
+    canon = sf * np.exp(-2j * math.pi * (t @ hk.T))[:, None, :]
+    flat = canon.reshape(len(sf), -1) / scale
+    out: list[int] = []
+    for j in range(len(sf)):
+        if ok[j] and any(ok[k] and np.abs(flat[j] - flat[k]).max() < 1e-3 for k in out):
+            continue
+        out.append(j)
+    return np.asarray(out, dtype=np.int64)
 
 
 def motif_scores(q: QueryMotif, views: list[ViewMotif | None], abf: bool = True) -> np.ndarray:
@@ -195,6 +214,9 @@ def motif_scores(q: QueryMotif, views: list[ViewMotif | None], abf: bool = True)
     prods: list[np.ndarray] = []  # per view: (n * modes * s, r) products for the origin search
     norms: list[np.ndarray] = []  # matching template norms
     owner: list[np.ndarray] = []
+    # maps related by a symmetry of the view give the same template up to an origin shift: scored once
+    i10 = int(np.nonzero((hk[:, 0] == 1) & (hk[:, 1] == 0))[0][0]) if ((hk[:, 0] == 1) & (hk[:, 1] == 0)).any() else -1
+    i01 = int(np.nonzero((hk[:, 0] == 0) & (hk[:, 1] == 1))[0][0]) if ((hk[:, 0] == 0) & (hk[:, 1] == 1)).any() else -1
     have = [i for i, v in enumerate(views) if v is not None]
     fits = np.zeros((len(views), len(_MAPS)), dtype=bool)
     if have:
@@ -209,11 +231,15 @@ def motif_scores(q: QueryMotif, views: list[ViewMotif | None], abf: bool = True)
         ph = np.exp(-2j * math.pi * np.matmul(hk[None], fq.transpose(0, 2, 1)))  # (n, r, m)
         w = np.stack([v.w_haadf, v.w_abf], axis=1)[:, : len(modes)]  # (m, modes)
         sf = (ph @ w).transpose(0, 2, 1)  # (n, modes, r)
+        if len(idx) > 1 and i10 >= 0 and i01 >= 0:
+            keep = _distinct_up_to_translation(sf, hk, i10, i01)
+            idx, fq, sf = idx[keep], fq[keep], sf[keep]
         t2 = np.einsum("nkr,sr->nks", sf.real**2 + sf.imag**2, env**2)  # (n, modes, s) template power
         for j, k in enumerate(idx):  # supercell maps: the view's power on superlattice reflections
             if int(k) not in sup_cache:
-                hkf = _super_reflections(_MAPS[k], q.basis)
+                hkf = _super_offsets(int(k))
                 q2s = ((hkf @ inv_t) ** 2).sum(axis=1)
+                hkf, q2s = hkf[q2s <= Q_MAX**2], q2s[q2s <= Q_MAX**2]
                 sup_cache[int(k)] = (hkf, np.exp(-4.0 * math.pi**2 * np.outer(sig2, q2s)))
             hkf, env2 = sup_cache[int(k)]
             if len(hkf):
