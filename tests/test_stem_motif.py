@@ -114,3 +114,15 @@ def test_rerank_uses_the_motif() -> None:
     assert np.isclose(sc.spectrum[0], sc.spectrum[1])
     plain = P.score_candidates(qf, harm, [None, None, None])  # no stored motifs: the spectrum score as before
     assert plain.motif is None and np.allclose(plain.score, plain.spectrum)
+
+
+def test_motif_score_does_not_depend_on_the_views_origin_or_cell_choice() -> None:
+    """The same columns written with another origin or another basis of the same lattice score the same."""
+    qf = query(rotation=47.0)
+    assert qf.motif is not None
+    vm = motif_of(mos2_1h())
+    shifted = ViewMotif(vm.basis, (vm.frac + [0.17, 0.41]) % 1.0, vm.w_haadf, vm.w_abf)
+    m = np.array([[0.0, 1.0], [-1.0, 1.0]])  # (a, b) -> (b, b - a): the same hexagonal lattice
+    other = ViewMotif(m @ vm.basis, (vm.frac @ np.linalg.inv(m)) % 1.0, vm.w_haadf, vm.w_abf)
+    base, s1, s2 = motif_scores(qf.motif, [vm, shifted, other])
+    assert base > 0.9 and abs(s1 - base) < 0.01 and abs(s2 - base) < 0.01
