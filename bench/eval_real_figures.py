@@ -66,6 +66,8 @@ GRID_FRAMES: dict[str, list[tuple[int, int, int, int]]] = {
         for (y0, y1) in [(0, 304), (306, 605), (608, 907), (909, 1200)]
         for (x0, x1) in [(0, 301), (303, 603), (606, 903), (908, 1205), (1210, 1507)]
     ],
+    # one fluorescence image shown four ways in a row (dev4)
+    "cellpose_ex_seg.png": [(x0, 12, x1, 394) for (x0, x1) in [(17, 400), (480, 862), (942, 1325), (1405, 1787)]],
 }
 
 
