@@ -153,6 +153,24 @@ def test_cli_reads_a_label_crop(tmp_path: Path) -> None:
     assert (out["value"], out["unit"], out["source"], out["nm_per_px"]) == (200.0, "nm", "ocr", None)
 
 
+def test_label_read_in_a_fresh_process(tmp_path: Path) -> None:
+    """The first OCR call of a process may be the label reader's (``matsearch scalebar read LABEL.png``): it must
+    build the engine itself (it once waited forever on the engine lock it held)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "label.png"
+    _label("50 nm", 18, (255, 255, 255), (0, 0, 0)).save(path)
+    code = (
+        "import sys; from PIL import Image; from matsearch.indexer.figures.scalelabel import read_label; "
+        "r = read_label(Image.open(sys.argv[1])); print(r.value, r.unit)"
+    )
+    # the timeout only turns a hang into a failure; it is far above the ~2 s this takes
+    res = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["50.0", "nm"]
+
+
 @pytest.mark.skipif(not DEV_FIGURES.exists(), reason="CC-BY dev figures (../shared/data/dev/figures) not present")
 def test_caption_value_only_on_panels_that_draw_a_bar() -> None:
     # Fig. 1 of the dev paper: panel c draws its 5 μm bar (23.6 px by hand, bench/annotations/figures_text);
