@@ -142,3 +142,28 @@ def test_scale_phrases_inset_respectively_length() -> None:
     assert s.scale_for("a") is None and s.scale_for("c") is None  # two values, three panels: no guess
     s = split_caption("(a) SEM of ZnO. (b) TEM of TiO2. The length of the scale bar is 200 nm.")
     assert s.scale_default == (200.0, "nm") and "length" not in s.segments["b"]
+
+
+def test_single_capital_before_a_scale_statement_ends_the_sentence() -> None:
+    """ "of Y. Scale bar, 5 nm." is an element (or a label) closing a sentence, not an initial: the scale statement
+    is read and cut out; a real initial before a surname still does not break the sentence."""
+    s = split_caption("(a,b) HRTEM of Y. Scale bar, 5 nm. (c) TEM of Ag doped with N. (d) SEM of the film.")
+    assert s.scale_for("a") == (5.0, "nm") and s.scale_for("b") == (5.0, "nm")
+    assert s.segments["a"] == "HRTEM of Y." and s.segments["c"] == "TEM of Ag doped with N."
+    s = split_caption("(a) TEM image from ref. 3 (by J. K. Smith). (b) SEM.")
+    assert s.segments["a"] == "TEM image from ref. 3 (by J. K. Smith)."
+    s = split_caption("Images courtesy of J. Smith. (a) TEM. (b) SEM.")
+    assert s.shared == "Images courtesy of J. Smith." and s.segments["b"] == "SEM."
+
+
+def test_suspended_hyphen_takes_the_shared_head() -> None:
+    """ "(a) low- and (b) high-magnification SEM images of X": a's own text is half a word, the head is written once
+    for both; whole words keep their own text ("(a) charge profiles and (b) cycling performance of the cell")."""
+    s = split_caption("(a) Low- and (b) high-magnification SEM images of the ZnO film. (c) EDS spectrum.")
+    assert s.segments["a"] == "Low-magnification SEM images of the ZnO film." and s.segments["c"] == "EDS spectrum."
+    s = split_caption("(a) Low-, (b) medium- and (c) high-resolution TEM of X. (d) XRD.")
+    assert s.segments["a"] == "Low-resolution TEM of X." and s.segments["b"] == "medium-resolution TEM of X."
+    s = split_caption("Cells. (a) Charge/discharge profiles and (b) cycling performance of the full cell.")
+    assert s.segments["a"] == "Charge/discharge profiles"
+    s = split_caption("a, Bright-field and b, dark-field TEM images of the grains. c, SAED pattern.")
+    assert s.segments["b"] == "dark-field TEM images of the grains." and s.segments["a"] == "Bright-field"
