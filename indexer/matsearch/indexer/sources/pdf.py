@@ -397,7 +397,8 @@ def _figure_from(
 def read_pdf(
     path: Path | str, data: bytes | None = None, *, name: str | None = None, settings: Settings | None = None
 ) -> Iterator[FigureItem]:
-    """Figure items of one PDF (see the module docstring)."""
+    """Figure items of one PDF (see the module docstring), yielded page by page as they are read
+    (:func:`iter_pdf_figures`); ``list()`` it to read the whole PDF before using any (an error then leaves nothing)."""
     path = Path(path)
     name = name or path.name
     if data is None:
