@@ -91,3 +91,22 @@ def test_dark_labels_on_light_grey_frames_are_read() -> None:
     assert [f[0] for f in found] == list("abcdef"), notes
     for (_, box, _), true in zip(found, boxes, strict=True):
         assert _iou(box, true) > 0.8, (found, notes)
+
+
+def test_bottom_left_labels_of_equal_frames_end_their_frames() -> None:
+    """2 x 3 touching frames, each label at its frame's bottom-left: the grid, not a cut under each label."""
+    src = Image.fromarray(skdata.moon()).convert("RGB")
+    fw, fh, g = 150, 120, 0
+    fig = Image.new("RGB", (3 * fw + 2 * g, 2 * fh + g), "white")
+    d = ImageDraw.Draw(fig)
+    boxes = []
+    for k in range(6):
+        r, c = divmod(k, 3)
+        x, y = c * (fw + g), r * (fh + g)
+        fig.paste(src.crop((40 + 25 * k, 60 + 12 * k, 40 + 25 * k + fw, 60 + 12 * k + fh)), (x, y))
+        d.text((x + 6, y + fh - 24), chr(97 + k), fill="white", font=_font(16))
+        boxes.append((x, y, x + fw, y + fh))
+    found, notes = find_panels(fig, list("abcdef"))
+    assert [f[0] for f in found] == list("abcdef"), notes
+    for (_, box, _), true in zip(found, boxes, strict=True):
+        assert _iou(box, true) > 0.8, (found, notes)

@@ -1089,6 +1089,28 @@ def _grid_drawn(blank: np.ndarray, gray: np.ndarray, box: Box, rows: int, cols: 
     return all(_line_support(blank, gray, ax, pos, span) for ax, pos, span in inner)
 
 
+def _disagrees(
+    regions: Sequence[Region], fit: dict[int, LabelCandidate], box: Box, rows: int, cols: int, order: str
+) -> bool:
+    """Some label's region overlaps its own grid cell by IoU < 0.6 (the partition cut the frames elsewhere: labels
+    at the frames' bottom-left read as top labels, a cut along a label's edge inside a frame)."""
+    X0, Y0, X1, Y1 = box
+    dx, dy = (X1 - X0) / cols, (Y1 - Y0) / rows
+    for k, c in fit.items():
+        row, col = (k // cols, k % cols) if order == "row" else (k % rows, k // rows)
+        cell = (X0 + col * dx, Y0 + row * dy, X0 + (col + 1) * dx, Y0 + (row + 1) * dy)
+        reg = next((r.content for r in regions if r.label is c), None)
+        if reg is None:
+            return True
+        ix = max(0.0, min(cell[2], reg[2]) - max(cell[0], reg[0]))
+        iy = max(0.0, min(cell[3], reg[3]) - max(cell[1], reg[1]))
+        inter = ix * iy
+        union = dx * dy + (reg[2] - reg[0]) * (reg[3] - reg[1]) - inter
+        if inter / max(1.0, union) < 0.6:
+            return True
+    return False
+
+
 def _filled(ink: np.ndarray, X0: int, Y0: int, dx: float, dy: float, row: int, col: int) -> bool:
     """The grid cell (row, col) holds a picture: its ink spans at least 60 % of the cell's width and height."""
     x0, y0 = round(X0 + col * dx), round(Y0 + row * dy)
@@ -1111,11 +1133,12 @@ def _lattice(
     the cells of a regular ``rows x cols`` grid that tiles the figure's ink box, and their letters run in the grid's
     reading order (row- or column-major), the panels are the grid's cells. Used only when the grid gives more
     panels than the partition did (labels unread or misread in a strip without gutters, a region covering several
-    frames). The letters: the caption's (their number must equal the cells'); without a caption ``a`` onwards, the
-    grid holding the highest letter read, and a grid with more cells than that only when each of its inner lines
-    is a gutter or a seam in the image and each of its rows (columns, when column-major) shows a read label. A read
-    label that does not fit the grid (a misread letter) gives way to the grid's letter for its cell. ``None``: no
-    such grid."""
+    frames), or as many when every label fits the grid and some region disagrees with its cell (:func:`_disagrees`:
+    bottom-left labels read as top ones). The letters: the caption's (their number must equal the cells');
+    without a caption ``a`` onwards, the grid holding the highest letter read, and a grid with more cells than that
+    only when each of its inner lines is a gutter or a seam in the image and each of its rows (columns, when
+    column-major) shows a read label. A read label that does not fit the grid (a misread letter) gives way to the
+    grid's letter for its cell. ``None``: no such grid."""
     ink = ~blank
     letters = [c for c in labels if _family(c.key) == "letter" and len(c.key) == 1]
     if len(letters) < 2 or len(letters) != len(labels):
@@ -1137,8 +1160,8 @@ def _lattice(
             n = rows * cols
             if n < 2 or n > LATTICE_MAX or (expected and n != len(want)):
                 continue
-            if n <= have:
-                continue  # no more panels than the partition gave
+            if n < have:
+                continue  # fewer panels than the partition gave
             dx, dy = (X1 - X0) / cols, (Y1 - Y0) / rows
             if dx < 3 * h or dy < 3 * h or not 0.2 <= dx / dy <= 5:
                 continue
@@ -1176,12 +1199,16 @@ def _lattice(
                         continue
                     if not _grid_drawn(blank, gray, (X0, Y0, X1, Y1), rows, cols):
                         continue
+                if n == have and len(fit) < n:
+                    continue  # as many panels as the partition gave: only a grid that every label fits can redraw
                 cand = (len(fit), -n, rows, cols, order, fit)
                 if best is None or cand[:2] > best[:2]:
                     best = cand
     if best is None:
         return None
     nfit, _, rows, cols, order, fit = best
+    if rows * cols == have and not _disagrees(regions, fit, (X0, Y0, X1, Y1), rows, cols, order):
+        return None
     share = 0.6 if expected else 0.75  # with a caption the grid's size is the caption's label count
     if nfit < max(2, int(np.ceil(share * len(letters)))) or (nfit < 3 and rows * cols > 4):
         return None
