@@ -452,16 +452,18 @@ def _choose_axes(dark: np.ndarray) -> tuple[Segment, Segment | None] | None:
     vs = _segments(dark, max(20, int(0.3 * h)), False, max_thick)
     if not hs:
         return None
-    best: tuple[float, Segment, Segment | None] | None = None
+    corners: list[tuple[float, Segment, Segment]] = []
     for hseg in hs:
         for vseg in vs:
             tol = 4 + (hseg.b - hseg.a) + (vseg.b - vseg.a)
             ext_v, ext_h = 0.06 * h, 0.06 * w  # a tick mark may continue an axis line past the corner
             if -tol <= vseg.c - hseg.s <= tol + ext_h and -tol <= vseg.e - hseg.c <= tol + ext_v:
-                score = float(hseg.length * vseg.length)
-                if best is None or score > best[0]:
-                    best = (score, hseg, vseg)
-    if best is not None:
+                corners.append((float(hseg.length * vseg.length), hseg, vseg))
+    if corners:
+        top = max(c[0] for c in corners)
+        # of (nearly) equally long pairs the lowest horizontal line is the x axis: a flat data baseline just above
+        # the axis, as long as the axis, also meets the y axis within the tick-mark allowance
+        best = max((c for c in corners if c[0] >= 0.98 * top), key=lambda c: (c[1].c, c[0]))
         return best[1], best[2]
     # no L corner: the lowest long horizontal line (hidden y axis)
     hseg = max(hs, key=lambda s: (s.length >= 0.5 * w, s.c))

@@ -54,11 +54,12 @@ def remove_grid(rgb: np.ndarray, ink: np.ndarray) -> np.ndarray:
         out[r, light[r]] = False
     for c in np.flatnonzero(cols):
         out[light[:, c], c] = False
-    # dark full-width rules inside the box (e.g. a zero line or a frame) are not data either
+    # A dark full-height rule at the box's left or right edge (a frame) is not data. Dark full-width rows are kept
+    # here: a stacked pattern's flat baseline fills a row just like a zero line does; straight dark tracks across
+    # the box are dropped after tracking instead (see extract_lines).
     darkline = ink & (gray < 120) & (chroma < 60)
-    for r in np.flatnonzero(darkline.mean(axis=1) > 0.9):
-        out[r] = False
-    for c in np.flatnonzero(darkline.mean(axis=0) > 0.9):
+    cols_d = np.flatnonzero(darkline.mean(axis=0) > 0.9)
+    for c in cols_d[(cols_d < 2) | (cols_d >= w - 2)]:
         out[:, c] = False
     return out
 
@@ -245,7 +246,28 @@ def _unswap(ys: np.ndarray, tops: np.ndarray, bots: np.ndarray) -> None:
             return
 
 
-def _track_cluster(mask: np.ndarray, other: np.ndarray | None = None) -> list[np.ndarray]:
+def _trim_faint(tops: np.ndarray, bots: np.ndarray, strong: np.ndarray) -> None:
+    """Move each run's ends in past faint anti-aliased pixels (``strong``: coverage α ≥ ½ of the colour), in place.
+
+    A steep flank lying mostly in the next column spreads faint pixels into this one (a 1-px peak drawn with a 1.5-px
+    pen shows its height in both columns); the rows this column's own curve passes through are drawn strongly.
+    A run with no strong pixel is left as it is.
+    """
+    h = strong.shape[0]
+    rows = np.arange(h)[:, None]
+    below = np.minimum.accumulate(np.where(strong, rows, h)[::-1], axis=0)[::-1]  # first strong row at or below
+    above = np.maximum.accumulate(np.where(strong, rows, -1), axis=0)  # last strong row at or above
+    for i in range(tops.shape[0]):
+        xs = np.flatnonzero(~np.isnan(tops[i]))
+        a, b = tops[i, xs].astype(int), bots[i, xs].astype(int)
+        nt, nb = below[a, xs], above[b, xs]
+        ok = nt <= b
+        tops[i, xs[ok]], bots[i, xs[ok]] = nt[ok], nb[ok]
+
+
+def _track_cluster(
+    mask: np.ndarray, other: np.ndarray | None = None, strong: np.ndarray | None = None
+) -> list[np.ndarray]:
     h, w = mask.shape
     runs = column_runs(mask) if other is None else joined_runs(mask, other)
     counts = np.array([len(r) for r in runs])
@@ -375,6 +397,8 @@ def _track_cluster(mask: np.ndarray, other: np.ndarray | None = None) -> list[np
     k = ys.shape[0]
     if k > 1:
         _unswap(ys, tops, bots)
+    if strong is not None:
+        _trim_faint(tops, bots, strong)
     # A stroke is the curve widened by the pen (half width r) in every direction, so in a column its top is the
     # curve's highest point within ±q columns lifted by r. Undoing that (a max filter over ±q of the tops, plus r;
     # likewise for the bottoms) bounds where the curve itself passes in each column: [U, D]. Flat parts: U ≈ D.
@@ -396,6 +420,18 @@ def _track_cluster(mask: np.ndarray, other: np.ndarray | None = None) -> list[np
         b_f = np.where(np.isnan(b_), np.inf, b_)
         U = maximum_filter1d(t_f, size=2 * q + 1, mode="nearest") + r if q > 0 else t_f + r
         D = minimum_filter1d(b_f, size=2 * q + 1, mode="nearest") - r if q > 0 else b_f - r
+        if q > 0:
+            # A pen reaching q columns sideways draws an apex's cap over all of them (within r of its top). Where a
+            # column is the highest of its ±q window and a neighbour there is far lower, the pen is narrower than
+            # estimated (vertical runs of an anti-aliased pen overstate it): that column keeps its own top; same
+            # for valleys.
+            t_hi = np.where(np.isnan(t), np.inf, t)
+            b_lo = np.where(np.isnan(b_), -np.inf, b_)
+            with np.errstate(invalid="ignore"):
+                peak = (t_hi <= minimum_filter1d(t_hi, size=2 * q + 1, mode="nearest")) & (U - r - t > r + 1)
+                dip = (b_lo >= maximum_filter1d(b_lo, size=2 * q + 1, mode="nearest")) & (b_ - (D + r) > r + 1)
+            U = np.where(peak, t_f + r, U)
+            D = np.where(dip, b_f - r, D)
         U = np.where(np.isnan(t), np.nan, np.minimum(U, b_ - r))
         D = np.where(np.isnan(t), np.nan, np.maximum(D, t + r))
         lo, hi = np.minimum(U, D), np.maximum(U, D)
@@ -484,8 +520,11 @@ def extract_lines(
     pts = rgb[mask].astype(np.float32)
     best_res = np.full(len(pts), np.inf)
     best_k = np.full(len(pts), -1)
+    strong: dict[int, np.ndarray] = {}  # per colour: the ink pixels drawn at least half in it
     for k in keep:
         alpha, res = _blend(pts, rgb_c[k], bgc)
+        strong[k] = np.zeros(mask.shape, bool)
+        strong[k][mask] = alpha >= 0.5
         res = np.where(alpha >= 0.3, res, np.inf)
         better = res < best_res
         best_res[better], best_k[better] = res[better], k
@@ -504,7 +543,7 @@ def extract_lines(
         m = cv2.morphologyEx(m.astype(np.uint8), cv2.MORPH_OPEN, np.ones((1, 1), np.uint8)).astype(bool)
         rgbc = np.median(rgb[m], axis=0) if m.any() else np.zeros(3)
         lens = []
-        for y in _track_cluster(m, mask & ~m):
+        for y in _track_cluster(m, mask & ~m, strong.get(ci)):
             lens.append(1)
             idx = np.flatnonzero(~np.isnan(y))
             if idx.size < max(8, min_extent * w):
@@ -513,6 +552,9 @@ def extract_lines(
             y2, cov = _fill_gaps(y, int(max(8, 6 * lw)))
             if cov < 0.25:
                 continue
+            dark = float(np.mean(rgbc)) < 120 and float(np.ptp(rgbc)) < 60
+            if dark and idx.size >= 0.9 * w and float(np.ptp(y[idx])) <= 1.5:
+                continue  # a straight dark rule across the box (frame, zero line), not data
             conf = float(min(1.0, cov) * min(1.0, idx.size / (0.5 * w)) ** 0.5)
             color = (int(rgbc[0]), int(rgbc[1]), int(rgbc[2]))
             tracks.append(Track(color, y2, conf, meta={"coverage": cov}))
