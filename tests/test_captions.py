@@ -167,3 +167,14 @@ def test_suspended_hyphen_takes_the_shared_head() -> None:
     assert s.segments["a"] == "Charge/discharge profiles"
     s = split_caption("a, Bright-field and b, dark-field TEM images of the grains. c, SAED pattern.")
     assert s.segments["b"] == "dark-field TEM images of the grains." and s.segments["a"] == "Bright-field"
+
+
+def test_continued_marks_and_legends_before_a_closing_note_are_shared() -> None:
+    """ "... period) Figure 6 continued on next page" (PDF/TEI text without a full stop) is a note of its own; an
+    abbreviation legend with its own full stops right before "Error bars ..." closes the caption too."""
+    s = split_caption("Motility. (a) Setup. (b) Analysis of the colons (for frequency) Figure 6 continued on next page")
+    assert s.segments["b"] == "Analysis of the colons (for frequency)" and "continued" in s.shared
+    s = split_caption(
+        "Macrophages. (A) Staining. (B) Counts per mouse. Sm. int., mouse small intestine; Error bars represent SEM."
+    )
+    assert s.segments["b"] == "Counts per mouse." and s.shared.endswith("Error bars represent SEM.")

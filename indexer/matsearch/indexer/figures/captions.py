@@ -105,7 +105,9 @@ _SCALE_NOTE_RE = re.compile(
     r"|\bsame\s+(?:scale|magnification)\b",
     re.I,
 )
-_SENTENCE_END_RE = re.compile(r"(?<=[.;!?])\s+(?=[\(\[A-Z0-9a-z\"'“*†‡§#])")
+_SENTENCE_END_RE = re.compile(
+    r"(?<=[.;!?])\s+(?=[\(\[A-Z0-9a-z\"'“*†‡§#])|(?<=\S)\s+(?=Fig(?:ure)?\.?\s*\d+[A-Za-z]?\s+continued\b)"
+)
 _ABBREV_RE = re.compile(
     r"(?:\b(?:Fig|Figs|Ref|Refs|ca|vs|approx|resp|i\.e|e\.g|et al|cf|No|Eq|Eqs|Supp|Suppl|Inc|Ltd|St|Dr|min|max|"
     r"r\.p|r\.p\.m|a\.u|wt|at|vol|sec|temp|Co|n\.s|s\.e\.m|s\.d|c\.f\.u)\.|(?<![°\d])(?<!\d\s)\b[A-Z]\.)$"
@@ -703,12 +705,18 @@ def split_caption(text: str) -> CaptionSplit:
         if strong is not None:  # "The online version of this article includes ...: Figure supplement 1. ..."
             closing.update(tail[strong:])
             tail = tail[:strong]
+        prev_note = False
         for sa, sb in reversed(tail[1:]):  # the piece's first sentence is its panel's own text
             sent = body[sa:sb]
             if _CLOSING_NOTE_RE.match(sent) or _SHARED_START_RE.match(sent) or _ABBREV_LEGEND_RE.match(sent):
                 closing.add((sa, sb))
+            elif _legend_then_note(sent) or (prev_note and re.fullmatch(r"\s*[A-Z][a-z]{0,3}\.\s*", sent)):
+                # "Sm. int., mouse small intestine; Error bars represent SEM.": a legend before a note (the
+                # abbreviation's own full stop cut it in two)
+                closing.add((sa, sb))
             else:
                 break
+            prev_note = True
 
     tails = _coordinated_tails(body, pieces)
     for k, t in tails.items():
@@ -823,6 +831,15 @@ def _coordinated_tails(body: str, pieces: list[tuple[list[str], int, int]]) -> d
             tails[k] = got
             break
     return tails
+
+
+def _legend_then_note(sentence: str) -> bool:
+    """An abbreviation legend ("int., mouse small intestine") followed by a closing note in the same sentence
+    ("; Error bars represent SEM.")."""
+    clauses = _top_level_clauses(sentence)
+    if len(clauses) < 2 or not re.match(r"\s*\S{1,12}\.?,\s+\S", clauses[0]) or len(clauses[0].split()) > 8:
+        return False
+    return any(_CLOSING_NOTE_RE.match(c) for c in clauses[1:])
 
 
 def k_is_last(markers: list[_Marker], piece_end: int, n: int) -> bool:
