@@ -144,10 +144,18 @@ def _norm(text: str) -> str:
 def text_caption(raw: bytes, spec: dict[str, Any]) -> str | None:
     """A caption cut from a packaged document's own text (the publisher's words: cached, never committed).
 
-    ``spec``: ``{"kind": "pdf", "pages": [..], "start": s, "stop": [..], "drop": [..]}`` — the pages' text layer
+    ``spec``: ``{"kind": "ocr", "crop": [..], "upscale": k}`` — a caption typeset inside a shipped image, read by
+    rapidocr (pinned); ``{"kind": "pdf", "pages": [..], "start": s, "stop": [..], "drop": [..]}`` — the pages' text
     (pdfium; soft hyphens joined, whitespace collapsed), from ``start`` to the first ``stop`` string after it (or
     the end), with ``drop`` strings (running heads, watermarks) taken out; or ``{"kind": "md", "start": s,
     "lines": n}`` — the markdown line holding ``start`` and the next ``n - 1`` non-empty lines, tags removed."""
+    if spec["kind"] == "ocr":  # a caption typeset inside the shipped image: read by the project's OCR (rapidocr)
+        from matsearch.indexer.figures.ocr import ocr_text
+
+        img = Image.open(io.BytesIO(raw)).convert("RGB").crop(tuple(spec["crop"]))
+        up = int(spec.get("upscale", 1))
+        found = ocr_text(img.resize((img.width * up, img.height * up), Image.Resampling.BICUBIC))
+        return _norm(" ".join(text for _, text, _ in sorted(found, key=lambda line: line[0][1])))
     if spec["kind"] == "md":
         lines = raw.decode("utf-8").splitlines()
         k = next((i for i, ln in enumerate(lines) if spec["start"] in ln), None)
