@@ -688,12 +688,25 @@ def search_spectrum(
     for n, (i, c_i, _, _) in enumerate(phases, start=1):
         emit(i, c_i, n, share_raw[n - 1] / share_tot)
     if phases:
-        for i in order:
+        # further candidates are listed with the largest of their single-phase confidence and their confidence as
+        # a further phase, judged on the peak weight that phase 1 leaves (a minor phase of a mixture that the
+        # greedy search missed, or mistook for a look-alike, explains little of the whole pattern but most of what
+        # phase 1 leaves) and on the weight all identified phases leave
+        list_conf = conf
+        lefts = [fits.credit[phases[0][0]]]
+        if len(phases) > 1:
+            lefts.append(np.max(np.stack([fits.credit[i] for i, _, _, _ in phases]), axis=0))
+        for claimed_by in lefts:
+            left_w = base_w * (1.0 - np.clip(claimed_by, 0.0, 1.0))
+            if left_w.sum() > 0:
+                rest = _confidences(xp.rescore(m, models, fits, left_w), sources, bool(opts.elements))
+                list_conf = np.maximum(list_conf, rest)
+        for i in [int(j) for j in np.argsort(-list_conf, kind="stable")]:
             if len(results) >= opts.limit:
                 break
-            if cands[i].id in seen or conf[i] < (LIST_MIN_CONFIDENCE if threshold > 0 else -1.0):
+            if cands[i].id in seen or list_conf[i] < (LIST_MIN_CONFIDENCE if threshold > 0 else -1.0):
                 continue
-            emit(i, float(conf[i]), None, None)
+            emit(i, float(list_conf[i]), None, None)
     return {
         "hits": results[: opts.limit],
         "unexplained_peaks": _peak_items(query, ~explained_any),
