@@ -126,3 +126,23 @@ def test_motif_score_does_not_depend_on_the_views_origin_or_cell_choice() -> Non
     other = ViewMotif(m @ vm.basis, (vm.frac @ np.linalg.inv(m)) % 1.0, vm.w_haadf, vm.w_abf)
     base, s1, s2 = motif_scores(qf.motif, [vm, shifted, other])
     assert base > 0.9 and abs(s1 - base) < 0.01 and abs(s2 - base) < 0.01
+
+
+def test_motif_skipped_only_where_it_cannot_change_the_top_hits() -> None:
+    """With the hits wanted (``keep``), views that cannot reach them even with the largest bonus are not compared;
+    the best structures and their scores stay the same."""
+    qf = query()
+    mid = len(qf.scales) // 2
+    rng = np.random.default_rng(0)
+    noise = (rng.normal(size=qf.harmonics[mid].shape) + 1j * rng.normal(size=qf.harmonics[mid].shape)).astype(
+        np.complex64
+    )
+    noise /= np.sqrt((np.abs(noise) ** 2).sum())  # a spectrum unrelated to the query's
+    harm = np.stack([qf.harmonics[mid], qf.harmonics[mid], noise])
+    motifs = [motif_of(triangular()), motif_of(mos2_1h()), motif_of(mos2_1h())]
+    full = P.score_candidates(qf, harm, [None] * 3, motifs)
+    pruned = P.score_candidates(qf, harm, [None] * 3, motifs, groups=["tri", "mos2", "other"], keep=1)
+    assert full.motif is not None and pruned.motif is not None
+    assert np.isfinite(full.motif[2]) and np.isnan(pruned.motif[2])  # far below: not compared
+    assert int(np.argmax(pruned.score)) == int(np.argmax(full.score)) == 1
+    assert np.allclose(pruned.score[:2], full.score[:2])

@@ -45,9 +45,9 @@ ENCODER = "stem-fused"  # trained CNN + power-spectrum descriptor, see matsearch
 FUSE_CNN = _FUSE_CNN  # score = FUSE_CNN * cos(cnn) + (1 - FUSE_CNN) * cos(fft)
 COLLECTION = "stem"
 VECTOR = "stem"
-# Cosine below which we abstain (no confident match); chosen on the evaluation's query distribution, see
+# Score below which we abstain (no confident match); chosen on the evaluation's synthetic tune split, see
 # bench/results/eval_stem.json ("abstain" block) and docs in the report.
-DEFAULT_SCORE_THRESHOLD = 0.71  # score (spectrum + motif bonus) - lattice penalty: ~7 % false abstains on the tune split
+DEFAULT_SCORE_THRESHOLD = 0.71  # score (spectrum + motif bonus) - lattice penalty: ~7 % false rejects on tune
 RERANK_K = 500  # library images re-ranked (known scale); tune split: 300 -> 500 top-5 0.576 -> 0.587, 800 no better
 UNKNOWN_HYPOTHESES = 8  # scale guesses for the first stage when no pixel size is given ...
 UNKNOWN_K = 60  # ... library images fetched for each
@@ -539,7 +539,8 @@ def search_stem(
         work, factor, fallback = unknown_work(arr)
         qf = phys.unknown_features(work, factor, fallback)
     cands, harm, spots, motifs = cached_lattice_features(store, pool)
-    sc = phys.score_candidates(qf, harm, spots, motifs)
+    groups = [str(h.payload.get("structure_id", h.id)) for h in cands]
+    sc = phys.score_candidates(qf, harm, spots, motifs, groups=groups, keep=limit)
     keep = np.nonzero(sc.abstain >= threshold)[0]
     scored = [ScoredHit(id=cands[i].id, score=float(sc.score[i]), payload=cands[i].payload) for i in keep]
     merged = best_per_structure([scored], limit)

@@ -154,9 +154,15 @@ def score_candidates(
     harmonics: np.ndarray,
     ref_spots: list[np.ndarray | None],
     motifs: list[ViewMotif | None] | None = None,
+    groups: list[str] | None = None,
+    keep: int | None = None,
 ) -> CandidateScores:
     """Score ``c`` library views: ``harmonics`` (c, K, M) lattice spectra, ``ref_spots`` their reference spot
-    sets ((k, 2) Å⁻¹, None when not stored), ``motifs`` their projected columns (None when not stored)."""
+    sets ((k, 2) Å⁻¹, None when not stored), ``motifs`` their projected columns (None when not stored).
+
+    With ``groups`` (the structure of each view) and ``keep`` (hits wanted), the motif is not computed for views
+    that cannot reach the ``keep`` best structures even with the largest bonus (spectrum + MOTIF_WEIGHT * (1 -
+    MOTIF_REF) below the keep-th best structure's spectrum score): the top ``keep`` and their scores are unchanged."""
     c = len(harmonics)
     nan = np.full(c, np.nan)
     if c == 0:
@@ -222,6 +228,13 @@ def score_candidates(
     score, mot = spec, None
     if qf.known and qf.motif is not None and motifs is not None and any(m is not None for m in motifs):
         top = np.argsort(-spec)[:MOTIF_K]
+        if groups is not None and keep is not None and keep > 0:
+            best: dict[str, float] = {}
+            for i in np.argsort(-spec):
+                best.setdefault(groups[int(i)], float(spec[i]))
+            if len(best) >= keep:
+                cut = sorted(best.values(), reverse=True)[keep - 1] - MOTIF_WEIGHT * (1.0 - MOTIF_REF)
+                top = top[spec[top] >= cut]
         mot = np.full(c, np.nan)
         mot[top] = motif_scores(qf.motif, [motifs[i] for i in top])
         bonus = np.where(np.isfinite(mot), np.maximum(0.0, np.nan_to_num(mot) - MOTIF_REF), 0.0)
