@@ -947,7 +947,14 @@ def _best_cut(
             lead_gap = min((c.box[0] if axis == "x" else c.box[1]) for c in after) - (offset + e)
             score = float(e - s) + (6.0 if lead_gap <= 1.5 * median_h + 4 else 0.0)
             cuts.append(_Cut(axis, pos, score, "gutter"))
-    if not cuts and gray is not None:  # pictures that touch: their seam is a gutter of width 0
+    if cuts:
+        return max(cuts, key=lambda c: c.score)
+    edge_cuts = _label_edge_cuts(ink, box, content, labels)
+    # an almost blank line along a label's edge (a gutter crossed only by an arrow or a thin connector) beats a seam
+    near_gutter = [c for c in edge_cuts if c.score >= -NEAR_GUTTER_INK]
+    if near_gutter:
+        return max(near_gutter, key=lambda c: c.score)
+    if gray is not None:  # pictures that touch: their seam is a gutter of width 0
         for axis in ("y", "x"):
             for pos in seams(gray, content, axis):
                 lo_box = (x0, y0, pos, y1) if axis == "x" else (x0, y0, x1, pos)
@@ -956,7 +963,18 @@ def _best_cut(
                     cuts.append(_Cut(axis, pos, 1.0, "seam"))
     if cuts:
         return max(cuts, key=lambda c: c.score)
-    # no gutter separates the labels: cut along a label's left or top edge where the fewest ink pixels are crossed
+    return max(edge_cuts, key=lambda c: c.score) if edge_cuts else None
+
+
+NEAR_GUTTER_INK = 0.02  # share of a cut line's pixels that may be ink for it to count as a crossed gutter
+
+
+def _label_edge_cuts(ink: np.ndarray, box: Box, content: Box, labels: Sequence[LabelCandidate]) -> list[_Cut]:
+    """Cuts along a label's left or top edge where the fewest ink pixels are crossed (no gutter separates the
+    labels); score = minus the share of ink on the line."""
+    x0, y0, x1, y1 = box
+    cx0, cy0, cx1, cy1 = content
+    cuts: list[_Cut] = []
     for c in labels:
         for axis in ("x", "y"):
             edge = c.box[0] if axis == "x" else c.box[1]
@@ -975,9 +993,7 @@ def _best_cut(
             if not _cut_ok(labels, axis, pos, content, lo_box, hi_box):
                 continue
             cuts.append(_Cut(axis, pos, -float(counts[k]), "label-edge"))
-    if cuts:
-        return max(cuts, key=lambda c: c.score)
-    return None
+    return cuts
 
 
 def partition(
