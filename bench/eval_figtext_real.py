@@ -353,8 +353,15 @@ def _label_crops(split: str, cache: Path) -> list[tuple[Image.Image, str | None,
 
     from PIL import ImageFilter
 
-    spec = json.loads((REAL / "labels.json").read_text("utf-8"))
     out: list[tuple[Image.Image, str | None, str]] = []
+    if split in FOURTH:  # crops of the manifest4 figures (bench/real_text/labels4.json)
+        from bench.real_figures.fetch import DEFAULT_CACHE as FIG_CACHE
+
+        for it in json.loads((REAL / "labels4.json").read_text("utf-8"))[split]:
+            fig = Image.open(FIG_CACHE / it["file"]).convert("RGB")
+            out.append((fig.crop(tuple(it["box"])), it["truth"], f"{it['file']}:{it['box']}"))
+        return out
+    spec = json.loads((REAL / "labels.json").read_text("utf-8"))
     if split == "heldout":
         for it in spec["heldout"]:
             out.append((Image.open(cache / "labels" / it["file"]).convert("RGB"), it["truth"], it["file"]))
@@ -530,6 +537,8 @@ def main(argv: list[str] | None = None) -> int:
         if split in FOURTH and "scales" in parts:
             results[f"scales_{split}"] = eval_scales(split, cache, Settings())
             results[f"scales_e2e_{split}"] = eval_scales_e2e(split, cache, Settings())
+        if split in FOURTH and "labels" in parts:
+            results[f"labels_{split}"] = eval_labels(split, cache)
         if split in NEW_SPLITS or split in FOURTH:
             continue  # the later sessions' parts hold captions (+ dev3's instrument images, dev4/heldout4's panels)
         if "scales" in parts:
