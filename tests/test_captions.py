@@ -178,3 +178,18 @@ def test_continued_marks_and_legends_before_a_closing_note_are_shared() -> None:
         "Macrophages. (A) Staining. (B) Counts per mouse. Sm. int., mouse small intestine; Error bars represent SEM."
     )
     assert s.segments["b"] == "Counts per mouse." and s.shared.endswith("Error bars represent SEM.")
+
+
+def test_fused_labels_prose_labels_and_notes_that_name_labels_again() -> None:
+    """ "cd, X" is c and d with the comma lost; "d shows the details ..." opens more text for d; a later bare note
+    naming labels already described ("a–c, Experiments were repeated ...") goes to those labels, not elsewhere."""
+    s = split_caption(
+        "Model. a, Masks. b, Flows. cd, A network predicts flows. d shows the details of the network. e, Test time."
+    )
+    assert s.segments["c"] == "A network predicts flows."
+    assert s.segments["d"] == "A network predicts flows. shows the details of the network."
+    assert s.segments["b"] == "Flows." and s.segments["e"] == "Test time."
+    s = split_caption("Growth. a, Day 1. b, Day 2. c, Day 3. a–c, Experiments were repeated three times.")
+    assert s.segments["a"] == "Day 1. Experiments were repeated three times." and s.segments["c"].startswith("Day 3.")
+    s = split_caption("a, SEM of a small grain. b, TEM.")
+    assert s.labels == ["a", "b"]

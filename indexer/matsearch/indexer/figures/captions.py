@@ -52,6 +52,12 @@ _PAREN_RE = re.compile(rf"\(\s*(?P<list>{_LIST})\s*\)")
 _PAREN_CHAIN_RE = re.compile(rf"\(\s*(?P<list>{_LIST})\s*\)(?:{_SEP}\(\s*{_LIST}\s*\))*")
 _HALF_PAREN_RE = re.compile(rf"(?P<list>{_LIST})\)")
 _BARE_RE = re.compile(rf"(?P<list>{_LIST})(?P<term>\s*[,.:]\s+|\s*[,.:](?=\S)|\s+)")
+# Two consecutive labels fused by a lost comma at the start of a clause: "cd, A neural network ..."
+_FUSED_PAIR_RE = re.compile(r"(?P<a>[a-z])(?P<b>[a-z])\s*[,:]\s+(?=[A-Z])")
+# A bare lower-case label that opens a sentence as its subject: "d shows the details of the network".
+_PROSE_VERB_RE = re.compile(
+    r"(?:shows?|displays?|depicts?|illustrates?|presents?|compares?|gives|summari[sz]es|highlights?|contains)\b"
+)
 _FIG_PREFIX_RE = re.compile(
     r"^\s*(?:Supplementary\s+)?(?:Fig(?:ure)?s?\.?|FIG\.?|FIGURE)\s*S?\d+[A-Za-z]?\s*(?:[.:|]|\s-\s)?\s*", re.I
 )
@@ -408,6 +414,12 @@ def _find_markers(text: str, prefer_roman: bool) -> list[_Marker]:
                 continue
         # Bare "a Schematic", "a, b The", "a–c SEM", "a, SEM", "A. TEM".
         bm = _BARE_RE.match(text, pos)
+        fused = _FUSED_PAIR_RE.match(text, pos)
+        if fused and ord(fused.group("b")) == ord(fused.group("a")) + 1 and not overlaps(fused.start(), fused.end()):
+            # "cd, A neural network ...": "c,d" with the comma lost (OCR'd or PDF text)
+            labels = [fused.group("a"), fused.group("b")]
+            found.append(_Marker(fused.start(), fused.end(), labels, fused.group(0).rstrip(), "bare", False))
+            continue
         if not bm or overlaps(bm.start(), bm.end()):
             continue
         raw, term = bm.group("list"), bm.group("term")
@@ -423,8 +435,9 @@ def _find_markers(text: str, prefer_roman: bool) -> list[_Marker]:
             if not re.match(r"[A-Za-z0-9(\[\"“']", nxt):
                 continue
         else:
-            if not re.match(r"[A-Z0-9(\[\"“']", nxt):
-                continue
+            prose = single and not upper and _PROSE_VERB_RE.match(text, bm.end()) is not None
+            if not re.match(r"[A-Z0-9(\[\"“']", nxt) and not prose:
+                continue  # "d shows the details of ..." is a label opening a sentence, "a small ..." is not
             if upper and single:
                 continue  # "A HAADF-STEM image": the article, not panel A
         labels = parse_label_list(raw, prefer_roman=prefer_roman)
@@ -515,7 +528,9 @@ def _filter_markers(markers: list[_Marker], explain: list[str], text: str = "") 
                 explain.append(f"ignored {m.raw!r} at {m.start}: jumps too far past the labels so far")
                 continue
         if m.kind == "bare" and all(lab in seen for lab in m.labels):
-            explain.append(f"ignored {m.raw!r} at {m.start}: labels already have their text")
+            # "d shows the details ...", "a–i, Experiments were repeated ...": more text for labels already opened
+            explain.append(f"{m.raw!r} at {m.start}: more text for labels that already have some")
+            out.append(m)
             continue
         if m.kind == "bare" and seen:
             letters = [lab for lab in seen if len(lab) == 1]
