@@ -1,10 +1,12 @@
 """Plot digitiser evaluation (Plot2Spectra's metrics) — ``python -m bench.eval_plots``.
 
 Synthetic plots (``training.plots_synth``) in journal styles with exact truth. The split is fixed by seed and was
-fixed before tuning: seeds 0–999 are the dev set (session 1 tuned on seeds 0–159; session 2 on seeds 160–359),
+fixed before tuning: seeds 0–999 are the dev set (session 1 tuned on seeds 0–159; session 2 on seeds 160–359;
+session 3 on seeds 360–559),
 seeds 100000–100199 the session-1 held-out set (200 plots, as in Plot2Spectra; its result was reported in session
 1, so it is no longer blind to the method's author, but no plot of it was looked at), and seeds 300000–300199 the
-session-2 held-out set, fixed at 12:20 on 2026-12-01 before any session-2 tuning and run once at the end.
+session-2 held-out set, fixed at 12:20 on 2026-12-01 before any session-2 tuning and run once at the end (session 3
+looked at neither held-out set per plot and ran both once, at its end).
 Reported per set: lines found, lines
 matched at ε = 1 and 2 px (mean distance of the digitised line to the drawn curve over the columns both cover; the
 drawn curve occupies an interval of rows in each pixel column — distance 0 inside it), normalised RMSE in data
