@@ -159,7 +159,9 @@ def table(result: dict[str, Any]) -> str:
         m = size["memory"]
         lines.append(
             f"{size['points']:>9} peak RSS {m.get('peak_rss_mib')} MiB (anonymous {m.get('peak_anon_mib')}, "
-            f"file-backed {m.get('peak_file_mib')}; PSS {m.get('peak_pss_mib')}) during upsert + build"
+            f"file-backed {m.get('peak_file_mib')}; PSS {m.get('peak_pss_mib')}) during upsert + build; "
+            f"process peak with the queries {m.get('process_peak_rss_mib_incl_queries')} MiB (from 500k points incl. "
+            "the bench's own memory-mapped copy of the vectors for exact truth)"
         )
         lines.append(
             f"{size['points']:>9} upsert {size['upsert']['points_per_s']} points/s, optimize {size['optimize_s']} s "
