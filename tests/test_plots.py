@@ -58,6 +58,17 @@ def test_synthetic_plot_lines_ticks_and_box(seed: int) -> None:
     assert answer["kind"] == "xrd"
 
 
+@pytest.mark.parametrize("seed", [523, 552])  # dev seeds (session 3): stacked XRD, flat baselines, thin peaks
+def test_stacked_patterns_with_flat_baselines_keep_every_line(seed: int) -> None:
+    """A flat baseline just above a hidden-y x axis is not the axis (552); a flat baseline filling a row is not a
+    rule to erase, and 2-column peaks drawn with a 1.9-px pen keep their height (523)."""
+    image, truth = plots_synth.render(seed)
+    answer = digitize_full(image)
+    assert abs(answer["plot_box"][3] - truth["plot_box"][3]) <= 1.5  # the x axis, not the lowest pattern
+    s = plot_metrics.score(answer, truth)
+    assert all(ln["found"] and ln["mean_px"] <= 1.0 for ln in s["lines"]), s["lines"]
+
+
 def test_real_dev_panel_axes() -> None:
     """Nat. Commun. 2018 fig. 3a (CC-BY): LSV curves, x 0.2…1.0 V vs. RHE, y 0…−6 mA cm−2."""
     fig = Image.open(DEV_FIGURES / "s41467-018-06211-3_fig3.jpg").convert("RGB")
