@@ -237,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  split CPU-s per figure (no typing): {sp['split_cpu_s_per_figure']}")
     if "reverse_image" in results:
         rv = results["reverse_image"]
-        print(f"reverse image search, perturbed crops (gallery {rv['gallery']}, re-rank depth {rv['depth']})")
+        print(f"{'reverse image search, perturbed crops':<47}" + "".join(f"{names[k]:>12}" for k in SPLITS))
+        print(f"  (gallery {rv['gallery']}, re-rank depth {rv['depth']}; every part's panels are queries)")
         for key, name in (
             ("global_recall_at_1", "recall@1 global vector"),
             ("rerank_recall_at_1", "recall@1 + image_match re-rank"),
