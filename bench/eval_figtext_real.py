@@ -218,7 +218,7 @@ def _scale_figures(split: str, cache: Path) -> list[dict[str, Any]]:
 def eval_scales(split: str, cache: Path, settings: Any) -> dict[str, Any]:
     from matsearch.indexer.figures.captions import split_caption
     from matsearch.indexer.figures.panel_type import classify_panels, image_vectors_of
-    from matsearch.indexer.figures.panels import wants_scale
+    from matsearch.indexer.figures.panels import holds_picture, wants_scale
     from matsearch.indexer.figures.scales import ScaleTask, assign_scales
 
     rows = []
@@ -231,11 +231,9 @@ def eval_scales(split: str, cache: Path, settings: Any) -> dict[str, Any]:
         tasks = []
         for p, crop, (kind, prob) in zip(fig["panels"], crops, types, strict=True):
             value, scope, inset = split_c.scale_info(p["label"])
-            tasks.append(
-                ScaleTask(
-                    crop=crop, wants=wants_scale(crop, kind, prob, value, scope), value=value, scope=scope, inset=inset
-                )
-            )
+            wants = wants_scale(crop, kind, prob, value, scope)
+            strict = not wants and holds_picture(crop, kind)
+            tasks.append(ScaleTask(crop=crop, wants=wants, value=value, scope=scope, inset=inset, strict=strict))
         for p, readings in zip(fig["panels"], assign_scales(tasks), strict=True):
             got = readings[0].nm_per_px if readings else None
             rows.append(

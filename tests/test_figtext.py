@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from matsearch.core.schemas import Hit
 from matsearch.indexer.figures.captions import split_caption
@@ -205,3 +205,40 @@ def test_rerank_fallback_focus_ties_and_abbreviations() -> None:
     assert [h.id for h in lexical_rerank("same", tie)] == ["p", "q"]  # label order breaks ties
     assert abbreviations(full)["smnp"] == "silver manganate nanoplates"
     assert "hrtem" in query_terms("HR-TEM image") and "hrtem" in query_terms("HRTEM")
+
+
+def _plot_with_picture(bar_on_picture: bool) -> Image.Image:
+    """A plot-like panel (white, axes, a curve) with a smooth map inside; a black bar + "50 nm" label drawn either on
+    the map (as in HyperSpy's EDS map figures) or on the white background (a legend-like line)."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    img = Image.new("RGB", (420, 300), "white")
+    d = ImageDraw.Draw(img)
+    d.line([(30, 270), (410, 270)], fill="black", width=1)
+    d.line([(30, 10), (30, 270)], fill="black", width=1)
+    d.line([(30 + 3 * k, 260 - int(80 * np.sin(k / 9.0) ** 2)) for k in range(120)], fill=(200, 30, 30), width=2)
+    tex = (rng.integers(120, 220, (230, 300, 1)) * np.array([[[0.5, 0.7, 1.0]]])).astype(np.uint8)
+    img.paste(Image.fromarray(tex).filter(ImageFilter.GaussianBlur(3)), (110, 20))  # a smooth map
+    font = ImageFont.truetype(FONT, 16)
+    x, y = (225, 160) if bar_on_picture else (60, 40)
+    d.rectangle([x, y + 24, x + 80, y + 27], fill=(0, 0, 0))
+    d.text((x + 14, y), "50 nm", font=font, fill=(0, 0, 0))
+    return img
+
+
+def test_plot_typed_panel_holding_a_picture_reads_its_bar_strictly() -> None:
+    """A panel typed as a plot is not searched as a micrograph, but a clear bar drawn ON a picture inside it (a map in
+    a software window) is read when its label reads well; a legend-like line on the white background is not."""
+    from matsearch.indexer.figures.panels import holds_picture
+
+    on_map = _plot_with_picture(True)
+    assert holds_picture(on_map, "graph")
+    (got,) = assign_scales([ScaleTask(crop=on_map, wants=False, strict=True)])
+    assert got and got[0].value == 50.0 and got[0].unit == "nm" and got[0].source == "ocr"
+    assert got[0].nm_per_px is not None and abs(got[0].nm_per_px - 50 / 81) < 0.1 * 50 / 81
+    on_white = _plot_with_picture(False)
+    (got,) = assign_scales([ScaleTask(crop=on_white, wants=False, strict=True)])
+    assert got == []
+    (got,) = assign_scales([ScaleTask(crop=on_map, wants=False, strict=False)])
+    assert got == []  # not strict: a plot panel is not searched at all

@@ -177,7 +177,8 @@ def split_figure(
         for p, crop in zip(panels, crops, strict=True):
             value, scope, inset = split.scale_info(p.label) if split is not None else (None, None, None)
             wants = wants_scale(crop, p.type, p.type_confidence, value, scope)
-            tasks.append(ScaleTask(crop=crop, wants=wants, value=value, scope=scope, inset=inset))
+            strict = not wants and holds_picture(crop, p.type)
+            tasks.append(ScaleTask(crop=crop, wants=wants, value=value, scope=scope, inset=inset, strict=strict))
         for p, readings in zip(panels, assign_scales(tasks), strict=True):
             _set_scale(p, readings)
     return FigureSplit(
@@ -213,6 +214,12 @@ def wants_scale(
     if kind in SCALE_TYPES:
         return True
     return (confidence or 0.0) < _SURE_TYPE and kind not in ("graph", "illustration") and not _mostly_white(crop)
+
+
+def holds_picture(crop: Image.Image, kind: str | None) -> bool:
+    """A plot- or drawing-typed panel that is not mostly white (a map or micrograph inside it): its scale bars are
+    read with the strict rules (``ScaleTask.strict``). Mostly white plots are not searched at all."""
+    return kind in ("graph", "illustration") and not _mostly_white(crop)
 
 
 def _set_scale(p: Panel, readings: list[Any]) -> None:
@@ -320,9 +327,12 @@ def fill_scales(payloads: list[dict[str, Any]], images: list[Image.Image]) -> No
             crop = images[i]
             kind, prob = payloads[i].get("type"), payloads[i].get("type_confidence")
             wants = wants_scale(crop, kind, prob, value, raw.get("scope"))
-            tasks.append(ScaleTask(crop=crop, wants=wants, value=value, scope=raw.get("scope"), inset=inset))
+            strict = not wants and holds_picture(crop, kind)
+            tasks.append(
+                ScaleTask(crop=crop, wants=wants, value=value, scope=raw.get("scope"), inset=inset, strict=strict)
+            )
         for i, task, readings in zip(idx, tasks, assign_scales(tasks), strict=True):
-            if not task.wants:
+            if not task.wants and not readings:  # strict panels keep what they read
                 continue
             p = Panel(label=payloads[i].get("panel_label"), bbox=tuple(payloads[i]["bbox"]))
             _set_scale(p, readings)

@@ -543,21 +543,45 @@ def _merge_lines(lines: list[OcrLine]) -> list[OcrLine]:
 READ_ENOUGH = 0.6
 
 
+# A bar in a panel typed as a plot or drawing (a map or micrograph inside a software window, beside a colour bar) is
+# only taken when it is clearly a bar, drawn on a picture rather than on white, and its label reads well.
+STRICT_MIN_SCORE = 0.85
+STRICT_MIN_CONFIDENCE = 0.6
+
+
+def on_picture(rgb: np.ndarray, bar: ScaleBar, limit: float = 0.5) -> bool:
+    """True when the bar's surroundings (half a bar length around it) are not mostly white: a bar drawn on an
+    image, not a legend line or an axis piece on a plot's background."""
+    H, W = rgb.shape[:2]
+    x0, y0, x1, y1 = bar.bbox
+    m = max(4, (x1 - x0) // 2)
+    region = rgb[max(0, y0 - m) : min(H, y1 + m), max(0, x0 - m) : min(W, x1 + m)]
+    if region.size == 0:
+        return False
+    white = (region.min(axis=2) > 225).mean()
+    return bool(white < limit)
+
+
 def read_scales(
     image: Image.Image | np.ndarray,
     caption_value: tuple[float, str] | None = None,
     *,
     use_ocr: bool = True,
     max_bars: int = 3,
+    strict: bool = False,
 ) -> list[ScaleReading]:
     """Readings for every bar found (best first); empty when no bar is found.
 
     ``caption_value`` is the caption's (value, unit) for this panel (``CaptionSplit.scale_for(label)``); it is used
-    for the best bar when OCR reads no value there.
+    for the best bar when OCR reads no value there. ``strict`` (panels typed as plots that hold a picture): only
+    bars scoring >= :data:`STRICT_MIN_SCORE` on a picture (:func:`on_picture`) are read, and only readings of
+    confidence >= :data:`STRICT_MIN_CONFIDENCE` are kept.
     """
     rgb = _rgb(image)
     H, W = rgb.shape[:2]
     bars = find_scale_bars(rgb, max_bars=max_bars)
+    if strict:
+        bars = [b for b in bars if b.score >= STRICT_MIN_SCORE and on_picture(rgb, b)]
     readings: list[ScaleReading] = []
     cap_unit = canonical_unit(caption_value[1]) if caption_value else None
     k = -1
@@ -603,6 +627,8 @@ def read_scales(
         readings.append(r)
     # A bar whose text was read beats a text-less bar with a higher shape score.
     readings.sort(key=lambda r: (r.value is None, -r.confidence, -r.bar_score))
+    if strict:
+        readings = [r for r in readings if r.value is not None and r.confidence >= STRICT_MIN_CONFIDENCE]
     return readings
 
 

@@ -15,7 +15,9 @@ Per panel, :func:`matsearch.indexer.figures.scalebar.find_scale_bars` proposes b
    the panel's own (insets are smaller), and an inset value from the caption ("inset scale bar, 2 nm", "(right of
    panel, scale bar, 20 nm)") goes to the best remaining bar, reported under ``scale_bars`` only.
 4. Panels without any caption value are read by OCR (the label printed by the bar, several passes, see
-   :mod:`~matsearch.indexer.figures.scalelabel`).
+   :mod:`~matsearch.indexer.figures.scalelabel`). A panel typed as a plot or drawing that still holds a picture
+   (``ScaleTask.strict``: a map in a software window, an image beside a colour bar) is read only with strict rules:
+   a clear bar on the picture and a label read with confidence >= 0.6.
 
 Every reading carries ``source`` ("ocr", "caption"; "manual" is set through the API) and a ``confidence``.
 """
@@ -46,6 +48,9 @@ class ScaleTask:
     scope: str | None = None  # "label" | "group" | "figure" (how the caption tied the value to the panel)
     inset: tuple[float, str] | None = None
     bars: list[ScaleBar] = field(default_factory=list)
+    # not searched as a micrograph, but holds a picture (a map in a software window, a micrograph beside a colour
+    # bar): read by OCR with the strict rules of ``read_scales(strict=True)`` when the caption gives no value
+    strict: bool = False
 
 
 def _key(value: tuple[float, str]) -> float | None:
@@ -86,6 +91,8 @@ def assign_scales(tasks: list[ScaleTask], *, use_ocr: bool = True) -> list[list[
             anchors.setdefault(k, []).append(clear[0].length_px)
     for i, t in enumerate(tasks):
         if not t.wants:
+            if t.strict and t.value is None and use_ocr:
+                out[i] = read_scales(t.crop, None, use_ocr=True, strict=True)
             continue
         if t.value is None:
             if use_ocr:
