@@ -166,3 +166,15 @@ def test_calibration_keeps_each_feature_acting_in_its_direction() -> None:
     assert signed[1] == 0.0 and signed[0] > 0 and signed[2] < 0
     assert len(xp.CONF_SIGNS) == len(xp.CONF_FEATURES) == xp.CONF_COEF.size
     assert np.all(np.sign(xp.CONF_COEF) * np.asarray(xp.CONF_SIGNS) >= 0)  # the shipped model keeps its signs
+
+
+def test_vectorised_confidences_equal_the_single_ones(cu: xp.Candidate) -> None:
+    m = _measured(_render(_positions(cu, eps=-0.004), cu.inten))
+    twin_i = cu.inten[::-1].copy()
+    twin = xp.Candidate(d=cu.d * 1.01, inten=twin_i / twin_i.max(), hkl=cu.hkl, source="materials_project",
+                        crystal_system="cubic", lattice=cu.lattice)  # fmt: skip
+    f = xp.fit(m, [cu, twin])
+    sources = ["cod", "materials_project"]
+    for el in (False, True):
+        one = [xp.confidence(f, i, sources[i], el) for i in range(2)]
+        assert np.allclose(xp.confidences(f, sources, el), one, rtol=1e-9, atol=1e-12)

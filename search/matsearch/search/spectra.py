@@ -184,7 +184,7 @@ def _mask_explained(query: QueryPattern, explained: np.ndarray) -> np.ndarray:
 
 
 def _confidences(fits: xp.Fits, sources: list[str], elements_given: bool = False) -> np.ndarray:
-    return np.array([xp.confidence(fits, i, sources[i], elements_given) for i in range(len(fits))])
+    return xp.confidences(fits, sources, elements_given)
 
 
 def _same_phase(a: dict[str, Any], b: dict[str, Any]) -> bool:

@@ -811,6 +811,23 @@ def confidence_features(f: Fits, i: int, source: str) -> np.ndarray:
     )
 
 
+def confidences(f: Fits, sources: list[str], elements_given: bool = False) -> np.ndarray:
+    """``confidence`` of every candidate of ``f`` at once (same numbers, one array pass)."""
+    if len(f) == 0:
+        return np.zeros(0)
+    lo = np.array([EXPECTED_STRAIN.get(src, EXPECTED_STRAIN_EXPERIMENTAL)[0] for src in sources])
+    hi = np.array([EXPECTED_STRAIN.get(src, EXPECTED_STRAIN_EXPERIMENTAL)[1] for src in sources])
+    excess = np.maximum(0.0, f.strain - hi) + np.maximum(0.0, lo - f.strain)
+    evidence = np.log1p(f.n_matched * -np.log(np.maximum(f.chance, 1e-3)))
+    x = np.stack(
+        [f.score, f.explained, f.seen, f.icos, f.residual, excess, f.chance, evidence, f.intensity_log_sd,
+         f.explained_height, f.strong_unexplained],
+        axis=1,
+    )  # fmt: skip
+    z = x @ CONF_COEF + CONF_BIAS + (ELEMENTS_PRIOR_LOGIT if elements_given else 0.0)
+    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0))))
+
+
 def confidence(f: Fits, i: int, source: str, elements_given: bool = False) -> float:
     z = float(confidence_features(f, i, source) @ CONF_COEF + CONF_BIAS)
     z += ELEMENTS_PRIOR_LOGIT if elements_given else 0.0
