@@ -253,7 +253,7 @@ def eval_scales(split: str, cache: Path, settings: Any) -> dict[str, Any]:
     return {
         "panels": len(rows),
         "bar_panels": len(bar),
-        "nm_per_px_within_10pct": round(len(within) / max(1, len(bar)), 4),
+        "nm_per_px_within_10pct": round(len(within) / len(bar), 4) if bar else None,  # None: no panel draws a bar
         "bar_panels_missed": sum(1 for r in bar if r["nm_per_px"] is None),
         "bar_panels_wrong": len(bar) - len(within) - sum(1 for r in bar if r["nm_per_px"] is None),
         "barless_panels": len(barless),
@@ -336,7 +336,7 @@ def eval_scales_e2e(split: str, cache: Path, settings: Any) -> dict[str, Any]:
                 false_acc += have is not None
     return {
         "bar_panels": bar_n,
-        "nm_per_px_within_10pct": round(bar_ok / max(1, bar_n), 4),
+        "nm_per_px_within_10pct": round(bar_ok / bar_n, 4) if bar_n else None,
         "barless_panels": barless_n,
         "barless_given_nm_per_px": false_acc,
     }
