@@ -192,7 +192,8 @@ def split_figure(
     )
 
 
-SCALE_TYPES = ("microscopy",)  # real-space scale bars; diffraction bars are reciprocal (no nm/px), plots have axes
+# real-space bars (photos too: "1 cm", an MRI slice); diffraction bars are reciprocal (no nm/px), plots have axes
+SCALE_TYPES = ("microscopy", "photo")
 _SURE_TYPE = 0.6  # below this type confidence a non-microscopy panel still gets a scale-bar search
 
 
