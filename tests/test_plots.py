@@ -12,7 +12,7 @@ from PIL import Image
 
 from bench import plot_metrics
 from matsearch.indexer.plots.axes import fit_axis, parse_number, split_title
-from matsearch.indexer.plots.digitize import NoPlotFound, detect_kind, digitize, digitize_full
+from matsearch.indexer.plots.digitize import WORK_SIDE, NoPlotFound, detect_kind, digitize, digitize_full
 from training import plots_synth
 
 from .conftest import DEV_FIGURES, LiveServer, png_bytes, run_cli
@@ -67,6 +67,33 @@ def test_stacked_patterns_with_flat_baselines_keep_every_line(seed: int) -> None
     assert abs(answer["plot_box"][3] - truth["plot_box"][3]) <= 1.5  # the x axis, not the lowest pattern
     s = plot_metrics.score(answer, truth)
     assert all(ln["found"] and ln["mean_px"] <= 1.0 for ln in s["lines"]), s["lines"]
+
+
+def test_a_large_render_is_read_at_the_working_size_with_original_pixels_and_data_units() -> None:
+    """A 300-dpi-like render (dev seed 14 at 2.9x: ~2.9k px) is downsampled to ``WORK_SIDE`` for reading; the answer
+    is in the original image's pixels (box, tick px, one value per original column) and in data units."""
+    image, truth = plots_synth.render(14, dpi_scale=2.9)
+    assert max(image.size) > 2 * WORK_SIDE
+    answer = digitize_full(image)
+    assert (answer["width"], answer["height"]) == image.size
+    f = max(image.size) / WORK_SIDE  # original pixels per working pixel
+    assert all(abs(a - b) <= 2 * f for a, b in zip(answer["plot_box"], truth["plot_box"], strict=True))
+    s = plot_metrics.score(answer, truth)
+    assert s["x_ticks_right"] == s["x_ticks_total"] and s["x_ticks_wrong"] == 0
+    # data units: as close as the same plot read at 1x (nRMSE 0.001-0.012 there; the 5th line is the weakest)
+    assert all(ln["found"] and ln["nrmse"] <= 0.015 for ln in s["lines"]), s["lines"]
+    assert sorted(ln["mean_px"] for ln in s["lines"])[3] <= 2 * f, s["lines"]
+    box_w = truth["plot_box"][2] - truth["plot_box"][0]
+    for ser in answer["series"]:
+        x = np.asarray(ser["x"])
+        assert len(x) == len(ser["y"]) == len(ser["px_y"]) and len(x) >= 0.9 * box_w  # original columns
+        # x in data units at original columns: the tick marks' columns give the tick values
+        for t in truth["x_ticks"]:
+            col = t["px"] - ser["px_x0"]
+            if 0 <= col < len(x) - 1:
+                assert float(np.interp(col, np.arange(len(x)), x)) == pytest.approx(
+                    t["value"], abs=1.5 * abs(x[1] - x[0])
+                )
 
 
 def test_real_dev_panel_axes() -> None:

@@ -112,13 +112,18 @@ def render(
     xrd_peaks: list[tuple[float, float]] | None = None,
     fmt: str | None = None,
     n_series: int | None = None,
+    dpi_scale: float = 1.0,
 ) -> tuple[Image.Image, dict[str, Any]]:
-    """One plot and its truth; ``n_series`` fixes the number of lines (e.g. 1 for a single-phase pattern)."""
+    """One plot and its truth; ``n_series`` fixes the number of lines (e.g. 1 for a single-phase pattern).
+
+    ``dpi_scale`` renders the same figure at ``dpi_scale`` × 100 dpi (a 300-dpi document render at 3): every size in
+    pixels — image, fonts, pens — grows by that factor, the drawn plot is otherwise the same.
+    """
     rng = np.random.default_rng(seed)
     kind = kind or str(rng.choice(["xrd", "xrd", "raman", "xps", "ftir", "uvvis", "generic"]))
     W = int(rng.integers(300, 1201))
     Hh = int(W * rng.uniform(0.6, 0.85))
-    dpi = 100
+    dpi = 100 * dpi_scale
     scale = W / 500
     fs = float(np.clip(rng.uniform(8, 12) * scale**0.7, 6, 18))
     family = str(rng.choice(["serif", "sans-serif", "DejaVu Serif", "DejaVu Sans"]))
@@ -145,7 +150,7 @@ def render(
             "mathtext.fontset": "dejavuserif" if "erif" in family else "dejavusans",
         }
     ):
-        fig = plt.figure(figsize=(W / dpi, Hh / dpi), dpi=dpi)
+        fig = plt.figure(figsize=(W / 100, Hh / 100), dpi=dpi)
         ax = fig.add_subplot(111)
         data = []
         offset = 0.0
@@ -164,7 +169,7 @@ def render(
                 y,
                 styles[i],
                 color=pal[i % len(pal)],
-                lw=lw_px * 72 / dpi,
+                lw=lw_px * 72 / 100,
                 label=f"S{i + 1}" if not stacked else ["A", "B", "C", "D", "E"][i],
             )
         if kind in ("xrd", "raman") and not stacked and n > 1:

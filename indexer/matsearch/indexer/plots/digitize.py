@@ -7,6 +7,11 @@ true when the axis had no readable numeric ticks, so its values are fractions of
 ``kind`` (from the axis titles and the caption) and ``series`` [{label, color, x, y, confidence}] — one y per pixel
 column of the box, ``null`` where the line is hidden. ``digitize_full`` also returns the pixel rows per series
 (for evaluation and for the ``spectra`` collection).
+
+Images whose longer side exceeds ``WORK_SIDE`` pixels (300-dpi document renders, 2400–2800 px) are read at a working
+size (area-averaged down to ``WORK_SIDE``) and every pixel position in the answer is mapped back to the original
+image: ``plot_box``, tick ``px``, ``px_x0``/``px_y``, and one value per ORIGINAL pixel column (interpolated between
+working columns). The cost of a panel is then bounded by the working size.
 """
 
 from __future__ import annotations
@@ -32,7 +37,10 @@ from matsearch.indexer.plots.axes import (
 )
 from matsearch.indexer.plots.lines import Track, extract_lines
 
-__all__ = ["digitize", "digitize_full", "detect_kind", "NoPlotFound"]
+__all__ = ["digitize", "digitize_full", "detect_kind", "NoPlotFound", "WORK_SIDE"]
+
+# Longer image side the digitiser works at; larger images are downsampled (the synthetic sets tuned on are 300–1200 px).
+WORK_SIDE = 1400
 
 
 class NoPlotFound(MatsearchError):
@@ -121,16 +129,58 @@ def _series_label(track: Track, swatches: list[tuple[tuple[int, int, int, int], 
     return best[1] if best else None
 
 
-def _axis_json(info: Any, title: str, relative: bool) -> dict[str, Any]:
+def _axis_json(info: Any, title: str, relative: bool, f: float = 1.0) -> dict[str, Any]:
+    """``f``: original pixels per working pixel along this axis (tick positions are given in the original image)."""
     quantity, unit = split_title(title)
     return {
         "label": title or None,
         "quantity": quantity,
         "unit": unit,
         "scale": info.fit.scale if info.fit is not None else "linear",
-        "ticks": [{"value": float(v), "px": round(float(p), 2)} for v, p in info.ticks],
+        "ticks": [{"value": float(v), "px": round(float(_to_orig(p, f)), 2)} for v, p in info.ticks],
         "relative": relative,
     }
+
+
+def _to_orig(p: Any, f: float) -> Any:
+    """A working-image pixel position (pixel centres at integers) in original-image pixels (``f`` = orig/working)."""
+    return p if f == 1.0 else (np.asarray(p, dtype=float) + 0.5) * f - 0.5
+
+
+def _to_work(p: Any, f: float) -> Any:
+    return p if f == 1.0 else (np.asarray(p, dtype=float) + 0.5) / f - 0.5
+
+
+def _working_image(rgb: np.ndarray, max_side: int | None) -> tuple[np.ndarray, float, float]:
+    """The image the digitiser reads (area-averaged down so its longer side is ``max_side``) and the x/y factors."""
+    h, w = rgb.shape[:2]
+    if max_side is None or max(h, w) <= max_side:
+        return rgb, 1.0, 1.0
+    s = max_side / max(h, w)
+    ws, hs = max(1, int(round(w * s))), max(1, int(round(h * s)))
+    small = cv2.resize(rgb, (ws, hs), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(small), w / ws, h / hs
+
+
+def _resample_track(py: np.ndarray, fx: float, c0: int) -> tuple[np.ndarray, int]:
+    """Working-column rows ``py`` (first working column ``c0``) at every original column those columns cover.
+
+    Linear between two known neighbours; the nearer one where only one is known (gaps stay gaps). Returns the rows
+    (working-pixel units) and the first original column.
+    """
+    n = len(py)
+    a = int(np.ceil(_to_orig(c0 - 0.5, fx) - 1e-9))
+    b = int(np.floor(_to_orig(c0 + n - 0.5, fx) - 1e-9))
+    co = np.arange(a, b + 1, dtype=float)
+    p = np.clip(_to_work(co, fx) - c0, 0.0, n - 1.0)
+    i0 = np.minimum(np.floor(p).astype(int), n - 1)
+    i1 = np.minimum(i0 + 1, n - 1)
+    w = p - i0
+    v0, v1 = py[i0], py[i1]
+    lin = (1 - w) * v0 + w * v1
+    near = np.where(w < 0.5, v0, v1)
+    out = np.where(np.isnan(v0) | np.isnan(v1), near, lin)
+    return out, a
 
 
 def y_title_needed(caption: str) -> Callable[[str], bool]:
@@ -153,13 +203,16 @@ def y_title_needed(caption: str) -> Callable[[str], bool]:
     return need
 
 
-def digitize_full(image: Image.Image | np.ndarray, caption: str = "", ingest: bool = False) -> dict[str, Any]:
+def digitize_full(
+    image: Image.Image | np.ndarray, caption: str = "", ingest: bool = False, max_side: int | None = WORK_SIDE
+) -> dict[str, Any]:
     """The answer plus, per series, ``px_x0`` (first column) and ``px_y`` (pixel rows) for evaluation.
 
     ``ingest=True`` reads what the ``spectra`` collection needs and no more: the x axis (ticks and title), the y
     title only where the kind depends on it, no y tick labels (y comes out relative: ``y_axis.relative`` is true;
     the collection's vectors are scaled to the series' own range, so a linear y calibration changes none of them),
-    and no lines at all when the x axis could not be calibrated (such series are not indexed).
+    and no lines at all when the x axis could not be calibrated (such series are not indexed). ``max_side``: the
+    working size (see the module docstring; None reads the image at full size).
     """
     if isinstance(image, Image.Image):
         if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
@@ -172,10 +225,13 @@ def digitize_full(image: Image.Image | np.ndarray, caption: str = "", ingest: bo
     rgb = np.ascontiguousarray(rgb.astype(np.uint8))
     if min(rgb.shape[:2]) < 40:
         raise NoPlotFound(f"image is {rgb.shape[1]}x{rgb.shape[0]} pixels: too small for a plot")
-    ax = find_axes(rgb, y_title_needed(caption) if ingest else None)
+    work, fx, fy = _working_image(rgb, max_side)
+    ax = find_axes(work, y_title_needed(caption) if ingest else None)
     if ax is None:
         raise NoPlotFound("no plot axes found in the image (no pair of long straight axis lines)")
-    return _digitize_with_axes(rgb, ax, caption, lines=not (ingest and ax.x.fit is None))
+    out = _digitize_with_axes(work, ax, caption, lines=not (ingest and ax.x.fit is None), scale=(fx, fy))
+    out["width"], out["height"] = int(rgb.shape[1]), int(rgb.shape[0])
+    return out
 
 
 def digitize(image: Image.Image | np.ndarray, caption: str = "", ingest: bool = False) -> dict[str, Any]:
@@ -187,8 +243,15 @@ def digitize(image: Image.Image | np.ndarray, caption: str = "", ingest: bool = 
     return out
 
 
-def _digitize_with_axes(rgb: np.ndarray, ax: Axes, caption: str, lines: bool = True) -> dict[str, Any]:
-    """The answer for found axes; ``lines=False`` (ingest, x axis not calibrated: nothing to index) skips the lines."""
+def _digitize_with_axes(
+    rgb: np.ndarray, ax: Axes, caption: str, lines: bool = True, scale: tuple[float, float] = (1.0, 1.0)
+) -> dict[str, Any]:
+    """The answer for found axes; ``lines=False`` (ingest, x axis not calibrated: nothing to index) skips the lines.
+
+    ``scale``: original pixels per pixel of ``rgb`` (x, y) when ``rgb`` is a downsampled working image; pixel
+    positions in the answer are then original-image ones and there is one value per original column.
+    """
+    fx, fy = scale
     height, width = rgb.shape[:2]
     x0, y0, x1, y1 = ax.plot_box
     m = max(1, ax.thickness // 2 + 1)
@@ -232,21 +295,29 @@ def _digitize_with_axes(rgb: np.ndarray, ax: Axes, caption: str, lines: bool = T
     for tr in tracks:
         yrow = tr.y + by0
         ok = ~np.isnan(yrow)
+        idx = np.flatnonzero(ok)
+        lo, hi = int(idx[0]), int(idx[-1])
+        yrow, ok, xv = yrow[lo : hi + 1], ok[lo : hi + 1], xvals[lo : hi + 1]
+        c0 = bx0 + lo
+        if fx != 1.0 or fy != 1.0:  # one value per original column, rows interpolated in working pixels
+            yrow, c0 = _resample_track(yrow, fx, c0)
+            ok = ~np.isnan(yrow)
+            wc = _to_work(np.arange(c0, c0 + len(yrow), dtype=float), fx)
+            xv = xfit.value(wc) if xfit is not None else (wc - x0) / max(1, x1 - x0)
         if yfit is not None:
             yv = yfit.value(np.where(ok, yrow, 0.0)) * ax.y.multiplier
         else:
             yv = (y1 - np.where(ok, yrow, 0.0)) / max(1, y1 - y0)
-        idx = np.flatnonzero(ok)
-        lo, hi = int(idx[0]), int(idx[-1])
+        prow = _to_orig(yrow, fy)
         tr.label = _series_label(tr, swatches)
         series.append(
             {
                 "label": tr.label,
                 "color": "#{:02x}{:02x}{:02x}".format(*tr.color),
-                "x": [float(v) for v in xvals[lo : hi + 1]],
-                "y": [float(v) if o else None for v, o in zip(yv[lo : hi + 1], ok[lo : hi + 1], strict=True)],
-                "px_y": [float(v) if o else None for v, o in zip(yrow[lo : hi + 1], ok[lo : hi + 1], strict=True)],
-                "px_x0": int(bx0 + lo),
+                "x": [float(v) for v in xv],
+                "y": [float(v) if o else None for v, o in zip(yv, ok, strict=True)],
+                "px_y": [float(v) if o else None for v, o in zip(prow, ok, strict=True)],
+                "px_x0": int(c0),
                 "confidence": round(tr.confidence * (1.0 if xfit is not None else 0.5), 3),
             }
         )
@@ -254,9 +325,9 @@ def _digitize_with_axes(rgb: np.ndarray, ax: Axes, caption: str, lines: bool = T
     return {
         "width": width,
         "height": height,
-        "plot_box": [int(v) for v in ax.plot_box],
-        "x_axis": _axis_json(ax.x, ax.x.title, xfit is None),
-        "y_axis": _axis_json(ax.y, ax.y.title, yfit is None),
+        "plot_box": [int(round(float(_to_orig(v, f)))) for v, f in zip(ax.plot_box, (fx, fy, fx, fy), strict=True)],
+        "x_axis": _axis_json(ax.x, ax.x.title, xfit is None, fx),
+        "y_axis": _axis_json(ax.y, ax.y.title, yfit is None, fy),
         "kind": kind,
         "series": series,
     }
