@@ -205,9 +205,9 @@ def wants_scale(
     scope: str | None = "label",
 ) -> bool:
     """Whether to look for scale bars in a panel: the caption gives a value for it by name (scope "label"), or it
-    is (or may be) a micrograph. A value that reaches the panel only through its group or the whole caption
-    ("(a–f) ... Scale bar, 100 nm.") does not override the type: a plot's legend lines are not bars. Untyped panels
-    fall back to "not mostly white" (plots, schematics and tables have no bars)."""
+    is (or may be) a micrograph or a photo (:data:`SCALE_TYPES`). A value that reaches the panel only through its
+    group or the whole caption ("(a–f) ... Scale bar, 100 nm.") does not override the type: a plot's legend lines
+    are not bars. Untyped panels fall back to "not mostly white" (plots, schematics and tables have no bars)."""
     if cap_value is not None and scope in (None, "label"):
         return True
     if kind is None:
