@@ -163,7 +163,8 @@ def text_caption(raw: bytes, spec: dict[str, Any]) -> str | None:
             return None
         picked = [ln for ln in lines[k:] if ln.strip()][: int(spec.get("lines", 1))]
         text = " ".join(re.sub(r"<[^>]+>", "", ln).lstrip("- ") for ln in picked)
-        text = re.sub(r"\[([^\]]*)\]\(#[^)]*\)", r"\1", text)  # in-document links keep their words
+        text = re.sub(r"\[((?:\\\]|[^\]])*)\]\(#[^)]*\)", r"\1", text)  # in-document links keep their words
+        text = text.replace("\\[", "[").replace("\\]", "]")  # markdown escapes
         return _norm(text[text.find(spec["start"]) :])
     import pypdfium2 as pdfium
 

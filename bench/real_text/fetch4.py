@@ -55,10 +55,18 @@ def fetch(cache: Path = DEFAULT_CACHE) -> list[dict[str, Any]]:
 
 def ensure(cache: Path = DEFAULT_CACHE) -> Path:
     """The cache folder with ``captions4.json`` (fetched when missing or older than the source list)."""
+    import hashlib
+
     path = cache / CACHE_FILE
     want = {it["id"] for it in json.loads(SOURCES.read_text("utf-8"))}
-    have = {c["id"] for c in json.loads(path.read_text("utf-8"))} if path.exists() else set()
-    if want - have:
+    have = {c["id"]: c["caption"] or "" for c in json.loads(path.read_text("utf-8"))} if path.exists() else {}
+    sums = {
+        c["id"]: c["caption_sha256"]
+        for split in ("dev4", "heldout4")
+        for c in json.loads(Path(__file__).with_name(f"captions_{split}.json").read_text("utf-8"))["captions"]
+    }
+    stale = any(hashlib.sha256(have[k].encode()).hexdigest() != v for k, v in sums.items() if k in have)
+    if want - set(have) or stale:
         fetch(cache)
     return cache
 

@@ -1,0 +1,75 @@
+"""The session-4 real-data fetch helpers (bench.real_figures.fetch): captions cut from a packaged document's own text,
+vector figures rendered from a PDF page, and the manifest/annotation files agreeing with each other."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+
+from PIL import Image
+
+from bench.real_figures import fetch as F
+from training import figures_synth as synth
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pdf(tmp_path: Path) -> bytes:
+    img = tmp_path / "plot.png"
+    Image.new("RGB", (120, 80), "white").save(img)
+    out = tmp_path / "paper.pdf"
+    caption = "Fig. 1 (a) TEM image of Ag nanoparticles. (b) Size histogram."
+    synth.build_figures_pdf([(str(img), caption)], str(out), title="Fetch test", body_words=30)
+    return out.read_bytes()
+
+
+def test_pdf_caption_from_start_to_stop(tmp_path: Path) -> None:
+    raw = _pdf(tmp_path)
+    full = F.text_caption(raw, {"kind": "pdf", "pages": [0], "start": "Fig. 1 (a)", "stop": []})
+    assert full is not None and full.startswith("Fig. 1 (a) TEM image of Ag nanoparticles.")
+    cut = F.text_caption(raw, {"kind": "pdf", "pages": [0], "start": "Fig. 1 (a)", "stop": [" (b) Size"]})
+    assert cut == "Fig. 1 (a) TEM image of Ag nanoparticles."
+    assert F.text_caption(raw, {"kind": "pdf", "pages": [0], "start": "Figure 9.", "stop": []}) is None
+
+
+def test_markdown_caption_lines_and_links() -> None:
+    md = (
+        b"Body text.\n\n![](_page_6_Figure_0.jpeg)\n\n(a) Upscale split. (b) Original split.\n\n"
+        b'<span id="page-6-1"></span>Figure 3. Counts over time, see [\\[18\\]](#page-8-4).\n\nNext paragraph.\n'
+    )
+    one = F.text_caption(md, {"kind": "md", "start": "Figure 3.", "lines": 1})
+    assert one == "Figure 3. Counts over time, see [18]."
+    two = F.text_caption(md, {"kind": "md", "start": "(a) Upscale", "lines": 2})
+    assert two == "(a) Upscale split. (b) Original split. Figure 3. Counts over time, see [18]."
+
+
+def test_pdf_render_crop_is_deterministic(tmp_path: Path) -> None:
+    raw = _pdf(tmp_path)
+    a = F._pdf_render(raw, 0, 1.0, [10, 10, 210, 160])
+    b = F._pdf_render(raw, 0, 1.0, [10, 10, 210, 160])
+    assert a == b
+    assert Image.open(io.BytesIO(a)).size == (200, 150)
+
+
+def test_session4_annotations_agree_with_the_manifest() -> None:
+    man = json.loads((ROOT / "bench/real_figures/manifest4.json").read_text())["figures"]
+    panels = json.loads((ROOT / "bench/real_figures/panels4.json").read_text())["figures"]
+    assert {f["file"] for f in man} == set(panels)
+    old = {f["file"] for f in json.loads(F.MANIFEST.read_text())["figures"]}
+    for f in man:
+        assert f["file"] not in old
+        want = "heldout4" if hashlib.sha256(f["unit"].encode()).hexdigest()[0] in "0123456" else "dev4"
+        assert f["split"] == want, f["file"]
+        w, h = f["size"]
+        for p in panels[f["file"]]:
+            x0, y0, x1, y1 = p["bbox"]
+            assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h, (f["file"], p)
+    sources = json.loads((ROOT / "bench/real_text/captions4_sources.json").read_text())
+    for s in sources:
+        want = "heldout4" if hashlib.sha256(s["unit"].encode()).hexdigest()[0] in "0123456" else "dev4"
+        assert s["split"] == want, s["id"]
+    for split in ("dev4", "heldout4"):
+        ids = {c["id"] for c in json.loads((ROOT / f"bench/real_text/captions_{split}.json").read_text())["captions"]}
+        assert ids == {s["id"] for s in sources if s["split"] == split}
