@@ -157,7 +157,12 @@ class SplitRecogniser:
         paths = {k: cache_dir / "onnx" / f"{stem}-{k}.onnx" for k in ("body", "head_kept", "head_full")}
         with _split_lock:
             if not all(p.exists() for p in paths.values()):
-                _cut_models(src, characters, paths)
+                try:
+                    _cut_models(src, characters, paths)
+                except OSError:  # read-only cache: cut into a private temporary folder instead
+                    tmp = Path(tempfile.mkdtemp(prefix="matsearch-ocr-"))
+                    paths = {k: tmp / v.name for k, v in paths.items()}
+                    _cut_models(src, characters, paths)
         self.body = _session(paths["body"])
         self.kept = _session(paths["head_kept"])
         self.full = _session(paths["head_full"])
@@ -197,7 +202,10 @@ def split_recogniser() -> SplitRecogniser:
         rec = get_ocr()._load_rec_model()
         with _split_make_lock:
             if _split is None:
-                src = Path(rec.session.session._model_path)
+                import rapidocr
+
+                found = getattr(rec.session.session, "_model_path", None)
+                src = Path(found) if found else Path(rapidocr.__file__).parent / "models" / "PP-OCRv6_rec_small.onnx"
                 _split = SplitRecogniser(src, list(rec.postprocess_op.character), _cache_dir())
     return _split
 
