@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                     data = _pdf_render(raw, src["page"], float(src["scale"]), src["crop"])
                 else:
                     data = raw
-                if "crop" in src:  # a figure shipped together with its typeset caption: the figure part only
+                if "crop" in src and src["kind"] != "pdf-render":  # a figure shipped with its typeset caption
                     buf = io.BytesIO()
                     Image.open(io.BytesIO(data)).convert("RGB").crop(tuple(src["crop"])).save(buf, format="PNG")
                     data = buf.getvalue()
