@@ -29,6 +29,12 @@ Real layouts (measured on ``bench/real_figures``, see docs/figures.md):
   that does not sit at a corner of its region is dropped and the figure re-partitioned.
 - Large figures are also read at about print size (``panels.SMALL_ANALYSIS_SIDE``); a full-size reading must find
   more labels to win.
+- **Equal frames** (film strips, time series, graph grids): when the read letters sit at the same place in the
+  cells of a regular grid over the figure and run in its reading order (row- or column-major), the cells are the
+  panels (:func:`_lattice`), so an unread or misread letter in a strip without gutters still gets its own frame.
+- Labels printed on **mid-grey** pictures (white on a grey frame, black on a light-grey one) are candidates when
+  they stand far from a plain surrounding (:func:`_mid_tone_label`).
+- A line along a label's edge that crosses almost no ink (a gutter crossed by an arrow) is cut before a seam.
 """
 
 from __future__ import annotations
@@ -38,7 +44,6 @@ import threading
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import cv2
 import numpy as np
@@ -102,36 +107,28 @@ class Layout:
 
 OcrBatch = Callable[[Sequence[np.ndarray]], list[tuple[str, float]]]
 _OCR_LOCK = threading.Lock()
-_OCR: Any = None
 
 
 def _rapidocr_batch(crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
-    """Read a batch of small BGR crops with rapidocr's recognizer (weights inside the wheel).
+    """Read a batch of small BGR crops with rapidocr's recogniser (weights inside the wheel), through
+    :func:`matsearch.indexer.figures.ocr.recognize_padded` (each batch padded only to its own widest crop, at least
+    64 px at height 48, and the cheap split recogniser head: the same readings as rapidocr's full recogniser).
 
-    A narrow input shape (48x64 instead of 48x320) makes single-glyph crops ~8x cheaper.
+    The recogniser pads a batch to its widest crop (one wide blob made a batch of letters 4x dearer), so crops are
+    read in groups of similar width (input widths up to 64, 96, 128, 192 px and beyond).
     """
-    global _OCR
     if not crops:
         return []
+    from matsearch.indexer.figures.ocr import recognize_padded
+
+    widths = [48 * c.shape[1] / max(1, c.shape[0]) for c in crops]
+    bucket = [sum(w > lim for lim in (64, 96, 128, 192)) for w in widths]
+    res: list[tuple[str, float]] = [("", 0.0)] * len(crops)
     with _OCR_LOCK:
-        if _OCR is None:
-            from rapidocr import RapidOCR
-
-            from matsearch.indexer.figures.ocr import ENGINE_PARAMS  # one ORT thread, no spinning
-
-            engine = RapidOCR(params={**ENGINE_PARAMS, "Rec.rec_img_shape": [3, 48, 64], "Rec.rec_batch_num": 32})
-            _OCR = engine._load_rec_model()
-        from rapidocr.ch_ppocr_rec import TextRecInput
-
-        # the recogniser pads a batch to its widest crop: one wide blob made a batch of letters 4x dearer, so crops
-        # are read in groups of similar width (input widths up to 64, 96, 128, 192 px and beyond)
-        widths = [48 * c.shape[1] / max(1, c.shape[0]) for c in crops]
-        bucket = [sum(w > lim for lim in (64, 96, 128, 192)) for w in widths]
-        res: list[tuple[str, float]] = [("", 0.0)] * len(crops)
         for b in sorted(set(bucket)):
             idx = [i for i, k in enumerate(bucket) if k == b]
-            out = _OCR(TextRecInput(img=[crops[i] for i in idx]))
-            for i, t, s in zip(idx, out.txts, out.scores, strict=True):
+            lines = recognize_padded([crops[i] for i in idx], min_ratio=64 / 48, max_batch=32, spread=None)
+            for i, (t, s) in zip(idx, lines, strict=True):
                 res[i] = (str(t), float(s))
     return res
 
