@@ -90,6 +90,11 @@ ACORN_MAX_SELECTIVITY = 0.4  # filters keeping at most this share of points use 
 # subset between the threshold's estimate bounds could take the plain filtered graph search, whose recall collapses
 # without payload links (0.006-0.15 at 10 %), hence the margin
 SCAN_BELOW_THRESHOLD_SHARE = 0.5
+# Beam width of an ACORN search when the query does not set hnsw_ef (Edge's default is ef_construct, 100). A filtered
+# query searches every segment's graph, so at 1M (four segments of <= 256k) the default cost 14-17 ms p50 against
+# 9.4-12.7 ms at ef=64, recall@10 0.999-0.9995 vs 0.9945-0.9975 (quiet run, docs/benchmarks.md "1M points"); at 100k
+# ACORN at ef=64 kept recall 0.987-0.9995 (a 10 % filter there is scanned, not searched).
+ACORN_EF = 64
 OVERSAMPLING = 2.0  # candidates scored on the int8 vectors per result, then rescored with the originals
 MAINTAIN_MIN_UNINDEXED = 20_000  # maintain() builds HNSW once this many points (or 10%) are unindexed
 BUILD_IN_BACKGROUND = True  # maintain() builds in a subprocess on a copy and swaps it in (False: in process)
@@ -519,11 +524,15 @@ class EdgeStore(StoreBase):
     def _request(self, collection: str, q: VectorQuery) -> qe.QueryRequest:
         size = self.spec(collection).vector(q.using).size
         flt = edge_filter(q.filter)
+        acorn = self._acorn(collection, flt, size) if flt is not None and not q.exact else None
+        ef = q.hnsw_ef
+        if ef is None and acorn is not None:
+            ef = max(ACORN_EF, q.limit + (q.offset or 0))
         params = qe.SearchParams(
-            hnsw_ef=q.hnsw_ef,
+            hnsw_ef=ef,
             exact=q.exact,
             quantization=_SEARCH_QUANTIZATION,
-            acorn=self._acorn(collection, flt, size) if flt is not None and not q.exact else None,
+            acorn=acorn,
         )
         return qe.QueryRequest(
             limit=q.limit,
