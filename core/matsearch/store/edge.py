@@ -23,7 +23,6 @@ import json
 import logging
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -335,7 +334,7 @@ class EdgeStore(StoreBase):
         self.wait_for_build(collection)
         self._shard(collection)
         with self._write:
-            t0, cpu0 = time.perf_counter(), _cpu_s()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             shard = self._shard(collection)
             changed = shard.optimize()
             shard.flush()
@@ -346,7 +345,7 @@ class EdgeStore(StoreBase):
                     "in_process": True,
                     "changed": int(changed),
                     "seconds": round(time.perf_counter() - t0, 2),
-                    "cpu_s": round(_cpu_s() - cpu0, 2),
+                    "cpu_s": round(time.process_time() - cpu0, 2),
                 }
             )
 
@@ -570,11 +569,6 @@ class EdgeStore(StoreBase):
                 fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
                 self._lock_file.close()
                 self._lock_file = None
-
-
-def _cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _shard_dir(coll_dir: Path) -> Path:
