@@ -14,9 +14,10 @@ import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # torch is imported by the export only: a session alone (OCR, cached models) needs no torch
+    import torch
 
 _LOCK = threading.Lock()
 
@@ -31,6 +32,8 @@ def export_verified(
     dynamic_axes: dict[str, dict[int, str]],
     verify: Callable[[str], None],
 ) -> None:
+    import torch
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
     os.close(fd)

@@ -73,16 +73,6 @@ def _kept_class(char: str) -> bool:
     return not (0x2E80 <= o < 0xFF00 or 0xFF61 <= o <= 0xFF9F or 0xAC00 <= o < 0xD7B0)
 
 
-def _session(path: Path) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
 def _cut_models(src: Path, characters: list[str], paths: dict[str, Path]) -> None:
     """Cut the recogniser at its last classifier: ``body`` (image -> [B, T, D] features) and two heads
     ``[N, D] -> (argmax [N], max probability [N])``, one over the kept classes, one over all of them."""
@@ -163,9 +153,9 @@ class SplitRecogniser:
                     tmp = Path(tempfile.mkdtemp(prefix="matsearch-ocr-"))
                     paths = {k: tmp / v.name for k, v in paths.items()}
                     _cut_models(src, characters, paths)
-        self.body = _session(paths["body"])
-        self.kept = _session(paths["head_kept"])
-        self.full = _session(paths["head_full"])
+        from matsearch.encoders.onnx_export import session
+
+        self.body, self.kept, self.full = (session(paths[k], threads=1) for k in ("body", "head_kept", "head_full"))
         self.kept_classes = np.array([i for i, c in enumerate(characters) if _kept_class(c)], dtype=np.int64)
         self.input_name = self.body.get_inputs()[0].name
 
