@@ -489,6 +489,7 @@ def read_candidates(
     expected: Sequence[str] | None = None,
     *,
     staged: bool = True,
+    leaves: list[Box] | None = None,
 ) -> list[LabelCandidate]:
     """Label-like texts of the figure (before choosing which of them are the panel labels).
 
@@ -499,12 +500,14 @@ def read_candidates(
     caption's ``expected`` labels, reading stops when every one of them is read once, consistently (heights and
     rows/columns, :func:`_complete`); without a caption, after the corners, when a batch no longer lengthens the
     label sequence. ``staged=False`` reads everything (the reference for the cost/accuracy comparison).
+    ``leaves``: the figure's :func:`blocks` when the caller has them already.
     """
     boxes = find_candidates(gray)
     prior = label_prior(gray, boxes)
     order = np.argsort(-prior, kind="stable")[:MAX_READS]
     boxes, prior = [boxes[int(i)] for i in order], prior[order]
-    leaves = blocks(blank, gray=gray) if blank is not None else []
+    if leaves is None:
+        leaves = blocks(blank, gray=gray) if blank is not None else []
     corners: list[Corner] = []
     corners_done = False
 
@@ -1048,7 +1051,8 @@ def analyse(image: Image.Image, expected_labels: Sequence[str] | None = None, oc
     explain: list[str] = []
     gray = gray_array(image)
     blank = background_mask(image)
-    candidates = read_candidates(gray, ocr, blank, expected_labels, staged=STAGED_READS)
+    leaves = blocks(blank, gray=gray)  # the picture-like blocks: read for corner labels, then for the gaps
+    candidates = read_candidates(gray, ocr, blank, expected_labels, staged=STAGED_READS, leaves=leaves)
     labels = choose_labels(candidates, expected_labels, explain)
     if expected_labels and not labels:
         explain.append("none of the caption's labels was read in the image: one panel")
@@ -1063,7 +1067,7 @@ def analyse(image: Image.Image, expected_labels: Sequence[str] | None = None, oc
             )
             labels = [c for c in labels if all(c is not o for o in off)]
             regions = partition(image, labels, explain, blank=blank, gray=gray)
-    regions = _fill_gaps(regions, lambda: blocks(blank, gray=gray), ~blank, expected_labels, explain)
+    regions = _fill_gaps(regions, lambda: leaves, ~blank, expected_labels, explain)
     regions = _lattice(regions, labels, blank, gray, expected_labels, explain) or regions
     return Layout(image.width, image.height, regions, candidates, explain)
 
