@@ -492,12 +492,15 @@ def extract_lines(
     prov = np.full(mask.shape, -1, dtype=np.int32)
     prov[mask] = near
 
-    def beside(i: int, j: int) -> float:
-        mi = prov == i
+    grown: dict[int, np.ndarray] = {}  # a kept cluster's provisional pixels grown by one, made once
+
+    def beside(mi: np.ndarray, j: int) -> float:
+        """Share of cluster i's provisional pixels (``mi``) lying on or next to cluster j's."""
         if not mi.any():
             return 1.0
-        grown = cv2.dilate((prov == j).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-        return float(grown[mi].mean())
+        if j not in grown:
+            grown[j] = cv2.dilate((prov == j).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        return float(grown[j][mi].mean())
 
     # a cluster merges into a kept one when it is that colour's anti-aliased blend with the background lying along
     # its strokes, or a similar colour nearly all of whose pixels lie along that colour's strokes (JPEG ringing gives
@@ -506,10 +509,13 @@ def extract_lines(
     parent: dict[int, int] = {}
     for i in order:
         best_j, best_b = -1, 0.0
+        mi = prov == i
         for j in keep:
             alpha, res = _blend(rgb_c[i][None, :], rgb_c[j], bgc)
-            b_ij = beside(i, j)
             near_colour = res[0] < 45 or float(np.linalg.norm(centres[i] - centres[j])) < 25
+            if not near_colour:  # both tests below need it (res < 22 is near in colour too)
+                continue
+            b_ij = beside(mi, j)
             if (res[0] < 22 and alpha[0] < 0.92 and b_ij >= 0.5) or (b_ij >= 0.75 and near_colour):
                 if b_ij > best_b:
                     best_j, best_b = j, b_ij
