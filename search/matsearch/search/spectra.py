@@ -508,6 +508,7 @@ def search_spectrum(
     residual_score: dict[int, float] = {}  # further phases: fit score on the peak weight the others leave
     claimed = fits.credit[order[0]].copy() if order else np.zeros(npk)
     denom: _Denominators | None = None  # the peak index's per-phase intensity inside the measured range
+    last_rescore: tuple[xp.Fits, np.ndarray, xp.Fits] | None = None  # (fits, weights, their rescore)
     while tentative and len(tentative) < opts.max_phases:
         residual_w = base_w * (1.0 - np.clip(claimed, 0.0, 1.0))
         if residual_w.sum() < MIXTURE_MIN_RESIDUAL * max(float(base_w.sum()), 1e-12):
@@ -560,6 +561,7 @@ def search_spectrum(
                 claimed = fits.credit[order[0]].copy()
                 continue
         rfits = xp.rescore(m, models, fits, residual_w)
+        last_rescore = (fits, residual_w, rfits)
         best_i = _best_further(rfits, cands, tentative, residual_w)
         if best_i < 0:
             break
@@ -699,7 +701,12 @@ def search_spectrum(
         for claimed_by in lefts:
             left_w = base_w * (1.0 - np.clip(claimed_by, 0.0, 1.0))
             if left_w.sum() > 0:
-                rest = _confidences(xp.rescore(m, models, fits, left_w), sources, bool(opts.elements))
+                rescored = None
+                if last_rescore is not None and last_rescore[0] is fits and np.array_equal(last_rescore[1], left_w):
+                    rescored = last_rescore[2]  # the loop's last rescore had these very weights (a common case)
+                if rescored is None:
+                    rescored = xp.rescore(m, models, fits, left_w)
+                rest = _confidences(rescored, sources, bool(opts.elements))
                 list_conf = np.maximum(list_conf, rest)
         for i in [int(j) for j in np.argsort(-list_conf, kind="stable")]:
             if len(results) >= opts.limit:
