@@ -385,21 +385,6 @@ def unknown_work(arr: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
     return np.ascontiguousarray(work), factor, spacings / (period * factor)
 
 
-def payload_features(hits: Sequence[ScoredHit]) -> tuple[list[ScoredHit], np.ndarray, list[np.ndarray | None]]:
-    """Library points that carry a lattice spectrum, with their harmonics and reference spots."""
-    from matsearch.encoders.stem import LAT_M, LAT_NK, unpack_harmonics
-
-    with_lat = [h for h in hits if isinstance(h.payload.get(LATTICE_KEY), str)]
-    if not with_lat:
-        return [], np.zeros((0, LAT_NK, LAT_M + 1), np.complex64), []
-    harm = np.stack([unpack_harmonics(h.payload[LATTICE_KEY]) for h in with_lat])
-    spots: list[np.ndarray | None] = []
-    for h in with_lat:
-        sp = h.payload.get(SPOTS_KEY)
-        spots.append(np.asarray(sp, dtype=np.float64).reshape(-1, 2) if isinstance(sp, list) and sp else None)
-    return with_lat, harm, spots
-
-
 # Stage 1 fetches only these payload fields: the lattice spectra (3.3 kB + 24 spots per point) were ~65 of the
 # ~140 CPU-ms of a query at 20k points when every candidate's payload came back (docs/stem.md, speed). The spectra
 # of a point are a pure function of its ``build_key`` (structure content hash + simulator/encoder/lattice
@@ -456,8 +441,9 @@ def preload_lattice_cache(store: Store, collection: str = COLLECTION, page: int 
 def cached_lattice_features(
     store: Store, hits: Sequence[ScoredHit]
 ) -> tuple[list[ScoredHit], np.ndarray, list[np.ndarray | None], list[ViewMotif | None]]:
-    """``payload_features`` for stage-1 hits that carry only ``STAGE1_FIELDS``: spectra from the per-process cache,
-    the missing ones fetched by id (and cached when the point has a build key)."""
+    """Library points among stage-1 hits (which carry only ``STAGE1_FIELDS``) that have a lattice spectrum, with
+    their harmonics, reference spots and column motifs: from the per-process cache, the missing ones fetched by id
+    (and cached when the point has a build key)."""
     from matsearch.encoders.stem import LAT_M, LAT_NK
 
     found: dict[str, _Features] = {}

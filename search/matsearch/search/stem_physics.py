@@ -227,10 +227,11 @@ def score_candidates(
     penalty = np.where(checked & ~ok, LATTICE_PENALTY, 0.0)
     score, mot = spec, None
     if qf.known and qf.motif is not None and motifs is not None and any(m is not None for m in motifs):
-        top = np.argsort(-spec)[:MOTIF_K]
+        by_spec = np.argsort(-spec)
+        top = by_spec[:MOTIF_K]
         if groups is not None and keep is not None and keep > 0:
             best: dict[str, float] = {}
-            for i in np.argsort(-spec):
+            for i in by_spec:
                 best.setdefault(groups[int(i)], float(spec[i]))
             if len(best) >= keep:
                 cut = sorted(best.values(), reverse=True)[keep - 1] - MOTIF_WEIGHT * (1.0 - MOTIF_REF)
