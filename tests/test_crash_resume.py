@@ -1,10 +1,14 @@
 """Ingest through a live server equals ingest without one, and survives kill -9.
 
 One folder of figures (captions, DOIs) is ingested twice: (A) by ``matsearch ingest figures`` against a running
-server that is killed with SIGKILL after the first batches landed, restarted, and ingested again (resume); (B) by
+server that is killed with SIGKILL after the first batch landed, restarted, and ingested again (resume); (B) by
 the same command with no server (local). A must hold exactly B's points: same ids, same payloads (provenance and
 source included), no duplicate panel, every referenced image on disk; ``matsearch gc`` then finds nothing to remove
 but the temporary files the kill left behind.
+
+The kill is placed, not timed: the CLI talks to the server through a small forwarding proxy (the server file is
+pointed at it), which passes the first upload, holds the second until the server is dead, then drops the connection.
+A timed kill raced the server: on a fast machine every batch had landed before the poll saw the first.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ import json
 import os
 import signal
 import subprocess
-import time
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -52,14 +58,74 @@ def all_points(data_dir: Path) -> dict[str, dict]:
         store.close()
 
 
-def test_kill_9_mid_ingest_then_resume_equals_local_ingest(tmp_path: Path, folder: Path) -> None:
+class HoldSecondUpload:
+    """HTTP proxy to ``target``: forwards everything, but the second POST to ``path`` waits for ``release`` and is
+    then answered by closing the connection (what a client sees when the server dies mid-request)."""
+
+    def __init__(self, target: str, path: str) -> None:
+        self.held = threading.Event()  # set when the second upload arrived (the first one has been answered)
+        self.release = threading.Event()
+        self.uploads = 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:  # quiet
+                pass
+
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.command == "POST" and self.path == path:
+                    proxy.uploads += 1
+                    if proxy.uploads >= 2:
+                        proxy.held.set()
+                        proxy.release.wait(120)
+                        self.close_connection = True
+                        return  # no response: the connection closes
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                r = httpx.request(self.command, target + self.path, content=body, headers=headers, timeout=300)
+                self.send_response(r.status_code)
+                for k, v in r.headers.items():
+                    if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(r.content)))
+                self.end_headers()
+                self.wfile.write(r.content)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _forward
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.release.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def proxy_for() -> Iterator[list[HoldSecondUpload]]:
+    made: list[HoldSecondUpload] = []
+    yield made
+    for p in made:
+        p.close()
+
+
+def test_kill_9_mid_ingest_then_resume_equals_local_ingest(
+    tmp_path: Path, folder: Path, proxy_for: list[HoldSecondUpload]
+) -> None:
     env_extra = {"MATSEARCH_MAX_REQUEST_BYTES": str(MAX_REQUEST), "MATSEARCH_GC_GRACE_SECONDS": "0"}
     served = tmp_path / "served" / "data"
     served.mkdir(parents=True)
     server = LiveServer(served, env=env_extra)
     ingest = None
     try:
-        # (A) ingest over HTTP, killed with SIGKILL once some batches are in the store
+        # (A) ingest over HTTP through the proxy; the server is killed with SIGKILL once the first batch is stored
+        proxy = HoldSecondUpload(server.url, "/v1/ingest/figures")
+        proxy_for.append(proxy)
+        server_file = Settings(data_dir=served).server_file
+        info = json.loads(server_file.read_text())
+        server_file.write_text(json.dumps({**info, "url": proxy.url}))  # same pid: the CLI takes it as live
         ingest = subprocess.Popen(
             [str(BIN / "matsearch"), "ingest", "figures", str(folder), "--json"],
             env=server.env,
@@ -67,18 +133,14 @@ def test_kill_9_mid_ingest_then_resume_equals_local_ingest(tmp_path: Path, folde
             stderr=subprocess.PIPE,
             text=True,
         )
-        deadline = time.monotonic() + 300
-        count = 0
-        while time.monotonic() < deadline and ingest.poll() is None:
-            count = httpx.get(f"{server.url}/healthz", timeout=30).json()["collections"].get("figures", 0)
-            if count > 0:
-                break
-            time.sleep(0.2)
-        assert 0 < count, "no batch landed before the deadline"
+        assert proxy.held.wait(300), "the CLI never sent a second batch"
+        count = httpx.get(f"{server.url}/healthz", timeout=30).json()["collections"].get("figures", 0)
+        assert 0 < count, "the first batch is not in the store"
         os.kill(server.proc.pid, signal.SIGKILL)
         server.proc.wait(timeout=30)
+        proxy.release.set()
         _, err = ingest.communicate(timeout=120)
-        assert ingest.returncode != 0 and "cannot reach" in err  # the client saw the server die
+        assert ingest.returncode != 0 and "cannot reach" in err, err  # the client saw the server die
     finally:
         server.log.close()
     partial = all_points(served)
