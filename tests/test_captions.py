@@ -193,3 +193,15 @@ def test_fused_labels_prose_labels_and_notes_that_name_labels_again() -> None:
     assert s.segments["a"] == "Day 1. Experiments were repeated three times." and s.segments["c"].startswith("Day 3.")
     s = split_caption("a, SEM of a small grain. b, TEM.")
     assert s.labels == ["a", "b"]
+
+
+def test_fused_label_runs_continue_the_sequence_and_lower_case_abbreviations_go_on() -> None:
+    """A run of consecutive letters at a clause start is a fused label list only where it continues the label
+    sequence ("cde, EDS maps" after b; "de, ..." after b is prose); a lower-case word with its own full stop after a
+    full stop ("Sm. int., mouse ...") is the second word of an abbreviation, so the legend stays one sentence."""
+    s = split_caption("Maps. a, SEM. b, TEM. cde, EDS maps of Fe, Co and Ni. f, Spectrum.")
+    assert s.labels == ["a", "b", "c", "d", "e", "f"] and s.segments["d"] == "EDS maps of Fe, Co and Ni."
+    s = split_caption("Maps. a, SEM. b, TEM. de, Not labels here. c, XRD.")
+    assert s.labels == ["a", "b", "c"] and "de, Not labels here." in s.segments["b"]
+    s = split_caption("Cells. (A) Staining. (B) Counts. Sm. int., small intestine; Lg. int., colon; Error bars, SEM.")
+    assert s.segments["b"] == "Counts." and s.shared.endswith("Error bars, SEM.")

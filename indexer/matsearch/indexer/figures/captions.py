@@ -52,8 +52,9 @@ _PAREN_RE = re.compile(rf"\(\s*(?P<list>{_LIST})\s*\)")
 _PAREN_CHAIN_RE = re.compile(rf"\(\s*(?P<list>{_LIST})\s*\)(?:{_SEP}\(\s*{_LIST}\s*\))*")
 _HALF_PAREN_RE = re.compile(rf"(?P<list>{_LIST})\)")
 _BARE_RE = re.compile(rf"(?P<list>{_LIST})(?P<term>\s*[,.:]\s+|\s*[,.:](?=\S)|\s+)")
-# Two consecutive labels fused by a lost comma at the start of a clause: "cd, A neural network ..."
-_FUSED_PAIR_RE = re.compile(r"(?P<a>[a-z])(?P<b>[a-z])\s*[,:]\s+(?=[A-Z])")
+# A run of labels fused by lost separators at the start of a clause ("cd, A neural network ...", "efg: Maps"): a
+# label list only when its letters are consecutive and continue the caption's label sequence (see _find_markers).
+_FUSED_RUN_RE = re.compile(r"(?P<run>[a-z]{2,4})\s*[,:]\s+(?=[A-Z])")
 # A bare lower-case label that opens a sentence as its subject: "d shows the details of the network".
 _PROSE_VERB_RE = re.compile(
     r"(?:shows?|displays?|depicts?|illustrates?|presents?|compares?|gives|summari[sz]es|highlights?|contains)\b"
@@ -123,6 +124,23 @@ _ABBREV_RE = re.compile(
 # What follows such a word when a new sentence starts: a capital, a parenthesis, or a bare label before a capital
 # ("... at 10 min. b SAED pattern").
 _NEW_SENTENCE_RE = re.compile(r"[A-Z(\[]|[a-z]\d{0,2}(?:\s*[,–-]\s*[a-z]\d{0,2})*\s+[A-Z]")
+# A lower-case word of two or more letters written with its own "." or "," right after a full stop is the second
+# word of an abbreviation ("Sm. int., mouse small intestine"), not a new sentence, unless it is a label: a roman
+# numeral ("ii.") or a run of consecutive letters fused by lost commas ("cd, A ..."). "n.s."/"e.g." have one letter
+# before their first dot and still start sentences.
+_ABBREV_WORD_AFTER_RE = re.compile(r"(?P<word>[a-z]{2,})[.,]")
+
+
+def _abbreviation_goes_on(text: str, pos: int) -> bool:
+    """True when ``text[pos:]`` opens with the lower-case second word of an abbreviation (see above)."""
+    m = _ABBREV_WORD_AFTER_RE.match(text, pos)
+    if not m:
+        return False
+    word = m.group("word")
+    consecutive = all(ord(y) == ord(x) + 1 for x, y in zip(word, word[1:], strict=False))
+    return word not in _ROMAN and not consecutive
+
+
 _WEAK_ABBREV_RE = re.compile(r"\b(?:min|max|sec|temp|Co|at|wt|vol)\.$")
 # A single capital before "." is an initial ("J. Smith") unless what follows cannot be a surname: a scale statement,
 # a label marker or a sentence-opening function word ("... of Y. Scale bar, 5 nm.", "... doped with N. (b) SEM").
@@ -313,6 +331,8 @@ def _sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[t
             continue
         if text[m.start() - 1] == ";":
             continue  # a semicolon separates clauses, not sentences
+        if text[m.start() - 1] == "." and _abbreviation_goes_on(text, m.end()):
+            continue  # "Sm. int., mouse small intestine": a lower-case abbreviation goes on with the sentence
         spans.append((cur, m.start()))
         cur = m.end()
     if cur < end:
@@ -349,6 +369,16 @@ def _clause_starts(text: str) -> set[int]:
 def _is_upper(raw: str) -> bool:
     letters = re.findall(r"[A-Za-z]", re.sub(r"\band\b|\bto\b", "", raw))
     return bool(letters) and all(c.isupper() for c in letters)
+
+
+def _continues_sequence(run: str, found: list[_Marker], pos: int) -> bool:
+    """True when the letters of ``run`` are consecutive ("cd", "efg") and pick up the label sequence where the markers
+    before ``pos`` left it (the next letter after the highest one so far, or "a" when there is none): a word such as
+    "no," or "de," that happens to be two consecutive letters does not continue a sequence."""
+    if any(ord(y) != ord(x) + 1 for x, y in zip(run, run[1:], strict=False)):
+        return False
+    top = max((ord(lab) for f in found if f.start < pos for lab in f.labels if len(lab) == 1), default=None)
+    return ord(run[0]) == (ord("a") if top is None else top + 1)
 
 
 def _find_markers(text: str, prefer_roman: bool) -> list[_Marker]:
@@ -414,10 +444,10 @@ def _find_markers(text: str, prefer_roman: bool) -> list[_Marker]:
                 continue
         # Bare "a Schematic", "a, b The", "a–c SEM", "a, SEM", "A. TEM".
         bm = _BARE_RE.match(text, pos)
-        fused = _FUSED_PAIR_RE.match(text, pos)
-        if fused and ord(fused.group("b")) == ord(fused.group("a")) + 1 and not overlaps(fused.start(), fused.end()):
+        fused = _FUSED_RUN_RE.match(text, pos)
+        if fused and not overlaps(fused.start(), fused.end()) and _continues_sequence(fused.group("run"), found, pos):
             # "cd, A neural network ...": "c,d" with the comma lost (OCR'd or PDF text)
-            labels = [fused.group("a"), fused.group("b")]
+            labels = list(fused.group("run"))
             found.append(_Marker(fused.start(), fused.end(), labels, fused.group(0).rstrip(), "bare", False))
             continue
         if not bm or overlaps(bm.start(), bm.end()):
@@ -720,18 +750,14 @@ def split_caption(text: str) -> CaptionSplit:
         if strong is not None:  # "The online version of this article includes ...: Figure supplement 1. ..."
             closing.update(tail[strong:])
             tail = tail[:strong]
-        prev_note = False
         for sa, sb in reversed(tail[1:]):  # the piece's first sentence is its panel's own text
             sent = body[sa:sb]
             if _CLOSING_NOTE_RE.match(sent) or _SHARED_START_RE.match(sent) or _ABBREV_LEGEND_RE.match(sent):
                 closing.add((sa, sb))
-            elif _legend_then_note(sent) or (prev_note and re.fullmatch(r"\s*[A-Z][a-z]{0,3}\.\s*", sent)):
-                # "Sm. int., mouse small intestine; Error bars represent SEM.": a legend before a note (the
-                # abbreviation's own full stop cut it in two)
+            elif _legend_then_note(sent):  # "Sm. int., mouse small intestine; Error bars represent SEM."
                 closing.add((sa, sb))
             else:
                 break
-            prev_note = True
 
     tails = _coordinated_tails(body, pieces)
     for k, t in tails.items():
@@ -852,7 +878,8 @@ def _legend_then_note(sentence: str) -> bool:
     """An abbreviation legend ("int., mouse small intestine") followed by a closing note in the same sentence
     ("; Error bars represent SEM.")."""
     clauses = _top_level_clauses(sentence)
-    if len(clauses) < 2 or not re.match(r"\s*\S{1,12}\.?,\s+\S", clauses[0]) or len(clauses[0].split()) > 8:
+    head = re.match(r"\s*\S{1,12}(?:\s\S{1,12})?\.?,\s+\S", clauses[0])  # "int.," / "Sm. int.,"
+    if len(clauses) < 2 or not head or len(clauses[0].split()) > 8:
         return False
     return any(_CLOSING_NOTE_RE.match(c) for c in clauses[1:])
 
