@@ -3,10 +3,13 @@ micrograph-like picture from scikit-image, labels inside the frames, white/grey/
 of 0-5 px) and graph grids (2x2 ... 1x4 plots, labels at each plot's corner, row- or column-major), each with a
 caption naming the labels. Panel F1 (label + IoU >= 0.5) with and without the caption.
 
-    .venv/bin/python -m bench.eval_hard_layouts                 # dev seeds 0-79 and held-out seeds 100000-100099
-    .venv/bin/python -m bench.eval_hard_layouts --parts dev     # tune on dev only
+    .venv/bin/python -m bench.eval_hard_layouts                 # every part (dev, heldout, dev_grids, heldout_grids)
+    .venv/bin/python -m bench.eval_hard_layouts --parts dev,dev_grids     # tune on the dev parts only
 
 Split fixed 2026-12-01 14:58 UTC before tuning: seeds 0-199 dev, 100000-100099 held-out (docs/figures.md).
+Session 5: matplotlib graph grids (``bench.titled_grids``: labels in titles above the plots, under the plots, at the
+corners, inside the axes); split fixed 2026-12-01 17:50 UTC before tuning: seeds 200000-200199 dev ("dev_grids",
+200000-200079 used), 300000-300079 held-out ("heldout_grids").
 Synthetic: a check of the layout methods at scale, not the headline (the real sets in bench/real_figures are).
 """
 
@@ -21,6 +24,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from bench.eval_figures import Tally
+from bench.titled_grids import titled_grid
 from training import figures_synth as synth
 
 SOURCES = ("coins", "moon", "cell", "gravel", "immunohistochemistry", "microaneurysms", "brick", "camera")
@@ -108,6 +112,9 @@ def graphgrid(rng: np.random.Generator) -> tuple[Image.Image, str, list[dict[str
 
 def make(seed: int) -> tuple[str, Image.Image, str, list[dict[str, Any]]]:
     rng = np.random.default_rng(seed)
+    if seed >= 200000:  # session 5: matplotlib graph grids, per label style
+        style, fig, cap, truths = titled_grid(rng)
+        return f"grid/{style}", fig, cap, truths
     kind = "strip" if seed % 2 == 0 else "grid"
     fig, cap, truths = strip(rng) if kind == "strip" else graphgrid(rng)
     if rng.random() < 0.3:  # print-quality softening
@@ -115,7 +122,12 @@ def make(seed: int) -> tuple[str, Image.Image, str, list[dict[str, Any]]]:
     return kind, fig, cap, truths
 
 
-PARTS = {"dev": range(0, 80), "heldout": range(100000, 100100)}
+PARTS = {
+    "dev": range(0, 80),
+    "heldout": range(100000, 100100),
+    "dev_grids": range(200000, 200080),
+    "heldout_grids": range(300000, 300080),
+}
 RESULTS = Path(__file__).resolve().parent / "results/eval_hard_layouts.json"
 
 
@@ -136,7 +148,7 @@ def evaluate(seeds: range) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--parts", default="dev,heldout")
+    ap.add_argument("--parts", default=",".join(PARTS))
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     parts = [p for p in args.parts.split(",") if p in PARTS]
@@ -144,10 +156,13 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1))
     print(f"{'hard layouts (synthetic), panel F1 / label precision':<52}" + "".join(f"{p:>16}" for p in parts))
-    for key in res[parts[0]]:
-        print(
-            f"  {key:<50}" + "".join(f"{res[p][key]['f1']:>9.3f} / {res[p][key]['label_precision']:.3f}" for p in parts)
-        )
+    keys = sorted({k for p in parts for k in res[p]})
+    for key in keys:
+        cells = [
+            f"{res[p][key]['f1']:>9.3f} / {res[p][key]['label_precision']:.3f}" if key in res[p] else f"{'-':>16}"
+            for p in parts
+        ]
+        print(f"  {key:<50}" + "".join(cells))
     print(f"wrote {args.out}")
     return 0
 
