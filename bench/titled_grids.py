@@ -109,12 +109,10 @@ def titled_grid(rng: np.random.Generator) -> tuple[str, Image.Image, str, list[d
             texts[key] = ax.set_title(f"{lab} mode={mode}", fontsize=fs)
         elif style == "title_only":
             texts[key] = ax.set_title(lab, fontsize=fs, loc=str(rng.choice(["center", "left"])))
-        elif style == "under":
-            texts[key] = ax.text(0.5, -0.32, lab, transform=ax.transAxes, ha="center", va="top", fontsize=fs)
-        elif style == "under_desc":
-            texts[key] = ax.text(
-                0.5, -0.32, f"{lab} {mode} case", transform=ax.transAxes, ha="center", va="top", fontsize=fs
-            )
+        elif style in ("under", "under_desc"):  # a sub-caption line under the plot (LaTeX subfigure style)
+            under = lab if style == "under" else f"{lab} {mode} case"
+            ax.set_xlabel(f"{ax.get_xlabel()}\n\n{under}", fontsize=fs * 0.85)
+            texts[key] = ax.xaxis.label
         elif style == "corner":
             texts[key] = ax.text(
                 -0.22, 1.04, lab, transform=ax.transAxes, ha="left", va="bottom", fontsize=fs * 1.2, fontweight="bold"
