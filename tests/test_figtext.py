@@ -240,5 +240,54 @@ def test_plot_typed_panel_holding_a_picture_reads_its_bar_strictly() -> None:
     on_white = _plot_with_picture(False)
     (got,) = assign_scales([ScaleTask(crop=on_white, wants=False, strict=True)])
     assert got == []
-    (got,) = assign_scales([ScaleTask(crop=on_map, wants=False, strict=False)])
-    assert got == []  # not strict: a plot panel is not searched at all
+
+
+def _spectra_with_maps(bar: bool, flat: bool = False) -> Image.Image:
+    """A mostly white figure of spectra with three small maps on the right (HyperSpy's EDS factor figure layout): the
+    first map carries a thin (1 px) white bar with a "20 nm" label when ``bar``; ``flat`` draws flat-filled boxes
+    (bars of a bar chart) instead of textured maps."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    img = Image.new("RGB", (700, 480), "white")
+    d = ImageDraw.Draw(img)
+    for k, colour in enumerate([(30, 90, 200), (240, 120, 20), (40, 160, 40)]):
+        base = 150 + 120 * k
+        d.line(
+            [(20 + 4 * i, base - int(60 * np.exp(-(((i - 40 - 15 * k) / 4.0) ** 2)))) for i in range(120)],
+            fill=colour,
+            width=2,
+        )
+    d.line([(10, 440), (500, 440)], fill="black", width=1)
+    font = ImageFont.truetype(FONT, 13)
+    for k in range(3):
+        y = 40 + 150 * k
+        if flat:
+            d.rectangle([540, y, 650, y + 110], fill=(60, 90, 180))
+            continue
+        yy, xx = np.mgrid[0:110, 0:110]
+        grey = 70 + 50 * np.sin(xx / 6.0 + k) * np.cos(yy / 8.0) + rng.normal(0, 6, (110, 110))  # particles
+        tex = np.clip(grey, 0, 255)[:, :, None] * np.array([[[0.3, 0.6, 1.0]]])
+        img.paste(Image.fromarray(tex.astype(np.uint8)), (540, y))
+    if bar:
+        d.line([(547, 141), (582, 141)], fill="white", width=1)
+        d.text((548, 124), "20 nm", font=font, fill="white")
+    return img
+
+
+def test_pictures_inside_a_mostly_white_plot_panel_are_read_for_bars() -> None:
+    """A mostly white plot panel is not searched as a whole, but the pictures drawn inside it (maps beside spectra)
+    are: a thin bar whose own label reads as a length gives the panel's nm/px; flat boxes are no pictures, and maps
+    without a bar give nothing."""
+    from matsearch.indexer.figures.panels import holds_picture
+    from matsearch.indexer.figures.scalebar import picture_blocks
+
+    fig = _spectra_with_maps(True)
+    assert not holds_picture(fig, "graph") and len(picture_blocks(fig)) == 3
+    (got,) = assign_scales([ScaleTask(crop=fig, wants=False)])
+    assert got and got[0].value == 20.0 and got[0].unit == "nm" and got[0].source == "ocr"
+    assert got[0].nm_per_px is not None and abs(got[0].nm_per_px - 20 / 36) < 0.1 * 20 / 36
+    assert got[0].bbox is not None and 540 <= got[0].bbox[0] < 560  # in the panel's pixels
+    assert picture_blocks(_spectra_with_maps(False, flat=True)) == []
+    (got,) = assign_scales([ScaleTask(crop=_spectra_with_maps(False), wants=False)])
+    assert got == []

@@ -32,7 +32,15 @@ from matsearch.indexer.figures.units import Length, canonical_unit, parse_length
 
 LABEL_CROP_SIDE = 64  # images at most this high (and wider than high) without a bar are read as a label crop
 
-__all__ = ["ScaleBar", "ScaleReading", "find_scale_bars", "read_scale", "read_scales", "measure_length"]
+__all__ = [
+    "picture_blocks",
+    "ScaleBar",
+    "ScaleReading",
+    "find_scale_bars",
+    "read_scale",
+    "read_scales",
+    "measure_length",
+]
 
 
 @dataclass
@@ -562,6 +570,40 @@ def on_picture(rgb: np.ndarray, bar: ScaleBar, limit: float = 0.5) -> bool:
     return bool(white < limit)
 
 
+BLOCK_MIN_SIDE = 40  # px: smallest picture block inside a plot panel that is searched for a bar
+BLOCK_MIN_FILL = 0.9  # share of the block's box that is non-blank (a picture fills its box, plotted lines do not)
+
+
+def picture_blocks(image: Image.Image | np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Boxes (x0, y0, x1, y1, panel px) of pictures drawn inside a mostly blank panel: a map or micrograph beside
+    spectra, an image inside plot axes. A block is a connected non-blank region that fills >= 90 % of its box, is at
+    least :data:`BLOCK_MIN_SIDE` px and 12 % of the panel's short side on both sides, at most 3:1, and textured
+    (grey-level std >= 8, so a flat bar of a bar chart is not one). Found on a <= 256-px copy (cheap)."""
+    if isinstance(image, Image.Image):  # sample the pixels in C, not after converting the whole crop
+        W, H = image.size
+        step = max(1, -(-max(H, W) // 256))
+        rgb_img = image if image.mode == "RGB" else image.convert("RGB")
+        small = np.asarray(rgb_img.resize((-(-W // step), -(-H // step)), Image.Resampling.NEAREST))
+    else:
+        rgb = _rgb(image)
+        H, W = rgb.shape[:2]
+        step = max(1, -(-max(H, W) // 256))
+        small = rgb[::step, ::step]
+    lo, hi = small.min(axis=2), small.max(axis=2)
+    blank = (lo >= 232) & ((hi - lo) <= 24)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats((~blank).astype(np.uint8), connectivity=8)
+    short = min(small.shape[:2])
+    out: list[tuple[int, int, int, int]] = []
+    for k in range(1, n):
+        x, y, w, h, area = (int(v) for v in stats[k])
+        if min(w, h) * step < BLOCK_MIN_SIDE or min(w, h) < 0.12 * short or max(w, h) > 3 * min(w, h):
+            continue
+        if area < BLOCK_MIN_FILL * w * h or small[y : y + h, x : x + w].mean(axis=2, dtype=np.float32).std() < 8:
+            continue
+        out.append((x * step, y * step, min(W, (x + w) * step), min(H, (y + h) * step)))
+    return out
+
+
 def read_scales(
     image: Image.Image | np.ndarray,
     caption_value: tuple[float, str] | None = None,
@@ -569,19 +611,23 @@ def read_scales(
     use_ocr: bool = True,
     max_bars: int = 3,
     strict: bool = False,
+    strict_limits: tuple[float, float] | None = None,
 ) -> list[ScaleReading]:
     """Readings for every bar found (best first); empty when no bar is found.
 
     ``caption_value`` is the caption's (value, unit) for this panel (``CaptionSplit.scale_for(label)``); it is used
     for the best bar when OCR reads no value there. ``strict`` (panels typed as plots that hold a picture): only
     bars scoring >= :data:`STRICT_MIN_SCORE` on a picture (:func:`on_picture`) are read, and only readings of
-    confidence >= :data:`STRICT_MIN_CONFIDENCE` are kept.
+    confidence >= :data:`STRICT_MIN_CONFIDENCE` are kept. ``strict_limits`` = (bar score, label score) replaces
+    those floors by a bar-score floor and a floor on how well the label itself read (the reading's confidence over
+    its bar score): a picture block inside a plot, where a thin bar's own label is the evidence.
     """
+    min_score, min_conf = strict_limits or (STRICT_MIN_SCORE, STRICT_MIN_CONFIDENCE)
     rgb = _rgb(image)
     H, W = rgb.shape[:2]
     bars = find_scale_bars(rgb, max_bars=max_bars)
     if strict:
-        bars = [b for b in bars if b.score >= STRICT_MIN_SCORE and on_picture(rgb, b)]
+        bars = [b for b in bars if b.score >= min_score and on_picture(rgb, b)]
     readings: list[ScaleReading] = []
     cap_unit = canonical_unit(caption_value[1]) if caption_value else None
     k = -1
@@ -628,7 +674,13 @@ def read_scales(
     # A bar whose text was read beats a text-less bar with a higher shape score.
     readings.sort(key=lambda r: (r.value is None, -r.confidence, -r.bar_score))
     if strict:
-        readings = [r for r in readings if r.value is not None and r.confidence >= STRICT_MIN_CONFIDENCE]
+
+        def good(r: ScaleReading) -> bool:
+            if strict_limits is None:
+                return r.confidence >= min_conf
+            return r.confidence >= min_conf * min(1.0, r.bar_score) - 1e-9  # the label read with >= min_conf
+
+        readings = [r for r in readings if r.value is not None and good(r)]
     return readings
 
 

@@ -29,12 +29,16 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from matsearch.indexer.figures.scalebar import ScaleBar, ScaleReading, find_scale_bars, read_scales
+from matsearch.indexer.figures.scalebar import ScaleBar, ScaleReading, find_scale_bars, picture_blocks, read_scales
 from matsearch.indexer.figures.units import canonical_unit, to_nm
 
 __all__ = ["ScaleTask", "assign_scales", "GROUP_MIN_SCORE", "CONSISTENT"]
 
 GROUP_MIN_SCORE = 0.6  # bar score needed when the caption value came through a group or the whole figure
+# picture blocks inside a plot panel: floors of the strict read on the bar score (the finder's own) and on the label's
+# OCR score (as for a clear bar's label, scalebar.STRICT_MIN_CONFIDENCE); the margin around a block
+BLOCK_LIMITS = (0.35, 0.6)
+BLOCK_MARGIN = 6
 CONSISTENT = 0.12  # relative length difference under which two bars of one value count as the same magnification
 
 
@@ -75,6 +79,30 @@ def _reading(bar: ScaleBar, value: tuple[float, str], crop: Image.Image, conf: f
     return r
 
 
+def _read_picture_blocks(crop: Image.Image) -> list[ScaleReading]:
+    """A mostly blank plot or drawing panel with pictures drawn inside it (maps beside spectra, an image inside plot
+    axes): each picture block (:func:`~matsearch.indexer.figures.scalebar.picture_blocks`, with a margin so a bar at
+    the picture's edge is not an edge line) is read with the strict rules, except that a thin bar is enough when its
+    own label reads well as a length (:data:`BLOCK_LIMITS`: such pictures are small, their bars 1 px thin); bar and text
+    boxes are returned in the panel's pixels."""
+    readings: list[ScaleReading] = []
+    for x0, y0, x1, y1 in picture_blocks(crop):
+        x0, y0 = max(0, x0 - BLOCK_MARGIN), max(0, y0 - BLOCK_MARGIN)
+        x1, y1 = min(crop.width, x1 + BLOCK_MARGIN), min(crop.height, y1 + BLOCK_MARGIN)
+        block = crop.crop((x0, y0, x1, y1))
+        for r in read_scales(block, None, use_ocr=True, strict=True, strict_limits=BLOCK_LIMITS):
+            if r.bbox is not None:
+                r.bbox = [r.bbox[0] + x0, r.bbox[1] + y0, r.bbox[2] + x0, r.bbox[3] + y0]
+            if r.text_bbox is not None:
+                r.text_bbox = [r.text_bbox[0] + x0, r.text_bbox[1] + y0, r.text_bbox[2] + x0, r.text_bbox[3] + y0]
+            if r.field_of_view_nm is not None and r.nm_per_px is not None:
+                r.field_of_view_nm = [round(crop.width * r.nm_per_px, 4), round(crop.height * r.nm_per_px, 4)]
+            r.notes.append(f"read on a picture inside the panel at {[x0, y0, x1, y1]}")
+            readings.append(r)
+    readings.sort(key=lambda r: -r.confidence)
+    return readings
+
+
 def assign_scales(tasks: list[ScaleTask], *, use_ocr: bool = True) -> list[list[ScaleReading]]:
     """Readings per panel (best first; empty when nothing is known) for the panels of ONE figure."""
     out: list[list[ScaleReading]] = [[] for _ in tasks]
@@ -93,6 +121,8 @@ def assign_scales(tasks: list[ScaleTask], *, use_ocr: bool = True) -> list[list[
         if not t.wants:
             if t.strict and t.value is None and use_ocr:
                 out[i] = read_scales(t.crop, None, use_ocr=True, strict=True)
+            elif t.value is None and use_ocr:
+                out[i] = _read_picture_blocks(t.crop)
             continue
         if t.value is None:
             if use_ocr:
