@@ -8,7 +8,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # Debian packages the project needs at run time or in tests (installed only when missing).
 # chromium + chromium-driver: the web page's browser tests (tests/test_web_browser.py).
-SYS_PACKAGES ?= chromium chromium-driver
+# librsvg2-bin: rsvg-convert renders the SVG figures of the real evaluation set (bench/real_figures/fetch.py).
+SYS_PACKAGES ?= chromium chromium-driver librsvg2-bin
 # The web page's chart library, vendored from npm into the package (make vendor-js refreshes it).
 UPLOT_VERSION ?= 1.6.32
 UPLOT_DIR := server/matsearch/server/static/vendor/uplot

@@ -95,6 +95,18 @@ def _html_image(page: bytes, index: int) -> bytes:
     return base64.b64decode(found[index])
 
 
+def _svg_render(svg: bytes, width: int) -> bytes:
+    """A figure shipped as SVG: rendered by Debian's ``rsvg-convert`` (librsvg2-bin) at ``width`` px on white, as
+    PNG (deterministic for one librsvg version; matplotlib SVGs draw text as paths, so no font is involved)."""
+    try:
+        out = subprocess.run(
+            ["rsvg-convert", "-w", str(width), "-b", "white"], input=svg, check=True, capture_output=True
+        )
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise SystemExit(f"rsvg-convert failed (apt-get install librsvg2-bin): {exc}") from exc
+    return out.stdout
+
+
 def _member(archive: Path, suffix: str) -> bytes:
     if archive.suffix == ".deb":  # the data part of a Debian package, as a tar stream
         out = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(archive)], check=True, capture_output=True).stdout
@@ -273,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
                 raw = _member(archives[key], src["member"])
                 if src["kind"] == "html-image":
                     data = _html_image(raw, int(src["index"]))
+                elif src["kind"] == "svg-render":
+                    data = _svg_render(raw, int(src["width"]))
                 elif src["kind"] == "pdf-image":
                     data = _pdf_image(raw, src["page"], fig["size"], src.get("index"))
                 elif src["kind"] == "pdf-render":
