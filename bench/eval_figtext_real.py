@@ -51,18 +51,34 @@ def _norm(text: str) -> str:
 # Captions
 
 
-SPLITS = ("dev", "heldout", "dev2", "heldout2", "dev3", "heldout3", "dev4", "heldout4")
+SPLITS = ("dev", "heldout", "dev2", "heldout2", "dev3", "heldout3", "dev4", "heldout4", "dev5", "heldout5")
 NEW_SPLITS = ("dev2", "heldout2", "dev3", "heldout3")
 # session 4 (figdata): captions cut from PDFs/markdown in PyPI sdists (bench.real_text.fetch4 -> captions4.json) and
-# the panels of bench/real_figures/manifest4.json for scales (bars from scales4.json; every other panel draws none)
-FOURTH = ("dev4", "heldout4")
+# the panels of bench/real_figures/manifest4.json for scales (bars from scales4.json; every other panel draws none);
+# session 5 (figdata): the same formats with "5" (captions_dev5.json, panels5.json, scales5.json, labels5.json); a
+# part whose files are not there yet is left blank
+FOURTH = ("dev4", "heldout4", "dev5", "heldout5")
+
+
+def _session(split: str) -> str:
+    """The file suffix of a session-4/5 part: "4" or "5"."""
+    return split[-1]
+
+
+def _has(split: str, kind: str) -> bool:
+    """True when the annotation file of ``kind`` ("captions", "panels", "labels") exists for the split."""
+    if kind == "captions":
+        return (REAL / f"captions_{split}.json").exists()
+    if kind == "panels":
+        return (REAL_FIGURES / f"panels{_session(split)}.json").exists()
+    return (REAL / f"labels{_session(split)}.json").exists()
 
 
 def _caption_items(split: str, cache: Path) -> list[dict[str, Any]]:
     """(caption, shared, {label: segment}, scale) per annotated caption of a split."""
     import hashlib
 
-    source = "captions4.json" if split in FOURTH else "captions.json"
+    source = f"captions{_session(split)}.json" if split in FOURTH else "captions.json"
     texts = {c["id"]: c["caption"] for c in json.loads((cache / source).read_text("utf-8"))}
     items = []
     for c in json.loads((REAL / f"captions_{split}.json").read_text("utf-8"))["captions"]:
@@ -163,8 +179,9 @@ def _scale_figures(split: str, cache: Path) -> list[dict[str, Any]]:
 
         ensure_figures(FIG_CACHE)
         manifest = figures()
-        boxes = json.loads((REAL_FIGURES / "panels4.json").read_text("utf-8"))["figures"]
-        bars = json.loads((REAL / "scales4.json").read_text("utf-8"))["figures"]
+        boxes = json.loads((REAL_FIGURES / f"panels{_session(split)}.json").read_text("utf-8"))["figures"]
+        scales_file = REAL / f"scales{_session(split)}.json"
+        bars = json.loads(scales_file.read_text("utf-8"))["figures"] if scales_file.exists() else {}
         for name, truth in boxes.items():
             if manifest[name]["split"] != split:
                 continue
@@ -355,7 +372,7 @@ def _label_crops(split: str, cache: Path) -> list[tuple[Image.Image, str | None,
     if split in FOURTH:  # crops of the manifest4 figures (bench/real_text/labels4.json)
         from bench.real_figures.fetch import DEFAULT_CACHE as FIG_CACHE
 
-        for it in json.loads((REAL / "labels4.json").read_text("utf-8"))[split]:
+        for it in json.loads((REAL / f"labels{_session(split)}.json").read_text("utf-8")).get(split, []):
             fig = Image.open(FIG_CACHE / it["file"]).convert("RGB")
             out.append((fig.crop(tuple(it["box"])), it["truth"], f"{it['file']}:{it['box']}"))
         return out
@@ -514,7 +531,8 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(SPLITS),
         help="dev, heldout (first session), dev2, heldout2 (captions added in the second session), dev3, heldout3 "
         "(materials-science captions, second session's second shift), dev4, heldout4 (session 4: captions from PDFs "
-        "in PyPI sdists, panels of bench/real_figures/manifest4.json); tune on dev* only",
+        "in PyPI sdists, panels of bench/real_figures/manifest4.json), dev5, heldout5 (session 5, manifest5.json); "
+        "tune on dev* only",
     )
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
@@ -525,17 +543,23 @@ def main(argv: list[str] | None = None) -> int:
     from bench.real_text.fetch4 import ensure as ensure4
 
     ensure4(cache)
+    try:  # session 5's caption texts (figdata), when its fetch script is there
+        from bench.real_text.fetch5 import ensure as ensure5
+    except ImportError:
+        pass
+    else:
+        ensure5(cache)
     parts = args.only.split(",")
     results: dict[str, Any] = {}
     for split in args.splits.split(","):
-        if "captions" in parts:
+        if "captions" in parts and (split not in FOURTH or _has(split, "captions")):
             results[f"captions_{split}"] = eval_captions(split, cache)
         if split == "dev3" and "scales" in parts:
             results["instrument_bars_dev3"] = eval_instrument_bars(cache)
-        if split in FOURTH and "scales" in parts:
+        if split in FOURTH and "scales" in parts and _has(split, "panels"):
             results[f"scales_{split}"] = eval_scales(split, cache, Settings())
             results[f"scales_e2e_{split}"] = eval_scales_e2e(split, cache, Settings())
-        if split in FOURTH and "labels" in parts:
+        if split in FOURTH and "labels" in parts and _has(split, "labels"):
             results[f"labels_{split}"] = eval_labels(split, cache)
         if split in NEW_SPLITS or split in FOURTH:
             continue  # the later sessions' parts hold captions (+ dev3's instrument images, dev4/heldout4's panels)
@@ -554,7 +578,8 @@ def main(argv: list[str] | None = None) -> int:
         cells = (fmt.format(v) if isinstance(v, float) else ("" if v is None else str(v)) for v in vals)
         return "  ".join(f"{c:>10}" for c in cells)
 
-    head = "  ".join(f"{h:>10}" for h in ("dev", "held-out", "dev2", "h-out2", "dev3", "h-out3", "dev4", "h-out4"))
+    names = ("dev", "held-out", "dev2", "h-out2", "dev3", "h-out3", "dev4", "h-out4", "dev5", "h-out5")
+    head = "  ".join(f"{h:>10}" for h in names)
     print(f"\n{'figure text on real data':<52} {head}   target (held-out)")
     if "captions" in parts:
         print(f"{'captions: labels annotated':<52} {both('captions', 'labels')}")
