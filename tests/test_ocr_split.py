@@ -70,3 +70,16 @@ def test_split_models_cut_into_the_cache_once(tmp_path: pytest.TempPathFactory) 
     x = np.zeros((1, 3, 48, 96), dtype=np.float32)
     index, prob = made(x)
     assert index.shape == prob.shape == (1, 12)
+
+
+def test_ocr_text_reads_like_rapidocrs_own_pipeline() -> None:
+    """ocr_text's recognition (recognize_padded on rapidocr's own batches and padding, under the one recogniser lock)
+    gives the engine's own detect + recognise output: same boxes, texts and scores, on two real figures."""
+    engine = ocr.get_ocr()
+    for name in ("s41467-018-06211-3_fig1.jpg", "s41467-018-06211-3_fig3.jpg"):
+        arr = ocr._as_array(Image.open(DEV_FIGURES / name))
+        ours = ocr._detect_and_read(engine, arr)
+        theirs = engine(arr, use_det=True, use_cls=False, use_rec=True)
+        assert len(theirs.txts) >= 10
+        assert ours.txts == theirs.txts and np.array_equal(ours.boxes, theirs.boxes)
+        assert np.allclose(ours.scores, theirs.scores, atol=2e-5)

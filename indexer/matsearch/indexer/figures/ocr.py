@@ -26,13 +26,25 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-__all__ = ["get_ocr", "ocr_text", "recognize_batch", "recognize_padded", "SplitRecogniser", "OcrLine"]
+__all__ = [
+    "get_ocr",
+    "ocr_text",
+    "recognize_batch",
+    "recognize_padded",
+    "SplitRecogniser",
+    "OcrLine",
+    "RECOGNISER_LOCK",
+]
 
 # (bbox [x0, y0, x1, y1] in the input image's pixels, text, score in 0..1)
 OcrLine = tuple[tuple[float, float, float, float], str, float]
 
-_lock = threading.Lock()
+_lock = threading.Lock()  # guards creating the engine (get_ocr)
 _det_lock = threading.Lock()  # guards the temporary detector resize mode of ``ocr_text(max_side=...)``
+# The one lock around the process's one recogniser: every recognition (recognize_padded, recognize_batch and the
+# recognition half of ocr_text) runs under it, so callers need no lock of their own. Re-entrant, so a caller that
+# holds it around several calls (a reader's batches) does not deadlock.
+RECOGNISER_LOCK = threading.RLock()
 _engine: Any = None
 # One intra-op thread and no inter-op pool: OCR inputs are small crops, and ORT's default pool (every core,
 # busy-waiting between ops) spent more CPU spinning than reading on a shared 2-core machine. Ingestion runs figures
@@ -228,6 +240,35 @@ def _as_array(image: Image.Image | np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr[:, :, ::-1])
 
 
+def _detect_and_read(engine: Any, arr: np.ndarray) -> Any:
+    """``engine(arr, use_det=True, use_cls=False, use_rec=True)`` with the recognition step run by
+    :func:`recognize_padded` (the split recogniser, under :data:`RECOGNISER_LOCK`) on rapidocr's own batches: its
+    order (by width/height), its batch size and its padding (every crop to at least the 320/48 line), so the network
+    sees the very same inputs and gives the same texts and scores. Detection, cropping, the mapping back to the
+    image and the engine's score filter are rapidocr's own steps."""
+    from rapidocr.ch_ppocr_cls import TextClsOutput
+    from rapidocr.ch_ppocr_rec import TextRecOutput
+    from rapidocr.main import RapidOCRError
+    from rapidocr.utils.output import RapidOCROutput
+
+    ori = engine.load_img(arr)
+    img, op_record = engine.preprocess_img(ori)
+    try:
+        crops, det_res = engine.detect_and_crop(img, op_record)
+    except RapidOCRError:  # nothing detected (rapidocr's run_ocr_steps: an empty result)
+        return RapidOCROutput()
+    rec = engine._load_rec_model()
+    _, height, width = rec.rec_image_shape[:3]
+    lines = recognize_padded(crops, min_ratio=width / height, max_batch=rec.rec_batch_num, spread=None)
+    fields: dict[str, Any] = {  # what rapidocr's recogniser returns without word boxes
+        "txts": tuple(t for t, _ in lines),
+        "scores": tuple(sc for _, sc in lines),
+        "word_results": tuple(None for _ in lines),
+    }
+    rec_res = TextRecOutput(imgs=crops, elapse=0.0, **fields)
+    return engine.build_final_output(ori, det_res, TextClsOutput(), rec_res, crops, op_record)
+
+
 def ocr_text(image: Image.Image | np.ndarray, *, min_score: float = 0.3, max_side: int | None = None) -> list[OcrLine]:
     """Detect and read all text lines: ``[(bbox, text, score), ...]`` in reading order (top to bottom).
 
@@ -244,14 +285,14 @@ def ocr_text(image: Image.Image | np.ndarray, *, min_score: float = 0.3, max_sid
         arr = np.pad(arr, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
     engine = get_ocr()
     if max_side is None:
-        result = engine(arr, use_det=True, use_cls=False, use_rec=True)
+        result = _detect_and_read(engine, arr)
     else:
         with _det_lock:
             det = engine._load_det_model()
             old = (det.limit_type, det.limit_side_len)
             det.limit_type, det.limit_side_len = "max", int(max_side)
             try:
-                result = engine(arr, use_det=True, use_cls=False, use_rec=True)
+                result = _detect_and_read(engine, arr)
             finally:
                 det.limit_type, det.limit_side_len = old
     boxes = getattr(result, "boxes", None)
@@ -297,6 +338,25 @@ def recognize_padded(
     characters = list(rec.postprocess_op.character)
     ratios = {i: crops[i].shape[1] / float(crops[i].shape[0]) for i in keep}
     order = sorted(keep, key=lambda i: ratios[i])
+    with RECOGNISER_LOCK:
+        _read_batches(rec, split, full_model, characters, crops, ratios, order, min_ratio, max_batch, spread, out)
+    return out
+
+
+def _read_batches(
+    rec: Any,
+    split: SplitRecogniser | None,
+    full_model: Any,
+    characters: list[str],
+    crops: list[np.ndarray],
+    ratios: dict[int, float],
+    order: list[int],
+    min_ratio: float,
+    max_batch: int,
+    spread: float | None,
+    out: list[tuple[str, float]],
+) -> None:
+    """:func:`recognize_padded`'s loop over its batches (``out`` filled in place)."""
     start = 0
     while start < len(order):
         end = start + 1
@@ -317,7 +377,6 @@ def recognize_padded(
         for k, (text, score) in zip(idx, lines, strict=True):
             out[k] = (str(text), float(score))
         start = end
-    return out
 
 
 def recognize_batch(crops: list[Image.Image | np.ndarray]) -> list[tuple[str, float]]:
@@ -333,7 +392,7 @@ def recognize_batch(crops: list[Image.Image | np.ndarray]) -> list[tuple[str, fl
     from rapidocr.ch_ppocr_rec import TextRecInput
 
     rec = get_ocr()._load_rec_model()
-    with _lock:
+    with RECOGNISER_LOCK:
         res = rec(TextRecInput(img=[arrs[i] for i in keep]))
     for i, t, s in zip(keep, res.txts, res.scores, strict=True):
         out[i] = (str(t).strip(), float(s))

@@ -250,12 +250,10 @@ RECOGNISER_MIN_RATIO = 4.0
 def _recognize(crops: list[np.ndarray], min_ratio: float = RECOGNISER_MIN_RATIO) -> list[tuple[str, float]]:
     """rapidocr recognition of the variants in one batch padded to ``min_ratio`` (width/height) or the widest crop
     (rapidocr's own batching pads every crop to a 320-px line, ratio 6.7; a short label needs far less)."""
-    from matsearch.indexer.figures.ocr import _as_array, _lock, get_ocr, recognize_padded
+    from matsearch.indexer.figures.ocr import _as_array, recognize_padded
 
-    arrs = [_as_array(c) for c in crops]
-    get_ocr()  # build the engine first: get_ocr takes the same (non-reentrant) lock on a process's first OCR call
-    with _lock:
-        lines = recognize_padded(arrs, min_ratio=min_ratio, max_batch=max(1, len(arrs)), spread=None)
+    arrs = [_as_array(c) for c in crops]  # recognize_padded holds figures.ocr.RECOGNISER_LOCK (the one OCR lock)
+    lines = recognize_padded(arrs, min_ratio=min_ratio, max_batch=max(1, len(arrs)), spread=None)
     return [(text.strip(), score) for text, score in lines]
 
 

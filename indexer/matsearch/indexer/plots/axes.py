@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -265,9 +264,6 @@ def group_words(boxes: list[tuple[int, int, int, int]], gap_factor: float = 0.6)
     return out
 
 
-_rec_lock = threading.Lock()
-
-
 def read_words(
     rgb: np.ndarray, boxes: list[tuple[int, int, int, int]], rotate: list[bool] | None = None
 ) -> list[TextBox]:
@@ -289,8 +285,7 @@ def read_words(
         crops.append(np.ascontiguousarray(bg[:, :, ::-1]))
     from matsearch.indexer.figures.ocr import recognize_padded
 
-    with _rec_lock:
-        res = recognize_padded(crops)
+    res = recognize_padded(crops)  # under figures.ocr.RECOGNISER_LOCK, the one lock around the recogniser
     return [TextBox(b, t.strip(), s) for b, (t, s) in zip(boxes, res, strict=True)]
 
 
