@@ -51,7 +51,9 @@ DOC_FIELDS = ("doi", "title", "journal", "year", "url", "licence", "authors")
 MAX_DOCUMENTS = 100  # documents remembered per point (the most recent ones)
 # Bump when a change to extraction or encoding changes what is stored for a figure: figures stored under another
 # version are processed again on the next ingest; unchanged ones under this version are skipped.
-PIPELINE_VERSION = "figures-4"  # 4: sketch views through the int8 network
+PIPELINE_VERSION = "figures-5"  # 4: sketch views through the int8 network; 5: no sketch vector on graph panels
+# Panel types that get no ``sketch`` vector (see FigureIngestor._encode).
+NO_SKETCH_TYPES = frozenset({"graph"})
 
 
 Splitter = Callable[[Image.Image, str | None], list[PanelDraft]]
@@ -296,11 +298,15 @@ class FigureIngestor:
 
         with stage(self.stages, "encode image"):
             image_vectors = self.ctx.encoder("efficientnet-lite0").encode(images)
-        with stage(self.stages, "encode sketch"):
-            for point, vector in zip(points, self.ctx.encoder("sketch").encode(images), strict=True):
-                point.vectors["sketch"] = vector
         with stage(self.stages, "panel type"):
             fill_types([p.payload for p in points], images, image_vectors)
+        with stage(self.stages, "encode sketch"):
+            # Sketch search finds pictures by the shapes they show (particles, grains, drawings): a plot's outline
+            # view is its axes and curves, so graph panels get no sketch vector (and never come up as sketch hits).
+            todo = [k for k, p in enumerate(points) if p.payload.get("type") not in NO_SKETCH_TYPES]
+            if todo:
+                for k, vector in zip(todo, self.ctx.encoder("sketch").encode([images[k] for k in todo]), strict=True):
+                    points[k].vectors["sketch"] = vector
         with stage(self.stages, "scale bars"):
             fill_scales([p.payload for p in points], images)
         with stage(self.stages, "encode caption"):
