@@ -178,3 +178,59 @@ def test_vectorised_confidences_equal_the_single_ones(cu: xp.Candidate) -> None:
     for el in (False, True):
         one = [xp.confidence(f, i, sources[i], el) for i in range(2)]
         assert np.allclose(xp.confidences(f, sources, el), one, rtol=1e-9, atol=1e-12)
+
+
+def _one_line_decoys(cu: xp.Candidate, n: int) -> list[xp.Candidate]:
+    # cells with one strong reflection on Cu 111 and a weak one elsewhere: untextured they fit a ⟨111⟩ film better
+    return [
+        xp.Candidate(
+            d=np.array([cu.d[0] * (1 + 0.001 * k), 1.5 + 0.05 * k]),
+            inten=np.array([1.0, 0.02]),
+            hkl=["111", "100"],
+            source="cod",
+            crystal_system="cubic",
+            lattice=cu.lattice,
+        )  # fmt: skip
+        for k in range(n)
+    ]
+
+
+def test_strongly_textured_phase_gets_its_texture_refined_by_positions(cu: xp.Candidate) -> None:
+    # a ⟨111⟩ film with r = 0.35: 200/220/311 at ~3 % instead of 27–47 %. Untextured, Cu scores below six
+    # one-line decoys, so a texture refinement of the best scores alone never reaches it; its reflection positions
+    # explain every peak, which puts it among the candidates that are refined with texture
+    md = xp.march_dollase(cu, directions=[(1, 1, 1)], r_values=np.array([0.35]))[0, 0]
+    tex = cu.inten * md
+    m = _measured(_render(_positions(cu), tex / tex.max(), fwhm=0.3))
+    cands = [cu, *_one_line_decoys(cu, 6)]
+    plain = xp.fit(m, cands, texture_top=0)
+    assert int((plain.score > plain.score[0]).sum()) >= xp.REFINE_TOP  # not among the best untextured scores
+    by_score = xp.fit(m, cands, texture_explained=0)
+    assert by_score.po_axis[0] == ""
+    f = xp.fit(m, cands)
+    assert f.po_axis[0] == "111" and f.po_r[0] <= 0.5
+    conf = xp.confidences(f, ["cod"] * len(cands))
+    assert int(np.argmax(conf)) == 0 and conf[0] > xp.confidences(by_score, ["cod"] * len(cands))[0] + 0.2
+
+
+def test_peak_index_finds_a_textured_phase_by_its_positions(cu: xp.Candidate) -> None:
+    from matsearch.search import spectra
+
+    md = xp.march_dollase(cu, directions=[(1, 1, 1)], r_values=np.array([0.35]))[0, 0]
+    tex = cu.inten * md
+    m = _measured(_render(_positions(cu), tex / tex.max(), fwhm=0.3))
+    phases = [cu, *_one_line_decoys(cu, spectra.PEAK_INDEX_CANDIDATES + 5)]
+    payloads = [{"peaks": {"d": list(c.d), "intensity": list(c.inten), "hkl": list(c.hkl)}} for c in phases]
+    ids = [f"p{i}" for i in range(len(phases))]
+    index = spectra._PeakIndex.build(ids, payloads)
+    denom = spectra._Denominators(index, m.mask)
+    # the intensity-weighted coverage ranks the one-line cells first (Cu shows few of its expected lines) ...
+    found, _ = spectra._peak_index_candidates(index, m, m.weight, set(), denom)
+    assert "p0" not in found and len(found) == spectra.PEAK_INDEX_CANDIDATES
+    # ... by positions alone (chance-corrected) Cu explains every peak and comes first
+    found, _ = spectra._peak_index_candidates(index, m, m.weight, set(), denom, by_position=3)
+    assert found[spectra.PEAK_INDEX_CANDIDATES] == "p0"
+    # the line counts inside the measured range agree with a direct count
+    inside = np.nonzero(m.mask)[0]
+    direct = (index.ok & m.mask[index.bins] & (index.w[None] > 0)).sum(axis=2)
+    assert inside.size and np.array_equal(index.counts(m.mask), direct)

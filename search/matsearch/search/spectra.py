@@ -237,6 +237,7 @@ def _explained_mask(query: QueryPattern, credit: np.ndarray) -> np.ndarray:
 # structure is a new id.
 PEAK_INDEX_REFLECTIONS = 20
 PEAK_INDEX_CANDIDATES = 30
+PEAK_INDEX_BY_POSITION = 15  # few-peak patterns: more peak-index phases by reflection positions alone
 _PEAK_INDEX_STRAINS = xp.STRAINS[::5]
 
 
@@ -246,11 +247,18 @@ class _Denominators:
     def __init__(self, index: _PeakIndex, mask: np.ndarray) -> None:
         self.index, self.mask = index, mask
         self.values: np.ndarray | None = None
+        self.line_counts: np.ndarray | None = None
 
     def get(self, rows: np.ndarray) -> np.ndarray:
         if self.values is None:
             self.values = self.index.denominators(self.mask)
         return self.values[:, rows]
+
+    def counts(self, rows: np.ndarray) -> np.ndarray:
+        """(S, len(rows)): how many of each phase's indexed reflections fall inside the measured range."""
+        if self.line_counts is None:
+            self.line_counts = self.index.counts(self.mask)
+        return self.line_counts[:, rows]
 
 
 @dataclass
@@ -313,6 +321,15 @@ class _PeakIndex:
             d = self.sorted_cum[hi, cols] - self.sorted_cum[lo, cols]
             return d.reshape(_PEAK_INDEX_STRAINS.size, len(self.ids))
         return np.where(self.ok & mask[self.bins], self.w[None], 0.0).sum(axis=2)
+
+    def counts(self, mask: np.ndarray) -> np.ndarray:
+        """(S, N): how many of each phase's indexed reflections fall inside the measured range."""
+        inside = np.nonzero(mask)[0]
+        if inside.size and inside[-1] - inside[0] + 1 == inside.size:  # one contiguous range (bins sorted)
+            lo = (self.sorted_bins < inside[0]).sum(axis=0)
+            hi = (self.sorted_bins <= inside[-1]).sum(axis=0)
+            return (hi - lo).reshape(_PEAK_INDEX_STRAINS.size, len(self.ids)).astype(np.float64)
+        return (self.ok & mask[self.bins] & (self.w[None] > 0)).sum(axis=2).astype(np.float64)
 
     def coverage(self, y: np.ndarray, denom: _Denominators) -> np.ndarray:
         """(S, N): Σ_r min(y[bin_r], w_r) / Σ_r w_r (in range) per strain and phase, for a sparse map ``y``."""
@@ -425,10 +442,18 @@ def _peak_index(store: Store, lib: _Library) -> _PeakIndex:
 
 
 def _peak_index_candidates(
-    index: _PeakIndex, m: xp.Measured, residual_w: np.ndarray, exclude: set[str], denom: _Denominators
+    index: _PeakIndex,
+    m: xp.Measured,
+    residual_w: np.ndarray,
+    exclude: set[str],
+    denom: _Denominators,
+    by_position: int = 0,
 ) -> tuple[list[str], np.ndarray]:
     """Ids of the library phases whose strongest reflections best cover the measured peaks left unexplained
-    (``denom``: ``_Denominators(index, m.mask)``), and that score for every indexed phase."""
+    (``denom``: ``_Denominators(index, m.mask)``), and that score for every indexed phase. ``by_position``: so many
+    more phases ranked by the peak weight their reflection positions explain, chance-corrected for the window
+    share their lines cover — whatever their intensities (a strongly textured phase shows few of its strong
+    lines, so its indexed intensity on the peaks is low)."""
     if not index.ids:
         return [], np.zeros(0)
     # the residual as a peak-height map on the grid (the highest peak wins where windows overlap)
@@ -445,11 +470,19 @@ def _peak_index_candidates(
     seen = index.coverage(y, denom)
     cols = np.nonzero(seen.any(axis=0))[0]  # a phase that covers nothing scores 0 either way
     best = np.zeros(len(index.ids))
-    best[cols] = np.sqrt(seen[:, cols] * index.explained(lo, hi, residual_w, cols)).max(axis=0)
+    expl = index.explained(lo, hi, residual_w, cols)
+    best[cols] = np.sqrt(seen[:, cols] * expl).max(axis=0)
     n = min(PEAK_INDEX_CANDIDATES + len(exclude), best.size)
     order = np.argpartition(-best, n - 1)[:n] if n < best.size else np.arange(best.size)
     order = order[np.argsort(-best[order], kind="stable")]
-    return [index.ids[i] for i in order if index.ids[i] not in exclude][:PEAK_INDEX_CANDIDATES], best
+    found = [index.ids[i] for i in order if index.ids[i] not in exclude][:PEAK_INDEX_CANDIDATES]
+    if by_position > 0 and cols.size:
+        chance = np.minimum(denom.counts(cols) * 2.0 * half / max(m.hi - m.lo, 1e-6), 0.95)
+        pos_score = ((expl - chance) / (1.0 - chance)).max(axis=0)
+        taken = exclude | set(found)
+        extra = [index.ids[cols[j]] for j in np.argsort(-pos_score, kind="stable")[: by_position + len(taken)]]
+        found += [pid for pid in extra if pid not in taken][:by_position]
+    return found, best
 
 
 def _best_further(rf: xp.Fits, cands: list[ScoredHit], tentative: list[int], residual_w: np.ndarray) -> int:
@@ -485,12 +518,14 @@ def search_spectrum(
 
     lib = library(store)
     hits_by_id: dict[str, ScoredHit] = {}
+    denom: _Denominators | None = None  # the peak index's per-phase intensity inside the measured range
     _candidates(store, lib, _vector_queries(encoder, query.y, flt, opts.candidates), hits_by_id)
     if flt is None and int((m.weight > 0).sum()) <= FEW_PEAKS:
         # a pattern with few lines (a textured film, a metal) embeds with little to go on: the phases whose strongest
         # reflections cover its peaks join the candidates from the start (the peak-index scan is cheap for few peaks)
         index = _peak_index(store, lib)
-        found, _ = _peak_index_candidates(index, m, base_w, set(hits_by_id), _Denominators(index, m.mask))
+        denom = _Denominators(index, m.mask)
+        found, _ = _peak_index_candidates(index, m, base_w, set(hits_by_id), denom, by_position=PEAK_INDEX_BY_POSITION)
         for pid, pl in zip(found, _payloads(store, lib, found), strict=True):
             if pl:
                 hits_by_id[pid] = ScoredHit(id=pid, score=0.0, payload=pl)
@@ -507,7 +542,6 @@ def search_spectrum(
     tentative: list[int] = [order[0]] if order else []
     residual_score: dict[int, float] = {}  # further phases: fit score on the peak weight the others leave
     claimed = fits.credit[order[0]].copy() if order else np.zeros(npk)
-    denom: _Denominators | None = None  # the peak index's per-phase intensity inside the measured range
     last_rescore: tuple[xp.Fits, np.ndarray, xp.Fits] | None = None  # (fits, weights, their rescore)
     while tentative and len(tentative) < opts.max_phases:
         residual_w = base_w * (1.0 - np.clip(claimed, 0.0, 1.0))

@@ -44,7 +44,9 @@ FLOOR_SIGMA = 3.0  # reflections expected below FLOOR_SIGMA × noise σ (relativ
 MIN_FLOOR = 0.01
 PO_R = np.array([0.35, 0.42, 0.5, 0.6, 0.7, 0.8, 0.9, 1.15, 1.35, 1.6])  # March–Dollase r tried (1 = none)
 PO_PRIOR = 0.15  # score × (1 − PO_PRIOR·|ln r|): texture is allowed, not free
-REFINE_TOP = 8  # candidates refined with texture after the first pass
+REFINE_TOP = 4  # candidates refined with texture after the first pass (best scores)
+REFINE_EXPLAINED = 8  # and the candidates whose positions explain most of the measured peaks (see ``fit``)
+POSITION_MIN_INTENSITY = 0.01  # reflections (of max 1) that a strong preferred orientation can make strong
 ZERO_SIGMA, DISP_SIGMA = 0.05, 0.1  # ° 2θ, ridge priors of the position refinement
 KA2_RATIO = 1.54439 / 1.54056
 _CACHE_MAX = 20000
@@ -642,10 +644,18 @@ def rescore(m: Measured, cands: list[Candidate], fits: Fits, weights: np.ndarray
     return _fits(ev, pos, fits.strain, fits.zero_shift, fits.displacement, list(fits.po_axis), fits.po_r)
 
 
-def fit(m: Measured, cands: list[Candidate], weights: np.ndarray | None = None, texture_top: int = REFINE_TOP) -> Fits:
+def fit(
+    m: Measured,
+    cands: list[Candidate],
+    weights: np.ndarray | None = None,
+    texture_top: int = REFINE_TOP,
+    texture_explained: int | None = None,
+) -> Fits:
     """Fit every candidate (strain, zero shift, displacement); the best ``texture_top`` also get a preferred
     orientation. ``weights`` (per measured peak) replaces √height, e.g. to score the residual of a mixture."""
     wts = m.weight if weights is None else np.asarray(weights, dtype=np.float64)
+    if texture_explained is None:
+        texture_explained = REFINE_EXPLAINED if texture_top > 0 else 0
     k = len(cands)
     q = m.tt.size
     if k == 0:
@@ -664,7 +674,13 @@ def fit(m: Measured, cands: list[Candidate], weights: np.ndarray | None = None, 
     po_r = np.ones(k)
     if texture_top > 0:
         # all texture variants of the best candidates in one batch: rows (candidate, axis, r)
-        top = [int(i) for i in np.argsort(-ev["score"])[:texture_top] if cands[int(i)].d.size]
+        pick = list(np.argsort(-ev["score"], kind="stable")[:texture_top])
+        if texture_explained > 0:
+            # positions only: every reflection that texture could make strong (≥ 1 %) at full height
+            pev = _evaluate(m, pos, (w >= POSITION_MIN_INTENSITY).astype(np.float64), wts, pairs)
+            sel = pev["e"] * np.sqrt(np.clip(1.0 - pev["chance"], 0.0, 1.0))
+            pick += [i for i in np.argsort(-sel, kind="stable")[:texture_explained] if i not in set(pick)]
+        top = [int(i) for i in pick if cands[int(i)].d.size]
         width = pos.shape[1]
         blocks_i, blocks_p, blocks_v = [], [], []
         tex_pairs: list[list[np.ndarray]] = [[], [], [], []]
@@ -751,14 +767,49 @@ EXPECTED_STRAIN = {"materials_project": (-0.02, 0.003)}
 EXPECTED_STRAIN_EXPERIMENTAL = (-0.01, 0.01)
 
 
+def _strain_bounds(sources: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    bounds = np.array([EXPECTED_STRAIN.get(src, EXPECTED_STRAIN_EXPERIMENTAL) for src in sources], dtype=np.float64)
+    return bounds[:, 0], bounds[:, 1]
+
+
 def strain_excess(strain: float, source: str) -> float:
-    lo, hi = EXPECTED_STRAIN.get(source, EXPECTED_STRAIN_EXPERIMENTAL)
+    lo, hi = (float(v[0]) for v in _strain_bounds([source]))
     return max(0.0, strain - hi) + max(0.0, lo - strain)
 
 
 def log_evidence(n_matched: float, chance: float) -> float:
     """ln(1 + Σ over matched peaks of −ln f): f = the share of the window the candidate's reflections cover."""
-    return math.log1p(float(n_matched) * -math.log(max(float(chance), 1e-3)))
+    return float(_log_evidence(np.asarray(n_matched, dtype=np.float64), np.asarray(chance, dtype=np.float64)))
+
+
+def _log_evidence(n_matched: np.ndarray, chance: np.ndarray) -> np.ndarray:
+    return np.log1p(n_matched * -np.log(np.maximum(chance, 1e-3)))
+
+
+def feature_matrix(
+    score: np.ndarray,
+    explained: np.ndarray,
+    seen: np.ndarray,
+    icos: np.ndarray,
+    residual: np.ndarray,
+    strain: np.ndarray,
+    sources: list[str],
+    chance: np.ndarray,
+    n_matched: np.ndarray,
+    intensity_log_sd: np.ndarray,
+    explained_height: np.ndarray,
+    strong_unexplained: np.ndarray,
+) -> np.ndarray:
+    """(K, F): the confidence model's features (``CONF_FEATURES``) of K fits from their terms — the one place
+    they are defined (single hits, reported hits and whole candidate lists all come through here)."""
+    lo, hi = _strain_bounds(sources)
+    strain = np.asarray(strain, dtype=np.float64)
+    excess = np.maximum(0.0, strain - hi) + np.maximum(0.0, lo - strain)
+    chance = np.asarray(chance, dtype=np.float64)
+    columns = [score, explained, seen, icos, residual, excess, chance,
+               _log_evidence(np.asarray(n_matched, dtype=np.float64), chance), intensity_log_sd, explained_height,
+               strong_unexplained]  # fmt: skip
+    return np.stack([np.asarray(c, dtype=np.float64).reshape(-1) for c in columns], axis=1)
 
 
 def feature_vector(
@@ -775,63 +826,43 @@ def feature_vector(
     explained_height: float,
     strong_unexplained: float,
 ) -> np.ndarray:
-    """The confidence model's features (``CONF_FEATURES``) from the fit's terms (also from a reported hit)."""
-    return np.array(
-        [
-            score,
-            explained,
-            seen,
-            icos,
-            residual,
-            strain_excess(strain, source),
-            chance,
-            log_evidence(n_matched, chance),
-            intensity_log_sd,
-            explained_height,
-            strong_unexplained,
-        ],
-        dtype=np.float64,
-    )
+    """The confidence model's features (``CONF_FEATURES``) of one fit (also from a reported hit)."""
+
+    def a(v: float) -> np.ndarray:
+        return np.array([v], dtype=np.float64)
+
+    return feature_matrix(
+        a(score), a(explained), a(seen), a(icos), a(residual), a(strain), [source], a(chance), a(n_matched),
+        a(intensity_log_sd), a(explained_height), a(strong_unexplained),
+    )[0]  # fmt: skip
 
 
-def confidence_features(f: Fits, i: int, source: str) -> np.ndarray:
-    return feature_vector(
-        float(f.score[i]),
-        float(f.explained[i]),
-        float(f.seen[i]),
-        float(f.icos[i]),
-        float(f.residual[i]),
-        float(f.strain[i]),
-        source,
-        float(f.chance[i]),
-        float(f.n_matched[i]),
-        float(f.intensity_log_sd[i]),
-        float(f.explained_height[i]),
-        float(f.strong_unexplained[i]),
-    )
+def _fits_features(f: Fits, sources: list[str]) -> np.ndarray:
+    return feature_matrix(f.score, f.explained, f.seen, f.icos, f.residual, f.strain, sources, f.chance,
+                          f.n_matched, f.intensity_log_sd, f.explained_height, f.strong_unexplained)  # fmt: skip
 
 
-def confidences(f: Fits, sources: list[str], elements_given: bool = False) -> np.ndarray:
-    """``confidence`` of every candidate of ``f`` at once (same numbers, one array pass)."""
-    if len(f) == 0:
-        return np.zeros(0)
-    lo = np.array([EXPECTED_STRAIN.get(src, EXPECTED_STRAIN_EXPERIMENTAL)[0] for src in sources])
-    hi = np.array([EXPECTED_STRAIN.get(src, EXPECTED_STRAIN_EXPERIMENTAL)[1] for src in sources])
-    excess = np.maximum(0.0, f.strain - hi) + np.maximum(0.0, lo - f.strain)
-    evidence = np.log1p(f.n_matched * -np.log(np.maximum(f.chance, 1e-3)))
-    x = np.stack(
-        [f.score, f.explained, f.seen, f.icos, f.residual, excess, f.chance, evidence, f.intensity_log_sd,
-         f.explained_height, f.strong_unexplained],
-        axis=1,
-    )  # fmt: skip
-    z = x @ CONF_COEF + CONF_BIAS + (ELEMENTS_PRIOR_LOGIT if elements_given else 0.0)
+def probability(x: np.ndarray, elements_given: bool = False) -> np.ndarray:
+    """The calibrated confidence of feature rows ``x`` (K, F): σ(x · CONF_COEF + CONF_BIAS [+ elements prior])."""
+    z = np.asarray(x, dtype=np.float64) @ CONF_COEF + CONF_BIAS + (ELEMENTS_PRIOR_LOGIT if elements_given else 0.0)
     return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0))))
 
 
+def confidence_features(f: Fits, i: int, source: str) -> np.ndarray:
+    sources = [""] * len(f)
+    sources[i] = source
+    return _fits_features(f, sources)[i]
+
+
+def confidences(f: Fits, sources: list[str], elements_given: bool = False) -> np.ndarray:
+    """``confidence`` of every candidate of ``f`` at once."""
+    if len(f) == 0:
+        return np.zeros(0)
+    return probability(_fits_features(f, sources), elements_given)
+
+
 def confidence(f: Fits, i: int, source: str, elements_given: bool = False) -> float:
-    z = float(confidence_features(f, i, source) @ CONF_COEF + CONF_BIAS)
-    z += ELEMENTS_PRIOR_LOGIT if elements_given else 0.0
-    return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
+    return float(probability(confidence_features(f, i, source)[None, :], elements_given)[0])
 
 
 def concat(a: Fits, b: Fits) -> Fits:
