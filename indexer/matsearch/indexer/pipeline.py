@@ -194,9 +194,10 @@ class FigureIngestor:
             self._encode(points, panel_images)
             from matsearch.indexer.plots.spectra import graph_series
 
+            crops = {p.id: im for p, im in zip(points, panel_images, strict=True)}  # decoded once: no re-read
             with stage(self.stages, "digitise graph panels"):
                 for result in results:
-                    result.graph_ids, result.series = graph_series(self.ctx, result.points)
+                    result.graph_ids, result.series = graph_series(self.ctx, result.points, crops)
         return results
 
     def _write(self, points: list[PointRecord], report: IngestReport) -> None:

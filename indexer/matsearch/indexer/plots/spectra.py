@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from matsearch.core.errors import MatsearchError
 from matsearch.core.filters import FieldCondition, Filter
@@ -141,11 +142,12 @@ def index_graph_panels(ctx: IngestContext, points: list[PointRecord]) -> int:
     return write_graph_series(ctx, graph_ids, new)
 
 
-def graph_series(ctx: IngestContext, points: list[PointRecord]) -> tuple[list[str], list[PointRecord]]:
+def graph_series(
+    ctx: IngestContext, points: list[PointRecord], images: dict[str, Image.Image] | None = None
+) -> tuple[list[str], list[PointRecord]]:
     """The CPU-bound half of :func:`index_graph_panels` (no store access, so ingest workers run it): the ids of the
-    ``graph`` panels among ``points`` and the series points digitised from them."""
-    from PIL import Image
-
+    ``graph`` panels among ``points`` and the series points digitised from them. ``images``: the panels' RGB crops
+    by point id, when the caller still holds them (the ingest: decoded once); others are read from the image store."""
     from matsearch.indexer.plots.digitize import NoPlotFound, digitize
 
     graphs = [p for p in points if p.payload.get("type") == "graph" and p.payload.get("panel_sha256")]
@@ -153,11 +155,13 @@ def graph_series(ctx: IngestContext, points: list[PointRecord]) -> tuple[list[st
         return [], []
     new: list[PointRecord] = []
     for p in graphs:
-        path = ctx.images.find(str(p.payload["panel_sha256"]))
-        if path is None:
-            continue
-        with Image.open(path) as im:
-            image = im.convert("RGB")
+        image = (images or {}).get(p.id)
+        if image is None:
+            path = ctx.images.find(str(p.payload["panel_sha256"]))
+            if path is None:
+                continue
+            with Image.open(path) as im:
+                image = im.convert("RGB")
         try:
             answer = digitize(image, str(p.payload.get("caption") or ""), ingest=True)
         except NoPlotFound as exc:
