@@ -6,7 +6,9 @@ session 3 on seeds 360–559),
 seeds 100000–100199 the session-1 held-out set (200 plots, as in Plot2Spectra; its result was reported in session
 1, so it is no longer blind to the method's author, but no plot of it was looked at), and seeds 300000–300199 the
 session-2 held-out set, fixed at 12:20 on 2026-12-01 before any session-2 tuning and run once at the end (session 3
-looked at neither held-out set per plot and ran both once, at its end).
+looked at neither held-out set per plot and ran both once, at its end). Session 5 (fixed at 17:46 on 2026-12-01,
+before any change) tuned on dev seeds 560–959 and added a third held-out set, seeds 500000–500199, run once at the
+end (``--held-out-3 200``); the two older held-out sets were again not looked at per plot.
 Reported per set: lines found, lines
 matched at ε = 1 and 2 px (mean distance of the digitised line to the drawn curve over the columns both cover; the
 drawn curve occupies an interval of rows in each pixel column — distance 0 inside it), normalised RMSE in data
@@ -14,7 +16,7 @@ units (over the plotted y span; relative units for hidden y ticks), axis misalig
 x-tick value accuracy (a truth tick counts as right when a digitised tick has its value within 3 px), and the time
 per plot. Real graph panels (hand-annotated ticks) and the end-to-end checks are in ``bench.eval_plots_real``.
 
-    .venv/bin/python -m bench.eval_plots [--dev N] [--dev-from S] [--held-out N] [--new-held-out N]
+    .venv/bin/python -m bench.eval_plots [--dev N] [--dev-from S] [--held-out N] [--new-held-out N] [--held-out-3 N]
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 DEV_SEEDS = range(0, 1000)
 HELD_OUT_SEEDS = range(100000, 100200)
 NEW_HELD_OUT_SEEDS = range(300000, 300200)
+HELD_OUT_3_SEEDS = range(500000, 500200)
 
 
 def run(seeds: list[int]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -64,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dev-from", type=int, default=0, help="first dev seed S (session 2 tuned on 160-359)")
     ap.add_argument("--held-out", type=int, default=200, help="session-1 held-out plots (seeds 100000..)")
     ap.add_argument("--new-held-out", type=int, default=0, help="session-2 held-out plots (seeds 300000..)")
+    ap.add_argument("--held-out-3", type=int, default=0, help="session-5 held-out plots (seeds 500000..)")
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     out: dict[str, Any] = {}
@@ -71,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         ("dev", list(DEV_SEEDS)[args.dev_from : args.dev_from + args.dev]),
         ("held_out", list(HELD_OUT_SEEDS)[: args.held_out]),
         ("held_out_2", list(NEW_HELD_OUT_SEEDS)[: args.new_held_out]),
+        ("held_out_3", list(HELD_OUT_3_SEEDS)[: args.held_out_3]),
     )
     for name, seeds in sets:
         if not seeds:

@@ -25,6 +25,9 @@ from matsearch.indexer.plots.axes import channel_stats
 
 __all__ = ["Track", "extract_lines"]
 
+# a colour's unclaimed ink is tracked once more when it shows in at least this share of the box's columns
+RESIDUAL_MIN_COLUMNS = 0.2
+
 
 @dataclass
 class Track:
@@ -265,8 +268,37 @@ def _trim_faint(tops: np.ndarray, bots: np.ndarray, strong: np.ndarray) -> None:
         tops[i, xs[ok]], bots[i, xs[ok]] = nt[ok], nb[ok]
 
 
+def _plateau_centres(v: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """Middle column(s) of flat tops: stretches of equal ``v`` (within ½ px) above both neighbouring columns.
+
+    A pen wider than a narrow peak draws its round cap over several columns with the same top row; the apex is under
+    the cap's middle (two middle columns when the stretch is even), not at every column of the cap.
+    """
+    n = v.size
+    out = np.zeros(n, bool)
+    with np.errstate(invalid="ignore"):
+        eq = np.abs(np.diff(v)) <= 0.5
+    eqi = np.flatnonzero(eq)
+    if eqi.size == 0:
+        return out
+    for a in eqi[np.concatenate([[True], np.diff(eqi) > 1])].tolist():
+        b = a + 1
+        while b < n - 1 and eq[b]:
+            b += 1
+        if a == 0 or b + 1 >= n:
+            continue
+        lev = float(np.min(v[a : b + 1]))
+        if v[a - 1] > lev + 0.5 and v[b + 1] > lev + 0.5 and spread[a : b + 1].all():
+            out[(a + b) // 2 : (a + b + 1) // 2 + 1] = True
+    return out
+
+
 def _track_cluster(
-    mask: np.ndarray, other: np.ndarray | None = None, strong: np.ndarray | None = None
+    mask: np.ndarray,
+    other: np.ndarray | None = None,
+    strong: np.ndarray | None = None,
+    info: dict[str, float] | None = None,
+    depth: int = 0,
 ) -> list[np.ndarray]:
     h, w = mask.shape
     runs = column_runs(mask) if other is None else joined_runs(mask, other)
@@ -279,6 +311,8 @@ def _track_cluster(
     hl = [b - a + 1 for r_ in column_runs(mask[::2].T) for a, b in r_]
     if len(hl) >= 20:
         lw = min(lw, max(1.0, float(np.percentile(hl, 25))))
+    if info is not None:
+        info["lw"] = lw
     nz = counts[covered]
     k = int(np.bincount(np.minimum(nz, 8)).argmax())
     k = max(1, min(k, 6))
@@ -397,6 +431,18 @@ def _track_cluster(
     k = ys.shape[0]
     if k > 1:
         _unswap(ys, tops, bots)
+    # A line the modal run count missed (a dotted line among dashed ones of the same colour, sparse dots) leaves its
+    # runs unclaimed: the ink no track took is tracked once more (one level deep), see _residual_tracks.
+    residual = np.zeros_like(mask)
+    if depth == 0:
+        rows = np.arange(h)[:, None]
+        claimed = np.zeros_like(mask)
+        for i in range(k):
+            okc = ~np.isnan(tops[i])
+            tt = np.where(okc, tops[i], h + 1)
+            bb = np.where(okc, bots[i], -1)
+            claimed |= (rows >= tt[None, :] - 1) & (rows <= bb[None, :] + 1)
+        residual = mask & ~claimed
     if strong is not None:
         _trim_faint(tops, bots, strong)
     # A stroke is the curve widened by the pen (half width r) in every direction, so in a column its top is the
@@ -444,9 +490,76 @@ def _track_cluster(
             spread = hi - lo >= 2
             apex = spread & (lo < lo_nb - 0.5)
             valley = spread & ~apex & (hi > hi_nb + 0.5)
+        apex |= _plateau_centres(lo, spread)
+        valley &= ~apex
         y = np.where(apex, lo, np.where(valley, hi, y))
         out.append(y)
     # refinement changes the neighbours too: apexes next to apexes keep their centre values; good enough
+    if depth == 0 and int(residual.any(axis=0).sum()) >= max(8, RESIDUAL_MIN_COLUMNS * w):
+        out += _residual_tracks(
+            residual, (other if other is not None else np.zeros_like(mask)) | (mask & ~residual), strong
+        )
+    return out
+
+
+def _residual_tracks(residual: np.ndarray, other: np.ndarray, strong: np.ndarray | None) -> list[np.ndarray]:
+    """Tracks of a colour's unclaimed ink that lie mostly away from other ink.
+
+    Unclaimed pixels along other colours' strokes are those strokes' anti-aliased or JPEG fringes that came out in
+    this colour, not a line of their own: a residual track is kept only when most of its columns (> ½) have no other
+    ink within 2 px.
+    """
+    h = residual.shape[0]
+    grown = cv2.dilate(other.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    kept = []
+    for yr in _track_cluster(residual, other, strong, None, depth=1):
+        xs = np.flatnonzero(~np.isnan(yr))
+        if xs.size and float(grown[np.clip(np.round(yr[xs]).astype(int), 0, h - 1), xs].mean()) < 0.5:
+            kept.append(yr)
+    return kept
+
+
+def _fill_hidden(y: np.ndarray, other_runs: list[list[tuple[int, int]]], lw: float, min_gap: int, h: int) -> np.ndarray:
+    """Follow a line through gaps longer than ``min_gap`` where it passes under other lines' strokes.
+
+    A series drawn first is hidden wherever a later one covers it — over long stretches when both share a baseline
+    (several XRD patterns on one axis). From the last visible column the line is followed through the other ink: in
+    each column the other ink's run within ``lw + 1`` px of the current position; under a thin run (a line, not a
+    peak) the line is at its middle, under a taller one (another series' peak) it keeps its height inside the run. The
+    gap is filled only when every column has such a run, the taller runs (above max(3 lw + 2, 8 % of the box)) last
+    at most ``min_gap`` columns in a row (a narrow peak, not an inset or a filled area), and the path arrives within
+    3 lw + 2 px of where the line shows again; otherwise it stays empty (hidden, position unknown).
+    """
+    idx = np.flatnonzero(~np.isnan(y))
+    out = y.copy()
+    if idx.size < 2:
+        return out
+    tol = lw + 1
+    thin = 3 * lw + 2
+    tall = max(thin, 0.08 * h)
+    for a, b in zip(idx[:-1], idx[1:], strict=False):
+        if b - a <= min_gap + 1:
+            continue
+        ref = float(y[a])
+        vals = []
+        n_tall = 0
+        for x in range(a + 1, b):
+            best = None
+            for s, e in other_runs[x]:
+                d = max(0.0, s - ref, ref - e)
+                if d <= tol and (best is None or d < best[0]):
+                    best = (d, s, e)
+            if best is None:
+                break
+            _d, s, e = best
+            n_tall = n_tall + 1 if e - s + 1 > tall else 0
+            if n_tall > min_gap:
+                break
+            ref = (s + e) / 2 if e - s + 1 <= thin else min(max(ref, s), e)
+            vals.append(ref)
+        else:
+            if abs(ref - float(y[b])) <= max(tol, thin):
+                out[a + 1 : b] = vals
     return out
 
 
@@ -549,7 +662,11 @@ def extract_lines(
         m = cv2.morphologyEx(m.astype(np.uint8), cv2.MORPH_OPEN, np.ones((1, 1), np.uint8)).astype(bool)
         rgbc = np.median(rgb[m], axis=0) if m.any() else np.zeros(3)
         lens = []
-        for y in _track_cluster(m, mask & ~m, strong.get(ci)):
+        info: dict[str, float] = {}
+        other = mask & ~m
+        ys_c = _track_cluster(m, other, strong.get(ci), info)
+        other_runs: list[list[tuple[int, int]]] | None = None  # made when a track first has a long gap
+        for y in ys_c:
             lens.append(1)
             idx = np.flatnonzero(~np.isnan(y))
             if idx.size < max(8, min_extent * w):
@@ -558,6 +675,11 @@ def extract_lines(
             y2, cov = _fill_gaps(y, int(max(8, 6 * lw)))
             if cov < 0.25:
                 continue
+            vis = np.flatnonzero(~np.isnan(y2))
+            if (np.diff(vis) > int(max(8, 6 * lw)) + 1).any():
+                if other_runs is None:
+                    other_runs = column_runs(other)
+                y2 = _fill_hidden(y2, other_runs, info.get("lw", 2.0), int(max(8, 6 * lw)), h)
             dark = float(np.mean(rgbc)) < 120 and float(np.ptp(rgbc)) < 60
             if dark and idx.size >= 0.9 * w and float(np.ptp(y[idx])) <= 1.5:
                 continue  # a straight dark rule across the box (frame, zero line), not data
