@@ -571,6 +571,7 @@ def on_picture(rgb: np.ndarray, bar: ScaleBar, limit: float = 0.5) -> bool:
 
 
 BLOCK_MIN_SIDE = 40  # px: smallest picture block inside a plot panel that is searched for a bar
+BLOCK_SAMPLE = 160  # px: long side of the sampled copy the blocks are found on
 BLOCK_MIN_FILL = 0.9  # share of the block's box that is non-blank (a picture fills its box, plotted lines do not)
 
 
@@ -578,16 +579,16 @@ def picture_blocks(image: Image.Image | np.ndarray) -> list[tuple[int, int, int,
     """Boxes (x0, y0, x1, y1, panel px) of pictures drawn inside a mostly blank panel: a map or micrograph beside
     spectra, an image inside plot axes. A block is a connected non-blank region that fills >= 90 % of its box, is at
     least :data:`BLOCK_MIN_SIDE` px and 12 % of the panel's short side on both sides, at most 3:1, and textured
-    (grey-level std >= 8, so a flat bar of a bar chart is not one). Found on a <= 256-px copy (cheap)."""
+    (grey-level std >= 8, so a flat bar of a bar chart is not one). Found on a <= 160-px copy (cheap)."""
     if isinstance(image, Image.Image):  # sample the pixels in C, not after converting the whole crop
         W, H = image.size
-        step = max(1, -(-max(H, W) // 256))
+        step = max(1, -(-max(H, W) // BLOCK_SAMPLE))
         rgb_img = image if image.mode == "RGB" else image.convert("RGB")
         small = np.asarray(rgb_img.resize((-(-W // step), -(-H // step)), Image.Resampling.NEAREST))
     else:
         rgb = _rgb(image)
         H, W = rgb.shape[:2]
-        step = max(1, -(-max(H, W) // 256))
+        step = max(1, -(-max(H, W) // BLOCK_SAMPLE))
         small = rgb[::step, ::step]
     lo, hi = small.min(axis=2), small.max(axis=2)
     blank = (lo >= 232) & ((hi - lo) <= 24)

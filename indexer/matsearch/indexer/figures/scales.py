@@ -39,6 +39,7 @@ GROUP_MIN_SCORE = 0.6  # bar score needed when the caption value came through a 
 # OCR score (as for a clear bar's label, scalebar.STRICT_MIN_CONFIDENCE); the margin around a block
 BLOCK_LIMITS = (0.35, 0.6)
 BLOCK_MARGIN = 6
+BLOCK_MAX_SHARE = 0.5  # pictures covering more of the panel than this make it a picture panel (not searched here)
 CONSISTENT = 0.12  # relative length difference under which two bars of one value count as the same magnification
 
 
@@ -86,7 +87,10 @@ def _read_picture_blocks(crop: Image.Image) -> list[ScaleReading]:
     own label reads well as a length (:data:`BLOCK_LIMITS`: such pictures are small, their bars 1 px thin); bar and text
     boxes are returned in the panel's pixels."""
     readings: list[ScaleReading] = []
-    for x0, y0, x1, y1 in picture_blocks(crop):
+    blocks = picture_blocks(crop)
+    if sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in blocks) > BLOCK_MAX_SHARE * crop.width * crop.height:
+        return readings  # the panel IS a picture (a diffraction pattern, a chart typed "other"), not one inside a plot
+    for x0, y0, x1, y1 in blocks:
         x0, y0 = max(0, x0 - BLOCK_MARGIN), max(0, y0 - BLOCK_MARGIN)
         x1, y1 = min(crop.width, x1 + BLOCK_MARGIN), min(crop.height, y1 + BLOCK_MARGIN)
         block = crop.crop((x0, y0, x1, y1))
