@@ -17,7 +17,8 @@ Per panel, :func:`matsearch.indexer.figures.scalebar.find_scale_bars` proposes b
 4. Panels without any caption value are read by OCR (the label printed by the bar, several passes, see
    :mod:`~matsearch.indexer.figures.scalelabel`). A panel typed as a plot or drawing that still holds a picture
    (``ScaleTask.strict``: a map in a software window, an image beside a colour bar) is read only with strict rules:
-   a clear bar on the picture and a label read with confidence >= 0.6.
+   a clear bar on the picture and a label read with confidence >= 0.6. A mostly blank plot panel is not searched as
+   a whole, but the pictures drawn inside it (maps beside spectra) are (:func:`_read_picture_blocks`).
 
 Every reading carries ``source`` ("ocr", "caption"; "manual" is set through the API) and a ``confidence``.
 """
