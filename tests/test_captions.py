@@ -205,3 +205,16 @@ def test_fused_label_runs_continue_the_sequence_and_lower_case_abbreviations_go_
     assert s.labels == ["a", "b", "c"] and "de, Not labels here." in s.segments["b"]
     s = split_caption("Cells. (A) Staining. (B) Counts. Sm. int., small intestine; Lg. int., colon; Error bars, SEM.")
     assert s.segments["b"] == "Counts." and s.shared.endswith("Error bars, SEM.")
+
+
+def test_scale_values_named_by_words_that_are_no_labels_and_respectively() -> None:
+    """ "TEM of X (scale bar, 2 μm)": X is no panel label of the caption, so the value goes to the panel whose text
+    it sits in (it used to go to a label "x"); "in (a) and (b) are 100 nm and 20 nm, respectively" pairs in order."""
+    s = split_caption("Morphology. a, SEM of X (scale bar, 2 μm). b, TEM of X (scale bar = 20 nm).")
+    assert s.scale_for("a") == (2.0, "μm") and s.scale_for("b") == (20.0, "nm") and "x" not in s.scale_by_label
+    s = split_caption(
+        "Morphology. (a) SEM of X. (b) TEM of X. Scale bars in (a) and (b) are 100 nm and 20 nm, respectively."
+    )
+    assert s.scale_for("a") == (100.0, "nm") and s.scale_for("b") == (20.0, "nm")
+    s = split_caption("Particles. a, Seeds. b, Grown. d, SAED. The scales are identical in a,d, (scale bar, 100 nm).")
+    assert s.scale_for("a") == (100.0, "nm") and s.scale_for("d") == (100.0, "nm") and s.scale_for("b") is None

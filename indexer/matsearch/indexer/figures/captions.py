@@ -759,6 +759,7 @@ def split_caption(text: str) -> CaptionSplit:
             else:
                 break
 
+    known = frozenset(lab for m in markers for lab in m.labels)  # the caption's labels, for its scale statements
     tails = _coordinated_tails(body, pieces)
     for k, t in tails.items():
         result.explain.append(f"coordinated {_clean(body[pieces[k][1] : pieces[k][2]])!r} takes {t[:40]!r}")
@@ -774,10 +775,18 @@ def split_caption(text: str) -> CaptionSplit:
             if k in tails:
                 sentence = _clean(sentence) + ("" if _clean(sentence).endswith("-") else " ") + tails.pop(k)
             if _SCALE_START_RE.match(sentence) or re.match(r"^\s*\(?\s*(?:inset\s+)?scale\s*bars?", sentence, re.I):
-                _add_scale(result, sentence, labels, prefer_roman, inset=prev_inset, final=sb >= len(body.rstrip()))
+                _add_scale(
+                    result,
+                    sentence,
+                    labels,
+                    prefer_roman,
+                    inset=prev_inset,
+                    final=sb >= len(body.rstrip()),
+                    known=known,
+                )
                 continue
             prev_inset = re.match(r"^\s*(?:the\s+)?insets?\b", sentence, re.I) is not None
-            sentence = _take_inline_scales(result, sentence, labels, prefer_roman)
+            sentence = _take_inline_scales(result, sentence, labels, prefer_roman, known)
             if not _clean(sentence) or _SCALE_NOTE_RE.search(sentence):
                 if _clean(sentence):
                     result.scale_sentences.append(_clean(sentence))
@@ -952,6 +961,7 @@ def _add_scale(
     inset: bool = False,
     before: str = "",
     final: bool = False,
+    known: frozenset[str] = frozenset(),
 ) -> None:
     """Record the values of one scale statement.
 
@@ -959,6 +969,9 @@ def _add_scale(
     parenthesised statement ("identical in a,d, (scale bar, 100 nm)"); else the group the statement sits in, or the
     whole figure. An inset's statement ("inset scale bar, 2 nm", "(right of panel, scale bar, 20 nm)", or a scale
     sentence right after an "Inset: ..." sentence) goes to ``scale_inset`` instead of the panel's own value.
+    ``known``: the caption's labels; a word read as a label that is none of them ("TEM image of X (scale bar, 5 nm)")
+    names no panel, and the value goes to the group. Labels named in a list and values "respectively" pair in order
+    ("Scale bars in (a) and (b) are 100 nm and 20 nm, respectively").
     """
     if not keep_text:
         result.scale_sentences.append(_clean(sentence))
@@ -975,10 +988,23 @@ def _add_scale(
                 inset=k > 0,
                 before=before if k == 0 else "",
                 final=final,
+                known=known,
             )
         return
     inset = inset or _INSET_RE.search(sentence) is not None
     pairs, free = _scale_pairs(sentence, prefer_roman)
+    if known and any(not set(labs) <= known for labs, _ in pairs):  # "of X" is no label of this caption
+        moved = [ln for labs, ln in pairs if not set(labs) <= known]
+        free = sorted([*free, *moved], key=lambda ln: sentence.find(ln.text))
+        pairs = [(labs, ln) for labs, ln in pairs if set(labs) <= known]
+    if (
+        len(pairs) == 1
+        and free
+        and len(pairs[0][0]) == 1 + len(free)
+        and re.search(r"\brespectively\b", sentence, re.I)
+    ):  # "in (a) and (b) are 100 nm and 20 nm, respectively": labels and values in the same order
+        values = [pairs[0][1], *free]
+        pairs, free = [([lab], ln) for lab, ln in zip(pairs[0][0], values, strict=True)], []
     if not pairs and len(free) >= 2 and re.search(r"\brespectively\b", sentence, re.I) and not inset:
         # values in the order of the panels: resolved when the caption's labels are known
         result.respectively = [(ln.value, ln.unit) for ln in free]
@@ -995,6 +1021,8 @@ def _add_scale(
         ln = free[0]
         near = re.search(rf"\b(?:in|for|of)\s+(?P<list>{_LIST})\s*,?\s*$", before) if before else None
         named = parse_label_list(near.group("list"), prefer_roman=prefer_roman) if near else []
+        if known and not set(named) <= known:
+            named = []  # "TEM image of X (scale bar, 5 nm)": X is no panel label
         for lab in named or labels:
             if lab not in target:
                 target[lab] = (ln.value, ln.unit)
@@ -1011,15 +1039,19 @@ def _add_scale(
     )
 
 
-def _take_inline_scales(result: CaptionSplit, sentence: str, labels: list[str], prefer_roman: bool) -> str:
+def _take_inline_scales(
+    result: CaptionSplit, sentence: str, labels: list[str], prefer_roman: bool, known: frozenset[str] = frozenset()
+) -> str:
     """Parse and cut scale statements inside a sentence: "(scale bar, 100 nm)", "(scale bar. 20 nm)", "; scale bar,
     50 nm", "(right of panel, scale bar, 20 nm)". Returns the sentence without them."""
     out = sentence
     for m in list(_INLINE_PAREN_SCALE_RE.finditer(sentence)):
-        _add_scale(result, m.group(0), labels, prefer_roman, keep_text=True, before=sentence[: m.start()])
+        _add_scale(result, m.group(0), labels, prefer_roman, keep_text=True, before=sentence[: m.start()], known=known)
         out = out.replace(m.group(0), " ", 1)
     for m in list(_INLINE_CLAUSE_SCALE_RE.finditer(out)):
-        _add_scale(result, m.group("clause"), labels, prefer_roman, keep_text=True, before=out[: m.start()])
+        _add_scale(
+            result, m.group("clause"), labels, prefer_roman, keep_text=True, before=out[: m.start()], known=known
+        )
         result.scale_sentences.append(_clean(m.group("clause")))
         out = out.replace(m.group(0), "", 1)
     out = re.sub(r"\s+([,.;:])", r"\1", re.sub(r"\s{2,}", " ", out))
