@@ -139,10 +139,56 @@ def test_motif_skipped_only_where_it_cannot_change_the_top_hits() -> None:
     )
     noise /= np.sqrt((np.abs(noise) ** 2).sum())  # a spectrum unrelated to the query's
     harm = np.stack([qf.harmonics[mid], qf.harmonics[mid], noise])
-    motifs = [motif_of(triangular()), motif_of(mos2_1h()), motif_of(mos2_1h())]
+    motifs: list[ViewMotif | None] = [motif_of(triangular()), motif_of(mos2_1h()), motif_of(mos2_1h())]
     full = P.score_candidates(qf, harm, [None] * 3, motifs)
     pruned = P.score_candidates(qf, harm, [None] * 3, motifs, groups=["tri", "mos2", "other"], keep=1)
     assert full.motif is not None and pruned.motif is not None
     assert np.isfinite(full.motif[2]) and np.isnan(pruned.motif[2])  # far below: not compared
     assert int(np.argmax(pruned.score)) == int(np.argmax(full.score)) == 1
     assert np.allclose(pruned.score[:2], full.score[:2])
+
+
+def test_motif_skipped_below_the_abstain_floor() -> None:
+    """With ``floor`` (the caller's abstain threshold), a view that cannot reach it even with the largest motif bonus
+    is not compared; views that can are scored exactly as without the floor."""
+    qf = query()
+    mid = len(qf.scales) // 2
+    rng = np.random.default_rng(1)
+    noise = (rng.normal(size=qf.harmonics[mid].shape) + 1j * rng.normal(size=qf.harmonics[mid].shape)).astype(
+        np.complex64
+    )
+    noise /= np.sqrt((np.abs(noise) ** 2).sum())
+    harm = np.stack([qf.harmonics[mid], qf.harmonics[mid], noise])
+    motifs: list[ViewMotif | None] = [motif_of(triangular()), motif_of(mos2_1h()), motif_of(mos2_1h())]
+    full = P.score_candidates(qf, harm, [None] * 3, motifs)
+    assert full.motif is not None and np.isfinite(full.motif).all()
+    floor = float(full.abstain[2] + P.MOTIF_WEIGHT * (1.0 - P.MOTIF_REF)) + 0.01  # out of reach for view 2 only
+    assert floor < float(full.abstain[:2].min())
+    cut = P.score_candidates(qf, harm, [None] * 3, motifs, floor=floor)
+    assert cut.motif is not None and np.isnan(cut.motif[2]) and cut.abstain[2] < floor
+    assert np.allclose(cut.score[:2], full.score[:2]) and np.allclose(cut.abstain[:2], full.abstain[:2])
+
+
+def test_motif_also_ranks_without_a_pixel_size() -> None:
+    """No pixel size: each view is compared at the pixel size its own lattice match implies, so the same spectrum
+    and spots still leave the view with the right columns first (before, the motif ran only with a known size)."""
+    from matsearch.encoders.stem import lattice_harmonics, lattice_polar
+    from matsearch.encoders.stem_lattice import measure
+    from matsearch.indexer.stem.build import library_params
+    from matsearch.search.stem import unknown_work
+
+    proj = project_structure(mos2_1h(), (0, 0, 1))
+    ref = render(proj, library_params("mos2-1h"))  # the clean reference image a library point is built from
+    harm = np.repeat(lattice_harmonics(lattice_polar(ref, LIBRARY_PX))[None], 3, axis=0)
+    spots = measure(ref, LIBRARY_PX)[1].g
+    params = SimParams(size=(200, 200), px=0.31, rotation=23.0, thickness=7.0, probe_fwhm=1.0, dose=200.0, seed=3)
+    work, factor, fallback = unknown_work(render(proj, params))
+    qf = P.unknown_features(work, factor, fallback)
+    assert not qf.known and qf.cell_avg is not None
+    motifs = [motif_of(triangular()), motif_of(mos2_1h()), None]
+    sc = P.score_candidates(qf, harm, [spots] * 3, motifs)
+    assert sc.motif is not None and np.isnan(sc.motif[2]) and np.isfinite(sc.motif[:2]).all()
+    assert np.allclose(sc.spectrum[0], sc.spectrum[1:])
+    assert int(np.argmax(sc.score)) == 1 and sc.motif[1] > sc.motif[0] + 0.05
+    est = float(sc.scale[1]) * factor  # Å per raw px, from the lattice match
+    assert abs(est - 0.31) < 0.05 * 0.31

@@ -244,9 +244,60 @@ def pair_match(
     NaN rows when the query has no independent pair or a reference has fewer than two spots. With ``scale_tol``
     (the pixel size is known) the scale's distance from 1 enters the choice of the corresponding pair too."""
     out = np.full((len(refs), 3), np.nan)
+    pc = _pair_costs(query, refs, shape_tol, angle_tol, scale_tol)
+    if pc is None:
+        return out
+    misfit, dang, r1, r2, cost = pc
+    c, k = cost.shape[0], cost.shape[1]
+    flat = cost.reshape(c, -1)
+    j = flat.argmin(axis=1)
+    ok = np.isfinite(flat[np.arange(c), j])
+    ia, ib = np.divmod(j, k)
+    rows = np.arange(c)
+    out[ok, 0] = misfit[rows, ia, ib][ok]
+    out[ok, 1] = dang[rows, ia, ib][ok]
+    out[ok, 2] = (1.0 / np.sqrt(r1[rows, ia, 0] * r2[rows, 0, ib]))[ok]
+    return out
+
+
+def pair_scales(
+    query: Spots, refs: list[np.ndarray], shape_tol: float, angle_tol: float, n: int = 3, distinct: float = 0.03
+) -> np.ndarray:
+    """Unknown pixel size: (len(refs), n) scales f = |g_query| / |g_ref| of the ``n`` best pairings of the query's
+    top pair with each reference's spots that pass the shape and angle tolerances, best first, at least
+    ``distinct`` (log) apart; NaN where fewer pass. A lattice often fits a reference at several orders (the {100}
+    and {110} spots of a hexagonal lattice are the same shape, √3 apart): the spectrum decides between them."""
+    pc = _pair_costs(query, refs, shape_tol, angle_tol, None)
+    out = np.full((len(refs), n), np.nan)
+    if pc is None:
+        return out
+    misfit, dang, r1, r2, cost = pc
+    c = cost.shape[0]
+    passing = (misfit <= shape_tol) & (dang <= angle_tol) & np.isfinite(cost)
+    scale = 1.0 / np.sqrt(r1 * r2)  # (c, k, k)
+    flat = np.where(passing, cost, np.inf).reshape(c, -1)
+    order = np.argsort(flat, axis=1)
+    fs = scale.reshape(c, -1)
+    for i in range(c):
+        got: list[float] = []
+        for j in order[i]:
+            if not np.isfinite(flat[i, j]) or len(got) >= n:
+                break
+            f = float(fs[i, j])
+            if all(abs(math.log(f / g)) > distinct for g in got):
+                got.append(f)
+        out[i, : len(got)] = got
+    return out
+
+
+def _pair_costs(
+    query: Spots, refs: list[np.ndarray], shape_tol: float, angle_tol: float, scale_tol: float | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """(misfit, angle difference, r1, r2, cost) for every pairing (c, k, k) of the query's top pair (g1 with
+    reference spot a, g2 with spot b); None without a query pair or reference spots."""
     pair = query.top_pair()
     if pair is None:
-        return out
+        return None
     g1, g2 = pair
     l1, l2 = float(np.linalg.norm(g1)), float(np.linalg.norm(g2))
     th = math.degrees(math.acos(np.clip(abs(g1 @ g2) / (l1 * l2), 0.0, 1.0)))  # 0..90 (sign-free)
@@ -255,7 +306,7 @@ def pair_match(
     sets = [np.asarray(h, dtype=np.float64).reshape(-1, 2) for h in refs]
     k = max((len(h) for h in sets), default=0)
     if k < 2:
-        return out
+        return None
     hh = np.full((len(sets), k, 2), np.nan)
     for i, h in enumerate(sets):
         hh[i, : len(h)] = h
@@ -270,12 +321,4 @@ def pair_match(
         cost = cost + np.abs(np.log(np.sqrt(r1 * r2))) / math.log(1.0 + scale_tol)
     cost[:, np.arange(k), np.arange(k)] = np.inf
     cost = np.where(np.isfinite(cost), cost, np.inf)
-    flat = cost.reshape(len(sets), -1)
-    j = flat.argmin(axis=1)
-    ok = np.isfinite(flat[np.arange(len(sets)), j])
-    ia, ib = np.divmod(j, k)
-    rows = np.arange(len(sets))
-    out[ok, 0] = misfit[rows, ia, ib][ok]
-    out[ok, 1] = dang[rows, ia, ib][ok]
-    out[ok, 2] = (1.0 / np.sqrt(r1[rows, ia, 0] * r2[rows, 0, ib]))[ok]
-    return out
+    return misfit, dang, r1, r2, cost

@@ -113,6 +113,13 @@ class QueryMotif:
 
 def query_motif(img: np.ndarray, basis_px: np.ndarray, px: float) -> QueryMotif | None:
     """Cell-average ``img`` over the measured basis (rows in px, x right / y up) → its Fourier coefficients."""
+    avg = cell_average(img, basis_px)
+    return None if avg is None else motif_at(avg, basis_px, px)
+
+
+def cell_average(img: np.ndarray, basis_px: np.ndarray) -> np.ndarray | None:
+    """The 2-D Fourier transform (GRID x GRID) of ``img`` averaged over the cell ``basis_px`` (rows in px); it does
+    not depend on the pixel size, so one average serves every pixel-size hypothesis (``motif_at``)."""
     a = np.asarray(img, dtype=np.float64)
     h, w = a.shape
     b = np.asarray(basis_px, dtype=np.float64)
@@ -130,13 +137,18 @@ def query_motif(img: np.ndarray, basis_px: np.ndarray, px: float) -> QueryMotif 
     num = np.bincount(idx, weights=a.ravel() * win, minlength=GRID * GRID)
     den = np.bincount(idx, weights=win, minlength=GRID * GRID)
     cell = (num / np.maximum(den, 1e-12)).reshape(GRID, GRID)
-    F = np.fft.fft2(cell) / (GRID * GRID)
-    basis = b * px
+    return np.fft.fft2(cell) / (GRID * GRID)
+
+
+def motif_at(avg: np.ndarray, basis_px: np.ndarray, px: float) -> QueryMotif | None:
+    """The query motif of a cell average (``cell_average``) at ``px`` Å/px: the basis in Å and the reflections up
+    to ``Q_MAX``."""
+    basis = np.asarray(basis_px, dtype=np.float64) * px
     g = _HK @ np.linalg.inv(basis).T
     q2 = (g**2).sum(axis=1)
     sel = q2 <= Q_MAX**2
     hk = _HK[sel]
-    coeffs = F[hk[:, 0] % GRID, hk[:, 1] % GRID]
+    coeffs = avg[hk[:, 0] % GRID, hk[:, 1] % GRID]
     if float(np.sum(np.abs(coeffs) ** 2)) <= 1e-20:
         return None
     return QueryMotif(basis, coeffs, hk, q2[sel])

@@ -526,7 +526,7 @@ def search_stem(
         qf = phys.unknown_features(work, factor, fallback)
     cands, harm, spots, motifs = cached_lattice_features(store, pool)
     groups = [str(h.payload.get("structure_id", h.id)) for h in cands]
-    sc = phys.score_candidates(qf, harm, spots, motifs, groups=groups, keep=limit)
+    sc = phys.score_candidates(qf, harm, spots, motifs, groups=groups, keep=limit, floor=threshold)
     keep = np.nonzero(sc.abstain >= threshold)[0]
     scored = [ScoredHit(id=cands[i].id, score=float(sc.score[i]), payload=cands[i].payload) for i in keep]
     merged = best_per_structure([scored], limit)

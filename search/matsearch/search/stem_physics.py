@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from matsearch.encoders.stem import LAT_NTHETA, lattice_harmonics, lattice_polar_scales
-from matsearch.encoders.stem_lattice import Cell2D, Spots, measure, pair_match
-from matsearch.encoders.stem_motif import QueryMotif, ViewMotif, motif_scores, query_motif
+from matsearch.encoders.stem_lattice import Cell2D, Spots, measure, pair_match, pair_scales
+from matsearch.encoders.stem_motif import QueryMotif, ViewMotif, cell_average, motif_at, motif_scores, query_motif
 
 SCALE_TOL = 0.12  # ± fraction: calibration error tolerated when the pixel size is given
 SCALE_STEP = 0.02  # log step of the scale grid
@@ -43,6 +43,7 @@ SCALE_PRIOR = 0.5  # known pixel size: a match at scale factor f pays SCALE_PRIO
 LATTICE_PENALTY = 0.08  # subtracted from the spectrum score of a view whose lattice contradicts a confident query
 CONFIDENT_STRENGTH = 30.0  # both spots of the query's top pair at least this far above the background
 UNKNOWN_PX_RANGE = (0.02, 1.2)  # Å/px: pixel sizes an estimate may take (atomic resolution)
+UNKNOWN_PAIRINGS = 5  # unknown pixel size: the spectrum is scored at the scales of this many fitting spot pairings
 # Column motif (known pixel size; ``matsearch.encoders.stem_motif``): the MOTIF_K best views by spectrum score are
 # compared with the query's cell average; score = spectrum + MOTIF_WEIGHT * max(0, motif - MOTIF_REF): a view whose
 # columns explain the averaged cell is promoted, nothing is taken away (a low motif score is as often an unreliable
@@ -69,7 +70,8 @@ class QueryFeatures:
     harmonics: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0), np.complex64))
     fallback_px: np.ndarray = field(default_factory=lambda: np.zeros(0))  # unknown, no cell: px hypotheses (Å/px)
     fallback_harmonics: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0), np.complex64))
-    motif: QueryMotif | None = None  # cell average of ``work`` over the measured cell (known pixel size only)
+    motif: QueryMotif | None = None  # cell average of ``work`` over the measured cell (known pixel size)
+    cell_avg: np.ndarray | None = None  # unknown pixel size: the cell average (``cell_average``) over ``cell``
 
     @property
     def confident(self) -> bool:
@@ -103,6 +105,7 @@ def unknown_features(work: np.ndarray, raw_factor: float, fallback_px: np.ndarra
     used when no confident lattice is measured."""
     harm = lattice_harmonics(lattice_polar_scales(work, 1.0, fallback_px.tolist()))
     cell, spots = measure(work, None)
+    avg = cell_average(work, np.asarray(cell.basis)) if cell is not None and cell.basis is not None else None
     return QueryFeatures(
         False,
         1.0,
@@ -112,6 +115,7 @@ def unknown_features(work: np.ndarray, raw_factor: float, fallback_px: np.ndarra
         raw_factor,
         fallback_px=np.asarray(fallback_px, dtype=np.float64),
         fallback_harmonics=harm,
+        cell_avg=avg,
     )
 
 
@@ -156,13 +160,16 @@ def score_candidates(
     motifs: list[ViewMotif | None] | None = None,
     groups: list[str] | None = None,
     keep: int | None = None,
+    floor: float | None = None,
 ) -> CandidateScores:
     """Score ``c`` library views: ``harmonics`` (c, K, M) lattice spectra, ``ref_spots`` their reference spot
     sets ((k, 2) Å⁻¹, None when not stored), ``motifs`` their projected columns (None when not stored).
 
     With ``groups`` (the structure of each view) and ``keep`` (hits wanted), the motif is not computed for views
     that cannot reach the ``keep`` best structures even with the largest bonus (spectrum + MOTIF_WEIGHT * (1 -
-    MOTIF_REF) below the keep-th best structure's spectrum score): the top ``keep`` and their scores are unchanged."""
+    MOTIF_REF) below the keep-th best structure's spectrum score): the top ``keep`` and their scores are unchanged.
+    With ``floor`` (the abstain threshold the caller applies), views whose abstain score stays below it even with
+    the largest bonus are not compared either: they are dropped whatever their motif score."""
     c = len(harmonics)
     nan = np.full(c, np.nan)
     if c == 0:
@@ -209,16 +216,25 @@ def score_candidates(
         spec = np.full(c, -np.inf)
         best_scale = nan.copy()
         if ok.any():
+            rows = np.nonzero(ok)[0]
+            # every pairing of the spots that fits (a lattice often fits at several orders), best first
+            alt = np.full((len(rows), UNKNOWN_PAIRINGS), np.nan)
+            if UNKNOWN_PAIRINGS > 1 and qf.spots is not None:
+                alt = pair_scales(
+                    qf.spots, [np.asarray(ref_spots[i]) for i in rows], SHAPE_TOL, ANGLE_TOL, UNKNOWN_PAIRINGS
+                )
+            alt[:, 0] = implied[rows]
+            alt = np.where((alt >= px_lo) & (alt <= px_hi), alt, alt[:, :1])  # NaN / out of range: the best one
             # one spectrum per distinct implied pixel size (2 % bins, ±1 bin)
-            bins = np.round(np.log(np.where(ok, implied, 1.0)) / SCALE_STEP).astype(int)
-            need = sorted({int(b) + o for b in bins[ok] for o in (-1, 0, 1)})
+            bins = np.round(np.log(alt) / SCALE_STEP).astype(int)  # (r, n)
+            need = sorted({int(b) + o for b in bins.ravel() for o in (-1, 0, 1)})
             pxs = np.exp(np.array(need) * SCALE_STEP)
             harm = lattice_harmonics(lattice_polar_scales(qf.work, 1.0, pxs.tolist()))
             pos = {b: k for k, b in enumerate(need)}
-            idx = np.array([[pos[int(bins[i]) + o] for o in (-1, 0, 1)] for i in np.nonzero(ok)[0]])
-            v = _corr_pairs(harm[idx], harmonics[ok])
-            spec[ok] = v.max(axis=1)
-            best_scale[ok] = pxs[idx[np.arange(len(idx)), v.argmax(axis=1)]]
+            idx = np.array([[pos[int(b) + o] for b in br for o in (-1, 0, 1)] for br in bins])  # (r, 3n)
+            v = _corr_pairs(harm[idx], harmonics[rows])
+            spec[rows] = v.max(axis=1)
+            best_scale[rows] = pxs[idx[np.arange(len(idx)), v.argmax(axis=1)]]
         rest = ~ok
         if rest.any() and len(qf.fallback_px):
             corr = _corr(qf.fallback_harmonics, harmonics[rest])
@@ -226,9 +242,12 @@ def score_candidates(
             best_scale[rest] = qf.fallback_px[corr.argmax(axis=0)]
     penalty = np.where(checked & ~ok, LATTICE_PENALTY, 0.0)
     score, mot = spec, None
-    if qf.known and qf.motif is not None and motifs is not None and any(m is not None for m in motifs):
+    q_unknown = not qf.known and qf.cell_avg is not None and qf.cell is not None and qf.cell.basis is not None
+    q_ready = (qf.known and qf.motif is not None) or q_unknown
+    if q_ready and motifs is not None and any(m is not None for m in motifs):
         by_spec = np.argsort(-spec)
         top = by_spec[:MOTIF_K]
+        top = top[np.isfinite(spec[top])]
         if groups is not None and keep is not None and keep > 0:
             best: dict[str, float] = {}
             for i in by_spec:
@@ -236,8 +255,19 @@ def score_candidates(
             if len(best) >= keep:
                 cut = sorted(best.values(), reverse=True)[keep - 1] - MOTIF_WEIGHT * (1.0 - MOTIF_REF)
                 top = top[spec[top] >= cut]
+        if floor is not None:
+            top = top[spec[top] - penalty[top] + MOTIF_WEIGHT * (1.0 - MOTIF_REF) >= floor]
         mot = np.full(c, np.nan)
-        mot[top] = motif_scores(qf.motif, [motifs[i] for i in top])
+        if qf.known:
+            mot[top] = motif_scores(qf.motif, [motifs[i] for i in top])  # type: ignore[arg-type]
+        else:  # each view at the pixel size its own lattice match implies (Å per working-image px)
+            top = top[np.isfinite(best_scale[top])]
+            basis_px = np.asarray(qf.cell.basis)  # type: ignore[union-attr]
+            for px in np.unique(best_scale[top]):
+                rows = top[best_scale[top] == px]
+                qm = motif_at(qf.cell_avg, basis_px, float(px))  # type: ignore[arg-type]
+                if qm is not None:
+                    mot[rows] = motif_scores(qm, [motifs[i] for i in rows])
         bonus = np.where(np.isfinite(mot), np.maximum(0.0, np.nan_to_num(mot) - MOTIF_REF), 0.0)
         score = spec + MOTIF_WEIGHT * bonus
     return CandidateScores(score, score - penalty, spec, ok, checked, best_scale, misfit, dang, mot)
