@@ -218,3 +218,20 @@ def test_scale_values_named_by_words_that_are_no_labels_and_respectively() -> No
     assert s.scale_for("a") == (100.0, "nm") and s.scale_for("b") == (20.0, "nm")
     s = split_caption("Particles. a, Seeds. b, Grown. d, SAED. The scales are identical in a,d, (scale bar, 100 nm).")
     assert s.scale_for("a") == (100.0, "nm") and s.scale_for("d") == (100.0, "nm") and s.scale_for("b") is None
+
+
+def test_main_and_inset_lengths_in_one_statement_label_lengths_and_bars() -> None:
+    """One statement with a main and an inset length gives each its own role (the main value used to be taken for
+    the inset's); "Scale bars: a, 1 µm; b, 200 nm" pairs labels with lengths instead of opening segment b; "Bars,
+    10 µm" is a scale statement only with a length right after it."""
+    s = split_caption("Cells. (a) Control. (b) Treated. Scale bars, 2 µm and 5 nm (inset).")
+    assert s.scale_for("a") == (2.0, "μm") and s.scale_inset.get("b") == (5.0, "nm")
+    s = split_caption("Cells. (a) Control. (b) Treated. Scale bar, 2 µm; inset, 500 nm.")
+    assert s.scale_default == (2.0, "μm") and s.scale_inset.get("b") == (500.0, "nm")
+    s = split_caption("Cells. (a) Control. (b) Treated. Scale bars: a, 1 µm; b, 200 nm.")
+    assert s.segments["b"] == "Treated." and s.scale_for("b") == (200.0, "nm") and s.scale_for("a") == (1.0, "μm")
+    s = split_caption("Cells. (a) X. Scale bar, 5 nm; (b) Y. Scale bar, 5 nm.")
+    assert s.segments == {"a": "X.", "b": "Y."}
+    assert split_caption("Cells. (a) Control. (b) Treated. Bars, 10 µm.").scale_default == (10.0, "μm")
+    s = split_caption("Cells. (a) Control. (b) Treated. Bars: 1, control; 2, drug.")
+    assert s.scale_default is None and "Bars: 1, control" in s.segments["b"]

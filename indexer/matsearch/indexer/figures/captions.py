@@ -63,7 +63,9 @@ _FIG_PREFIX_RE = re.compile(
     r"^\s*(?:Supplementary\s+)?(?:Fig(?:ure)?s?\.?|FIG\.?|FIGURE)\s*S?\d+[A-Za-z]?\s*(?:[.:|]|\s-\s)?\s*", re.I
 )
 _SCALE_START_RE = re.compile(
-    r"^\s*(?:\(?\s*)?(?:all\s+|the\s+)?(?:(?:lengths?|sizes?)\s+of\s+(?:the\s+|all\s+|each\s+)?)?scale\s*[- ]?bars?\b",
+    r"^\s*(?:\(?\s*)?(?:all\s+|the\s+)?(?:(?:lengths?|sizes?)\s+of\s+(?:the\s+|all\s+|each\s+)?)?scale\s*[- ]?bars?\b"
+    # "Bars, 10 µm." (a house style without "scale"): only with a length right after ("Bars: 1, control" is a legend)
+    r"|^\s*Bars?\s*[,:=]\s*(?=\d[\d.]*\s*(?:nm|[µμu]m|mm|cm|Å|pm)\b)",
     re.I,
 )
 _SHARED_START_RE = re.compile(
@@ -392,8 +394,13 @@ def _find_markers(text: str, prefer_roman: bool) -> list[_Marker]:
         """Labels inside "Scale bars: (a) 200 nm, (b) 50 nm" belong to the scale sentence, not to new segments; those
         inside "Abbreviations: (P)I: phosphatidyl-inositol, ..." are part of the names."""
         start = max(text.rfind(". ", 0, pos), text.rfind("; ", 0, pos))
-        if re.match(r"\s*Abbreviations?\s*:", text[text.rfind(". ", 0, pos) + 1 :], re.I):
+        sent = text.rfind(". ", 0, pos)
+        if re.match(r"\s*Abbreviations?\s*:", text[sent + 1 :], re.I):
             return True
+        if _SCALE_START_RE.match(text[sent + 1 if sent >= 0 else 0 : pos]) and re.match(
+            rf"\(?\s*{_LIST}\s*\)?\s*[,:]?\s*\d", text[pos:]
+        ):
+            return True  # "Scale bars: a, 1 µm; b, 200 nm": a label whose text is a length belongs to the statement
         return _SCALE_START_RE.match(text[start + 1 if start >= 0 else 0 : pos]) is not None
 
     # Parenthesised chains "(a)", "(a,b)", "(a) and (b)".
@@ -991,6 +998,22 @@ def _add_scale(
                 known=known,
             )
         return
+    if not inset and _INSET_RE.search(sentence):
+        main, ins = _main_and_inset_lengths(sentence)
+        if main and ins:  # "Scale bars, 2 µm and 5 nm (inset)", "Scale bar, 2 µm; inset, 500 nm"
+            for text, is_inset in ((main, False), (ins, True)):
+                _add_scale(
+                    result,
+                    f"scale bar, {text}",
+                    labels,
+                    prefer_roman,
+                    keep_text=True,
+                    inset=is_inset,
+                    before=before,
+                    final=final,
+                    known=known,
+                )
+            return
     inset = inset or _INSET_RE.search(sentence) is not None
     pairs, free = _scale_pairs(sentence, prefer_roman)
     if known and any(not set(labs) <= known for labs, _ in pairs):  # "of X" is no label of this caption
@@ -1037,6 +1060,29 @@ def _add_scale(
         + ", ".join(f"{','.join(labs)}={ln.value:g} {ln.unit}" for labs, ln in pairs)
         + (f" group/default={free[0].value:g} {free[0].unit}" if free else "")
     )
+
+
+def _main_and_inset_lengths(sentence: str) -> tuple[str | None, str | None]:
+    """In a scale statement without panel labels that names an inset ("Scale bars: 100 nm (main) and 10 nm (inset)",
+    "Scale bar, 2 µm; inset, 500 nm"): the first length whose own stretch of text (from the previous length to the
+    next one) does not mention the inset, and the first one whose stretch does. (None, None) when the statement names
+    labels or has fewer than two lengths."""
+    found = _iter_lengths(sentence)
+    if len(found) < 2 or _PAREN_RE.search(sentence):  # "(a)", "(b, c)": the values are the labels' (_scale_pairs)
+        return None, None
+    main = ins = None
+    for i, (m, ln) in enumerate(found):
+        lo = found[i - 1][0].end() if i > 0 else 0
+        hi = found[i + 1][0].start() if i + 1 < len(found) else len(sentence)
+        # the stretch of text that belongs to this length: from the previous length's end to the next length's start,
+        # cut at "and"/";" so a neighbour's "(inset)" is not counted
+        left = re.split(r";|\band\b", sentence[lo : m.start()])[-1]
+        right = re.split(r";|\band\b", sentence[m.end() : hi])[0]
+        if _INSET_RE.search(left + " " + right):
+            ins = ins or ln.text
+        else:
+            main = main or ln.text
+    return main, ins
 
 
 def _take_inline_scales(
