@@ -228,6 +228,8 @@ def test_main_and_inset_lengths_in_one_statement_label_lengths_and_bars() -> Non
     assert s.scale_for("a") == (2.0, "μm") and s.scale_inset.get("b") == (5.0, "nm")
     s = split_caption("Cells. (a) Control. (b) Treated. Scale bar, 2 µm; inset, 500 nm.")
     assert s.scale_default == (2.0, "μm") and s.scale_inset.get("b") == (500.0, "nm")
+    s = split_caption("Cells. (a) Control. (b) Treated. Scale bars: 1 µm (a), 0.5 µm (b), 2 nm (insets).")
+    assert s.scale_for("a") == (1.0, "μm") and s.scale_for("b") == (0.5, "μm") and s.scale_inset.get("b") == (2.0, "nm")
     s = split_caption("Cells. (a) Control. (b) Treated. Scale bars: a, 1 µm; b, 200 nm.")
     assert s.segments["b"] == "Treated." and s.scale_for("b") == (200.0, "nm") and s.scale_for("a") == (1.0, "μm")
     s = split_caption("Cells. (a) X. Scale bar, 5 nm; (b) Y. Scale bar, 5 nm.")

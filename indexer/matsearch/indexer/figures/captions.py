@@ -998,23 +998,6 @@ def _add_scale(
                 known=known,
             )
         return
-    if not inset and _INSET_RE.search(sentence):
-        main, ins = _main_and_inset_lengths(sentence)
-        if main and ins:  # "Scale bars, 2 µm and 5 nm (inset)", "Scale bar, 2 µm; inset, 500 nm"
-            for text, is_inset in ((main, False), (ins, True)):
-                _add_scale(
-                    result,
-                    f"scale bar, {text}",
-                    labels,
-                    prefer_roman,
-                    keep_text=True,
-                    inset=is_inset,
-                    before=before,
-                    final=final,
-                    known=known,
-                )
-            return
-    inset = inset or _INSET_RE.search(sentence) is not None
     pairs, free = _scale_pairs(sentence, prefer_roman)
     if known and any(not set(labs) <= known for labs, _ in pairs):  # "of X" is no label of this caption
         moved = [ln for labs, ln in pairs if not set(labs) <= known]
@@ -1028,33 +1011,44 @@ def _add_scale(
     ):  # "in (a) and (b) are 100 nm and 20 nm, respectively": labels and values in the same order
         values = [pairs[0][1], *free]
         pairs, free = [([lab], ln) for lab, ln in zip(pairs[0][0], values, strict=True)], []
-    if not pairs and len(free) >= 2 and re.search(r"\brespectively\b", sentence, re.I) and not inset:
+    # Which lengths are the insets': all of them when the statement is an inset's; else, when it names an inset
+    # among other lengths ("2 µm and 5 nm (inset)", "1 µm (a, inset 100 nm)"), the length nearest each "inset".
+    inset_texts = {ln.text for _, ln in pairs} | {ln.text for ln in free} if inset else set()
+    if not inset and _INSET_RE.search(sentence):
+        inset_texts = _inset_lengths(sentence)
+        if inset_texts >= {ln.text for _, ln in pairs} | {ln.text for ln in free}:
+            inset = True  # every length is an inset's ("Inset scale bar, 2 nm")
+    if not pairs and len(free) >= 2 and re.search(r"\brespectively\b", sentence, re.I) and not inset_texts:
         # values in the order of the panels: resolved when the caption's labels are known
         result.respectively = [(ln.value, ln.unit) for ln in free]
         result.explain.append(f"scale statement {_clean(sentence)[:60]!r}: values in panel order (respectively)")
         return
-    target = result.scale_inset if inset else result.scale_by_label
     for labs, ln in pairs:
+        is_inset = ln.text in inset_texts
+        target = result.scale_inset if is_inset else result.scale_by_label
         for lab in labs:
             if lab not in target:
                 target[lab] = (ln.value, ln.unit)
-                if not inset:
+                if not is_inset:
                     result.scale_scope[lab] = "label"
-    if free:
-        ln = free[0]
-        near = re.search(rf"\b(?:in|for|of)\s+(?P<list>{_LIST})\s*,?\s*$", before) if before else None
-        named = parse_label_list(near.group("list"), prefer_roman=prefer_roman) if near else []
-        if known and not set(named) <= known:
-            named = []  # "TEM image of X (scale bar, 5 nm)": X is no panel label
+    near = re.search(rf"\b(?:in|for|of)\s+(?P<list>{_LIST})\s*,?\s*$", before) if before else None
+    named = parse_label_list(near.group("list"), prefer_roman=prefer_roman) if near else []
+    if known and not set(named) <= known:
+        named = []  # "TEM image of X (scale bar, 5 nm)": X is no panel label
+    for is_inset in (False, True):
+        first = next((x for x in free if (x.text in inset_texts) == is_inset), None)
+        if first is None:
+            continue
+        target = result.scale_inset if is_inset else result.scale_by_label
         for lab in named or labels:
             if lab not in target:
-                target[lab] = (ln.value, ln.unit)
-                if not inset:
+                target[lab] = (first.value, first.unit)
+                if not is_inset:
                     result.scale_scope[lab] = "label" if named else "group"
         # A statement without labels in the shared text, or closing the whole caption ("(c) ... Scale bar, 5 nm."
         # may speak for every panel that draws a bar), is also the figure's default.
-        if not named and not inset and (not labels or final) and result.scale_default is None:
-            result.scale_default = (ln.value, ln.unit)
+        if not named and not is_inset and (not labels or final) and result.scale_default is None:
+            result.scale_default = (first.value, first.unit)
     result.explain.append(
         f"{'inset ' if inset else ''}scale statement {_clean(sentence)[:60]!r}: "
         + ", ".join(f"{','.join(labs)}={ln.value:g} {ln.unit}" for labs, ln in pairs)
@@ -1062,27 +1056,21 @@ def _add_scale(
     )
 
 
-def _main_and_inset_lengths(sentence: str) -> tuple[str | None, str | None]:
-    """In a scale statement without panel labels that names an inset ("Scale bars: 100 nm (main) and 10 nm (inset)",
-    "Scale bar, 2 µm; inset, 500 nm"): the first length whose own stretch of text (from the previous length to the
-    next one) does not mention the inset, and the first one whose stretch does. (None, None) when the statement names
-    labels or has fewer than two lengths."""
+def _inset_lengths(sentence: str) -> set[str]:
+    """The texts of the lengths of a scale statement that belong to an inset: for every mention of an inset, the
+    nearest length ("2 µm and 5 nm (inset)" → 5 nm; "1 µm (a, inset 100 nm)" → 100 nm; "2 µm; inset, 500 nm" → 500 nm:
+    a ";" between a mention and a length counts as far)."""
     found = _iter_lengths(sentence)
-    if len(found) < 2 or _PAREN_RE.search(sentence):  # "(a)", "(b, c)": the values are the labels' (_scale_pairs)
-        return None, None
-    main = ins = None
-    for i, (m, ln) in enumerate(found):
-        lo = found[i - 1][0].end() if i > 0 else 0
-        hi = found[i + 1][0].start() if i + 1 < len(found) else len(sentence)
-        # the stretch of text that belongs to this length: from the previous length's end to the next length's start,
-        # cut at "and"/";" so a neighbour's "(inset)" is not counted
-        left = re.split(r";|\band\b", sentence[lo : m.start()])[-1]
-        right = re.split(r";|\band\b", sentence[m.end() : hi])[0]
-        if _INSET_RE.search(left + " " + right):
-            ins = ins or ln.text
-        else:
-            main = main or ln.text
-    return main, ins
+    out: set[str] = set()
+    for mention in _INSET_RE.finditer(sentence):
+
+        def distance(m: re.Match[str], mention: re.Match[str] = mention) -> int:
+            lo, hi = (m.end(), mention.start()) if m.end() <= mention.start() else (mention.end(), m.start())
+            return max(0, hi - lo) + 50 * sentence.count(";", lo, hi)
+
+        if found:
+            out.add(min(found, key=lambda f: distance(f[0]))[1].text)
+    return out
 
 
 def _take_inline_scales(
