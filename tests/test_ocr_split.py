@@ -83,11 +83,3 @@ def test_ocr_text_reads_like_rapidocrs_own_pipeline() -> None:
         assert len(theirs.txts) >= 10
         assert ours.txts == theirs.txts and np.array_equal(ours.boxes, theirs.boxes)
         assert np.allclose(ours.scores, theirs.scores, atol=2e-5)
-
-
-def test_ocr_text_tighter_recogniser_padding_reads_a_scale_label() -> None:
-    im = Image.new("RGB", (420, 160), (255, 255, 255))
-    ImageDraw.Draw(im).text((60, 50), "500 nm", fill=(0, 0, 0), font=ImageFont.load_default(size=40))
-    for ratio in (None, 4.0):
-        lines = ocr.ocr_text(im, max_side=960, rec_min_ratio=ratio)
-        assert [t.replace(" ", "") for _, t, _ in lines] == ["500nm"]

@@ -240,13 +240,12 @@ def _as_array(image: Image.Image | np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr[:, :, ::-1])
 
 
-def _detect_and_read(engine: Any, arr: np.ndarray, rec_min_ratio: float | None = None) -> Any:
+def _detect_and_read(engine: Any, arr: np.ndarray) -> Any:
     """``engine(arr, use_det=True, use_cls=False, use_rec=True)`` with the recognition step run by
     :func:`recognize_padded` (the split recogniser, under :data:`RECOGNISER_LOCK`) on rapidocr's own batches: its
     order (by width/height), its batch size and its padding (every crop to at least the 320/48 line), so the network
     sees the very same inputs and gives the same texts and scores. Detection, cropping, the mapping back to the
-    image and the engine's score filter are rapidocr's own steps. ``rec_min_ratio``: pad each batch only to this
-    width/height (or its widest crop) instead of rapidocr's line — cheaper, and readings may move."""
+    image and the engine's score filter are rapidocr's own steps."""
     from rapidocr.ch_ppocr_cls import TextClsOutput
     from rapidocr.ch_ppocr_rec import TextRecOutput
     from rapidocr.main import RapidOCRError
@@ -260,8 +259,7 @@ def _detect_and_read(engine: Any, arr: np.ndarray, rec_min_ratio: float | None =
         return RapidOCROutput()
     rec = engine._load_rec_model()
     _, height, width = rec.rec_image_shape[:3]
-    min_ratio = width / height if rec_min_ratio is None else rec_min_ratio
-    lines = recognize_padded(crops, min_ratio=min_ratio, max_batch=rec.rec_batch_num, spread=None)
+    lines = recognize_padded(crops, min_ratio=width / height, max_batch=rec.rec_batch_num, spread=None)
     fields: dict[str, Any] = {  # what rapidocr's recogniser returns without word boxes
         "txts": tuple(t for t, _ in lines),
         "scores": tuple(sc for _, sc in lines),
@@ -271,21 +269,13 @@ def _detect_and_read(engine: Any, arr: np.ndarray, rec_min_ratio: float | None =
     return engine.build_final_output(ori, det_res, TextClsOutput(), rec_res, crops, op_record)
 
 
-def ocr_text(
-    image: Image.Image | np.ndarray,
-    *,
-    min_score: float = 0.3,
-    max_side: int | None = None,
-    rec_min_ratio: float | None = None,
-) -> list[OcrLine]:
+def ocr_text(image: Image.Image | np.ndarray, *, min_score: float = 0.3, max_side: int | None = None) -> list[OcrLine]:
     """Detect and read all text lines: ``[(bbox, text, score), ...]`` in reading order (top to bottom).
 
     By default rapidocr resizes the image so its *shorter* side is 736 px before detection (good for small print
     in whole figures, slow on big inputs). With ``max_side`` the image is instead only shrunk when its longer side
     exceeds ``max_side`` (the caller has already scaled it so glyphs are ~30 px high): much faster on small crops.
     Small inputs are padded so the detector sees enough context; boxes are in the input image's coordinates.
-    ``rec_min_ratio``: see :func:`_detect_and_read` (None: rapidocr's own padding, its exact readings; on the ingest
-    bench's 30 scale-bar inputs 4.0 cost 18 % less, with one text of 13 changed).
     """
     arr = _as_array(image)
     h, w = arr.shape[:2]
@@ -295,14 +285,14 @@ def ocr_text(
         arr = np.pad(arr, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
     engine = get_ocr()
     if max_side is None:
-        result = _detect_and_read(engine, arr, rec_min_ratio)
+        result = _detect_and_read(engine, arr)
     else:
         with _det_lock:
             det = engine._load_det_model()
             old = (det.limit_type, det.limit_side_len)
             det.limit_type, det.limit_side_len = "max", int(max_side)
             try:
-                result = _detect_and_read(engine, arr, rec_min_ratio)
+                result = _detect_and_read(engine, arr)
             finally:
                 det.limit_type, det.limit_side_len = old
     boxes = getattr(result, "boxes", None)
