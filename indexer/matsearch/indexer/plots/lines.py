@@ -349,22 +349,26 @@ def _track_cluster(
         gate = max(3 * lw + 2, 0.5 * sep)
         max_gap = int(max(8, 6 * lw))
         tall_len = 3 * lw + 2
+        miss_limit = max(max_gap * 4, w // 3)
+        two_lw = lw * 2
         for direction in (+1, -1):
-            level = ys[:, anchor].copy()  # the track's own height, not moved by tall (peak) runs
-            last_top, last_bot = tops[:, anchor].copy(), bots[:, anchor].copy()
-            slope = np.zeros(k)
-            miss = np.zeros(k, dtype=int)
+            # per-track state as Python lists (numpy scalar indexing in this per-column loop cost more than the work)
+            level: list[float] = ys[:, anchor].tolist()  # the track's own height, not moved by tall (peak) runs
+            last_top: list[float] = tops[:, anchor].tolist()
+            last_bot: list[float] = bots[:, anchor].tolist()
+            slope = [0.0] * k
+            miss = [0] * k
             x = anchor + direction
             while 0 <= x < w:
                 cand = runs[x]
                 if not cand:
-                    miss += 1
+                    miss = [m_ + 1 for m_ in miss]
                     x += direction
                     continue
                 choices: list[list[tuple[float, float, int]]] = []
                 for i in range(k):
                     opts = []
-                    if miss[i] <= max(max_gap * 4, w // 3):
+                    if miss[i] <= miss_limit:
                         pred = level[i] + slope[i] * (miss[i] + 1)
                         for j, (a, b) in enumerate(cand):
                             # connected to the previous run (8-connectivity) or containing the prediction
@@ -401,7 +405,7 @@ def _track_cluster(
                     ys[i, x], tops[i, x], bots[i, x] = c, a, b
                     if b - a + 1 <= tall_len:
                         if miss[i] == 0:
-                            slope[i] = 0.5 * slope[i] + 0.5 * float(np.clip(c - level[i], -lw * 2, lw * 2))
+                            slope[i] = 0.5 * slope[i] + 0.5 * min(max(c - level[i], -two_lw), two_lw)
                         else:
                             slope[i] = 0.0
                         level[i] = c
