@@ -30,7 +30,11 @@ EVALS: dict[str, tuple[str, list[str], str]] = {
     # real measured patterns (fetched from PyPI sdists; needs the built xrd collection), dev and held-out
     "xrd_real": ("bench.eval_xrd_real", [], "eval_xrd_real.json"),
     "stem": ("bench.eval_stem", ["--quick"], "eval_stem.json"),
-    "plots": ("bench.eval_plots", ["--dev", "20", "--held-out", "60"], "eval_plots.json"),
+    "plots": (
+        "bench.eval_plots",
+        ["--dev", "20", "--held-out", "60", "--new-held-out", "60", "--held-out-3", "60"],
+        "eval_plots.json",
+    ),
     "plots_real": ("bench.eval_plots_real", ["--e2e", "10"], "eval_plots_real.json"),
 }
 
