@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from matsearch.core.settings import Settings
 from matsearch.encoders.weights import WEIGHTS, locate
-from matsearch.indexer.figures.panel_type import PANEL_TYPES, classes, classify_panels, image_stats, image_vectors_of
+from matsearch.indexer.figures.panel_type import (
+    INNER_MIN_FILL,
+    INNER_MIN_SHARE,
+    PANEL_TYPES,
+    classes,
+    classify_panels,
+    image_stats,
+    image_vectors_of,
+    inner_picture,
+)
 from training import figures_synth as synth
+from training.panel_type_synth import EXTRA, IN_AXES
 
 from .conftest import DEV_FIGURES
 
@@ -52,3 +63,50 @@ def test_dev_panels() -> None:
             truth.append(t["type"])
     pred = [k for k, _ in classify_panels(crops, image_vectors_of(crops, Settings()))]
     assert np.mean([p == t for p, t in zip(pred, truth, strict=True)]) >= 0.8
+
+
+def _counting(settings: Settings) -> tuple[list[int], Any]:
+    calls: list[int] = []
+
+    def encode(images: list[Image.Image]) -> np.ndarray:
+        calls.append(len(images))
+        return image_vectors_of(images, settings)
+
+    return calls, encode
+
+
+def test_picture_inside_plot_axes_is_typed_by_the_picture() -> None:
+    """A micrograph / FFT drawn with imshow inside axes (ticks, labels, colour bar): the region is found inside the
+    axes and classified on its own; line plots have no such region, and colour maps of data (dense contours can
+    make one) are still typed graph."""
+    settings = Settings()
+    rng = np.random.default_rng(4242)  # not a training seed (IN_AXES kinds are never trained on)
+    pictures = [IN_AXES["micrograph_in_axes"][1](rng) for _ in range(3)]
+    pictures += [IN_AXES["diffraction_in_axes"][1](rng) for _ in range(2)]
+    for image in pictures:
+        found = inner_picture(image)
+        assert found is not None
+        box, share, fill = found
+        assert 0 < box[0] and box[2] <= image.width and 0.1 < share < 0.95 and fill > 0.5
+    graphs = [synth.graph(rng) for _ in range(3)] + [EXTRA["colour_map"][1](rng) for _ in range(2)]
+    for image in graphs[:3]:  # line plots: no textured region of that size
+        found = inner_picture(image)
+        assert found is None or found[1] < INNER_MIN_SHARE or found[2] < INNER_MIN_FILL
+    calls, encode = _counting(settings)
+    images = pictures + graphs
+    typed = classify_panels(images, image_vectors_of(images, settings), encode=encode)
+    kinds = [k for k, _ in typed]
+    assert kinds[:3] == ["microscopy"] * 3, kinds  # without the picture region, two of these are typed graph
+    assert all(k in ("microscopy", "diffraction") for k in kinds[3:5]), kinds  # a false-colour FFT looks like a map
+    assert kinds[5:] == ["graph"] * 5, kinds
+    assert calls and sum(calls) <= 7  # one extra forward for regions inside axes only, never for the line plots
+
+
+def test_full_panel_picture_needs_no_second_look() -> None:
+    settings = Settings()
+    rng = np.random.default_rng(777)
+    images = [synth.microscopy(rng) for _ in range(3)]
+    calls, encode = _counting(settings)
+    typed = classify_panels(images, image_vectors_of(images, settings), encode=encode)
+    assert [k for k, _ in typed] == ["microscopy"] * 3
+    assert calls == []

@@ -62,5 +62,6 @@ def test_train_panel_type_smoke_reproduces_shipped_shape(tmp_path: Path) -> None
     from training import train_panel_type
 
     out = tmp_path / "panel-type.pt"
-    train_panel_type.main(["--per-class", "3", "--test-per-class", "1", "--out", str(out)])
+    args = ["--per-class", "3", "--test-per-class", "2", "--extra-per-kind", "1", "--real-splits", ""]
+    train_panel_type.main([*args, "--out", str(out)])
     assert _shapes(out) == _shapes(locate("panel-type"))

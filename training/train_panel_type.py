@@ -1,11 +1,17 @@
-"""Train the panel-type classifier on generated panels and write its weights.
+"""Train the panel-type classifier on generated and real DEV panels and write its weights.
 
-    .venv/bin/python -m training.train_panel_type --per-class 300 --seed 0
+    .venv/bin/python -m training.train_panel_type --per-class 250 --extra-per-kind 120 --real-aug 6 --seed 0
 
-Panels come from :mod:`training.figures_synth` (seed ``--seed`` for training, ``--seed + 1000`` for the
-held-out check); features are EfficientNet-Lite0 vectors + image statistics
-(:func:`matsearch.indexer.figures.panel_type.features`); the model is a multinomial logistic regression. Output:
-``encoders/matsearch/encoders/weight_files/panel_type.pt`` and its SHA-256 (put it in ``WEIGHTS["panel-type"]``).
+Panels: :mod:`training.figures_synth` (``--per-class`` of each type) and :mod:`training.panel_type_synth`
+(``--extra-per-kind`` of each kind in its ``EXTRA``: colour maps, 3-D surfaces, graph grids, networks, fluorescence),
+seed ``--seed`` for training and ``--seed + 1000`` for the synthetic held-out check; plus the hand-typed panels of
+the REAL dev parts (``--real-splits``, default dev/dev4/dev5 of ``bench/real_figures``; never a held-out part;
+panels marked ``type_ambiguous`` are left out), each as its true box and ``--real-aug`` jittered copies (box
+cut or padded by up to 6 %, 0.5-1.3x size, the label/JPEG augmentation below), weight ``--real-weight``. Features
+are EfficientNet-Lite0 vectors + image statistics (:func:`matsearch.indexer.figures.panel_type.features`); the model
+is a multinomial logistic regression. Output: ``encoders/matsearch/encoders/weight_files/panel_type.pt`` (the
+recipe, the real files used and the synthetic held-out accuracy are stored in its ``meta``) and its SHA-256 (put it in
+``WEIGHTS["panel-type"]``). ``--real-splits ''`` trains on generated panels only.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from PIL import Image, ImageDraw
 from matsearch.core.settings import Settings
 from matsearch.indexer.figures.panel_type import PANEL_TYPES, features, image_vectors_of
 from training import figures_synth as synth
+from training.panel_type_synth import EXTRA
 
 OUT = Path(__file__).resolve().parents[1] / "encoders/matsearch/encoders/weight_files/panel_type.pt"
 
@@ -44,19 +51,70 @@ def augment(img: Image.Image, rng: np.random.Generator) -> Image.Image:
     return img
 
 
-def make(per_class: int, seed: int) -> tuple[list[Image.Image], np.ndarray]:
+def make(per_class: int, seed: int, per_extra: int = 0) -> tuple[list[Image.Image], np.ndarray]:
     rng = np.random.default_rng(seed)
     images, labels = [], []
     for k, kind in enumerate(PANEL_TYPES):
         for _ in range(per_class):
             images.append(augment(synth.panel(kind, rng), rng))
             labels.append(k)
+    for kind, gen in EXTRA.values():
+        for _ in range(per_extra):
+            images.append(augment(gen(rng), rng))
+            labels.append(PANEL_TYPES.index(kind))
     return images, np.asarray(labels)
+
+
+def jitter(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """A real panel as another split or another print would give it: box cut or padded, resized, augmented."""
+    w, h = img.size
+    if rng.random() < 0.5:
+        left, top, right, bottom = (int(rng.uniform(0, 0.06) * s) for s in (w, h, w, h))
+        img = img.crop((left, top, w - right, h - bottom))
+    else:
+        m = int(rng.uniform(0, 0.06) * max(w, h))
+        canvas = Image.new("RGB", (w + 2 * m, h + 2 * m), (255, 255, 255))
+        canvas.paste(img, (m, m))
+        img = canvas
+    s = float(rng.uniform(0.5, 1.3))
+    img = img.resize((max(16, int(img.width * s)), max(16, int(img.height * s))), Image.Resampling.BILINEAR)
+    return augment(img, rng)
+
+
+def real_panels(splits: list[str], n_aug: int, seed: int) -> tuple[list[Image.Image], np.ndarray, list[str]]:
+    """Hand-typed panels of the real dev parts (true boxes) and ``n_aug`` jittered copies of each."""
+    from bench.eval_real_figures import load
+
+    if any(s.startswith("heldout") for s in splits):
+        raise SystemExit("held-out parts are never trained on")
+    manifest, panels, cache = load()
+    rng = np.random.default_rng(seed + 7)
+    images, labels, files = [], [], []
+    for name, truth in sorted(panels.items()):
+        if manifest[name]["split"] not in splits:
+            continue
+        fig = Image.open(cache / name).convert("RGB")
+        used = False
+        for p in truth:
+            if p.get("type_ambiguous") or p.get("type") not in PANEL_TYPES:
+                continue
+            crop = fig.crop(tuple(p["bbox"]))
+            for im in [crop] + [jitter(crop, rng) for _ in range(n_aug)]:
+                images.append(im)
+                labels.append(PANEL_TYPES.index(p["type"]))
+            used = True
+        if used:
+            files.append(name)
+    return images, np.asarray(labels, dtype=int), files
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--per-class", type=int, default=300)
+    ap.add_argument("--per-class", type=int, default=250)
+    ap.add_argument("--extra-per-kind", type=int, default=120, help="panels of each panel_type_synth.EXTRA kind")
+    ap.add_argument("--real-splits", default="dev,dev4,dev5", help="real dev parts to train on ('' = none)")
+    ap.add_argument("--real-aug", type=int, default=6, help="jittered copies of each real panel")
+    ap.add_argument("--real-weight", type=float, default=1.0)
     ap.add_argument("--test-per-class", type=int, default=80)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--C", type=float, default=0.5)
@@ -66,30 +124,53 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(2)
     from sklearn.linear_model import LogisticRegression
 
+    splits = [s for s in args.real_splits.split(",") if s]
     if args.features_cache and args.features_cache.exists():
         z = np.load(args.features_cache)
-        xtr, ytr, xte, yte = z["xtr"], z["ytr"], z["xte"], z["yte"]
+        xtr, ytr, xte, yte, xre, yre = z["xtr"], z["ytr"], z["xte"], z["yte"], z["xre"], z["yre"]
+        files = [str(f) for f in z["files"]]
     else:
         t = time.time()
-        tr_img, ytr = make(args.per_class, args.seed)
-        te_img, yte = make(args.test_per_class, args.seed + 1000)
-        print(f"generated {len(tr_img)}+{len(te_img)} panels in {time.time() - t:.0f}s", flush=True)
+        tr_img, ytr = make(args.per_class, args.seed, args.extra_per_kind)
+        te_img, yte = make(args.test_per_class, args.seed + 1000, args.test_per_class // 2)
+        re_img, yre, files = real_panels(splits, args.real_aug, args.seed) if splits else ([], np.zeros(0, int), [])
+        print(f"generated {len(tr_img)}+{len(te_img)} panels, {len(re_img)} real in {time.time() - t:.0f}s", flush=True)
         t = time.time()
         settings = Settings()
         xtr = features(tr_img, image_vectors_of(tr_img, settings))
         xte = features(te_img, image_vectors_of(te_img, settings))
+        xre = (
+            features(re_img, image_vectors_of(re_img, settings)) if re_img else np.zeros((0, xtr.shape[1]), np.float32)
+        )
         print(f"features in {time.time() - t:.0f}s", flush=True)
         if args.features_cache:
-            np.savez_compressed(args.features_cache, xtr=xtr, ytr=ytr, xte=xte, yte=yte)
-    mean, std = xtr.mean(axis=0), xtr.std(axis=0) + 1e-3
+            np.savez_compressed(
+                args.features_cache, xtr=xtr, ytr=ytr, xte=xte, yte=yte, xre=xre, yre=yre, files=np.asarray(files)
+            )
+    x_all = np.concatenate([xtr, xre])
+    y_all = np.concatenate([ytr, yre])
+    weight = np.concatenate([np.ones(len(ytr)), np.full(len(yre), args.real_weight)])
+    mean, std = x_all.mean(axis=0), x_all.std(axis=0) + 1e-3
     clf = LogisticRegression(C=args.C, max_iter=3000)
-    clf.fit((xtr - mean) / std, ytr)
+    clf.fit((x_all - mean) / std, y_all, sample_weight=weight)
     acc = float((clf.predict((xte - mean) / std) == yte).mean())
     conf = np.zeros((len(PANEL_TYPES), len(PANEL_TYPES)), dtype=int)
     for a, b in zip(yte, clf.predict((xte - mean) / std), strict=True):
         conf[a, b] += 1
     print(f"held-out synthetic accuracy {acc:.3f}\n{conf}", flush=True)
-    meta = {"seed": args.seed, "per_class": args.per_class, "C": args.C, "heldout_accuracy": round(acc, 4)}
+    meta = {
+        "seed": args.seed,
+        "per_class": args.per_class,
+        "extra_per_kind": args.extra_per_kind,
+        "extra_kinds": list(EXTRA),
+        "real_splits": splits,
+        "real_aug": args.real_aug,
+        "real_weight": args.real_weight,
+        "real_panels": int(len(yre) // (args.real_aug + 1)),
+        "real_files": files,
+        "C": args.C,
+        "heldout_accuracy": round(acc, 4),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(
         {

@@ -300,7 +300,8 @@ class FigureIngestor:
         with stage(self.stages, "encode image"):
             image_vectors = self.ctx.encoder("efficientnet-lite0").encode(images)
         with stage(self.stages, "panel type"):
-            fill_types([p.payload for p in points], images, image_vectors)
+            encode = self.ctx.encoder("efficientnet-lite0").encode  # pictures inside plot axes are typed by the picture
+            fill_types([p.payload for p in points], images, image_vectors, encode)
         with stage(self.stages, "encode sketch"):
             # Sketch search finds pictures by the shapes they show (particles, grains, drawings): a plot's outline
             # view is its axes and curves, so graph panels get no sketch vector (and never come up as sketch hits).

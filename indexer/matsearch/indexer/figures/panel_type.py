@@ -7,6 +7,14 @@ edge density, colour count, long straight lines, central symmetry). Trained on g
 (registered as ``panel-type`` in :data:`matsearch.encoders.weights.WEIGHTS`). Training command, seed and held-out
 accuracy: ``training/train_panel_type.py`` (the numbers are stored inside the weight file too).
 
+**A picture drawn inside plot axes** (a micrograph, FFT or photo shown with ``imshow``: ticks, axis labels, a title,
+a colour bar, a viewer window) looks like a graph to the classifier. When it types a panel graph or other,
+:func:`inner_picture` looks for the largest continuous-tone region (cells of a 256-px copy where nearly every pixel
+differs from its neighbours: noise and texture, which rendered lines, text, flat fills and smooth colour maps do not
+have); when that region covers ``INNER_MIN_SHARE``-``INNER_MAX_SHARE`` of the panel, the region alone is classified
+(one more EfficientNet forward for such panels only) and a picture type (microscopy, diffraction, photo) with
+probability >= ``INNER_MIN_PROB`` replaces the panel's type: the panel is typed by the picture it shows.
+
 The panel's own caption segment is a second opinion (:func:`caption_type`, :func:`fuse`): "Schematic of …",
 "TEM image of …", "SAED pattern", "XRD patterns of …" name the kind of picture. When the segment names exactly one
 kind, it wins over the image classifier unless that is near-certain (``CAPTION_OVERRIDE_BELOW``).
@@ -16,7 +24,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import cv2
@@ -55,6 +63,13 @@ _CUES: dict[str, tuple[str, ...]] = {
 }
 _CUE_RES = {kind: [re.compile(p) for p in pats] for kind, pats in _CUES.items()}
 CAPTION_OVERRIDE_BELOW = 0.97  # the classifier keeps its type only when at least this sure
+
+# A picture inside plot axes (see the module doc): the region's share of the panel (cells), how much of its box the
+# textured cells fill, and how sure the classifier must be of the region's picture type.
+INNER_MIN_SHARE, INNER_MAX_SHARE, INNER_MIN_FILL, INNER_MIN_PROB = 0.15, 0.9, 0.6, 0.5
+_INNER_SIDE, _INNER_CELL = 256, 6
+_AXES_TYPES = ("graph", "other")  # types a picture inside axes is mistaken for
+_PICTURE_TYPES = ("microscopy", "diffraction", "photo")
 
 
 def caption_type(segment: str | None) -> str | None:
@@ -112,6 +127,56 @@ def image_stats(image: Image.Image) -> np.ndarray:
     )
 
 
+def _longest_run(coverage: np.ndarray) -> tuple[int, int]:
+    """[start, end) of the longest run of rows (columns) covered at least half as much as the best one."""
+    ok = coverage >= 0.5 * float(coverage.max())
+    best, start, run, run_start = 0, 0, 0, 0
+    for i, v in enumerate(ok):
+        run = run + 1 if v else 0
+        if run == 1:
+            run_start = i
+        if run > best:
+            best, start = run, run_start
+    return start, start + best
+
+
+def inner_picture(image: Image.Image) -> tuple[tuple[int, int, int, int], float, float] | None:
+    """The largest continuous-tone region of a panel: (box in the image's pixels, share of the panel's area, share
+    of the box its textured cells fill), or None. A cell (6 px of a copy at most 256 px long, nearest-neighbour so
+    pixel noise survives) is textured when >= 90 % of its pixels differ by >= 4 grey levels from a 3x3 neighbour;
+    the largest 4-connected group of textured cells, trimmed to its longest well-covered rows and columns (so an
+    axis label or a colour bar touching it is cut off), is the region."""
+    im = image.convert("RGB")
+    w0, h0 = im.size
+    s = min(1.0, _INNER_SIDE / max(w0, h0))
+    size = (max(3 * _INNER_CELL, round(w0 * s)), max(3 * _INNER_CELL, round(h0 * s)))
+    small = im.resize(size, Image.Resampling.NEAREST)
+    gray = cv2.cvtColor(np.asarray(small, dtype=np.uint8), cv2.COLOR_RGB2GRAY)
+    k3 = np.ones((3, 3), np.uint8)
+    textured = (cv2.dilate(gray, k3).astype(np.int16) - cv2.erode(gray, k3).astype(np.int16)) >= 4
+    ch, cw = gray.shape[0] // _INNER_CELL, gray.shape[1] // _INNER_CELL
+    cells = textured[: ch * _INNER_CELL, : cw * _INNER_CELL].reshape(ch, _INNER_CELL, cw, _INNER_CELL).mean(axis=(1, 3))
+    n, lab, stats, _ = cv2.connectedComponentsWithStats((cells >= 0.9).astype(np.uint8), connectivity=4)
+    if n <= 1:
+        return None
+    comp = lab == 1 + int(stats[1:, cv2.CC_STAT_AREA].argmax())
+    y0, y1 = _longest_run(comp.mean(axis=1))
+    x0, x1 = _longest_run(comp[y0:y1].mean(axis=0))
+    ya, yb = _longest_run(comp[:, x0:x1].mean(axis=1))
+    y0, y1 = max(y0, ya), min(y1, yb)
+    if x1 - x0 < 3 or y1 - y0 < 3:
+        return None
+    sx, sy = small.width / w0, small.height / h0
+    box = (
+        int(x0 * _INNER_CELL / sx),
+        int(y0 * _INNER_CELL / sy),
+        int(min(w0, x1 * _INNER_CELL / sx)),
+        int(min(h0, y1 * _INNER_CELL / sy)),
+    )
+    share = (x1 - x0) * (y1 - y0) / (ch * cw)
+    return box, float(share), float(comp[y0:y1, x0:x1].mean())
+
+
 def image_vectors_of(images: Sequence[Image.Image], settings: Settings) -> np.ndarray:
     """EfficientNet-Lite0 vectors of ``images`` (what the classifier was trained on)."""
     from matsearch.encoders import get_encoder
@@ -152,11 +217,36 @@ def classes() -> list[str]:
     return [str(c) for c in _load()["classes"]]
 
 
-def classify_panels(images: Sequence[Image.Image], image_vectors: np.ndarray) -> list[tuple[str, float]]:
-    """(type, probability) per panel image, from the panels' EfficientNet vectors (``image_vectors_of``)."""
+def classify_panels(
+    images: Sequence[Image.Image],
+    image_vectors: np.ndarray,
+    encode: Callable[[list[Image.Image]], np.ndarray] | None = None,
+) -> list[tuple[str, float]]:
+    """(type, probability) per panel image, from the panels' EfficientNet vectors (``image_vectors_of``).
+
+    Panels typed graph/other that show a picture inside plot axes are typed by that picture (module doc); its
+    EfficientNet vector comes from ``encode`` (the caller's image encoder; default: the one of ``Settings()``)."""
     if not images:
         return []
     p = predict_proba(features(images, image_vectors))
     names = classes()
-    idx = p.argmax(axis=1)
-    return [(names[int(i)], float(p[k, int(i)])) for k, i in enumerate(idx)]
+    out = [(names[int(i)], float(p[k, int(i)])) for k, i in enumerate(p.argmax(axis=1))]
+    todo: list[tuple[int, Image.Image]] = []
+    for k, (kind, _) in enumerate(out):
+        if kind not in _AXES_TYPES:
+            continue
+        found = inner_picture(images[k])
+        if found is None:
+            continue
+        box, share, fill = found
+        if INNER_MIN_SHARE <= share < INNER_MAX_SHARE and fill >= INNER_MIN_FILL:
+            todo.append((k, images[k].convert("RGB").crop(box)))
+    if todo:
+        crops = [c for _, c in todo]
+        vectors = encode(crops) if encode is not None else image_vectors_of(crops, Settings())
+        q = predict_proba(features(crops, np.asarray(vectors, dtype=np.float32)))
+        for (k, _), row in zip(todo, q, strict=True):
+            kind = names[int(row.argmax())]
+            if kind in _PICTURE_TYPES and float(row.max()) >= INNER_MIN_PROB:
+                out[k] = (kind, float(row.max()))
+    return out

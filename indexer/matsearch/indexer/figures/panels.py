@@ -167,7 +167,9 @@ def split_figure(
 
         if settings is None:
             raise ValueError("split_figure(classify=True) needs the settings of the image encoder")
-        for p, (kind, prob) in zip(panels, classify_panels(crops, image_vectors_of(crops, settings)), strict=True):
+        vectors = image_vectors_of(crops, settings)
+        typed = classify_panels(crops, vectors, encode=lambda ims: image_vectors_of(ims, settings))
+        for p, (kind, prob) in zip(panels, typed, strict=True):
             kind, prob = fuse(kind, prob, p.segment)
             p.type, p.type_confidence = kind, round(prob, 3)
     if scale:
@@ -287,8 +289,11 @@ def split_panels(image: Image.Image, caption: str | None) -> list[PanelDraft]:
     return drafts
 
 
-def fill_types(payloads: list[dict[str, Any]], images: list[Image.Image], image_vectors: Any) -> None:
-    """Set ``type``/``type_confidence`` on payloads that have none, reusing the panels' EfficientNet vectors."""
+def fill_types(
+    payloads: list[dict[str, Any]], images: list[Image.Image], image_vectors: Any, encode: Any = None
+) -> None:
+    """Set ``type``/``type_confidence`` on payloads that have none, reusing the panels' EfficientNet vectors
+    (``encode``: the image encoder's ``encode``, for pictures inside plot axes; see ``panel_type.classify_panels``)."""
     import numpy as np
 
     todo = [i for i, p in enumerate(payloads) if p.get("type") is None]
@@ -297,7 +302,7 @@ def fill_types(payloads: list[dict[str, Any]], images: list[Image.Image], image_
     from matsearch.indexer.figures.panel_type import classify_panels, fuse
 
     vectors = np.asarray(image_vectors)[todo]
-    typed = classify_panels([images[i] for i in todo], vectors)  # a broken model raises: no silent "no type"
+    typed = classify_panels([images[i] for i in todo], vectors, encode=encode)  # a broken model raises
     for i, (kind, prob) in zip(todo, typed, strict=True):
         kind, prob = fuse(kind, prob, payloads[i].get("sub_caption"))
         payloads[i]["type"] = kind

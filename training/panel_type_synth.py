@@ -1,0 +1,329 @@
+"""Generated panels of the layouts the panel-type classifier confuses on real figures (training data only).
+
+:mod:`training.figures_synth` draws each type on its own: a micrograph fills its panel, a graph is a line plot.
+Real figures also show
+
+- pictures inside plot axes (a micrograph, diffraction pattern or photo drawn with ``imshow``: ticks, axis labels,
+  a title, a colour bar, sometimes a viewer window around it) — typed by the picture, not by the axes;
+- fluorescence micrographs (coloured cells and spots on black);
+- graphs that are not line plots: 2-D colour maps and contour plots of smooth data, 3-D surfaces, grids of
+  sub-plots, band structures, histograms with error bars;
+- drawings of networks and flow charts (nodes, boxes, arrows) — illustrations.
+
+Each generator takes a ``numpy.random.Generator`` and returns an RGB image; :data:`EXTRA` maps a name to
+``(panel type, generator)``.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from training import figures_synth as synth
+
+Rng = np.random.Generator
+
+_XLABELS = ("x (µm)", "x (nm)", "X (pixels)", "Unnamed 0th axis", "x (px)", "Width (nm)", "")
+_YLABELS = ("y (µm)", "y (nm)", "Y (pixels)", "Unnamed 1st axis", "y (px)", "Height (nm)", "")
+_TITLES = ("SE images", "Signal", "HAADF", "BF image", "Fe_Ka at 6.40 keV", "O K", "Frame 12", "ROI", "")
+
+
+def _render(fig: Any) -> Image.Image:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    buf.seek(0)
+    return Image.open(buf).convert("RGB")
+
+
+def _figure(rng: Rng, w: int, h: int) -> tuple[Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    face = "white" if rng.random() < 0.75 else str(rng.choice(["#d9d9d9", "#bfbfbf", "#f0f0f0"]))
+    fig = plt.figure(figsize=(w / 100, h / 100), dpi=100, facecolor=face)
+    return fig, plt
+
+
+def _window(img: Image.Image, rng: Rng) -> Image.Image:
+    """A viewer window around a plot: grey frame, title bar, a tool bar (screenshots of analysis software)."""
+    top, bottom = int(rng.integers(16, 30)), int(rng.integers(0, 34))
+    out = Image.new("RGB", (img.width + 8, img.height + top + bottom + 4), (200, 200, 205))
+    d = ImageDraw.Draw(out)
+    d.rectangle([0, 0, out.width, top], fill=(235, 235, 240))
+    d.text((24, 3), str(rng.choice(["Figure 3", "Signal", "Navigator", "Figure 1"])), fill=(0, 0, 0))
+    for k in range(3):
+        x = out.width - 22 * (k + 1)
+        d.rectangle([x, 3, x + 16, top - 3], outline=(90, 90, 90), fill=(220, 60, 60) if k == 0 else None)
+    for k in range(int(rng.integers(0, 8)) if bottom > 20 else 0):
+        x = 8 + 26 * k
+        d.rectangle([x, img.height + top + 6, x + 18, img.height + top + 24], fill=(70, 110, 170))
+    out.paste(img, (4, top + 2))
+    return out
+
+
+def picture_in_axes(picture: Callable[[Rng], Image.Image]) -> Callable[[Rng], Image.Image]:
+    """A picture drawn in plot axes (``imshow``), grey or false colour, ticks, labels, title, colour bar."""
+
+    def gen(rng: Rng) -> Image.Image:
+        pic = picture(rng)
+        w, h = synth._size(rng, 220, 520)
+        fig, plt = _figure(rng, w, h)
+        n = int(rng.choice([1, 1, 1, 2, 3]))
+        grey = bool(rng.random() < 0.6) or n > 1
+        cmap = str(rng.choice(["gray", "gray", "viridis", "inferno", "RdYlBu_r", "hot", "jet"]))
+        cbar = bool(rng.random() < 0.5)
+        for k in range(n):
+            ax = fig.add_subplot(1, n, k + 1)
+            src = picture(rng) if k else pic
+            a = np.asarray(src.convert("L" if grey else "RGB"))
+            im = ax.imshow(a, cmap=cmap if grey else None, extent=(0, a.shape[1] * 0.02, 0, a.shape[0] * 0.02))
+            if rng.random() < 0.7:
+                ax.set_xlabel(str(rng.choice(_XLABELS)), fontsize=7)
+                ax.set_ylabel(str(rng.choice(_YLABELS)), fontsize=7)
+                ax.tick_params(labelsize=6)
+            else:
+                ax.set_axis_off()
+            if rng.random() < 0.6:
+                ax.set_title(str(rng.choice(_TITLES)), fontsize=8)
+            if cbar and grey and k == n - 1:
+                fig.colorbar(im, ax=ax, fraction=0.046)
+        fig.tight_layout()
+        img = _render(fig)
+        return _window(img, rng) if rng.random() < 0.25 else img
+
+    return gen
+
+
+def fluorescence(rng: Rng) -> Image.Image:
+    """Cells and spots in one to three colour channels on black (fluorescence / confocal micrographs)."""
+    w, h = synth._size(rng, 160, 380)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    rgb = np.zeros((h, w, 3), np.float32)
+    chans = rng.choice(3, size=int(rng.integers(1, 4)), replace=False)
+    for c in chans:
+        layer = np.zeros((h, w), np.float32)
+        for _ in range(int(rng.integers(5, 40))):
+            cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+            rx, ry = rng.uniform(4, 30), rng.uniform(4, 30)
+            ang = rng.uniform(0, math.pi)
+            u = (xx - cx) * math.cos(ang) + (yy - cy) * math.sin(ang)
+            v = -(xx - cx) * math.sin(ang) + (yy - cy) * math.cos(ang)
+            layer += rng.uniform(0.3, 1.0) * np.exp(-(((u / rx) ** 2 + (v / ry) ** 2) ** rng.uniform(1, 3)))
+        layer *= 1 + 0.5 * synth._blur(rng.random((h, w)).astype(np.float32), 1.5)
+        rgb[..., int(c)] += layer
+    if rng.random() < 0.3:  # yellow / magenta / cyan palettes
+        rgb = rgb[..., [0, 0, 1]] if rng.random() < 0.5 else rgb[..., [0, 1, 1]]
+    rgb += rng.normal(0, 0.03, rgb.shape).astype(np.float32)
+    img = Image.fromarray((np.clip(rgb / max(1e-6, float(np.percentile(rgb, 99.5))), 0, 1) * 255).astype(np.uint8))
+    return synth._add_scale_bar(img, rng) if rng.random() < 0.5 else img
+
+
+def _smooth_field(rng: Rng, n: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32) / n
+    kind = rng.choice(["gauss", "waves", "bands", "saddle"])
+    z = np.zeros((n, n), np.float32)
+    if kind == "gauss":
+        for _ in range(int(rng.integers(1, 6))):
+            cx, cy, s = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.05, 0.3)
+            z += rng.uniform(-1, 1) * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * s * s))
+    elif kind == "waves":
+        for _ in range(int(rng.integers(1, 4))):
+            kx, ky = rng.uniform(1, 8, 2)
+            z += np.cos(2 * math.pi * (kx * xx + ky * yy) + rng.uniform(0, 6))
+    elif kind == "bands":  # a 2-D band / Fermi-surface style tight-binding energy
+        z = np.cos(2 * math.pi * xx * rng.uniform(1, 3)) + np.cos(2 * math.pi * yy * rng.uniform(1, 3))
+    else:
+        z = (xx - 0.5) ** 2 - (yy - 0.5) ** 2 * rng.uniform(0.5, 2)
+    return z
+
+
+def colour_map_graph(rng: Rng) -> Image.Image:
+    """Smooth 2-D data drawn as a colour map or contours, with axes and usually a colour bar (a graph)."""
+    w, h = synth._size(rng, 200, 460)
+    fig, plt = _figure(rng, w, h)
+    n = int(rng.choice([1, 1, 2]))
+    cmap = str(rng.choice(["viridis", "jet", "coolwarm", "RdBu_r", "plasma", "seismic", "magma"]))
+    for k in range(n):
+        ax = fig.add_subplot(1, n, k + 1)
+        res = int(rng.choice([12, 24, 60, 120]))
+        z = _smooth_field(rng, res)
+        ext = (float(rng.uniform(-3, 0)), float(rng.uniform(1, 4)))
+        style = rng.choice(["imshow", "contourf", "contour", "pcolor"])
+        if style == "imshow":
+            im = ax.imshow(z, cmap=cmap, origin="lower", extent=(*ext, *ext), aspect="auto")
+        elif style == "pcolor":
+            im = ax.pcolormesh(z, cmap=cmap)
+        elif style == "contourf":
+            im = ax.contourf(z, levels=int(rng.integers(6, 20)), cmap=cmap)
+        else:
+            im = ax.contour(z, levels=int(rng.integers(5, 15)), cmap=cmap)
+        ax.set_xlabel(str(rng.choice(["$k_x$", "k (1/Å)", "Temperature (K)", "x", "Strain (%)"])), fontsize=7)
+        ax.set_ylabel(str(rng.choice(["$k_y$", "E (eV)", "Pressure (GPa)", "y", "Field (T)"])), fontsize=7)
+        ax.tick_params(labelsize=6)
+        if rng.random() < 0.5:
+            ax.set_title(str(rng.choice(["(a) mode=plain", "spin up", "ΔE", "Phase diagram", "|ψ|²", ""])), fontsize=8)
+        if rng.random() < 0.7:
+            fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return _render(fig)
+
+
+def surface_graph(rng: Rng) -> Image.Image:
+    """A 3-D surface or wire-frame plot of smooth data."""
+    w, h = synth._size(rng, 220, 440)
+    fig, plt = _figure(rng, w, h)
+    ax = fig.add_subplot(projection="3d")
+    n = 40
+    z = _smooth_field(rng, n)
+    xx, yy = np.meshgrid(np.linspace(-1, 1, n), np.linspace(-1, 1, n))
+    if rng.random() < 0.7:
+        ax.plot_surface(xx, yy, z, cmap=str(rng.choice(["viridis", "coolwarm", "jet", "plasma"])), linewidth=0)
+    else:
+        ax.plot_wireframe(xx, yy, z, rstride=3, cstride=3, linewidth=0.6)
+    ax.tick_params(labelsize=5)
+    ax.set_xlabel("$k_x$", fontsize=6)
+    ax.set_ylabel("$k_y$", fontsize=6)
+    return _render(fig)
+
+
+def _line_axes(a: Any, rng: Rng) -> None:
+    x = np.linspace(0, 1, 300)
+    kind = rng.choice(["bands", "dos", "hist", "errorbars", "lines", "stacked", "steps"])
+    colors = ["k", "r", "b", "g", "tab:orange", "tab:purple", "tab:cyan"]
+    if kind == "bands":
+        for _ in range(int(rng.integers(4, 14))):
+            y = rng.uniform(-3, 3) + rng.uniform(0.3, 1.5) * np.cos(2 * math.pi * x * rng.uniform(0.5, 2))
+            a.plot(x, y, color=str(rng.choice(colors)) if rng.random() < 0.5 else "k", lw=0.8)
+        a.axhline(0, color="grey", ls="--", lw=0.6)
+        for v in rng.uniform(0, 1, int(rng.integers(1, 4))):
+            a.axvline(float(v), color="k", lw=0.5)
+    elif kind == "dos":
+        y = sum(rng.uniform(0.2, 1) * np.exp(-((x - c) ** 2) / rng.uniform(0.0005, 0.01)) for c in rng.uniform(0, 1, 8))
+        a.fill_between(x, 0, y, color=str(rng.choice(colors[1:])), alpha=0.5)
+        a.plot(x, y, color="k", lw=0.7)
+    elif kind == "hist":
+        a.hist(
+            rng.normal(0, 1, 400) * rng.uniform(1, 20) + rng.uniform(0, 50),
+            bins=int(rng.integers(8, 40)),
+            color=str(rng.choice(colors[1:])),
+            edgecolor="k",
+            alpha=0.8,
+        )
+    elif kind == "errorbars":
+        n = int(rng.integers(3, 10))
+        a.bar(
+            range(n), rng.uniform(1, 10, n), yerr=rng.uniform(0.2, 2, n), color=str(rng.choice(colors[1:])), capsize=2
+        )
+    elif kind == "stacked":
+        for k in range(int(rng.integers(2, 6))):
+            y = np.exp(-((x - rng.uniform(0.2, 0.8)) ** 2) / 0.01) + k * 1.2 + rng.normal(0, 0.03, len(x))
+            a.plot(x, y, color=colors[k], lw=0.8)
+    elif kind == "steps":
+        a.step(x[::15], np.cumsum(rng.normal(0, 1, len(x[::15]))), color="b")
+    else:
+        for k in range(int(rng.integers(1, 5))):
+            a.plot(
+                x,
+                np.sin(x * rng.uniform(2, 12)) * rng.uniform(0.5, 2),
+                color=colors[k],
+                marker=str(rng.choice(["", "o", "s", "^"])) or None,
+                markevery=25,
+                ms=3,
+            )
+    a.tick_params(labelsize=5)
+    if rng.random() < 0.5:
+        a.set_title(str(rng.choice(["(a) mode=plain", "(b) mode=parametric", "Spin up", "Total DOS", ""])), fontsize=7)
+    if rng.random() < 0.6:
+        a.set_xlabel(str(rng.choice(["E - E_F (eV)", "k-path", "Epoch", "Size (nm)", "Time (s)"])), fontsize=6)
+
+
+def graph_grid(rng: Rng) -> Image.Image:
+    """One plot or a small grid of plots that are not the plain line plots of figures_synth."""
+    rows, cols = (1, 1) if rng.random() < 0.4 else (int(rng.integers(1, 3)), int(rng.integers(1, 4)))
+    w, h = synth._size(rng, 200 + 80 * cols, 360 + 120 * cols)
+    h = max(h, 150 * rows)
+    fig, plt = _figure(rng, w, h)
+    for k in range(rows * cols):
+        _line_axes(fig.add_subplot(rows, cols, k + 1), rng)
+    fig.tight_layout()
+    return _render(fig)
+
+
+def network_diagram(rng: Rng) -> Image.Image:
+    """Nodes joined by edges, or boxes joined by arrows (neural networks, flow charts, work flows)."""
+    w, h = synth._size(rng, 200, 460)
+    img = Image.new("RGB", (w, h), (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    palette = [tuple(int(v) for v in rng.integers(40, 240, 3)) for _ in range(3)]
+    if rng.random() < 0.5:  # layered network
+        layers = int(rng.integers(3, 6))
+        nodes = []
+        for i in range(layers):
+            k = int(rng.integers(2, 7))
+            x = int((i + 0.5) * w / layers)
+            nodes.append([(x, int((j + 0.5) * h / k)) for j in range(k)])
+        r = int(rng.integers(5, 12))
+        for a, b in zip(nodes[:-1], nodes[1:], strict=False):
+            for p in a:
+                for q in b:
+                    if rng.random() < 0.8:
+                        d.line([p, q], fill=(120, 120, 120), width=1)
+        for i, layer in enumerate(nodes):
+            for x, y in layer:
+                d.ellipse([x - r, y - r, x + r, y + r], fill=palette[i % 3], outline=(0, 0, 0))
+    else:  # flow chart
+        boxes = []
+        for _ in range(int(rng.integers(3, 8))):
+            bw, bh = int(rng.integers(40, 110)), int(rng.integers(18, 40))
+            x, y = int(rng.integers(0, max(1, w - bw))), int(rng.integers(0, max(1, h - bh)))
+            boxes.append((x, y, x + bw, y + bh))
+        for b0, b1 in zip(boxes[:-1], boxes[1:], strict=False):
+            p = ((b0[0] + b0[2]) // 2, (b0[1] + b0[3]) // 2)
+            q = ((b1[0] + b1[2]) // 2, (b1[1] + b1[3]) // 2)
+            d.line([p, q], fill=(0, 0, 0), width=2)
+            ang = math.atan2(q[1] - p[1], q[0] - p[0])
+            d.polygon(
+                [
+                    q,
+                    (q[0] - 9 * math.cos(ang - 0.4), q[1] - 9 * math.sin(ang - 0.4)),
+                    (q[0] - 9 * math.cos(ang + 0.4), q[1] - 9 * math.sin(ang + 0.4)),
+                ],
+                fill=(0, 0, 0),
+            )
+        for k, bx in enumerate(boxes):
+            d.rounded_rectangle(bx, radius=5, fill=palette[k % 3], outline=(0, 0, 0))
+            d.text(
+                (bx[0] + 4, bx[1] + 3),
+                str(rng.choice(["Input", "Conv", "Loss", "Data", "Model", "Output"])),
+                fill=(0, 0, 0),
+                font=synth._font(10),
+            )
+    return img
+
+
+# The kinds the classifier is trained on (besides figures_synth's six): graphs that are not line plots, networks and
+# flow charts, fluorescence micrographs. Pictures inside plot axes are NOT trained on: trained as microscopy they made
+# real graphs look like micrographs (dev: graphs typed microscopy); the classifier types them through the picture
+# itself instead (:func:`matsearch.indexer.figures.panel_type.inner_picture`). IN_AXES keeps them for tests.
+EXTRA: dict[str, tuple[str, Callable[[Rng], Image.Image]]] = {
+    "colour_map": ("graph", colour_map_graph),
+    "surface": ("graph", surface_graph),
+    "graph_grid": ("graph", graph_grid),
+    "network": ("illustration", network_diagram),
+    "fluorescence": ("microscopy", fluorescence),
+}
+IN_AXES: dict[str, tuple[str, Callable[[Rng], Image.Image]]] = {
+    "micrograph_in_axes": ("microscopy", picture_in_axes(synth.microscopy)),
+    "diffraction_in_axes": ("diffraction", picture_in_axes(synth.diffraction)),
+    "photo_in_axes": ("photo", picture_in_axes(synth.photo)),
+}
