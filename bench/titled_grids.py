@@ -133,7 +133,7 @@ def titled_grid(rng: np.random.Generator) -> tuple[str, Image.Image, str, list[d
         w_pad=float(rng.uniform(0.5, 2.0)),
     )
     fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
     W, H = fig.canvas.get_width_height()
     truths = []
     for i in range(rows * cols):
