@@ -178,14 +178,25 @@ def find_candidates(gray: np.ndarray, *, max_candidates: int = 400) -> list[tupl
         n, _, stats, _ = cv2.connectedComponentsWithStats(merged, connectivity=8)
         # the dilation grew each blob by 1 row and 2 columns a side: drop what cannot fit before any pixel work
         hd, wd = stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_WIDTH]
-        fits = (hd >= min_h) & (hd - 2 <= max_h) & (wd - 4 <= 3.4 * hd + 4)
-        for i in np.flatnonzero(fits[1:]) + 1:
+        tall = (hd >= min_h) & (hd - 2 <= max_h)
+        fits = tall & (wd - 4 <= 3.4 * hd + 4)
+        # a text line (a title "(a) mode=plain", a sub-caption "(a) Band gap vs ..." under a plot): its first word
+        lines = tall & ~fits & (hd - 2 <= 2.2 * min_h + 0.5 * max_h) & (wd <= 60 * hd)
+        boxes: list[tuple[int, int | None]] = [(int(i), None) for i in np.flatnonzero(fits[1:]) + 1]
+        boxes += [(int(i), 0) for i in np.flatnonzero(lines[1:]) + 1][:MAX_LINES]
+        for i, word in boxes:
             x, y, w, h, _area = (int(v) for v in stats[i])
             sub = ink[y : y + h, x : x + w]  # tight box of the ink (undo the dilation)
             cols, rows = np.flatnonzero(sub.any(axis=0)), np.flatnonzero(sub.any(axis=1))
             if len(cols) == 0:
                 continue
             x, y, w, h = x + int(cols[0]), y + int(rows[0]), int(cols[-1] - cols[0]) + 1, int(rows[-1] - rows[0]) + 1
+            if word is not None:
+                first = _first_word(ink[y : y + h, x : x + w])
+                if first is None:
+                    continue
+                fx0, fy0, fx1, fy1 = first
+                x, y, w, h = x + fx0, y + fy0, fx1 - fx0, fy1 - fy0
             if not (min_h <= h <= max_h and 1 <= w <= 3.4 * h + 4):
                 continue
             m = max(3, int(0.35 * h))
@@ -205,6 +216,24 @@ def find_candidates(gray: np.ndarray, *, max_candidates: int = 400) -> list[tupl
             out.append((float(ring_gray.std()), polarity, (x, y, x + w, y + h)))
     out.sort(key=lambda t: t[0])
     return [(p, b) for _, p, b in out[:max_candidates]]
+
+
+MAX_LINES = 60  # text lines per polarity whose first word is a label candidate
+
+
+def _first_word(line: np.ndarray) -> Box | None:
+    """Tight box of the first word of a text line's ink (up to the first gap of >= 30 % of the line's height), when
+    it is short enough to be a label ("(a)" opening "(a) mode=plain") and the line goes on after it."""
+    h = line.shape[0]
+    occupied: np.ndarray = np.asarray(line.any(axis=0))
+    gap = max(2, int(np.ceil(0.3 * h)))
+    for s, e in _runs(~occupied):
+        if e - s >= gap and e < len(occupied):
+            if s > 3.4 * h + 4 or s < 0.25 * h:
+                return None
+            rows = np.flatnonzero(line[:, :s].any(axis=1))
+            return (0, int(rows[0]), s, int(rows[-1]) + 1)
+    return None
 
 
 def _mid_tone_label(gray: np.ndarray, ink: np.ndarray, box: Box, med: float, ring_gray: np.ndarray) -> bool:
@@ -531,8 +560,9 @@ def read_candidates(
             key = text  # kept as a digit; mapped to a letter only if the caption asks for it
         if key is None or score < (0.5 if corner else 0.3):
             return False
-        if not corner and re.fullmatch(r"[\(\[]?[iIl1|]{1,4}[\)\]]?[.,]?", text):
-            key = _count_stems(gray, box, polarity, text) or key  # the recogniser often reads "iii" as "ii"
+        if not corner and re.fullmatch(r"[\(\[]?[iIl1|]{1,4}[\)\]]?[.,]?", text) and not text.isdigit():
+            # the recogniser often reads "iii" as "ii"; a bare "1" is a tick label, not a numeral "i"
+            key = _count_stems(gray, box, polarity, text) or key
         if not corner and _right_of_block(box, leaves):
             anchor = "right"
         out.append(LabelCandidate(text, key, box, score, polarity, box[3] - box[1], corner, anchor))
@@ -730,7 +760,7 @@ def choose_labels(
         if cases:
             dominant = max(("lower", "upper"), key=cases.count)
             pool = [c for c in pool if _case_of(c) in (None, dominant)]
-        picked = _per_key(pool)
+        picked = _unaligned_out(_per_key(pool), explain)
         picked += _missing_from_caption(candidates, picked, explain)
     else:
         picked = []
@@ -749,6 +779,30 @@ def choose_labels(
     picked.sort(key=lambda c: (c.box[1], c.box[0]))
     explain.append("labels: " + ", ".join(f"{c.key}@{c.box[0]},{c.box[1]}" for c in picked))
     return picked
+
+
+def _unaligned_out(picked: list[LabelCandidate], explain: list[str]) -> list[LabelCandidate]:
+    """Among four or more labels whose others form a grid (two or more rows and columns), a free read that lines up
+    with no other label's row or column is a misread (a letter inside a plot, "e" of a scatter's marker) standing in
+    for a label the reader missed: it is dropped rather than given a region (labels of a grid share rows and
+    columns; a corner read's box is only an estimate and is kept)."""
+    if len(picked) < 4:
+        return picked
+    hs = [c.height for c in picked if not c.corner]
+    tol = max(4, int(0.6 * float(np.median(hs)))) if hs else 4
+    off = [c for c in picked if not c.corner and _alignment(c, picked, tol) == 0]
+    if not off or len(off) > len(picked) // 4:
+        return picked
+    rest = [c for c in picked if all(c is not o for o in off)]
+
+    def lines(vals: list[int]) -> int:
+        vals = sorted(vals)
+        return 1 + sum(b - a > tol for a, b in zip(vals[:-1], vals[1:], strict=False))
+
+    if lines([c.box[0] for c in rest]) < 2 or lines([c.box[1] for c in rest]) < 2:
+        return picked  # the others form one row or column: a label alone in its own row (a wide panel) is kept
+    explain.append("lines up with no other label, dropped: " + ", ".join(f"{c.key}@{c.box[0]},{c.box[1]}" for c in off))
+    return [c for c in picked if all(c is not o for o in off)]
 
 
 def _repeated_rows(
@@ -822,9 +876,20 @@ def _sequence(picked: list[LabelCandidate]) -> list[LabelCandidate]:
     """Without a caption: the family that starts at the first label and runs on with gaps of at most one (a gap
     must be followed by two consecutive letters)."""
     best: list[LabelCandidate] = []
+    keys = {c.key for c in picked}
+
+    def lonely(c: LabelCandidate) -> bool:
+        """ "b1" beside "b" with no "b2": a misread of a word or tick, not a sub-panel (those come in runs)."""
+        numbered = [k for k in keys if _family(k) == "letter+number" and k[0] == c.key[0]]
+        return _family(c.key) == "letter+number" and c.key[0] in keys and len(numbered) < 2
+
     for fam in ("letter", "roman"):
         members = sorted(
-            (c for c in picked if _family(c.key) in ((fam, "letter+number") if fam == "letter" else (fam,))),
+            (
+                c
+                for c in picked
+                if _family(c.key) in ((fam, "letter+number") if fam == "letter" else (fam,)) and not lonely(c)
+            ),
             key=lambda c: _order(c.key) if _family(c.key) == fam else _order(c.key[0]) + 0.01 * int(c.key[1:]),
         )
         run: list[LabelCandidate] = []
@@ -885,7 +950,35 @@ def _label_side(c: LabelCandidate, axis: str, pos: int) -> bool:
     return (c.cx if axis == "x" else c.cy) >= pos
 
 
-def _cut_ok(labels: Sequence[LabelCandidate], axis: str, pos: int, content: Box, lo_box: Box, hi_box: Box) -> bool:
+def _same_place(
+    before: Sequence[LabelCandidate], after: Sequence[LabelCandidate], axis: str, lo_content: Box, hi_content: Box
+) -> bool:
+    """The labels sit at the same place in their panels on both sides of a cut: the first label of each side lies
+    as far from that side's leading edge (within 2 label heights or 15 % of the step between the two label columns
+    (rows) next to the cut). Graph grids print labels in titles above the plots ("(a) mode=..."), centred under
+    them, or mid-way down a frame: not at the top-left, but at one place in every panel."""
+    i = 0 if axis == "x" else 1
+    lead_lo = min(c.box[i] for c in before) - lo_content[i]
+    lead_hi = min(c.box[i] for c in after) - hi_content[i]
+    step = min(c.box[i] for c in after) - max(c.box[i] for c in before)
+    h = float(np.median([c.height for c in (*before, *after)]))
+    return lead_lo >= 0 and lead_hi >= 0 and step > 0 and abs(lead_lo - lead_hi) <= max(2 * h, 0.15 * step)
+
+
+def _cut_ok(
+    labels: Sequence[LabelCandidate],
+    axis: str,
+    pos: int,
+    content: Box,
+    lo_box: Box,
+    hi_box: Box,
+    ink: np.ndarray | None = None,
+) -> bool:
+    """Whether a cut at ``pos`` may separate ``labels``: labels on both sides, none straddling it, and the far side's
+    first label at its leading edge (labels are top-left of their panels) — or at its trailing edge for labels
+    printed at the bottom/right of their frames. With ``ink`` (cuts along gutters and seams), also when the labels
+    sit at the same place in their panels on both sides (:func:`_same_place`), and never when a side's content is
+    less than 2.5 label heights deep (a side that is only a line of labels)."""
     before = [c for c in labels if not _label_side(c, axis, pos)]
     after = [c for c in labels if _label_side(c, axis, pos)]
     if not before or not after:
@@ -895,6 +988,28 @@ def _cut_ok(labels: Sequence[LabelCandidate], axis: str, pos: int, content: Box,
         a, b = (c.box[0], c.box[2]) if axis == "x" else (c.box[1], c.box[3])
         if a < pos < b:
             return False
+    if ink is None:
+        return _lead_or_trail(before, after, axis, pos, lo_box, hi_box, labels)
+    # a side that holds little more than its labels (the line of sub-captions under a row of plots) is no panel
+    i = 0 if axis == "x" else 1
+    lo_content = _content_box(ink, lo_box)
+    least = 2.5 * float(np.median([c.height for c in labels]))
+    if hi_box[i + 2] - hi_box[i] < least or lo_content[i + 2] - lo_content[i] < least:
+        return False
+    if _lead_or_trail(before, after, axis, pos, lo_box, hi_box, labels):
+        return True
+    return _same_place(before, after, axis, lo_content, hi_box)
+
+
+def _lead_or_trail(
+    before: Sequence[LabelCandidate],
+    after: Sequence[LabelCandidate],
+    axis: str,
+    pos: int,
+    lo_box: Box,
+    hi_box: Box,
+    labels: Sequence[LabelCandidate],
+) -> bool:
     # the far side's first label sits near that side's leading edge (labels are top-left of their panel)
     if axis == "x":
         lead = min(c.box[0] for c in after) - hi_box[0]
@@ -941,7 +1056,7 @@ def _best_cut(
             lo_box: Box = (x0, y0, pos, y1) if axis == "x" else (x0, y0, x1, pos)
             hi_box: Box = (pos, y0, x1, y1) if axis == "x" else (x0, pos, x1, y1)
             hi_box = _content_box(ink, hi_box)
-            if not _cut_ok(labels, axis, pos, content, lo_box, hi_box):
+            if not _cut_ok(labels, axis, pos, content, lo_box, hi_box, ink):
                 continue
             after = [c for c in labels if _label_side(c, axis, pos)]
             lead_gap = min((c.box[0] if axis == "x" else c.box[1]) for c in after) - (offset + e)
@@ -959,7 +1074,7 @@ def _best_cut(
             for pos in seams(gray, content, axis):
                 lo_box = (x0, y0, pos, y1) if axis == "x" else (x0, y0, x1, pos)
                 hi_box = _content_box(ink, (pos, y0, x1, y1) if axis == "x" else (x0, pos, x1, y1))
-                if _cut_ok(labels, axis, pos, content, lo_box, hi_box):
+                if _cut_ok(labels, axis, pos, content, lo_box, hi_box, ink):
                     cuts.append(_Cut(axis, pos, 1.0, "seam"))
     if cuts:
         return max(cuts, key=lambda c: c.score)
@@ -1046,6 +1161,33 @@ def _at_corner(region: Region, share: float = 0.4) -> bool:
     return dx <= share and dy <= share
 
 
+def _place(region: Region) -> tuple[float, float] | None:
+    """Where the region's label sits in its content box: (x, y) of the label's centre as shares of its width and
+    height."""
+    c = region.label
+    if c is None:
+        return None
+    x0, y0, x1, y1 = region.content
+    return (c.cx - x0) / max(1, x1 - x0), (c.cy - y0) / max(1, y1 - y0)
+
+
+def _common_place(regions: Sequence[Region]) -> tuple[float, float] | None:
+    """The place most labels share in their regions (titles above graphs: top centre; sub-captions: bottom
+    centre), when at least half of the labels sit within 15 % of the median place."""
+    places = [p for p in (_place(r) for r in regions) if p is not None]
+    if len(places) < 3:
+        return None
+    mx, my = float(np.median([p[0] for p in places])), float(np.median([p[1] for p in places]))
+    near = sum(abs(px - mx) <= 0.15 and abs(py - my) <= 0.15 for px, py in places)
+    return (mx, my) if 2 * near >= len(places) else None
+
+
+def _at_place(region: Region, common: tuple[float, float] | None) -> bool:
+    """The region's label sits where most labels sit in their regions (:func:`_common_place`)."""
+    p = _place(region)
+    return common is not None and p is not None and abs(p[0] - common[0]) <= 0.15 and abs(p[1] - common[1]) <= 0.15
+
+
 def analyse(image: Image.Image, expected_labels: Sequence[str] | None = None, ocr: OcrBatch | None = None) -> Layout:
     """Labels and regions of a figure. ``expected_labels`` (from the caption) restricts which labels are read."""
     explain: list[str] = []
@@ -1060,7 +1202,8 @@ def analyse(image: Image.Image, expected_labels: Sequence[str] | None = None, oc
     if not expected_labels and len(labels) >= 3:
         # without a caption, a letter read inside a picture (a cross-reference, an axis letter) can join the sequence;
         # a panel label sits at a corner of the region it gets: one that lands inside its region is dropped
-        off = [r.label for r in regions if r.label is not None and not _at_corner(r)]
+        common = _common_place(regions)
+        off = [r.label for r in regions if r.label is not None and not _at_corner(r) and not _at_place(r, common)]
         if off and len(labels) - len(off) >= 2:
             explain.append(
                 "not at a corner of their regions, dropped: " + ", ".join(f"{c.key}@{c.box[0]},{c.box[1]}" for c in off)
@@ -1188,13 +1331,19 @@ def _lattice(
                 placed_at.append((row, col, c.box[0] - X0 - col * dx, c.box[1] - Y0 - row * dy, c))
             mx = float(np.median([p[2] for p in placed_at]))
             my = float(np.median([p[3] for p in placed_at]))
+            tol_x = tol_y = tol
             if mx > 0.4 * dx:
-                continue  # labels sit at the left of their frames
+                if not expected:
+                    continue  # labels sit at the left of their frames
+                # with the caption's count: labels at one place of every frame but not at its left (in titles above
+                # graphs, centred under them), where titles of different lengths and plots of slightly different
+                # sizes move them a little
+                tol_x, tol_y = max(tol, 0.15 * dx), max(tol, 0.1 * dy)
             # every label at the same place of its frame (top-left, or bottom-left in all frames); the others are
             # misreads (a letter of a heading, a speck) and take no part
             cells: dict[tuple[int, int], LabelCandidate] = {}
             for row, col, ox, oy, c in placed_at:
-                if abs(ox - mx) <= tol and abs(oy - my) <= tol and (row, col) not in cells:
+                if abs(ox - mx) <= tol_x and abs(oy - my) <= tol_y and (row, col) not in cells:
                     cells[(row, col)] = c
             if len(cells) < 2:
                 continue
@@ -1252,10 +1401,15 @@ def _lattice(
 
 
 def _owns(lab: LabelCandidate, b: Box) -> bool:
-    """The label sits at the picture's top-left: inside it, or in the margin above or left of it."""
+    """The label sits at the picture's top-left (inside it, or in the margin above or left of it), or over or under
+    it: in the margin just above (a title) or below it (a sub-caption line under a plot, below its axis labels)."""
     h = lab.height
     inside_x = b[0] - 2 * h <= lab.box[0] <= b[0] + 0.3 * (b[2] - b[0])
-    return inside_x and b[1] - 2.5 * h <= lab.box[1] <= b[1] + 0.3 * (b[3] - b[1])
+    if inside_x and b[1] - 2.5 * h <= lab.box[1] <= b[1] + 0.3 * (b[3] - b[1]):
+        return True
+    if not b[0] <= lab.cx <= b[2]:
+        return False
+    return b[1] - 2.5 * h <= lab.box[3] <= b[1] or b[3] <= lab.box[1] <= b[3] + 6 * h
 
 
 def _fill_gaps(
