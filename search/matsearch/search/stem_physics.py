@@ -44,6 +44,7 @@ LATTICE_PENALTY = 0.08  # subtracted from the spectrum score of a view whose lat
 CONFIDENT_STRENGTH = 30.0  # both spots of the query's top pair at least this far above the background
 UNKNOWN_PX_RANGE = (0.02, 1.2)  # Å/px: pixel sizes an estimate may take (atomic resolution)
 UNKNOWN_PAIRINGS = 5  # unknown pixel size: the spectrum is scored at the scales of this many fitting spot pairings
+UNKNOWN_MOTIF_BIN = 0.08  # unknown pixel size: log-width of the pixel-size bins that share one query motif
 # Column motif (known pixel size; ``matsearch.encoders.stem_motif``): the MOTIF_K best views by spectrum score are
 # compared with the query's cell average; score = spectrum + MOTIF_WEIGHT * max(0, motif - MOTIF_REF): a view whose
 # columns explain the averaged cell is promoted, nothing is taken away (a low motif score is as often an unreliable
@@ -263,9 +264,12 @@ def score_candidates(
         else:  # each view at the pixel size its own lattice match implies (Å per working-image px)
             top = top[np.isfinite(best_scale[top])]
             basis_px = np.asarray(qf.cell.basis)  # type: ignore[union-attr]
-            for px in np.unique(best_scale[top]):
-                rows = top[best_scale[top] == px]
-                qm = motif_at(qf.cell_avg, basis_px, float(px))  # type: ignore[arg-type]
+            # views whose implied pixel sizes lie within one bin share a query motif (the motif tolerates the
+            # scale: its cell maps accept 0.85-1.18), one comparison call per bin
+            key = np.round(np.log(best_scale[top]) / UNKNOWN_MOTIF_BIN).astype(int)
+            for kb in np.unique(key):
+                rows = top[key == kb]
+                qm = motif_at(qf.cell_avg, basis_px, float(np.exp(kb * UNKNOWN_MOTIF_BIN)))  # type: ignore[arg-type]
                 if qm is not None:
                     mot[rows] = motif_scores(qm, [motifs[i] for i in rows])
         bonus = np.where(np.isfinite(mot), np.maximum(0.0, np.nan_to_num(mot) - MOTIF_REF), 0.0)
