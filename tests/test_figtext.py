@@ -289,5 +289,9 @@ def test_pictures_inside_a_mostly_white_plot_panel_are_read_for_bars() -> None:
     assert got[0].nm_per_px is not None and abs(got[0].nm_per_px - 20 / 36) < 0.1 * 20 / 36
     assert got[0].bbox is not None and 540 <= got[0].bbox[0] < 560  # in the panel's pixels
     assert picture_blocks(_spectra_with_maps(False, flat=True)) == []
+    # a panel that IS a picture of a kind not searched as a micrograph (an EBSD pattern typed "diffraction") is read
+    # with the strict rules: a clear bar with a readable label counts, as on a plot-typed panel holding a picture
+    (got,) = assign_scales([ScaleTask(crop=_plot_with_picture(True).crop((110, 20, 410, 250)), wants=False)])
+    assert got and got[0].value == 50.0 and got[0].unit == "nm"
     (got,) = assign_scales([ScaleTask(crop=_spectra_with_maps(False), wants=False)])
     assert got == []

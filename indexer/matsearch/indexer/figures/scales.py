@@ -90,7 +90,9 @@ def _read_picture_blocks(crop: Image.Image) -> list[ScaleReading]:
     readings: list[ScaleReading] = []
     blocks = picture_blocks(crop)
     if sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in blocks) > BLOCK_MAX_SHARE * crop.width * crop.height:
-        return readings  # the panel IS a picture (a diffraction pattern, a chart typed "other"), not one inside a plot
+        # the panel IS a picture of a kind that is not searched as a micrograph (a diffraction or EBSD pattern, a
+        # picture typed "other"): read with the strict rules, as a plot-typed panel holding a picture is
+        return read_scales(crop, None, use_ocr=True, strict=True)
     for x0, y0, x1, y1 in blocks:
         x0, y0 = max(0, x0 - BLOCK_MARGIN), max(0, y0 - BLOCK_MARGIN)
         x1, y1 = min(crop.width, x1 + BLOCK_MARGIN), min(crop.height, y1 + BLOCK_MARGIN)
