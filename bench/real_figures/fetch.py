@@ -74,10 +74,13 @@ def _wheel(package: str, version: str, tmp: Path) -> Path:
 
 def _deb(package: str, version: str, tmp: Path) -> Path:
     """A Debian package file by the ordinary client (``apt-get download NAME=VERSION``; nothing is installed)."""
+    cmd = ["apt-get", "download", f"{package}={version}"]
     try:
-        subprocess.run(["apt-get", "download", f"{package}={version}"], cwd=tmp, check=True, capture_output=True)
+        if subprocess.run(cmd, cwd=tmp, capture_output=True).returncode != 0:  # no apt lists yet on a fresh machine
+            subprocess.run(["apt-get", "update", "-qq"], capture_output=True)
+            subprocess.run(cmd, cwd=tmp, check=True, capture_output=True)
     except (OSError, subprocess.CalledProcessError) as exc:
-        raise SystemExit(f"apt-get download {package}={version} failed (run apt-get update first?): {exc}") from exc
+        raise SystemExit(f"apt-get download {package}={version} failed (apt-get update as root first?): {exc}") from exc
     hits = sorted(tmp.glob(f"{package}_*.deb"))
     if not hits:
         raise SystemExit(f"apt-get download of {package}={version} gave no file")
