@@ -11,6 +11,10 @@ Memory is bounded by segment size, not collection size: Edge never builds or mer
 so a bulk load of 1M points is indexed 256k points at a time instead of as one 2 GB segment (docs/benchmarks.md,
 "1M points").
 
+Payload indexes declared ``principal`` are Edge's tenant / principal indexes: each built segment stores its points
+ordered by them, so a selective filter on such a field scans one contiguous run of vectors (``index_schema``). The
+remote (Qdrant server) store does not pass the flag on.
+
 One process owns the directory. Edge itself refuses a second open through its WAL lock, but a refused open can
 already have touched the segment files, so we take our own ``flock`` on ``<store_dir>/.lock`` first and never let a
 second process reach Edge at all.
@@ -60,6 +64,26 @@ _INDEX = {
     "bool": qe.PayloadSchemaType.Bool,
     "text": qe.PayloadSchemaType.Text,
 }
+
+
+def index_schema(
+    idx: PayloadIndex,
+) -> qe.PayloadSchemaType | qe.KeywordIndexParams | qe.IntegerIndexParams | qe.FloatIndexParams:
+    """Edge's schema for a payload index. A principal field (``PayloadIndex.principal``) is a tenant keyword index or
+    a principal number index: Edge orders the points of every segment it builds by it, so the int8 scan of a selective
+    filter on it reads one contiguous run of vectors instead of a random gather (100k points, 10 % filter: 1.0-1.1 vs
+    2.0 CPU-ms per query, numpy over the subset 2.1; docs/benchmarks.md, "Filtered queries at 100k")."""
+    if not idx.principal:
+        return _INDEX[idx.kind]
+    if idx.kind == "keyword":
+        return qe.KeywordIndexParams(is_tenant=True)
+    if idx.kind == "integer":
+        return qe.IntegerIndexParams(lookup=True, range=True, is_principal=True)
+    if idx.kind == "float":
+        return qe.FloatIndexParams(is_principal=True)
+    raise BadInput(f"a {idx.kind} index cannot be principal (keyword, integer or float)")
+
+
 _SPEC_FILE = "matsearch_collection.json"
 _CURRENT_FILE = "CURRENT"  # names the generation directory holding the shard (absent: the collection dir itself)
 _EDGE_ENTRIES = ("edge_config.json", "segments", "wal", "temp_segments")  # what Edge keeps in a shard directory
@@ -249,19 +273,24 @@ class EdgeStore(StoreBase):
                         f"collection {spec.name!r} exists with other vectors; drop it first", status=409
                     )
                 missing = [i for i in spec.indexes if i not in old.indexes]
-                for idx in missing:
-                    self._update(spec.name, qe.UpdateOperation.create_field_index(idx.field, _INDEX[idx.kind]))
+                schemas = [index_schema(i) for i in missing]  # bad input fails here, before any write
+                for idx, schema in zip(missing, schemas, strict=True):
+                    self._update(spec.name, qe.UpdateOperation.create_field_index(idx.field, schema))
                 if missing:
-                    spec = CollectionSpec(spec.name, spec.vectors, tuple(old.indexes) + tuple(missing))
+                    # an index asked for with another kind or principal flag replaces the old one of that field
+                    redone = {i.field for i in missing}
+                    kept = tuple(i for i in old.indexes if i.field not in redone)
+                    spec = CollectionSpec(spec.name, spec.vectors, kept + tuple(missing))
                     _write_spec(self.root / spec.name, spec)
                     self._specs[spec.name] = spec
                 return
             path = self.root / spec.name
             if path.exists():
                 shutil.rmtree(path)  # a directory without our spec file is a half-created collection
+            schemas = [index_schema(i) for i in spec.indexes]  # bad input fails here, before any write
             shard = qe.EdgeShard.create(str(path), edge_config(spec))
-            for idx in spec.indexes:
-                shard.update(qe.UpdateOperation.create_field_index(idx.field, _INDEX[idx.kind]))
+            for idx, schema in zip(spec.indexes, schemas, strict=True):
+                shard.update(qe.UpdateOperation.create_field_index(idx.field, schema))
             shard.flush()
             _write_spec(path, spec)  # written last: its presence means the collection is complete
             self._shards[spec.name] = shard
@@ -638,7 +667,9 @@ def _write_spec(path: Path, spec: CollectionSpec) -> None:
     data = {
         "name": spec.name,
         "vectors": [{"name": v.name, "size": v.size, "distance": v.distance} for v in spec.vectors],
-        "indexes": [{"field": i.field, "kind": i.kind} for i in spec.indexes],
+        "indexes": [
+            {"field": i.field, "kind": i.kind, **({"principal": True} if i.principal else {})} for i in spec.indexes
+        ],
     }
     tmp = path / (_SPEC_FILE + ".tmp")
     tmp.write_text(json.dumps(data, indent=1))
@@ -650,5 +681,7 @@ def _read_spec(path: Path) -> CollectionSpec:
     return CollectionSpec(
         name=data["name"],
         vectors=tuple(VectorSpec(v["name"], int(v["size"]), v["distance"]) for v in data["vectors"]),
-        indexes=tuple(PayloadIndex(i["field"], i["kind"]) for i in data.get("indexes", [])),
+        indexes=tuple(
+            PayloadIndex(i["field"], i["kind"], bool(i.get("principal", False))) for i in data.get("indexes", [])
+        ),
     )
