@@ -34,6 +34,7 @@ from typing import Any
 from PIL import Image
 
 from bench.eval_figures_text import token_f1  # the same token F1 as the other caption evaluation
+from matsearch.core.images import to_rgb
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT / "bench" / "real_text"
@@ -241,7 +242,7 @@ def eval_scales(split: str, cache: Path, settings: Any) -> dict[str, Any]:
     rows = []
     t0 = time.perf_counter()
     for fig in _scale_figures(split, cache):
-        image = Image.open(fig["image"]).convert("RGB")
+        image = to_rgb(Image.open(fig["image"]))
         split_c = split_caption(fig["caption"])
         crops = [image.crop(tuple(p["box"])) for p in fig["panels"]]
         types = classify_panels(crops, image_vectors_of(crops, settings))
@@ -310,7 +311,7 @@ def eval_instrument_bars(cache: Path) -> dict[str, Any]:
     rows = []
     for path in files:
         truth = _instrument_truth(path)
-        r = read_scale(Image.open(path).convert("RGB"))
+        r = read_scale(to_rgb(Image.open(path)))
         ok = truth is not None and r.nm_per_px is not None and abs(r.nm_per_px - truth) <= 0.1 * truth
         rows.append(
             {
@@ -340,7 +341,7 @@ def eval_scales_e2e(split: str, cache: Path, settings: Any) -> dict[str, Any]:
 
     bar_ok = bar_n = barless_n = false_acc = 0
     for fig in _scale_figures(split, cache):
-        image = Image.open(fig["image"]).convert("RGB")
+        image = to_rgb(Image.open(fig["image"]))
         got = {p.label: p for p in split_figure(image, fig["caption"], settings=settings).panels}
         for p in fig["panels"]:
             q = got.get(p["label"])
@@ -373,17 +374,17 @@ def _label_crops(split: str, cache: Path) -> list[tuple[Image.Image, str | None,
         from bench.real_figures.fetch import DEFAULT_CACHE as FIG_CACHE
 
         for it in json.loads((REAL / f"labels{_session(split)}.json").read_text("utf-8")).get(split, []):
-            fig = Image.open(FIG_CACHE / it["file"]).convert("RGB")
+            fig = to_rgb(Image.open(FIG_CACHE / it["file"]))
             out.append((fig.crop(tuple(it["box"])), it["truth"], f"{it['file']}:{it['box']}"))
         return out
     spec = json.loads((REAL / "labels.json").read_text("utf-8"))
     if split == "heldout":
         for it in spec["heldout"]:
-            out.append((Image.open(cache / "labels" / it["file"]).convert("RGB"), it["truth"], it["file"]))
+            out.append((to_rgb(Image.open(cache / "labels" / it["file"])), it["truth"], it["file"]))
         return out
     for it in spec["dev"]:
         b = it["box"]
-        fig = Image.open(cache / "bar_figures" / it["figure"]).convert("RGB")
+        fig = to_rgb(Image.open(cache / "bar_figures" / it["figure"]))
         crop = fig.crop((b[0] - 1, b[1] - 1, b[2] + 1, b[3] + 1))
         if it["variant"] in ("small", "tiny"):
             h = 9 if it["variant"] == "small" else 4
@@ -391,7 +392,7 @@ def _label_crops(split: str, cache: Path) -> list[tuple[Image.Image, str | None,
             crop = crop.filter(ImageFilter.GaussianBlur(0.4))
             buf = io.BytesIO()
             crop.save(buf, "JPEG", quality=60)
-            crop = Image.open(buf).convert("RGB")
+            crop = to_rgb(Image.open(buf))
         out.append((crop, it["truth"], f"{it['figure']}:{b}:{it['variant']}"))
     return out
 

@@ -33,6 +33,7 @@ from PIL import Image
 
 from bench.eval_figures import Tally
 from bench.real_figures.fetch import DEFAULT_CACHE, caption_of, ensure, figures
+from matsearch.core.images import to_rgb
 from matsearch.core.schemas import Hit
 from matsearch.core.settings import Settings
 from matsearch.encoders import get_encoder
@@ -93,7 +94,7 @@ def eval_split(
             if fig["split"] != split:
                 continue
             truth = [dict(p, type=None if p.get("type_ambiguous") else p["type"]) for p in truth]
-            img = Image.open(cache / name).convert("RGB")
+            img = to_rgb(Image.open(cache / name))
             caption = caption_of(fig, cache)
             c0 = time.process_time()  # the split alone (in ingestion the type comes from the stored image vectors)
             found = split_figure(img, caption, scale=False, classify=False).panels
@@ -141,7 +142,7 @@ def gallery(
     queries: list[int] = []
     drifted: list[Image.Image] = []
     for name, truth in panels.items():
-        fig = Image.open(cache / name).convert("RGB")
+        fig = to_rgb(Image.open(cache / name))
         W, H = fig.size
         boxes = [tuple(p["bbox"]) for p in truth] + GRID_FRAMES.get(name, [])
         for x0, y0, x1, y1 in boxes:

@@ -40,7 +40,6 @@ Real layouts (measured on ``bench/real_figures``, see docs/figures.md):
 from __future__ import annotations
 
 import re
-import threading
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -106,7 +105,6 @@ class Layout:
 
 
 OcrBatch = Callable[[Sequence[np.ndarray]], list[tuple[str, float]]]
-_OCR_LOCK = threading.Lock()
 
 
 def _rapidocr_batch(crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
@@ -124,12 +122,11 @@ def _rapidocr_batch(crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
     widths = [48 * c.shape[1] / max(1, c.shape[0]) for c in crops]
     bucket = [sum(w > lim for lim in (64, 96, 128, 192)) for w in widths]
     res: list[tuple[str, float]] = [("", 0.0)] * len(crops)
-    with _OCR_LOCK:
-        for b in sorted(set(bucket)):
-            idx = [i for i, k in enumerate(bucket) if k == b]
-            lines = recognize_padded([crops[i] for i in idx], min_ratio=64 / 48, max_batch=32, spread=None)
-            for i, (t, s) in zip(idx, lines, strict=True):
-                res[i] = (str(t), float(s))
+    for b in sorted(set(bucket)):  # each call holds the one recogniser lock (ocr.RECOGNISER_LOCK) itself
+        idx = [i for i, k in enumerate(bucket) if k == b]
+        lines = recognize_padded([crops[i] for i in idx], min_ratio=64 / 48, max_batch=32, spread=None)
+        for i, (t, s) in zip(idx, lines, strict=True):
+            res[i] = (str(t), float(s))
     return res
 
 
