@@ -88,11 +88,13 @@ def titled_grid(rng: np.random.Generator) -> tuple[str, Image.Image, str, list[d
     texts: dict[str, Any] = {}
     cbars: dict[str, Any] = {}
     words = []
-    for i in range(rows * cols):
+
+    def cell(i: int) -> tuple[Any, str]:  # the i-th plot (row-major) and its label letter
         r, c = divmod(i, cols)
-        ax = axes[r][c]
-        k = c * rows + r if colmajor else i
-        key = chr(97 + k)
+        return axes[r][c], chr(97 + (c * rows + r if colmajor else i))
+
+    for i in range(rows * cols):
+        ax, key = cell(i)
         lab = key.upper() if upper else key
         lab = f"({lab})" if paren else lab
         kd = str(rng.choice(["bands", "dos", "map", "lines", "scatter"])) if kind == "mixed" else kind
@@ -100,7 +102,7 @@ def titled_grid(rng: np.random.Generator) -> tuple[str, Image.Image, str, list[d
         if im is not None and rng.random() < 0.6:
             cbars[key] = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
         ax.set_xlabel(str(rng.choice(XL)), fontsize=fs * 0.85)
-        if c == 0 or rng.random() < 0.5:
+        if i % cols == 0 or rng.random() < 0.5:  # the first column always has a y label
             ax.set_ylabel(str(rng.choice(YL)), fontsize=fs * 0.85)
         ax.tick_params(labelsize=fs * 0.75)
         mode = str(rng.choice(MODES))
@@ -137,10 +139,7 @@ def titled_grid(rng: np.random.Generator) -> tuple[str, Image.Image, str, list[d
     W, H = fig.canvas.get_width_height()
     truths = []
     for i in range(rows * cols):
-        r, c = divmod(i, cols)
-        ax = axes[r][c]
-        k = c * rows + r if colmajor else i
-        key = chr(97 + k)
+        ax, key = cell(i)
         bbs = [ax.get_tightbbox(renderer), texts[key].get_window_extent(renderer)]
         if key in cbars:
             bbs.append(cbars[key].ax.get_tightbbox(renderer))
