@@ -8,13 +8,15 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # Debian packages the project needs at run time or in tests (installed only when missing).
 # chromium + chromium-driver: the web page's browser tests (tests/test_web_browser.py).
-# librsvg2-bin: rsvg-convert renders the SVG figures of the real evaluation set (bench/real_figures/fetch.py).
-SYS_PACKAGES ?= chromium chromium-driver librsvg2-bin
+SYS_PACKAGES ?= chromium chromium-driver
+# ... and those only `make eval` needs: librsvg2-bin's rsvg-convert renders the SVG figures of the real evaluation
+# set (bench/real_figures/fetch.py).
+EVAL_SYS_PACKAGES ?= librsvg2-bin
 # The web page's chart library, vendored from npm into the package (make vendor-js refreshes it).
 UPLOT_VERSION ?= 1.6.32
 UPLOT_DIR := server/matsearch/server/static/vendor/uplot
 
-.PHONY: run test venv sysdeps demo library lint typecheck pytest bench bench-1m bench-load eval clean lock vendor-js screenshots
+.PHONY: run test venv sysdeps sysdeps-eval demo library lint typecheck pytest bench bench-1m bench-load eval clean lock vendor-js screenshots
 
 run: venv demo library
 	$(BIN)/matsearch serve --host $(HOST) --port $(PORT)
@@ -63,7 +65,10 @@ bench-1m: venv
 bench-load: venv
 	$(BIN)/python -m bench.load_bench
 
-eval: venv
+sysdeps-eval:
+	@$(MAKE) --no-print-directory sysdeps SYS_PACKAGES="$(EVAL_SYS_PACKAGES)"
+
+eval: venv sysdeps-eval
 	$(BIN)/python -m bench.eval_all
 
 screenshots: venv
