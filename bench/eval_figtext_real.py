@@ -497,7 +497,7 @@ def eval_search(split: str, cache: Path) -> dict[str, Any]:
                 false_acc += have is not None
         ingest_scales = {
             "bar_panels_matched": bar_n,
-            "nm_per_px_within_10pct": round(bar_ok / max(1, bar_n), 4),
+            "nm_per_px_within_10pct": round(bar_ok / bar_n, 4) if bar_n else None,
             "barless_panels_matched": barless_n,
             "barless_given_nm_per_px": false_acc,
             "failures": misses,

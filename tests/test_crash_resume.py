@@ -9,6 +9,7 @@ but the temporary files the kill left behind.
 The kill is placed, not timed: the CLI talks to the server through a small forwarding proxy (the server file is
 pointed at it), which passes the first upload, holds the second until the server is dead, then drops the connection.
 A timed kill raced the server: on a fast machine every batch had landed before the poll saw the first.
+The kill therefore falls between two batches (one stored, the next pending), not inside a store write.
 """
 
 from __future__ import annotations

@@ -772,11 +772,6 @@ def _strain_bounds(sources: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return bounds[:, 0], bounds[:, 1]
 
 
-def strain_excess(strain: float, source: str) -> float:
-    lo, hi = (float(v[0]) for v in _strain_bounds([source]))
-    return max(0.0, strain - hi) + max(0.0, lo - strain)
-
-
 def log_evidence(n_matched: float, chance: float) -> float:
     """ln(1 + Σ over matched peaks of −ln f): f = the share of the window the candidate's reflections cover."""
     return float(_log_evidence(np.asarray(n_matched, dtype=np.float64), np.asarray(chance, dtype=np.float64)))

@@ -335,7 +335,7 @@ def recognize_padded(
         return out
     rec = get_ocr()._load_rec_model()
     split = split_recogniser() if full_model is None else None
-    characters = list(rec.postprocess_op.character)
+    characters = rec.postprocess_op.character  # rapidocr's list, read only (18,710 entries: not copied per call)
     ratios = {i: crops[i].shape[1] / float(crops[i].shape[0]) for i in keep}
     order = sorted(keep, key=lambda i: ratios[i])
     with RECOGNISER_LOCK:

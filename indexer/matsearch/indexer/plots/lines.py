@@ -27,6 +27,8 @@ __all__ = ["Track", "extract_lines"]
 
 # a colour's unclaimed ink is tracked once more when it shows in at least this share of the box's columns
 RESIDUAL_MIN_COLUMNS = 0.2
+# Gaps a colour track may bridge (px): 6 x a nominal 2-px pen, fixed (not the measured pen width), at least 8.
+GAP = 12
 
 
 @dataclass
@@ -663,27 +665,23 @@ def extract_lines(
         if L > 80 and chroma < 12:
             continue  # light grey: frames, fills, shading
         m = labels == ci
-        m = cv2.morphologyEx(m.astype(np.uint8), cv2.MORPH_OPEN, np.ones((1, 1), np.uint8)).astype(bool)
         rgbc = np.median(rgb[m], axis=0) if m.any() else np.zeros(3)
-        lens = []
         info: dict[str, float] = {}
         other = mask & ~m
         ys_c = _track_cluster(m, other, strong.get(ci), info)
         other_runs: list[list[tuple[int, int]]] | None = None  # made when a track first has a long gap
         for y in ys_c:
-            lens.append(1)
             idx = np.flatnonzero(~np.isnan(y))
             if idx.size < max(8, min_extent * w):
                 continue
-            lw = 2.0
-            y2, cov = _fill_gaps(y, int(max(8, 6 * lw)))
+            y2, cov = _fill_gaps(y, GAP)
             if cov < 0.25:
                 continue
             vis = np.flatnonzero(~np.isnan(y2))
-            if (np.diff(vis) > int(max(8, 6 * lw)) + 1).any():
+            if (np.diff(vis) > GAP + 1).any():
                 if other_runs is None:
                     other_runs = column_runs(other)
-                y2 = _fill_hidden(y2, other_runs, info.get("lw", 2.0), int(max(8, 6 * lw)), h)
+                y2 = _fill_hidden(y2, other_runs, info.get("lw", 2.0), GAP, h)
             dark = float(np.mean(rgbc)) < 120 and float(np.ptp(rgbc)) < 60
             if dark and idx.size >= 0.9 * w and float(np.ptp(y[idx])) <= 1.5:
                 continue  # a straight dark rule across the box (frame, zero line), not data
