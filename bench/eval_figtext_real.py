@@ -52,17 +52,31 @@ def _norm(text: str) -> str:
 # Captions
 
 
-SPLITS = ("dev", "heldout", "dev2", "heldout2", "dev3", "heldout3", "dev4", "heldout4", "dev5", "heldout5")
+SPLITS = (
+    "dev",
+    "heldout",
+    "dev2",
+    "heldout2",
+    "dev3",
+    "heldout3",
+    "dev4",
+    "heldout4",
+    "dev5",
+    "heldout5",
+    "dev6",
+    "heldout6",
+)
 NEW_SPLITS = ("dev2", "heldout2", "dev3", "heldout3")
 # session 4 (figdata): captions cut from PDFs/markdown in PyPI sdists (bench.real_text.fetch4 -> captions4.json) and
 # the panels of bench/real_figures/manifest4.json for scales (bars from scales4.json; every other panel draws none);
 # session 5 (figdata): the same formats with "5" (captions_dev5.json, panels5.json, scales5.json, labels5.json); a
-# part whose files are not there yet is left blank
-FOURTH = ("dev4", "heldout4", "dev5", "heldout5")
+# part whose files are not there yet is left blank; session 6 (figdata): CC BY captions committed with their text
+# (bench/real_text/captions6_sources.json, copied into the cache by bench.real_text.fetch6)
+FOURTH = ("dev4", "heldout4", "dev5", "heldout5", "dev6", "heldout6")
 
 
 def _session(split: str) -> str:
-    """The file suffix of a session-4/5 part: "4" or "5"."""
+    """The file suffix of a session-4/5/6 part: "4", "5" or "6"."""
     return split[-1]
 
 
@@ -532,7 +546,8 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(SPLITS),
         help="dev, heldout (first session), dev2, heldout2 (captions added in the second session), dev3, heldout3 "
         "(materials-science captions, second session's second shift), dev4, heldout4 (session 4: captions from PDFs "
-        "in PyPI sdists, panels of bench/real_figures/manifest4.json), dev5, heldout5 (session 5, manifest5.json); "
+        "in PyPI sdists, panels of bench/real_figures/manifest4.json), dev5, heldout5 (session 5, manifest5.json), "
+        "dev6, heldout6 (session 6: CC BY materials-science captions); "
         "tune on dev* only",
     )
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -550,6 +565,9 @@ def main(argv: list[str] | None = None) -> int:
         pass
     else:
         ensure5(cache)
+    from bench.real_text.fetch6 import ensure as ensure6
+
+    ensure6(cache)
     parts = args.only.split(",")
     results: dict[str, Any] = {}
     for split in args.splits.split(","):
@@ -579,7 +597,20 @@ def main(argv: list[str] | None = None) -> int:
         cells = (fmt.format(v) if isinstance(v, float) else ("" if v is None else str(v)) for v in vals)
         return "  ".join(f"{c:>10}" for c in cells)
 
-    names = ("dev", "held-out", "dev2", "h-out2", "dev3", "h-out3", "dev4", "h-out4", "dev5", "h-out5")
+    names = (
+        "dev",
+        "held-out",
+        "dev2",
+        "h-out2",
+        "dev3",
+        "h-out3",
+        "dev4",
+        "h-out4",
+        "dev5",
+        "h-out5",
+        "dev6",
+        "h-out6",
+    )
     head = "  ".join(f"{h:>10}" for h in names)
     print(f"\n{'figure text on real data':<52} {head}   target (held-out)")
     if "captions" in parts:
