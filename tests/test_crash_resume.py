@@ -7,9 +7,14 @@ source included), no duplicate panel, every referenced image on disk; ``matsearc
 but the temporary files the kill left behind.
 
 The kill is placed, not timed: the CLI talks to the server through a small forwarding proxy (the server file is
-pointed at it), which passes the first upload, holds the second until the server is dead, then drops the connection.
-A timed kill raced the server: on a fast machine every batch had landed before the poll saw the first.
-The kill therefore falls between two batches (one stored, the next pending), not inside a store write.
+pointed at it), which passes the first upload and then, in two variants of the test:
+- ``between``: holds the second upload until the server is dead, then drops the connection — the kill falls between
+  two batches (one stored, the next never received);
+- ``inside``: forwards the second upload and kills the server as soon as that batch starts writing (a new file appears
+  under ``images/``) or, should the server finish first, after it answered but before the client saw the answer — the
+  kill falls inside the batch's store writes or between the write and the client's acknowledgement.
+Every outcome of either variant must resume to the local result, so no assertion depends on which process is faster
+(a timed kill raced the server once: on a fast machine every batch had landed before the poll saw the first).
 """
 
 from __future__ import annotations
@@ -60,30 +65,56 @@ def all_points(data_dir: Path) -> dict[str, dict]:
 
 
 class HoldSecondUpload:
-    """HTTP proxy to ``target``: forwards everything, but the second POST to ``path`` waits for ``release`` and is
-    then answered by closing the connection (what a client sees when the server dies mid-request)."""
+    """HTTP proxy to ``target``: forwards everything; the second POST to ``path`` sets ``held`` and waits for
+    ``release``, then is answered by closing the connection (what a client sees when the server dies mid-request).
 
-    def __init__(self, target: str, path: str) -> None:
-        self.held = threading.Event()  # set when the second upload arrived (the first one has been answered)
+    ``forward_second=True``: the second upload is forwarded first, and ``held`` is set once the server starts writing
+    it (a new file under ``watch``) or has answered it, whichever comes first."""
+
+    def __init__(self, target: str, path: str, forward_second: bool = False, watch: Path | None = None) -> None:
+        self.held = threading.Event()  # set when the kill may come (the first upload has been answered)
         self.release = threading.Event()
         self.uploads = 0
+        self.seen_write = False  # inside variant: a file of the second batch appeared before its answer
         proxy = self
+
+        def files_now() -> int:
+            return sum(1 for f in watch.rglob("*") if f.is_file()) if watch is not None and watch.exists() else 0
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: object) -> None:  # quiet
                 pass
 
+            def _send(self, headers: dict[str, str], body: bytes) -> httpx.Response:
+                return httpx.request(self.command, target + self.path, content=body, headers=headers, timeout=300)
+
             def _forward(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
                 if self.command == "POST" and self.path == path:
                     proxy.uploads += 1
                     if proxy.uploads >= 2:
+                        if forward_second:
+                            before = files_now()
+                            done = threading.Event()
+
+                            def send() -> None:
+                                try:
+                                    self._send(headers, body)
+                                except httpx.HTTPError:
+                                    pass  # the server died under it
+                                finally:
+                                    done.set()
+
+                            threading.Thread(target=send, daemon=True).start()
+                            while not done.is_set() and files_now() == before:
+                                done.wait(0.002)
+                            proxy.seen_write = not done.is_set()
                         proxy.held.set()
                         proxy.release.wait(120)
                         self.close_connection = True
                         return  # no response: the connection closes
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-                r = httpx.request(self.command, target + self.path, content=body, headers=headers, timeout=300)
+                r = self._send(headers, body)
                 self.send_response(r.status_code)
                 for k, v in r.headers.items():
                     if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
@@ -112,8 +143,9 @@ def proxy_for() -> Iterator[list[HoldSecondUpload]]:
         p.close()
 
 
+@pytest.mark.parametrize("kill", ["between", "inside"])
 def test_kill_9_mid_ingest_then_resume_equals_local_ingest(
-    tmp_path: Path, folder: Path, proxy_for: list[HoldSecondUpload]
+    tmp_path: Path, folder: Path, proxy_for: list[HoldSecondUpload], kill: str
 ) -> None:
     env_extra = {"MATSEARCH_MAX_REQUEST_BYTES": str(MAX_REQUEST), "MATSEARCH_GC_GRACE_SECONDS": "0"}
     served = tmp_path / "served" / "data"
@@ -122,7 +154,9 @@ def test_kill_9_mid_ingest_then_resume_equals_local_ingest(
     ingest = None
     try:
         # (A) ingest over HTTP through the proxy; the server is killed with SIGKILL once the first batch is stored
-        proxy = HoldSecondUpload(server.url, "/v1/ingest/figures")
+        proxy = HoldSecondUpload(
+            server.url, "/v1/ingest/figures", forward_second=kill == "inside", watch=served / "images"
+        )
         proxy_for.append(proxy)
         server_file = Settings(data_dir=served).server_file
         info = json.loads(server_file.read_text())
@@ -167,7 +201,7 @@ def test_kill_9_mid_ingest_then_resume_equals_local_ingest(
     a, b = all_points(served), all_points(local)
     assert len(a) == len(b) == json.loads(clean.stdout)["count"]
     assert set(a) == set(b) and set(partial) <= set(a)
-    print(f"killed with {len(partial)} of {len(b)} points written; resumed to {len(a)}")
+    print(f"{kill}: killed with {len(partial)} of {len(b)} points written (write seen: {proxy.seen_write}); resumed")
     for pid in b:
         assert a[pid] == b[pid], f"payload of {pid} differs between server-mode and local ingest"
     assert {p["source"] for p in a.values()} == {"folder"} and all(p["provenance"]["path"] for p in a.values())
