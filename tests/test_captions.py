@@ -237,3 +237,12 @@ def test_main_and_inset_lengths_in_one_statement_label_lengths_and_bars() -> Non
     assert split_caption("Cells. (a) Control. (b) Treated. Bars, 10 µm.").scale_default == (10.0, "μm")
     s = split_caption("Cells. (a) Control. (b) Treated. Bars: 1, control; 2, drug.")
     assert s.scale_default is None and "Bars: 1, control" in s.segments["b"]
+
+
+def test_parenthesised_symbols_that_start_no_label_sequence_are_not_labels() -> None:
+    """Symbols "(n)" and "(k)" name quantities, not panels: panel labels start at "a" (or "i"); "(a)" and "(b)" written after
+    their text still are labels."""
+    s = split_caption("The extracted refractive index (n) and the extinction coefficient (k) of the film.")
+    assert s.labels == [] and s.shared.startswith("The extracted refractive index (n)")
+    s = split_caption("Spectra of the film as grown (a) and after annealing (b).")
+    assert s.labels == ["a", "b"]

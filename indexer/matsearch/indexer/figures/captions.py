@@ -767,6 +767,9 @@ def split_caption(text: str) -> CaptionSplit:
                 break
 
     known = frozenset(lab for m in markers for lab in m.labels)  # the caption's labels, for its scale statements
+    symbols = not markers and _symbols_not_labels(body, prefer_roman)
+    if symbols:
+        result.explain.append("parenthesised letters do not start near 'a': symbols, not panel labels")
     tails = _coordinated_tails(body, pieces)
     for k, t in tails.items():
         result.explain.append(f"coordinated {_clean(body[pieces[k][1] : pieces[k][2]])!r} takes {t[:40]!r}")
@@ -809,7 +812,7 @@ def split_caption(text: str) -> CaptionSplit:
                         sentence, lead = f"{lead} {sentence.strip()}", ""
                     add(labels, sentence)
                 continue
-            trailing = _trailing_labels(sentence, prefer_roman)
+            trailing = [] if symbols else _trailing_labels(sentence, prefer_roman)
             if trailing:
                 for unit_labels, unit in _trailing_units(sentence, trailing, prefer_roman):
                     result.explain.append(f"sentence {unit[:40]!r}... -> {','.join(unit_labels)} (trailing labels)")
@@ -940,6 +943,16 @@ def _trailing_units(sentence: str, labels: list[str], prefer_roman: bool) -> lis
         labs, text = units[-1]
         units[-1] = (labs, _clean(text + "; " + "".join(pending)))
     return units
+
+
+def _symbols_not_labels(body: str, prefer_roman: bool) -> bool:
+    """A caption without leading markers whose parenthesised letters do not begin a label sequence: the lowest of them
+    is past "d" ("the refractive index (n) and the extinction coefficient (k)", "the strain (x)"). Panel labels start
+    at "a" (or "i"), as a first bare marker must (see :func:`_filter_markers`)."""
+    letters = [
+        lab for sa, sb in _sentence_spans(body) for lab in _trailing_labels(body[sa:sb], prefer_roman) if len(lab) == 1
+    ]
+    return bool(letters) and min(letters) not in "abcdi"
 
 
 def _trailing_labels(sentence: str, prefer_roman: bool) -> list[str]:
