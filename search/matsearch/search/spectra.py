@@ -248,16 +248,24 @@ class _Denominators:
         self.index, self.mask = index, mask
         self.values: np.ndarray | None = None
         self.line_counts: np.ndarray | None = None
+        self._bounds: tuple[np.ndarray, np.ndarray] | None = None
+        self._bounds_known = False
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``range_bounds`` of the mask, once for the denominators and the line counts."""
+        if not self._bounds_known:
+            self._bounds, self._bounds_known = self.index.range_bounds(self.mask), True
+        return self._bounds
 
     def get(self, rows: np.ndarray) -> np.ndarray:
         if self.values is None:
-            self.values = self.index.denominators(self.mask)
+            self.values = self.index.denominators_at(self.mask, self.bounds())
         return self.values[:, rows]
 
     def counts(self, rows: np.ndarray) -> np.ndarray:
         """(S, len(rows)): how many of each phase's indexed reflections fall inside the measured range."""
         if self.line_counts is None:
-            self.line_counts = self.index.counts(self.mask)
+            self.line_counts = self.index.counts_at(self.mask, self.bounds())
         return self.line_counts[:, rows]
 
 
@@ -311,12 +319,22 @@ class _PeakIndex:
             sorted_cum=np.ascontiguousarray(np.concatenate([np.zeros((1, n_rows)), cum_rows])),
         )
 
+    def range_bounds(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """For a measured range that is one contiguous run of bins: per (strain, phase) column, how many of its
+        sorted bins lie below the range and how many up to its end (``None`` for a range with gaps)."""
+        inside = np.nonzero(mask)[0]
+        if inside.size and inside[-1] - inside[0] + 1 == inside.size:
+            return (self.sorted_bins < inside[0]).sum(axis=0), (self.sorted_bins <= inside[-1]).sum(axis=0)
+        return None
+
     def denominators(self, mask: np.ndarray) -> np.ndarray:
         """(S, N): each phase's indexed intensity inside the measured range."""
-        inside = np.nonzero(mask)[0]
-        if inside.size and inside[-1] - inside[0] + 1 == inside.size:  # one contiguous range: prefix sums
-            lo = (self.sorted_bins < inside[0]).sum(axis=0)  # (S·N,): lines below the range
-            hi = (self.sorted_bins <= inside[-1]).sum(axis=0)
+        return self.denominators_at(mask, self.range_bounds(mask))
+
+    def denominators_at(self, mask: np.ndarray, bounds: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+        """``denominators`` with ``bounds`` = ``range_bounds(mask)`` already known."""
+        if bounds is not None:  # one contiguous range: prefix sums
+            lo, hi = bounds
             cols = np.arange(lo.size)
             d = self.sorted_cum[hi, cols] - self.sorted_cum[lo, cols]
             return d.reshape(_PEAK_INDEX_STRAINS.size, len(self.ids))
@@ -324,10 +342,12 @@ class _PeakIndex:
 
     def counts(self, mask: np.ndarray) -> np.ndarray:
         """(S, N): how many of each phase's indexed reflections fall inside the measured range."""
-        inside = np.nonzero(mask)[0]
-        if inside.size and inside[-1] - inside[0] + 1 == inside.size:  # one contiguous range (bins sorted)
-            lo = (self.sorted_bins < inside[0]).sum(axis=0)
-            hi = (self.sorted_bins <= inside[-1]).sum(axis=0)
+        return self.counts_at(mask, self.range_bounds(mask))
+
+    def counts_at(self, mask: np.ndarray, bounds: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+        """``counts`` with ``bounds`` = ``range_bounds(mask)`` already known."""
+        if bounds is not None:  # one contiguous range (bins sorted)
+            lo, hi = bounds
             return (hi - lo).reshape(_PEAK_INDEX_STRAINS.size, len(self.ids)).astype(np.float64)
         return (self.ok & mask[self.bins] & (self.w[None] > 0)).sum(axis=2).astype(np.float64)
 

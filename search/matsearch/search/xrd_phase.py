@@ -675,7 +675,7 @@ def fit(
     if texture_top > 0:
         # all texture variants of the best candidates in one batch: rows (candidate, axis, r)
         pick = list(np.argsort(-ev["score"], kind="stable")[:texture_top])
-        if texture_explained > 0:
+        if texture_explained > 0 and k > len(pick):  # (with k ≤ texture_top every candidate is picked already)
             # positions only: every reflection that texture could make strong (≥ 1 %) at full height
             pev = _evaluate(m, pos, (w >= POSITION_MIN_INTENSITY).astype(np.float64), wts, pairs)
             sel = pev["e"] * np.sqrt(np.clip(1.0 - pev["chance"], 0.0, 1.0))
