@@ -129,3 +129,29 @@ def test_debian_package_member_and_html_image(tmp_path: Path) -> None:
     assert raw.decode() == page
     assert F._html_image(raw, 1) == pngs[1]
     assert Image.open(io.BytesIO(F._html_image(raw, 0))).getpixel((0, 0)) == (255, 0, 0)
+
+
+def test_session6_captions_agree_with_their_sources(tmp_path: Path) -> None:
+    """dev6/heldout6: every caption text is CC BY and committed with its citation; the split is the fixed hash of the
+    paper's DOI; the annotations match the texts (SHA-256, spans inside the text); fetch6 copies them into a cache."""
+    from bench.real_text import fetch6
+
+    sources = json.loads(fetch6.SOURCES.read_text("utf-8"))
+    assert len({s["id"] for s in sources}) == len(sources)
+    texts = {s["id"]: s["caption"] for s in sources}
+    for s in sources:
+        want = "heldout6" if hashlib.sha256(("s6:" + s["unit"]).encode()).hexdigest()[0] in "012345" else "dev6"
+        assert s["split"] == want, s["id"]
+        assert "CC BY" in s["licence"] and "NC" not in s["licence"] and s["citation"], s["id"]
+    for split in ("dev6", "heldout6"):
+        caps = json.loads((ROOT / f"bench/real_text/captions_{split}.json").read_text("utf-8"))["captions"]
+        assert {c["id"] for c in caps} == {s["id"] for s in sources if s["split"] == split}
+        for c in caps:
+            text = texts[c["id"]]
+            assert hashlib.sha256(text.encode()).hexdigest() == c["caption_sha256"], c["id"]
+            for a, b in [sp for spans in c["segments"].values() for sp in spans] + c["shared"]:
+                assert 0 <= a < b <= len(text), c["id"]
+            assert set(c["scale"]) <= set(c["segments"]), c["id"]  # a caption scale value belongs to a labelled panel
+    cache = fetch6.ensure(tmp_path)
+    got = json.loads((cache / fetch6.CACHE_FILE).read_text("utf-8"))
+    assert {c["id"]: c["caption"] for c in got} == texts
