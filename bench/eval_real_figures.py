@@ -102,7 +102,7 @@ def eval_split(
             cpu["figures"] += 1
             crops = [img.crop(p.bbox) for p in found]
             for p, (kind, prob) in zip(found, classify_panels(crops, image_vectors_of(crops, settings)), strict=True):
-                p.type, p.type_confidence = fuse(kind, prob, p.segment)  # as split_figure / fill_types do
+                p.type, p.type_confidence = fuse(kind, prob, p.segment, p.label)  # as split_figure / fill_types do
             pred = [p.to_dict() for p in found]
             one = Tally()
             one.add(pred, truth)

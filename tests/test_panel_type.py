@@ -15,8 +15,10 @@ from matsearch.indexer.figures.panel_type import (
     INNER_MIN_FILL,
     INNER_MIN_SHARE,
     PANEL_TYPES,
+    caption_cue,
     classes,
     classify_panels,
+    fuse,
     image_stats,
     image_vectors_of,
     inner_picture,
@@ -110,3 +112,21 @@ def test_full_panel_picture_needs_no_second_look() -> None:
     typed = classify_panels(images, image_vectors_of(images, settings), encode=encode)
     assert [k for k, _ in typed] == ["microscopy"] * 3
     assert calls == []
+
+
+def test_caption_cue_speaks_for_each_label_of_a_shared_segment() -> None:
+    """The words naming a panel's own label decide; else the kind a sub-caption names first (its head); an inverse
+    FFT is a real-space image and an EDX map a micrograph (real sub-captions of the dev figures, s41467-018-06211-3)."""
+    seg = "A HAADF-STEM image (f) and the corresponding electron energy loss spectroscopy (EELS) profiles (g) at sites"
+    assert caption_cue(seg, "f") == "microscopy" and caption_cue(seg, "g") == "graph"
+    assert caption_cue(seg) == "microscopy"  # no label: the head of the segment
+    assert caption_cue("TEM image and the corresponding SAED pattern") == "microscopy"  # SAED as inset
+    assert caption_cue("SAED pattern of the region in b") == "diffraction"
+    assert caption_cue("Inverse FFT images of applied masks at the blue circle (h) and red circle (i) in g", "h") == (
+        "microscopy"
+    )
+    assert caption_cue("FFT of the area marked in a") == "diffraction"
+    assert caption_cue("HAADF-STEM and energy-dispersive X-ray spectroscopy (EDX) mapping images", "a") == "microscopy"
+    assert caption_cue("EELS map of Mn") == "microscopy" and caption_cue("EELS spectra of the Mn L edge") == "graph"
+    assert caption_cue("Mechanical charge and discharge tests at 25 mA cm-2") is None
+    assert fuse("graph", 0.8, seg, "f") == ("microscopy", 0.6) and fuse("graph", 0.8, seg, "g") == ("graph", 0.8)

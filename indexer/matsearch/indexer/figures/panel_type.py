@@ -47,13 +47,15 @@ _CUES: dict[str, tuple[str, ...]] = {
         r"\b(?:HR-?|S|HAADF-?S?|ABF-?S?|BF-?|ADF-?|FE-?|cryo-?)?(?:TEM|SEM|STEM)\b(?! spectr| EDS)",
         r"(?i:\bmicrograph|\belectron microscop|\bAFM\b|\bSTM\b(?! spectr)|\belemental map|\bEDS map|\bEDX map)",
         r"(?i:\b(?:bright|dark)[- ]field\b|\bfluorescence image|\bconfocal\b|\boptical micro)",
+        # an inverse Fourier transform is a real-space image; "EDX) mapping": an elemental map
+        r"\bIFFT\b|(?i:\binverse (?:FFT|fast fourier|fourier))|(?i:\b(?:EDS|EDX|EDXS|EELS)\)?\s+(?:elemental\s+)?map)",
     ),
     "diffraction": (
-        r"\b(?:SAED|FFT|CBED|NBED)\b",
-        r"(?i:(?<!x-ray )(?<!X-ray )\belectron diffraction|\bdiffractogram|\bKikuchi|\bfast fourier transform)",
+        r"\b(?<!nverse )(?:SAED|FFT|CBED|NBED)\b",
+        r"(?i:(?<!x-ray )\belectron diffraction|\bdiffractogram|\bKikuchi|(?<!inverse )\bfast fourier transform)",
     ),
     "graph": (
-        r"\b(?:XRD|XPS|FTIR|FT-IR|UV-?vis|Raman|EELS|XANES|EXAFS|TGA|DSC|BET)\b",
+        r"\b(?:XRD|XPS|FTIR|FT-IR|UV-?vis|Raman|EELS(?!\)?\s+(?:elemental\s+)?map)|XANES|EXAFS|TGA|DSC|BET)\b",
         r"(?i:\bspectr(?:um|a)\b|\bcurves?\b|\bplots?\b|\bprofiles?\b|\bhistograms?\b|\bdistributions?\b)",
         r"(?i:\bisotherms?\b|\bvoltammogram|\bnyquist\b|\bas a function of\b|\bversus\b|\bvs\.? )",
         r"(?i:\bx-ray diffraction\b|\bpatterns? of .{0,40}\b(?:XRD|x-ray)\b)",
@@ -80,9 +82,54 @@ def caption_type(segment: str | None) -> str | None:
     return kinds[0] if len(kinds) == 1 else None
 
 
-def fuse(kind: str, prob: float, segment: str | None) -> tuple[str, float]:
-    """The image classifier's (type, probability) corrected by the caption segment's cue (see the module doc)."""
-    cue = caption_type(segment)
+def _first_cues(text: str) -> dict[str, int]:
+    """kind -> where in ``text`` its first cue starts."""
+    out: dict[str, int] = {}
+    for kind, res in _CUE_RES.items():
+        starts = [m.start() for r in res for m in [r.search(text)] if m is not None]
+        if starts:
+            out[kind] = min(starts)
+    return out
+
+
+def _label_words(segment: str, label: str) -> str:
+    """The words that name ``label`` in a segment shared by several labels: "A HAADF-STEM image (f) and the
+    corresponding EELS profiles (g)" gives f "A HAADF-STEM image" and g "and the corresponding EELS profiles" (the
+    text between the previous label mention and each mention of the label)."""
+    from matsearch.indexer.figures.captions import normalize_label, parse_label_list
+
+    lab = normalize_label(label)
+    parts, prev = [], 0
+    for m in re.finditer(r"\(([^()]{1,20})\)", segment):
+        labs = parse_label_list(m.group(1))
+        if not labs or not all(re.fullmatch(r"[a-z](?:\d{1,2})?|[ivx]+", x) for x in labs):
+            continue  # "(SEM)", "(010)": not a label mention
+        if lab in labs:
+            parts.append(segment[prev : m.start()])
+        prev = m.end()
+    return " ".join(parts)
+
+
+def caption_cue(segment: str | None, label: str | None = None) -> str | None:
+    """The kind of picture a panel's caption segment names for it, or None. The words naming the panel's own label
+    in a shared segment decide when they name one kind ("A HAADF-STEM image (f) and the corresponding EELS profiles
+    (g)": f microscopy, g graph); else a segment naming one kind gives it; else, when it names several ("TEM image
+    and the corresponding SAED pattern", "HR-TEM images of … (f) and high-magnified image (g) … FFT …"), the kind
+    named FIRST: the head of a sub-caption names its picture, later kinds are insets, companions or comparisons."""
+    if not segment:
+        return None
+    if label:
+        own = _first_cues(_label_words(segment, label))
+        if len(own) == 1:
+            return next(iter(own))
+    cues = _first_cues(segment)
+    return min(cues, key=lambda k: cues[k]) if cues else None
+
+
+def fuse(kind: str, prob: float, segment: str | None, label: str | None = None) -> tuple[str, float]:
+    """The image classifier's (type, probability) corrected by the caption segment's cue (see the module doc and
+    :func:`caption_cue`; pass the panel's ``label`` so a segment shared by several panels speaks for each)."""
+    cue = caption_cue(segment, label)
     if cue is None or cue == kind or prob >= CAPTION_OVERRIDE_BELOW:
         return kind, prob
     return cue, 0.6
