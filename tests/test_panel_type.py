@@ -126,6 +126,10 @@ def test_caption_cue_speaks_for_each_label_of_a_shared_segment() -> None:
         "microscopy"
     )
     assert caption_cue("FFT of the area marked in a") == "diffraction"
+    assert caption_cue("The Fourier transform of the HRTEM image shown in (b).") == "diffraction"  # IUCrJ, dev6
+    assert caption_cue("Inverse fast Fourier transform image of the box") == "microscopy"
+    assert caption_cue("A superposition of two simulated ED patterns (red and blue)") == "diffraction"
+    assert caption_cue("A 3D model of the D-twin boundary") == "illustration"
     assert caption_cue("HAADF-STEM and energy-dispersive X-ray spectroscopy (EDX) mapping images", "a") == "microscopy"
     assert caption_cue("EELS map of Mn") == "microscopy" and caption_cue("EELS spectra of the Mn L edge") == "graph"
     assert caption_cue("Mechanical charge and discharge tests at 25 mA cm-2") is None

@@ -52,7 +52,9 @@ _CUES: dict[str, tuple[str, ...]] = {
     ),
     "diffraction": (
         r"\b(?<!nverse )(?:SAED|FFT|CBED|NBED)\b",
-        r"(?i:(?<!x-ray )\belectron diffraction|\bdiffractogram|\bKikuchi|(?<!inverse )\bfast fourier transform)",
+        r"(?i:(?<!x-ray )\belectron diffraction|\bdiffractogram|\bKikuchi)",
+        r"(?i:(?<!inverse )(?<!fast )\b(?:fast )?fourier transform)",  # an inverse one is a real-space image
+        r"\b(?:SA)?ED patterns?\b",  # "simulated ED patterns" (electron diffraction)
     ),
     "graph": (
         r"\b(?:XRD|XPS|FTIR|FT-IR|UV-?vis|Raman|EELS(?!\)?\s+(?:elemental\s+)?map)|XANES|EXAFS|TGA|DSC|BET)\b",
@@ -60,7 +62,10 @@ _CUES: dict[str, tuple[str, ...]] = {
         r"(?i:\bisotherms?\b|\bvoltammogram|\bnyquist\b|\bas a function of\b|\bversus\b|\bvs\.? )",
         r"(?i:\bx-ray diffraction\b|\bpatterns? of .{0,40}\b(?:XRD|x-ray)\b)",
     ),
-    "illustration": (r"(?i:\bschematic|\billustration\b|\bdiagram\b|\bcartoon\b|\bstructural model|\bscheme\b)",),
+    "illustration": (
+        r"(?i:\bschematic|\billustration\b|\bdiagram\b|\bcartoon\b|\bstructural model|\bscheme\b)",
+        r"(?i:\b(?:3D|3-D|atomic|atomistic|ball[- ]and[- ]stick|crystal|structure) models?\b)",
+    ),
     "photo": (r"(?i:\bphotograph|\bphoto\b|\bdigital image|\bcamera\b)",),
 }
 _CUE_RES = {kind: [re.compile(p) for p in pats] for kind, pats in _CUES.items()}
