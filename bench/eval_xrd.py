@@ -92,6 +92,26 @@ def hit_features(h: dict[str, Any]) -> list[float]:
     ]
 
 
+def _compact(hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every listed hit of a query as the feature dump keeps it: id, phase, confidence, the model's features and the
+    refined parameters / figure-of-merit terms (for feature studies)."""
+    return [
+        {
+            "structure_id": h["payload"].get("structure_id"),
+            "formula": h["payload"].get("formula"),
+            "spacegroup_number": h["payload"].get("spacegroup_number"),
+            "source": h["payload"].get("source"),
+            "phase": h.get("phase"),
+            "confidence": h.get("confidence"),
+            "features": hit_features(h),
+            "refined": h.get("refined"),
+            "fom": h.get("fom"),
+            "vector_score": h.get("vector_score"),
+        }
+        for h in hits
+    ]
+
+
 def _fit_logistic_free(x: np.ndarray, y: np.ndarray, l2: float, iters: int) -> tuple[np.ndarray, float]:
     mu, sd = x.mean(axis=0), x.std(axis=0) + 1e-9
     z = np.c_[(x - mu) / sd, np.ones(len(x))]
@@ -167,14 +187,14 @@ def run_tier(
     perm = rng.permutation(len(inside))
     cal_in = [inside[i] for i in perm[: args.calib]]
     test_pool = [inside[i] for i in perm[args.calib :]]
-    cal_feats: dict[str, list[Any]] = {"in": [], "out": []}
+    cal_feats: dict[str, list[Any]] = {"in": [], "out": [], "elements": []}
     feats: list[list[float]] = []
     labels: list[float] = []
     in_hits = []
     for e in cal_in:
         hits = query(_make_query([e], peaks, rng, dist), 0.0, timed=False)
         in_hits.append(hits[0] if hits else None)
-        cal_feats["in"].append(hits[0] if hits else None)
+        cal_feats["in"].append({"truth": e.id, "hits": _compact(hits)})
         if hits:
             feats.append(hit_features(hits[0]))
             labels.append(float(hits[0]["payload"]["structure_id"] == e.id))
@@ -183,7 +203,7 @@ def run_tier(
         for e in cal_out:
             hits = query(_make_query([e], peaks, rng, dist), 0.0, timed=False)
             out_hits.append(hits[0] if hits else None)
-            cal_feats["out"].append(hits[0] if hits else None)
+            cal_feats["out"].append({"truth": e.id, "hits": _compact(hits)})
             if hits:
                 feats.append(hit_features(hits[0]))
                 labels.append(0.0)
@@ -192,6 +212,7 @@ def run_tier(
     el_in = cal_in[: args.calib_elements]
     for e in el_in + cal_out:
         hits = query(_make_query([e], peaks, rng, dist), 0.0, elements=list(e.elements), timed=False)
+        cal_feats["elements"].append({"truth": e.id, "in_library": e in el_in, "hits": _compact(hits)})
         if hits:
             feats.append(hit_features(hits[0]))
             labels.append(float(e in el_in and hits[0]["payload"]["structure_id"] == e.id))
@@ -405,7 +426,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--films", type=int, default=0, help="textured-film queries (dev set, single-element phases)")
     ap.add_argument("--calib-elements", type=int, default=100, help="calibration in-library queries with elements")
     ap.add_argument("--calib-only", action="store_true", help="stop after calibration (feature studies)")
-    ap.add_argument("--dump-features", type=Path, default=None, help="write the calibration hits' features here")
+    ap.add_argument(
+        "--dump-features",
+        type=Path,
+        default=None,
+        help="write every calibration query's listed hits (ids, features) here",
+    )
     ap.add_argument("--leftout", type=float, default=0.05)
     ap.add_argument("--seed", type=int, default=20261121)
     ap.add_argument("--test-seed", type=int, default=None, help="seed of the test draws only (default: --seed)")

