@@ -29,6 +29,8 @@ EVALS: dict[str, tuple[str, list[str], str]] = {
     "xrd": ("bench.eval_xrd", ["--quick"], "eval_xrd.json"),
     # real measured patterns (fetched from PyPI sdists; needs the built xrd collection), dev and held-out
     "xrd_real": ("bench.eval_xrd_real", [], "eval_xrd_real.json"),
+    # organic molecular crystals the library lacks, as measured-looking absent queries (pyxtal's CIFs, cache only)
+    "xrd_absent": ("bench.eval_xrd_absent", ["--reps", "1"], "eval_xrd_absent.json"),
     "stem": ("bench.eval_stem", ["--quick"], "eval_stem.json"),
     "plots": (
         "bench.eval_plots",
