@@ -243,8 +243,13 @@ def pair_match(
     (len(refs), 3) rows (length-ratio misfit, angle difference in degrees, scale f = |g_query| / |g_ref|);
     NaN rows when the query has no independent pair or a reference has fewer than two spots. With ``scale_tol``
     (the pixel size is known) the scale's distance from 1 enters the choice of the corresponding pair too."""
-    out = np.full((len(refs), 3), np.nan)
-    pc = _pair_costs(query, refs, shape_tol, angle_tol, scale_tol)
+    return _match_from_costs(_pair_costs(query, refs, shape_tol, angle_tol, scale_tol), len(refs))
+
+
+def _match_from_costs(
+    pc: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None, nrefs: int
+) -> np.ndarray:
+    out = np.full((nrefs, 3), np.nan)
     if pc is None:
         return out
     misfit, dang, r1, r2, cost = pc
@@ -267,8 +272,37 @@ def pair_scales(
     top pair with each reference's spots that pass the shape and angle tolerances, best first, at least
     ``distinct`` (log) apart; NaN where fewer pass. A lattice often fits a reference at several orders (the {100}
     and {110} spots of a hexagonal lattice are the same shape, √3 apart): the spectrum decides between them."""
-    pc = _pair_costs(query, refs, shape_tol, angle_tol, None)
-    out = np.full((len(refs), n), np.nan)
+    return _scales_from_costs(
+        _pair_costs(query, refs, shape_tol, angle_tol, None), len(refs), shape_tol, angle_tol, n, distinct
+    )
+
+
+class PairCosts:
+    """Unknown pixel size: the pairing costs of the query's top pair with every reference, computed once for
+    ``pair_match`` (no scale tolerance) and, on any subset of the references, ``pair_scales`` (the same answers as
+    calling those two)."""
+
+    def __init__(self, query: Spots, refs: list[np.ndarray], shape_tol: float, angle_tol: float) -> None:
+        self.pc = _pair_costs(query, refs, shape_tol, angle_tol, None)
+        self.n, self.shape_tol, self.angle_tol = len(refs), shape_tol, angle_tol
+
+    def match(self) -> np.ndarray:
+        return _match_from_costs(self.pc, self.n)
+
+    def scales(self, rows: np.ndarray, n: int = 3, distinct: float = 0.03) -> np.ndarray:
+        sub = None if self.pc is None else tuple(a[rows] for a in self.pc)
+        return _scales_from_costs(sub, len(rows), self.shape_tol, self.angle_tol, n, distinct)
+
+
+def _scales_from_costs(
+    pc: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None,
+    nrefs: int,
+    shape_tol: float,
+    angle_tol: float,
+    n: int,
+    distinct: float,
+) -> np.ndarray:
+    out = np.full((nrefs, n), np.nan)
     if pc is None:
         return out
     misfit, dang, r1, r2, cost = pc

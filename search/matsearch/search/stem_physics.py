@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from matsearch.encoders.stem import LAT_NTHETA, lattice_harmonics, lattice_polar_scales
-from matsearch.encoders.stem_lattice import Cell2D, Spots, measure, pair_match, pair_scales
+from matsearch.encoders.stem_lattice import Cell2D, PairCosts, Spots, measure, pair_match
 from matsearch.encoders.stem_motif import QueryMotif, ViewMotif, cell_average, motif_at, motif_scores, query_motif
 
 SCALE_TOL = 0.12  # ± fraction: calibration error tolerated when the pixel size is given
@@ -178,16 +178,17 @@ def score_candidates(
         return CandidateScores(e, e, e, e.astype(bool), e.astype(bool), e, e, e)
     misfit, dang, implied = nan.copy(), nan.copy(), nan.copy()
     checked = np.zeros(c, dtype=bool)
+    costs: PairCosts | None = None
+    have: list[int] = []
     if qf.confident and qf.spots is not None:
         have = [i for i in range(c) if ref_spots[i] is not None and len(ref_spots[i]) >= 2]  # type: ignore[arg-type]
         if have:
-            m = pair_match(
-                qf.spots,
-                [np.asarray(ref_spots[i]) for i in have],
-                SHAPE_TOL,
-                ANGLE_TOL,
-                SCALE_TOL if qf.known else None,
-            )
+            have_refs = [np.asarray(ref_spots[i]) for i in have]
+            if qf.known:
+                m = pair_match(qf.spots, have_refs, SHAPE_TOL, ANGLE_TOL, SCALE_TOL)
+            else:  # the pairing costs once, for the best pairing here and every fitting one below
+                costs = PairCosts(qf.spots, have_refs, SHAPE_TOL, ANGLE_TOL)
+                m = costs.match()
             idx = np.array(have)
             misfit[idx], dang[idx], implied[idx] = m[:, 0], m[:, 1], m[:, 2]
             checked[idx] = np.isfinite(m[:, 0])
@@ -220,10 +221,9 @@ def score_candidates(
             rows = np.nonzero(ok)[0]
             # every pairing of the spots that fits (a lattice often fits at several orders), best first
             alt = np.full((len(rows), UNKNOWN_PAIRINGS), np.nan)
-            if UNKNOWN_PAIRINGS > 1 and qf.spots is not None:
-                alt = pair_scales(
-                    qf.spots, [np.asarray(ref_spots[i]) for i in rows], SHAPE_TOL, ANGLE_TOL, UNKNOWN_PAIRINGS
-                )
+            if UNKNOWN_PAIRINGS > 1 and costs is not None:
+                pos_in_have = {int(i): j for j, i in enumerate(have)}
+                alt = costs.scales(np.array([pos_in_have[int(i)] for i in rows]), UNKNOWN_PAIRINGS)
             alt[:, 0] = implied[rows]
             alt = np.where((alt >= px_lo) & (alt <= px_hi), alt, alt[:, :1])  # NaN / out of range: the best one
             # one spectrum per distinct implied pixel size (2 % bins, ±1 bin)
