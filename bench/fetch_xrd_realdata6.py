@@ -39,6 +39,13 @@ def split_of(unit: str) -> str:
     return "heldout6x" if int(hashlib.sha256(f"s6x:{unit}".encode()).hexdigest()[0], 16) < 8 else "dev6x"
 
 
+def wavelength_arg(entry: dict[str, Any]) -> float | str | None:
+    """The wavelength to pass to the reader: a number or a line name; ``"file"`` (or anything else) → None, so
+    that the instrument file's own wavelength is used (as ``bench.eval_xrd_real.load_pattern`` does)."""
+    wl = entry.get("wavelength")
+    return wl if isinstance(wl, int | float) or wl in ("CuKa1", "CuKa") else None
+
+
 def local_path(entry: dict[str, Any]) -> Path:
     """Where the entry's file is on this machine (committed, or in the cache after ``fetch6``)."""
     src = entry["source"]

@@ -12,7 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.fetch_xrd_realdata6 import ANNOTATIONS6, COMMITTED, SPLITS6, fox_pattern, local_path, split_of
+from bench.fetch_xrd_realdata6 import (
+    ANNOTATIONS6,
+    COMMITTED,
+    SPLITS6,
+    fox_pattern,
+    local_path,
+    split_of,
+    wavelength_arg,
+)
 from matsearch.encoders.xrd_pattern import read_pattern_bytes
 
 DOC = json.loads(ANNOTATIONS6.read_text())
@@ -69,7 +77,9 @@ def test_committed_file_reads(entry: dict) -> None:
     data = path.read_bytes()
     assert hashlib.sha256(data).hexdigest() == entry["source"]["sha256"]
     assert path.name in (path.parent / "ATTRIBUTION.md").read_text()
-    pattern = read_pattern_bytes(data, path.name, wavelength=entry["wavelength"])
+    pattern = read_pattern_bytes(data, path.name, wavelength=wavelength_arg(entry))
+    if entry["wavelength"] == "file":  # an instrument file: its own wavelength is read
+        assert pattern.wavelength_source == "file"
     assert pattern.two_theta.size >= 2000
     # in d-spacing the scan covers at least 2-3 Å, where every phase here has lines
     d = pattern.wavelength / (2 * np.sin(np.radians(pattern.two_theta / 2)))
