@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from matsearch.core.images import to_rgb
 from matsearch.core.settings import Settings
 from matsearch.indexer.figures.panel_type import PANEL_TYPES, features, image_vectors_of
 from training import figures_synth as synth
@@ -93,7 +94,7 @@ def real_panels(splits: list[str], n_aug: int, seed: int) -> tuple[list[Image.Im
     for name, truth in sorted(panels.items()):
         if manifest[name]["split"] not in splits:
             continue
-        fig = Image.open(cache / name).convert("RGB")
+        fig = to_rgb(Image.open(cache / name))  # as ingest reads it (transparency onto white)
         used = False
         for p in truth:
             if p.get("type_ambiguous") or p.get("type") not in PANEL_TYPES:
@@ -125,8 +126,14 @@ def main(argv: list[str] | None = None) -> None:
     from sklearn.linear_model import LogisticRegression
 
     splits = [s for s in args.real_splits.split(",") if s]
+    # what the cached features were built from: a cache of another recipe is refused, not silently reused
+    recipe = json.dumps(
+        [args.per_class, args.extra_per_kind, list(EXTRA), splits, args.real_aug, args.test_per_class, args.seed]
+    )
     if args.features_cache and args.features_cache.exists():
         z = np.load(args.features_cache)
+        if "recipe" not in z.files or str(z["recipe"]) != recipe:
+            raise SystemExit(f"{args.features_cache} was built with another recipe: delete it or pass another path")
         xtr, ytr, xte, yte, xre, yre = z["xtr"], z["ytr"], z["xte"], z["yte"], z["xre"], z["yre"]
         files = [str(f) for f in z["files"]]
     else:
@@ -145,7 +152,15 @@ def main(argv: list[str] | None = None) -> None:
         print(f"features in {time.time() - t:.0f}s", flush=True)
         if args.features_cache:
             np.savez_compressed(
-                args.features_cache, xtr=xtr, ytr=ytr, xte=xte, yte=yte, xre=xre, yre=yre, files=np.asarray(files)
+                args.features_cache,
+                xtr=xtr,
+                ytr=ytr,
+                xte=xte,
+                yte=yte,
+                xre=xre,
+                yre=yre,
+                files=np.asarray(files),
+                recipe=np.asarray(recipe),
             )
     x_all = np.concatenate([xtr, xre])
     y_all = np.concatenate([ytr, yre])
