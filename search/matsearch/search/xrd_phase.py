@@ -275,11 +275,17 @@ def march_dollase(
     nsame = np.maximum(same.sum(axis=1), 1)
     uv = np.array(dirs, dtype=np.float64)  # D,3
     un = np.sqrt(np.einsum("di,ij,dj->d", uv, gstar, uv))
-    cos = np.einsum("pmi,di->dpm", gm, uv) / (np.sqrt(np.maximum(q2, 1e-12))[None] * un[:, None, None])
-    c2 = np.clip(cos * cos, 0.0, 1.0)[:, None]  # D,1,P,24
-    r = rv[None, :, None, None]
-    f = (r * r * c2 + (1.0 - c2) / r) ** -1.5  # D,R,P,24
-    f = np.where(same[None, None], f, 0.0).sum(axis=3) / nsame[None, None, :]
+    # only the equivalent members (same d) enter the average: most reflections of a low-symmetry cell have one or
+    # two of the 24, so the factor is computed on those alone (N ≤ 24·P entries, grouped by reflection)
+    p_i, m_i = np.nonzero(same)  # row-major: grouped by reflection, every reflection has ≥ 1 (itself)
+    gm_s = gm[p_i, m_i]  # N,3
+    cos = (uv @ gm_s.T) / (np.sqrt(np.maximum(q2[p_i, m_i], 1e-12))[None, :] * un[:, None])  # D,N
+    c2 = np.clip(cos * cos, 0.0, 1.0)[:, None, :]  # D,1,N
+    r = rv[None, :, None]
+    x = r * r * c2 + (1.0 - c2) / r
+    f = 1.0 / (x * np.sqrt(x))  # x^−1.5, D,R,N
+    starts = np.concatenate([[0], np.cumsum(nsame)[:-1]])
+    f = np.add.reduceat(f, starts, axis=2) / nsame[None, None, :]  # D,R,P
     out[:] = np.where(known[None, None, :], f, 1.0)
     return out
 
