@@ -15,9 +15,11 @@ have); when that region covers ``INNER_MIN_SHARE``-``INNER_MAX_SHARE`` of the pa
 (one more EfficientNet forward for such panels only) and a picture type (microscopy, diffraction, photo) with
 probability >= ``INNER_MIN_PROB`` replaces the panel's type: the panel is typed by the picture it shows.
 
-The panel's own caption segment is a second opinion (:func:`caption_type`, :func:`fuse`): "Schematic of …",
-"TEM image of …", "SAED pattern", "XRD patterns of …" name the kind of picture. When the segment names exactly one
-kind, it wins over the image classifier unless that is near-certain (``CAPTION_OVERRIDE_BELOW``).
+The panel's own caption segment is a second opinion (:func:`caption_cue`, :func:`fuse`): "Schematic of …",
+"TEM image of …", "SAED pattern", "XRD patterns of …" name the kind of picture. In a segment shared by several
+labels the words naming the panel's own label decide ("A HAADF-STEM image (f) and the corresponding EELS profiles
+(g)"); else the kind the segment names first (its head: "TEM image and the corresponding SAED pattern" is a
+micrograph). The cue wins over the image classifier unless that is near-certain (``CAPTION_OVERRIDE_BELOW``).
 """
 
 from __future__ import annotations
