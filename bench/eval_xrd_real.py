@@ -2,7 +2,9 @@
 in the top 5, are absent phases abstained, and do summed real mixtures give both phases?
 
 Needs the built ``xrd`` collection (``matsearch library build``) and the fetched files
-(``python -m bench.fetch_xrd_realdata``). ``--split dev|heldout|heldout6|all``. Three "mixtures" are sums of two
+(``python -m bench.fetch_xrd_realdata``). ``--split dev|heldout|heldout6|dev6x|heldout6x|all``
+(the ``…6x`` parts are ``bench/annotations/xrd_real6.json``, fetched by ``python -m bench.fetch_xrd_realdata6``; a
+``"mixture": true`` entry is a real multi-phase file, checked like the summed ones). Three "mixtures" are sums of two
 real measured patterns on the common Cu Kα1 grid (each scaled to max 1 × its weight): real peak shapes and noise,
 a synthetic mixing step. An entry with ``add_cif`` is queried after that CIF is ingested as a user structure (the
 new point is deleted again afterwards); ``"check": "top5"`` asks for rank ≤ 5 instead of rank 1.
@@ -21,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from bench.fetch_xrd_realdata import ANNOTATIONS, fetch
+from bench.fetch_xrd_realdata6 import ANNOTATIONS6, fetch6
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -54,7 +57,7 @@ def load_pattern(entry: dict[str, Any], manifest: list[dict[str, Any]]) -> Any:
             seg = g - g[mask].min()
             total += w * seg / max(float(seg[mask].max()), 1e-12)
         return pattern_from_arrays(GRID_2THETA[mask], 1000.0 * total[mask] + 50.0, name=entry["id"], wavelength="CuKa1")
-    path = fetch(entry)
+    path = fetch6(entry) if "source" in entry else fetch(entry)  # (session-6 entries carry their source)
     data = path.read_bytes()
     name = path.name
     if name.endswith(".bz2"):
@@ -66,7 +69,7 @@ def load_pattern(entry: dict[str, Any], manifest: list[dict[str, Any]]) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--split", choices=["dev", "heldout", "heldout6", "all"], default="all")
+    ap.add_argument("--split", choices=["dev", "heldout", "heldout6", "dev6x", "heldout6x", "all"], default="all")
     ap.add_argument("--out", type=Path, default=RESULTS / "eval_xrd_real.json")
     args = ap.parse_args(argv)
     import warnings
@@ -76,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     from matsearch.search import spectra
     from matsearch.server.service import Service
 
-    manifest = json.loads(ANNOTATIONS.read_text())["patterns"]
+    manifest = json.loads(ANNOTATIONS.read_text())["patterns"] + json.loads(ANNOTATIONS6.read_text())["patterns"]
     settings = get_settings()
     service = Service(settings)
     rows: list[dict[str, Any]] = []
@@ -124,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             if not entry["phases"]:
                 row["ok"] = not hits
                 row["check"] = "abstain (no hit above the default threshold)"
-            elif entry.get("synthetic_sum"):
+            elif entry.get("synthetic_sum") or entry.get("mixture"):
                 ranks = [next((r for r, h in enumerate(hits) if _accepts(h, rule)), -1) for rule in rules]
                 row["ranks"] = ranks
                 row["ok"] = all(0 <= r < 5 for r in ranks)
@@ -144,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                 row["outcome"] = "correct abstain" if not hits else "false accept"
             elif not hits:
                 row["outcome"] = "false reject"
-            elif entry.get("synthetic_sum"):
+            elif entry.get("synthetic_sum") or entry.get("mixture"):
                 row["outcome"] = "correct" if row["ok"] else "phase missed in top 5"
             else:
                 row["outcome"] = "correct" if row["ok"] else "wrong phase accepted"
@@ -153,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         service.close()
     summary: dict[str, Any] = {}
-    for split in ("dev", "heldout", "heldout6"):
+    for split in ("dev", "heldout", "heldout6", "dev6x", "heldout6x"):
         sel = [r for r in rows if r["split"] == split]
         if sel:
             outcomes = [r["outcome"] for r in sel]
