@@ -133,4 +133,10 @@ def test_caption_cue_speaks_for_each_label_of_a_shared_segment() -> None:
     assert caption_cue("HAADF-STEM and energy-dispersive X-ray spectroscopy (EDX) mapping images", "a") == "microscopy"
     assert caption_cue("EELS map of Mn") == "microscopy" and caption_cue("EELS spectra of the Mn L edge") == "graph"
     assert caption_cue("Mechanical charge and discharge tests at 25 mA cm-2") is None
+    # what an inset shows and error statistics do not name the picture (dev3 ncomms11770, dev2 PLOS captions)
+    assert caption_cue("TEM images after 6 days (inset cartoon showing only hard corona around Ag NPs) (c)", "c") == (
+        "microscopy"
+    )
+    assert caption_cue("Mean offset latencies for regular sequences per group ± 2 SEM.") is None
+    assert caption_cue("Dose-response curves. Error bars are SEM (n = 3).") == "graph"
     assert fuse("graph", 0.8, seg, "f") == ("microscopy", 0.6) and fuse("graph", 0.8, seg, "g") == ("graph", 0.8)

@@ -117,14 +117,24 @@ def _label_words(segment: str, label: str) -> str:
     return " ".join(parts)
 
 
+# text that does not name the panel's picture: what an inset shows ("(inset cartoon showing …)", "Inset shows the
+# SAED pattern."), and error statistics ("Error bars are SEM", "± 2 SEM": the standard error of the mean)
+_NOT_THE_PICTURE = re.compile(
+    r"\([^()]*\binsets?\b[^()]*\)|(?:^|(?<=[.;]\s))(?:[Tt]he\s+)?[Ii]nsets?\b[^.;]*[.;]?"
+    r"|(?i:\berror bars?\b[^.;]*)|±\s*(?:\d+\s*)?(?:SEM|s\.e\.m\.)"
+)
+
+
 def caption_cue(segment: str | None, label: str | None = None) -> str | None:
     """The kind of picture a panel's caption segment names for it, or None. The words naming the panel's own label
     in a shared segment decide when they name one kind ("A HAADF-STEM image (f) and the corresponding EELS profiles
     (g)": f microscopy, g graph); else a segment naming one kind gives it; else, when it names several ("TEM image
     and the corresponding SAED pattern", "HR-TEM images of … (f) and high-magnified image (g) … FFT …"), the kind
-    named FIRST: the head of a sub-caption names its picture, later kinds are insets, companions or comparisons."""
+    named FIRST: the head of a sub-caption names its picture, later kinds are insets, companions or comparisons.
+    What the caption says an inset shows, and error statistics, are left out (:data:`_NOT_THE_PICTURE`)."""
     if not segment:
         return None
+    segment = _NOT_THE_PICTURE.sub(" ", segment)
     if label:
         own = _first_cues(_label_words(segment, label))
         if len(own) == 1:
