@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from matsearch.core.settings import Settings
@@ -140,3 +141,14 @@ def test_caption_cue_speaks_for_each_label_of_a_shared_segment() -> None:
     assert caption_cue("Mean offset latencies for regular sequences per group ± 2 SEM.") is None
     assert caption_cue("Dose-response curves. Error bars are SEM (n = 3).") == "graph"
     assert fuse("graph", 0.8, seg, "f") == ("microscopy", 0.6) and fuse("graph", 0.8, seg, "g") == ("graph", 0.8)
+
+
+def test_trainer_refuses_a_features_cache_of_another_recipe(tmp_path: Path) -> None:
+    """A cached feature file built with other settings (or before recipes were recorded) is refused, not reused."""
+    from training.train_panel_type import main
+
+    stale = tmp_path / "features.npz"
+    np.savez(stale, xtr=np.zeros((2, 3)), ytr=np.zeros(2), xte=np.zeros((1, 3)), yte=np.zeros(1))
+    with pytest.raises(SystemExit, match="another recipe"):
+        main(["--features-cache", str(stale), "--out", str(tmp_path / "w.pt")])
+    assert not (tmp_path / "w.pt").exists()
