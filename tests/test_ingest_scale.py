@@ -99,3 +99,28 @@ def test_small_collection_is_searched_exactly_without_an_index_build(tmp_path: P
         assert np.allclose([h.score for h in hits], (data @ qn)[want], atol=1e-4)  # exact scores, not int8
     finally:
         store.close()
+
+
+def test_caption_batches_padded_to_their_own_length_give_each_text_its_own_vector() -> None:
+    """MiniLM runs texts in batches of similar token length (``text.length_batches``): every vector must be bit-for-bit
+    the vector of the text encoded on its own, however long the texts beside it (the padding adds exact zeros)."""
+    from matsearch.encoders import get_encoder
+    from matsearch.encoders.text import length_batches
+
+    assert length_batches([12, 126, 12, 14, 60, 13, 64]) == [[0, 2, 5, 3], [4, 6], [1]]  # sorted, ties in order
+    batches = length_batches([12, 126, 12, 14, 60, 13, 64], max_batch=2)
+    assert sorted(i for b in batches for i in b) == list(range(7)) and all(len(b) <= 2 for b in batches)
+    enc = get_encoder("all-minilm-l6-v2", Settings().model_copy(update={"onnx_threads": 1}))
+    texts = [
+        "(b) SEM.",
+        "Figure 3. (a) HAADF-STEM image of the Pt3Co nanoparticles along [110]; scale bar 2 nm. (b) EDS maps of Pt "
+        "and Co. (c) XRD patterns of the catalysts before and after 10,000 cycles, with the fcc reference lines. "
+        "(d) Tafel plots in 0.1 M HClO4 at 1600 rpm and the mass activities at 0.9 V vs. RHE.",
+        "",
+        "Raman spectra of graphene oxide and reduced graphene oxide (D and G bands).",
+        "(c) TEM",
+    ] * 4
+    together = enc.encode(texts)
+    for text, vector in zip(texts[:5], together[:5], strict=True):
+        alone = enc.encode([text])[0]
+        assert np.array_equal(alone, vector), text

@@ -153,12 +153,36 @@ class MiniLM(Encoder):
         if self._session is None:
             out = self._model.encode(texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False)
             return np.asarray(out, dtype=np.float32)
-        # sort by length so that padding stays small inside each sub-batch
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        # Tokenised once, then run in batches of similar token length, each padded only to its own longest text.
+        # A text's vector does not depend on the padding beside it (masked positions add exact zeros: bit-identical
+        # on 437 real captions of 9-256 tokens read alone, beside the longest one, and in random batches of 16), so
+        # this changes no vector; it only drops the padded work (a 12-token sub-caption padded to a 126-token caption
+        # cost 10x its own length; docs/benchmarks.md, "Ingest", session 6).
+        feed = _tokenize(self._tok, texts)
+        lengths = feed["attention_mask"].sum(axis=1)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for s in range(0, len(order), 16):
-            idx = order[s : s + 16]
-            feed = _tokenize(self._tok, [texts[i] for i in idx])
-            hidden = self._session.run(None, feed)[0]
-            out[idx] = mean_pool(hidden, feed["attention_mask"])
+        for idx in length_batches(lengths.tolist(), MAX_BATCH):
+            width = int(lengths[idx].max())
+            sub = {k: np.ascontiguousarray(v[idx, :width]) for k, v in feed.items()}
+            hidden = self._session.run(None, sub)[0]
+            out[idx] = mean_pool(hidden, sub["attention_mask"])
         return out
+
+
+MAX_BATCH = 16  # texts per ONNX call
+
+
+def length_batches(lengths: Sequence[int], max_batch: int = MAX_BATCH) -> list[list[int]]:
+    """Indices grouped for batched runs: sorted by length (ties in input order), at most ``max_batch`` a batch, and a
+    new batch once a text is longer than the batch's first by more than an eighth (at least 4 tokens), so padding
+    stays a small share of every batch."""
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+    batches: list[list[int]] = []
+    for i in order:
+        if batches and len(batches[-1]) < max_batch:
+            first = lengths[batches[-1][0]]
+            if lengths[i] <= first + max(4, first // 8):
+                batches[-1].append(i)
+                continue
+        batches.append([i])
+    return batches
