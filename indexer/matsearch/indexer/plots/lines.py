@@ -525,48 +525,96 @@ def _residual_tracks(residual: np.ndarray, other: np.ndarray, strong: np.ndarray
     return kept
 
 
+def _follow_under(
+    y0: float, cols: range, other_runs: list[list[tuple[int, int]]], lw: float, h: int, max_tall: int
+) -> tuple[list[float], float] | None:
+    """Follow a hidden line from row ``y0`` through ``cols`` under other ink; None when it cannot be followed.
+
+    In each column the other ink's run within ``lw + 1`` px of the current position: under a thin run (a line's
+    stroke, ≤ 3 lw + 2 px) the line is at its middle, under a taller one (another series' peak) it keeps its height
+    inside the run. It fails where a column has no such run, or where runs taller than max(3 lw + 2, 8 % of the box)
+    last more than ``max_tall`` columns in a row (an inset, a shaded area, a filled box is not a line).
+    Returns the rows and the last position.
+    """
+    tol = lw + 1
+    thin = 3 * lw + 2
+    tall = max(thin, 0.08 * h)
+    ref = y0
+    vals: list[float] = []
+    n_tall = 0
+    for x in cols:
+        best = None
+        for s, e in other_runs[x]:
+            d = max(0.0, s - ref, ref - e)
+            if d <= tol and (best is None or d < best[0]):
+                best = (d, s, e)
+        if best is None:
+            return None
+        _d, s, e = best
+        n_tall = n_tall + 1 if e - s + 1 > tall else 0
+        if n_tall > max_tall:
+            return None
+        ref = (s + e) / 2 if e - s + 1 <= thin else min(max(ref, s), e)
+        vals.append(ref)
+    return vals, ref
+
+
 def _fill_hidden(y: np.ndarray, other_runs: list[list[tuple[int, int]]], lw: float, min_gap: int, h: int) -> np.ndarray:
     """Follow a line through gaps longer than ``min_gap`` where it passes under other lines' strokes.
 
     A series drawn first is hidden wherever a later one covers it — over long stretches when both share a baseline
-    (several XRD patterns on one axis). From the last visible column the line is followed through the other ink: in
-    each column the other ink's run within ``lw + 1`` px of the current position; under a thin run (a line, not a
-    peak) the line is at its middle, under a taller one (another series' peak) it keeps its height inside the run. The
-    gap is filled only when every column has such a run, the taller runs (above max(3 lw + 2, 8 % of the box)) last
-    at most ``min_gap`` columns in a row (a narrow peak, not an inset or a filled area), and the path arrives within
-    3 lw + 2 px of where the line shows again; otherwise it stays empty (hidden, position unknown).
+    (several XRD patterns on one axis). From the last visible column the line is followed through the other ink
+    (:func:`_follow_under`, taller runs lasting at most ``min_gap`` columns in a row); the gap is filled only when
+    the path arrives within 3 lw + 2 px of where the line shows again; otherwise it stays empty (hidden, position
+    unknown).
     """
     idx = np.flatnonzero(~np.isnan(y))
     out = y.copy()
     if idx.size < 2:
         return out
-    tol = lw + 1
-    thin = 3 * lw + 2
-    tall = max(thin, 0.08 * h)
     for a, b in zip(idx[:-1], idx[1:], strict=False):
         if b - a <= min_gap + 1:
             continue
-        ref = float(y[a])
-        vals = []
-        n_tall = 0
-        for x in range(a + 1, b):
-            best = None
-            for s, e in other_runs[x]:
-                d = max(0.0, s - ref, ref - e)
-                if d <= tol and (best is None or d < best[0]):
-                    best = (d, s, e)
-            if best is None:
-                break
-            _d, s, e = best
-            n_tall = n_tall + 1 if e - s + 1 > tall else 0
-            if n_tall > min_gap:
-                break
-            ref = (s + e) / 2 if e - s + 1 <= thin else min(max(ref, s), e)
-            vals.append(ref)
-        else:
-            if abs(ref - float(y[b])) <= max(tol, thin):
-                out[a + 1 : b] = vals
+        got = _follow_under(float(y[a]), range(a + 1, b), other_runs, lw, h, min_gap)
+        if got is not None and abs(got[1] - float(y[b])) <= max(lw + 1, 3 * lw + 2):
+            out[a + 1 : b] = got[0]
     return out
+
+
+def _short_occluded(
+    y: np.ndarray, other_runs: list[list[tuple[int, int]]], lw: float, max_gap: int, h: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Short gaps (2..``max_gap`` columns) that other ink covers: followed under that ink, else left empty.
+
+    A short gap is a dash/dot gap — interpolated by :func:`_fill_gaps` — unless other ink lies on the straight path
+    across it (within lw + 1 px): then the line passes under another stroke there (a crossing, another series'
+    peak or noisy band over it), and a straight line across the gap may cut through a peak of its own. Such a gap is
+    followed under the other ink as long gaps are (:func:`_follow_under`); if it cannot be followed to where the line
+    shows again, its columns stay empty (``empty``) instead of being interpolated. Returns the line with followed
+    gaps filled and the mask of columns to leave empty.
+    """
+    idx = np.flatnonzero(~np.isnan(y))
+    out = y.copy()
+    empty = np.zeros(y.size, bool)
+    tol = lw + 1
+    for a, b in zip(idx[:-1], idx[1:], strict=False):
+        if not 1 < b - a <= max_gap + 1:
+            continue
+        ya, yb = float(y[a]), float(y[b])
+        occluded = False
+        for x in range(a + 1, b):
+            yi = ya + (yb - ya) * (x - a) / (b - a)
+            if any(s - tol <= yi <= e + tol for s, e in other_runs[x]):
+                occluded = True
+                break
+        if not occluded:
+            continue
+        got = _follow_under(ya, range(a + 1, b), other_runs, lw, h, max_gap)
+        if got is not None and abs(got[1] - yb) <= max(tol, 3 * lw + 2):
+            out[a + 1 : b] = got[0]
+        else:
+            empty[a + 1 : b] = True
+    return out, empty
 
 
 def _fill_gaps(y: np.ndarray, max_gap: int) -> tuple[np.ndarray, float]:
@@ -669,19 +717,24 @@ def extract_lines(
         info: dict[str, float] = {}
         other = mask & ~m
         ys_c = _track_cluster(m, other, strong.get(ci), info)
-        other_runs: list[list[tuple[int, int]]] | None = None  # made when a track first has a long gap
+        other_runs: list[list[tuple[int, int]]] | None = None  # the other ink's runs, made for the first kept track
         for y in ys_c:
             idx = np.flatnonzero(~np.isnan(y))
             if idx.size < max(8, min_extent * w):
                 continue
-            y2, cov = _fill_gaps(y, GAP)
+            # coverage counts the line's own columns only (not the ones followed under other ink)
+            cov = _fill_gaps(y, GAP)[1]
             if cov < 0.25:
                 continue
+            if other_runs is None:
+                other_runs = column_runs(other)
+            lw_c = info.get("lw", 2.0)
+            y_s, empty = _short_occluded(y, other_runs, lw_c, GAP, h)
+            y2 = _fill_gaps(y_s, GAP)[0]
+            y2[empty] = np.nan
             vis = np.flatnonzero(~np.isnan(y2))
             if (np.diff(vis) > GAP + 1).any():
-                if other_runs is None:
-                    other_runs = column_runs(other)
-                y2 = _fill_hidden(y2, other_runs, info.get("lw", 2.0), GAP, h)
+                y2 = _fill_hidden(y2, other_runs, lw_c, GAP, h)
             dark = float(np.mean(rgbc)) < 120 and float(np.ptp(rgbc)) < 60
             if dark and idx.size >= 0.9 * w and float(np.ptp(y[idx])) <= 1.5:
                 continue  # a straight dark rule across the box (frame, zero line), not data
