@@ -34,7 +34,7 @@ EVALS: dict[str, tuple[str, list[str], str]] = {
     "stem": ("bench.eval_stem", ["--quick"], "eval_stem.json"),
     "plots": (
         "bench.eval_plots",
-        ["--dev", "20", "--held-out", "60", "--new-held-out", "60", "--held-out-3", "60"],
+        ["--dev", "20", "--held-out", "60", "--new-held-out", "60", "--held-out-3", "60", "--held-out-4", "60"],
         "eval_plots.json",
     ),
     "plots_real": ("bench.eval_plots_real", ["--e2e", "10"], "eval_plots_real.json"),
