@@ -111,6 +111,25 @@ def dedupe(entries: Sequence[StructureEntry]) -> tuple[list[StructureEntry], dic
     return [e for e in entries if e.id not in dropped], dropped
 
 
+def supersede_prototypes(entries: Sequence[StructureEntry]) -> tuple[list[StructureEntry], dict[str, str]]:
+    """A hand-checked reference entry supersedes the AFLOW prototype of the same mineral (same reduced formula and
+    mineral name): the prototypes are example compounds whose internal coordinates can be off (pymatgen's anatase
+    has its O atoms 1/8 c from where they belong), and a reference entry was checked against the mineral's known
+    line list. Returns the kept entries and {dropped id: reference id}."""
+    refs = {
+        (e.formula, str(e.provenance.get("name", "")).lower()): e
+        for e in entries
+        if e.source == "reference" and e.provenance.get("name")
+    }
+    dropped: dict[str, str] = {}
+    for e in entries:
+        ref = refs.get((e.formula, str(e.provenance.get("mineral", "")).lower())) if e.source == "aflow" else None
+        if ref is not None:
+            dropped[e.id] = ref.id
+            ref.provenance.setdefault("duplicates", []).append({"id": e.id, "source": e.source, "superseded": True})
+    return [e for e in entries if e.id not in dropped], dropped
+
+
 def build_library(
     sources: Sequence[str] = DEFAULT_SOURCES,
     *,
@@ -133,7 +152,9 @@ def build_library(
                 entries.append(item)
     duplicates: dict[str, str] = {}
     if deduplicate:
-        entries, duplicates = dedupe(entries)
+        entries, duplicates = supersede_prototypes(entries)
+        entries, merged = dedupe(entries)
+        duplicates.update(merged)
     entries.sort(key=lambda e: e.id)
     return StructureLibrary(entries, skipped, duplicates)
 

@@ -174,5 +174,26 @@ def ingest_entries(
 
 def build_xrd(ctx: IngestContext, library: StructureLibrary, options: BuildOptions) -> IngestReport:
     report = ingest_entries(ctx, list(library), workers=options.workers, progress=options.progress, force=options.force)
+    if options.limit is None:  # a full build: the collection's library part is exactly this library
+        report.stale_deleted = drop_stale(ctx, library, options.sources)
+        report.count = ctx.store.count(COLLECTION)
     ctx.store.optimize(COLLECTION)
     return report
+
+
+def drop_stale(ctx: IngestContext, library: StructureLibrary, sources: Sequence[str]) -> int:
+    """Delete the points of structures from ``sources`` that ``library`` no longer holds (removed or superseded
+    since the last build, or changed: a point id carries the structure's content hash). Users' own structures
+    (``matsearch ingest cif``, source ``user``) are never touched. Returns how many points went."""
+    keep = {xrd_point_id(e) for e in library}
+    wanted = set(sources)
+    stale: list[str] = []
+    offset: str | None = None
+    while True:
+        batch, offset = ctx.store.scroll(COLLECTION, limit=1000, offset=offset)
+        stale += [r.id for r in batch if r.id not in keep and (r.payload or {}).get("source") in wanted]
+        if offset is None:
+            break
+    if stale:
+        ctx.store.delete(COLLECTION, stale)
+    return len(stale)
