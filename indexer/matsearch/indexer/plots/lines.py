@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -525,6 +526,18 @@ def _residual_tracks(residual: np.ndarray, other: np.ndarray, strong: np.ndarray
     return kept
 
 
+def _lazy_runs(mask: np.ndarray) -> Callable[[], list[list[tuple[int, int]]]]:
+    """:func:`column_runs` of ``mask``, computed on the first call only."""
+    made: list[list[list[tuple[int, int]]]] = []
+
+    def get() -> list[list[tuple[int, int]]]:
+        if not made:
+            made.append(column_runs(mask))
+        return made[0]
+
+    return get
+
+
 def _follow_under(
     y0: float, cols: range, other_runs: list[list[tuple[int, int]]], lw: float, h: int, max_tall: int
 ) -> tuple[list[float], float] | None:
@@ -582,7 +595,12 @@ def _fill_hidden(y: np.ndarray, other_runs: list[list[tuple[int, int]]], lw: flo
 
 
 def _short_occluded(
-    y: np.ndarray, other_runs: list[list[tuple[int, int]]], lw: float, max_gap: int, h: int
+    y: np.ndarray,
+    other: np.ndarray,
+    runs_of_other: Callable[[], list[list[tuple[int, int]]]],
+    lw: float,
+    max_gap: int,
+    h: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Short gaps (2..``max_gap`` columns) that other ink covers: followed under that ink, else left empty.
 
@@ -591,7 +609,8 @@ def _short_occluded(
     peak or noisy band over it), and a straight line across the gap may cut through a peak of its own. Such a gap is
     followed under the other ink as long gaps are (:func:`_follow_under`); if it cannot be followed to where the line
     shows again, its columns stay empty (``empty``) instead of being interpolated. Returns the line with followed
-    gaps filled and the mask of columns to leave empty.
+    gaps filled and the mask of columns to leave empty. ``other`` is the other ink (a pixel of it within lw + 1 rows
+    of the path covers the gap); ``runs_of_other`` gives its column runs, made only when a gap is covered.
     """
     idx = np.flatnonzero(~np.isnan(y))
     out = y.copy()
@@ -604,12 +623,13 @@ def _short_occluded(
         occluded = False
         for x in range(a + 1, b):
             yi = ya + (yb - ya) * (x - a) / (b - a)
-            if any(s - tol <= yi <= e + tol for s, e in other_runs[x]):
+            r0, r1 = max(0, int(np.ceil(yi - tol))), min(h - 1, int(np.floor(yi + tol)))
+            if r0 <= r1 and other[r0 : r1 + 1, x].any():
                 occluded = True
                 break
         if not occluded:
             continue
-        got = _follow_under(ya, range(a + 1, b), other_runs, lw, h, max_gap)
+        got = _follow_under(ya, range(a + 1, b), runs_of_other(), lw, h, max_gap)
         if got is not None and abs(got[1] - yb) <= max(tol, 3 * lw + 2):
             out[a + 1 : b] = got[0]
         else:
@@ -717,7 +737,8 @@ def extract_lines(
         info: dict[str, float] = {}
         other = mask & ~m
         ys_c = _track_cluster(m, other, strong.get(ci), info)
-        other_runs: list[list[tuple[int, int]]] | None = None  # the other ink's runs, made for the first kept track
+        runs_of_other = _lazy_runs(other)  # the other ink's column runs, made when a track first needs them
+
         for y in ys_c:
             idx = np.flatnonzero(~np.isnan(y))
             if idx.size < max(8, min_extent * w):
@@ -726,15 +747,13 @@ def extract_lines(
             cov = _fill_gaps(y, GAP)[1]
             if cov < 0.25:
                 continue
-            if other_runs is None:
-                other_runs = column_runs(other)
             lw_c = info.get("lw", 2.0)
-            y_s, empty = _short_occluded(y, other_runs, lw_c, GAP, h)
+            y_s, empty = _short_occluded(y, other, runs_of_other, lw_c, GAP, h)
             y2 = _fill_gaps(y_s, GAP)[0]
             y2[empty] = np.nan
             vis = np.flatnonzero(~np.isnan(y2))
             if (np.diff(vis) > GAP + 1).any():
-                y2 = _fill_hidden(y2, other_runs, lw_c, GAP, h)
+                y2 = _fill_hidden(y2, runs_of_other(), lw_c, GAP, h)
             dark = float(np.mean(rgbc)) < 120 and float(np.ptp(rgbc)) < 60
             if dark and idx.size >= 0.9 * w and float(np.ptp(y[idx])) <= 1.5:
                 continue  # a straight dark rule across the box (frame, zero line), not data
