@@ -344,7 +344,11 @@ def test_a_short_gap_under_other_ink_is_followed_or_left_empty_not_drawn_straigh
     for x in range(30, 36):
         c = 100 - 3 * (x - 29)
         runs[x] = [(c - 1, c + 1)]
-    out, empty = _short_occluded(y, runs, lw, 12, h)
+    other = np.zeros((h, w), bool)
+    for x, rs in enumerate(runs):
+        for a, b in rs:
+            other[a : b + 1, x] = True
+    out, empty = _short_occluded(y, other, lambda: runs, lw, 12, h)
     assert not empty[10:16].any() and np.isnan(out[10:16]).all()  # left for the dash interpolation
     assert not empty[20:26].any() and np.allclose(out[20:26], [101, 102, 103, 103, 102, 101])
     assert empty[30:36].all()
