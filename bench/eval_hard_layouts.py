@@ -10,6 +10,9 @@ Split fixed 2026-12-01 14:58 UTC before tuning: seeds 0-199 dev, 100000-100099 h
 Session 5: matplotlib graph grids (``bench.titled_grids``: labels in titles above the plots, under the plots, at the
 corners, inside the axes); split fixed 2026-12-01 17:50 UTC before tuning: seeds 200000-200199 dev ("dev_grids",
 200000-200079 used), 300000-300079 held-out ("heldout_grids").
+Session 6: irregular plot grids (``bench.irregular_grids``: rows of 1-3 plots of different widths, so one row's
+gutters run on into the next row's plots); split fixed 2026-12-01 21:50 UTC before any run on them: seeds
+400000-400039 dev ("dev_irregular"), 500000-500039 held-out ("heldout_irregular").
 Synthetic: a check of the layout methods at scale, not the headline (the real sets in bench/real_figures are).
 """
 
@@ -24,6 +27,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from bench.eval_figures import Tally
+from bench.irregular_grids import irregular_grid
 from bench.titled_grids import titled_grid
 from training import figures_synth as synth
 
@@ -112,6 +116,9 @@ def graphgrid(rng: np.random.Generator) -> tuple[Image.Image, str, list[dict[str
 
 def make(seed: int) -> tuple[str, Image.Image, str, list[dict[str, Any]]]:
     rng = np.random.default_rng(seed)
+    if seed >= 400000:  # session 6: irregular plot grids (rows of different plot widths)
+        fig, cap, truths = irregular_grid(rng)
+        return "irregular", fig, cap, truths
     if seed >= 200000:  # session 5: matplotlib graph grids, per label style
         style, fig, cap, truths = titled_grid(rng)
         return f"grid/{style}", fig, cap, truths
@@ -127,6 +134,8 @@ PARTS = {
     "heldout": range(100000, 100100),
     "dev_grids": range(200000, 200080),
     "heldout_grids": range(300000, 300080),
+    "dev_irregular": range(400000, 400040),
+    "heldout_irregular": range(500000, 500040),
 }
 RESULTS = Path(__file__).resolve().parent / "results/eval_hard_layouts.json"
 

@@ -42,7 +42,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -73,6 +73,7 @@ class LabelCandidate:
     corner: bool = False  # read in the top-left corner of a picture (label printed on the image)
     anchor: str = "top"  # "bottom": read in a picture's bottom-left corner (the label ends its panel); "right": at
     # the top-right of its frame (the label ends its panel horizontally)
+    mates: int = 0  # blobs of the same height beside it on a line or in a column (tick labels come in runs)
 
     @property
     def cx(self) -> float:
@@ -529,9 +530,12 @@ def read_candidates(
     ``leaves``: the figure's :func:`blocks` when the caller has them already.
     """
     boxes = find_candidates(gray)
-    prior = label_prior(gray, boxes)
+    feats = prior_features(gray, boxes)
+    prior = np.asarray(feats @ np.asarray(PRIOR_WEIGHTS) + PRIOR_BIAS)  # = label_prior(gray, boxes)
     order = np.argsort(-prior, kind="stable")[:MAX_READS]
     boxes, prior = [boxes[int(i)] for i in order], prior[order]
+    i_row, i_col = PRIOR_FEATURES.index("row_mates"), PRIOR_FEATURES.index("col_mates")
+    mates = {box: int(feats[int(i), i_row] + feats[int(i), i_col]) for i, (_, box) in zip(order, boxes, strict=True)}
     if leaves is None:
         leaves = blocks(blank, gray=gray) if blank is not None else []
     corners: list[Corner] = []
@@ -562,7 +566,8 @@ def read_candidates(
             key = _count_stems(gray, box, polarity, text) or key
         if not corner and _right_of_block(box, leaves):
             anchor = "right"
-        out.append(LabelCandidate(text, key, box, score, polarity, box[3] - box[1], corner, anchor))
+        n = 0 if corner else mates.get(box, 0)
+        out.append(LabelCandidate(text, key, box, score, polarity, box[3] - box[1], corner, anchor, n))
         return True
 
     def read_free(part: Sequence[tuple[str, Box]]) -> None:
@@ -645,12 +650,13 @@ def _right_of_block(box: Box, leaves: Sequence[Box]) -> bool:
 def _complete(cands: Sequence[LabelCandidate], want: Sequence[str]) -> bool:
     """Every expected label read at least once (digits the recogniser confuses count for their letter), and the
     best read of each key has a plausible height (0.55–1.8 × the median) and lines up with another label's row or
-    column (or was read clearly, dark on a plain margin): then reading more blobs cannot change the choice much."""
+    column (or was read clearly, dark on a plain margin), and the reads run in reading order
+    (:func:`_reading_order`): then reading more blobs cannot change the choice much."""
     best: dict[str, LabelCandidate] = {}
     for c in cands:
-        key = _CONFUSIONS.get(c.key, c.key) if c.key not in want else c.key
+        key = _CONFUSIONS.get(c.key, c.key) if c.key not in want and not c.mates else c.key
         if key in want and c.score >= 0.5 and (key not in best or c.score > best[key].score):
-            best[key] = c
+            best[key] = c if key == c.key else replace(c, key=key)
     if len(best) < len(set(want)):
         return False
     chosen = list(best.values())
@@ -663,7 +669,7 @@ def _complete(cands: Sequence[LabelCandidate], want: Sequence[str]) -> bool:
         sure = c.polarity == "dark" and not c.corner and c.score >= 0.9  # read clearly in a margin
         if len(chosen) > 1 and not sure and _alignment(c, chosen, tol) < 1:
             return False
-    return True
+    return len(_reading_order(chosen, [])) == len(chosen)  # a read out of reading order: read on for the real one
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -748,17 +754,17 @@ def choose_labels(
         pool: list[LabelCandidate] = []
         for c in candidates:
             key = c.key
-            if key not in want and key in _CONFUSIONS and _CONFUSIONS[key] in want:
-                key = _CONFUSIONS[key]
+            if key not in want and key in _CONFUSIONS and _CONFUSIONS[key] in want and not c.mates:
+                key = _CONFUSIONS[key]  # a lone digit ("6" for "b"); one in a run of same-height blobs is a tick
             if key in want:
-                pool.append(LabelCandidate(c.text, key, c.box, c.score, c.polarity, c.height, c.corner, c.anchor))
+                pool.append(replace(c, key=key))
         explain.append(f"caption labels {want}: {len(pool)} candidate(s) read in the image")
         cases = [cs for cs in (_case_of(c) for c in pool) if cs]
         if cases:
             dominant = max(("lower", "upper"), key=cases.count)
             pool = [c for c in pool if _case_of(c) in (None, dominant)]
-        picked = _unaligned_out(_per_key(pool), explain)
-        picked += _missing_from_caption(candidates, picked, explain)
+        picked = _reading_order(_unaligned_out(_per_key(pool), explain), explain)
+        picked += _missing_from_caption(candidates, picked, explain, want)
     else:
         picked = []
         best_score = -1.0
@@ -766,7 +772,7 @@ def choose_labels(
             pool = [
                 c for c in candidates if c.key not in _CONFUSIONS and c.score >= 0.5 and _case_of(c) in (None, case)
             ]
-            run = _sequence(_per_key(pool))
+            run = _reading_order(_sequence(_per_key(pool)), explain)
             score = len(run) + 0.01 * sum(c.score for c in run)
             if len(run) >= 2 and score > best_score:
                 picked, best_score = run, score
@@ -776,6 +782,44 @@ def choose_labels(
     picked.sort(key=lambda c: (c.box[1], c.box[0]))
     explain.append("labels: " + ", ".join(f"{c.key}@{c.box[0]},{c.box[1]}" for c in picked))
     return picked
+
+
+def _reading_order(picked: list[LabelCandidate], explain: list[str]) -> list[LabelCandidate]:
+    """Panel labels run in reading order: a later letter never lies above an earlier one unless it also lies to its
+    right, nor left of it unless it also lies below it (row-major, column-major and nested layouts all keep this).
+    Labels that break the order (a letter of a rotated axis title, a tick read as "I" between two rows of labels)
+    are dropped, the one in most conflicts first; on a tie the one that looks less like a label (prior and
+    alignment with the others, as in :func:`_per_key`)."""
+    if len(picked) < 2:
+        return picked
+    hs = [c.height for c in picked if not c.corner] or [c.height for c in picked]
+    median_h = float(np.median(hs))
+    tol = max(4.0, 0.6 * median_h)
+
+    def conflict(p: LabelCandidate, q: LabelCandidate) -> bool:  # p comes before q in letter order
+        dx, dy = q.box[0] - p.box[0], q.box[1] - p.box[1]
+        return (dy < -tol and dx <= tol) or (dx < -tol and dy <= tol)
+
+    keep = list(picked)
+    dropped: list[LabelCandidate] = []
+    while True:
+        counts = [0] * len(keep)
+        for i in range(len(keep)):
+            for j in range(i + 1, len(keep)):
+                a, b = keep[i], keep[j]
+                if _family(a.key) == _family(b.key) and _order(a.key) < _order(b.key) and conflict(a, b):
+                    counts[i] += 1
+                    counts[j] += 1
+        if not any(counts):
+            break
+        worst = max(
+            range(len(keep)),
+            key=lambda i: (counts[i], -_prior(keep[i], median_h) - 0.5 * min(4, _alignment(keep[i], keep, int(tol)))),
+        )
+        dropped.append(keep.pop(worst))
+    if dropped:
+        explain.append("out of reading order, dropped: " + ", ".join(f"{c.key}@{c.box[0]},{c.box[1]}" for c in dropped))
+    return [c for c in picked if any(c is k for k in keep)]
 
 
 def _unaligned_out(picked: list[LabelCandidate], explain: list[str]) -> list[LabelCandidate]:
@@ -842,23 +886,25 @@ def _repeated_rows(
 
 
 def _missing_from_caption(
-    candidates: Sequence[LabelCandidate], picked: list[LabelCandidate], explain: list[str]
+    candidates: Sequence[LabelCandidate], picked: list[LabelCandidate], explain: list[str], want: Sequence[str] = ()
 ) -> list[LabelCandidate]:
     """Labels the image shows but the caption's parse missed ("v" between "iv" and "vi"): kept when they fill a
-    gap in (or extend by one) the picked sequence, sit in a margin or a picture corner, and line up with it."""
+    gap in the picked sequence, inside the caption's own range (a letter past the caption's last label, "i" after
+    "(a-h)", is a letter of a picture or a heading), sit in a margin or a picture corner, and line up with it."""
     if len(picked) < 2:
         return []
     fam = _family(picked[0].key)
     orders = sorted(_order(c.key) for c in picked if _family(c.key) == fam)
+    last = max([_order(w) for w in want if _family(w) == fam] + orders)
     have = {c.key for c in picked}
     median_h = float(np.median([c.height for c in picked]))
     tol = max(4, int(0.6 * median_h))
     extra: dict[str, LabelCandidate] = {}
     for c in candidates:
-        if c.key in have or c.key in _CONFUSIONS or _family(c.key) != fam or c.score < 0.6:
+        if c.key in have or c.key in want or c.key in _CONFUSIONS or _family(c.key) != fam or c.score < 0.6:
             continue
         k = _order(c.key)
-        if not (orders[0] < k <= orders[-1] + 1) or not (c.polarity == "dark" or c.corner):
+        if not (orders[0] < k < last) or not (c.polarity == "dark" or c.corner):
             continue
         if _alignment(c, picked, tol) < 1 or not (0.5 * median_h <= c.height <= 1.8 * median_h):
             continue
@@ -1049,6 +1095,8 @@ def _best_cut(
         for s, e in _runs(line_blank):
             if s == 0 or e == len(line_blank):
                 continue  # margins
+            if e - s >= 3 and _crossed(sub, s, e, axis):
+                continue  # an axis line or a frame runs across it: the gap between two boxes of one plot
             pos = offset + (s + e) // 2
             lo_box: Box = (x0, y0, pos, y1) if axis == "x" else (x0, y0, x1, pos)
             hi_box: Box = (pos, y0, x1, y1) if axis == "x" else (x0, pos, x1, y1)
@@ -1076,6 +1124,13 @@ def _best_cut(
     if cuts:
         return max(cuts, key=lambda c: c.score)
     return max(edge_cuts, key=lambda c: c.score) if edge_cuts else None
+
+
+def _crossed(blank: np.ndarray, s: int, e: int, axis: str) -> bool:
+    """A stroke runs across the whole gutter ``[s, e)`` (rows for ``axis`` "y", columns for "x") of ``blank``: a
+    plot's axis line or frame that spans it (the line of blank pixels is only almost blank, >= 99.7 %)."""
+    band = blank[s:e, :] if axis == "y" else blank[:, s:e].T
+    return bool((~band).all(axis=0).any())
 
 
 NEAR_GUTTER_INK = 0.02  # share of a cut line's pixels that may be ink for it to count as a crossed gutter
@@ -1216,20 +1271,21 @@ LATTICE_MAX = 26  # cells of an equal-frame grid at most
 
 
 def _line_support(blank: np.ndarray, gray: np.ndarray, axis: str, pos: int, span: tuple[int, int]) -> bool:
-    """A frame boundary at ``pos`` (a column for ``axis`` "x", a row for "y") over ``span``: a blank gutter line, or
-    an intensity step along at least 35 % of it (two pictures that touch), within 3 px."""
+    """A frame boundary at ``pos`` (a column for ``axis`` "x", a row for "y") over ``span``: a blank gutter line that
+    no stroke crosses (an axis line across it: one plot, not two frames), or an intensity step along at least 35 %
+    of it (two pictures that touch), within 3 px."""
     a, b = span
     for q in range(pos - 3, pos + 4):
         if axis == "x":
             if q < 1 or q >= blank.shape[1]:
                 continue
-            if blank[a:b, q].mean() >= 0.97:
+            if blank[a:b, q].mean() >= 0.97 and not _crossed(blank[a:b], q - 2, q + 3, "x"):
                 return True
             step = np.abs(gray[a:b, q].astype(np.int16) - gray[a:b, q - 1].astype(np.int16)) > 18
         else:
             if q < 1 or q >= blank.shape[0]:
                 continue
-            if blank[q, a:b].mean() >= 0.97:
+            if blank[q, a:b].mean() >= 0.97 and not _crossed(blank[:, a:b], q - 2, q + 3, "y"):
                 return True
             step = np.abs(gray[q, a:b].astype(np.int16) - gray[q - 1, a:b].astype(np.int16)) > 18
         if step.mean() >= 0.35:
