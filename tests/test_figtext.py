@@ -295,3 +295,38 @@ def test_pictures_inside_a_mostly_white_plot_panel_are_read_for_bars() -> None:
     assert got and got[0].value == 50.0 and got[0].unit == "nm"
     (got,) = assign_scales([ScaleTask(crop=_spectra_with_maps(False), wants=False)])
     assert got == []
+
+
+def _micrograph(bar_px: int, seed: int) -> Image.Image:
+    """A textured grey picture (particles) with a white 4-px scale bar of ``bar_px`` px at the bottom left, no label."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:180, 0:240]
+    grey = 80 + 30 * np.sin(xx / 7.0 + seed) * np.cos(yy / 9.0) + rng.normal(0, 3, (180, 240))
+    img = Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8)).convert("RGB")
+    ImageDraw.Draw(img).rectangle([40, 140, 40 + bar_px - 1, 143], fill=(255, 255, 255))
+    return img
+
+
+def test_a_caption_value_reaches_a_wrongly_typed_micrograph_only_with_evidence_beyond_the_type() -> None:
+    """A figure-wide "Scale bar, 100 nm." reaches panels whose type draws no bars (wants=False: a micrograph typed as
+    a pattern or a plot): such a panel gets nm/px from a clear bar as long as the bars of the panels that share the
+    value, or from a bar whose printed label reads the caption's value; a bar of another length, a lone unlabelled
+    bar and a label that reads another value give none."""
+    value = (100.0, "nm")
+    typed_right = ScaleTask(crop=_micrograph(100, 1), value=value, scope="figure")
+    same = ScaleTask(crop=_micrograph(100, 2), wants=False, value=value, scope="figure")
+    other = ScaleTask(crop=_micrograph(70, 3), wants=False, value=value, scope="figure")
+    r_right, r_same, r_other = assign_scales([typed_right, same, other])
+    assert r_right[0].nm_per_px is not None and abs(r_right[0].nm_per_px - 100 / 100) < 0.05
+    assert r_same[0].nm_per_px is not None and abs(r_same[0].nm_per_px - 100 / 100) < 0.05
+    assert r_same[0].source == "caption"
+    assert r_other == []
+    (alone,) = assign_scales([ScaleTask(crop=_micrograph(100, 4), wants=False, value=value, scope="figure")])
+    assert alone == []
+    labelled = _plot_with_picture(True)  # a "50 nm" label printed by an 81-px bar on a picture
+    (got,) = assign_scales([ScaleTask(crop=labelled, wants=False, value=(50.0, "nm"), scope="figure")])
+    assert got and got[0].nm_per_px is not None and abs(got[0].nm_per_px - 50 / 81) < 0.1 * 50 / 81
+    (got,) = assign_scales([ScaleTask(crop=labelled, wants=False, value=value, scope="figure")])
+    assert got == []

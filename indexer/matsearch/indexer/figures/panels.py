@@ -220,9 +220,10 @@ def wants_scale(
 
 
 def holds_picture(crop: Image.Image, kind: str | None) -> bool:
-    """A plot- or drawing-typed panel that is not mostly white (a map or micrograph inside it): its scale bars are
-    read with the strict rules (``ScaleTask.strict``). Mostly white plots are not searched at all."""
-    return kind in ("graph", "illustration") and not _mostly_white(crop)
+    """A panel of a type not searched as a micrograph (a plot, a drawing, a pattern, "other") that is not mostly white
+    (a map or micrograph inside it, or a micrograph typed wrongly): its scale bars are read with the strict rules
+    (``ScaleTask.strict``). Mostly white panels are searched only inside the pictures drawn in them."""
+    return kind is not None and kind not in SCALE_TYPES and not _mostly_white(crop)
 
 
 def _set_scale(p: Panel, readings: list[Any]) -> None:

@@ -28,9 +28,19 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
+import numpy as np
 from PIL import Image
 
-from matsearch.indexer.figures.scalebar import ScaleBar, ScaleReading, find_scale_bars, picture_blocks, read_scales
+from matsearch.indexer.figures.scalebar import (
+    STRICT_MIN_SCORE,
+    ScaleBar,
+    ScaleReading,
+    _text_near,
+    find_scale_bars,
+    on_picture,
+    picture_blocks,
+    read_scales,
+)
 from matsearch.indexer.figures.units import canonical_unit, to_nm
 
 __all__ = ["ScaleTask", "assign_scales", "GROUP_MIN_SCORE", "CONSISTENT"]
@@ -39,6 +49,11 @@ GROUP_MIN_SCORE = 0.6  # bar score needed when the caption value came through a 
 # picture blocks inside a plot panel: floors of the strict read on the bar score (the finder's own) and on the label's
 # OCR score (as for a clear bar's label, scalebar.STRICT_MIN_CONFIDENCE); the margin around a block
 BLOCK_LIMITS = (0.35, 0.6)
+# a whole panel of a type not searched as a micrograph that is a picture or holds one (a micrograph typed as a
+# pattern, a map in a software window): a bar scoring >= 0.5 on the picture whose own label reads well (OCR score
+# >= 0.6). The label is the evidence, not the type: such bars often score below the clear-bar floor (1-2 px thin,
+# antialiased, a data-bar strip)
+PANEL_LIMITS = (0.5, 0.6)
 BLOCK_MARGIN = 6
 BLOCK_MAX_SHARE = 0.5  # pictures covering more of the panel than this make it a picture panel (not searched here)
 CONSISTENT = 0.12  # relative length difference under which two bars of one value count as the same magnification
@@ -92,7 +107,7 @@ def _read_picture_blocks(crop: Image.Image) -> list[ScaleReading]:
     if sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in blocks) > BLOCK_MAX_SHARE * crop.width * crop.height:
         # the panel IS a picture of a kind that is not searched as a micrograph (a diffraction or EBSD pattern, a
         # picture typed "other"): read with the strict rules, as a plot-typed panel holding a picture is
-        return read_scales(crop, None, use_ocr=True, strict=True)
+        return read_scales(crop, None, use_ocr=True, strict=True, strict_limits=PANEL_LIMITS)
     for x0, y0, x1, y1 in blocks:
         x0, y0 = max(0, x0 - BLOCK_MARGIN), max(0, y0 - BLOCK_MARGIN)
         x1, y1 = min(crop.width, x1 + BLOCK_MARGIN), min(crop.height, y1 + BLOCK_MARGIN)
@@ -110,6 +125,29 @@ def _read_picture_blocks(crop: Image.Image) -> list[ScaleReading]:
     return readings
 
 
+def _clear_bars(crop: Image.Image, value: tuple[float, str], ref: float | None, use_ocr: bool) -> list[ScaleBar]:
+    """Bars of a panel whose type draws none, for a caption value that reached it through its group or the whole
+    caption (a micrograph typed wrongly): only clear bars (score >= :data:`~matsearch.indexer.figures.scalebar.
+    STRICT_MIN_SCORE`) drawn on a picture (:func:`~matsearch.indexer.figures.scalebar.on_picture`), and only with
+    evidence beyond the type: as long as the bars of the panels that share the value (``ref``, within
+    :data:`CONSISTENT`: a sequence drawn at one magnification), or, with no such panel, a printed label beside the
+    bar that reads the caption's value. A plot's legend line or a pattern's "5 1/nm" bar has neither."""
+    rgb = np.asarray(crop.convert("RGB"))
+    bars = [b for b in find_scale_bars(rgb) if b.score >= STRICT_MIN_SCORE and on_picture(rgb, b)]
+    if not bars:
+        return []
+    if ref is not None:
+        return [b for b in bars if abs(b.length_px / ref - 1) <= CONSISTENT]
+    if not use_ocr:
+        return []
+    best = max(bars, key=lambda b: b.score)
+    printed = _text_near(rgb, best)[0]
+    want = _key(value)
+    if printed is None or printed.nm is None or want is None or abs(printed.nm - want) > 0.01 * want:
+        return []
+    return [best]
+
+
 def assign_scales(tasks: list[ScaleTask], *, use_ocr: bool = True) -> list[list[ScaleReading]]:
     """Readings per panel (best first; empty when nothing is known) for the panels of ONE figure."""
     out: list[list[ScaleReading]] = [[] for _ in tasks]
@@ -124,10 +162,18 @@ def assign_scales(tasks: list[ScaleTask], *, use_ocr: bool = True) -> list[list[
         clear = [b for b in t.bars if b.score >= 0.75 * max(x.score for x in t.bars)] if t.bars else []
         if k is not None and len(clear) == 1:
             anchors.setdefault(k, []).append(clear[0].length_px)
+    for t in tasks:
+        if not t.wants and t.value is not None:
+            # the caption gives the panel a value through its group or the whole figure, but its type is one that
+            # draws no bars (a plot, a drawing, a pattern): a micrograph typed wrongly still draws a clear bar on its
+            # picture, at the length of its group's bars or with the value printed beside it
+            k = _key(t.value)
+            ref = statistics.median(anchors[k]) if k is not None and anchors.get(k) else None
+            t.bars = _clear_bars(t.crop, t.value, ref, use_ocr)
     for i, t in enumerate(tasks):
-        if not t.wants:
+        if not t.wants and not (t.value is not None and t.bars):
             if t.strict and t.value is None and use_ocr:
-                out[i] = read_scales(t.crop, None, use_ocr=True, strict=True)
+                out[i] = read_scales(t.crop, None, use_ocr=True, strict=True, strict_limits=PANEL_LIMITS)
             elif t.value is None and use_ocr:
                 out[i] = _read_picture_blocks(t.crop)
             continue
