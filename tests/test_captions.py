@@ -240,9 +240,20 @@ def test_main_and_inset_lengths_in_one_statement_label_lengths_and_bars() -> Non
 
 
 def test_parenthesised_symbols_that_start_no_label_sequence_are_not_labels() -> None:
-    """Symbols "(n)" and "(k)" name quantities, not panels: panel labels start at "a" (or "i"); "(a)" and "(b)" written after
-    their text still are labels."""
+    """Symbols "(n)" and "(k)" name quantities, not panels: panel labels start at "a" (or "i"); "(a)" and "(b)"
+    written after their text still are labels."""
     s = split_caption("The extracted refractive index (n) and the extinction coefficient (k) of the film.")
     assert s.labels == [] and s.shared.startswith("The extracted refractive index (n)")
     s = split_caption("Spectra of the film as grown (a) and after annealing (b).")
     assert s.labels == ["a", "b"]
+
+
+def test_bare_labels_before_greek_capitals_and_after_an_opening_note() -> None:
+    """A bare "g" before "Ω used to form ..." opens g (a capital of any script follows the label); a parenthesised
+    note that opens the caption ("(Reprinted with permission ...) a–c ...") ends a clause, so the bare list after it
+    is a marker."""
+    s = split_caption("Shapes. a Cone shapes. b Ω used to form the structures. c Values of β.")
+    assert s.segments["b"] == "Ω used to form the structures."
+    s = split_caption("(Reprinted with permission from a society [91]) a–c HAADF images of rods. d Ratio of Cd.")
+    assert s.segments["b"] == "HAADF images of rods." and s.segments["d"] == "Ratio of Cd."
+    assert s.shared.startswith("(Reprinted")

@@ -356,6 +356,11 @@ def _ends_with_abbreviation(before: str, text: str, nxt: int) -> bool:
 def _clause_starts(text: str) -> set[int]:
     """Positions where a sentence or clause starts (bare markers are only accepted there)."""
     starts = {len(text) - len(text.lstrip())}
+    note = re.match(
+        r"\s*\([^()]{12,}\)\s+", text
+    )  # a note opening the caption: "(Reprinted with permission ...) a–c ..."
+    if note:
+        starts.add(note.end())
     for m in re.finditer(r"[.;:!?]\s+|[.;:]\s*(?=\(?[A-Za-z]\)?\s)", text):
         prev = text[: m.start() + 1]
         if m.group(0).startswith(".") and _ends_with_abbreviation(prev, text, m.end()):
@@ -469,11 +474,12 @@ def _find_markers(text: str, prefer_roman: bool) -> list[_Marker]:
         if punct:
             if term.strip() == "." and not re.match(r"[A-Z(\[]", nxt):
                 continue
-            if not re.match(r"[A-Za-z0-9(\[\"“']", nxt):
+            if not re.match(r"[A-Za-z0-9(\[\"“']", nxt) and not nxt.isalpha():
                 continue
         else:
             prose = single and not upper and _PROSE_VERB_RE.match(text, bm.end()) is not None
-            if not re.match(r"[A-Z0-9(\[\"“']", nxt) and not prose:
+            # a capital of any script opens the text ("g Ω used to form ...", "k Δ of ...")
+            if not re.match(r"[A-Z0-9(\[\"“']", nxt) and not nxt.isupper() and not prose:
                 continue  # "d shows the details of ..." is a label opening a sentence, "a small ..." is not
             if upper and single:
                 continue  # "A HAADF-STEM image": the article, not panel A
@@ -730,6 +736,8 @@ def split_caption(text: str) -> CaptionSplit:
         m0 = markers[inside[0]]
         lead = body[sa : m0.start]
         if not lead.strip() or lead.rstrip().endswith(":") or _SCALE_START_RE.match(lead) or m0.kind == "cont":
+            continue
+        if re.fullmatch(r"\s*\([^()]*\)\s*", lead):  # a note in parentheses ("(Reprinted with ...)") stays shared
             continue
         if any(mk.start < sa < mk.end for mk in markers):  # the sentence starts inside a marker
             continue
