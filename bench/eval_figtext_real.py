@@ -10,7 +10,8 @@ Data (``bench/real_text/``, fetched into a cache by ``bench.real_text.fetch``: n
 * **scales** — panels of real figures with hand-measured bars: dev = the 5 CC-BY dev figures (panel boxes from
   ``bench/real_figures/panels.json``, bars from ``bench/annotations/figures_text/scalebars_dev.json``), held-out =
   Nat. Commun. 5:4946 figures 1–9 (``ncomms5946_scales.json``). True panel boxes, panel types from the classifier,
-  values from the caption, the production code (``panels.split_figure``'s scale step). Reported: share of panels
+  values from the caption, the production code (``panels.split_figure``'s scale step; types corrected by the panel's
+  caption segment as ingest does, ``panel_type.fuse``). Reported: share of panels
   that draw a bar whose nm/px is within 10 %, and panels that draw none but got an nm/px (false accepts).
 * **labels** — scale-label crops read on their own (``scalelabel.read_label``): right value+unit on readable crops,
   wrong values (false accepts), and abstentions (value None, confidence < 0.3) on unreadable ones.
@@ -249,7 +250,7 @@ def _scale_figures(split: str, cache: Path) -> list[dict[str, Any]]:
 
 def eval_scales(split: str, cache: Path, settings: Any) -> dict[str, Any]:
     from matsearch.indexer.figures.captions import split_caption
-    from matsearch.indexer.figures.panel_type import classify_panels, image_vectors_of
+    from matsearch.indexer.figures.panel_type import classify_panels, fuse, image_vectors_of
     from matsearch.indexer.figures.panels import holds_picture, wants_scale
     from matsearch.indexer.figures.scales import ScaleTask, assign_scales
 
@@ -263,6 +264,8 @@ def eval_scales(split: str, cache: Path, settings: Any) -> dict[str, Any]:
         tasks = []
         for p, crop, (kind, prob) in zip(fig["panels"], crops, types, strict=True):
             value, scope, inset = split_c.scale_info(p["label"])
+            # as ingest types a panel: the image classifier corrected by the panel's caption segment
+            kind, prob = fuse(kind, prob, split_c.segment(p["label"]), p["label"])
             wants = wants_scale(crop, kind, prob, value, scope)
             strict = not wants and holds_picture(crop, kind)
             tasks.append(ScaleTask(crop=crop, wants=wants, value=value, scope=scope, inset=inset, strict=strict))
