@@ -15,10 +15,13 @@ Per panel, :func:`matsearch.indexer.figures.scalebar.find_scale_bars` proposes b
    the panel's own (insets are smaller), and an inset value from the caption ("inset scale bar, 2 nm", "(right of
    panel, scale bar, 20 nm)") goes to the best remaining bar, reported under ``scale_bars`` only.
 4. Panels without any caption value are read by OCR (the label printed by the bar, several passes, see
-   :mod:`~matsearch.indexer.figures.scalelabel`). A panel typed as a plot or drawing that still holds a picture
-   (``ScaleTask.strict``: a map in a software window, an image beside a colour bar) is read only with strict rules:
-   a clear bar on the picture and a label read with confidence >= 0.6. A mostly blank plot panel is not searched as
-   a whole, but the pictures drawn inside it (maps beside spectra) are (:func:`_read_picture_blocks`).
+   :mod:`~matsearch.indexer.figures.scalelabel`). A panel of a type not searched as a micrograph that is not mostly
+   white (``ScaleTask.strict``: a map in a software window, a micrograph typed as a pattern) is read only with strict
+   rules: a bar on the picture whose own label reads well (:data:`PANEL_LIMITS`). A mostly blank plot panel is not
+   searched as a whole, but the pictures drawn inside it (maps beside spectra) are (:func:`_read_picture_blocks`).
+5. The type does not decide alone: a group or figure value reaching a panel whose type draws no bars is used on a
+   clear bar on its picture when that bar is as long as its group's bars or its printed label reads the value
+   (:func:`_clear_bars`).
 
 Every reading carries ``source`` ("ocr", "caption"; "manual" is set through the API) and a ``confidence``.
 """
