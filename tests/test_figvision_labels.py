@@ -168,3 +168,15 @@ def test_a_wide_bar_charts_axis_line_is_not_a_gutter() -> None:
     got = {lab: box for lab, box, _ in found}
     assert sorted(str(k) for k in got) == ["a", "b", "c"]
     assert _iou(got["b"], truth[1]) >= 0.5 and _iou(got["c"], truth[2]) >= 0.5
+
+
+def test_the_label_of_a_wide_panel_over_the_others_is_kept() -> None:
+    from matsearch.indexer.figures.layout import _unaligned_out
+
+    # a wide plot "a" over the rows b, c and d, e: "a" lines up with no other label but heads the sequence
+    labels = [_lab("a", 6, 18), _lab("b", 46, 278), _lab("c", 644, 282), _lab("d", 65, 542), _lab("e", 490, 546)]
+    assert _unaligned_out(labels, []) == labels
+    # a stray "c" read inside plot a (the real "c" missed) is no first or last letter: it goes
+    grid = [_lab("a", 6, 18), _lab("b", 320, 18), _lab("d", 6, 300), _lab("e", 320, 300), _lab("f", 620, 300)]
+    stray = _lab("c", 181, 120)
+    assert stray not in _unaligned_out([*grid, stray], [])

@@ -826,12 +826,24 @@ def _unaligned_out(picked: list[LabelCandidate], explain: list[str]) -> list[Lab
     """Among four or more labels whose others form a grid (two or more rows and columns), a free read that lines up
     with no other label's row or column is a misread (a letter inside a plot, "e" of a scatter's marker) standing in
     for a label the reader missed: it is dropped rather than given a region (labels of a grid share rows and
-    columns; a corner read's box is only an estimate and is kept)."""
+    columns; a corner read's box is only an estimate and is kept). The label of a wide panel above (below) all the
+    others — the first (last) letter — is kept: it lines up with no other label by its nature."""
     if len(picked) < 4:
         return picked
     hs = [c.height for c in picked if not c.corner]
     tol = max(4, int(0.6 * float(np.median(hs)))) if hs else 4
-    off = [c for c in picked if not c.corner and _alignment(c, picked, tol) == 0]
+    first = min(picked, key=lambda c: _order(c.key))
+    last = max(picked, key=lambda c: _order(c.key))
+
+    def wide(c: LabelCandidate) -> bool:
+        """The label of a wide panel over (under) all the others: the first letter above every other label, or the
+        last letter below every other one."""
+        others = [o for o in picked if o is not c]
+        if c is first:
+            return all(c.box[3] <= o.box[1] for o in others)
+        return c is last and all(c.box[1] >= o.box[3] for o in others)
+
+    off = [c for c in picked if not c.corner and _alignment(c, picked, tol) == 0 and not wide(c)]
     if not off or len(off) > len(picked) // 4:
         return picked
     rest = [c for c in picked if all(c is not o for o in off)]
