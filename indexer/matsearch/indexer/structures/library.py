@@ -14,6 +14,7 @@ from pathlib import Path
 
 from matsearch.core.errors import NotFound
 from matsearch.indexer.structures.entry import StructureEntry
+from matsearch.indexer.structures.geometry import check_geometry
 from matsearch.indexer.structures.sources import (
     DATA_DIR,
     SkippedStructure,
@@ -130,6 +131,33 @@ def supersede_prototypes(entries: Sequence[StructureEntry]) -> tuple[list[Struct
     return [e for e in entries if e.id not in dropped], dropped
 
 
+def check_and_prefer_plausible(entries: Sequence[StructureEntry]) -> tuple[list[StructureEntry], dict[str, str]]:
+    """Geometry check of every entry (``geometry.check_geometry``): ``provenance["geometry_check"]`` = "pass" or
+    "fail: <reason>". A failing entry is merged into a passing entry of the same reduced formula and space group
+    (from any source; the first passing one in source order) — e.g. AFLOW's anatase, its O atoms 1/8 c off, into
+    the Materials Project anatase. Failing entries without a plausible twin stay, flagged. Returns the kept
+    entries and {dropped id: kept id}."""
+    passing: dict[tuple[str, int], StructureEntry] = {}
+    for e in entries:
+        try:
+            label = check_geometry(e.structure).label
+        except Exception as exc:  # noqa: BLE001 - a check that cannot run says so, it does not drop the entry
+            label = f"not run ({type(exc).__name__})"
+        e.provenance["geometry_check"] = label
+        if label == "pass":
+            passing.setdefault((e.formula, e.spacegroup_number), e)
+    dropped: dict[str, str] = {}
+    for e in entries:
+        if str(e.provenance["geometry_check"]).startswith("fail"):
+            twin = passing.get((e.formula, e.spacegroup_number))
+            if twin is not None:
+                dropped[e.id] = twin.id
+                twin.provenance.setdefault("duplicates", []).append(
+                    {"id": e.id, "source": e.source, "geometry_check": e.provenance["geometry_check"]}
+                )
+    return [e for e in entries if e.id not in dropped], dropped
+
+
 def build_library(
     sources: Sequence[str] = DEFAULT_SOURCES,
     *,
@@ -153,6 +181,8 @@ def build_library(
     duplicates: dict[str, str] = {}
     if deduplicate:
         entries, duplicates = supersede_prototypes(entries)
+        entries, implausible = check_and_prefer_plausible(entries)
+        duplicates.update(implausible)
         entries, merged = dedupe(entries)
         duplicates.update(merged)
     entries.sort(key=lambda e: e.id)
@@ -170,7 +200,7 @@ def _cache_file(sources: Sequence[str], limit: int | None, cache_dir: Path) -> P
         if path.is_file():
             st = path.stat()
             h.update(f"{path.relative_to(DATA_DIR)}:{st.st_size}:{int(st.st_mtime)}".encode())
-    for mod in ("entry.py", "sources.py", "library.py"):
+    for mod in ("entry.py", "sources.py", "library.py", "geometry.py"):
         h.update((Path(__file__).parent / mod).read_bytes())
     return cache_dir / f"structures-{h.hexdigest()[:16]}.pkl"
 
