@@ -55,6 +55,13 @@ FILE2RECORDS = ("file2records", "0.3.1")
 GROBID_CLIENT = ("grobid-client-python", "0.2.1")
 
 
+def cache_args(doc: str | None, argv: list[str] | None) -> argparse.Namespace:
+    """The ``--cache`` command line every caption fetch script takes."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    return ap.parse_args(argv)
+
+
 def norm(text: str) -> str:
     """The caption form the annotations' spans refer to."""
     return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip()
@@ -279,9 +286,7 @@ def ensure(cache: Path = DEFAULT_CACHE) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
-    args = ap.parse_args(argv)
+    args = cache_args(__doc__, argv)
     if args.cache.exists():
         shutil.rmtree(args.cache)
     print(json.dumps(fetch(args.cache)))

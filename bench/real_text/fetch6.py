@@ -11,10 +11,11 @@ character spans and check them by SHA-256).
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
+
+from bench.real_text.fetch import cache_args
 
 SOURCES = Path(__file__).with_name("captions6_sources.json")
 DEFAULT_CACHE = Path("~/.cache/matsearch/realdata/text").expanduser()
@@ -40,9 +41,7 @@ def ensure(cache: Path = DEFAULT_CACHE) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
-    args = ap.parse_args(argv)
+    args = cache_args(__doc__, argv)
     caps = fetch(args.cache)
     print(f"{len(caps)} captions in {args.cache / CACHE_FILE}")
     return 0
