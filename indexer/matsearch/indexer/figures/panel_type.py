@@ -83,10 +83,8 @@ _PICTURE_TYPES = ("microscopy", "diffraction", "photo")
 
 def caption_type(segment: str | None) -> str | None:
     """The one kind of picture a panel's own caption segment names, or None (no cue, or cues of several kinds)."""
-    if not segment:
-        return None
-    kinds = [kind for kind, res in _CUE_RES.items() if any(r.search(segment) for r in res)]
-    return kinds[0] if len(kinds) == 1 else None
+    kinds = _first_cues(segment) if segment else {}
+    return next(iter(kinds)) if len(kinds) == 1 else None
 
 
 def _first_cues(text: str) -> dict[str, int]:
