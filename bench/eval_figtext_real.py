@@ -66,18 +66,21 @@ SPLITS = (
     "heldout5",
     "dev6",
     "heldout6",
+    "dev7",
+    "heldout7",
 )
 NEW_SPLITS = ("dev2", "heldout2", "dev3", "heldout3")
 # session 4 (figdata): captions cut from PDFs/markdown in PyPI sdists (bench.real_text.fetch4 -> captions4.json) and
 # the panels of bench/real_figures/manifest4.json for scales (bars from scales4.json; every other panel draws none);
 # session 5 (figdata): the same formats with "5" (captions_dev5.json, panels5.json, scales5.json, labels5.json); a
 # part whose files are not there yet is left blank; session 6 (figdata): CC BY captions committed with their text
-# (bench/real_text/captions6_sources.json, copied into the cache by bench.real_text.fetch6)
-FOURTH = ("dev4", "heldout4", "dev5", "heldout5", "dev6", "heldout6")
+# (bench/real_text/captions6_sources.json, copied into the cache by bench.real_text.fetch6); session 7 (figtext): the
+# same for captions7_sources.json (bench.real_text.fetch7), captions only
+FOURTH = ("dev4", "heldout4", "dev5", "heldout5", "dev6", "heldout6", "dev7", "heldout7")
 
 
 def _session(split: str) -> str:
-    """The file suffix of a session-4/5/6 part: "4", "5" or "6"."""
+    """The file suffix of a session-4/5/6/7 part: "4", "5", "6" or "7"."""
     return split[-1]
 
 
@@ -550,7 +553,8 @@ def main(argv: list[str] | None = None) -> int:
         help="dev, heldout (first session), dev2, heldout2 (captions added in the second session), dev3, heldout3 "
         "(materials-science captions, second session's second shift), dev4, heldout4 (session 4: captions from PDFs "
         "in PyPI sdists, panels of bench/real_figures/manifest4.json), dev5, heldout5 (session 5, manifest5.json), "
-        "dev6, heldout6 (session 6: CC BY materials-science captions); "
+        "dev6, heldout6 (session 6: CC BY materials-science captions), dev7, heldout7 (session 7: CC BY "
+        "Sci. Adv. / NRL / Hindawi captions); "
         "tune on dev* only",
     )
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -571,6 +575,9 @@ def main(argv: list[str] | None = None) -> int:
     from bench.real_text.fetch6 import ensure as ensure6
 
     ensure6(cache)
+    from bench.real_text.fetch7 import ensure as ensure7
+
+    ensure7(cache)
     parts = args.only.split(",")
     results: dict[str, Any] = {}
     for split in args.splits.split(","):
@@ -613,6 +620,8 @@ def main(argv: list[str] | None = None) -> int:
         "h-out5",
         "dev6",
         "h-out6",
+        "dev7",
+        "h-out7",
     )
     head = "  ".join(f"{h:>10}" for h in names)
     print(f"\n{'figure text on real data':<52} {head}   target (held-out)")

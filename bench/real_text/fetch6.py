@@ -22,21 +22,22 @@ DEFAULT_CACHE = Path("~/.cache/matsearch/realdata/text").expanduser()
 CACHE_FILE = "captions6.json"
 
 
-def fetch(cache: Path = DEFAULT_CACHE) -> list[dict[str, Any]]:
-    items = json.loads(SOURCES.read_text("utf-8"))
+def fetch(cache: Path = DEFAULT_CACHE, sources: Path = SOURCES, cache_file: str = CACHE_FILE) -> list[dict[str, Any]]:
+    """Copy the committed caption texts of ``sources`` into ``cache / cache_file``."""
+    items = json.loads(sources.read_text("utf-8"))
     out = [{"id": it["id"], "paper": it["unit"], "split": it["split"], "caption": it["caption"]} for it in items]
     cache.mkdir(parents=True, exist_ok=True)
-    (cache / CACHE_FILE).write_text(json.dumps(out, indent=1, ensure_ascii=False), encoding="utf-8")
+    (cache / cache_file).write_text(json.dumps(out, indent=1, ensure_ascii=False), encoding="utf-8")
     return out
 
 
-def ensure(cache: Path = DEFAULT_CACHE) -> Path:
+def ensure(cache: Path = DEFAULT_CACHE, sources: Path = SOURCES, cache_file: str = CACHE_FILE) -> Path:
     """The cache folder with an up-to-date ``captions6.json`` (rewritten whenever it differs from the sources)."""
-    path = cache / CACHE_FILE
-    want = {it["id"]: it["caption"] for it in json.loads(SOURCES.read_text("utf-8"))}
+    path = cache / cache_file
+    want = {it["id"]: it["caption"] for it in json.loads(sources.read_text("utf-8"))}
     have = {c["id"]: c["caption"] for c in json.loads(path.read_text("utf-8"))} if path.exists() else {}
     if have != want:
-        fetch(cache)
+        fetch(cache, sources, cache_file)
     return cache
 
 
