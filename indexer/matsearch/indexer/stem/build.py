@@ -3,7 +3,9 @@
 One point per (structure, zone axis): a clean HAADF reference image at the library pixel size (0.25 Å/px, 96 px,
 100 Å thick, 0.9 Å probe, random in-plane rotation seeded by the point id). Point ids derive from the structure id
 and zone axis; ``build_key`` (structure content hash + simulator and encoder versions) lets a re-run skip points
-that are already current, so an interrupted build resumes where it stopped.
+that are already current, so an interrupted build resumes where it stopped. A full build (no ``limit``) then deletes
+the library points it did not write: structures the library no longer holds and zone axes no longer chosen
+(``drop_stale``), so re-building the same library leaves exactly its views.
 """
 
 from __future__ import annotations
@@ -93,17 +95,38 @@ def build_stem(ctx: IngestContext, library: StructureLibrary, options: BuildOpti
         progress=options.progress,
         force=options.force,
         cache_dir=ctx.settings.data_dir / "cache",
+        # a full build: the collection's library part is exactly these views (a `limit` build is a sample)
+        drop_stale_sources=options.sources if options.limit is None else None,
     )
     report = IngestReport(
         collection=COLLECTION,
         items=len(entries),
         points=stats["points_written"] + stats["points_current"],
         new_points=stats["points_new"],
-        count=ctx.store.count(COLLECTION),
     )
+    report.stale_deleted = stats["stale_deleted"]
+    report.count = ctx.store.count(COLLECTION)
     for sid in stats["no_views"]:
         report.skipped.append(IngestSkip(item=sid, reason="no zone axis could be projected"))
     return report
+
+
+def drop_stale(ctx: Any, keep: set[str], sources: Sequence[str]) -> int:
+    """Delete the ``stem`` points of structures from ``sources`` whose id is not in ``keep`` (the view ids the build
+    just wrote or found current): structures removed from the library, zone axes no longer selected for a structure
+    (a new ``select_zones``), structures that no longer project. Points of other sources are left alone. Returns how
+    many points went."""
+    wanted = set(sources)
+    stale: list[str] = []
+    offset: str | None = None
+    while True:
+        batch, offset = ctx.store.scroll(COLLECTION, limit=1000, offset=offset)
+        stale += [r.id for r in batch if r.id not in keep and (r.payload or {}).get("source") in wanted]
+        if offset is None:
+            break
+    for start in range(0, len(stale), 1000):
+        ctx.store.delete(COLLECTION, stale[start : start + 1000])
+    return len(stale)
 
 
 def build_stem_points(
@@ -116,8 +139,11 @@ def build_stem_points(
     progress: bool = False,
     force: bool = False,
     cache_dir: Path | None = None,
+    drop_stale_sources: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Simulate, encode and upsert every (structure, zone axis) view of ``entries``; returns counts and timings."""
+    """Simulate, encode and upsert every (structure, zone axis) view of ``entries``; returns counts and timings.
+    With ``drop_stale_sources``, ``entries`` is the whole library of those sources: afterwards their points that
+    are not views of ``entries`` are deleted (``drop_stale``; count in ``stale_deleted``)."""
     t0 = time.time()
     ctx.store.ensure_collection(stem_spec())
     by_id = {e.id: e for e in entries}
@@ -176,6 +202,9 @@ def build_stem_points(
             done += len(points)
         bar.update(len(chunk))
     bar.close()
+    stale = 0
+    if drop_stale_sources is not None:
+        stale = drop_stale(ctx, {view_point_id(v.structure_id, v.zone) for v in views}, drop_stale_sources)
     return {
         "collection": COLLECTION,
         "structures": len({v.structure_id for v in views}),
@@ -184,6 +213,7 @@ def build_stem_points(
         "points_new": new,
         "points_current": skipped,
         "views": len(views),
+        "stale_deleted": stale,
         "seconds": round(time.time() - t0, 1),
         "seconds_views": round(t_views, 1),
         "seconds_simulate": round(sim_s, 1),
