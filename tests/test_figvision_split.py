@@ -137,7 +137,8 @@ def test_the_caption_segment_names_the_kind_of_picture() -> None:
     assert caption_type("SAED pattern of the region in b") == "diffraction"
     assert caption_type("XRD patterns of the three samples") == "graph"
     assert caption_type("Photograph of the device") == "photo"
-    assert caption_type("TEM image and the corresponding SAED pattern") is None  # two kinds: no cue
+    # the head names the picture (SAED: an inset)
+    assert caption_type("TEM image and the corresponding SAED pattern") == "microscopy"
     assert caption_type(None) is None
     assert fuse("microscopy", 0.9, "Schematic of the cell") == ("illustration", 0.6)
     assert fuse("microscopy", 0.99, "Schematic of the cell") == ("microscopy", 0.99)  # the classifier is sure
