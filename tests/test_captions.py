@@ -257,3 +257,64 @@ def test_bare_labels_before_greek_capitals_and_after_an_opening_note() -> None:
     s = split_caption("(Reprinted with permission from a society [91]) a–c HAADF images of rods. d Ratio of Cd.")
     assert s.segments["b"] == "HAADF images of rods." and s.segments["d"] == "Ratio of Cd."
     assert s.shared.startswith("(Reprinted")
+
+
+def test_sentence_scope_follows_the_labels_a_sentence_names() -> None:
+    """A later sentence that names panels after "in"/"of" speaks for those panels ("The results in (A) and (B) are
+    ...", "The inset in (b) shows ..."), not for the panel whose text it follows; "as in (a)" is a comparison."""
+    s = split_caption(
+        "Fig. 5. Models. (A) Velocity. (B) Sinkage. (C) Zones of influence. (D) Strain rate for slow wheels. "
+        "The results in (A) and (B) are nondimensionalized as in Fig. 3."
+    )
+    assert s.segments["d"] == "Strain rate for slow wheels."
+    assert s.segments["a"].endswith("are nondimensionalized as in Fig. 3.") and "nondimensionalized" in s.segments["b"]
+    s = split_caption("(a), (b) HRTEM images. The inset in (b) shows a simulated image. (c) FFT of the image in (b).")
+    assert s.segments["a"] == "HRTEM images." and s.segments["b"].endswith("The inset in (b) shows a simulated image.")
+    s = split_caption("(a) Film A. (b) Film B after 2 h. The grains are larger, as in (a).")
+    assert s.segments["b"].endswith("as in (a).") and s.segments["a"] == "Film A."
+
+
+def test_labels_in_prose_and_labels_after_their_text_inside_a_panel() -> None:
+    """ "shown in (g)" names g only in prose: g takes the sentence (and never opens text at ", at ..."); labels written
+    after their text inside another panel's piece ("for velocity (B) and sinkage (C)") open the new panels' text."""
+    s = split_caption(
+        "(e) Skeletal graphs. (f) A 3D model obtained by joining two copies, shown in (g), at {111} + 0.5."
+    )
+    assert (
+        s.segments["f"] == s.segments["g"] == "A 3D model obtained by joining two copies, shown in (g), at {111} + 0.5."
+    )
+    s = split_caption(
+        "Fig. 7. Running. (A) Strain at increasing ω. See movie S8. Solutions for translational velocity (B) and "
+        "sinkage (C) versus ω. The results in (B) and (C) are nondimensionalized."
+    )
+    assert s.segments["a"] == "Strain at increasing ω. See movie S8."
+    assert s.segments["b"] == s.segments["c"] and s.segments["b"].endswith("are nondimensionalized.")
+    s = split_caption("Morphology of the islands (a); height profile along the line in (a) (b); and density (c).")
+    assert s.segments["b"] == "height profile along the line in (a) (b)" and "density" in s.segments["c"]
+
+
+def test_lead_in_groups_ranges_with_to_and_publisher_notes() -> None:
+    """After a lead-in, short coordinated fragments share the fragment that carries the sentence on ("Variation of (A)
+    X and (B) Y from experiments"); value lists ("with (a) y = 0, (b) y = 0.012 mol%") share nothing. "(G to I)" is a
+    range; a reprint note stays shared wherever it stands; a closing legend of symbols is shared unless the last
+    panel's own text is a legend too; a lead-in ending in ":" after the first panel goes to its labels."""
+    s = split_caption("Variation of (A) translation velocity and (B) sinkage from experiments (blue). (C) Flow field.")
+    assert s.segments["a"].endswith("sinkage from experiments (blue).") and "translation" not in s.segments["b"]
+    s = split_caption("TEM of the NPs with (a) y = 0, (b) y = 0.012 mol%, and (c) y = 0.159 mol%.")
+    assert "0.159" not in s.segments["a"]
+    s = split_caption("(A) SEM. (B and C) TEM images. (D to F) EDS maps. Scale bars, 100 nm (B and C and D to F).")
+    assert s.segments["e"] == "EDS maps." and s.scale_for("e") == (100.0, "nm") and s.scale_for("a") is None
+    s = split_caption(
+        "(a) SEM image; (b) TEM image. Reprinted with permission from [12]. Copyright 2019 Elsevier. (c) XRD."
+    )
+    assert s.segments["b"] == "TEM image." and s.shared.startswith("Reprinted")
+    s = split_caption(
+        "Structure. (a) Top view and (b) side view. Red and cyan circles represent O and Fe, respectively."
+    )
+    assert s.segments["b"] == "side view." and s.shared.endswith("respectively.")
+    s = split_caption("(a) Benchmark. (b) Experiments. Each point represents one run. Symbols represent the solvent.")
+    assert s.segments["b"].endswith("Symbols represent the solvent.")
+    s = split_caption("Process: (a) polishing. Examples of structures: (b) nanopores, and (c) nanotubes.")
+    assert s.segments["c"].startswith("Examples of structures") and s.shared.startswith("Process")
+    s = split_caption("(a) TEM image. (b) HRTEM image. The white and black scale bars are 100 and 5 nm, respectively.")
+    assert "scale bars" not in s.segments["b"]

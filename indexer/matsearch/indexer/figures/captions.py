@@ -64,9 +64,16 @@ _FIG_PREFIX_RE = re.compile(
 )
 _SCALE_START_RE = re.compile(
     r"^\s*(?:\(?\s*)?(?:all\s+|the\s+)?(?:(?:lengths?|sizes?)\s+of\s+(?:the\s+|all\s+|each\s+)?)?scale\s*[- ]?bars?\b"
+    # "The white and black scale bars are 100 and 5 nm": up to four words qualifying the bars, a length following
+    r"|^\s*(?:all\s+|the\s+)(?:[A-Za-z-]+,?\s+){1,4}scale\s*[- ]?bars?\b(?=[^.]*\d[\d.]*\s*(?:nm|[µμu]m|mm|cm|Å|pm)\b)"
     # "Bars, 10 µm." (a house style without "scale"): only with a length right after ("Bars: 1, control" is a legend)
     r"|^\s*Bars?\s*[,:=]\s*(?=\d[\d.]*\s*(?:nm|[µμu]m|mm|cm|Å|pm)\b)",
     re.I,
+)
+# Publisher notes speak for the figure wherever they stand ("(b) ... . Reprinted with permission from [12]. Copyright
+# 2019 Elsevier. (c) ...").
+_PUBLISHER_NOTE_RE = re.compile(
+    r"^\s*(?:Copyright\b|©|(?:Reproduced|Adapted|Reprinted|Modified)\s+(?:with|from|by)\b)", re.I
 )
 _SHARED_START_RE = re.compile(
     r"^\s*(?:Error bars|All (?:data|images|panels|measurements|experiments)|In all panels|Data (?:are|is|were) "
@@ -103,6 +110,33 @@ _VERB_AFTER_RE = re.compile(
     r"corresponds?|represents?|illustrates?|during|after|before)\b",
     re.I,
 )
+# "... copies, shown in (g), at ...", "as in (a)": a parenthesised label after a participle + "in" (or a comparison)
+# is a cross-reference in prose, never a marker that opens text.
+_REF_BEFORE_RE = re.compile(
+    r"\b(?:shown|given|displayed|presented|marked|indicated|seen|depicted|illustrated|highlighted|enlarged|magnified|"
+    r"outlined|boxed|circled|labell?ed|plotted|as|than|like)\s+in\s*$",
+    re.I,
+)
+# The words before a label mention that make a later sentence speak about that panel: "The results in (A) and (B)
+# are ...", "Insets in (a) and (b) show ...", "The inset of (b) ...", "[in (B)]".
+_REF_IN_RE = re.compile(r"\b(?:in|of)(?:\s+panels?)?\s*\[?\s*$", re.I)
+# A closing sentence that is a legend of the figure's symbols or colours ("Red and cyan circles represent oxygen and
+# iron, respectively.", "Colour codes used are the same as in Fig. 2."): shared when it ends the caption.
+_LEGEND_SENTENCE_RE = re.compile(
+    r"^\s*(?:The\s+|All\s+)?(?:(?:(?:red|blue|green|black|white|gr[ae]y|yellow|orange|purple|violet|cyan|magenta|pink|"
+    r"brown|dark|light|open|filled|solid|dashed|dotted|hollow)\b[\w\s,/-]{0,40}?\b(?:lines?|curves?|circles?|spheres?|"
+    r"symbols?|squares?|triangles?|dots?|arrows?|arrowheads?|boxes|regions?|areas?|balls?|atoms?|markers?|stars?|"
+    r"diamonds?|frames?|rectangles?))|colou?r\s+(?:codes?|scales?|scheme)|symbols|(?:the\s+)?colou?rs)\b"
+    r"[^.]*?\b(?:represents?|indicates?|denotes?|corresponds?|marks?|shows?|are|is|stands?)\b"
+    # "A (blue circle) can be either Fe or Tc": a symbol named by its colour and shape in parentheses
+    r"|^[^.()]{0,40}\((?:red|blue|green|black|white|gr[ae]y|yellow|orange|purple|violet|cyan|magenta|pink|brown|open|"
+    r"filled|solid|dashed|dotted)\s+(?:lines?|curves?|circles?|spheres?|symbols?|squares?|triangles?|dots?|arrows?|"
+    r"balls?|atoms?|markers?|stars?|diamonds?)\)",
+    re.I,
+)
+# A sentence of a panel's own text that explains its encoding ("Each data point represents one experiment.", "The
+# iteration is coded by color."): a closing legend after such sentences goes on with that panel's legend.
+_LEGEND_VERB_RE = re.compile(r"\b(?:represents?|denotes?|indicates?|(?:colou?r[- ])?coded|stands? for)\b", re.I)
 _INSET_RE = re.compile(r"\binsets?\b|\b(?:right|left) of (?:the )?panel\b", re.I)
 _INLINE_PAREN_SCALE_RE = re.compile(r"\((?=[^()]*\bscale\s*bars?\b)[^()]*\d[^()]*\)", re.I)
 _INLINE_CLAUSE_SCALE_RE = re.compile(
@@ -193,6 +227,8 @@ def expand_label_range(start: str, end: str, *, prefer_roman: bool = False) -> l
 
 def parse_label_list(text: str, *, prefer_roman: bool = False) -> list[str]:
     """Expand a label list as written: "a,b" → [a, b]; "a–c" → [a, b, c]; "a, c–e and g" → [a, c, d, e, g]."""
+    # "(G to I)", "(B and C and G to I)": "to" between two labels is a range like a dash
+    text = re.sub(rf"(?<![A-Za-z0-9])({_LABEL})\s+to\s+(?={_LABEL})", r"\1–", text)
     tokens = re.findall(rf"(?<![A-Za-z0-9]){_LABEL}|{_DASH}", text)
     labels: list[str] = []
     i = 0
@@ -427,14 +463,20 @@ def _find_markers(text: str, prefer_roman: bool) -> list[_Marker]:
         )
         # "Spectra of (a) X compared with (b) Y", "sizes of (c)—X": a marker after a lead-in word opens its text
         # too ("inline"); it is kept only where no stronger marker opens the same label (see _filter_markers).
-        inline = not at_start and _LEADIN_WORD_RE.search(before) is not None and not _VERB_AFTER_RE.match(after)
+        reference = _REF_BEFORE_RE.search(before) is not None  # "shown in (g), at ...": prose, not a marker
+        inline = (
+            not at_start
+            and not reference
+            and _LEADIN_WORD_RE.search(before) is not None
+            and not _VERB_AFTER_RE.match(after)
+        )
         taken.append((m.start(), m.end()))
         labels = parse_label_list(" ".join(re.findall(r"\(([^)]*)\)", raw)), prefer_roman=prefer_roman)
         end = m.end() + len(re.match(rf"\s*(?:[,:.]|{_DASH})?\s*", after).group(0))  # type: ignore[union-attr]
         if in_scale_sentence(m.start()) or not follows_text:
             continue
         if not (at_start or inline):
-            if labels and not _VERB_AFTER_RE.match(after):
+            if labels and not _VERB_AFTER_RE.match(after) and not reference:
                 mid.append(_Marker(m.start(), end, labels, raw, "inline", _is_upper(raw)))
             continue
         found.append(_Marker(m.start(), end, labels, raw, "inline" if inline else "paren", _is_upper(raw)))
@@ -604,6 +646,9 @@ def _drop_trailing_style_inline(markers: list[_Marker], text: str, explain: list
             before.update(parse_label_list(pm.group("list")))
         pos = max(pos, m.start)
         first = m.labels[0] if m.labels else ""
+        if m.kind == "inline" and m.labels and set(m.labels) <= before:
+            explain.append(f"ignored {m.raw!r} at {m.start}: named before, a cross-reference")
+            continue
         if m.kind == "inline" and len(first) == 1 and first.islower() and first not in "ai":
             earlier = {chr(c) for c in range(ord("a"), ord(first))}
             if earlier and earlier <= before:
@@ -727,6 +772,7 @@ def split_caption(text: str) -> CaptionSplit:
     # Lead-ins: "HAADF-STEM images of (a,b) X and (d,e) Y", "Spectra of (a) X; (b) Y": the words before the first
     # marker of a sentence belong to every marker of that sentence (a title ending in ":" stays shared).
     lead_of: dict[int, str] = {}  # marker index -> lead-in text
+    lead_first: set[int] = set()  # the first marker of each sentence with a lead-in
     lead_spans: set[tuple[int, int]] = set()
     sentences = _sentence_spans(body)
     for sa, sb in sentences:
@@ -735,15 +781,20 @@ def split_caption(text: str) -> CaptionSplit:
             continue
         m0 = markers[inside[0]]
         lead = body[sa : m0.start]
-        if not lead.strip() or lead.rstrip().endswith(":") or _SCALE_START_RE.match(lead) or m0.kind == "cont":
+        if not lead.strip() or _SCALE_START_RE.match(lead) or m0.kind == "cont":
             continue
+        if lead.rstrip().endswith(":") and inside[0] == 0:
+            continue  # a title ending in ":" before the first label stays shared; a later one is a lead-in
+            # ("... (a) ... . Examples of morphologies of obtained structures: (b) ..., and (c) ...")
         if re.fullmatch(r"\s*\([^()]*\)\s*", lead):  # a note in parentheses ("(Reprinted with ...)") stays shared
             continue
         if any(mk.start < sa < mk.end for mk in markers):  # the sentence starts inside a marker
             continue
         lead_spans.add((sa, m0.start))
+        lead_first.add(inside[0])
+        lead_text = "" if re.fullmatch(r"\s*(?:In|For|At|On|From)\s*", lead) else _clean(lead)  # "In (a), ..."
         for k in inside:
-            lead_of[k] = _clean(lead)
+            lead_of[k] = lead_text
         result.explain.append(f"lead-in {_clean(lead)[:40]!r} -> markers at {[markers[k].start for k in inside]}")
 
     segs: dict[str, list[str]] = {}
@@ -765,10 +816,16 @@ def split_caption(text: str) -> CaptionSplit:
         if strong is not None:  # "The online version of this article includes ...: Figure supplement 1. ..."
             closing.update(tail[strong:])
             tail = tail[:strong]
-        for sa, sb in reversed(tail[1:]):  # the piece's first sentence is its panel's own text
+        for i in range(len(tail) - 1, 0, -1):  # the piece's first sentence is its panel's own text
+            sa, sb = tail[i]
             sent = body[sa:sb]
+            own_legend = any(
+                _LEGEND_VERB_RE.search(body[x:y]) and not _LEGEND_SENTENCE_RE.match(body[x:y]) for x, y in tail[1:i]
+            )
             if _CLOSING_NOTE_RE.match(sent) or _SHARED_START_RE.match(sent) or _ABBREV_LEGEND_RE.match(sent):
                 closing.add((sa, sb))
+            elif _LEGEND_SENTENCE_RE.match(sent) and not own_legend and not _reference_labels(sent, prefer_roman):
+                closing.add((sa, sb))  # "Red and cyan circles represent oxygen and iron, respectively."
             elif _legend_then_note(sent):  # "Sm. int., mouse small intestine; Error bars represent SEM."
                 closing.add((sa, sb))
             else:
@@ -781,17 +838,26 @@ def split_caption(text: str) -> CaptionSplit:
     tails = _coordinated_tails(body, pieces)
     for k, t in tails.items():
         result.explain.append(f"coordinated {_clean(body[pieces[k][1] : pieces[k][2]])!r} takes {t[:40]!r}")
+    # "Variation of (A) translation velocity and (B) sinkage from experiments ...": after a lead-in, short coordinated
+    # fragments share the text of the fragment that carries the sentence on (and its next sentences).
+    group_tails, group_of = _lead_in_groups(body, pieces, {k + 1 for k in lead_first}, tails)
+    for k, t in group_tails.items():
+        result.explain.append(f"lead-in group {','.join(pieces[k][0])} shares {t[:40]!r}")
+    labelled = set(known)  # labels with a marker, or given text by a sentence naming them after it (grows below)
     for k, (labels, a, b) in enumerate(pieces):
         if b <= a:
             continue
         lead = lead_of.get(k - 1, "") if k > 0 else ""
         prev_inset = False
-        for sa, sb in _sentence_spans(body, a, b):
+        cur = list(labels)  # the labels this piece's sentences go to (a later sentence may name new labels)
+        for idx, (sa, sb) in enumerate(_sentence_spans(body, a, b)):
             if (sa, sb) in lead_spans or any(x <= sa and sb <= y for x, y in lead_spans):
                 continue
             sentence = body[sa:sb]
             if k in tails:
                 sentence = _clean(sentence) + ("" if _clean(sentence).endswith("-") else " ") + tails.pop(k)
+            elif k in group_tails:
+                sentence = _clean(sentence) + " " + group_tails.pop(k)
             if _SCALE_START_RE.match(sentence) or re.match(r"^\s*\(?\s*(?:inset\s+)?scale\s*bars?", sentence, re.I):
                 _add_scale(
                     result,
@@ -810,15 +876,33 @@ def split_caption(text: str) -> CaptionSplit:
                     result.scale_sentences.append(_clean(sentence))
                 continue
             if labels:
-                if (sa, sb) in closing or (
-                    _SHARED_START_RE.match(sentence) and sb == b and k_is_last(markers, b, len(body))
+                if (
+                    (sa, sb) in closing
+                    or (_SHARED_START_RE.match(sentence) and sb == b and k_is_last(markers, b, len(body)))
+                    or (idx > 0 and _PUBLISHER_NOTE_RE.match(sentence))
                 ):
                     result.explain.append(f"shared closing note {sentence[:40]!r}")
                     shared.append(sentence)
                 else:
                     if lead:
                         sentence, lead = f"{lead} {sentence.strip()}", ""
-                    add(labels, sentence)
+                    target = cur
+                    if idx == 0:
+                        # "(f) ... copies, shown in (g), at ...": a label named only in prose that continues the
+                        # sequence takes the sentence that names it
+                        extra = [x for x in _reference_labels(sentence, prefer_roman) if _next_in_sequence(x, labelled)]
+                        if extra:
+                            labelled.update(extra)
+                            target = [*cur, *extra]
+                            result.explain.append(f"{','.join(extra)} named only in prose: takes {sentence[:40]!r}")
+                    else:
+                        target = _later_sentence_scope(sentence, cur, labelled, prefer_roman, result.explain)
+                        if target is not cur and not set(target) & set(cur) and set(target) - labelled:
+                            cur = target  # "... for translational velocity (B) and sinkage (C) ...": B, C go on
+                            labelled.update(target)
+                        elif target is cur:
+                            target = [*cur, *(x for x in group_of.get(k, []) if x not in cur)]
+                    add(target, sentence)
                 continue
             trailing = [] if symbols else _trailing_labels(sentence, prefer_roman)
             if trailing:
@@ -911,6 +995,102 @@ def _legend_then_note(sentence: str) -> bool:
     return any(_CLOSING_NOTE_RE.match(c) for c in clauses[1:])
 
 
+def _reference_labels(sentence: str, prefer_roman: bool) -> list[str]:
+    """Labels a sentence names as the panels it speaks about: parenthesised lists after "in"/"of" ("The results in (A)
+    and (B) are ...", "The inset of (b) ...", "[in (B)]"); not comparisons ("as in (a)", "than in (b)") and not
+    labels of another figure ("Fig. 2 (b)")."""
+    out: list[str] = []
+    for m in _PAREN_CHAIN_RE.finditer(sentence):
+        before = sentence[: m.start()]
+        if before and re.match(r"[A-Za-z0-9]", before[-1]):
+            continue  # "f(d)", "Fig. 2(b)"
+        if not _REF_IN_RE.search(before) or re.search(r"\b(?:as|than|like)\s+in\s*\[?\s*$", before, re.I):
+            continue
+        if re.search(r"\bFig(?:ure)?s?\.?\s*S?\d+\s*$", before, re.I):
+            continue
+        for lab in parse_label_list(" ".join(re.findall(r"\(([^)]*)\)", m.group(0))), prefer_roman=prefer_roman):
+            if re.fullmatch(r"[a-z](?:\d{1,2})?", lab) and lab not in out:
+                out.append(lab)
+    return out
+
+
+def _next_in_sequence(label: str, labelled: set[str] | frozenset[str]) -> bool:
+    """True when ``label`` has no text yet and is the letter right after the highest labelled one ("g" after a–f)."""
+    letters = [x for x in labelled if len(x) == 1]
+    return (
+        len(label) == 1 and label not in labelled and bool(letters) and ord(label) == max(ord(x) for x in letters) + 1
+    )
+
+
+def _later_sentence_scope(
+    sentence: str, cur: list[str], labelled: set[str], prefer_roman: bool, explain: list[str]
+) -> list[str]:
+    """The labels a sentence after a panel's first one speaks for (``cur`` when it names none).
+
+    * labels it names as its subject ("The inset in (b) shows ...", "The results in (A) and (B) are ...", "Arrow 1 in
+      (c) ...") when all of them are labelled: the sentence goes to those panels, not to the panel whose text it
+      follows;
+    * labels written after their own text that are new and continue the sequence ("Continuum solutions ... for
+      translational velocity (B) and sinkage (C) versus ..."): the sentence opens their text.
+    """
+    named = _reference_labels(sentence, prefer_roman)
+    if named and set(named) <= labelled:
+        if set(named) != set(cur):
+            explain.append(f"sentence {sentence[:40]!r} names {','.join(named)}: goes to them")
+        return named
+    trailing = [x for x in _trailing_labels(sentence, prefer_roman) if x not in labelled and len(x) == 1]
+    if trailing and _next_in_sequence(min(trailing), labelled):
+        explain.append(f"sentence {sentence[:40]!r} names new labels {','.join(trailing)} after their text")
+        return trailing
+    return cur
+
+
+def _lead_in_groups(
+    body: str, pieces: list[tuple[list[str], int, int]], firsts: set[int], taken: dict[int, str]
+) -> tuple[dict[int, str], dict[int, list[str]]]:
+    """Short fragments of a sentence with a lead-in that coordinate labels ("Variation of (A) wheel translation
+    velocity and (B) sinkage from experiments compared to ...") share the first sentence of the fragment that carries
+    the sentence on; the next sentences of that fragment's piece go to the whole group too. Returns (piece index ->
+    text to append, head piece index -> the group's other labels). Fragments whose head is itself short ("(a) 1 μm,
+    (b) 450 nm, and (c) 45 nm") share nothing; a sentence without a lead-in ("(a) TEM and (b) HRTEM images of X") is
+    left alone (the whole-word right distribution was measured and dropped in session 4)."""
+    add_text: dict[int, str] = {}
+    group_of: dict[int, list[str]] = {}
+    k = 1
+    while k < len(pieces):
+        start = k
+        if start not in firsts:  # the chain starts at the first marker after the lead-in
+            k += 1
+            continue
+        chain = []
+        while k < len(pieces) and pieces[k][0]:
+            _, a, b = pieces[k]
+            m = _COORD_FRAGMENT_RE.fullmatch(body, a, b)
+            if (
+                not m
+                or not re.search(r"[A-Za-z0-9]", m.group("frag"))
+                or k in taken
+                or re.search(r"[=<>±]", m.group(0))
+            ):
+                break
+            chain.append(k)
+            k += 1
+        if not chain or k >= len(pieces) or not pieces[k][0]:
+            k = start + 1
+            continue
+        _, a, b = pieces[k]
+        spans = _sentence_spans(body, a, b)
+        head = _clean(body[spans[0][0] : spans[0][1]]) if spans else ""
+        # the head carries the sentence on: four words or more, and not itself an item of the list ("y = 0.012 mol%,
+        # and (c) ...")
+        if len(head.split()) >= 4 and not re.search(r"(?:,|\band|\bor|&)$", head):
+            for j in chain:
+                add_text[j] = head
+            group_of[k] = [lab for j in chain for lab in pieces[j][0]]
+        k += 1
+    return add_text, group_of
+
+
 def k_is_last(markers: list[_Marker], piece_end: int, n: int) -> bool:
     """True when a piece ends at the end of the caption (its last sentences may be caption-wide notes)."""
     return piece_end == n
@@ -937,7 +1117,8 @@ def _trailing_units(sentence: str, labels: list[str], prefer_roman: bool) -> lis
     the labels it names, the clauses before it without labels included; clauses after the last labelled one stay with
     it. A sentence with fewer than two labelled clauses goes whole to all its labels."""
     clauses = _top_level_clauses(sentence)
-    named = [_trailing_labels(c, prefer_roman) for c in clauses]
+    # "height profile along the line in (a) (b)": a label after "in" names another panel; the clause is b's
+    named = [_trailing_labels(c, prefer_roman, own=True) or _trailing_labels(c, prefer_roman) for c in clauses]
     if sum(1 for n in named if n) < 2 or any(set(a) & set(b) for i, a in enumerate(named) for b in named[i + 1 :]):
         return [(labels, sentence)]
     units: list[tuple[list[str], str]] = []
@@ -963,14 +1144,17 @@ def _symbols_not_labels(body: str, prefer_roman: bool) -> bool:
     return bool(letters) and min(letters) not in "abcdi"
 
 
-def _trailing_labels(sentence: str, prefer_roman: bool) -> list[str]:
+def _trailing_labels(sentence: str, prefer_roman: bool, own: bool = False) -> list[str]:
     """Labels written inside a sentence, e.g. "... grown for 2 h (a), 4 h (b) and 6 h (c).", also at the start of a
-    parenthesis that goes on with words ("10% FBS (e; common inset cartoon ...)")."""
+    parenthesis that goes on with words ("10% FBS (e; common inset cartoon ...)"). ``own``: leave out labels named as
+    references after "in"/"of" ("the line in (a)")."""
     labels: list[str] = []
     hits = [*_PAREN_RE.finditer(sentence), *_PAREN_LEAD_RE.finditer(sentence)]
     for m in sorted(hits, key=lambda h: h.start()):
         if m.start() > 0 and re.match(r"[A-Za-z0-9]", sentence[m.start() - 1]):
             continue  # "f(d)": an argument, not a label
+        if own and _REF_IN_RE.search(sentence[: m.start()]):
+            continue
         for lab in parse_label_list(m.group("list"), prefer_roman=prefer_roman):
             if lab not in labels:
                 labels.append(lab)
