@@ -318,3 +318,16 @@ def test_lead_in_groups_ranges_with_to_and_publisher_notes() -> None:
     assert s.segments["c"].startswith("Examples of structures") and s.shared.startswith("Process")
     s = split_caption("(a) TEM image. (b) HRTEM image. The white and black scale bars are 100 and 5 nm, respectively.")
     assert "scale bars" not in s.segments["b"]
+
+
+def test_a_sequence_that_starts_again_inside_a_panel_enumerates_items_of_that_panel() -> None:
+    """ "(b) supercell model with four configurations: (a) X, (b) Y, (c) Z, and (d) W" draws four items in panel b: no
+    panels c and d, the items stay in b's text; the publishers' colour note is shared."""
+    s = split_caption(
+        "Figure 2. (a) Schematic structure; (b) supercell model with four configurations: (a) Fe-on-C, (b) Fe-on-Ti, "
+        "(c) Fe-bridge-C, and (d) Fe-bridge-Ti. (For interpretation of the references to colour in this figure "
+        "legend, the reader is referred to the web version of this article.)"
+    )
+    assert s.labels == ["a", "b"] and "Fe-bridge-Ti" in s.segments["b"] and s.shared.startswith("(For interpretation")
+    s = split_caption("(a) Film. (b) Film after 2 h. (a) and (b) share the colour scale.")
+    assert "c" not in s.labels

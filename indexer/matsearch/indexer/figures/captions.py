@@ -87,6 +87,8 @@ _CLOSING_NOTE_RE = re.compile(
     r"^\s*(?:(?:[*†‡§#]+|\S{1,4}\s*=)\s*p\s*[<>≤=]|n\.?s\.?\s*[,:=]|Error bars|Abbreviations?\b|"
     r"(?:Full|Uncropped|Unedited|Original)\b[^.]{0,40}\b(?:gels?|blots?|images?)\b|Source data|See Source data|"
     r"The online version of this article|https?://|doi:|Figure \d+ continued|Statistical|"
+    # the publishers' colour note: "(For interpretation of the references to colour in this figure legend, ...)"
+    r"\(?\s*For interpretation of (?:the )?references? to colou?r|"
     r"Data (?:are|is) (?:shown|presented|available|represented|expressed))",
     re.I,
 )
@@ -598,6 +600,7 @@ def _filter_markers(markers: list[_Marker], explain: list[str], text: str = "") 
             )
             continue
         kept.append(m)
+    kept = _drop_inner_enumerations(kept, text, explain)
     out: list[_Marker] = []
     seen: set[str] = set()
     strong = {lab for m in kept if m.kind != "inline" for lab in m.labels}
@@ -628,6 +631,49 @@ def _filter_markers(markers: list[_Marker], explain: list[str], text: str = "") 
             continue
         out.append(m)
         seen.update(m.labels)
+    return out
+
+
+def _drop_inner_enumerations(markers: list[_Marker], text: str, explain: list[str]) -> list[_Marker]:
+    """A run of markers that starts the sequence again inside the sentence of the panel before it ("(b) supercell
+    model with four configurations: (a) Fe-on-C, (b) Fe-on-Ti, (c) ..., and (d) ...") enumerates items drawn in that
+    panel, not panels: the run is dropped (its text stays with the panel). A restart in a new sentence ("(a) ... .
+    (b) ... . (a) More about a") is left to the other rules."""
+    if not text or len(markers) < 3:
+        return markers
+    sentences = _sentence_spans(text)
+
+    def sentence_of(pos: int) -> int:
+        return next((i for i, (a, b) in enumerate(sentences) if a <= pos < b), -1)
+
+    out: list[_Marker] = []
+    seen: set[str] = set()
+    k = 0
+    while k < len(markers):
+        m = markers[k]
+        prev = out[-1] if out else None
+        first = m.labels[0] if m.labels else ""
+        restart = prev is not None and first == "a" and first in seen  # the sequence starts again at "a"
+        if restart and prev is not None and sentence_of(m.start) == sentence_of(prev.start) != -1:
+            run = [m]
+            while k + len(run) < len(markers):
+                nxt = markers[k + len(run)]
+                last = run[-1].labels[-1] if run[-1].labels else ""
+                if not nxt.labels or len(last) != 1 or ord(nxt.labels[0]) != ord(last) + 1:
+                    break
+                if sentence_of(nxt.start) != sentence_of(m.start):
+                    break
+                run.append(nxt)
+            if len(run) >= 2:
+                explain.append(
+                    f"ignored {' '.join(r.raw for r in run)!r} at {m.start}: the sequence starts again inside "
+                    f"{','.join(prev.labels)}'s sentence (items drawn in that panel)"
+                )
+                k += len(run)
+                continue
+        out.append(m)
+        seen.update(m.labels)
+        k += 1
     return out
 
 
