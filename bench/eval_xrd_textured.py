@@ -9,7 +9,9 @@ model and ``score_threshold=0`` (rank) and judged at the default threshold (acce
   phase of the same space group first;
 - ``tex``: strongly textured compounds — calibration-split structures of ``bench.eval_xrd`` (in-library
   ``perm[:300]``), March–Dollase r 0.3–0.55 along one of the fit's axes, rendered by ``measured_like``;
-- ``plain``: ``measured_like`` of calibration-split structures (a regression check).
+- ``plain``: ``measured_like`` of calibration-split structures (a regression check);
+- ``mix2`` / ``mix3`` (session 7): 2- and 3-phase ``measured_like`` mixtures of calibration-split structures (the
+  first at weight 1, the others 0.3–1), right = every phase in the top 5 at the default threshold (seeds 5504/5505).
 
 The index is the library as built (``matsearch library build --collection xrd``): these are dev numbers for tuning
 the texture and candidate stages, not a test.
@@ -30,7 +32,8 @@ import numpy as np
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=60)
-    ap.add_argument("--sets", nargs="+", default=["films", "tex", "plain"], choices=["films", "tex", "plain"])
+    sets = ["films", "tex", "plain", "mix2", "mix3"]
+    ap.add_argument("--sets", nargs="+", default=["films", "tex", "plain"], choices=sets)
     ap.add_argument("--seed", type=int, default=20261121, help="bench.eval_xrd's seed (its calibration split)")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
@@ -59,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     threshold = spectra.DEFAULT_THRESHOLD
     cpu: list[float] = []
 
-    def search(x: np.ndarray, y: np.ndarray) -> list[dict[str, Any]]:
+    def search(x: np.ndarray, y: np.ndarray, score_threshold: float = 0.0) -> list[dict[str, Any]]:
         pattern = read_pattern_bytes(_as_text(x, y), "q.xy", wavelength="CuKa1")
-        opts = spectra.SpectrumOptions(limit=10, max_phases=5, score_threshold=0.0)
+        opts = spectra.SpectrumOptions(limit=10, max_phases=5, score_threshold=score_threshold)
         t = time.process_time()
         hits: list[dict[str, Any]] = spectra.search_spectrum(service.store, encoder, pattern, opts)["hits"]
         cpu.append(time.process_time() - t)
@@ -101,6 +104,20 @@ def main(argv: list[str] | None = None) -> int:
             accepted += ids[:1] == [e.id] and hits[0]["confidence"] >= threshold
             top5 += e.id in ids[:5]
         out[name] = {"rank1": rank1 / args.n, "accepted": accepted / args.n, "top5": top5 / args.n}
+    for name, k, seed in (("mix2", 2, 5504), ("mix3", 3, 5505)):
+        if name not in args.sets:
+            continue
+        rng = np.random.default_rng(seed)
+        ok = found = 0
+        for _ in range(args.n):
+            picks = [cal_in[int(i)] for i in rng.choice(len(cal_in), size=k, replace=False)]
+            weights = [1.0] + [float(rng.uniform(0.3, 1.0)) for _ in picks[1:]]
+            mix = [(candidate(e, peaks[e.id]), w) for e, w in zip(picks, weights, strict=True)]
+            hits = search(*pattern_range(measured_like(mix, rng)), score_threshold=threshold)
+            ids = [h["payload"]["structure_id"] for h in hits[:5]]
+            ok += all(e.id in ids for e in picks)
+            found += sum(e.id in ids for e in picks)
+        out[name] = {"all_in_top5": ok / args.n, "phases_in_top5": found / (k * args.n)}
     out["query_cpu_ms_p50"] = round(1000.0 * float(np.median(cpu)), 1) if cpu else None
     service.close()
     print(json.dumps(out))

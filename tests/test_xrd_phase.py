@@ -234,3 +234,17 @@ def test_peak_index_finds_a_textured_phase_by_its_positions(cu: xp.Candidate) ->
     inside = np.nonzero(m.mask)[0]
     direct = (index.ok & m.mask[index.bins] & (index.w[None] > 0)).sum(axis=2)
     assert inside.size and np.array_equal(index.counts(m.mask), direct)
+
+
+def test_minor_phase_strain_is_not_pulled_onto_a_stronger_phase(cu: xp.Candidate) -> None:
+    # a minor phase (12 % of the pattern) whose strongest line, 1.3 % strained, would sit on the Cu 111 peak: the
+    # coarse strain must follow all of its lines, not put its strongest one on the other phase's strongest peak
+    tt_minor = np.array([42.7, 55.0, 65.0])
+    d = xp.LIB_WAVELENGTH / (2 * np.sin(np.radians(tt_minor / 2)))
+    minor = xp.Candidate(d=d, inten=np.array([1.0, 0.5, 0.4]), hkl=["", "", ""], source="cod", crystal_system="",
+                         lattice={})  # fmt: skip
+    y = _render(_positions(cu), cu.inten) + 0.12 * _render(tt_minor, minor.inten)
+    m = _measured(y / y.max())
+    f = xp.fit(m, [cu, minor])
+    assert abs(f.strain[1]) < 0.002
+    assert f.n_matched[1] == 3
