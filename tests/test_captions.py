@@ -166,7 +166,13 @@ def test_suspended_hyphen_takes_the_shared_head() -> None:
     s = split_caption("Cells. (a) Charge/discharge profiles and (b) cycling performance of the full cell.")
     assert s.segments["a"] == "Charge/discharge profiles"
     s = split_caption("a, Bright-field and b, dark-field TEM images of the grains. c, SAED pattern.")
-    assert s.segments["b"] == "dark-field TEM images of the grains." and s.segments["a"] == "Bright-field"
+    # parallel compounds with one second part ("Bright-field" / "dark-field") share the head written once
+    assert s.segments["b"] == "dark-field TEM images of the grains."
+    assert s.segments["a"] == "Bright-field TEM images of the grains."
+    s = split_caption("(a) Low-magnification and (b) high-magnification SEM images of the film; (c) EDS spectrum.")
+    assert s.segments["a"] == "Low-magnification SEM images of the film" and s.segments["c"] == "EDS spectrum."
+    s = split_caption("SEM micrographs of (a) as-cast, (b) annealed at 500 °C and (c) annealed at 700 °C samples.")
+    assert "500" not in s.segments["a"] and "700" not in s.segments["b"]
 
 
 def test_continued_marks_and_legends_before_a_closing_note_are_shared() -> None:
@@ -316,6 +322,8 @@ def test_lead_in_groups_ranges_with_to_and_publisher_notes() -> None:
     assert s.segments["b"].endswith("Symbols represent the solvent.")
     s = split_caption("Process: (a) polishing. Examples of structures: (b) nanopores, and (c) nanotubes.")
     assert s.segments["c"].startswith("Examples of structures") and s.shared.startswith("Process")
+    s = split_caption("SEM of (a) X rods and (b) Y wires. (a,b) Reprinted with permission from [12]. (c) XRD patterns.")
+    assert s.segments["a"] == "SEM of X rods" and s.shared.startswith("(a,b) Reprinted")
     s = split_caption("(a) TEM image. (b) HRTEM image. The white and black scale bars are 100 and 5 nm, respectively.")
     assert "scale bars" not in s.segments["b"]
 

@@ -73,7 +73,9 @@ _SCALE_START_RE = re.compile(
 # Publisher notes speak for the figure wherever they stand ("(b) ... . Reprinted with permission from [12]. Copyright
 # 2019 Elsevier. (c) ...").
 _PUBLISHER_NOTE_RE = re.compile(
-    r"^\s*(?:Copyright\b|©|(?:Reproduced|Adapted|Reprinted|Modified)\s+(?:with|from|by)\b)", re.I
+    r"^\s*(?:\(\s*[A-Za-z](?:\s*[,–-]\s*[A-Za-z])*\s*\)\s*)?"  # "(a,b) Reprinted with permission from [12]"
+    r"(?:Copyright\b|©|(?:Reproduced|Adapted|Reprinted|Modified)\s+(?:with|from|by)\b)",
+    re.I,
 )
 _SHARED_START_RE = re.compile(
     r"^\s*(?:Error bars|All (?:data|images|panels|measurements|experiments)|In all panels|Data (?:are|is|were) "
@@ -186,7 +188,8 @@ _INITIAL_RE = re.compile(r"(?<![°\d])(?<!\d\s)\b[A-Z]\.$")
 _NOT_SURNAME_RE = re.compile(
     r"\s*(?:(?i:\(?\s*(?:insets?\s+)?scale\s*bars?\b)|\(\s*[A-Za-z]\d{0,2}\s*(?:[,–-]\s*[A-Za-z]\d{0,2}\s*)*\)"
     r"|[a-z]\d{0,2}(?:\s*[,–-]\s*[a-z]\d{0,2})*[,.:]?\s+[A-Z]"
-    r"|(?:The|This|These|Those|In|For|All|Each|Inset|Insets|Arrows?|Dashed|Here|Note|Error|Data)\b)",
+    r"|(?:The|This|These|Those|In|For|All|Each|Inset|Insets|Arrows?|Dashed|Here|Note|Error|Data|Reprinted|Reproduced|"
+    r"Adapted|Copyright)\b)",
 )
 
 
@@ -477,6 +480,8 @@ def _find_markers(text: str, prefer_roman: bool) -> list[_Marker]:
         end = m.end() + len(re.match(rf"\s*(?:[,:.]|{_DASH})?\s*", after).group(0))  # type: ignore[union-attr]
         if in_scale_sentence(m.start()) or not follows_text:
             continue
+        if _PUBLISHER_NOTE_RE.match(after):
+            continue  # "(a,b) Reprinted with permission from [12]": a note naming panels opens no text (shared)
         if not (at_start or inline):
             if labels and not _VERB_AFTER_RE.match(after) and not reference:
                 mid.append(_Marker(m.start(), end, labels, raw, "inline", _is_upper(raw)))
@@ -1013,8 +1018,14 @@ def _coordinated_tails(body: str, pieces: list[tuple[list[str], int, int]]) -> d
 
     tails: dict[int, str] = {}
     for k in sorted(frag):
-        if not frag[k].endswith("-") or re.search(r"[=<>±]", frag[k]):
-            continue  # only a suspended hyphen is sure to be a modifier; not values ("y = 0, (b) y = 0.012 mol%")
+        if re.search(r"[=<>±]", frag[k]):
+            continue  # not values ("y = 0, (b) y = 0.012 mol%")
+        parallel = _parallel_compound(body, frag[k], pieces, k)
+        if parallel is not None:  # "(a) Low-magnification and (b) high-magnification SEM images of the film"
+            tails[k] = parallel
+            continue
+        if not frag[k].endswith("-"):
+            continue  # only a suspended hyphen is sure to be a modifier
         end = k + 1
         while end in frag:
             end += 1
@@ -1029,6 +1040,25 @@ def _coordinated_tails(body: str, pieces: list[tuple[list[str], int, int]]) -> d
             tails[k] = got
             break
     return tails
+
+
+def _parallel_compound(body: str, fragment: str, pieces: list[tuple[list[str], int, int]], k: int) -> str | None:
+    """The head a fragment of one hyphenated word shares with the next piece when that piece opens with a compound of
+    the same second part ("(a) Low-magnification and (b) high-magnification SEM images of X": a takes "SEM images
+    of X"); ``None`` otherwise. The parallel compounds are the cue that the fragment is a modifier."""
+    words = fragment.split()
+    if len(words) != 1 or "-" not in words[0].strip("-") or k + 1 >= len(pieces) or not pieces[k + 1][0]:
+        return None
+    _, a, b = pieces[k + 1]
+    spans = _sentence_spans(body, a, b)
+    if not spans:
+        return None
+    head = body[spans[0][0] : spans[0][1]].split()
+    if len(head) < 2 or "-" not in head[0]:
+        return None
+    if head[0].split("-", 1)[1].lower() != words[0].split("-", 1)[1].lower():
+        return None
+    return _clean(" ".join(head[1:])) or None
 
 
 def _legend_then_note(sentence: str) -> bool:
@@ -1126,10 +1156,11 @@ def _lead_in_groups(
             continue
         _, a, b = pieces[k]
         spans = _sentence_spans(body, a, b)
-        head = _clean(body[spans[0][0] : spans[0][1]]) if spans else ""
+        raw = body[spans[0][0] : spans[0][1]].strip() if spans else ""
+        head = _clean(raw)
         # the head carries the sentence on: four words or more, and not itself an item of the list ("y = 0.012 mol%,
         # and (c) ...")
-        if len(head.split()) >= 4 and not re.search(r"(?:,|\band|\bor|&)$", head):
+        if len(head.split()) >= 4 and not re.search(r"(?:,|\band|\bor|&)$", raw):
             for j in chain:
                 add_text[j] = head
             group_of[k] = [lab for j in chain for lab in pieces[j][0]]
