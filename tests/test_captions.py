@@ -278,6 +278,11 @@ def test_sentence_scope_follows_the_labels_a_sentence_names() -> None:
     assert s.segments["a"] == "HRTEM images." and s.segments["b"].endswith("The inset in (b) shows a simulated image.")
     s = split_caption("(a) Film A. (b) Film B after 2 h. The grains are larger, as in (a).")
     assert s.segments["b"].endswith("as in (a).") and s.segments["a"] == "Film A."
+    # a mention inside the predicate after a participle names a panel the sentence compares with: it stays
+    s = split_caption("(a) Film. (b) Grains. (c) EDS map. The Cu signal follows the particles shown in (b).")
+    assert s.segments["c"].endswith("shown in (b).") and s.segments["b"] == "Grains."
+    s = split_caption("(a) Film. (b) Grains. (c) EDS map. The inset shown in (a) is a photograph.")
+    assert s.segments["a"].endswith("is a photograph.") and s.segments["c"] == "EDS map."
 
 
 def test_labels_in_prose_and_labels_after_their_text_inside_a_panel() -> None:

@@ -1071,18 +1071,51 @@ def _legend_then_note(sentence: str) -> bool:
     return any(_CLOSING_NOTE_RE.match(c) for c in clauses[1:])
 
 
-def _reference_labels(sentence: str, prefer_roman: bool) -> list[str]:
-    """Labels a sentence names as the panels it speaks about: parenthesised lists after "in"/"of" ("The results in (A)
-    and (B) are ...", "The inset of (b) ...", "[in (B)]"); not comparisons ("as in (a)", "than in (b)") and not
-    labels of another figure ("Fig. 2 (b)")."""
+# A finite verb (or a participle) before a label mention: the mention is no longer in the sentence's subject.
+_VERB_WORD_RE = re.compile(
+    r"\b(?:is|are|was|were|be|been|has|have|shows?|showing|shown|indicates?|represents?|marks?|marked|reveals?|"
+    r"corresponds?|displays?|depicts?|illustrates?|follows?|agrees?|confirms?|suggests?|demonstrates?|seen|given|"
+    r"presented|highlighted|indicated|can|could|may)\b",
+    re.I,
+)
+_PARTICIPLE_IN_RE = re.compile(
+    r"\b(?:shown|seen|marked|indicated|given|displayed|presented|depicted|illustrated|highlighted|labell?ed)\s+in\s*\[?\s*$",
+    re.I,
+)
+
+
+def _subject_reference_labels(sentence: str, prefer_roman: bool) -> list[str]:
+    """The labels a sentence is ABOUT: a reference ("in (b)", "of (a)", see :func:`_reference_labels`) in its subject
+    (before any verb, within its first ten words: "The inset in (b) shows ...", "The inset shown in (a) is ...",
+    "Arrow 1 in (c) indicates ...", "The results in (A) and (B) are ...") or closing it after a noun ("... agree
+    between the experiments and model in (C) and (D)."). A mention inside the predicate after a participle ("The Cu
+    signal follows the particles shown in (c).", "... as seen in (b).") names another panel the sentence compares
+    with: the sentence stays with its own panel."""
     out: list[str] = []
     for m in _PAREN_CHAIN_RE.finditer(sentence):
-        before = sentence[: m.start()]
-        if before and re.match(r"[A-Za-z0-9]", before[-1]):
-            continue  # "f(d)", "Fig. 2(b)"
-        if not _REF_IN_RE.search(before) or re.search(r"\b(?:as|than|like)\s+in\s*\[?\s*$", before, re.I):
+        labs = _reference_labels(m.group(0), prefer_roman, before=sentence[: m.start()])
+        if not labs:
             continue
-        if re.search(r"\bFig(?:ure)?s?\.?\s*S?\d+\s*$", before, re.I):
+        before = sentence[: m.start()]
+        subject = len(before.split()) <= 10 and not _VERB_WORD_RE.search(re.sub(r"\bshown\s+in\s*$", "", before))
+        closing = re.fullmatch(r"[\s.;:)\]]*", sentence[m.end() :]) is not None and not _PARTICIPLE_IN_RE.search(before)
+        if subject or closing:
+            out.extend(x for x in labs if x not in out)
+    return out
+
+
+def _reference_labels(sentence: str, prefer_roman: bool, before: str = "") -> list[str]:
+    """Labels a sentence names as the panels it speaks about: parenthesised lists after "in"/"of" ("The results in (A)
+    and (B) are ...", "The inset of (b) ...", "[in (B)]"); not comparisons ("as in (a)", "than in (b)") and not
+    labels of another figure ("Fig. 2 (b)"). ``before``: text standing before ``sentence`` (to check one mention)."""
+    out: list[str] = []
+    for m in _PAREN_CHAIN_RE.finditer(sentence):
+        prior = before + sentence[: m.start()]
+        if prior and re.match(r"[A-Za-z0-9]", prior[-1]):
+            continue  # "f(d)", "Fig. 2(b)"
+        if not _REF_IN_RE.search(prior) or re.search(r"\b(?:as|than|like)\s+in\s*\[?\s*$", prior, re.I):
+            continue
+        if re.search(r"\bFig(?:ure)?s?\.?\s*S?\d+\s*$", prior, re.I):
             continue
         for lab in parse_label_list(" ".join(re.findall(r"\(([^)]*)\)", m.group(0))), prefer_roman=prefer_roman):
             if re.fullmatch(r"[a-z](?:\d{1,2})?", lab) and lab not in out:
@@ -1109,7 +1142,7 @@ def _later_sentence_scope(
     * labels written after their own text that are new and continue the sequence ("Continuum solutions ... for
       translational velocity (B) and sinkage (C) versus ..."): the sentence opens their text.
     """
-    named = _reference_labels(sentence, prefer_roman)
+    named = _subject_reference_labels(sentence, prefer_roman)
     if named and set(named) <= labelled:
         if set(named) != set(cur):
             explain.append(f"sentence {sentence[:40]!r} names {','.join(named)}: goes to them")
