@@ -344,3 +344,25 @@ def test_a_sequence_that_starts_again_inside_a_panel_enumerates_items_of_that_pa
     assert s.labels == ["a", "b"] and "Fe-bridge-Ti" in s.segments["b"] and s.shared.startswith("(For interpretation")
     s = split_caption("(a) Film. (b) Film after 2 h. (a) and (b) share the colour scale.")
     assert "c" not in s.labels
+
+
+def test_panels_named_by_position_in_a_caption_without_letters() -> None:
+    """ "Left: X. Right: Y." / "Top, X; bottom, Y" / "(Top left) X. (Bottom) Y." name panels by position (for a figure
+    printed without letters); positions inside a sentence ("(left)", "(right)") and a lone "Left:" are not a layout,
+    and a caption with letter labels keeps its letters."""
+    s = split_caption("Figure 3. Morphology. Left: SEM image of the film. Right: TEM image of a grain.")
+    assert s.positions == {"left": "SEM image of the film.", "right": "TEM image of a grain."} and s.labels == []
+    assert s.position_caption("Left") == "Morphology. SEM image of the film." and s.position_caption("top") is None
+    assert split_caption("Maps. Top, Raman spectra; bottom, PL maps.").positions == {
+        "top": "Raman spectra",
+        "bottom": "PL maps.",
+    }
+    assert set(split_caption("(Top left) SEM. (Top right) EDS map. (Bottom) XRD.").positions) == {
+        "top left",
+        "top right",
+        "bottom",
+    }
+    assert split_caption("Probe (left). The images (right) come from the dot (middle).").positions == {}
+    assert split_caption("Left: a photograph of the cell.").positions == {}
+    s = split_caption("(a) SEM (top) and TEM (bottom) images. (b) XRD.")
+    assert s.positions == {} and s.labels == ["a", "b"]

@@ -282,6 +282,10 @@ class CaptionSplit:
     explain: list[str] = field(default_factory=list)
     # values of a "Scale bars are 1 µm and 5 nm, respectively." statement, given to the labels in order at the end
     respectively: list[tuple[float, str]] = field(default_factory=list, repr=False)
+    # panels named by position in a caption without letter labels ("Left: SEM image. Right: TEM image.", "Top, ...;
+    # bottom, ..."): position ("left", "top right", ...) -> its text; for panels the image shows without letters
+    positions: dict[str, str] = field(default_factory=dict)
+    position_title: str = ""  # the text before the first position marker
 
     @property
     def labels(self) -> list[str]:
@@ -341,6 +345,14 @@ class CaptionSplit:
             return self.full
         return f"{self.shared} {seg}".strip() if self.shared else seg
 
+    def position_caption(self, position: str) -> str | None:
+        """Sub-caption of a panel named by position ("left", "top right"): the title + its text; ``None`` when the
+        caption names no such position."""
+        text = self.positions.get(" ".join(position.lower().replace("-", " ").split()))
+        if text is None:
+            return None
+        return f"{self.position_title} {text}".strip()
+
     def to_dict(self) -> dict[str, Any]:
         """JSON form used by ``matsearch caption split --json``."""
         return {
@@ -353,6 +365,7 @@ class CaptionSplit:
             "scale_inset": {k: {"value": v, "unit": u} for k, (v, u) in self.scale_inset.items()},
             "scale_scope": dict(self.scale_scope),
             "scale_sentences": list(self.scale_sentences),
+            "positions": dict(self.positions),
             "explain": list(self.explain),
         }
 
@@ -964,6 +977,8 @@ def split_caption(text: str) -> CaptionSplit:
                 shared.append(sentence)
 
     result.segments = {lab: _join(segs[lab]) for lab in order}
+    if not order:
+        result.positions, result.position_title = _positional_segments(body, result.explain)
     result.shared = _join(shared)
     if result.respectively and len(result.respectively) == len(order):
         for lab, value in zip(order, result.respectively, strict=True):
@@ -1102,6 +1117,39 @@ def _subject_reference_labels(sentence: str, prefer_roman: bool) -> list[str]:
         if subject or closing:
             out.extend(x for x in labs if x not in out)
     return out
+
+
+_POSITION_WORD = r"(?:top|bottom|upper|lower|left|right|middle|center|centre)"
+_POSITION_MARKER_RE = re.compile(
+    rf"(?P<pos>{_POSITION_WORD}(?:[\s-]+{_POSITION_WORD})?)(?:\s+(?:panels?|rows?|columns?|images?|plots?))?"
+    r"(?:\s*[:,]\s+|\s+-\s+|\s*\)\s+)(?=\S)",
+    re.I,
+)
+
+
+def _positional_segments(body: str, explain: list[str]) -> tuple[dict[str, str], str]:
+    """Panels named by their position at the start of a sentence or clause ("Left: SEM image of X. Right: TEM image.",
+    "Top, spectra; bottom, maps.", "(Top left) …"), in a caption without letter labels: position -> text up to the
+    next position marker. Positions inside a sentence ("SEM image (left) and TEM image (right)") are not markers."""
+    starts = sorted(_clause_starts(body))
+    found: list[tuple[int, int, str]] = []
+    for pos in starts:
+        if pos >= len(body):
+            continue
+        at = pos + 1 if body[pos] == "(" else pos
+        m = _POSITION_MARKER_RE.match(body, at)
+        if m is None or (body[pos] == "(" and ")" not in m.group(0)) or (body[pos] != "(" and ")" in m.group(0)):
+            continue
+        found.append((pos, m.end(), " ".join(m.group("pos").lower().replace("-", " ").split())))
+    if len(found) < 2 or len({f[2] for f in found}) < 2:
+        return {}, ""  # one position alone ("Left: ...") is a description, not a layout
+    out: dict[str, str] = {}
+    for k, (_a, b, name) in enumerate(found):
+        end = found[k + 1][0] if k + 1 < len(found) else len(body)
+        text = _clean(body[b:end])
+        out[name] = f"{out[name]} {text}".strip() if name in out else text
+    explain.append(f"positional panels: {', '.join(out)}")
+    return out, _clean(body[: found[0][0]])
 
 
 def _reference_labels(sentence: str, prefer_roman: bool, before: str = "") -> list[str]:
