@@ -74,11 +74,14 @@ GRID_FRAMES: dict[str, list[tuple[int, int, int, int]]] = {
 }
 
 
+def panel_annotations() -> dict[str, list[dict[str, Any]]]:
+    """The hand-annotated panels of every part, by figure file (no image is fetched)."""
+    return {k: v for path in (PANELS, PANELS4, PANELS5) for k, v in json.loads(path.read_text())["figures"].items()}
+
+
 def load() -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], Path]:
     cache = ensure(DEFAULT_CACHE)
-    manifest = figures()
-    panels = {k: v for path in (PANELS, PANELS4, PANELS5) for k, v in json.loads(path.read_text())["figures"].items()}
-    return manifest, panels, cache
+    return figures(), panel_annotations(), cache
 
 
 def eval_split(
@@ -102,7 +105,8 @@ def eval_split(
             cpu["figures"] += 1
             crops = [img.crop(p.bbox) for p in found]
             for p, (kind, prob) in zip(found, classify_panels(crops, image_vectors_of(crops, settings)), strict=True):
-                p.type, p.type_confidence = fuse(kind, prob, p.segment, p.label)  # as split_figure / fill_types do
+                # as split_figure / fill_types do
+                p.type, p.type_confidence = fuse(kind, prob, p.segment, p.label, context=p.caption)
             pred = [p.to_dict() for p in found]
             one = Tally()
             one.add(pred, truth)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from matsearch.indexer.figures.keywords import extract_keywords
+from matsearch.indexer.figures.keywords import TECHNIQUE_KIND, TECHNIQUES, extract_keywords, technique_pattern
 
 
 def test_techniques_specific_wins() -> None:
@@ -29,3 +29,15 @@ def test_acronyms_and_conditions_are_not_materials() -> None:
 
 def test_empty() -> None:
     assert extract_keywords("") == {"techniques": [], "materials": [], "elements": []}
+
+
+def test_voltammetry_spelled_out() -> None:
+    assert extract_keywords("Cyclic voltammetry and linear sweep voltammetry of Pt/C")["techniques"] == ["CV", "LSV"]
+
+
+def test_technique_kinds_and_short_acronyms() -> None:
+    assert set(TECHNIQUE_KIND) <= set(TECHNIQUES)
+    assert set(TECHNIQUE_KIND.values()) <= {"microscopy", "diffraction", "graph"}
+    assert technique_pattern("CV").search("conventional (CV) mice")
+    assert not technique_pattern("CV", short_acronyms=False).search("conventional (CV) mice")
+    assert technique_pattern("CV", short_acronyms=False).search("cyclic voltammetry curves")

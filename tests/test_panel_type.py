@@ -17,6 +17,7 @@ from matsearch.indexer.figures.panel_type import (
     INNER_MIN_SHARE,
     PANEL_TYPES,
     caption_cue,
+    caption_type,
     classes,
     classify_panels,
     fuse,
@@ -141,6 +142,30 @@ def test_caption_cue_speaks_for_each_label_of_a_shared_segment() -> None:
     assert caption_cue("Mean offset latencies for regular sequences per group ± 2 SEM.") is None
     assert caption_cue("Dose-response curves. Error bars are SEM (n = 3).") == "graph"
     assert fuse("graph", 0.8, seg, "f") == ("microscopy", 0.6) and fuse("graph", 0.8, seg, "g") == ("graph", 0.8)
+    assert caption_type is caption_cue  # one contract: the cue fuse uses
+
+
+def test_technique_names_are_a_weaker_cue() -> None:
+    """Spelled-out technique names give the kind their data is shown as (keywords.TECHNIQUE_KIND), only where no
+    word names a kind of picture; one- and two-letter acronyms ("conventional (CV) mice") are not cues."""
+    assert caption_cue("X-ray photoelectron spectroscopy of the Ag 3d region") == "graph"
+    assert caption_cue("Cyclic voltammetry of the electrodes at 50 mV s-1") == "graph"
+    assert caption_cue("Atomic force microscopy of the film after annealing") == "microscopy"
+    assert caption_cue("Reg3g transcripts in germ-free (GF) and conventional (CV) mice") is None
+    assert caption_cue("Fourier transform infrared (FTIR) spectra of the powders") == "graph"  # not an FFT
+    assert caption_cue("STEM-EDS spectra of the particle") == "graph"  # the picture word beats the technique
+    assert caption_cue("STEM-EDS maps of Ag and Pd") == "microscopy"
+
+
+def test_fuse_falls_back_to_the_panel_caption() -> None:
+    """A segment naming no kind leaves the word to the panel's caption (shared text + segment): as strong as a
+    segment for an unlabelled panel (the caption is its own), weaker for a labelled one."""
+    title = "SEM images of advanced TiO2 nanotube morphologies. Bamboo-type nanotubes grown under AV conditions."
+    seg = "Bamboo-type nanotubes grown under AV conditions."
+    assert fuse("illustration", 0.7, seg, "a", context=title) == ("microscopy", 0.6)
+    assert fuse("illustration", 0.85, seg, "a", context=title) == ("illustration", 0.85)  # the classifier is sure
+    assert fuse("illustration", 0.85, None, None, context=title) == ("microscopy", 0.6)  # unlabelled: its caption
+    assert fuse("graph", 0.7, "XRD patterns of the films", "b", context="SEM and XRD. XRD patterns") == ("graph", 0.7)
 
 
 def test_trainer_refuses_a_features_cache_of_another_recipe(tmp_path: Path) -> None:

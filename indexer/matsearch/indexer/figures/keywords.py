@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-__all__ = ["extract_keywords", "TECHNIQUES"]
+__all__ = ["extract_keywords", "technique_pattern", "TECHNIQUES", "TECHNIQUE_KIND"]
 
 # canonical technique -> patterns (regex, case-sensitive for acronyms, case-insensitive for names)
 TECHNIQUES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -53,12 +53,23 @@ TECHNIQUES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "NMR": ((r"NMR",), (r"nuclear magnetic resonance",)),
     "TGA": ((r"TGA",), (r"thermogravimetr\w*",)),
     "BET": ((r"BET",), (r"adsorption[-–\s]desorption isotherm\w*",)),
-    "CV": ((r"CV",), (r"cyclic voltammo\w*",)),
-    "LSV": ((r"LSV",), (r"linear (?:scan|sweep) voltammo\w*",)),
+    "CV": ((r"CV",), (r"cyclic voltamm\w*",)),
+    "LSV": ((r"LSV",), (r"linear (?:scan|sweep) voltamm\w*",)),
     "EIS": ((r"EIS",), (r"impedance spectr\w*", r"nyquist plot\w*")),
     "GCD": ((r"GCD",), (r"galvanostatic charge[-–\s]discharge",)),
     "DFT": ((r"DFT",), (r"density functional theory",)),
     "simulation": ((), (r"simulated", r"simulation")),
+}
+# The kind of picture a technique's data is shown as (a panel type of :mod:`panel_type`), for the caption cue of the
+# panel type. Techniques whose data is shown either way are left out: EDS / EELS (a spectrum or a map), FFT (a
+# pattern, or an inverse-FFT image), EBSD (a pattern or an orientation map), electron diffraction's bare "ED", DFT,
+# simulation.
+TECHNIQUE_KIND: dict[str, str] = {
+    **dict.fromkeys(("HAADF-STEM", "ABF-STEM", "STEM", "HRTEM", "TEM", "SEM", "AFM", "STM"), "microscopy"),
+    **dict.fromkeys(("optical microscopy", "EDS mapping", "cryo-EM"), "microscopy"),
+    "SAED": "diffraction",
+    **dict.fromkeys(("XRD", "XPS", "Raman", "FTIR", "UV-vis", "PL", "XAS", "TGA", "BET", "NMR"), "graph"),
+    **dict.fromkeys(("CV", "LSV", "EIS", "GCD"), "graph"),
 }
 # A more specific technique suppresses a generic one found only through the specific one's text.
 _IMPLIES = {"HAADF-STEM": ("STEM",), "ABF-STEM": ("STEM",), "HRTEM": (), "EDS mapping": ("EDS",)}
@@ -102,10 +113,11 @@ _SYMBOL_WORD_RE = re.compile(
 )
 
 
-@lru_cache(maxsize=1)
-def _technique_res() -> list[tuple[str, re.Pattern[str]]]:
+@lru_cache(maxsize=2)
+def _technique_res(short_acronyms: bool = True) -> list[tuple[str, re.Pattern[str]]]:
     out: list[tuple[str, re.Pattern[str]]] = []
-    for name, (acronyms, phrases) in TECHNIQUES.items():
+    for name, (all_acronyms, phrases) in TECHNIQUES.items():
+        acronyms = [a for a in all_acronyms if short_acronyms or not re.fullmatch(r"[A-Z]{1,2}", a)]
         parts = []
         if acronyms:
             parts.append(r"(?<![A-Za-z0-9])(?:" + "|".join(acronyms) + r")s?(?![A-Za-z0-9])")
@@ -113,6 +125,13 @@ def _technique_res() -> list[tuple[str, re.Pattern[str]]]:
             parts.append(r"(?i:\b(?:" + "|".join(phrases) + r"))")
         out.append((name, re.compile("|".join(parts))))
     return out
+
+
+def technique_pattern(name: str, short_acronyms: bool = True) -> re.Pattern[str]:
+    """The compiled pattern that finds technique ``name`` of :data:`TECHNIQUES` (acronyms case-sensitively, spelled-out
+    names case-insensitively); ``short_acronyms=False`` leaves out one- and two-letter acronyms ("CV" is also
+    "conventional", "PL" a place), keeping the spelled-out names."""
+    return dict(_technique_res(short_acronyms))[name]
 
 
 @lru_cache(maxsize=1)

@@ -34,6 +34,7 @@ import numpy as np
 from PIL import Image
 
 from matsearch.core.settings import Settings
+from matsearch.indexer.figures.keywords import TECHNIQUE_KIND, technique_pattern
 
 PANEL_TYPES = ("microscopy", "diffraction", "graph", "illustration", "photo", "other")
 WEIGHTS_NAME = "panel-type"
@@ -46,7 +47,7 @@ _model: dict[str, Any] | None = None
 # diffraction patterns and FFTs are "diffraction"). Matched case-sensitively for acronyms, else case-insensitively.
 _CUES: dict[str, tuple[str, ...]] = {
     "microscopy": (
-        r"\b(?:HR-?|S|HAADF-?S?|ABF-?S?|BF-?|ADF-?|FE-?|cryo-?)?(?:TEM|SEM|STEM)\b(?! spectr| EDS)",
+        r"\b(?:HR-?|S|HAADF-?S?|ABF-?S?|BF-?|ADF-?|FE-?|cryo-?)?(?:TEM|SEM|STEM)\b(?![- ](?:spectr|EDS|EDX|EELS))",
         r"(?i:\bmicrograph|\belectron microscop|\bAFM\b|\bSTM\b(?! spectr)|\belemental map|\bEDS map|\bEDX map)",
         r"(?i:\b(?:bright|dark)[- ]field\b|\bfluorescence image|\bconfocal\b|\boptical micro)",
         # an inverse Fourier transform is a real-space image; "EDX) mapping": an elemental map
@@ -55,12 +56,14 @@ _CUES: dict[str, tuple[str, ...]] = {
     "diffraction": (
         r"\b(?<!nverse )(?:SAED|FFT|CBED|NBED)\b",
         r"(?i:(?<!x-ray )\belectron diffraction|\bdiffractogram|\bKikuchi)",
-        r"(?i:(?<!inverse )(?<!fast )\b(?:fast )?fourier transform)",  # an inverse one is a real-space image
+        # an inverse one is a real-space image; Fourier-transform infrared (FTIR) is a spectrum
+        r"(?i:(?<!inverse )(?<!fast )\b(?:fast )?fourier transform(?:ed)?(?![- ]infrared|[- ]IR\b))",
         r"\b(?:SA)?ED patterns?\b",  # "simulated ED patterns" (electron diffraction)
     ),
     "graph": (
         r"\b(?:XRD|XPS|FTIR|FT-IR|UV-?vis|Raman|EELS(?!\)?\s+(?:elemental\s+)?map)|XANES|EXAFS|TGA|DSC|BET)\b",
         r"(?i:\bspectr(?:um|a)\b|\bcurves?\b|\bplots?\b|\bprofiles?\b|\bhistograms?\b|\bdistributions?\b)",
+        r"(?i:\bline[- ]scans?\b)",
         r"(?i:\bisotherms?\b|\bvoltammogram|\bnyquist\b|\bas a function of\b|\bversus\b|\bvs\.? )",
         r"(?i:\bx-ray diffraction\b|\bpatterns? of .{0,40}\b(?:XRD|x-ray)\b)",
     ),
@@ -71,7 +74,15 @@ _CUES: dict[str, tuple[str, ...]] = {
     "photo": (r"(?i:\bphotograph|\bphoto\b|\bdigital image|\bcamera\b)",),
 }
 _CUE_RES = {kind: [re.compile(p) for p in pats] for kind, pats in _CUES.items()}
-CAPTION_OVERRIDE_BELOW = 0.97  # the classifier keeps its type only when at least this sure
+# Technique names (keywords.TECHNIQUES, "X-ray photoelectron spectroscopy", "cyclic voltammetry", "atomic force
+# microscopy"): the kind their data is shown as (keywords.TECHNIQUE_KIND). A weaker cue, read only where the words
+# above name no kind of picture ("STEM-EDS spectra" is a spectrum although STEM is a microscopy technique).
+_TECHNIQUE_RES = {
+    kind: [technique_pattern(t, short_acronyms=False) for t, k in TECHNIQUE_KIND.items() if k == kind]
+    for kind in sorted(set(TECHNIQUE_KIND.values()))
+}
+CAPTION_OVERRIDE_BELOW = 0.97  # the classifier keeps its type only when at least this sure of another
+CONTEXT_OVERRIDE_BELOW = 0.8  # the same for a cue of the panel's wider caption text (see fuse)
 
 # A picture inside plot axes (see the module doc): the region's share of the panel (cells), how much of its box the
 # textured cells fill, and how sure the classifier must be of the region's picture type.
@@ -81,20 +92,18 @@ _AXES_TYPES = ("graph", "other")  # types a picture inside axes is mistaken for
 _PICTURE_TYPES = ("microscopy", "diffraction", "photo")
 
 
-def caption_type(segment: str | None) -> str | None:
-    """The one kind of picture a panel's own caption segment names, or None (no cue, or cues of several kinds)."""
-    kinds = _first_cues(segment) if segment else {}
-    return next(iter(kinds)) if len(kinds) == 1 else None
-
-
 def _first_cues(text: str) -> dict[str, int]:
-    """kind -> where in ``text`` its first cue starts."""
-    out: dict[str, int] = {}
-    for kind, res in _CUE_RES.items():
-        starts = [m.start() for r in res for m in [r.search(text)] if m is not None]
-        if starts:
-            out[kind] = min(starts)
-    return out
+    """kind -> where in ``text`` its first cue starts (the words naming a kind of picture; where there are none, the
+    technique names)."""
+    for table in (_CUE_RES, _TECHNIQUE_RES):
+        out: dict[str, int] = {}
+        for kind, res in table.items():
+            starts = [m.start() for r in res for m in [r.search(text)] if m is not None]
+            if starts:
+                out[kind] = min(starts)
+        if out:
+            return out
+    return {}
 
 
 def _label_words(segment: str, label: str) -> str:
@@ -141,11 +150,28 @@ def caption_cue(segment: str | None, label: str | None = None) -> str | None:
     return min(cues, key=lambda k: cues[k]) if cues else None
 
 
-def fuse(kind: str, prob: float, segment: str | None, label: str | None = None) -> tuple[str, float]:
-    """The image classifier's (type, probability) corrected by the caption segment's cue (see the module doc and
-    :func:`caption_cue`; pass the panel's ``label`` so a segment shared by several panels speaks for each)."""
-    cue = caption_cue(segment, label)
-    if cue is None or cue == kind or prob >= CAPTION_OVERRIDE_BELOW:
+caption_type = caption_cue  # the one contract: the cue :func:`fuse` uses (older name, kept for callers)
+
+
+def fuse(
+    kind: str, prob: float, segment: str | None, label: str | None = None, context: str | None = None
+) -> tuple[str, float]:
+    """The image classifier's (type, probability) corrected by the caption's cue (see the module doc and
+    :func:`caption_cue`; pass the panel's ``label`` so a segment shared by several panels speaks for each).
+
+    The panel's own segment speaks first. Where it names no kind of picture (or there is none), ``context`` — the
+    panel's caption as indexed: the figure's shared text + its segment, or the whole caption — does: as strongly
+    for an unlabelled panel (``label`` None: the caption is its own), more weakly for a labelled one (a title
+    naming one kind, "SEM images of …", speaks for all panels; the classifier keeps its type when
+    ``CONTEXT_OVERRIDE_BELOW`` sure)."""
+    cue, limit = caption_cue(segment, label), CAPTION_OVERRIDE_BELOW
+    if cue is None and context and context != segment:
+        if label is None:
+            cue = caption_cue(context)
+        else:  # a title naming several kinds ("HRTEM image and structural models of ...") speaks for none
+            kinds = _first_cues(_NOT_THE_PICTURE.sub(" ", context))
+            cue, limit = (next(iter(kinds)) if len(kinds) == 1 else None), CONTEXT_OVERRIDE_BELOW
+    if cue is None or cue == kind or prob >= limit:
         return kind, prob
     return cue, 0.6
 

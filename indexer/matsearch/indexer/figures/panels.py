@@ -170,7 +170,7 @@ def split_figure(
         vectors = image_vectors_of(crops, settings)
         typed = classify_panels(crops, vectors, encode=lambda ims: image_vectors_of(ims, settings))
         for p, (kind, prob) in zip(panels, typed, strict=True):
-            kind, prob = fuse(kind, prob, p.segment, p.label)
+            kind, prob = fuse(kind, prob, p.segment, p.label, context=p.caption)
             p.type, p.type_confidence = kind, round(prob, 3)
     if scale:
         from matsearch.indexer.figures.scales import ScaleTask, assign_scales
@@ -305,7 +305,8 @@ def fill_types(
     vectors = np.asarray(image_vectors)[todo]
     typed = classify_panels([images[i] for i in todo], vectors, encode=encode)  # a broken model raises
     for i, (kind, prob) in zip(todo, typed, strict=True):
-        kind, prob = fuse(kind, prob, payloads[i].get("sub_caption"), payloads[i].get("panel_label"))
+        p = payloads[i]
+        kind, prob = fuse(kind, prob, p.get("sub_caption"), p.get("panel_label"), context=p.get("caption"))
         payloads[i]["type"] = kind
         payloads[i]["type_confidence"] = round(prob, 3)
 
