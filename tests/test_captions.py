@@ -366,3 +366,22 @@ def test_panels_named_by_position_in_a_caption_without_letters() -> None:
     assert split_caption("Left: a photograph of the cell.").positions == {}
     s = split_caption("(a) SEM (top) and TEM (bottom) images. (b) XRD.")
     assert s.positions == {} and s.labels == ["a", "b"]
+
+
+def test_bold_labels_in_plain_text() -> None:
+    """Bold labels as plain text keeps them: markdown marks ("**a** SEM", "**(b)**", "*c*") are dropped around labels
+    only ("**P < 0.005" stays); bold labels glued to their text by HTML-to-text ("growth.aTEM image …;bHRTEM …;chigh-
+    resolution …") get their space back when the glued letters run a, b, c; "b, I-V curves" is b's text, not a list
+    "b, I–V"."""
+    s = split_caption("Fig. 2 **a** SEM image of the film. **b** TEM image. *c*, SAED pattern. *P < 0.05, **P < 0.005.")
+    assert s.segments["a"] == "SEM image of the film." and s.segments["c"] == "SAED pattern." and "**P" in s.shared
+    s = split_caption("Figure 1. **(a)** XRD patterns; **(b)** SEM image of the powder.")
+    assert s.segments == {"a": "XRD patterns", "b": "SEM image of the powder."}
+    s = split_caption(
+        "Growth.aTEM image of new particles;bHRTEM image of section B in (a);chigh-resolution TEM image;dmagnified A"
+    )
+    assert s.segments["b"] == "HRTEM image of section B in (a)" and s.segments["c"] == "high-resolution TEM image"
+    assert s.labels == ["a", "b", "c", "d"]
+    assert split_caption("The values are in Tab. 2.It shows e.g.The case.").labels == []
+    s = split_caption("Fig. 3 | Devices. a, Optical image. b, I-V curves. c, Transfer curves.")
+    assert s.segments == {"a": "Optical image.", "b": "I-V curves.", "c": "Transfer curves."}

@@ -52,6 +52,7 @@ _PAREN_RE = re.compile(rf"\(\s*(?P<list>{_LIST})\s*\)")
 _PAREN_CHAIN_RE = re.compile(rf"\(\s*(?P<list>{_LIST})\s*\)(?:{_SEP}\(\s*{_LIST}\s*\))*")
 _HALF_PAREN_RE = re.compile(rf"(?P<list>{_LIST})\)")
 _BARE_RE = re.compile(rf"(?P<list>{_LIST})(?P<term>\s*[,.:]\s+|\s*[,.:](?=\S)|\s+)")
+_BARE_SINGLE_RE = re.compile(rf"(?P<list>{_LABEL})(?P<term>\s*[,.:]\s+|\s*[,.:](?=\S)|\s+)")
 # A run of labels fused by lost separators at the start of a clause ("cd, A neural network ...", "efg: Maps"): a
 # label list only when its letters are consecutive and continue the caption's label sequence (see _find_markers).
 _FUSED_RUN_RE = re.compile(r"(?P<run>[a-z]{2,4})\s*[,:]\s+(?=[A-Z])")
@@ -526,27 +527,14 @@ def _find_markers(text: str, prefer_roman: bool) -> list[_Marker]:
             continue
         if not bm or overlaps(bm.start(), bm.end()):
             continue
-        raw, term = bm.group("list"), bm.group("term")
-        nxt = text[bm.end() : bm.end() + 1]
-        punct = term.strip() != ""
-        upper = _is_upper(raw)
-        single = re.fullmatch(_LABEL, raw) is not None
-        if not nxt:
-            continue
-        if punct:
-            if term.strip() == "." and not re.match(r"[A-Z(\[]", nxt):
+        # the longest list first; when it reads as prose ("b, I-V curves": "b, I–V" is no list), the first label alone
+        for bm_try in (bm, _BARE_SINGLE_RE.match(text, pos)):
+            if bm_try is None or (bm_try is not bm and bm_try.group("list") == bm.group("list")):
                 continue
-            if not re.match(r"[A-Za-z0-9(\[\"“']", nxt) and not nxt.isalpha():
-                continue
-        else:
-            prose = single and not upper and _PROSE_VERB_RE.match(text, bm.end()) is not None
-            # a capital of any script opens the text ("g Ω used to form ...", "k Δ of ...")
-            if not re.match(r"[A-Z0-9(\[\"“']", nxt) and not nxt.isupper() and not prose:
-                continue  # "d shows the details of ..." is a label opening a sentence, "a small ..." is not
-            if upper and single:
-                continue  # "A HAADF-STEM image": the article, not panel A
-        labels = parse_label_list(raw, prefer_roman=prefer_roman)
-        found.append(_Marker(bm.start(), bm.end(), labels, raw + term.rstrip(), "bare", upper))
+            bare = _bare_marker(text, bm_try, prefer_roman)
+            if bare is not None:
+                found.append(bare)
+                break
     # "a, Bright-field and b, dark-field TEM images": a bare "b," right after "and" opens the next label of the
     # sequence when the previous label's text is a short fragment of the same sentence.
     for m in re.finditer(r"\b(?:and|or)\s+(?P<lab>[a-z]\d{0,2}|[A-Z]),\s+(?=[A-Za-z])", text):
@@ -597,6 +585,68 @@ def _find_markers(text: str, prefer_roman: bool) -> list[_Marker]:
             found.append(cand)
     found.sort(key=lambda mk: mk.start)
     return found
+
+
+_GLUED_LABEL_RE = re.compile(r"(?:(?<=[.;])|^)(?P<lab>[a-z])(?=[A-Z][A-Za-z])")
+
+
+def _plain_labels(body: str, explain: list[str]) -> str:
+    """Labels written in a bold style that plain text kept as marks or lost the space of: markdown emphasis ("**a**
+    SEM image", "**(b)** TEM", "*c*") is dropped; bold labels glued to their text in HTML-to-text ("… crystal.aTEM
+    image …;bHRTEM image …;chigh-resolution TEM …") get their space back when the glued letters run a, b, c, … (two
+    before a capital at least; the next ones of the run may be glued to a lower-case word)."""
+    # only marks around a label list ("**P < 0.005" is a significance mark, not emphasis)
+    label = r"\(?[A-Za-z]\d{0,2}\)?(?:\s*[,–-]\s*\(?[A-Za-z]\d{0,2}\)?)*[.,:]?"
+    plain = re.sub(rf"(\*\*|__)({label})\1", r"\2", body)
+    plain = re.sub(rf"(?<![\w*])\*({label})\*(?![\w*])", r"\1", plain)
+    run: list[int] = []
+    expect = "a"
+    for m in _GLUED_LABEL_RE.finditer(plain):
+        if m.group("lab") == expect:
+            run.append(m.start())
+            expect = chr(ord(expect) + 1)
+    if len(run) >= 2:
+        pos = run[-1] + 1
+        while expect <= "z":
+            m2 = re.compile(rf"(?<=[.;]){expect}(?=[a-z]{{3,}})").search(plain, pos)
+            if m2 is None:
+                break
+            run.append(m2.start())
+            expect, pos = chr(ord(expect) + 1), m2.end()
+        for at in reversed(run):
+            # "c, " reads as a bare label before a lower-case word too ("c, high-resolution TEM image")
+            plain = f"{plain[:at]} {plain[at]}, {plain[at + 1 :]}" if at else f"{plain[0]}, {plain[1:]}"
+        plain = re.sub(r"\s+", " ", plain).strip()
+        explain.append(f"glued labels {','.join(chr(ord('a') + i) for i in range(len(run)))}: spaces restored")
+    if plain != body and len(run) < 2:
+        explain.append("markdown emphasis around labels dropped")
+    return plain
+
+
+def _bare_marker(text: str, bm: re.Match[str], prefer_roman: bool) -> _Marker | None:
+    """The marker of a bare label list at a clause start, or ``None`` when what follows is no panel text: "a Schematic",
+    "a, b The", "a–c SEM", "a, SEM", "A. TEM" are markers; "a small ...", "A HAADF image" (the article) are not."""
+    raw, term = bm.group("list"), bm.group("term")
+    nxt = text[bm.end() : bm.end() + 1]
+    punct = term.strip() != ""
+    upper = _is_upper(raw)
+    single = re.fullmatch(_LABEL, raw) is not None
+    if not nxt:
+        return None
+    if punct:
+        if term.strip() == "." and not re.match(r"[A-Z(\[]", nxt):
+            return None
+        if not re.match(r"[A-Za-z0-9(\[\"“']", nxt) and not nxt.isalpha():
+            return None
+    else:
+        prose = single and not upper and _PROSE_VERB_RE.match(text, bm.end()) is not None
+        # a capital of any script opens the text ("g Ω used to form ...", "k Δ of ...")
+        if not re.match(r"[A-Z0-9(\[\"“']", nxt) and not nxt.isupper() and not prose:
+            return None  # "d shows the details of ..." is a label opening a sentence, "a small ..." is not
+        if upper and single:
+            return None  # "A HAADF-STEM image": the article, not panel A
+    labels = parse_label_list(raw, prefer_roman=prefer_roman)
+    return _Marker(bm.start(), bm.end(), labels, raw + term.rstrip(), "bare", upper)
 
 
 def _filter_markers(markers: list[_Marker], explain: list[str], text: str = "") -> list[_Marker]:
@@ -818,6 +868,7 @@ def split_caption(text: str) -> CaptionSplit:
     if prefix and prefix.end() < len(body):
         result.explain.append(f"dropped figure prefix {prefix.group(0).strip()!r}")
         body = body[prefix.end() :]
+    body = _plain_labels(body, result.explain)
     # Roman ranges "i–v" are roman when no letter beyond "h" is ever used as a label.
     prefer_roman = not re.search(r"(?:^|[.;]\s|\()[j-uw-z](?:[,)\s])", body)
 
