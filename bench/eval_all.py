@@ -1,19 +1,25 @@
 """Every recognition step's evaluation, one command (``make eval``): each prints its table and writes its JSON
-under bench/results/; this writes bench/results/eval_all.json with what ran, how long, and where the results are.
+under bench/results/; this writes bench/results/eval_all.json with what ran, how long, and where the results are,
+and ends with the issues' Must-show table (``bench.must_show``: dev and held-out side by side, met / not met, read
+from the result files; a line whose file is missing says "not run"), also under "must_show" in eval_all.json.
 
-    .venv/bin/python -m bench.eval_all            # full evaluations (tens of minutes on 2 cores)
-    .venv/bin/python -m bench.eval_all --quick    # smaller query sets
+    .venv/bin/python -m bench.eval_all                 # full evaluations (tens of minutes on 2 cores)
+    .venv/bin/python -m bench.eval_all --quick         # smaller query sets
     .venv/bin/python -m bench.eval_all --only figures,xrd
+    .venv/bin/python -m bench.eval_all --summary-only  # the Must-show table from the result files there, no run
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bench import must_show
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -45,7 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller query sets")
     ap.add_argument("--only", help=f"comma-separated subset of {','.join(EVALS)}")
+    ap.add_argument("--summary-only", action="store_true", help="run nothing: print the Must-show table")
     args = ap.parse_args(argv)
+    if args.summary_only:
+        print(must_show.table(must_show.evaluate(must_show.load_results(RESULTS)), RESULTS))
+        return 0
     names = args.only.split(",") if args.only else list(EVALS)
     unknown = [n for n in names if n not in EVALS]
     if unknown:
@@ -58,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n=== {name}: {' '.join(cmd[1:])}", flush=True)
         start = time.monotonic()
         code = subprocess.call(cmd)
+        if args.quick and module == "bench.eval_stem":  # --quick writes its own file
+            result_file = "eval_stem_quick.json"
         summary.append(
             {
                 "name": name,
@@ -67,10 +79,14 @@ def main(argv: list[str] | None = None) -> int:
                 "results": str(RESULTS / result_file),
             }
         )
-    (RESULTS / "eval_all.json").write_text(json.dumps(summary, indent=1))
+    rows = must_show.evaluate(must_show.load_results(RESULTS))
+    report = {"runs": summary, "must_show": [dataclasses.asdict(r) for r in rows]}
+    (RESULTS / "eval_all.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
     print("\n evaluation      exit   seconds  results")
     for row in summary:
         print(f" {row['name']:<15} {row['exit_code']:>4} {row['seconds']:>9}  {row['results']}")
+    print("\nMust show (issues 9, 10, 11, 12, 15), from the result files under bench/results/:")
+    print(must_show.table(rows, RESULTS))
     return 0 if all(r["exit_code"] == 0 for r in summary) else 1
 
 
