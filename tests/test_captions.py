@@ -385,3 +385,26 @@ def test_bold_labels_in_plain_text() -> None:
     assert split_caption("The values are in Tab. 2.It shows e.g.The case.").labels == []
     s = split_caption("Fig. 3 | Devices. a, Optical image. b, I-V curves. c, Transfer curves.")
     assert s.segments == {"a": "Optical image.", "b": "I-V curves.", "c": "Transfer curves."}
+
+
+def test_half_parenthesised_runs_parallel_heads_and_sentences_between_trailing_labels() -> None:
+    """ ", a) X, b) Y, and c) Z" inside a sentence are markers (a run in sequence; the lead-in goes to each); in
+    "(a) The manifold demonstrates A site atoms and (b), B site atoms as ...", b takes the shared head (its tail is not
+    handed back to a, as the dev annotations keep "(a) Top view and (b) side view of X" apart); a sentence between
+    two sentences that name their labels after the text goes on with the labels before it."""
+    s = split_caption("Histograms at varying pixel sizes, a) overall distribution, b) 0–50 µm² range, and c) 0–10 µm².")
+    assert s.segments["b"] == "Histograms at varying pixel sizes 0–50 µm² range" and s.labels == ["a", "b", "c"]
+    s = split_caption(
+        "(a) The manifold of the VAE shows A site atoms and (b), B site atoms as structure. (c) Clusters."
+    )
+    assert s.segments["b"] == "The manifold of the VAE shows B site atoms as structure."
+    assert s.segments["a"] == "The manifold of the VAE shows A site atoms"
+    assert split_caption("Structure. (a) Top view and (b) side view of the surface.").segments["a"] == "Top view"
+    s = split_caption(
+        "Artifacts. Early sections (A) show folds. These arise before equilibrium. Later sections (B) are flat."
+    )
+    assert s.segments["a"].endswith("These arise before equilibrium.") and s.shared == "Artifacts."
+    s = split_caption(
+        "Artifacts. Early sections (A) show folds. Later sections (B) are flat. All sections are 70 nm thick."
+    )
+    assert s.shared.endswith("70 nm thick.")

@@ -535,6 +535,25 @@ def _find_markers(text: str, prefer_roman: bool) -> list[_Marker]:
             if bare is not None:
                 found.append(bare)
                 break
+    # "Histograms at varying pixel sizes, a) overall distribution, b) 0–50 µm² range, and c) ...": half-parenthesised
+    # labels inside a sentence open their text when they run in sequence (two at least, or continuing the markers).
+    run: list[_Marker] = []
+    for hm in re.finditer(r"(?<=[\s,;])(?P<list>[a-z]\d{0,2})\)\s+(?=[A-Za-z0-9(])", text):
+        if (
+            overlaps(hm.start(), hm.end())
+            or any(f.start <= hm.start() < f.end for f in found)
+            or in_scale_sentence(hm.start())
+        ):
+            continue
+        lab = hm.group("list")
+        prior = [f for f in found + run if f.start < hm.start()]
+        top = max((ord(x) for f in prior for x in f.labels if len(x) == 1), default=ord("a") - 1)
+        if len(lab) != 1 or ord(lab) != top + 1 or any(f.start == hm.start() for f in found):
+            continue
+        end = hm.end()
+        run.append(_Marker(hm.start(), end, [lab], hm.group(0).strip(), "half", False))
+    if len(run) >= 2 or (run and found):
+        found.extend(run)
     # "a, Bright-field and b, dark-field TEM images": a bare "b," right after "and" opens the next label of the
     # sequence when the previous label's text is a short fragment of the same sentence.
     for m in re.finditer(r"\b(?:and|or)\s+(?P<lab>[a-z]\d{0,2}|[A-Z]),\s+(?=[A-Za-z])", text):
@@ -951,6 +970,9 @@ def split_caption(text: str) -> CaptionSplit:
     if symbols:
         result.explain.append("parenthesised letters do not start near 'a': symbols, not panel labels")
     tails = _coordinated_tails(body, pieces)
+    heads = _parallel_items(body, pieces, tails)  # "(a) X demonstrates A site atoms and (b), B site atoms as Y"
+    for k, (head_k, _tail) in heads.items():
+        result.explain.append(f"parallel items after {','.join(pieces[k][0])}: the next takes the head {head_k[:30]!r}")
     for k, t in tails.items():
         result.explain.append(f"coordinated {_clean(body[pieces[k][1] : pieces[k][2]])!r} takes {t[:40]!r}")
     # "Variation of (A) translation velocity and (B) sinkage from experiments ...": after a lead-in, short coordinated
@@ -964,6 +986,7 @@ def split_caption(text: str) -> CaptionSplit:
             continue
         lead = lead_of.get(k - 1, "") if k > 0 else ""
         prev_inset = False
+        last_trailing: list[str] = []  # the labels of the last sentence that named its labels after their text
         cur = list(labels)  # the labels this piece's sentences go to (a later sentence may name new labels)
         for idx, (sa, sb) in enumerate(_sentence_spans(body, a, b)):
             if (sa, sb) in lead_spans or any(x <= sa and sb <= y for x, y in lead_spans):
@@ -973,6 +996,8 @@ def split_caption(text: str) -> CaptionSplit:
                 sentence = _clean(sentence) + ("" if _clean(sentence).endswith("-") else " ") + tails.pop(k)
             elif k in group_tails:
                 sentence = _clean(sentence) + " " + group_tails.pop(k)
+            if k - 1 in heads and idx == 0 and heads[k - 1][0]:
+                sentence = heads.pop(k - 1)[0] + " " + sentence.strip()
             if _SCALE_START_RE.match(sentence) or re.match(r"^\s*\(?\s*(?:inset\s+)?scale\s*bars?", sentence, re.I):
                 _add_scale(
                     result,
@@ -1024,6 +1049,12 @@ def split_caption(text: str) -> CaptionSplit:
                 for unit_labels, unit in _trailing_units(sentence, trailing, prefer_roman):
                     result.explain.append(f"sentence {unit[:40]!r}... -> {','.join(unit_labels)} (trailing labels)")
                     add(unit_labels, unit)
+                    last_trailing = unit_labels
+            elif last_trailing and not markers and not symbols and _labelled_later(body, sb, b, prefer_roman):
+                # "Early sections (A) exhibit ... . These artifacts arise before ... . Later sections (B) ...": a
+                # sentence between labelled ones goes on with the labels before it
+                result.explain.append(f"sentence {sentence[:40]!r} goes on with {','.join(last_trailing)}")
+                add(last_trailing, sentence)
             else:
                 shared.append(sentence)
 
@@ -1106,6 +1137,42 @@ def _coordinated_tails(body: str, pieces: list[tuple[list[str], int, int]]) -> d
             tails[k] = got
             break
     return tails
+
+
+def _parallel_items(
+    body: str, pieces: list[tuple[list[str], int, int]], taken: dict[int, str]
+) -> dict[int, tuple[str, str]]:
+    """Two items of one sentence written in parallel across a marker: "(a) The manifold demonstrates A site atoms and
+    (b), B site atoms as reconstructed structure": a's last words before "and" and b's first words are the same phrase
+    but for their first word ("A site atoms" / "B site atoms"). Then b takes a's words before the phrase (the shared
+    head, as a lead-in goes to every label). b's words after it stay b's: the tail is not given to a (the dev
+    annotations keep "(a) Top view and (b) side view of surface structure" apart, as session 4 found on whole words).
+    Returns piece index k -> (head for piece k + 1, the tail, reported only)."""
+    out: dict[int, tuple[str, str]] = {}
+    for k in range(1, len(pieces) - 1):
+        (la, a, b), (lb, c, d) = pieces[k], pieces[k + 1]
+        if not la or not lb or k in taken or re.search(r"[.!?;]\s*$", body[a:b].rstrip()):
+            continue
+        m = re.fullmatch(r"\s*(?P<text>.*?)\s*(?:,\s*)?\b(?:and|or)\s*,?\s*", body[a:b], re.S)
+        if m is None:
+            continue
+        words_a = m.group("text").split()
+        spans = _sentence_spans(body, c, d)
+        if not spans:
+            continue
+        words_b = body[spans[0][0] : spans[0][1]].split()
+        for n in (3, 2):
+            if len(words_a) < n or len(words_b) <= n:
+                continue
+            pa, pb = words_a[-n:], words_b[:n]
+            if [w.lower() for w in pa[1:]] != [w.lower().strip(",;") for w in pb[1:]] or pa[0].lower() == pb[0].lower():
+                continue
+            tail = _clean(" ".join(words_b[n:]))
+            head = " ".join(words_a[:-n])
+            if head:
+                out[k] = (head, tail)
+            break
+    return out
 
 
 def _parallel_compound(body: str, fragment: str, pieces: list[tuple[list[str], int, int]], k: int) -> str | None:
@@ -1220,6 +1287,11 @@ def _reference_labels(sentence: str, prefer_roman: bool, before: str = "") -> li
             if re.fullmatch(r"[a-z](?:\d{1,2})?", lab) and lab not in out:
                 out.append(lab)
     return out
+
+
+def _labelled_later(body: str, start: int, end: int, prefer_roman: bool) -> bool:
+    """True when a sentence of ``body[start:end]`` names labels after their text (a later labelled sentence)."""
+    return any(_trailing_labels(body[a:b], prefer_roman) for a, b in _sentence_spans(body, start, end))
 
 
 def _next_in_sequence(label: str, labelled: set[str] | frozenset[str]) -> bool:
