@@ -1,11 +1,16 @@
 """The ``xrd`` collection: simulate every library structure (in parallel, cached on disk), encode, upsert.
 
 Registered as the ``xrd`` library builder (``matsearch library build``); ``ingest_entries`` also serves
-``matsearch ingest cif``.
+``matsearch ingest cif``. Every point carries a ``build_key`` (its payload, the simulation and the encoder's weights
+and code): a re-build writes only the points whose key changed, so re-building the same library writes nothing and
+the store does not grow with rebuilds; a full build then deletes its sources' points that the library no longer
+holds (``drop_stale``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import multiprocessing as mp
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -123,6 +128,26 @@ def xrd_payload(entry: StructureEntry, peaks: PeakList) -> dict[str, Any]:
     return payload
 
 
+def _encoder_tag() -> str:
+    """What the ``xrd`` vector depends on besides the peak list: the encoder's weights, its code and the rendering
+    of the library profile (``simulate.py``); a change of any of them makes every point's ``build_key`` new."""
+    from matsearch.encoders import xrd as xrd_grid
+    from matsearch.encoders import xrd_cnn
+    from matsearch.encoders.weights import WEIGHTS
+    from matsearch.indexer.xrd import simulate
+
+    h = hashlib.sha256(f"{ENCODER}:{WEIGHTS[ENCODER].sha256 if ENCODER in WEIGHTS else ''}".encode())
+    for mod in (xrd_cnn, xrd_grid, simulate):
+        h.update(Path(str(mod.__file__)).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def build_key(payload: dict[str, Any], encoder_tag: str) -> str:
+    """The point's content version: its payload (structure, provenance, reflections) and the encoder tag."""
+    body = json.dumps({k: v for k, v in payload.items() if k != "build_key"}, sort_keys=True, default=str)
+    return f"{encoder_tag}:{hashlib.sha256(body.encode()).hexdigest()[:16]}"
+
+
 def xrd_point_id(entry: StructureEntry) -> str:
     return point_id("xrd", entry.id, entry.content_hash, LIB_WAVELENGTH, TWO_THETA_MIN, TWO_THETA_MAX)
 
@@ -146,26 +171,40 @@ def ingest_entries(
     for sid, reason in errors.items():
         report.skipped.append(IngestSkip(item=sid, reason=reason))
     good = [e for e in entries if e.id in peaks]
-    encoder = ctx.encoder(ENCODER)
+    tag = _encoder_tag()
     ids = [xrd_point_id(e) for e in good]
-    existing = set()
+    payloads = [xrd_payload(e, peaks[e.id]) for e in good]
+    for pl in payloads:
+        pl["build_key"] = build_key(pl, tag)
+    existing: dict[str, Any] = {}
     for start in range(0, len(ids), 1000):
-        existing |= {r.id for r in ctx.store.retrieve(COLLECTION, ids[start : start + 1000])}
+        existing.update(
+            (r.id, r.payload.get("build_key")) for r in ctx.store.retrieve(COLLECTION, ids[start : start + 1000])
+        )
+    # only what changed is written (new structures, new payloads, a new encoder): a re-build of the same library
+    # writes nothing, so the store does not accumulate rewritten points
+    todo = [i for i, pid in enumerate(ids) if force or existing.get(pid, "") != payloads[i]["build_key"]]
+    encoder = ctx.encoder(ENCODER) if todo else None
     bar = tqdm(total=len(good), desc="index XRD", unit="pattern", disable=not progress, file=sys.stderr)
-    for start in range(0, len(good), batch_size):
-        batch = good[start : start + batch_size]
-        profiles = np.stack([library_profile(peaks[e.id]) for e in batch])
+    bar.update(len(good) - len(todo))
+    if on_progress is not None and len(todo) < len(good):
+        on_progress(len(good) - len(todo))
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start : start + batch_size]
+        assert encoder is not None
+        profiles = np.stack([library_profile(peaks[good[i].id]) for i in batch])
         vectors = encoder.encode(list(profiles))
         points = [
-            PointRecord(id=pid, vectors={VECTOR: vec}, payload=xrd_payload(e, peaks[e.id]))
-            for pid, e, vec in zip(ids[start : start + batch_size], batch, vectors, strict=True)
+            PointRecord(id=ids[i], vectors={VECTOR: vec}, payload=payloads[i])
+            for i, vec in zip(batch, vectors, strict=True)
         ]
         ctx.store.upsert(COLLECTION, points)
         bar.update(len(batch))
         if on_progress is not None:
             on_progress(len(batch))
     bar.close()
-    report.points = len(good)
+    report.points = len(todo)
+    report.unchanged = len(good) - len(todo)
     report.new_points = len([i for i in ids if i not in existing])
     report.ids = ids if len(ids) <= 1000 else []
     report.count = ctx.store.count(COLLECTION)
@@ -194,6 +233,6 @@ def drop_stale(ctx: IngestContext, library: StructureLibrary, sources: Sequence[
         stale += [r.id for r in batch if r.id not in keep and (r.payload or {}).get("source") in wanted]
         if offset is None:
             break
-    if stale:
-        ctx.store.delete(COLLECTION, stale)
+    for start in range(0, len(stale), 1000):
+        ctx.store.delete(COLLECTION, stale[start : start + 1000])
     return len(stale)
