@@ -140,11 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"gallery: {len(gal_entries)} structures, {len(views)} views ({time.time() - t0:.0f}s)", flush=True)
 
     # Gallery features, cached by (content hash, zone) and the build recipe.
-    from matsearch.encoders.stem import unpack_harmonics
-    from matsearch.encoders.stem_library import LATTICE_KEY, SPOTS_KEY
+    from matsearch.encoders.stem import LAT_VERSION, unpack_harmonics, unpack_harmonics_stack
+    from matsearch.encoders.stem_library import LATTICE_ALT_KEY, LATTICE_KEY, SPOTS_KEY
     from matsearch.indexer.stem.build import SIM_VERSION, _weights_tag, lattice_payload
 
-    tag = hashlib.sha256(f"{SIM_VERSION}:{_weights_tag()}:{VIEWS_VERSION}:{P.__name__}".encode()).hexdigest()[:10]
+    recipe = f"{SIM_VERSION}:{_weights_tag()}:{VIEWS_VERSION}:{P.__name__}:{LAT_VERSION}"
+    tag = hashlib.sha256(recipe.encode()).hexdigest()[:10]
     CACHE.mkdir(parents=True, exist_ok=True)
     cpath = CACHE / f"gallery-{tag}.pkl"
     gcache: dict[tuple[str, tuple[int, int, int]], Any] = pickle.loads(cpath.read_bytes()) if cpath.exists() else {}
@@ -153,11 +154,13 @@ def main(argv: list[str] | None = None) -> int:
     t1 = time.time()
     for i in range(0, len(todo), 128):
         chunk = todo[i : i + 128]
-        imgs = [render(v.projection, library_params(view_point_id(v.structure_id, v.zone))) for v in chunk]
+        params = [library_params(view_point_id(v.structure_id, v.zone)) for v in chunk]
+        imgs = [render(v.projection, p) for v, p in zip(chunk, params, strict=True)]
         vecs = fused.encode(imgs)
-        for v, img, vec in zip(chunk, imgs, vecs, strict=True):
-            lp = lattice_payload(img, v)
-            gcache[(by_id[v.structure_id].content_hash, v.zone)] = (vec, lp[LATTICE_KEY], lp[SPOTS_KEY])
+        for v, img, vec, p in zip(chunk, imgs, vecs, params, strict=True):
+            lp = lattice_payload(img, v, p)
+            key = (by_id[v.structure_id].content_hash, v.zone)
+            gcache[key] = (vec, lp[LATTICE_KEY], lp[SPOTS_KEY], lp[LATTICE_ALT_KEY])
         if (i // 128) % 10 == 9:
             cpath.write_bytes(pickle.dumps(gcache))
             print(f"  gallery {i + len(chunk)}/{len(todo)} ({time.time() - t1:.0f}s)", flush=True)
@@ -166,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     t_gal = time.time() - t1
     feats = [gcache[(by_id[v.structure_id].content_hash, v.zone)] for v in views]
     g_vec = np.stack([f[0] for f in feats]).astype(np.float32)
-    g_harm = np.stack([unpack_harmonics(f[1]) for f in feats])
+    # (views, 3, K, M+1): the clean reference's spectrum and the alternates' (thick, ABF), as search_stem reads them
+    g_harm = np.stack([np.concatenate([unpack_harmonics(f[1])[None], unpack_harmonics_stack(f[3])]) for f in feats])
     g_spots = [np.asarray(f[2], dtype=np.float64).reshape(-1, 2) if f[2] else None for f in feats]
     from matsearch.encoders.stem_motif import ABF_EXP, HAADF_EXP, view_motif
 

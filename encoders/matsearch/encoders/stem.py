@@ -243,7 +243,7 @@ LAT_KMIN, LAT_KMAX, LAT_NK = 0.10, 1.10, 48  # Å⁻¹, log-spaced rings
 LAT_NTHETA = 64
 LAT_M = 16  # angular harmonics kept (m = 0..16)
 LAT_KS = np.exp(np.linspace(np.log(LAT_KMIN), np.log(LAT_KMAX), LAT_NK))
-LAT_VERSION = "lat1"
+LAT_VERSION = "lat2"  # lat2: the alternate references (thick HAADF, ABF) beside the clean HAADF one
 
 
 def lattice_polar(img: np.ndarray, px: float, scale: float = 1.0) -> np.ndarray:
@@ -297,4 +297,12 @@ def unpack_harmonics(s: str) -> np.ndarray:
     import base64
 
     arr = np.frombuffer(base64.b64decode(s), dtype=np.float16).astype(np.float32).reshape(2, LAT_NK, LAT_M + 1)
+    return (arr[0] + 1j * arr[1]).astype(np.complex64)
+
+
+def unpack_harmonics_stack(s: str) -> np.ndarray:
+    """(n, LAT_NK, LAT_M + 1) from ``pack_harmonics`` of a stack of n spectra."""
+    import base64
+
+    arr = np.frombuffer(base64.b64decode(s), dtype=np.float16).astype(np.float32).reshape(2, -1, LAT_NK, LAT_M + 1)
     return (arr[0] + 1j * arr[1]).astype(np.complex64)

@@ -26,7 +26,7 @@ from matsearch.core.ids import point_id
 from matsearch.core.schemas import IngestReport, IngestSkip
 from matsearch.encoders.stem import LAT_VERSION, lattice_harmonics, lattice_polar, pack_harmonics
 from matsearch.encoders.stem_lattice import LATTICE_VERSION, cell_of, measure
-from matsearch.encoders.stem_library import LATTICE_KEY, LIBRARY_PX, MOTIF_KEY, SPOTS_KEY
+from matsearch.encoders.stem_library import LATTICE_ALT_KEY, LATTICE_KEY, LIBRARY_PX, MOTIF_KEY, SPOTS_KEY
 from matsearch.encoders.stem_motif import ABF_EXP, HAADF_EXP, MOTIF_VERSION, view_motif
 from matsearch.indexer.context import BuildOptions, IngestContext
 from matsearch.indexer.stem.simulate import SimParams, random_params, render
@@ -54,10 +54,24 @@ def library_params(pid: str) -> SimParams:
     return random_params(np.random.default_rng(seed), "library")
 
 
-def lattice_payload(img: np.ndarray, view: View) -> dict[str, Any]:
+# Alternate references of every view, rendered like the clean one (same rotation and seed) but thick or in ABF
+# contrast: a query's spot intensities follow its thickness (channelling saturates heavy columns, the beam spreads)
+# and its detector (ABF weighs columns ~Z^0.6, light atoms show), which one clean 100 Å HAADF reference does not
+# cover; the re-rank takes the best of the three spectra (on the synthetic tune split thick queries, > 260 Å, were
+# top-5 0.78 against 0.95 for thin ones; docs/stem.md, session 7).
+ALT_REFERENCES: tuple[dict[str, Any], ...] = ({"thickness": 300.0}, {"mode": "abf"})
+
+
+def alternate_references(view: View, params: SimParams) -> list[np.ndarray]:
+    """The view rendered with each of ``ALT_REFERENCES`` applied to its library acquisition ``params``."""
+    return [render(view.projection, replace(params, **alt)) for alt in ALT_REFERENCES]
+
+
+def lattice_payload(img: np.ndarray, view: View, params: SimParams | None = None) -> dict[str, Any]:
     """What the physics re-rank (``matsearch.search.stem_physics``) and the answer need from a reference image:
     the projected cell of the zone axis, the cell visible in the image (measured like a query's), the image's
-    lattice spots (Å⁻¹) and the angular harmonics of its lattice spectrum."""
+    lattice spots (Å⁻¹) and the angular harmonics of its lattice spectrum; with the library acquisition
+    ``params``, also the spectra of the alternate references (``ALT_REFERENCES``)."""
     visible, spots = measure(img, LIBRARY_PX)
     proj = view.projection
     projected = cell_of(proj.basis)
@@ -68,6 +82,11 @@ def lattice_payload(img: np.ndarray, view: View) -> dict[str, Any]:
         SPOTS_KEY: spots.to_payload(24),
         LATTICE_KEY: pack_harmonics(lattice_harmonics(lattice_polar(img, LIBRARY_PX))),
         MOTIF_KEY: motif.to_payload() if motif is not None else None,
+        LATTICE_ALT_KEY: None
+        if params is None
+        else pack_harmonics(
+            np.stack([lattice_harmonics(lattice_polar(a, LIBRARY_PX)) for a in alternate_references(view, params)])
+        ),
     }
 
 
@@ -191,7 +210,7 @@ def build_stem_points(
                         "kind": "simulated",
                         "build_key": keys[i],
                         "zone_reason": v.reason,
-                        **lattice_payload(imgs[j], v),
+                        **lattice_payload(imgs[j], v, params[j]),
                     }
                 )
                 if store_images:

@@ -387,7 +387,7 @@ def render(proj: Projection, params: SimParams) -> np.ndarray:
     scale = float(np.percentile(np.abs(img), 99.9)) or 1.0
     img = img / scale
     if p.particle > 0:
-        img = _particle(img, p, rng)
+        img = _particle(img, p, rng, proj.basis)
     if p.amorphous > 0:
         img = img + p.amorphous * _amorphous((h, w), p.px, rng)
     if p.mode == "abf":
@@ -441,10 +441,28 @@ def _amorphous(shape: tuple[int, int], px: float, rng: np.random.Generator) -> n
     return np.clip(0.5 + 0.25 * sp, 0.0, None)
 
 
-def _particle(img: np.ndarray, p: SimParams, rng: np.random.Generator) -> np.ndarray:
+def twin_directions(basis: np.ndarray, n: int = 4) -> list[float]:
+    """In-plane angles (degrees, plane coordinates) of the ``n`` shortest distinct lattice rows of a projected cell:
+    where a coherent twin boundary can run (a twin mirrors the crystal across a lattice plane, seen edge-on as a row
+    of columns shared by both domains; e.g. fcc [110]: the {111} traces, 5.0 Å rows for Au)."""
+    vecs = [i * basis[0] + j * basis[1] for i in range(-3, 4) for j in range(0, 4) if (j > 0 or i > 0)]
+    vecs = [v for v in vecs if np.linalg.norm(v) > 1e-6]
+    vecs.sort(key=lambda v: float(np.linalg.norm(v)))
+    out: list[float] = []
+    for v in vecs:
+        a = math.degrees(math.atan2(float(v[1]), float(v[0]))) % 180.0
+        if all(min(abs(a - b), 180.0 - abs(a - b)) > 1.0 for b in out):
+            out.append(a)
+        if len(out) == n:
+            break
+    return out
+
+
+def _particle(img: np.ndarray, p: SimParams, rng: np.random.Generator, basis: np.ndarray | None = None) -> np.ndarray:
     """A finite particle: the crystal inside an irregular outline, its signal following the thickness profile of
     a rounded particle (plus the particle's own diffuse signal), optionally with a mirror twin boundary (the lattice
-    reflected across a line through the particle, along a lattice row)."""
+    reflected across a line through the particle along one of the projected cell's short lattice rows, so that
+    both domains share that row as a real coherent twin does)."""
     h, w = img.shape
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
     cy, cx = h / 2 + rng.uniform(-0.15, 0.15) * h, w / 2 + rng.uniform(-0.15, 0.15) * w
@@ -455,8 +473,9 @@ def _particle(img: np.ndarray, p: SimParams, rng: np.random.Generator) -> np.nda
     profile = np.sqrt(np.clip(1.0 - rho**2, 0.0, 1.0))
     crystal = img
     if p.twin:
-        th = math.radians(p.rotation + rng.choice([0.0, 60.0, 90.0, 120.0]))
-        d = np.array([math.cos(th), -math.sin(th)])  # line direction (row, col) in image axes
+        rows = twin_directions(basis) if basis is not None else [0.0, 60.0, 90.0, 120.0]
+        th = math.radians(p.rotation + rows[int(rng.integers(len(rows)))])
+        d = np.array([-math.sin(th), math.cos(th)])  # line direction (row, col): plane (x, y) = (col, -row)
         off = rng.uniform(-0.3, 0.3) * r0
         # reflect every pixel across the line through (cy, cx) + off * normal
         nrm = np.array([d[1], -d[0]])
