@@ -248,7 +248,10 @@ def test_http_pdf_ingest_split_and_sketch(dev_pdf: Path, tmp_path: Path) -> None
     settings = Settings(data_dir=tmp_path / "data", api_key="k")
     with TestClient(create_app(settings)) as client:
         one = build_one_figure_pdf(tmp_path)
-        files = [("files", ("one.pdf", one.read_bytes(), "application/pdf")), ("files", ("bad.pdf", b"nope"))]
+        files: list[tuple[str, tuple[str, bytes] | tuple[str, bytes, str]]] = [
+            ("files", ("one.pdf", one.read_bytes(), "application/pdf")),
+            ("files", ("bad.pdf", b"nope")),
+        ]
         assert client.post("/v1/ingest/pdf", files=files).status_code == 401
         r = client.post("/v1/ingest/pdf", files=files, headers={"X-API-Key": "k"})
         assert r.status_code == 200, r.text
