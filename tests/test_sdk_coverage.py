@@ -4,7 +4,9 @@ figure's panels (stale ones deleted) and documents (every paper kept)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -35,7 +37,7 @@ def _exsclaim(doi: str, boxes: list[tuple[int, int, int, int]]) -> dict[str, obj
 
 
 @pytest.fixture(scope="module")
-def ms(live_server: LiveServer) -> Client:
+def ms(live_server: LiveServer) -> Iterator[Client]:
     with Client(live_server.url, api_key="sekret") as client:
         yield client
 
@@ -125,7 +127,7 @@ def test_cli_ingest_exsclaim_and_pdf_through_the_server(live_server: LiveServer,
     for i in range(3):
         name = f"cli_fig{i}.png"
         (tmp_path / "figures" / name).write_bytes(png_bytes(synthetic_image(740 + i, size=200)))
-        entry = _exsclaim(f"10.5555/cli.{i}", [(0, 0, 100, 200), (100, 0, 200, 200)])["fig7.png"]
+        entry = cast(dict[str, Any], _exsclaim(f"10.5555/cli.{i}", [(0, 0, 100, 200), (100, 0, 200, 200)])["fig7.png"])
         results[name] = {**entry, "figure_path": f"figures/{name}"}
     (tmp_path / "exsclaim.json").write_text(json.dumps(results))
     out = live_server.cli("ingest", "exsclaim", str(tmp_path / "exsclaim.json"), "--json")
