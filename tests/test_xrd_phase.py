@@ -248,3 +248,16 @@ def test_minor_phase_strain_is_not_pulled_onto_a_stronger_phase(cu: xp.Candidate
     f = xp.fit(m, [cu, minor])
     assert abs(f.strain[1]) < 0.002
     assert f.n_matched[1] == 3
+
+
+def test_confidence_models_keep_their_physical_signs() -> None:
+    # both calibrated models (single phase, mixture phase) may only use a feature in its physical direction: more
+    # agreement never lowers a confidence, window coverage or unexplained strong peaks never raise it
+    signs = np.asarray(xp.CONF_SIGNS, dtype=np.float64)
+    for coef in (xp.CONF_COEF, xp.MIX_COEF):
+        assert coef.shape == signs.shape
+        assert np.all(coef * signs >= 0.0)
+    x = np.zeros((1, signs.size))
+    x[0, xp.CONF_FEATURES.index("explained")] = 0.4  # a minor phase: explains little of the whole pattern
+    x[0, xp.CONF_FEATURES.index("log_evidence")] = 3.0
+    assert xp.probability(x, further=True)[0] != xp.probability(x)[0]  # the mixture model is its own
