@@ -564,6 +564,8 @@ def read_candidates(
         if not corner and re.fullmatch(r"[\(\[]?[iIl1|]{1,4}[\)\]]?[.,]?", text) and not text.isdigit():
             # the recogniser often reads "iii" as "ii"; a bare "1" is a tick label, not a numeral "i"
             key = _count_stems(gray, box, polarity, text) or key
+        if not corner and _in_word(box, leaves, blank):
+            return False  # a letter of a word: a rotated axis title, the middle of a text line
         if not corner and _right_of_block(box, leaves):
             anchor = "right"
         n = 0 if corner else mates.get(box, 0)
@@ -630,6 +632,26 @@ def read_candidates(
         seq = now
     read_corners(missed, True)
     return out
+
+
+def _in_word(box: Box, leaves: Sequence[Box], blank: np.ndarray | None) -> bool:
+    """The blob is a letter inside a rotated word (a y-axis title read glyph by glyph; labels are never printed
+    rotated): the leaf block holding it is a vertical line at least three times as tall as the blob, no wider
+    than 1.6 times it, and the word's ink goes on within one glyph height above and below the blob. Labels
+    stacked in a margin column (a panel apart) and a label over a y-axis title (at the line's top) stay."""
+    if blank is None:
+        return False
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    for bx0, by0, bx1, by1 in leaves:
+        if bx0 <= cx < bx1 and by0 <= cy < by1:
+            if by1 - by0 < 3 * h or bx1 - bx0 > 1.6 * max(w, h):
+                return False
+            above = blank[max(by0, y0 - h) : y0 - 2, bx0:bx1]  # 2 px off the blob: its box may miss an edge row
+            below = blank[y1 + 2 : min(by1, y1 + h), bx0:bx1]
+            return bool(above.size and below.size and (~above).any() and (~below).any())
+    return False
 
 
 def _right_of_block(box: Box, leaves: Sequence[Box]) -> bool:
@@ -700,11 +722,17 @@ def _case_of(c: LabelCandidate) -> str | None:
 
 
 def _alignment(c: LabelCandidate, others: Sequence[LabelCandidate], tol: int) -> int:
+    """How many other keys' candidates share ``c``'s column (left edge) or row (top edge) at a distance: panel
+    labels of a grid lie a panel apart. Letters closer than 2.5 label heights along the shared line are one word
+    (a rotated axis title read letter by letter, "E", "A", "L" stacked in a column), not a row of labels."""
     n = 0
     for o in others:
         if o is c or o.key == c.key:
             continue
-        if abs(o.box[0] - c.box[0]) <= tol or abs(o.box[1] - c.box[1]) <= tol:
+        far = 2.5 * max(c.height, o.height)
+        if abs(o.box[0] - c.box[0]) <= tol and abs(o.cy - c.cy) > far:
+            n += 1
+        elif abs(o.box[1] - c.box[1]) <= tol and abs(o.cx - c.cx) > far:
             n += 1
     return n
 
@@ -744,9 +772,13 @@ def _per_key(pool: Sequence[LabelCandidate]) -> list[LabelCandidate]:
 
 
 def choose_labels(
-    candidates: Sequence[LabelCandidate], expected: Sequence[str] | None, explain: list[str]
+    candidates: Sequence[LabelCandidate],
+    expected: Sequence[str] | None,
+    explain: list[str],
+    leaves: Sequence[Box] | None = None,
 ) -> list[LabelCandidate]:
-    """Pick one candidate per panel label (see the module docstring)."""
+    """Pick one candidate per panel label (see the module docstring); ``leaves``: the figure's picture blocks
+    (:func:`blocks`), to tell a letter inside another label's picture from a label of its own."""
     if not candidates:
         return []
     if expected:
@@ -759,11 +791,7 @@ def choose_labels(
             if key in want:
                 pool.append(replace(c, key=key))
         explain.append(f"caption labels {want}: {len(pool)} candidate(s) read in the image")
-        cases = [cs for cs in (_case_of(c) for c in pool) if cs]
-        if cases:
-            dominant = max(("lower", "upper"), key=cases.count)
-            pool = [c for c in pool if _case_of(c) in (None, dominant)]
-        picked = _reading_order(_unaligned_out(_per_key(pool), explain), explain)
+        picked = _by_case(pool, explain, leaves)
         picked += _missing_from_caption(candidates, picked, explain, want)
     else:
         picked = []
@@ -772,7 +800,7 @@ def choose_labels(
             pool = [
                 c for c in candidates if c.key not in _CONFUSIONS and c.score >= 0.5 and _case_of(c) in (None, case)
             ]
-            run = _reading_order(_sequence(_per_key(pool)), explain)
+            run = _reading_order(_unaligned_out(_sequence(_per_key(pool)), explain, leaves), explain)
             score = len(run) + 0.01 * sum(c.score for c in run)
             if len(run) >= 2 and score > best_score:
                 picked, best_score = run, score
@@ -782,6 +810,30 @@ def choose_labels(
     picked.sort(key=lambda c: (c.box[1], c.box[0]))
     explain.append("labels: " + ", ".join(f"{c.key}@{c.box[0]},{c.box[1]}" for c in picked))
     return picked
+
+
+def _by_case(
+    pool: Sequence[LabelCandidate], explain: list[str], leaves: Sequence[Box] | None = None
+) -> list[LabelCandidate]:
+    """The caption's labels are printed in one case: the case whose reads give the larger consistent label set
+    (one read per key, aligned, in reading order) wins, ties to the surer reads. Counting reads instead lets a
+    picture's texture win: a strip's grain read as a dozen "I"/"D" blobs outvoted the five "a)"…"e)" printed in
+    its frames. Caseless letters ("c", "o", "s") join either case."""
+    cases = {cs for cs in (_case_of(c) for c in pool) if cs}
+    if len(cases) < 2:
+        return _reading_order(_unaligned_out(_per_key(pool), explain, leaves), explain)
+    best: tuple[float, list[LabelCandidate], list[str]] | None = None
+    for case in ("lower", "upper"):
+        notes: list[str] = []
+        sub = [c for c in pool if _case_of(c) in (None, case)]
+        run = _reading_order(_unaligned_out(_per_key(sub), notes, leaves), notes)
+        score = sum(1.0 for c in run if _case_of(c) == case) + 0.5 * sum(1.0 for c in run if _case_of(c) is None)
+        score += 0.01 * sum(c.score for c in run)
+        if best is None or score > best[0]:
+            best = (score, run, [f"{case} case: {len(run)} label(s)", *notes])
+    assert best is not None
+    explain.extend(best[2])
+    return best[1]
 
 
 def _reading_order(picked: list[LabelCandidate], explain: list[str]) -> list[LabelCandidate]:
@@ -822,26 +874,50 @@ def _reading_order(picked: list[LabelCandidate], explain: list[str]) -> list[Lab
     return [c for c in picked if any(c is k for k in keep)]
 
 
-def _unaligned_out(picked: list[LabelCandidate], explain: list[str]) -> list[LabelCandidate]:
+def _inside_other(c: LabelCandidate, picked: Sequence[LabelCandidate], leaves: Sequence[Box]) -> bool:
+    """``c`` lies inside a picture or plot (a leaf block) that another picked label owns (sits at its top-left,
+    over or under it, :func:`_owns`) and not at that block's top-left itself: a letter inside someone else's panel
+    (a marker, an inset letter, a word of a plot), not the label of a panel of its own."""
+    for b in leaves:
+        if not (b[0] <= c.cx < b[2] and b[1] <= c.cy < b[3]) or _owns(c, b):
+            continue
+        if any(o is not c and o.key != c.key and _owns(o, b) for o in picked):
+            return True
+    return False
+
+
+def _unaligned_out(
+    picked: list[LabelCandidate], explain: list[str], leaves: Sequence[Box] | None = None
+) -> list[LabelCandidate]:
     """Among four or more labels whose others form a grid (two or more rows and columns), a free read that lines up
     with no other label's row or column is a misread (a letter inside a plot, "e" of a scatter's marker) standing in
     for a label the reader missed: it is dropped rather than given a region (labels of a grid share rows and
     columns; a corner read's box is only an estimate and is kept). The label of a wide panel above (below) all the
-    others — the first (last) letter — is kept: it lines up with no other label by its nature."""
+    others, or between two rows (every earlier letter above it, every later one below, none left of it), is kept:
+    it lines up with no other label by its nature, unless it lies inside a picture another label owns (``leaves``,
+    :func:`_inside_other`). When the others form a single row or column, an unaligned read is dropped only when
+    it lies inside another label's picture ("E" read inside plot b of a row of four plots)."""
     if len(picked) < 4:
         return picked
     hs = [c.height for c in picked if not c.corner]
     tol = max(4, int(0.6 * float(np.median(hs)))) if hs else 4
-    first = min(picked, key=lambda c: _order(c.key))
-    last = max(picked, key=lambda c: _order(c.key))
+
+    def inside(c: LabelCandidate) -> bool:
+        return bool(leaves) and _inside_other(c, picked, leaves or ())
 
     def wide(c: LabelCandidate) -> bool:
-        """The label of a wide panel over (under) all the others: the first letter above every other label, or the
-        last letter below every other one."""
-        others = [o for o in picked if o is not c]
-        if c is first:
-            return all(c.box[3] <= o.box[1] for o in others)
-        return c is last and all(c.box[1] >= o.box[3] for o in others)
+        """The label of a panel as wide as the figure: every earlier letter above it and every later one below it
+        (the first letter over a grid, the last under it, or a wide panel between two rows, then at or left of
+        every other label), and not inside another label's picture."""
+        k = _order(c.key)
+        others = [o for o in picked if o is not c and _family(o.key) == _family(c.key)]
+        earlier = [o for o in others if _order(o.key) < k]
+        later = [o for o in others if _order(o.key) > k]
+        if not all(o.box[3] <= c.box[1] for o in earlier) or not all(o.box[1] >= c.box[3] for o in later):
+            return False
+        # between two rows, a wide panel's label starts the figure's width: at or left of every other label
+        between = bool(earlier) and bool(later)
+        return not inside(c) and (not between or c.box[0] <= min(o.box[0] for o in others) + tol)
 
     off = [c for c in picked if not c.corner and _alignment(c, picked, tol) == 0 and not wide(c)]
     if not off or len(off) > len(picked) // 4:
@@ -853,7 +929,11 @@ def _unaligned_out(picked: list[LabelCandidate], explain: list[str]) -> list[Lab
         return 1 + sum(b - a > tol for a, b in zip(vals[:-1], vals[1:], strict=False))
 
     if lines([c.box[0] for c in rest]) < 2 or lines([c.box[1] for c in rest]) < 2:
-        return picked  # the others form one row or column: a label alone in its own row (a wide panel) is kept
+        # the others form one row or column: a label alone in its own row (a wide panel) is kept, one inside
+        # another label's picture is not
+        off = [c for c in off if inside(c)]
+        if not off:
+            return picked
     explain.append("lines up with no other label, dropped: " + ", ".join(f"{c.key}@{c.box[0]},{c.box[1]}" for c in off))
     return [c for c in picked if all(c is not o for o in off)]
 
@@ -1171,6 +1251,13 @@ def _label_edge_cuts(ink: np.ndarray, box: Box, content: Box, labels: Sequence[L
             hi_box = _content_box(ink, (pos, y0, x1, y1) if axis == "x" else (x0, pos, x1, y1))
             if not _cut_ok(labels, axis, pos, content, lo_box, hi_box):
                 continue
+            # no side may be only a label: a letter read inside the next plot ("E" of a marker) would leave the real
+            # label a sliver of its own width and take the plot
+            i = 0 if axis == "x" else 1
+            least = 2.5 * float(np.median([lab.height for lab in labels]))
+            lo_content = _content_box(ink, lo_box)
+            if hi_box[i + 2] - hi_box[i] < least or lo_content[i + 2] - lo_content[i] < least:
+                continue
             cuts.append(_Cut(axis, pos, -float(counts[k]), "label-edge"))
     return cuts
 
@@ -1259,7 +1346,7 @@ def analyse(image: Image.Image, expected_labels: Sequence[str] | None = None, oc
     blank = background_mask(image)
     leaves = blocks(blank, gray=gray)  # the picture-like blocks: read for corner labels, then for the gaps
     candidates = read_candidates(gray, ocr, blank, expected_labels, staged=STAGED_READS, leaves=leaves)
-    labels = choose_labels(candidates, expected_labels, explain)
+    labels = choose_labels(candidates, expected_labels, explain, leaves)
     if expected_labels and not labels:
         explain.append("none of the caption's labels was read in the image: one panel")
     regions = partition(image, labels, explain, blank=blank, gray=gray)
