@@ -44,6 +44,32 @@ def _accepts(hit: dict[str, Any], rule: list[Any]) -> bool:
     return False
 
 
+def _kind(entry: dict[str, Any]) -> str:
+    """The aggregate row an entry belongs to (held-out parts are read by these rows only)."""
+    if not entry["phases"]:
+        return "absent"
+    if entry.get("synthetic_sum") or entry.get("mixture"):
+        n = len(entry["phases"])
+        if entry.get("absent_phases"):
+            return f"mixture of {n} with an absent phase"
+        return f"mixture of {n}, all in library"
+    return "textured single" if entry.get("textured") else "single"
+
+
+def _by_kind(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per kind: n, right, and (mixtures) the in-library phases in the top 5 with / without the threshold."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        k = out.setdefault(r["kind"], {"n": 0, "ok": 0, "phases": 0, "phases_top5": 0, "phases_top5_no_threshold": 0})
+        k["n"] += 1
+        k["ok"] += int(r["ok"])
+        if "ranks_without_threshold" in r:
+            k["phases"] += len(r["ranks"])
+            k["phases_top5"] += sum(0 <= x < 5 for x in r["ranks"])
+            k["phases_top5_no_threshold"] += sum(0 <= x < 5 for x in r["ranks_without_threshold"])
+    return dict(sorted(out.items()))
+
+
 def load_pattern(entry: dict[str, Any], manifest: list[dict[str, Any]]) -> Any:
     from matsearch.encoders.xrd import GRID_2THETA
     from matsearch.encoders.xrd_pattern import pattern_from_arrays, read_pattern_bytes, to_library_grid
@@ -130,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
             elif entry.get("synthetic_sum") or entry.get("mixture"):
                 ranks = [next((r for r, h in enumerate(hits) if _accepts(h, rule)), -1) for rule in rules]
                 row["ranks"] = ranks
+                row["ranks_without_threshold"] = [
+                    next((r for r, h in enumerate(loose["hits"]) if _accepts(h, rule)), -1) for rule in rules
+                ]
                 row["ok"] = all(0 <= r < 5 for r in ranks)
                 row["check"] = "every phase in the top 5"
             else:
@@ -151,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
                 row["outcome"] = "correct" if row["ok"] else "phase missed in top 5"
             else:
                 row["outcome"] = "correct" if row["ok"] else "wrong phase accepted"
+            row["kind"] = _kind(entry)
             rows.append(row)
             print(json.dumps(row, ensure_ascii=False), flush=True)
     finally:
@@ -166,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
                 "false_accepts": outcomes.count("false accept") + outcomes.count("wrong phase accepted"),
                 "false_rejects": outcomes.count("false reject"),
                 "mixture_phase_missed": outcomes.count("phase missed in top 5"),
+                "by_kind": _by_kind(sel),
                 "patterns": [r["id"] for r in sel],
             }
     args.out.parent.mkdir(parents=True, exist_ok=True)
