@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -178,7 +178,7 @@ def _peaks(seed: int) -> list[tuple[float, float]]:
 
 def _xy_text(peaks: list[tuple[float, float]]) -> bytes:
     x = np.arange(10.0, 80.0, 0.02)
-    y = 5.0 + sum(100 * a * np.exp(-0.5 * ((x - c) / 0.06) ** 2) for c, a in peaks)
+    y = cast(np.ndarray, 5.0 + sum(100 * a * np.exp(-0.5 * ((x - c) / 0.06) ** 2) for c, a in peaks))
     return "".join(f"{a:.3f} {b:.2f}\n" for a, b in zip(x, y, strict=True)).encode()
 
 
