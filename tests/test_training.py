@@ -59,9 +59,35 @@ def test_train_stem_smoke_reproduces_shipped_shape(tmp_path: Path) -> None:
 
 @pytest.mark.filterwarnings("ignore")
 def test_train_panel_type_smoke_reproduces_shipped_shape(tmp_path: Path) -> None:
+    """The shape of the shipped file, and the same bytes on a re-run (so the documented command gives the shipped
+    file: ``save_reproducible`` replaces the random serialization id torch writes into every file)."""
     from training import train_panel_type
 
-    out = tmp_path / "panel-type.pt"
     args = ["--per-class", "3", "--test-per-class", "2", "--extra-per-kind", "1", "--real-splits", ""]
-    train_panel_type.main([*args, "--out", str(out)])
-    assert _shapes(out) == _shapes(locate("panel-type"))
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        train_panel_type.main([*args, "--out", str(tmp_path / name / "panel-type.pt")])
+    one, two = (tmp_path / name / "panel-type.pt" for name in ("one", "two"))
+    assert _shapes(one) == _shapes(locate("panel-type"))
+    assert one.read_bytes() == two.read_bytes()
+
+
+def test_panel_type_weights_match_the_real_annotations(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped panel-type weights record a digest of the real dev panels they were trained on (files, image
+    SHA-256s, labels, boxes, types); it must match today's annotations (else: retrain, see docs/figures.md), and
+    it changes when an annotation does."""
+    import json
+
+    from bench import eval_real_figures
+    from training.train_panel_type import real_digest
+
+    meta = json.loads(torch.load(locate("panel-type"), map_location="cpu", weights_only=True)["meta"])
+    assert meta["real_digest"] == real_digest(meta["real_splits"])
+    panels, manifest = eval_real_figures.panel_annotations(), eval_real_figures.figures()
+    name = next(n for n in sorted(panels) if manifest[n]["split"] in meta["real_splits"] and panels[n])
+    k = next(k for k, p in enumerate(panels[name]) if not p.get("type_ambiguous"))
+    p = panels[name][k]
+    for changed in (dict(p, bbox=[0, 0, 9, 9]), dict(p, type="other" if p["type"] != "other" else "photo")):
+        edited = dict(panels, **{name: panels[name][:k] + [changed] + panels[name][k + 1 :]})
+        monkeypatch.setattr(eval_real_figures, "panel_annotations", lambda edited=edited: edited)
+        assert real_digest(meta["real_splits"]) != meta["real_digest"]

@@ -17,10 +17,15 @@ recipe, the real files used and the synthetic held-out accuracy are stored in it
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
+import struct
 import time
+import zipfile
+import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -82,6 +87,27 @@ def jitter(img: Image.Image, rng: np.random.Generator) -> Image.Image:
     return augment(img, rng)
 
 
+def _typed(truth: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The panels of a figure that are trained on: typed, not marked ambiguous."""
+    return [p for p in truth if not p.get("type_ambiguous") and p.get("type") in PANEL_TYPES]
+
+
+def real_digest(splits: list[str]) -> str:
+    """SHA-256 of what the real part of the training set is made of: for every figure of ``splits`` its file, the
+    image's SHA-256 in the manifest and each trained panel's label, box and type. Part of the features-cache recipe
+    and of the weights' ``meta``, so a changed annotation (a moved box, a new type, a panel added) is noticed."""
+    from bench.eval_real_figures import panel_annotations
+    from bench.real_figures.fetch import figures
+
+    manifest, panels = figures(), panel_annotations()
+    rows = [
+        [name, manifest[name]["sha256"], [[p.get("label"), list(p["bbox"]), p["type"]] for p in _typed(truth)]]
+        for name, truth in sorted(panels.items())
+        if manifest[name]["split"] in splits
+    ]
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
+
+
 def real_panels(splits: list[str], n_aug: int, seed: int) -> tuple[list[Image.Image], np.ndarray, list[str]]:
     """Hand-typed panels of the real dev parts (true boxes) and ``n_aug`` jittered copies of each."""
     from bench.eval_real_figures import load
@@ -96,9 +122,7 @@ def real_panels(splits: list[str], n_aug: int, seed: int) -> tuple[list[Image.Im
             continue
         fig = to_rgb(Image.open(cache / name))  # as ingest reads it (transparency onto white)
         used = False
-        for p in truth:
-            if p.get("type_ambiguous") or p.get("type") not in PANEL_TYPES:
-                continue
+        for p in _typed(truth):
             crop = fig.crop(tuple(p["bbox"]))
             for im in [crop] + [jitter(crop, rng) for _ in range(n_aug)]:
                 images.append(im)
@@ -107,6 +131,36 @@ def real_panels(splits: list[str], n_aug: int, seed: int) -> tuple[list[Image.Im
         if used:
             files.append(name)
     return images, np.asarray(labels, dtype=int), files
+
+
+def save_reproducible(state: dict[str, Any], path: Path) -> None:
+    """``torch.save`` with the same bytes for the same ``state``, so a re-run of the documented command gives the
+    shipped file (and its SHA-256). torch's zip format is deterministic but for one record, a random
+    ``.data/serialization_id`` (torch's legacy format keys storages by memory address instead); that record is
+    replaced by digits of the SHA-256 of the rest of the file, and its CRC-32 in the zip headers fixed."""
+    buf = io.BytesIO()
+    torch.save(state, buf)  # to a buffer: the archive's folder is "archive", whatever the file is called
+    data = bytearray(buf.getvalue())
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as z:
+        info = next(i for i in z.infolist() if i.filename.endswith(".data/serialization_id"))
+        old, start_dir = z.read(info), z.start_dir
+    if data.count(old) != 1:
+        raise RuntimeError("serialization id not unique in the file")
+    digits = str(int(hashlib.sha256(bytes(data).replace(old, b"0" * len(old))).hexdigest(), 16))
+    new = digits[: len(old)].zfill(len(old)).encode()
+    data = data.replace(old, new)
+    crc = struct.pack("<I", zlib.crc32(new))
+    data[info.header_offset + 14 : info.header_offset + 18] = crc  # the local file header's CRC-32
+    pos, name = start_dir, info.filename.encode()
+    while data[pos : pos + 4] == b"PK\x01\x02":  # central directory records
+        n_name, n_extra, n_comment = struct.unpack("<HHH", data[pos + 28 : pos + 34])
+        if data[pos + 46 : pos + 46 + n_name] == name:
+            data[pos + 16 : pos + 20] = crc
+            break
+        pos += 46 + n_name + n_extra + n_comment
+    else:
+        raise RuntimeError("serialization id record not found in the central directory")
+    path.write_bytes(bytes(data))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -126,9 +180,11 @@ def main(argv: list[str] | None = None) -> None:
     from sklearn.linear_model import LogisticRegression
 
     splits = [s for s in args.real_splits.split(",") if s]
-    # what the cached features were built from: a cache of another recipe is refused, not silently reused
+    digest = real_digest(splits) if splits else None
+    # what the cached features were built from (the real annotations too): a cache of another recipe is refused
     recipe = json.dumps(
         [args.per_class, args.extra_per_kind, list(EXTRA), splits, args.real_aug, args.test_per_class, args.seed]
+        + [digest]
     )
     if args.features_cache and args.features_cache.exists():
         z = np.load(args.features_cache)
@@ -143,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
         re_img, yre, files = real_panels(splits, args.real_aug, args.seed) if splits else ([], np.zeros(0, int), [])
         print(f"generated {len(tr_img)}+{len(te_img)} panels, {len(re_img)} real in {time.time() - t:.0f}s", flush=True)
         t = time.time()
-        settings = Settings()
+        settings = Settings(image_backend="onnx", onnx_threads=2)  # fixed, so a re-run computes the same features
         xtr = features(tr_img, image_vectors_of(tr_img, settings))
         xte = features(te_img, image_vectors_of(te_img, settings))
         xre = (
@@ -183,11 +239,12 @@ def main(argv: list[str] | None = None) -> None:
         "real_weight": args.real_weight,
         "real_panels": int(len(yre) // (args.real_aug + 1)),
         "real_files": files,
+        "real_digest": digest,
         "C": args.C,
         "heldout_accuracy": round(acc, 4),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(
+    save_reproducible(
         {
             "classes": list(PANEL_TYPES),
             "mean": torch.from_numpy(mean.astype(np.float32)),
@@ -198,9 +255,11 @@ def main(argv: list[str] | None = None) -> None:
         },
         args.out,
     )
-    from matsearch.encoders.weights import sha256_file
+    from matsearch.encoders.weights import WEIGHTS, sha256_file
 
-    print(f"wrote {args.out} sha256 {sha256_file(args.out)}", flush=True)
+    sha = sha256_file(args.out)
+    same = "the shipped file" if sha == WEIGHTS["panel-type"].sha256 else "NOT the shipped file"
+    print(f"wrote {args.out} sha256 {sha} ({same})", flush=True)
 
 
 if __name__ == "__main__":
