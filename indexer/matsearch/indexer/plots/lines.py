@@ -178,6 +178,16 @@ def joined_runs(mask: np.ndarray, other: np.ndarray) -> list[list[tuple[int, int
     return own
 
 
+def _uncut_runs(runs: list[list[tuple[int, int]]], other: np.ndarray) -> list[list[tuple[int, int]]]:
+    """Per column (of ``runs``), the runs with no ``other`` ink just beyond either end (not cut by another stroke)."""
+    n = other.shape[0]
+    out = []
+    for x, rs in enumerate(runs):
+        col = other[:, x]
+        out.append([(a, b) for a, b in rs if not (a > 0 and col[a - 1]) and not (b + 1 < n and col[b + 1])])
+    return out
+
+
 def stroke_width(runs: list[list[tuple[int, int]]]) -> float:
     """Pen width: a low percentile of single-run vertical run lengths (noise and slope only lengthen runs)."""
     lens = [r[0][1] - r[0][0] + 1 for r in runs if len(r) == 1]
@@ -309,9 +319,17 @@ def _track_cluster(
     covered = counts > 0
     if covered.sum() < max(8, 0.06 * w):
         return []
-    lw = stroke_width(runs)
+    # the pen is measured on runs seen whole: a run that ends against other ink is cut by a later stroke (a sliver
+    # of a line hidden under another one) and says nothing about the pen
+    if other is not None:
+        free_v = _uncut_runs(column_runs(mask), other)
+        lw = stroke_width(free_v) if sum(1 for r in free_v if r) >= 5 else stroke_width(runs)
+        hruns = _uncut_runs(column_runs(mask[::2].T), other[::2].T)
+    else:
+        lw = stroke_width(runs)
+        hruns = column_runs(mask[::2].T)
     # noisy data draw a band much thicker than the pen; steep strokes show the pen width horizontally
-    hl = [b - a + 1 for r_ in column_runs(mask[::2].T) for a, b in r_]
+    hl = [b - a + 1 for r_ in hruns for a, b in r_]
     if len(hl) >= 20:
         lw = min(lw, max(1.0, float(np.percentile(hl, 25))))
     if info is not None:
@@ -637,6 +655,41 @@ def _short_occluded(
     return out, empty
 
 
+def _drop_detached(y: np.ndarray, lw: float, max_gap: int, h: int) -> np.ndarray:
+    """Remove short pieces of a track that a long gap and a jump separate from the rest (legend samples, marks).
+
+    After a long miss the tracker accepts a run far from the track's last level (a line coming back after a hidden
+    stretch may have moved), so a legend sample or a stray mark of the line's colour can start or end a track, or
+    sit in its middle. A piece (visible columns between gaps longer than ``max_gap``) is not that line when it has
+    under 15 % of the track's visible columns and lies more than max(6 lw + 4, 10 % of the box) from its neighbours
+    on every side it has one — while those neighbours, for a middle piece, agree with each other.
+    """
+    idx = np.flatnonzero(~np.isnan(y))
+    if idx.size < 2:
+        return y
+    br = np.flatnonzero(np.diff(idx) > max_gap + 1)
+    if br.size == 0:
+        return y
+    pieces = np.split(idx, br + 1)
+    thr = max(6 * lw + 4, 0.1 * h)
+    n = idx.size
+    out = y.copy()
+    for i, pc in enumerate(pieces):
+        if pc.size >= 0.15 * n:
+            continue
+        jumps = []
+        if i > 0:
+            jumps.append(abs(float(y[pc[0]]) - float(y[pieces[i - 1][-1]])))
+        if i + 1 < len(pieces):
+            jumps.append(abs(float(y[pc[-1]]) - float(y[pieces[i + 1][0]])))
+        if not all(j > thr for j in jumps):
+            continue
+        if 0 < i < len(pieces) - 1 and abs(float(y[pieces[i + 1][0]]) - float(y[pieces[i - 1][-1]])) > thr:
+            continue
+        out[pc] = np.nan
+    return out
+
+
 def _fill_gaps(y: np.ndarray, max_gap: int) -> tuple[np.ndarray, float]:
     """Interpolate gaps up to ``max_gap`` columns (dashes, dots, short occlusions); longer gaps stay empty.
 
@@ -740,6 +793,7 @@ def extract_lines(
         runs_of_other = _lazy_runs(other)  # the other ink's column runs, made when a track first needs them
 
         for y in ys_c:
+            y = _drop_detached(y, info.get("lw", 2.0), GAP, h)
             idx = np.flatnonzero(~np.isnan(y))
             if idx.size < max(8, min_extent * w):
                 continue
