@@ -309,6 +309,7 @@ def test_schemathesis_finds_no_server_error(open_server: LiveServer) -> None:
     import schemathesis
     from hypothesis import HealthCheck, given, settings
     from hypothesis.errors import Unsatisfiable
+    from schemathesis.core.result import Ok
     from schemathesis.generation.modes import GenerationMode
 
     schema = schemathesis.openapi.from_url(f"{open_server.url}/openapi.json")
@@ -316,6 +317,7 @@ def test_schemathesis_finds_no_server_error(open_server: LiveServer) -> None:
     tested: list[str] = []
     spent: dict[str, float] = {}
     for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result.err()
         operation = result.ok()
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
