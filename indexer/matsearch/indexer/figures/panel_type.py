@@ -19,7 +19,11 @@ The panel's own caption segment is a second opinion (:func:`caption_cue`, :func:
 "TEM image of …", "SAED pattern", "XRD patterns of …" name the kind of picture. In a segment shared by several
 labels the words naming the panel's own label decide ("A HAADF-STEM image (f) and the corresponding EELS profiles
 (g)"); else the kind the segment names first (its head: "TEM image and the corresponding SAED pattern" is a
-micrograph). The cue wins over the image classifier unless that is near-certain (``CAPTION_OVERRIDE_BELOW``).
+micrograph). Where no word names a kind of picture, spelled-out technique names do (``keywords.TECHNIQUE_KIND``).
+The cue wins over the image classifier unless that is near-certain (``CAPTION_OVERRIDE_BELOW``). Where the segment
+names no kind, the panel's caption as indexed (shared text + segment, or the whole caption) speaks: for an
+unlabelled panel as its own caption, for a labelled one only when it names one kind and the classifier is unsure
+(``CONTEXT_OVERRIDE_BELOW``).
 """
 
 from __future__ import annotations
@@ -73,12 +77,19 @@ _CUES: dict[str, tuple[str, ...]] = {
     ),
     "photo": (r"(?i:\bphotograph|\bphoto\b|\bdigital image|\bcamera\b)",),
 }
-_CUE_RES = {kind: [re.compile(p) for p in pats] for kind, pats in _CUES.items()}
+
+
+def _either(patterns: Sequence[str]) -> re.Pattern[str]:
+    """One pattern matching where any of ``patterns`` does (its search finds the leftmost start of any)."""
+    return re.compile("|".join(f"(?:{p})" for p in patterns))
+
+
+_CUE_RES = {kind: _either(pats) for kind, pats in _CUES.items()}
 # Technique names (keywords.TECHNIQUES, "X-ray photoelectron spectroscopy", "cyclic voltammetry", "atomic force
 # microscopy"): the kind their data is shown as (keywords.TECHNIQUE_KIND). A weaker cue, read only where the words
 # above name no kind of picture ("STEM-EDS spectra" is a spectrum although STEM is a microscopy technique).
 _TECHNIQUE_RES = {
-    kind: [technique_pattern(t, short_acronyms=False) for t, k in TECHNIQUE_KIND.items() if k == kind]
+    kind: _either([technique_pattern(t, short_acronyms=False).pattern for t, k in TECHNIQUE_KIND.items() if k == kind])
     for kind in sorted(set(TECHNIQUE_KIND.values()))
 }
 CAPTION_OVERRIDE_BELOW = 0.97  # the classifier keeps its type only when at least this sure of another
@@ -97,10 +108,10 @@ def _first_cues(text: str) -> dict[str, int]:
     technique names)."""
     for table in (_CUE_RES, _TECHNIQUE_RES):
         out: dict[str, int] = {}
-        for kind, res in table.items():
-            starts = [m.start() for r in res for m in [r.search(text)] if m is not None]
-            if starts:
-                out[kind] = min(starts)
+        for kind, rx in table.items():
+            m = rx.search(text)
+            if m is not None:
+                out[kind] = m.start()
         if out:
             return out
     return {}
