@@ -267,8 +267,10 @@ def eval_scales(split: str, cache: Path, settings: Any) -> dict[str, Any]:
         tasks = []
         for p, crop, (kind, prob) in zip(fig["panels"], crops, types, strict=True):
             value, scope, inset = split_c.scale_info(p["label"])
-            # as ingest types a panel: the image classifier corrected by the panel's caption segment
-            kind, prob = fuse(kind, prob, split_c.segment(p["label"]), p["label"])
+            # as ingest types a panel: the image classifier corrected by the panel's caption segment, then by the
+            # caption it indexes (shared text + segment, or the whole caption; figtype's ``context``)
+            label = p["label"]
+            kind, prob = fuse(kind, prob, split_c.segment(label), label, context=split_c.panel_caption(label))
             wants = wants_scale(crop, kind, prob, value, scope)
             strict = not wants and holds_picture(crop, kind)
             tasks.append(ScaleTask(crop=crop, wants=wants, value=value, scope=scope, inset=inset, strict=strict))
