@@ -220,3 +220,15 @@ def test_server_warm_up_reads_the_library_before_the_first_query(client: TestCli
     service._warming.join(timeout=300)
     lib = spectra.library(service.store)
     assert lib.complete and len(lib.payloads) == service.store.count("xrd")
+
+
+def test_minor_phase_is_judged_on_its_own_peaks(client: TestClient, xrd_env: tuple[Settings, dict]) -> None:
+    # a minor phase (0.3 of the major one's intensity) explains little of the whole pattern: it is judged on its
+    # own + the unexplained peaks (also by the mixture-phase model), and reports those terms in fom.own
+    peaks = xrd_env[1]
+    a, b = "mbd-00042", "mbd-00100"
+    hits = _search(client, _xy([(peaks[a], 1.0), (peaks[b], 0.3)], seed=6))["hits"]
+    minor = next(h for h in hits if h["payload"]["structure_id"] == b)
+    assert minor["phase"] and minor["phase"] >= 2 and minor["confidence"] >= DEFAULT_THRESHOLD
+    own = minor["fom"]["own"]
+    assert own["explained"] > minor["fom"]["explained"]  # its own peaks, not the whole pattern

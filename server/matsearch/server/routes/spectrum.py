@@ -46,6 +46,22 @@ class Refined(BaseModel):
     peak_fwhm: float = Field(description="Median measured peak width (° 2θ), sets the matching tolerance.")
 
 
+class OwnFom(BaseModel):
+    """A further phase's terms on its own + the unexplained peaks (its mixture-phase confidence comes from them)."""
+
+    score: float
+    explained: float
+    seen: float
+    intensity_cosine: float
+    position_residual: float
+    strain: float
+    chance: float
+    peaks_matched: int
+    intensity_log_sd: float
+    explained_height: float
+    strong_unexplained: float
+
+
 class Fom(BaseModel):
     explained: float = Field(description="Chance-corrected share of measured peak weight this phase explains.")
     seen: float = Field(description="Chance-corrected share of its expected (in-range, above-noise) intensity seen.")
@@ -59,6 +75,7 @@ class Fom(BaseModel):
     intensity_log_sd: float | None = Field(None, description="Spread of ln(observed / expected) heights.")
     explained_height: float | None = Field(None, description="Share of the measured peak heights explained.")
     strong_unexplained: float | None = Field(None, description="Share of strong (≥ 20 %) peaks left unexplained.")
+    own: OwnFom | None = Field(None, description="A further phase: its terms on its own + the unexplained peaks.")
 
 
 class SpectrumHit(Hit):
