@@ -159,8 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         vecs = fused.encode(imgs)
         for v, img, vec, p in zip(chunk, imgs, vecs, params, strict=True):
             lp = lattice_payload(img, v, p)
-            key = (by_id[v.structure_id].content_hash, v.zone)
-            gcache[key] = (vec, lp[LATTICE_KEY], lp[SPOTS_KEY], lp[LATTICE_ALT_KEY])
+            view_key = (by_id[v.structure_id].content_hash, v.zone)
+            gcache[view_key] = (vec, lp[LATTICE_KEY], lp[SPOTS_KEY], lp[LATTICE_ALT_KEY])
         if (i // 128) % 10 == 9:
             cpath.write_bytes(pickle.dumps(gcache))
             print(f"  gallery {i + len(chunk)}/{len(todo)} ({time.time() - t1:.0f}s)", flush=True)
