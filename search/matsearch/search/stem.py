@@ -593,6 +593,8 @@ def _hit_info(qf: Any, sc: Any, i: int, nm: float | None, factor: float) -> dict
         "spectrum_score": _r(sc.spectrum[i], 4),
         # the query's cell average vs the view's projected columns (None: not compared)
         "motif_score": _r(sc.motif[i], 4) if sc.motif is not None else None,
+        # the spectrum compared as a mirror twin of the view (two domains sharing a lattice plane; None: not compared)
+        "twin_spectrum_score": _r(sc.twin[i], 4) if sc.twin is not None else None,
     }
     if qf.known and scale:
         match["scale_factor"] = round(scale, 3)  # true pixel size / given one, at the best spectrum match

@@ -55,6 +55,14 @@ UNKNOWN_MOTIF_BIN = 0.08  # unknown pixel size: log-width of the pixel-size bins
 # penalising low scores cost 3-4 points of top-5). Views whose cell no integer map fits onto the measured one, and
 # views below the MOTIF_K best, keep their spectrum score. Chosen on the synthetic tune split + the real dev crops
 # (docs/stem.md): W 1.0-2.0 and REF 0.85-0.93 all lie within ±2 points there.
+# Twinned particles (pixel size known): a twin shows two domains mirrored across a shared lattice plane, so its power
+# spectrum is the union of a view's spots and their mirror image across one of the view's reciprocal-lattice
+# directions (the twin plane's normal). The TWIN_K best views by spectrum are also compared as twins: their clean
+# reference's polar spectrum, maximised with its mirror across each of the view's TWIN_SPOTS strongest spot
+# directions; the better of single and twin counts. Synthetic twinned fcc [110] particles (Au, Cu, Pd at 0.075 Å/px,
+# amorphous support): top-5 7/12 -> 10/12; synthetic tune split (no particles) unchanged (docs/stem.md, session 7).
+TWIN_K = 80
+TWIN_SPOTS = 3
 MOTIF_K = 150
 MOTIF_WEIGHT = 1.25
 MOTIF_REF = 0.9
@@ -134,6 +142,7 @@ class CandidateScores:
     shape_misfit: np.ndarray  # (c,)
     angle_diff: np.ndarray  # (c,)
     motif: np.ndarray | None = None  # (c,) column-motif correlation (NaN: not compared); None: no query motif
+    twin: np.ndarray | None = None  # (c,) spectrum score read as a mirror twin (-inf: not compared); None: not run
 
 
 def _corr(q: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -168,6 +177,39 @@ def _corr_pairs(q: np.ndarray, g: np.ndarray) -> np.ndarray:
         s = (qq * gc[:, None]).sum(axis=2)  # (c, j, M); faster than the equivalent einsum
         best = np.maximum(best, (np.fft.irfft(s, n=LAT_NTHETA, axis=-1) * LAT_NTHETA).max(axis=2))
     return best
+
+
+def twin_spectra(qf: QueryFeatures, harmonics: np.ndarray, ref_spots: list[np.ndarray | None]) -> np.ndarray:
+    """(c,) spectrum score of each view read as a mirror twin (see ``TWIN_K``); -inf where not compared.
+    ``harmonics`` (c, R, K, M): the clean reference (R index 0) is mirrored."""
+    c = len(harmonics)
+    out = np.full(c, -np.inf)
+    grid = np.log(qf.scales)
+    mid = len(grid) // 2
+    lo = max(0, mid - 1)
+    idx = [i for i in range(c) if ref_spots[i] is not None and len(ref_spots[i]) >= 1]  # type: ignore[arg-type]
+    if not idx or not qf.known:
+        return out
+    rows = np.array(idx)
+    pol = np.fft.irfft(harmonics[rows, 0], n=LAT_NTHETA, axis=-1)  # (n, K, T): the polar spectrum, θ over [0, π)
+    beta = np.zeros((len(rows), TWIN_SPOTS))
+    for t, i in enumerate(idx):
+        sp = np.asarray(ref_spots[i])[:TWIN_SPOTS]
+        sp = np.vstack([sp, np.repeat(sp[:1], TWIN_SPOTS - len(sp), axis=0)])
+        beta[t] = np.arctan2(sp[:, 1], sp[:, 0]) % np.pi
+    j = np.arange(LAT_NTHETA, dtype=np.float64)
+    src = (2.0 * beta[:, :, None] * (LAT_NTHETA / np.pi) - j) % LAT_NTHETA  # θ -> 2β - θ, in angle bins (n, S, T)
+    j0 = np.floor(src).astype(np.int64) % LAT_NTHETA
+    fr = src - np.floor(src)
+    p4 = np.broadcast_to(pol[:, None], (len(rows), TWIN_SPOTS, *pol.shape[1:]))  # (n, S, K, T)
+    a = np.take_along_axis(p4, j0[:, :, None, :].repeat(pol.shape[1], axis=2), axis=3)
+    b = np.take_along_axis(p4, ((j0 + 1) % LAT_NTHETA)[:, :, None, :].repeat(pol.shape[1], axis=2), axis=3)
+    mirrored = (1.0 - fr[:, :, None, :]) * a + fr[:, :, None, :] * b
+    temps = np.maximum(p4, mirrored).reshape(-1, *pol.shape[1:])
+    th = lattice_harmonics(temps)
+    v = _corr(qf.harmonics[lo : mid + 2], th) - SCALE_PRIOR * np.abs(grid[lo : mid + 2])[:, None]
+    out[rows] = v.max(axis=0).reshape(len(rows), TWIN_SPOTS).max(axis=1)
+    return out
 
 
 def score_candidates(
@@ -261,6 +303,12 @@ def score_candidates(
             corr = _corr_refs(qf.fallback_harmonics, harmonics[rest])
             spec[rest] = corr.max(axis=0)
             best_scale[rest] = qf.fallback_px[corr.argmax(axis=0)]
+    twin = None
+    if qf.known and TWIN_K > 0:
+        top_t = np.argsort(-spec)[:TWIN_K]
+        twin = np.full(c, -np.inf)
+        twin[top_t] = twin_spectra(qf, harmonics[top_t], [ref_spots[int(i)] for i in top_t])
+        spec = np.maximum(spec, twin)
     penalty = np.where(checked & ~ok, LATTICE_PENALTY, 0.0)
     base = spec - (RANK_PENALTY / LATTICE_PENALTY) * penalty if qf.known else spec  # ranking score before the motif
     score, mot = base, None
@@ -295,4 +343,4 @@ def score_candidates(
         bonus = np.where(np.isfinite(mot), np.maximum(0.0, np.nan_to_num(mot) - MOTIF_REF), 0.0)
         score = base + MOTIF_WEIGHT * bonus
     abstain = score - penalty + (spec - base)  # = spectrum + motif bonus - LATTICE_PENALTY where contradicting
-    return CandidateScores(score, abstain, spec, ok, checked, best_scale, misfit, dang, mot)
+    return CandidateScores(score, abstain, spec, ok, checked, best_scale, misfit, dang, mot, twin)
