@@ -44,6 +44,8 @@ EVALS: dict[str, tuple[str, list[str], str]] = {
         "eval_plots.json",
     ),
     "plots_real": ("bench.eval_plots_real", ["--e2e", "10"], "eval_plots_real.json"),
+    # ingested PDFs' XRD panels found by `search spectrum --collection spectra` (measured-looking .xy), dev + held-out
+    "spectra_ingest": ("bench.eval_spectra_ingest", ["--quick"], "eval_spectra_ingest.json"),
 }
 
 

@@ -64,8 +64,17 @@ def test_ingest_line_only_when_its_bench_ran_and_other_shapes(tmp_path: Path) ->
             }
         },
     )
+    part = {"recall_at_1": 0.9, "recall_at_5": 1.0, "queries": 8}
+    write(
+        tmp_path,
+        "eval_spectra_ingest.json",
+        {"dev": {**part, "found_in_top10": 1.0}, "heldout": {**part, "found_in_top10": 0.875}},
+    )
     rows = rows_by_line(tmp_path)
     assert not any(r.issue == 15 for r in rows.values())
+    spectra = rows["ingested XRD panel found by search spectrum (spectra)"]
+    assert spectra.status == "not met" and "in 10 hits 0.875 (n 8)" in spectra.heldout
+    assert spectra.dev.startswith("dev recall@1 0.900, @5 1.000")
     assert rows["synthetic: lines matched at 2 px"].status == "no number"
     assert rows["XRD query p50"].status == "met" and "41" in rows["XRD query p50"].heldout
     stem = rows["synthetic held-out top-5 (held-out gallery, query)"]
