@@ -84,11 +84,39 @@ def _inside_text(rgb: np.ndarray, ink: np.ndarray, text_h: float) -> list[TextBo
         if 0.55 * text_h <= h <= 1.6 * text_h and w <= 1.6 * text_h and area >= 4:
             chars.append((x, y, x + w - 1, y + h - 1))
     words = group_words(chars, gap_factor=0.5)
-    words = [b for b in words if (b[2] - b[0] + 1) >= 0.8 * text_h]
+    # a one-letter word ("A".."E" labelling stacked patterns) is read only beside a legend sample: a short horizontal
+    # stroke just left of it at its middle row (wider words are read wherever they are)
+    words = [b for b in words if (b[2] - b[0] + 1) >= 0.8 * text_h or _has_sample(ink, b, text_h)]
     if not words or len(words) > 24:
         return []
     read = read_words(rgb, words)
     return [t for t in read if t.score >= 0.75 and re.search(r"[A-Za-z0-9]", t.text)]
+
+
+def _sample_left(ink: np.ndarray, box: tuple[int, int, int, int], text_h: float) -> tuple[int, int, int, int] | None:
+    """The longest horizontal ink run (>= 1.2 text heights) ending within 1.5 text heights left of a word, at the
+    word's middle row ± 2: (length, row, first column, last column), or None."""
+    h = ink.shape[0]
+    x0, y0, _x1, y1 = box
+    cy = int(round((y0 + y1) / 2))
+    lo = max(0, int(x0 - 5 * text_h))
+    best = None
+    for r in range(max(0, cy - 2), min(h, cy + 3)):
+        row = ink[r, lo : max(lo, x0 - 1)]
+        idx = np.flatnonzero(row)
+        if idx.size == 0:
+            continue
+        groups = np.split(idx, np.flatnonzero(np.diff(idx) > 2) + 1)
+        g = groups[-1]
+        length = int(g[-1] - g[0] + 1)
+        if length >= 1.2 * text_h and (x0 - (lo + g[-1])) <= 1.5 * text_h:
+            if best is None or length > best[0]:
+                best = (length, r, lo + int(g[0]), lo + int(g[-1]))
+    return best
+
+
+def _has_sample(ink: np.ndarray, box: tuple[int, int, int, int], text_h: float) -> bool:
+    return (box[2] - box[0] + 1) >= 0.3 * text_h and _sample_left(ink, box, text_h) is not None
 
 
 def _legend_swatches(
@@ -96,23 +124,8 @@ def _legend_swatches(
 ) -> list[tuple[tuple[int, int, int, int], np.ndarray, str]]:
     """Short horizontal line samples just left of a text: (box, colour, label)."""
     out = []
-    h, w = ink.shape
     for t in texts:
-        x0, y0, x1, y1 = t.box
-        cy = int(round(t.cy))
-        lo = max(0, int(x0 - 5 * text_h))
-        best = None
-        for r in range(max(0, cy - 2), min(h, cy + 3)):
-            row = ink[r, lo : max(lo, x0 - 1)]
-            idx = np.flatnonzero(row)
-            if idx.size == 0:
-                continue
-            groups = np.split(idx, np.flatnonzero(np.diff(idx) > 2) + 1)
-            g = groups[-1]
-            length = g[-1] - g[0] + 1
-            if length >= 1.2 * text_h and (x0 - (lo + g[-1])) <= 1.5 * text_h:
-                if best is None or length > best[0]:
-                    best = (length, r, lo + g[0], lo + g[-1])
+        best = _sample_left(ink, t.box, text_h)
         if best is not None:
             _, r, a, b = best
             col = np.median(rgb[r, a : b + 1], axis=0)
