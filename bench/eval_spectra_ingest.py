@@ -212,6 +212,8 @@ def run_set(name: str, phases: list[Phase], n_figures: int, n_cli: int) -> dict[
             ingest_s, ingest_cpu = time.perf_counter() - t0, time.process_time() - c0
             points, _ = service.store.scroll("spectra", None, limit=10_000)
             xrd_points = [{"payload": p.payload} for p in points if p.payload.get("kind") == "xrd"]
+            figure_points, _ = service.store.scroll("figures", None, limit=10_000)
+            figure_panels = [{"payload": p.payload} for p in figure_points]
             rows: list[dict[str, Any]] = []
             xys: list[bytes] = []
             for k, panel in enumerate(panels):
@@ -229,6 +231,8 @@ def run_set(name: str, phases: list[Phase], n_figures: int, n_cli: int) -> dict[
                         "figure_id": panel.figure_id,
                         "plot_seed": panel.seed,
                         "indexed": any(_right(p, panel) for p in xrd_points),
+                        # where a miss comes from: the pipeline's panel at that place and its type
+                        "panel_type": next((p["payload"].get("type") for p in figure_panels if _right(p, panel)), None),
                         "rank": rank,
                         "query_ms": round(ms, 1),
                         "top_ids": [h["id"] for h in hits],
@@ -303,7 +307,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         if name == "dev":
             for r in res["rows"]:
-                print(f"  {r['structure']:<28} {r['formula']:<14} indexed {r['indexed']!s:<5} rank {r['rank']}")
+                print(
+                    f"  {r['structure']:<16} {r['formula']:<14} panel {r['panel_type']!s:<12} "
+                    f"indexed {r['indexed']!s:<5} rank {r['rank']}"
+                )
     out["seconds"] = round(time.perf_counter() - t0, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1, ensure_ascii=False))
