@@ -659,6 +659,15 @@ def search_spectrum(
         # fits the leftover peaks well (residual score ≥ MIXTURE_ACCEPT_SCORE, ≥ 80 % of its expected intensity
         # seen). Its reported confidence is the larger calibrated number.
         first_ok = phases[0][1] >= threshold
+        if not first_ok and any(c >= threshold for c in mix_conf.values()):
+            # a phase 1 under the threshold beside a further phase that the mixture-phase model accepts is a phase
+            # of a mixture too (a 4-phase mixture leaves each phase a small share): judged by that model as well
+            i0, c0, f0, r0 = phases[0]
+            if f0 is not fits:  # its fit on its own + the unexplained peaks
+                c_mix = xp.confidence(f0, 0, sources[i0], bool(opts.elements), further=True)
+                if c_mix >= threshold:
+                    phases[0] = (i0, c_mix, f0, r0)
+                    first_ok = True
         if first_ok:  # beside an accepted phase 1, a further phase is judged by the mixture-phase model too
             phases = [(i, max(c, mix_conf.get(i, 0.0)), f, r) for i, c, f, r in phases]
         phases = [
