@@ -6,6 +6,8 @@
 Data: ``bench/real_figures`` (manifest.json + panels.json: 27 figures / 139 panels, dev / heldout / heldout2;
 manifest4.json + panels4.json: session 4, dev4 / heldout4; every split fixed before tuning, see its README);
 the images are fetched into ``~/.cache/matsearch/realdata/figures`` on first use (PyPI packages only).
+Session 7: manifest7.json + panels7.json, dev7 / heldout7 (Elemental Microscopy figures with their captions, images
+committed under msa_em/), run only when named: ``--splits dev7`` (held-out: ``--splits heldout7``, once).
 
 1. **Panel split** (``split_figure`` with the figure's real caption, and without one): a predicted panel is correct
    when its label equals the true label and IoU >= 0.5 (unlabelled figures: label None). Label precision counts
@@ -32,7 +34,7 @@ import numpy as np
 from PIL import Image
 
 from bench.eval_figures import Tally
-from bench.real_figures.fetch import DEFAULT_CACHE, caption_of, ensure, figures
+from bench.real_figures.fetch import DEFAULT_CACHE, MANIFEST7, caption_of, ensure, figures, figures7
 from matsearch.core.images import to_rgb
 from matsearch.core.schemas import Hit
 from matsearch.core.settings import Settings
@@ -46,9 +48,13 @@ ROOT = Path(__file__).resolve().parents[1]
 PANELS = ROOT / "bench/real_figures/panels.json"
 PANELS4 = ROOT / "bench/real_figures/panels4.json"  # session 4 (figdata): dev4 / heldout4, see manifest4.json
 PANELS5 = ROOT / "bench/real_figures/panels5.json"  # session 5 (figdata): dev5 / heldout5, see manifest5.json
+PANELS7 = ROOT / "bench/real_figures/panels7.json"  # session 7 (figvision): dev7 / heldout7, see manifest7.json
 RESULTS = ROOT / "bench/results/eval_real_figures.json"
 SPLITS = ("dev", "heldout", "heldout2", "dev4", "heldout4", "dev5", "heldout5")  # heldout2: session 3; dev4/heldout4:
 # session 4; dev5/heldout5: session 5 (bench/real_figures/README.md)
+# session 7: Elemental Microscopy figures with captions; only run when named (--splits dev7 / heldout7), so the default
+# run and the reverse-image gallery keep their items and heldout7 is not read by accident
+SPLITS7 = ("dev7", "heldout7")
 
 # near-identical frames inside one labelled panel (boxes by hand on a 100-px grid): the 12 micrographs of panel a
 # and the first 16 violin plots of panel b of the Nat. Genet. figure
@@ -77,6 +83,11 @@ GRID_FRAMES: dict[str, list[tuple[int, int, int, int]]] = {
 def panel_annotations() -> dict[str, list[dict[str, Any]]]:
     """The hand-annotated panels of every part, by figure file (no image is fetched)."""
     return {k: v for path in (PANELS, PANELS4, PANELS5) for k, v in json.loads(path.read_text())["figures"].items()}
+
+
+def panel_annotations7() -> dict[str, list[dict[str, Any]]]:
+    """The hand-annotated panels of dev7 / heldout7 by figure file (not in panel_annotations: training reads that)."""
+    return dict(json.loads(PANELS7.read_text())["figures"])
 
 
 def load() -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], Path]:
@@ -216,9 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     settings = Settings()
     manifest, panels, cache = load()
-    splits = tuple(s for s in args.splits.split(",") if s in SPLITS)
+    splits = tuple(s for s in args.splits.split(",") if s in SPLITS + SPLITS7)
+    split_manifest, split_panels = manifest, panels
+    if any(s in SPLITS7 for s in splits):
+        ensure(cache, (MANIFEST7,))
+        split_manifest, split_panels = manifest | figures7(), panels | panel_annotations7()
     t0 = time.monotonic()
-    results: dict[str, Any] = {"split": eval_split(manifest, panels, cache, settings, splits)}
+    results: dict[str, Any] = {"split": eval_split(split_manifest, split_panels, cache, settings, splits)}
     if not args.no_reverse:
         results["reverse_image"] = eval_reverse(manifest, panels, cache, settings, 60 if args.quick else 200)
     results["seconds"] = round(time.monotonic() - t0, 1)
@@ -233,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         "heldout4": "held-out4",
         "dev5": "dev5",
         "heldout5": "held-out5",
+        "dev7": "dev7",
+        "heldout7": "held-out7",
     }
     print(f"{'real compound figures (bench/real_figures)':<47}" + "".join(f"{names[k]:>12}" for k in splits))
     for key, name in (

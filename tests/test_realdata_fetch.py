@@ -101,6 +101,31 @@ def test_session5_annotations_agree_with_the_manifest() -> None:
             assert p["type"] in ("microscopy", "diffraction", "graph", "illustration", "photo", "other")
 
 
+def test_session7_figures_committed_annotated_and_split_like_their_captions(tmp_path: Path) -> None:
+    """dev7 / heldout7: each committed image has the manifest's checksum and is copied into a cache by the fetch; each
+    figure's split is its caption's (figtext's sha256("s7:" + unit) rule), its caption the committed text."""
+    man = json.loads(F.MANIFEST7.read_text())["figures"]
+    panels = json.loads((ROOT / "bench/real_figures/panels7.json").read_text())["figures"]
+    captions = {c["id"]: c for c in json.loads((ROOT / "bench/real_text/captions7_sources.json").read_text())}
+    assert {f["file"] for f in man} == set(panels)
+    assert not {f["file"] for f in man} & {
+        f["file"] for path in F.MANIFESTS for f in json.loads(path.read_text())["figures"]
+    }
+    for f in man:
+        c = captions[f["caption_id"]]
+        rule = "heldout7" if hashlib.sha256(("s7:" + c["unit"]).encode()).hexdigest()[0] in "01234" else "dev7"
+        assert f["split"] == c["split"] == rule and f["caption"] == c["caption"], f["file"]
+        data = (F.COMMITTED / f["fetch"]["member"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == f["sha256"]
+        w, h = f["size"]
+        for p in panels[f["file"]]:
+            x0, y0, x1, y1 = p["bbox"]
+            assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h, (f["file"], p)
+            assert p["type"] in ("microscopy", "diffraction", "graph", "illustration", "photo", "other")
+    assert F.main(["--cache", str(tmp_path), "--manifest", str(F.MANIFEST7)]) == 0
+    assert all((tmp_path / f["file"]).exists() for f in man)
+
+
 def test_debian_package_member_and_html_image(tmp_path: Path) -> None:
     """A figure inside a Debian package: the data part is read with dpkg-deb, the n-th base64 PNG of an HTML page
     comes back byte for byte."""

