@@ -51,7 +51,7 @@ lint: venv
 	$(BIN)/ruff format --check . || (echo "run: $(BIN)/ruff format ." && false)
 
 typecheck: venv
-	$(BIN)/mypy core encoders indexer search server cli clients/python/matsearch_client bench training
+	$(BIN)/mypy core encoders indexer search server cli clients/python/matsearch_client bench training tests
 
 pytest: venv
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
