@@ -178,13 +178,29 @@ def joined_runs(mask: np.ndarray, other: np.ndarray) -> list[list[tuple[int, int
     return own
 
 
-def _uncut_runs(runs: list[list[tuple[int, int]]], other: np.ndarray) -> list[list[tuple[int, int]]]:
-    """Per column (of ``runs``), the runs with no ``other`` ink just beyond either end (not cut by another stroke)."""
-    n = other.shape[0]
-    out = []
-    for x, rs in enumerate(runs):
-        col = other[:, x]
-        out.append([(a, b) for a, b in rs if not (a > 0 and col[a - 1]) and not (b + 1 < n and col[b + 1])])
+def _uncut_runs(mask: np.ndarray, other: np.ndarray) -> list[list[tuple[int, int]]]:
+    """:func:`column_runs` of ``mask`` without the runs that have ``other`` ink just beyond either end (runs cut by
+    another stroke), vectorised."""
+    m = mask.astype(bool)
+    closed = m.copy()
+    closed[1:-1] |= m[:-2] & m[2:]
+    pad = np.zeros((closed.shape[0] + 2, closed.shape[1]), dtype=np.int8)
+    pad[1:-1] = closed
+    d = np.diff(pad, axis=0).T
+    sc, sr = np.nonzero(d == 1)
+    _ec, er = np.nonzero(d == -1)
+    er = er - 1
+    n = m.shape[0]
+    above = np.zeros(sr.shape, bool)
+    below = np.zeros(sr.shape, bool)
+    ok_a = sr > 0
+    above[ok_a] = other[sr[ok_a] - 1, sc[ok_a]]
+    ok_b = er + 1 < n
+    below[ok_b] = other[er[ok_b] + 1, sc[ok_b]]
+    keep = ~(above | below)
+    out: list[list[tuple[int, int]]] = [[] for _ in range(m.shape[1])]
+    for c, a, b in zip(sc[keep].tolist(), sr[keep].tolist(), er[keep].tolist(), strict=True):
+        out[c].append((a, b))
     return out
 
 
@@ -322,9 +338,9 @@ def _track_cluster(
     # the pen is measured on runs seen whole: a run that ends against other ink is cut by a later stroke (a sliver
     # of a line hidden under another one) and says nothing about the pen
     if other is not None:
-        free_v = _uncut_runs(column_runs(mask), other)
+        free_v = _uncut_runs(mask, other)
         lw = stroke_width(free_v) if sum(1 for r in free_v if r) >= 5 else stroke_width(runs)
-        hruns = _uncut_runs(column_runs(mask[::2].T), other[::2].T)
+        hruns = _uncut_runs(mask[::2].T, other[::2].T)
     else:
         lw = stroke_width(runs)
         hruns = column_runs(mask[::2].T)
