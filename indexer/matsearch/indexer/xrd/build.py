@@ -129,23 +129,25 @@ def xrd_payload(entry: StructureEntry, peaks: PeakList) -> dict[str, Any]:
 
 
 def _encoder_tag() -> str:
-    """What the ``xrd`` vector depends on besides the peak list: the encoder's weights, its code and the rendering
-    of the library profile (``simulate.py``); a change of any of them makes every point's ``build_key`` new."""
+    """What a point depends on besides its structure entry: the encoder's weights and code, the simulation and the
+    rendering of the library profile (``simulate.py``) and the payload's layout (this module); a change of any of
+    them makes every point's ``build_key`` new."""
     from matsearch.encoders import xrd as xrd_grid
     from matsearch.encoders import xrd_cnn
     from matsearch.encoders.weights import WEIGHTS
     from matsearch.indexer.xrd import simulate
 
     h = hashlib.sha256(f"{ENCODER}:{WEIGHTS[ENCODER].sha256 if ENCODER in WEIGHTS else ''}".encode())
-    for mod in (xrd_cnn, xrd_grid, simulate):
+    for mod in (xrd_cnn, xrd_grid, simulate, sys.modules[__name__]):
         h.update(Path(str(mod.__file__)).read_bytes())
     return h.hexdigest()[:16]
 
 
-def build_key(payload: dict[str, Any], encoder_tag: str) -> str:
-    """The point's content version: its payload (structure, provenance, reflections) and the encoder tag."""
-    body = json.dumps({k: v for k, v in payload.items() if k != "build_key"}, sort_keys=True, default=str)
-    return f"{encoder_tag}:{hashlib.sha256(body.encode()).hexdigest()[:16]}"
+def build_key(entry: StructureEntry, encoder_tag: str) -> str:
+    """The point's content version: the entry's structure (content hash) and payload (provenance, labels) and the
+    encoder tag. Known before any simulation, so a re-build skips current points without reading their peaks."""
+    body = json.dumps(entry.payload(), sort_keys=True, default=str)
+    return f"{encoder_tag}:{entry.content_hash[:16]}:{hashlib.sha256(body.encode()).hexdigest()[:16]}"
 
 
 def xrd_point_id(entry: StructureEntry) -> str:
@@ -167,23 +169,31 @@ def ingest_entries(
 
     ctx.ensure_collection(COLLECTION)
     report = IngestReport(collection=COLLECTION, items=len(entries))
-    peaks, errors = simulate_entries(entries, ctx.settings.data_dir, workers=workers, progress=progress, force=force)
+    tag = _encoder_tag()
+    keys = {e.id: build_key(e, tag) for e in entries}
+    all_ids = [xrd_point_id(e) for e in entries]
+    existing: dict[str, Any] = {}
+    for start in range(0, len(all_ids), 1000):
+        existing.update(
+            (r.id, r.payload.get("build_key")) for r in ctx.store.retrieve(COLLECTION, all_ids[start : start + 1000])
+        )
+    # only what changed is simulated (from the cache) and written (new structures, new payloads, a new encoder): a
+    # re-build of the same library writes nothing, so the store does not accumulate rewritten points
+    current = [e for e, pid in zip(entries, all_ids, strict=True) if not force and existing.get(pid) == keys[e.id]]
+    current_ids = {e.id for e in current}
+    stale_entries = [e for e in entries if e.id not in current_ids]
+    peaks, errors = simulate_entries(
+        stale_entries, ctx.settings.data_dir, workers=workers, progress=progress, force=force
+    )
     for sid, reason in errors.items():
         report.skipped.append(IngestSkip(item=sid, reason=reason))
-    good = [e for e in entries if e.id in peaks]
-    tag = _encoder_tag()
+    good = [e for e in entries if e.id in current_ids or e.id in peaks]
     ids = [xrd_point_id(e) for e in good]
-    payloads = [xrd_payload(e, peaks[e.id]) for e in good]
-    for pl in payloads:
-        pl["build_key"] = build_key(pl, tag)
-    existing: dict[str, Any] = {}
-    for start in range(0, len(ids), 1000):
-        existing.update(
-            (r.id, r.payload.get("build_key")) for r in ctx.store.retrieve(COLLECTION, ids[start : start + 1000])
-        )
-    # only what changed is written (new structures, new payloads, a new encoder): a re-build of the same library
-    # writes nothing, so the store does not accumulate rewritten points
-    todo = [i for i, pid in enumerate(ids) if force or existing.get(pid, "") != payloads[i]["build_key"]]
+    todo = [i for i, e in enumerate(good) if e.id not in current_ids]
+    payloads: dict[int, dict[str, Any]] = {}
+    for i in todo:
+        payloads[i] = xrd_payload(good[i], peaks[good[i].id])
+        payloads[i]["build_key"] = keys[good[i].id]
     encoder = ctx.encoder(ENCODER) if todo else None
     bar = tqdm(total=len(good), desc="index XRD", unit="pattern", disable=not progress, file=sys.stderr)
     bar.update(len(good) - len(todo))
