@@ -215,3 +215,20 @@ def write_lock(store: Any) -> threading.RLock:
             lock = threading.RLock()
             _WRITE_LOCKS[store] = lock
         return lock
+
+
+def delete_stale(store: Store, collection: str, keep: set[str], sources: Sequence[str], chunk: int = 1000) -> int:
+    """Delete the points of ``collection`` whose payload ``source`` is one of ``sources`` and whose id is not in
+    ``keep`` (what a full library build just wrote or found current); points of other sources (users' own) are left
+    alone. Scrolls and deletes in chunks of ``chunk``. Returns how many points went."""
+    wanted = set(sources)
+    stale: list[str] = []
+    offset: str | None = None
+    while True:
+        batch, offset = store.scroll(collection, limit=chunk, offset=offset)
+        stale += [r.id for r in batch if r.id not in keep and (r.payload or {}).get("source") in wanted]
+        if offset is None:
+            break
+    for start in range(0, len(stale), chunk):
+        store.delete(collection, stale[start : start + chunk])
+    return len(stale)

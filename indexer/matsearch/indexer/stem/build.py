@@ -33,7 +33,7 @@ from matsearch.indexer.stem.simulate import SimParams, random_params, render
 from matsearch.indexer.stem.views import VIEWS_VERSION, View, cached_views
 from matsearch.indexer.stem.zones import zone_label
 from matsearch.indexer.structures import StructureLibrary
-from matsearch.store.base import CollectionSpec, PointRecord, VectorSpec
+from matsearch.store.base import CollectionSpec, PointRecord, VectorSpec, delete_stale
 
 SIM_VERSION = "stem-sim-1"
 COLLECTION = "stem"
@@ -135,17 +135,7 @@ def drop_stale(ctx: Any, keep: set[str], sources: Sequence[str]) -> int:
     just wrote or found current): structures removed from the library, zone axes no longer selected for a structure
     (a new ``select_zones``), structures that no longer project. Points of other sources are left alone. Returns how
     many points went."""
-    wanted = set(sources)
-    stale: list[str] = []
-    offset: str | None = None
-    while True:
-        batch, offset = ctx.store.scroll(COLLECTION, limit=1000, offset=offset)
-        stale += [r.id for r in batch if r.id not in keep and (r.payload or {}).get("source") in wanted]
-        if offset is None:
-            break
-    for start in range(0, len(stale), 1000):
-        ctx.store.delete(COLLECTION, stale[start : start + 1000])
-    return len(stale)
+    return delete_stale(ctx.store, COLLECTION, keep, sources)
 
 
 def build_stem_points(

@@ -32,7 +32,7 @@ from matsearch.indexer.xrd.simulate import (
     simulate_peaks,
     store_peaks,
 )
-from matsearch.store.base import PointRecord
+from matsearch.store.base import PointRecord, delete_stale
 
 COLLECTION = "xrd"
 VECTOR = "xrd"
@@ -235,14 +235,4 @@ def drop_stale(ctx: IngestContext, library: StructureLibrary, sources: Sequence[
     since the last build, or changed: a point id carries the structure's content hash). Users' own structures
     (``matsearch ingest cif``, source ``user``) are never touched. Returns how many points went."""
     keep = {xrd_point_id(e) for e in library}
-    wanted = set(sources)
-    stale: list[str] = []
-    offset: str | None = None
-    while True:
-        batch, offset = ctx.store.scroll(COLLECTION, limit=1000, offset=offset)
-        stale += [r.id for r in batch if r.id not in keep and (r.payload or {}).get("source") in wanted]
-        if offset is None:
-            break
-    for start in range(0, len(stale), 1000):
-        ctx.store.delete(COLLECTION, stale[start : start + 1000])
-    return len(stale)
+    return delete_stale(ctx.store, COLLECTION, keep, sources)
