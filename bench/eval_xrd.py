@@ -68,55 +68,44 @@ def _make_query(phases: list[Any], peaks: dict[str, Any], rng: np.random.Generat
     return _as_text(x, yy)
 
 
-def hit_features(h: dict[str, Any]) -> list[float]:
-    """The confidence model's features (``xrd_phase.CONF_FEATURES``) from a hit's reported fields."""
+def _features(terms: dict[str, Any], score: float, residual: float, strain: float, source: str) -> list[float]:
+    """The confidence model's features (``xrd_phase.CONF_FEATURES``) from a figure of merit's reported terms."""
     from matsearch.search import xrd_phase as xp
 
-    f = h["fom"]
     return [
         float(v)
         for v in xp.feature_vector(
-            float(h["fit_score"]),
-            float(f["explained"]),
-            float(f["seen"]),
-            float(f["intensity_cosine"]),
-            float(h["position_residual"]),
-            float(h["strain"]),
-            str(h["payload"].get("source", "")),
-            float(f["chance"]),
-            float(f["peaks_matched"]),
-            float(f["intensity_log_sd"]),
-            float(f["explained_height"]),
-            float(f["strong_unexplained"]),
+            score,
+            float(terms["explained"]),
+            float(terms["seen"]),
+            float(terms["intensity_cosine"]),
+            residual,
+            strain,
+            source,
+            float(terms["chance"]),
+            float(terms["peaks_matched"]),
+            float(terms["intensity_log_sd"]),
+            float(terms["explained_height"]),
+            float(terms["strong_unexplained"]),
         )
     ]
+
+
+def hit_features(h: dict[str, Any]) -> list[float]:
+    """The confidence model's features (``xrd_phase.CONF_FEATURES``) from a hit's reported fields."""
+    f = h["fom"]
+    source = str(h["payload"].get("source", ""))
+    return _features(f, float(h["fit_score"]), float(h["position_residual"]), float(h["strain"]), source)
 
 
 def own_features(h: dict[str, Any]) -> list[float] | None:
     """A mixture phase's features on its own + the unexplained peaks (``fom.own``, what ``xrd_phase.MIX_COEF``
     judges), or None for a hit that was not judged as a phase beside others."""
-    from matsearch.search import xrd_phase as xp
-
     f = h.get("fom", {}).get("own")
     if not f:
         return None
-    return [
-        float(v)
-        for v in xp.feature_vector(
-            float(f["score"]),
-            float(f["explained"]),
-            float(f["seen"]),
-            float(f["intensity_cosine"]),
-            float(f["position_residual"]),
-            float(f["strain"]),
-            str(h["payload"].get("source", "")),
-            float(f["chance"]),
-            float(f["peaks_matched"]),
-            float(f["intensity_log_sd"]),
-            float(f["explained_height"]),
-            float(f["strong_unexplained"]),
-        )
-    ]
+    source = str(h["payload"].get("source", ""))
+    return _features(f, float(f["score"]), float(f["position_residual"]), float(f["strain"]), source)
 
 
 def _mixture_rows(hits: list[dict[str, Any]], present: set[str]) -> tuple[list[list[float]], list[float]]:
