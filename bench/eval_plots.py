@@ -10,7 +10,7 @@ looked at neither held-out set per plot and ran both once, at its end). Session 
 before any change) tuned on dev seeds 560–959 and added a third held-out set, seeds 500000–500199, run once at the
 end (``--held-out-3 200``); the two older held-out sets were again not looked at per plot. Session 6 (fixed at
 20:46 on 2026-12-01, before any change) tuned on dev seeds 560–1159 and added a fourth held-out set, seeds
-700000–700199, run once at the end (``--held-out-4 200``). Session 7 (fixed at 00:50 on 2026-12-02, before any
+700000–700199, run once at the end (``--held-out-4 200``). Session 7 (fixed at 00:49 on 2026-12-02, before any
 change) tunes on dev seeds 1200–1599 and adds a fifth held-out set of 200 seeds from 1604000 = 1100000 + 1000 ×
 (SHA-256("matsearch issue 12 session 7 held-out 5") mod 800), run once at the end (``--held-out-5 200``).
 Reported per set: lines found, lines
