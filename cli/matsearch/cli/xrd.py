@@ -190,7 +190,8 @@ def library_build(
         reports = build_libraries(s.local, list(collections) or None, options)
     data = {"reports": [r.model_dump(mode="json") for r in reports], "seconds": round(time.time() - started, 1)}
     lines = [
-        f"{r.collection}: {r.items} structures → {r.points} points ({r.new_points} new, {len(r.skipped)} skipped); "
+        f"{r.collection}: {r.items} structures → {r.points} points written ({r.new_points} new, {r.unchanged} "
+        f"unchanged, {len(r.skipped)} skipped); "
         f"{r.count} in the collection"
         for r in reports
     ]

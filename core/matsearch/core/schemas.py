@@ -129,7 +129,9 @@ class IngestReport(BaseModel):
     points: int = Field(0, description="Points written (new or updated; re-ingesting rewrites the same ids).")
     new_points: int = Field(0, description="Points that did not exist before.")
     unchanged: int = Field(
-        0, description="Figures already stored with the same content, metadata and pipeline version (not redone)."
+        0,
+        description="Items already stored with the same content, metadata and pipeline version (not redone): "
+        "figures; library builds: points whose build key is current.",
     )
     skipped: list[IngestSkip] = Field(default_factory=list)
     ids: list[str] = Field(default_factory=list)

@@ -120,8 +120,9 @@ def build_stem(ctx: IngestContext, library: StructureLibrary, options: BuildOpti
     report = IngestReport(
         collection=COLLECTION,
         items=len(entries),
-        points=stats["points_written"] + stats["points_current"],
+        points=stats["points_written"],
         new_points=stats["points_new"],
+        unchanged=stats["points_current"],
     )
     report.stale_deleted = stats["stale_deleted"]
     report.count = ctx.store.count(COLLECTION)
