@@ -13,6 +13,9 @@ end (``--held-out-3 200``); the two older held-out sets were again not looked at
 700000–700199, run once at the end (``--held-out-4 200``). Session 7 (fixed at 00:49 on 2026-12-02, before any
 change) tunes on dev seeds 1200–1599 and adds a fifth held-out set of 200 seeds from 1604000 = 1100000 + 1000 ×
 (SHA-256("matsearch issue 12 session 7 held-out 5") mod 800), run once at the end (``--held-out-5 200``).
+Session 8 (fixed at 03:35 on 2026-12-02, before any change) tunes on dev seeds 1600–1999 (new) and 1200–1599 and
+adds a sixth held-out set of 200 seeds from 1868000 = 1100000 + 1000 × (SHA-256("matsearch issue 12 session 8
+held-out 6") mod 800), run once at the end (``--held-out-6 200``).
 Reported per set: lines found, lines
 matched at ε = 1 and 2 px (mean distance of the digitised line to the drawn curve over the columns both cover; the
 drawn curve occupies an interval of rows in each pixel column — distance 0 inside it), normalised RMSE in data
@@ -21,7 +24,7 @@ x-tick value accuracy (a truth tick counts as right when a digitised tick has it
 per plot. Real graph panels (hand-annotated ticks) and the end-to-end checks are in ``bench.eval_plots_real``.
 
     .venv/bin/python -m bench.eval_plots [--dev N] [--dev-from S] [--held-out N] [--new-held-out N] [--held-out-3 N]
-        [--held-out-4 N] [--held-out-5 N]
+        [--held-out-4 N] [--held-out-5 N] [--held-out-6 N]
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ NEW_HELD_OUT_SEEDS = range(300000, 300200)
 HELD_OUT_3_SEEDS = range(500000, 500200)
 HELD_OUT_4_SEEDS = range(700000, 700200)
 HELD_OUT_5_SEEDS = range(1604000, 1604200)
+HELD_OUT_6_SEEDS = range(1868000, 1868200)
 
 
 def run(seeds: list[int]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -77,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--held-out-3", type=int, default=0, help="session-5 held-out plots (seeds 500000..)")
     ap.add_argument("--held-out-4", type=int, default=0, help="session-6 held-out plots (seeds 700000..)")
     ap.add_argument("--held-out-5", type=int, default=0, help="session-7 held-out plots (seeds 1604000..)")
+    ap.add_argument("--held-out-6", type=int, default=0, help="session-8 held-out plots (seeds 1868000..)")
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     out: dict[str, Any] = {}
@@ -87,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         ("held_out_3", list(HELD_OUT_3_SEEDS)[: args.held_out_3]),
         ("held_out_4", list(HELD_OUT_4_SEEDS)[: args.held_out_4]),
         ("held_out_5", list(HELD_OUT_5_SEEDS)[: args.held_out_5]),
+        ("held_out_6", list(HELD_OUT_6_SEEDS)[: args.held_out_6]),
     )
     for name, seeds in sets:
         if not seeds:
