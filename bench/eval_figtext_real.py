@@ -68,6 +68,8 @@ SPLITS = (
     "heldout6",
     "dev7",
     "heldout7",
+    "dev8",
+    "heldout8",
 )
 NEW_SPLITS = ("dev2", "heldout2", "dev3", "heldout3")
 # session 4 (figdata): captions cut from PDFs/markdown in PyPI sdists (bench.real_text.fetch4 -> captions4.json) and
@@ -75,12 +77,13 @@ NEW_SPLITS = ("dev2", "heldout2", "dev3", "heldout3")
 # session 5 (figdata): the same formats with "5" (captions_dev5.json, panels5.json, scales5.json, labels5.json); a
 # part whose files are not there yet is left blank; session 6 (figdata): CC BY captions committed with their text
 # (bench/real_text/captions6_sources.json, copied into the cache by bench.real_text.fetch6); session 7 (figtext): the
-# same for captions7_sources.json (bench.real_text.fetch7), captions only
-FOURTH = ("dev4", "heldout4", "dev5", "heldout5", "dev6", "heldout6", "dev7", "heldout7")
+# same for captions7_sources.json (bench.real_text.fetch7), captions only; session 8 (figtext): captions8_sources.json
+# (bench.real_text.fetch8, journal figure pages), captions only
+FOURTH = ("dev4", "heldout4", "dev5", "heldout5", "dev6", "heldout6", "dev7", "heldout7", "dev8", "heldout8")
 
 
 def _session(split: str) -> str:
-    """The file suffix of a session-4/5/6/7 part: "4", "5", "6" or "7"."""
+    """The file suffix of a session-4..8 part: "4" ... "8"."""
     return split[-1]
 
 
@@ -556,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
         "(materials-science captions, second session's second shift), dev4, heldout4 (session 4: captions from PDFs "
         "in PyPI sdists, panels of bench/real_figures/manifest4.json), dev5, heldout5 (session 5, manifest5.json), "
         "dev6, heldout6 (session 6: CC BY materials-science captions), dev7, heldout7 (session 7: CC BY "
-        "Sci. Adv. / NRL / Hindawi captions); "
+        "Sci. Adv. / NRL / Hindawi captions), dev8, heldout8 (session 8: CC BY captions from journal figure pages); "
         "tune on dev* only",
     )
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -580,6 +583,9 @@ def main(argv: list[str] | None = None) -> int:
     from bench.real_text.fetch7 import ensure as ensure7
 
     ensure7(cache)
+    from bench.real_text.fetch8 import ensure as ensure8
+
+    ensure8(cache)
     parts = args.only.split(",")
     results: dict[str, Any] = {}
     for split in args.splits.split(","):
@@ -624,6 +630,8 @@ def main(argv: list[str] | None = None) -> int:
         "h-out6",
         "dev7",
         "h-out7",
+        "dev8",
+        "h-out8",
     )
     head = "  ".join(f"{h:>10}" for h in names)
     print(f"\n{'figure text on real data':<52} {head}   target (held-out)")
