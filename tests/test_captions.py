@@ -408,3 +408,41 @@ def test_half_parenthesised_runs_parallel_heads_and_sentences_between_trailing_l
         "Artifacts. Early sections (A) show folds. Later sections (B) are flat. All sections are 70 nm thick."
     )
     assert s.shared.endswith("70 nm thick.")
+
+
+def test_springer_and_nature_label_styles_of_session_8() -> None:
+    """Bare label lists as sentence subjects ("a and b show ..."), labels opening the items of a parenthesis after a
+    lead-in, a label sequence that jumps over labels named only in a scale sentence, "mean ± s.d. i ..." sentence
+    breaks, and a list of values that takes the unit of its last item."""
+    s = split_caption("Figure 1. a and b show the clusters on the substrate. c Early nucleation. d and e show wires.")
+    assert s.labels == ["a", "b", "c", "d", "e"]
+    assert s.segments["b"] == "show the clusters on the substrate." and s.segments["e"] == "show wires."
+    s = split_caption(
+        "Fig. 2: Particles. STEM images and EDX maps of the C, O and Fe elements (a SE: secondary electrons, b BF: "
+        "bright field, c, d HAADF: dark field). i Size distribution of the particles. Scale bar in a–d, 100 nm. "
+        "Scale bar in e–h, 50 nm."
+    )
+    assert s.labels == ["a", "b", "c", "d", "i"]
+    assert s.segments["b"].startswith("STEM images and EDX maps") and s.segments["b"].endswith("BF: bright field")
+    assert s.scale_for("b") == (100.0, "nm") and s.scale_for("f") == (50.0, "nm") and s.scale_for("i") is None
+    s = split_caption("Sizes. a Diameter of the rods. The data are shown as the mean ± s.d. b Length of the rods.")
+    assert s.labels == ["a", "b"]  # the break after "s.d." opens b
+    assert s.segments["b"] == "Length of the rods."
+    s = split_caption("STM images after growth for (a) 5, (b) 10, (c) 25, and (d) 50 min.")
+    assert s.segments["a"] == "STM images after growth for 5 min" and s.segments["d"].endswith("50 min.")
+
+
+def test_prose_scale_statements_of_session_8() -> None:
+    """ "Scales in figure (a), (d) ... are 2 μm, whereas in figures (b) and (c), the scale is 500 nm and 200 nm,
+    respectively"; a scale list naming labels that the caption gives text in prose only; reciprocal bars stay
+    reciprocal."""
+    s = split_caption(
+        "a and b show clusters. c Early stage. d and e show wires. Scales in figure (a), (d), and (e) are 2 μm, "
+        "whereas in figures (b) and (c), the scale is 500 nm and 200 nm, respectively."
+    )
+    assert [s.scale_for(x) for x in "abcde"] == [(2.0, "μm"), (500.0, "nm"), (200.0, "nm"), (2.0, "μm"), (2.0, "μm")]
+    s = split_caption(
+        "TEM. The micrographs (a) and (c) show the coating. (b) SAED pattern of the region in (a). The top view in (d) "
+        "shows the columns. The scale bars in (a) and (c) are 10 nm, in (b) 5 nm−1, and in (d) 200 nm."
+    )
+    assert s.scale_for("a") == (10.0, "nm") and s.scale_for("d") == (200.0, "nm") and s.scale_for("b") == (5.0, "1/nm")

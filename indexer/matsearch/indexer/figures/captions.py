@@ -49,6 +49,8 @@ _LABEL = r"(?:viii|vii|iii|xii|xi|vi|iv|ix|ii|[A-Za-z](?:\d{1,2})?)(?![A-Za-z0-9
 _SEP = rf"\s*(?:,\s*(?:and\s+)?|&\s*|and\s+|{_DASH}\s*|to\s+)"
 _LIST = rf"{_LABEL}(?:{_SEP}{_LABEL})*"
 _PAREN_RE = re.compile(rf"\(\s*(?P<list>{_LIST})\s*\)")
+# a bare label list opening an item of a parenthesis: "(a SE: ..., b BF: ..., d, e HAADF: ...)"
+_PAREN_ITEM_RE = re.compile(rf"(?:(?<=\()|(?<=[,;]\s))(?P<list>{_LIST})\s+(?=[A-Z][A-Za-z]|[A-Z]{{2}})")
 _PAREN_CHAIN_RE = re.compile(rf"\(\s*(?P<list>{_LIST})\s*\)(?:{_SEP}\(\s*{_LIST}\s*\))*")
 _HALF_PAREN_RE = re.compile(rf"(?P<list>{_LIST})\)")
 _BARE_RE = re.compile(rf"(?P<list>{_LIST})(?P<term>\s*[,.:]\s+|\s*[,.:](?=\S)|\s+)")
@@ -60,6 +62,9 @@ _FUSED_RUN_RE = re.compile(r"(?P<run>[a-z]{2,4})\s*[,:]\s+(?=[A-Z])")
 _PROSE_VERB_RE = re.compile(
     r"(?:shows?|displays?|depicts?|illustrates?|presents?|compares?|gives|summari[sz]es|highlights?|contains)\b"
 )
+# A bare list of two labels or more that opens a sentence as its subject: "a and b show the clusters", "a , b and c are
+# the TEM images taken at ...", "d and e show eventual wire formation" (Nanoscale Res. Lett., Springer captions).
+_LIST_VERB_RE = re.compile(r"(?:show|display|depict|illustrate|present|compare|give|are|were|represent)\b")
 _FIG_PREFIX_RE = re.compile(
     r"^\s*(?:Supplementary\s+)?(?:Fig(?:ure)?s?\.?|FIG\.?|FIGURE)\s*S?\d+[A-Za-z]?\s*(?:[.:|]|\s-\s)?\s*", re.I
 )
@@ -68,7 +73,11 @@ _SCALE_START_RE = re.compile(
     # "The white and black scale bars are 100 and 5 nm": up to four words qualifying the bars, a length following
     r"|^\s*(?:all\s+|the\s+)(?:[A-Za-z-]+,?\s+){1,4}scale\s*[- ]?bars?\b(?=[^.]*\d[\d.]*\s*(?:nm|[µμu]m|mm|cm|Å|pm)\b)"
     # "Bars, 10 µm." (a house style without "scale"): only with a length right after ("Bars: 1, control" is a legend)
-    r"|^\s*Bars?\s*[,:=]\s*(?=\d[\d.]*\s*(?:nm|[µμu]m|mm|cm|Å|pm)\b)",
+    r"|^\s*Bars?\s*[,:=]\s*(?=\d[\d.]*\s*(?:nm|[µμu]m|mm|cm|Å|pm)\b)"
+    # "Scales in figure (a), (d), and (e) are 2 μm, whereas in figures (b) and (c), the scale is 500 nm and 200 nm,
+    # respectively." (no "bar"): only with a length in the sentence
+    r"|^\s*(?:the\s+)?scales?\s+(?:in|of|for)\s+(?:the\s+)?(?:figures?|panels?|images?)\b"
+    r"(?=[^.]*\d[\d.]*\s*(?:nm|[µμu]m|mm|cm|Å|pm)\b)",
     re.I,
 )
 # Publisher notes speak for the figure wherever they stand ("(b) ... . Reprinted with permission from [12]. Copyright
@@ -150,7 +159,7 @@ _INLINE_CLAUSE_SCALE_RE = re.compile(
 # A sentence about scales only: "To facilitate comparison, the image scales are identical in a,d and in b,e."
 _SCALE_NOTE_RE = re.compile(
     r"\b(?:scales?|magnifications?)\s+(?:is|are|was|were)\s+(?:identical|the same)\b"
-    r"|\bsame\s+(?:scale|magnification)\b",
+    r"|\bsame\s+(?:scales?|magnifications?)(?:\s+bars?)?\b",
     re.I,
 )
 _SENTENCE_END_RE = re.compile(
@@ -182,7 +191,8 @@ def _abbreviation_goes_on(text: str, pos: int) -> bool:
     return word not in _ROMAN and not consecutive
 
 
-_WEAK_ABBREV_RE = re.compile(r"\b(?:min|max|sec|temp|Co|at|wt|vol)\.$")
+# "mean ± s.d." and "± s.e.m." end sentences too: "The data are shown as the mean ± s.d. i Tail length ..."
+_WEAK_ABBREV_RE = re.compile(r"\b(?:min|max|sec|temp|Co|at|wt|vol|s\.d|s\.e\.m|s\.e)\.$")
 # A single capital before "." is an initial ("J. Smith") unless what follows cannot be a surname: a scale statement,
 # a label marker or a sentence-opening function word ("... of Y. Scale bar, 5 nm.", "... doped with N. (b) SEM").
 _INITIAL_RE = re.compile(r"(?<![°\d])(?<!\d\s)\b[A-Z]\.$")
@@ -535,6 +545,28 @@ def _find_markers(text: str, prefer_roman: bool) -> list[_Marker]:
             if bare is not None:
                 found.append(bare)
                 break
+    # "... mapping images of the C, P, O and Fe elements (a SE: second electronic, b BF: bright field, c DF: dark
+    # field, d, e HAADF: high-angle annular dark field)": bare labels opening the items of a parenthesis, in sequence
+    # (two at least), are markers; the words before the parenthesis are their lead-in.
+    for pm in re.finditer(r"\((?P<inner>[^()]{8,})\)", text):
+        if overlaps(pm.start(), pm.end()) or in_scale_sentence(pm.start()):
+            continue
+        items: list[_Marker] = []
+        for im in _PAREN_ITEM_RE.finditer(text, pm.start(), pm.end()):
+            if any(x.start <= im.start() < x.end for x in items):
+                continue
+            labels = parse_label_list(im.group("list"), prefer_roman=prefer_roman)
+            if not labels or any(len(lab) != 1 for lab in labels) or _is_upper(im.group("list")):
+                break
+            want = chr(ord(items[-1].labels[-1]) + 1) if items else None
+            if want is not None and labels[0] != want:
+                break
+            items.append(_Marker(im.start(), im.end(), labels, im.group("list"), "bare", False))
+        prior = [f for f in found if f.start < pm.start()]
+        top = max((ord(x) for f in prior for x in f.labels if len(x) == 1), default=ord("a") - 1)
+        if len(items) >= 2 and ord(items[0].labels[0]) == top + 1:
+            found.extend(items)
+            taken.extend((x.start, x.end) for x in items)
     # "Histograms at varying pixel sizes, a) overall distribution, b) 0–50 µm² range, and c) ...": half-parenthesised
     # labels inside a sentence open their text when they run in sequence (two at least, or continuing the markers).
     run: list[_Marker] = []
@@ -658,7 +690,10 @@ def _bare_marker(text: str, bm: re.Match[str], prefer_roman: bool) -> _Marker | 
         if not re.match(r"[A-Za-z0-9(\[\"“']", nxt) and not nxt.isalpha():
             return None
     else:
-        prose = single and not upper and _PROSE_VERB_RE.match(text, bm.end()) is not None
+        prose = not upper and (
+            (single and _PROSE_VERB_RE.match(text, bm.end()) is not None)
+            or (not single and _LIST_VERB_RE.match(text, bm.end()) is not None)
+        )
         # a capital of any script opens the text ("g Ω used to form ...", "k Δ of ...")
         if not re.match(r"[A-Z0-9(\[\"“']", nxt) and not nxt.isupper() and not prose:
             return None  # "d shows the details of ..." is a label opening a sentence, "a small ..." is not
@@ -688,6 +723,7 @@ def _filter_markers(markers: list[_Marker], explain: list[str], text: str = "") 
             continue
         kept.append(m)
     kept = _drop_inner_enumerations(kept, text, explain)
+    named = _named_labels(text)
     out: list[_Marker] = []
     seen: set[str] = set()
     strong = {lab for m in kept if m.kind != "inline" for lab in m.labels}
@@ -710,7 +746,10 @@ def _filter_markers(markers: list[_Marker], explain: list[str], text: str = "") 
         if m.kind == "bare" and seen:
             letters = [lab for lab in seen if len(lab) == 1]
             first = m.labels[0]
-            if letters and len(first) == 1 and ord(first) - max(ord(c) for c in letters) > 4:
+            top_seen = max((ord(c) for c in letters), default=0)
+            # "(a ..., d, e ...). j The size ... Scale bar in f–i, 50 nm.": labels named elsewhere fill the gap
+            gap_named = letters and all(chr(c) in named for c in range(top_seen + 1, ord(first)))
+            if letters and len(first) == 1 and ord(first) - top_seen > 4 and not gap_named:
                 explain.append(f"ignored {m.raw!r} at {m.start}: jumps too far past the labels so far")
                 continue
         if m.kind == "bare" and not seen and len(m.labels[0]) == 1 and m.labels[0] not in "abcdi":
@@ -718,6 +757,15 @@ def _filter_markers(markers: list[_Marker], explain: list[str], text: str = "") 
             continue
         out.append(m)
         seen.update(m.labels)
+    return out
+
+
+def _named_labels(text: str) -> set[str]:
+    """Lower-case letter labels the caption names anywhere: in parentheses or after "in", "of", "for", "panel"."""
+    out: set[str] = set()
+    for m in re.finditer(rf"\(\s*(?P<p>{_LIST})\s*\)|\b(?:in|of|for|panels?)\s+(?P<b>{_LIST})(?![A-Za-z0-9])", text):
+        raw = m.group("p") or m.group("b") or ""
+        out.update(lab for lab in parse_label_list(raw) if len(lab) == 1 and not _is_upper(raw))
     return out
 
 
@@ -830,6 +878,12 @@ def _scale_pairs(sentence: str, prefer_roman: bool) -> tuple[list[tuple[list[str
         else:
             free.append(ln)
     return pairs, free
+
+
+def _normalize_units_text(text: str) -> str:
+    from matsearch.indexer.figures.units import normalize_text
+
+    return normalize_text(text)
 
 
 def _iter_lengths(text: str) -> list[tuple[re.Match[str], Length]]:
@@ -965,7 +1019,18 @@ def split_caption(text: str) -> CaptionSplit:
             else:
                 break
 
-    known = frozenset(lab for m in markers for lab in m.labels)  # the caption's labels, for its scale statements
+    # the caption's labels, for its scale statements: the markers' and those written in parentheses in its prose
+    # ("The HR-TEM micrographs (a) and (c) show ..." names a and c after their text)
+    known = frozenset(lab for m in markers for lab in m.labels) | (
+        frozenset(
+            lab
+            for pm in _PAREN_RE.finditer(body)
+            if pm.start() == 0 or not re.match(r"[A-Za-z0-9]", body[pm.start() - 1])
+            for lab in parse_label_list(pm.group("list"), prefer_roman=prefer_roman)
+        )
+        if markers or _trailing_labels(body, prefer_roman)
+        else frozenset()
+    )
     symbols = not markers and _symbols_not_labels(body, prefer_roman)
     if symbols:
         result.explain.append("parenthesised letters do not start near 'a': symbols, not panel labels")
@@ -980,7 +1045,8 @@ def split_caption(text: str) -> CaptionSplit:
     group_tails, group_of = _lead_in_groups(body, pieces, {k + 1 for k in lead_first}, tails)
     for k, t in group_tails.items():
         result.explain.append(f"lead-in group {','.join(pieces[k][0])} shares {t[:40]!r}")
-    labelled = set(known)  # labels with a marker, or given text by a sentence naming them after it (grows below)
+    # labels with a marker, or given text by a sentence naming them after it (grows below)
+    labelled = {lab for m in markers for lab in m.labels}
     for k, (labels, a, b) in enumerate(pieces):
         if b <= a:
             continue
@@ -1089,11 +1155,14 @@ def _coordinated_tails(body: str, pieces: list[tuple[list[str], int, int]]) -> d
     was neutral on the dev sets and lost 8 held-out labels (2026-12-01, session 4), so ordinary words keep their own
     text. Returns piece index -> the text to append to that piece's fragment."""
     frag: dict[int, str] = {}  # pieces that are a short fragment ending in a coordinator
+    nums: dict[int, str] = {}  # pieces that are a bare number ending in a coordinator ("(a) 5, (b) 10, ...")
     for k in range(1, len(pieces)):
         _, a, b = pieces[k]
         m = _COORD_FRAGMENT_RE.fullmatch(body, a, b)
         if m and re.search(r"[A-Za-z]", m.group("frag")):
             frag[k] = m.group("frag")
+        elif m and re.fullmatch(r"\d+(?:\.\d+)?", m.group("frag").rstrip(",")):
+            nums[k] = m.group("frag").rstrip(",")
 
     def tail_from(j: int, n: int, hyphen: bool) -> str | None:
         _, a, b = pieces[j]
@@ -1114,6 +1183,10 @@ def _coordinated_tails(body: str, pieces: list[tuple[list[str], int, int]]) -> d
         return " ".join(words[n:])
 
     tails: dict[int, str] = {}
+    for k in sorted(nums):
+        unit = _value_list_unit(body, pieces, nums, k)
+        if unit is not None:  # "(a) 5, (b) 10, (c) 25, and (d) 50 min.": each value takes the unit of the last one
+            tails[k] = unit
     for k in sorted(frag):
         if re.search(r"[=<>±]", frag[k]):
             continue  # not values ("y = 0, (b) y = 0.012 mol%")
@@ -1137,6 +1210,30 @@ def _coordinated_tails(body: str, pieces: list[tuple[list[str], int, int]]) -> d
             tails[k] = got
             break
     return tails
+
+
+_VALUE_UNIT_WORD = (
+    r"(?:°C|K|%|h|s|ms|min|days?|weeks?|cycles?|nm|[μµu]m|mm|cm|mM|μM|M|wt\s*%|at\s*%|mg|g|kV|V|mA|W|mW|Pa|kPa|"
+    r"MPa|GPa|mTorr|Torr|eV|keV|rpm|Hz|kHz|MHz)"
+)
+_VALUE_END_RE = re.compile(rf"\s*[\d.]+\s*(?P<unit>{_VALUE_UNIT_WORD})\s*(?:[.;]|$)")
+
+
+def _value_list_unit(body: str, pieces: list[tuple[list[str], int, int]], frag: dict[int, str], k: int) -> str | None:
+    """The unit a bare number of a label list takes from the list's last item: "(a) 5, (b) 10, (c) 25, and (d) 50 min"
+    -> "min" for a, b, c (the last item must be a number and its unit ending the sentence)."""
+    if not re.fullmatch(r"\d+(?:\.\d+)?", frag[k].strip()):
+        return None
+    end = k + 1
+    while end in frag:
+        if not re.fullmatch(r"\d+(?:\.\d+)?", frag[end].strip()):
+            return None
+        end += 1
+    if end >= len(pieces) or not pieces[end][0]:
+        return None
+    _, a, b = pieces[end]
+    m = _VALUE_END_RE.match(body, a, b)
+    return m.group("unit") if m else None
 
 
 def _parallel_items(
@@ -1485,18 +1582,19 @@ def _add_scale(
             )
         return
     pairs, free = _scale_pairs(sentence, prefer_roman)
+    letters = sorted(ord(x) for x in known if len(x) == 1)
+    if letters:  # "(a ..., e ...). j ... Scale bar in f–i, 50 nm.": letters inside the caption's label range
+        known = known | {chr(c) for c in range(letters[0], letters[-1] + 1)}
     if known and any(not set(labs) <= known for labs, _ in pairs):  # "of X" is no label of this caption
         moved = [ln for labs, ln in pairs if not set(labs) <= known]
-        free = sorted([*free, *moved], key=lambda ln: sentence.find(ln.text))
+        norm_sentence = _normalize_units_text(sentence)
+        free = sorted([*free, *moved], key=lambda ln: norm_sentence.find(ln.text))
         pairs = [(labs, ln) for labs, ln in pairs if set(labs) <= known]
-    if (
-        len(pairs) == 1
-        and free
-        and len(pairs[0][0]) == 1 + len(free)
-        and re.search(r"\brespectively\b", sentence, re.I)
-    ):  # "in (a) and (b) are 100 nm and 20 nm, respectively": labels and values in the same order
-        values = [pairs[0][1], *free]
-        pairs, free = [([lab], ln) for lab, ln in zip(pairs[0][0], values, strict=True)], []
+    if pairs and free and re.search(r"\brespectively\b", sentence, re.I):
+        # "in (a) and (b) are 100 nm and 20 nm, respectively", "(a), (d), and (e) are 2 μm, whereas in (b) and (c),
+        # the scale is 500 nm and 200 nm, respectively": a named list followed by as many values as it has labels
+        # (its own and the free ones right after it) pairs them in order
+        pairs, free = _respectively_pairs(sentence, pairs, free)
     # Which lengths are the insets': all of them when the statement is an inset's; else, when it names an inset
     # among other lengths ("2 µm and 5 nm (inset)", "1 µm (a, inset 100 nm)"), the length nearest each "inset".
     inset_texts = {ln.text for _, ln in pairs} | {ln.text for ln in free} if inset else set()
@@ -1540,6 +1638,30 @@ def _add_scale(
         + ", ".join(f"{','.join(labs)}={ln.value:g} {ln.unit}" for labs, ln in pairs)
         + (f" group/default={free[0].value:g} {free[0].unit}" if free else "")
     )
+
+
+def _respectively_pairs(
+    sentence: str, pairs: list[tuple[list[str], Length]], free: list[Length]
+) -> tuple[list[tuple[list[str], Length]], list[Length]]:
+    """Pair labels and values in order where a label list is followed by the free values that complete it."""
+    from matsearch.indexer.figures.units import normalize_text
+
+    norm = normalize_text(sentence)
+
+    def at(ln: Length) -> int:
+        return norm.find(ln.text)
+
+    out: list[tuple[list[str], Length]] = []
+    left = list(free)
+    for k, (labs, ln) in enumerate(pairs):
+        nxt = at(pairs[k + 1][1]) if k + 1 < len(pairs) else len(norm) + 1
+        after = [x for x in left if at(ln) < at(x) < nxt]
+        if len(labs) > 1 and len(labs) == 1 + len(after):
+            out.extend(([lab], v) for lab, v in zip(labs, [ln, *after], strict=True))
+            left = [x for x in left if x not in after]
+        else:
+            out.append((labs, ln))
+    return out, left
 
 
 def _inset_lengths(sentence: str) -> set[str]:
