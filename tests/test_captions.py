@@ -428,8 +428,9 @@ def test_springer_and_nature_label_styles_of_session_8() -> None:
     s = split_caption("Sizes. a Diameter of the rods. The data are shown as the mean ± s.d. b Length of the rods.")
     assert s.labels == ["a", "b"]  # the break after "s.d." opens b
     assert s.segments["b"] == "Length of the rods."
-    s = split_caption("STM images after growth for (a) 5, (b) 10, (c) 25, and (d) 50 min.")
+    s = split_caption("STM images after growth for (a) 5, (b) 10, (c) 25, and (d) 50 min. The rate was 0.2 ML/min.")
     assert s.segments["a"] == "STM images after growth for 5 min" and s.segments["d"].endswith("50 min.")
+    assert s.shared == "The rate was 0.2 ML/min."  # after a list of short items, the closing sentence is everyone's
 
 
 def test_prose_scale_statements_of_session_8() -> None:

@@ -760,6 +760,23 @@ def _filter_markers(markers: list[_Marker], explain: list[str], text: str = "") 
     return out
 
 
+def _short_item_list(body: str, markers: list[_Marker]) -> bool:
+    """True when the caption's last marker ends a list of short items inside one sentence: two markers at least in
+    that sentence, each followed by a few words only ("(a) P = 0.1 T, (b) P = 0.4 T", "(a) 5, ... (d) 50 min")."""
+    last = markers[-1]
+    span = next(((a, b) for a, b in _sentence_spans(body) if a <= last.start < b), None)
+    if span is None:
+        return False
+    inside = [m for m in markers if span[0] <= m.start < span[1]]
+    if len(inside) < 2:
+        return False
+    for k, m in enumerate(inside):
+        end = inside[k + 1].start if k + 1 < len(inside) else span[1]
+        if len(body[m.end : end].split()) > 5:
+            return False
+    return True
+
+
 def _named_labels(text: str) -> set[str]:
     """Lower-case letter labels the caption names anywhere: in parentheses or after "in", "of", "for", "panel"."""
     out: set[str] = set()
@@ -849,10 +866,12 @@ def _scale_pairs(sentence: str, prefer_roman: bool) -> tuple[list[tuple[list[str
     label_re = re.compile(
         rf"\(\s*(?P<p>{_LIST})\s*\)|(?:\b(?:in|for|of|panels?|image)\s+)(?P<b>{_LIST})(?![A-Za-z0-9])"
         rf"|(?:^|(?<=[,;:]\s)|(?<=[,;:]))(?P<c>{_LIST})\s*[:=,]\s*(?=\d)"
+        # "Scale bars: a–c 1 µm; d–f 50 nm": a label list right after the statement's ":" or ";" and before its value
+        rf"|(?<=[;:]\s)(?P<d>{_LIST})\s+(?=\d)"
     )
     markers: list[tuple[int, int, list[str]]] = []
     for m in label_re.finditer(sentence):
-        raw = m.group("p") or m.group("b") or m.group("c")
+        raw = m.group("p") or m.group("b") or m.group("c") or m.group("d")
         if raw is None:
             continue
         markers.append((m.start(), m.end(), parse_label_list(raw, prefer_roman=prefer_roman)))
@@ -1004,6 +1023,12 @@ def split_caption(text: str) -> CaptionSplit:
         if strong is not None:  # "The online version of this article includes ...: Figure supplement 1. ..."
             closing.update(tail[strong:])
             tail = tail[:strong]
+        if len(tail) > 1 and _short_item_list(body, markers):
+            # "(a) 5, (b) 10, (c) 25, and (d) 50 min. The deposition rate ... were kept at ...": after a list of short
+            # items (values, conditions) closing the labels, the sentences that follow speak for every item
+            for sa, sb in tail[1:]:
+                if not _reference_labels(body[sa:sb], prefer_roman):
+                    closing.add((sa, sb))
         for i in range(len(tail) - 1, 0, -1):  # the piece's first sentence is its panel's own text
             sa, sb = tail[i]
             sent = body[sa:sb]
@@ -1607,6 +1632,11 @@ def _add_scale(
         result.respectively = [(ln.value, ln.unit) for ln in free]
         result.explain.append(f"scale statement {_clean(sentence)[:60]!r}: values in panel order (respectively)")
         return
+    also = _APPLIES_TO_RE.search(sentence)
+    if also and len(pairs) == 1 and not free:
+        # "Scale bar in (a) is 50 nm and applies to (b–d)": the named value goes to the labels it applies to
+        extra = parse_label_list(also.group("list"), prefer_roman=prefer_roman)
+        pairs = [([*pairs[0][0], *(x for x in extra if x not in pairs[0][0])], pairs[0][1])]
     for labs, ln in pairs:
         is_inset = ln.text in inset_texts
         target = result.scale_inset if is_inset else result.scale_by_label
@@ -1638,6 +1668,13 @@ def _add_scale(
         + ", ".join(f"{','.join(labs)}={ln.value:g} {ln.unit}" for labs, ln in pairs)
         + (f" group/default={free[0].value:g} {free[0].unit}" if free else "")
     )
+
+
+_APPLIES_TO_RE = re.compile(
+    rf"\b(?:also\s+)?(?:appl(?:y|ies)|holds?|is the same|are the same)\s+(?:also\s+)?(?:to|for)\s+(?:panels?\s+)?"
+    rf"\(?\s*(?P<list>{_LIST})\s*\)?",
+    re.I,
+)
 
 
 def _respectively_pairs(
