@@ -447,3 +447,17 @@ def test_prose_scale_statements_of_session_8() -> None:
         "shows the columns. The scale bars in (a) and (c) are 10 nm, in (b) 5 nm−1, and in (d) 200 nm."
     )
     assert s.scale_for("a") == (10.0, "nm") and s.scale_for("d") == (200.0, "nm") and s.scale_for("b") == (5.0, "1/nm")
+
+
+def test_bare_labels_in_prose_of_a_nature_caption() -> None:
+    """With bold labels lost ("a HRTEM image ..."), later sentences name panels by bare letters: new ones written after
+    their text ("... particle b and for a pure particle c, neither ...") open their text, and "in b" in a sentence's
+    subject sends the sentence to b; "in a 13 nm-thick flake" is the article."""
+    s = split_caption(
+        "Fig. 4: Surface layers. a HRTEM image of a 2 monolayer particle in a 13 nm-thick flake. No change was seen. "
+        "Also shown for a thin particle b and for a pure particle c, neither of which changes. "
+        "The bright arrows in b indicate rows. The fringes in c stem from a particle below."
+    )
+    assert s.labels == ["a", "b", "c"]
+    assert s.segments["a"].endswith("No change was seen.") and "arrows" not in s.segments["a"]
+    assert s.segments["b"].endswith("The bright arrows in b indicate rows.") and "fringes" in s.segments["c"]

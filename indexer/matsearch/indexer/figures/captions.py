@@ -1072,6 +1072,8 @@ def split_caption(text: str) -> CaptionSplit:
         result.explain.append(f"lead-in group {','.join(pieces[k][0])} shares {t[:40]!r}")
     # labels with a marker, or given text by a sentence naming them after it (grows below)
     labelled = {lab for m in markers for lab in m.labels}
+    # Nature's bold labels lost in plain text ("a HRTEM image ... b ..."): prose names panels by bare letters too
+    bare_style = bool(markers) and all(m.kind == "bare" for m in markers) and not any(m.upper for m in markers)
     for k, (labels, a, b) in enumerate(pieces):
         if b <= a:
             continue
@@ -1127,7 +1129,9 @@ def split_caption(text: str) -> CaptionSplit:
                             target = [*cur, *extra]
                             result.explain.append(f"{','.join(extra)} named only in prose: takes {sentence[:40]!r}")
                     else:
-                        target = _later_sentence_scope(sentence, cur, labelled, prefer_roman, result.explain)
+                        target = _later_sentence_scope(
+                            sentence, cur, labelled, prefer_roman, result.explain, bare=bare_style
+                        )
                         if target is not cur and not set(target) & set(cur) and set(target) - labelled:
                             cur = target  # "... for translational velocity (B) and sinkage (C) ...": B, C go on
                             labelled.update(target)
@@ -1424,8 +1428,41 @@ def _next_in_sequence(label: str, labelled: set[str] | frozenset[str]) -> bool:
     )
 
 
+_PROSE_FUNCTION = r"(?:and|or|the|for|with|from|of|in|at|to|by|than|as|on|into|onto|per|via|are|is|was|were)"
+# a bare letter naming a panel in a sentence's subject: "The bright arrows in b indicate ...", "... surface in c stems
+# from ...", "The dashed box in b is shown ..." (not the article: "in a 13.7 nm-thick flake")
+_BARE_REF_RE = re.compile(
+    r"\b(?:in|of)\s+(?P<list>[a-z](?:\s*(?:,|and|&)\s*[a-z])*)"
+    r"(?=\s*[,.;:)]|\s+(?:is|are|was|were|shows?|indicates?|stems?|displays?|marks?|denotes?|represents?|"
+    r"corresponds?|highlights?|reveals?|demonstrates?)\b)"
+)
+# a bare letter written after what it labels, in sequence: "... for a 0.5 monolayer particle b and for a pure TiO2
+# particle c, neither of which ..."
+_BARE_TRAILING_RE = re.compile(r"(?P<word>[A-Za-z0-9)]{3,})\s(?P<lab>[b-hj-z])(?=\s*[,;]|\s+and\b)")
+_PROSE_FUNCTION_RE = re.compile(_PROSE_FUNCTION + "$", re.I)
+
+
+def _bare_subject_labels(sentence: str) -> list[str]:
+    """Bare letters a sentence names in its subject (first ten words, before any verb)."""
+    for m in _BARE_REF_RE.finditer(sentence):
+        before = sentence[: m.start()]
+        if len(before.split()) <= 10 and not _VERB_WORD_RE.search(before):
+            return parse_label_list(m.group("list"))
+    return []
+
+
+def _bare_trailing_labels(sentence: str) -> list[str]:
+    """Bare letters written after the words they label, consecutive from the first ("particle b and ... particle c")."""
+    found = [
+        m.group("lab") for m in _BARE_TRAILING_RE.finditer(sentence) if not _PROSE_FUNCTION_RE.match(m.group("word"))
+    ]
+    if len(found) < 2 or any(ord(y) != ord(x) + 1 for x, y in zip(found, found[1:], strict=False)):
+        return []
+    return found
+
+
 def _later_sentence_scope(
-    sentence: str, cur: list[str], labelled: set[str], prefer_roman: bool, explain: list[str]
+    sentence: str, cur: list[str], labelled: set[str], prefer_roman: bool, explain: list[str], *, bare: bool = False
 ) -> list[str]:
     """The labels a sentence after a panel's first one speaks for (``cur`` when it names none).
 
@@ -1435,12 +1472,14 @@ def _later_sentence_scope(
     * labels written after their own text that are new and continue the sequence ("Continuum solutions ... for
       translational velocity (B) and sinkage (C) versus ..."): the sentence opens their text.
     """
-    named = _subject_reference_labels(sentence, prefer_roman)
+    named = _subject_reference_labels(sentence, prefer_roman) or (_bare_subject_labels(sentence) if bare else [])
     if named and set(named) <= labelled:
         if set(named) != set(cur):
             explain.append(f"sentence {sentence[:40]!r} names {','.join(named)}: goes to them")
         return named
     trailing = [x for x in _trailing_labels(sentence, prefer_roman) if x not in labelled and len(x) == 1]
+    if bare and not trailing:
+        trailing = [x for x in _bare_trailing_labels(sentence) if x not in labelled]
     if trailing and _next_in_sequence(min(trailing), labelled):
         explain.append(f"sentence {sentence[:40]!r} names new labels {','.join(trailing)} after their text")
         return trailing
