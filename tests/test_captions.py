@@ -461,3 +461,17 @@ def test_bare_labels_in_prose_of_a_nature_caption() -> None:
     assert s.labels == ["a", "b", "c"]
     assert s.segments["a"].endswith("No change was seen.") and "arrows" not in s.segments["a"]
     assert s.segments["b"].endswith("The bright arrows in b indicate rows.") and "fringes" in s.segments["c"]
+
+
+def test_bare_labels_inside_sentences_and_shared_bar_statements() -> None:
+    """In a caption whose labels are all bare letters, later letters inside a sentence continue the sequence ("b X and
+    Y, c aspect ratio, and d grain size as a function of Z"; "as functions of average e angle, f aspect ratio, and g
+    grain size"); "Figures (a) and (b) share the scale bar which is 10 μm" ties the value to both."""
+    s = split_caption(
+        "Fig. 2: Grains. a SEM images of the particles. b Relationship between aspect ratio and orientation, c aspect "
+        "ratio, and d grain size as a function of oxidation state. Summaries of retention as functions of average e "
+        "angle, f aspect ratio, and g grain size. Figures (a) and (b) share the scale bar which is 10 μm."
+    )
+    assert s.labels == list("abcdefg")
+    assert s.segments["g"] == "Summaries of retention as functions of average grain size."
+    assert s.scale_for("a") == (10.0, "μm") and s.scale_for("b") == (10.0, "μm") and s.scale_for("c") is None

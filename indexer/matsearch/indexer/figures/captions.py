@@ -74,6 +74,9 @@ _SCALE_START_RE = re.compile(
     r"|^\s*(?:all\s+|the\s+)(?:[A-Za-z-]+,?\s+){1,4}scale\s*[- ]?bars?\b(?=[^.]*\d[\d.]*\s*(?:nm|[µμu]m|mm|cm|Å|pm)\b)"
     # "Bars, 10 µm." (a house style without "scale"): only with a length right after ("Bars: 1, control" is a legend)
     r"|^\s*Bars?\s*[,:=]\s*(?=\d[\d.]*\s*(?:nm|[µμu]m|mm|cm|Å|pm)\b)"
+    # "Figures (a) and (b) share the scale bar which is 10 μm." (labels first, then the shared bar and its length)
+    r"|^\s*(?:(?:the\s+)?(?:figures?|panels?|images?)\s+)?\(?[A-Za-z]\)?(?:\s*(?:,|and|&|[-–])\s*\(?[A-Za-z]\)?)*\s+"
+    r"(?:share|have)\s+(?:the\s+)?(?:same\s+)?scale\s*[- ]?bars?\b(?=[^.]*\d[\d.]*\s*(?:nm|[µμu]m|mm|cm|Å|pm)\b)"
     # "Scales in figure (a), (d), and (e) are 2 μm, whereas in figures (b) and (c), the scale is 500 nm and 200 nm,
     # respectively." (no "bar"): only with a length in the sentence
     r"|^\s*(?:the\s+)?scales?\s+(?:in|of|for)\s+(?:the\s+)?(?:figures?|panels?|images?)\b"
@@ -635,7 +638,42 @@ def _find_markers(text: str, prefer_roman: bool) -> list[_Marker]:
             cand.kind = "cont"  # a leading marker; the words before it stay with the previous label
             found.append(cand)
     found.sort(key=lambda mk: mk.start)
-    return found
+    return _bare_runs_in_sentences(text, found, in_scale_sentence)
+
+
+def _bare_runs_in_sentences(text: str, found: list[_Marker], in_scale_sentence: Any) -> list[_Marker]:
+    """Nature captions with bold labels lost in plain text write later labels inside a sentence: "b Relationship
+    between X and Y, c aspect ratio, and d grain size as a function of ...", "... as functions of average e angle of
+    primary particle, f aspect ratio, and g grain size.". In a caption whose markers are all bare lower-case letters,
+    a letter that continues the sequence right after ", " / "and " (or opening a run of two that does) is a marker."""
+    if not found or any(m.kind != "bare" or m.upper for m in found):
+        return found
+    cands = [
+        (m.start("lab"), m.end(), m.group("lab"), m.group("pre"))
+        for m in re.finditer(r"(?P<pre>,\s+(?:and\s+)?|\band\s+|[a-z]{3,}\s+)(?P<lab>[b-hj-z])\s+(?=[A-Za-z(\[])", text)
+        if not any(f.start <= m.start("lab") < f.end for f in found) and not in_scale_sentence(m.start("lab"))
+    ]
+    if not cands:
+        return found
+    out = list(found)
+    for k, (pos, end, lab, pre) in enumerate(cands):
+        prior = [f for f in out if f.start < pos]
+        top = max((ord(x) for f in prior for x in f.labels if len(x) == 1), default=None)
+        if top is None or ord(lab) != top + 1:
+            continue
+        nxt = next((f for f in out if f.start > pos), None)
+        if nxt is not None and nxt.labels and len(nxt.labels[0]) == 1 and ord(nxt.labels[0]) <= ord(lab):
+            continue  # a later marker already opens this letter
+        sentence_end = text.find(". ", pos)
+        sentence_end = len(text) if sentence_end < 0 else sentence_end
+        follows = any(
+            c[2] == chr(ord(lab) + 1) and c[3].startswith((",", "and")) and c[0] < sentence_end for c in cands[k + 1 :]
+        )
+        if not (pre.startswith((",", "and")) or follows):
+            continue  # "average e angle": only when the next letter follows after a comma in the same sentence
+        out.append(_Marker(pos, end, [lab], lab, "bare", False))
+        out.sort(key=lambda mk: mk.start)
+    return out
 
 
 _GLUED_LABEL_RE = re.compile(r"(?:(?<=[.;])|^)(?P<lab>[a-z])(?=[A-Z][A-Za-z])")
