@@ -1,0 +1,74 @@
+"""Copy the images of ``figures7t.json`` and ``panels8t.json`` from the papers' git repositories into the cache.
+
+    .venv/bin/python -m bench.real_types.fetch --clone                      # git clone github.com/msa-em/<repo>
+    .venv/bin/python -m bench.real_types.fetch --git-dirs '/work/.mirror/{owner}+{name}/repo'   # existing clones
+
+The files are not on a package registry (the papers are GitHub repositories of the Elemental Microscopy journal);
+each is read at its recorded commit (``git show``) and checked against its git blob SHA-1 before it is written to
+``~/.cache/matsearch/realdata/types/<repo>/<path>`` (what ``bench.eval_real_types`` and the panel-type trainer
+read). Attribution: the authors of each paper (``myst.yml`` of each repository).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+FILES = (HERE / "figures7t.json", HERE / "panels8t.json")
+CACHE = Path("~/.cache/matsearch/realdata/types").expanduser()
+
+
+def git_blob_sha1(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def items() -> list[dict[str, Any]]:
+    """Every annotated file of both lists (repo, commit, path, blob_sha1)."""
+    out: list[dict[str, Any]] = []
+    for f in FILES:
+        out.extend(json.loads(f.read_text())["figures"])
+    return out
+
+
+def image_path(item: dict[str, Any], root: Path = CACHE) -> Path:
+    return root / item["repo"].split("/", 1)[1] / item["path"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--git-dirs", default=str(CACHE / "_git/{name}.git"), help="git dir per repo ({owner}, {name})")
+    ap.add_argument("--clone", action="store_true", help="clone missing repositories from GitHub (bare)")
+    ap.add_argument("--out", type=Path, default=CACHE)
+    args = ap.parse_args(argv)
+    done = 0
+    for it in items():
+        dst = image_path(it, args.out)
+        if dst.exists() and git_blob_sha1(dst.read_bytes()) == it["blob_sha1"]:
+            done += 1
+            continue
+        owner, name = it["repo"].split("/", 1)
+        git_dir = Path(args.git_dirs.format(owner=owner, name=name)).expanduser()
+        if not git_dir.exists():
+            if not args.clone:
+                raise SystemExit(f"{git_dir} missing: pass --clone or --git-dirs")
+            url = f"https://github.com/{it['repo']}"
+            subprocess.run(["git", "clone", "--bare", "--quiet", url, str(git_dir)], check=True)
+        data = subprocess.run(
+            ["git", "--git-dir", str(git_dir), "show", f"{it['commit']}:{it['path']}"], capture_output=True, check=True
+        ).stdout
+        if git_blob_sha1(data) != it["blob_sha1"]:
+            raise SystemExit(f"{it['repo']}:{it['path']} at {it['commit'][:10]} differs from the annotated file")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(data)
+        done += 1
+    print(f"{done} files in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
