@@ -475,3 +475,9 @@ def test_bare_labels_inside_sentences_and_shared_bar_statements() -> None:
     assert s.labels == list("abcdefg")
     assert s.segments["g"] == "Summaries of retention as functions of average grain size."
     assert s.scale_for("a") == (10.0, "μm") and s.scale_for("b") == (10.0, "μm") and s.scale_for("c") is None
+
+
+def test_group_items_named_by_trailing_labels() -> None:
+    """A group marker whose sentence ends in items each followed by its labels gives each label its own item."""
+    s = split_caption("Fig. 3: Rods. a Schematics. b–d SEM images of rods at: 5 mM (b), 15 mM (c), and 25 mM (d).")
+    assert s.segments["c"] == "SEM images of rods at: 15 mM" and s.segments["a"] == "Schematics."

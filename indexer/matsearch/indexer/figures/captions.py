@@ -798,6 +798,36 @@ def _filter_markers(markers: list[_Marker], explain: list[str], text: str = "") 
     return out
 
 
+_ITEM_LABELS_RE = re.compile(rf"\s*\(\s*(?P<list>{_LIST})\s*\)\s*(?:,\s*(?:and\s+)?|;\s*|\band\s+|(?=[.]?\s*$))")
+
+
+def _distributed_items(sentence: str, group: list[str], prefer_roman: bool) -> dict[str, str]:
+    """A group's sentence that ends in a list of items each followed by the labels it belongs to ("X at various
+    concentrations: 5 mM (b, e), 15 mM (c, f), and 25 mM (d, g)."): label -> the words before the list + its item,
+    when every label of the group is named by exactly one item; else empty."""
+    ms = list(_ITEM_LABELS_RE.finditer(sentence))
+    if len(ms) < 2 or ms[-1].end() < len(sentence.rstrip(" .")):
+        return {}
+    # the list starts after the last ":" or "," before the first item's text
+    head_end = max(sentence.rfind(":", 0, ms[0].start()), sentence.rfind(",", 0, ms[0].start()))
+    if head_end < 0:
+        return {}
+    head = sentence[: head_end + 1].strip()
+    out: dict[str, str] = {}
+    start = head_end + 1
+    for m in ms:
+        item = _clean(sentence[start : m.start()])
+        start = m.end()
+        if not item or len(item.split()) > 6:
+            return {}
+        for lab in parse_label_list(m.group("list"), prefer_roman=prefer_roman):
+            if lab in group:
+                if lab in out:
+                    return {}
+                out[lab] = f"{head} {item}"
+    return out if set(out) == set(group) else {}
+
+
 def _short_item_list(body: str, markers: list[_Marker]) -> bool:
     """True when the caption's last marker ends a list of short items inside one sentence: two markers at least in
     that sentence, each followed by a few words only ("(a) P = 0.1 T, (b) P = 0.4 T", "(a) 5, ... (d) 50 min")."""
@@ -1175,7 +1205,15 @@ def split_caption(text: str) -> CaptionSplit:
                             labelled.update(target)
                         elif target is cur:
                             target = [*cur, *(x for x in group_of.get(k, []) if x not in cur)]
-                    add(target, sentence)
+                    items = _distributed_items(sentence, target, prefer_roman) if idx == 0 and len(target) > 1 else {}
+                    if items:
+                        # "(e–g) SEM images of X at: 5 mM (b, e), 15 mM (c, f), and 25 mM (d, g).": each label of the
+                        # group takes the words before the list and its own item
+                        result.explain.append(f"group {','.join(target)}: items distributed by their labels")
+                        for lab in target:
+                            add([lab], items[lab])
+                    else:
+                        add(target, sentence)
                 continue
             trailing = [] if symbols else _trailing_labels(sentence, prefer_roman)
             if trailing:
