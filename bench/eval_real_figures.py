@@ -34,7 +34,16 @@ import numpy as np
 from PIL import Image
 
 from bench.eval_figures import Tally
-from bench.real_figures.fetch import DEFAULT_CACHE, MANIFEST7, caption_of, ensure, figures, figures7
+from bench.real_figures.fetch import (
+    DEFAULT_CACHE,
+    MANIFEST7,
+    MANIFEST8,
+    caption_of,
+    ensure,
+    figures,
+    figures7,
+    figures8,
+)
 from matsearch.core.images import to_rgb
 from matsearch.core.schemas import Hit
 from matsearch.core.settings import Settings
@@ -49,12 +58,14 @@ PANELS = ROOT / "bench/real_figures/panels.json"
 PANELS4 = ROOT / "bench/real_figures/panels4.json"  # session 4 (figdata): dev4 / heldout4, see manifest4.json
 PANELS5 = ROOT / "bench/real_figures/panels5.json"  # session 5 (figdata): dev5 / heldout5, see manifest5.json
 PANELS7 = ROOT / "bench/real_figures/panels7.json"  # session 7 (figvision): dev7 / heldout7, see manifest7.json
+PANELS8 = ROOT / "bench/real_figures/panels8.json"  # session 8 (figvision): dev8, see manifest8.json
 RESULTS = ROOT / "bench/results/eval_real_figures.json"
 SPLITS = ("dev", "heldout", "heldout2", "dev4", "heldout4", "dev5", "heldout5")  # heldout2: session 3; dev4/heldout4:
 # session 4; dev5/heldout5: session 5 (bench/real_figures/README.md)
 # session 7: Elemental Microscopy figures with captions; only run when named (--splits dev7 / heldout7), so the default
 # run and the reverse-image gallery keep their items and heldout7 is not read by accident
 SPLITS7 = ("dev7", "heldout7")
+SPLITS8 = ("dev8",)  # session 8: the other one-image figures of the dev7 papers (lettered and unlettered); when named
 
 # near-identical frames inside one labelled panel (boxes by hand on a 100-px grid): the 12 micrographs of panel a
 # and the first 16 violin plots of panel b of the Nat. Genet. figure
@@ -88,6 +99,11 @@ def panel_annotations() -> dict[str, list[dict[str, Any]]]:
 def panel_annotations7() -> dict[str, list[dict[str, Any]]]:
     """The hand-annotated panels of dev7 / heldout7 by figure file (not in panel_annotations: training reads that)."""
     return dict(json.loads(PANELS7.read_text())["figures"])
+
+
+def panel_annotations8() -> dict[str, list[dict[str, Any]]]:
+    """The hand-annotated panels of dev8 by figure file (not in panel_annotations either)."""
+    return dict(json.loads(PANELS8.read_text())["figures"])
 
 
 def load() -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], Path]:
@@ -227,11 +243,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     settings = Settings()
     manifest, panels, cache = load()
-    splits = tuple(s for s in args.splits.split(",") if s in SPLITS + SPLITS7)
+    splits = tuple(s for s in args.splits.split(",") if s in SPLITS + SPLITS7 + SPLITS8)
     split_manifest, split_panels = manifest, panels
     if any(s in SPLITS7 for s in splits):
         ensure(cache, (MANIFEST7,))
-        split_manifest, split_panels = manifest | figures7(), panels | panel_annotations7()
+        split_manifest, split_panels = split_manifest | figures7(), split_panels | panel_annotations7()
+    if any(s in SPLITS8 for s in splits):
+        ensure(cache, (MANIFEST8,))
+        split_manifest, split_panels = split_manifest | figures8(), split_panels | panel_annotations8()
     t0 = time.monotonic()
     results: dict[str, Any] = {"split": eval_split(split_manifest, split_panels, cache, settings, splits)}
     if not args.no_reverse:
@@ -250,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         "heldout5": "held-out5",
         "dev7": "dev7",
         "heldout7": "held-out7",
+        "dev8": "dev8",
     }
     print(f"{'real compound figures (bench/real_figures)':<47}" + "".join(f"{names[k]:>12}" for k in splits))
     for key, name in (

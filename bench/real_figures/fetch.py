@@ -36,6 +36,8 @@ MANIFESTS = (MANIFEST, MANIFEST4, MANIFEST5)
 # session 7 (figvision): dev7 / heldout7, Elemental Microscopy figures committed under msa_em/ (CC BY 4.0) and copied
 # into the cache; kept out of MANIFESTS so figures() and panel-type training see the same items as before
 MANIFEST7 = Path(__file__).with_name("manifest7.json")
+# session 8 (figvision): dev8, the other one-image figures of the same dev-side papers (committed under msa_em8/)
+MANIFEST8 = Path(__file__).with_name("manifest8.json")
 COMMITTED = Path(__file__).parent
 DEFAULT_CACHE = Path("~/.cache/matsearch/realdata/figures").expanduser()
 SHARED_DEV = Path(__file__).resolve().parents[3] / "shared/data/dev/figures"
@@ -276,6 +278,11 @@ def figures7() -> dict[str, dict[str, Any]]:
     return {f["file"]: f for f in json.loads(MANIFEST7.read_text())["figures"]}
 
 
+def figures8() -> dict[str, dict[str, Any]]:
+    """The session-8 figures (dev8) by file name."""
+    return {f["file"]: f for f in json.loads(MANIFEST8.read_text())["figures"]}
+
+
 def figures() -> dict[str, dict[str, Any]]:
     """Every figure of both manifests by file name."""
     return {f["file"]: f for path in MANIFESTS for f in json.loads(path.read_text())["figures"]}
@@ -287,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--manifest", type=Path, default=None, help="one manifest (default: all)")
     args = ap.parse_args(argv)
     if args.manifest is None:
-        return max(main(["--cache", str(args.cache), "--manifest", str(m)]) for m in (*MANIFESTS, MANIFEST7))
+        return max(main(["--cache", str(args.cache), "--manifest", str(m)]) for m in (*MANIFESTS, MANIFEST7, MANIFEST8))
     manifest = json.loads(args.manifest.read_text())
     args.cache.mkdir(parents=True, exist_ok=True)
     archives: dict[str, Path] = {}
