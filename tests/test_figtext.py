@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
@@ -330,3 +331,20 @@ def test_a_caption_value_reaches_a_wrongly_typed_micrograph_only_with_evidence_b
     assert got and got[0].nm_per_px is not None and abs(got[0].nm_per_px - 50 / 81) < 0.1 * 50 / 81
     (got,) = assign_scales([ScaleTask(crop=labelled, wants=False, value=value, scope="figure")])
     assert got == []
+
+
+def test_an_inset_bar_longer_than_the_main_bar_is_told_apart_by_its_printed_label() -> None:
+    """A panel with an inset drawn at higher magnification: the inset's bar (2 nm, 101 px) is longer than the main
+    bar (50 nm, 60 px). The longest good bar would give the main value to the inset's bar; the printed labels (real
+    OCR) say which bar is the caption's 50 nm and which the inset's 2 nm."""
+    rng = np.random.default_rng(1)
+    img = Image.fromarray(rng.normal(100, 20, (360, 480)).clip(0, 255).astype(np.uint8)).convert("RGB")
+    d = ImageDraw.Draw(img)
+    d.rectangle((270, 10, 470, 170), fill=(60, 60, 60), outline=(255, 255, 255), width=2)
+    d.rectangle((290, 140, 390, 146), fill=(255, 255, 255))
+    d.text((310, 112), "2 nm", font=ImageFont.truetype(FONT, 20), fill=(255, 255, 255))
+    d.rectangle((30, 320, 89, 326), fill=(255, 255, 255))
+    d.text((32, 292), "50 nm", font=ImageFont.truetype(FONT, 20), fill=(255, 255, 255))
+    (got,) = assign_scales([ScaleTask(crop=img, value=(50.0, "nm"), scope="label", inset=(2.0, "nm"))])
+    assert got[0].value == 50.0 and got[0].nm_per_px is not None and abs(got[0].nm_per_px - 50 / 60) < 0.05
+    assert got[1].value == 2.0 and got[1].nm_per_px is not None and abs(got[1].nm_per_px - 2 / 101) < 0.002
