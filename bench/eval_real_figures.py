@@ -38,6 +38,7 @@ from bench.real_figures.fetch import (
     DEFAULT_CACHE,
     MANIFEST7,
     MANIFEST8,
+    MANIFEST8H,
     caption_of,
     ensure,
     figures,
@@ -59,13 +60,16 @@ PANELS4 = ROOT / "bench/real_figures/panels4.json"  # session 4 (figdata): dev4 
 PANELS5 = ROOT / "bench/real_figures/panels5.json"  # session 5 (figdata): dev5 / heldout5, see manifest5.json
 PANELS7 = ROOT / "bench/real_figures/panels7.json"  # session 7 (figvision): dev7 / heldout7, see manifest7.json
 PANELS8 = ROOT / "bench/real_figures/panels8.json"  # session 8 (figvision): dev8, see manifest8.json
+PANELS8H = ROOT / "bench/real_figures/panels8h.json"  # session 8: heldout8, see manifest8h.json
 RESULTS = ROOT / "bench/results/eval_real_figures.json"
 SPLITS = ("dev", "heldout", "heldout2", "dev4", "heldout4", "dev5", "heldout5")  # heldout2: session 3; dev4/heldout4:
 # session 4; dev5/heldout5: session 5 (bench/real_figures/README.md)
 # session 7: Elemental Microscopy figures with captions; only run when named (--splits dev7 / heldout7), so the default
 # run and the reverse-image gallery keep their items and heldout7 is not read by accident
 SPLITS7 = ("dev7", "heldout7")
-SPLITS8 = ("dev8",)  # session 8: the other one-image figures of the dev7 papers (lettered and unlettered); when named
+# session 8: dev8 = the other one-image figures of the dev7 papers (lettered and unlettered); heldout8 = lettered
+# figures of the held-out-side papers that no part held yet; only run when named (heldout8 once, at the end)
+SPLITS8 = ("dev8", "heldout8")
 
 # near-identical frames inside one labelled panel (boxes by hand on a 100-px grid): the 12 micrographs of panel a
 # and the first 16 violin plots of panel b of the Nat. Genet. figure
@@ -102,8 +106,8 @@ def panel_annotations7() -> dict[str, list[dict[str, Any]]]:
 
 
 def panel_annotations8() -> dict[str, list[dict[str, Any]]]:
-    """The hand-annotated panels of dev8 by figure file (not in panel_annotations either)."""
-    return dict(json.loads(PANELS8.read_text())["figures"])
+    """The hand-annotated panels of dev8 and heldout8 by figure file (not in panel_annotations either)."""
+    return {k: v for path in (PANELS8, PANELS8H) for k, v in json.loads(path.read_text())["figures"].items()}
 
 
 def load() -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], Path]:
@@ -249,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         ensure(cache, (MANIFEST7,))
         split_manifest, split_panels = split_manifest | figures7(), split_panels | panel_annotations7()
     if any(s in SPLITS8 for s in splits):
-        ensure(cache, (MANIFEST8,))
+        ensure(cache, (MANIFEST8, MANIFEST8H))
         split_manifest, split_panels = split_manifest | figures8(), split_panels | panel_annotations8()
     t0 = time.monotonic()
     results: dict[str, Any] = {"split": eval_split(split_manifest, split_panels, cache, settings, splits)}
@@ -270,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         "dev7": "dev7",
         "heldout7": "held-out7",
         "dev8": "dev8",
+        "heldout8": "held-out8",
     }
     print(f"{'real compound figures (bench/real_figures)':<47}" + "".join(f"{names[k]:>12}" for k in splits))
     for key, name in (

@@ -38,6 +38,7 @@ MANIFESTS = (MANIFEST, MANIFEST4, MANIFEST5)
 MANIFEST7 = Path(__file__).with_name("manifest7.json")
 # session 8 (figvision): dev8, the other one-image figures of the same dev-side papers (committed under msa_em8/)
 MANIFEST8 = Path(__file__).with_name("manifest8.json")
+MANIFEST8H = Path(__file__).with_name("manifest8h.json")  # heldout8: held-out-side papers' figures no part held yet
 COMMITTED = Path(__file__).parent
 DEFAULT_CACHE = Path("~/.cache/matsearch/realdata/figures").expanduser()
 SHARED_DEV = Path(__file__).resolve().parents[3] / "shared/data/dev/figures"
@@ -279,8 +280,8 @@ def figures7() -> dict[str, dict[str, Any]]:
 
 
 def figures8() -> dict[str, dict[str, Any]]:
-    """The session-8 figures (dev8) by file name."""
-    return {f["file"]: f for f in json.loads(MANIFEST8.read_text())["figures"]}
+    """The session-8 figures (dev8 and heldout8) by file name."""
+    return {f["file"]: f for path in (MANIFEST8, MANIFEST8H) for f in json.loads(path.read_text())["figures"]}
 
 
 def figures() -> dict[str, dict[str, Any]]:
@@ -294,7 +295,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--manifest", type=Path, default=None, help="one manifest (default: all)")
     args = ap.parse_args(argv)
     if args.manifest is None:
-        return max(main(["--cache", str(args.cache), "--manifest", str(m)]) for m in (*MANIFESTS, MANIFEST7, MANIFEST8))
+        return max(
+            main(["--cache", str(args.cache), "--manifest", str(m)])
+            for m in (*MANIFESTS, MANIFEST7, MANIFEST8, MANIFEST8H)
+        )
     manifest = json.loads(args.manifest.read_text())
     args.cache.mkdir(parents=True, exist_ok=True)
     archives: dict[str, Path] = {}
