@@ -786,7 +786,9 @@ def _filter_markers(markers: list[_Marker], explain: list[str], text: str = "") 
             first = m.labels[0]
             top_seen = max((ord(c) for c in letters), default=0)
             # "(a ..., d, e ...). j The size ... Scale bar in f–i, 50 nm.": labels named elsewhere fill the gap
-            gap_named = letters and all(chr(c) in named for c in range(top_seen + 1, ord(first)))
+            gap_named = (
+                bool(letters) and len(first) == 1 and all(chr(c) in named for c in range(top_seen + 1, ord(first)))
+            )
             if letters and len(first) == 1 and ord(first) - top_seen > 4 and not gap_named:
                 explain.append(f"ignored {m.raw!r} at {m.start}: jumps too far past the labels so far")
                 continue
