@@ -481,3 +481,9 @@ def test_group_items_named_by_trailing_labels() -> None:
     """A group marker whose sentence ends in items each followed by its labels gives each label its own item."""
     s = split_caption("Fig. 3: Rods. a Schematics. b–d SEM images of rods at: 5 mM (b), 15 mM (c), and 25 mM (d).")
     assert s.segments["c"] == "SEM images of rods at: 15 mM" and s.segments["a"] == "Schematics."
+
+
+def test_letter_and_number_labels_after_single_letters() -> None:
+    """Two-character labels after single letters ("b1", "ii") go through the label-sequence checks."""
+    assert split_caption("a SEM of X. b1 TEM of Y. b2 HRTEM.").labels == ["a", "b1", "b2"]
+    assert split_caption("a X. b Y. c1 Z. c2 W. Scale bar in c1, 5 nm.").scale_for("c1") == (5.0, "nm")
