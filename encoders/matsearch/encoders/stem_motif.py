@@ -201,12 +201,36 @@ def _distinct_up_to_translation(sf: np.ndarray, hk: np.ndarray, i10: int, i01: i
     t = np.stack([np.angle(a), np.angle(b)], axis=1) / (2 * math.pi)  # shift that makes both phases zero
     canon = sf * np.exp(-2j * math.pi * (t @ hk.T))[:, None, :]
     flat = canon.reshape(len(sf), -1) / scale
+    # greedy in map order: a row is dropped when it equals (max difference < 1e-3) an earlier kept row, both with
+    # F(1, 0) and F(0, 1); the pairwise differences once, as one array
+    close = np.abs(flat[:, None, :] - flat[None, :, :]).max(axis=2) < 1e-3
+    close &= ok[:, None] & ok[None, :]
     out: list[int] = []
     for j in range(len(sf)):
-        if ok[j] and any(ok[k] and np.abs(flat[j] - flat[k]).max() < 1e-3 for k in out):
+        if out and close[j, out].any():
             continue
         out.append(j)
     return np.asarray(out, dtype=np.int64)
+
+
+_Axes = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]  # per axis: distinct values, indices
+
+
+def _axes(hk: np.ndarray) -> _Axes:
+    """Per axis of the reflections ``hk`` (r, 2): its distinct values and each reflection's index into them."""
+    u0, i0 = np.unique(hk[:, 0], return_inverse=True)
+    u1, i1 = np.unique(hk[:, 1], return_inverse=True)
+    return (u0, i0.reshape(-1)), (u1, i1.reshape(-1))
+
+
+def _phases(axes: _Axes, fq: np.ndarray) -> np.ndarray:
+    """(n, r, m) exp(-2πi (h f_0 + k f_1)) for the reflections of ``axes`` (``_axes``) and column positions ``fq``
+    (n, m, 2), as the product of one exponential per axis: the reflections take few distinct values per axis, so
+    this needs ~2·9 exponentials per column instead of one per reflection."""
+    (u0, i0), (u1, i1) = axes
+    e0 = np.exp(-2j * math.pi * u0[None, :, None] * fq[:, None, :, 0])  # (n, u0, m)
+    e1 = np.exp(-2j * math.pi * u1[None, :, None] * fq[:, None, :, 1])
+    return e0[:, i0] * e1[:, i1]
 
 
 def motif_scores(q: QueryMotif, views: list[ViewMotif | None], abf: bool = True) -> np.ndarray:
@@ -219,8 +243,9 @@ def motif_scores(q: QueryMotif, views: list[ViewMotif | None], abf: bool = True)
     qn = math.sqrt(float(np.sum(np.abs(q.coeffs) ** 2)))
     hk = q.hk.astype(np.float64)
     inv_t = np.linalg.inv(q.basis).T
-    sup_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    sup_cache: dict[int, tuple[_Axes, np.ndarray]] = {}
     modes = ((1, 1.0), (2, -1.0)) if abf else ((1, 1.0),)
+    hk_axes = _axes(hk)
     pos = (hk[:, 0].astype(np.int64) % SHIFT_GRID) * SHIFT_GRID + hk[:, 1].astype(np.int64) % SHIFT_GRID
     signs = np.array([1.0, -1.0])[: len(modes)]
     prods: list[np.ndarray] = []  # per view: (n * modes * s, r) products for the origin search
@@ -240,7 +265,7 @@ def motif_scores(q: QueryMotif, views: list[ViewMotif | None], abf: bool = True)
         idx = np.nonzero(fits[i])[0]
         n = _MAPS[idx]  # (n, 2, 2): f_query = f_view N
         fq = np.matmul(v.frac[None], n)  # (n, m, 2)
-        ph = np.exp(-2j * math.pi * np.matmul(hk[None], fq.transpose(0, 2, 1)))  # (n, r, m)
+        ph = _phases(hk_axes, fq)  # (n, r, m): exp(-2πi (h, k)·f_q)
         w = np.stack([v.w_haadf, v.w_abf], axis=1)[:, : len(modes)]  # (m, modes)
         sf = (ph @ w).transpose(0, 2, 1)  # (n, modes, r)
         if len(idx) > 1 and i10 >= 0 and i01 >= 0:
@@ -252,10 +277,10 @@ def motif_scores(q: QueryMotif, views: list[ViewMotif | None], abf: bool = True)
                 hkf = _super_offsets(int(k))
                 q2s = ((hkf @ inv_t) ** 2).sum(axis=1)
                 hkf, q2s = hkf[q2s <= Q_MAX**2], q2s[q2s <= Q_MAX**2]
-                sup_cache[int(k)] = (hkf, np.exp(-4.0 * math.pi**2 * np.outer(sig2, q2s)))
-            hkf, env2 = sup_cache[int(k)]
-            if len(hkf):
-                ss = np.exp(-2j * math.pi * (hkf @ fq[j].T)) @ w  # (r', modes)
+                sup_cache[int(k)] = (_axes(hkf), np.exp(-4.0 * math.pi**2 * np.outer(sig2, q2s)))
+            axes, env2 = sup_cache[int(k)]
+            if len(axes[0][1]):
+                ss = _phases(axes, fq[j : j + 1])[0] @ w  # (r', modes)
                 t2[j] += (env2 @ (np.abs(ss) ** 2)).T
         prods.append((signs[None, :, None] * q.coeffs * np.conj(sf)).reshape(-1, len(hk)))  # envelope applied later
         norms.append(np.sqrt(t2).reshape(-1, len(sig2)))

@@ -497,8 +497,9 @@ def cached_lattice_features(
     cands = [h for h in hits if h.id in found]
     if not cands:
         return [], np.zeros((0, REFERENCES, LAT_NK, LAT_M + 1), np.complex64), [], []
-    h16 = np.stack([found[h.id][0] for h in cands]).astype(np.float32)  # (c, R, 2, K, M+1)
-    harm = (h16[:, :, 0] + 1j * h16[:, :, 1]).astype(np.complex64)  # (c, R, K, M+1)
+    h16 = np.stack([found[h.id][0] for h in cands])  # (c, R, 2, K, M+1) float16
+    harm = np.empty((len(cands), *h16.shape[1:2], *h16.shape[3:]), np.complex64)  # (c, R, K, M+1)
+    harm.real, harm.imag = h16[:, :, 0], h16[:, :, 1]  # float16 -> float32 is exact
     return cands, harm, [found[h.id][1] for h in cands], [found[h.id][2] for h in cands]
 
 

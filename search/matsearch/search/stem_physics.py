@@ -30,6 +30,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from matsearch.encoders.stem import LAT_NTHETA, lattice_harmonics, lattice_polar_scales
 from matsearch.encoders.stem_lattice import Cell2D, PairCosts, Spots, measure, pair_match
@@ -169,6 +170,21 @@ def _corr_pairs_refs(q: np.ndarray, g: np.ndarray) -> np.ndarray:
     return _corr_pairs(qq, g.reshape(c * r, *g.shape[2:])).reshape(c, r, -1).max(axis=1)
 
 
+def _corr_rows_refs(qh: np.ndarray, jj: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """(s, K, M) query spectra, (c, j) indices into them, (c, R, K, M) -> (c, j): view i against the query spectra
+    ``qh[jj[i]]``, maximised over its R references. Same values as ``_corr_pairs_refs(qh[jj], g)``; the views that
+    share index rows go through one ``_corr`` (a matrix product per harmonic) instead of a product per view."""
+    c, r = g.shape[:2]
+    out = np.empty(jj.shape, dtype=np.float64)
+    keys, inv = np.unique(jj, axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    for k, key in enumerate(keys):
+        sel = np.nonzero(inv == k)[0]
+        v = _corr(qh[key], g[sel].reshape(len(sel) * r, *g.shape[2:]))  # (j, n r)
+        out[sel] = v.reshape(len(key), len(sel), r).max(axis=2).T
+    return out
+
+
 def _corr_pairs(q: np.ndarray, g: np.ndarray) -> np.ndarray:
     """(c, j, K, M) x (c, K, M) -> (c, j)."""
     gc = np.conj(g)
@@ -179,9 +195,51 @@ def _corr_pairs(q: np.ndarray, g: np.ndarray) -> np.ndarray:
     return best
 
 
-def twin_spectra(qf: QueryFeatures, harmonics: np.ndarray, ref_spots: list[np.ndarray | None]) -> np.ndarray:
+def twin_templates(harmonics0: np.ndarray, spots: list[np.ndarray]) -> np.ndarray:
+    """(n * TWIN_SPOTS, K, M) twin templates of n views: ``harmonics0`` (n, K, M) their clean reference spectra,
+    ``spots`` their reference spots ((k >= 1, 2) Å⁻¹, strongest first). Template (view t, spot s) = the polar
+    spectrum maximised with its mirror θ -> 2β_s - θ across the direction β_s of spot s (fewer spots than
+    TWIN_SPOTS: the first repeats), linearly interpolated between angle bins, as harmonics (``lattice_harmonics``).
+
+    The mirror index of bin j is (c - j) mod T with c = floor(2β T/π) (the same for every j), so the two
+    interpolation neighbours are contiguous windows of the reversed spectrum (a strided view, no per-bin gather);
+    should the per-bin rounding of the source angle ever disagree with that, the general per-bin gather is used."""
+    n, t = len(harmonics0), LAT_NTHETA
+    pol = np.fft.irfft(harmonics0, n=t, axis=-1)  # (n, K, T): the polar spectrum, θ over [0, π)
+    beta = np.zeros((n, TWIN_SPOTS))
+    for i, sp in enumerate(spots):
+        sp = np.asarray(sp)[:TWIN_SPOTS]
+        sp = np.vstack([sp, np.repeat(sp[:1], TWIN_SPOTS - len(sp), axis=0)])
+        beta[i] = np.arctan2(sp[:, 1], sp[:, 0]) % np.pi
+    j = np.arange(t, dtype=np.float64)
+    src = (2.0 * beta[:, :, None] * (t / np.pi) - j) % t  # θ -> 2β - θ, in angle bins (n, S, T)
+    j0 = np.floor(src).astype(np.int64) % t
+    fr = (src - np.floor(src))[:, :, None, :].astype(np.float32)  # (n, S, 1, T); float32 like the spectra
+    c = j0[:, :, :1]
+    if np.array_equal(j0, (c - np.arange(t)) % t):
+        rev = pol[..., (-np.arange(t)) % t]  # rev[j] = pol[-j mod T]
+        win = sliding_window_view(np.concatenate([rev, rev], axis=-1), t, axis=-1)  # (n, K, T + 1, T)
+        s0 = (t - c[:, :, 0]) % t  # pol[(c - j) mod T] = rev[(j - c) mod T] = win[.., s0, j]
+        rows = np.arange(n)[:, None]
+        a = win[rows, :, s0]  # (n, S, K, T)
+        b = win[rows, :, (s0 - 1) % t]  # pol[(c + 1 - j) mod T]
+    else:
+        p4 = np.broadcast_to(pol[:, None], (n, TWIN_SPOTS, *pol.shape[1:]))  # (n, S, K, T)
+        a = np.take_along_axis(p4, j0[:, :, None, :].repeat(pol.shape[1], axis=2), axis=3)
+        b = np.take_along_axis(p4, ((j0 + 1) % t)[:, :, None, :].repeat(pol.shape[1], axis=2), axis=3)
+    mirrored = (1.0 - fr) * a + fr * b
+    return lattice_harmonics(np.maximum(pol[:, None], mirrored).reshape(-1, *pol.shape[1:]))
+
+
+def twin_spectra(
+    qf: QueryFeatures,
+    harmonics: np.ndarray,
+    ref_spots: list[np.ndarray | None],
+    templates: np.ndarray | None = None,
+) -> np.ndarray:
     """(c,) spectrum score of each view read as a mirror twin (see ``TWIN_K``); -inf where not compared.
-    ``harmonics`` (c, R, K, M): the clean reference (R index 0) is mirrored."""
+    ``harmonics`` (c, R, K, M): the clean reference (R index 0) is mirrored (``twin_templates``); ``templates``
+    (c, TWIN_SPOTS, K, M), when given, are those templates already made (views without spots: anything)."""
     c = len(harmonics)
     out = np.full(c, -np.inf)
     grid = np.log(qf.scales)
@@ -191,22 +249,10 @@ def twin_spectra(qf: QueryFeatures, harmonics: np.ndarray, ref_spots: list[np.nd
     if not idx or not qf.known:
         return out
     rows = np.array(idx)
-    pol = np.fft.irfft(harmonics[rows, 0], n=LAT_NTHETA, axis=-1)  # (n, K, T): the polar spectrum, θ over [0, π)
-    beta = np.zeros((len(rows), TWIN_SPOTS))
-    for t, i in enumerate(idx):
-        sp = np.asarray(ref_spots[i])[:TWIN_SPOTS]
-        sp = np.vstack([sp, np.repeat(sp[:1], TWIN_SPOTS - len(sp), axis=0)])
-        beta[t] = np.arctan2(sp[:, 1], sp[:, 0]) % np.pi
-    j = np.arange(LAT_NTHETA, dtype=np.float64)
-    src = (2.0 * beta[:, :, None] * (LAT_NTHETA / np.pi) - j) % LAT_NTHETA  # θ -> 2β - θ, in angle bins (n, S, T)
-    j0 = np.floor(src).astype(np.int64) % LAT_NTHETA
-    fr = src - np.floor(src)
-    p4 = np.broadcast_to(pol[:, None], (len(rows), TWIN_SPOTS, *pol.shape[1:]))  # (n, S, K, T)
-    a = np.take_along_axis(p4, j0[:, :, None, :].repeat(pol.shape[1], axis=2), axis=3)
-    b = np.take_along_axis(p4, ((j0 + 1) % LAT_NTHETA)[:, :, None, :].repeat(pol.shape[1], axis=2), axis=3)
-    mirrored = (1.0 - fr[:, :, None, :]) * a + fr[:, :, None, :] * b
-    temps = np.maximum(p4, mirrored).reshape(-1, *pol.shape[1:])
-    th = lattice_harmonics(temps)
+    if templates is None:
+        th = twin_templates(harmonics[rows, 0], [np.asarray(ref_spots[i]) for i in idx])
+    else:
+        th = np.asarray(templates)[rows].reshape(-1, *harmonics.shape[2:])
     v = _corr(qf.harmonics[lo : mid + 2], th) - SCALE_PRIOR * np.abs(grid[lo : mid + 2])[:, None]
     out[rows] = v.max(axis=0).reshape(len(rows), TWIN_SPOTS).max(axis=1)
     return out
@@ -268,7 +314,7 @@ def score_candidates(
             rows = np.nonzero(ok)[0]
             j = np.round((np.log(implied[rows]) - grid[0]) / SCALE_STEP).astype(int)
             jj = np.clip(j[:, None] + np.array([-1, 0, 1])[None, :], 0, len(grid) - 1)  # (r, 3)
-            v = _corr_pairs_refs(qf.harmonics[jj], harmonics[rows]) - SCALE_PRIOR * np.abs(grid[jj])
+            v = _corr_rows_refs(qf.harmonics, jj, harmonics[rows]) - SCALE_PRIOR * np.abs(grid[jj])
             k = v.argmax(axis=1)
             vb = v[np.arange(len(rows)), k]
             better = vb > spec[rows]
