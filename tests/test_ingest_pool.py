@@ -21,12 +21,23 @@ from matsearch.server.service import Service
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _thread_pools() -> tuple[int, list[int]]:
+    """In a worker: OpenCV's thread count and the thread count of every loaded BLAS/OpenMP pool."""
+    import cv2
+    import threadpoolctl
+
+    return cv2.getNumThreads(), [int(i["num_threads"]) for i in threadpoolctl.threadpool_info()]
+
+
 def test_started_pool_is_warm_and_streams_short_runs(tmp_path: Path) -> None:
     service = Service(Settings(data_dir=tmp_path / "data", ingest_workers=1))
     try:
         pool = start_workers(service, 1)
         assert pool is not None and len(pool.wait_ready()) == 1
         assert ingest_pool.running(service, 1) is pool and ingest_pool.running(service, 0) is None
+        # one thread in every pool of the worker: OpenCV's and each OpenBLAS (numpy's loads before the initialiser)
+        cv2_threads, blas = pool._executor.submit(_thread_pools).result(timeout=60)  # noqa: SLF001
+        assert cv2_threads == 1 and blas and set(blas) == {1}
         # the warm-up figures themselves: a micrograph with a scale bar and a line plot, read in the worker
         items = [FigureItem(data=d, name=f"w{k}.png", caption="Warm-up figure.") for k, d in enumerate(warm_figures())]
         ingestor = FigureIngestor(service)

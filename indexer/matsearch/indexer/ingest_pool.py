@@ -195,11 +195,27 @@ class IngestPool:
 def _init(parent_pid: int, settings_json: str | None, warm: Warm | None) -> None:
     _watch_parent(parent_pid)
     os.environ["OMP_NUM_THREADS"] = "1"  # ONNX sessions get one thread from the settings (pipeline.worker_settings)
-    import torch
-
-    torch.set_num_threads(1)
+    one_thread()
     if warm is not None:
         warm(Settings.model_validate_json(settings_json) if settings_json else None)
+        one_thread()  # and the pools of libraries the warm-up loaded
+
+
+def one_thread() -> None:
+    """Every thread pool of this worker to one thread: torch, OpenCV (by default one thread per core, so a worker's
+    resizes, blurs and morphology handed rows to a helper thread that competed with the other worker for the same
+    two cores) and OpenBLAS: numpy's is loaded before the initialiser runs and never saw ``OMP_NUM_THREADS``
+    (limited here by threadpoolctl); libraries loaded later (scipy's) read ``OPENBLAS_NUM_THREADS``. The workers
+    are the parallelism; a pool inside one only adds hand-offs. Results do not depend on it (the ingest bench's
+    and the real dev figures' extraction outputs are identical, docs/benchmarks.md)."""
+    import cv2
+    import threadpoolctl
+    import torch
+
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    threadpoolctl.threadpool_limits(1)
 
 
 def _ready(hold_s: float) -> int:
