@@ -168,6 +168,20 @@ def test_fuse_falls_back_to_the_panel_caption() -> None:
     assert fuse("graph", 0.7, "XRD patterns of the films", "b", context="SEM and XRD. XRD patterns") == ("graph", 0.7)
 
 
+def test_a_bare_technique_name_in_an_unlabelled_panels_caption_speaks_weakly() -> None:
+    """An unlabelled panel's caption that names a picture ("SEM image") speaks as strongly as a segment; one that only
+    names how the data were taken ("SEM datasets", "BF-STEM and tilted CTEM") overrides an unsure classifier only."""
+    counts = "Number of defects detected in acquired and denoised SEM datasets across dwell times."
+    assert fuse("graph", 0.9, None, None, context=counts) == ("graph", 0.9)
+    assert fuse("graph", 0.7, None, None, context=counts) == ("microscopy", 0.6)
+    rays = "Principle of reciprocity in off-axis BF-STEM and tilted CTEM. The deflected ray traces match."
+    assert fuse("illustration", 0.9, None, None, context=rays) == ("illustration", 0.9)
+    image = "Dark field STEM image of a microtomed section of a polymer."
+    assert fuse("diffraction", 0.9, None, None, context=image) == ("microscopy", 0.6)
+    assert fuse("graph", 0.9, None, None, context="XRD patterns of the annealed films.") == ("graph", 0.9)
+    assert fuse("microscopy", 0.9, None, None, context="Raman spectra of the annealed films.") == ("graph", 0.6)
+
+
 def test_trainer_refuses_a_features_cache_of_another_recipe(tmp_path: Path) -> None:
     """A cached feature file built with other settings (or before recipes were recorded) is refused, not reused."""
     from training.train_panel_type import main

@@ -5,7 +5,9 @@
 Panels: :mod:`training.figures_synth` (``--per-class`` of each type) and :mod:`training.panel_type_synth`
 (``--extra-per-kind`` of each kind in its ``EXTRA``: colour maps, 3-D surfaces, graph grids, networks, fluorescence),
 seed ``--seed`` for training and ``--seed + 1000`` for the synthetic held-out check; plus the hand-typed panels of
-the REAL dev parts (``--real-splits``, default dev/dev4/dev5 of ``bench/real_figures``; never a held-out part;
+the REAL dev parts (``--real-splits``, default dev/dev4/dev5 of ``bench/real_figures`` and dev8t of
+``bench/real_types/panels8t.json``: figures of four Elemental Microscopy papers typed whole and by panel, their files
+copied from the papers' repositories by ``python -m bench.real_types.fetch``; never a held-out part;
 panels marked ``type_ambiguous`` are left out), each as its true box and ``--real-aug`` jittered copies (box
 cut or padded by up to 6 %, 0.5-1.3x size, the label/JPEG augmentation below), weight ``--real-weight``. Features
 are EfficientNet-Lite0 vectors + image statistics (:func:`matsearch.indexer.figures.panel_type.features`); the model
@@ -38,6 +40,7 @@ from training import figures_synth as synth
 from training.panel_type_synth import EXTRA
 
 OUT = Path(__file__).resolve().parents[1] / "encoders/matsearch/encoders/weight_files/panel_type.pt"
+TYPED_PANELS = Path(__file__).resolve().parents[1] / "bench/real_types/panels8t.json"
 
 
 def augment(img: Image.Image, rng: np.random.Generator) -> Image.Image:
@@ -57,7 +60,55 @@ def augment(img: Image.Image, rng: np.random.Generator) -> Image.Image:
     return img
 
 
-def make(per_class: int, seed: int, per_extra: int = 0) -> tuple[list[Image.Image], np.ndarray]:
+_MARK_COLOURS = ((255, 0, 255), (255, 255, 0), (0, 255, 255), (255, 40, 40), (40, 220, 40), (255, 255, 255), (0, 0, 0))
+_MARK_WORDS = ("sample", "grain", "pore", "crack", "edge", "void", "chatter", "film", "particle", "knife", "A", "B")
+ANNOTATED_KINDS = ("microscopy", "diffraction", "photo")  # pictures that papers mark up
+
+
+def annotate(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """A picture as papers mark it up: coloured arrows, words, a dashed guide line, an outlined region (real
+    micrographs and photos with such marks were typed illustration). The picture's type does not change."""
+    img = img.convert("RGB").copy()
+    d = ImageDraw.Draw(img)
+    w, h = img.size
+    s = min(w, h)
+    for _ in range(int(rng.integers(1, 5))):  # arrows: a shaft and a triangular head
+        col = _MARK_COLOURS[int(rng.integers(0, len(_MARK_COLOURS)))]
+        x0, y0 = float(rng.uniform(0.1, 0.9) * w), float(rng.uniform(0.1, 0.9) * h)
+        ang, length = float(rng.uniform(0, 2 * np.pi)), float(rng.uniform(0.1, 0.3) * s)
+        x1, y1 = x0 + length * np.cos(ang), y0 + length * np.sin(ang)
+        lw = max(2, int(s * rng.uniform(0.006, 0.015)))
+        d.line([(x0, y0), (x1, y1)], fill=col, width=lw)
+        hl, hw = 4 * lw, 2.5 * lw
+        bx, by = x1 - hl * np.cos(ang), y1 - hl * np.sin(ang)
+        px, py = -np.sin(ang) * hw, np.cos(ang) * hw
+        d.polygon([(x1 + np.cos(ang) * lw, y1 + np.sin(ang) * lw), (bx + px, by + py), (bx - px, by - py)], fill=col)
+    for _ in range(int(rng.integers(0, 4))):  # words beside the marks
+        col = _MARK_COLOURS[int(rng.integers(0, len(_MARK_COLOURS)))]
+        word = _MARK_WORDS[int(rng.integers(0, len(_MARK_WORDS)))]
+        size = max(8, int(h * rng.uniform(0.04, 0.09)))
+        d.text((float(rng.uniform(0, 0.8) * w), float(rng.uniform(0, 0.9) * h)), word, fill=col, font=synth._font(size))
+    if rng.random() < 0.35:  # a dashed guide line across the picture
+        col = _MARK_COLOURS[int(rng.integers(0, len(_MARK_COLOURS)))]
+        x, vertical = float(rng.uniform(0.15, 0.85)), rng.random() < 0.5
+        n = int(rng.integers(8, 20))
+        for k in range(n):
+            a, b = k / n, (k + 0.55) / n
+            seg = [(x * w, a * h), (x * w, b * h)] if vertical else [(a * w, x * h), (b * w, x * h)]
+            d.line(seg, fill=col, width=max(2, s // 150))
+    if rng.random() < 0.35:  # an outlined region
+        col = _MARK_COLOURS[int(rng.integers(0, len(_MARK_COLOURS)))]
+        cx, cy = float(rng.uniform(0.3, 0.7) * w), float(rng.uniform(0.3, 0.7) * h)
+        r = float(rng.uniform(0.05, 0.2) * s)
+        t = np.sort(rng.uniform(0, 2 * np.pi, int(rng.integers(5, 10))))
+        pts = [(cx + r * rng.uniform(0.6, 1.2) * np.cos(a), cy + r * rng.uniform(0.6, 1.2) * np.sin(a)) for a in t]
+        d.line([*pts, pts[0]], fill=col, width=max(2, s // 120))
+    return img
+
+
+def make(per_class: int, seed: int, per_extra: int = 0, per_annotated: int = 0) -> tuple[list[Image.Image], np.ndarray]:
+    """Generated panels: ``per_class`` of each type, ``per_extra`` of each ``EXTRA`` kind and ``per_annotated``
+    marked-up pictures of each ``ANNOTATED_KINDS`` type (own random stream: the other panels do not depend on it)."""
     rng = np.random.default_rng(seed)
     images, labels = [], []
     for k, kind in enumerate(PANEL_TYPES):
@@ -67,6 +118,11 @@ def make(per_class: int, seed: int, per_extra: int = 0) -> tuple[list[Image.Imag
     for kind, gen in EXTRA.values():
         for _ in range(per_extra):
             images.append(augment(gen(rng), rng))
+            labels.append(PANEL_TYPES.index(kind))
+    marks = np.random.default_rng(seed + 3000)
+    for kind in ANNOTATED_KINDS:
+        for _ in range(per_annotated):
+            images.append(augment(annotate(synth.panel(kind, marks), marks), marks))
             labels.append(PANEL_TYPES.index(kind))
     return images, np.asarray(labels)
 
@@ -105,12 +161,23 @@ def real_digest(splits: list[str]) -> str:
         for name, truth in sorted(panels.items())
         if manifest[name]["split"] in splits
     ]
+    rows += [  # the typed panels of bench/real_types (a part named in splits, e.g. dev8t), by git blob SHA-1
+        [f"{f['repo']}:{f['path']}", f["blob_sha1"], [[p.get("label"), list(p["bbox"]), p["type"]] for p in typed]]
+        for f, typed in _typed_figures(splits)
+    ]
     return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
+
+
+def _typed_figures(splits: list[str]) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """(figure, its trained panels) of the parts of ``bench/real_types/panels8t.json`` named in ``splits``."""
+    doc = json.loads(TYPED_PANELS.read_text())
+    return [(f, _typed(f["panels"])) for f in doc["figures"] if f["split"] in splits and _typed(f["panels"])]
 
 
 def real_panels(splits: list[str], n_aug: int, seed: int) -> tuple[list[Image.Image], np.ndarray, list[str]]:
     """Hand-typed panels of the real dev parts (true boxes) and ``n_aug`` jittered copies of each."""
     from bench.eval_real_figures import load
+    from bench.real_types.fetch import image_path
 
     if any(s.startswith("heldout") for s in splits):
         raise SystemExit("held-out parts are never trained on")
@@ -130,6 +197,14 @@ def real_panels(splits: list[str], n_aug: int, seed: int) -> tuple[list[Image.Im
             used = True
         if used:
             files.append(name)
+    for f, typed in _typed_figures(splits):  # bench/real_types: papers' figures typed whole and by panel
+        fig = to_rgb(Image.open(image_path(f)))
+        for p in typed:
+            crop = fig.crop(tuple(p["bbox"]))
+            for im in [crop] + [jitter(crop, rng) for _ in range(n_aug)]:
+                images.append(im)
+                labels.append(PANEL_TYPES.index(p["type"]))
+        files.append(f"{f['repo']}:{f['path']}")
     return images, np.asarray(labels, dtype=int), files
 
 
@@ -167,7 +242,12 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--per-class", type=int, default=250)
     ap.add_argument("--extra-per-kind", type=int, default=120, help="panels of each panel_type_synth.EXTRA kind")
-    ap.add_argument("--real-splits", default="dev,dev4,dev5", help="real dev parts to train on ('' = none)")
+    ap.add_argument("--annotated-per-kind", type=int, default=0, help="marked-up pictures of each ANNOTATED_KINDS")
+    ap.add_argument(
+        "--real-splits",
+        default="dev,dev4,dev5,dev8t",
+        help="real dev parts to train on: of bench/real_figures and bench/real_types ('' = none)",
+    )
     ap.add_argument("--real-aug", type=int, default=6, help="jittered copies of each real panel")
     ap.add_argument("--real-weight", type=float, default=1.0)
     ap.add_argument("--test-per-class", type=int, default=80)
@@ -185,6 +265,7 @@ def main(argv: list[str] | None = None) -> None:
     recipe = json.dumps(
         [args.per_class, args.extra_per_kind, list(EXTRA), splits, args.real_aug, args.test_per_class, args.seed]
         + [digest]
+        + ([args.annotated_per_kind] if args.annotated_per_kind else [])
     )
     if args.features_cache and args.features_cache.exists():
         z = np.load(args.features_cache)
@@ -194,7 +275,7 @@ def main(argv: list[str] | None = None) -> None:
         files = [str(f) for f in z["files"]]
     else:
         t = time.time()
-        tr_img, ytr = make(args.per_class, args.seed, args.extra_per_kind)
+        tr_img, ytr = make(args.per_class, args.seed, args.extra_per_kind, args.annotated_per_kind)
         te_img, yte = make(args.test_per_class, args.seed + 1000, args.test_per_class // 2)
         re_img, yre, files = real_panels(splits, args.real_aug, args.seed) if splits else ([], np.zeros(0, int), [])
         print(f"generated {len(tr_img)}+{len(te_img)} panels, {len(re_img)} real in {time.time() - t:.0f}s", flush=True)
@@ -234,6 +315,7 @@ def main(argv: list[str] | None = None) -> None:
         "per_class": args.per_class,
         "extra_per_kind": args.extra_per_kind,
         "extra_kinds": list(EXTRA),
+        "annotated_per_kind": args.annotated_per_kind,
         "real_splits": splits,
         "real_aug": args.real_aug,
         "real_weight": args.real_weight,

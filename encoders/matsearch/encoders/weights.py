@@ -56,7 +56,7 @@ WEIGHTS: dict[str, WeightFile] = {
     "panel-type": WeightFile(
         name="panel-type",
         locate=_shipped("panel_type.pt"),
-        sha256="0a69b7ade21c14a3ace99e002417ed6d4e169b4ce893f0d7aefd1d92ce54f184",
+        sha256="7db82f104ab55c784e5e5836b3599b5462ce6e3e6f013c9dd7e204c8673f5044",
         licence="Apache-2.0",
         source=(
             "trained here on generated panels and the hand-typed real dev panels (dev/dev4/dev5; the files are listed"

@@ -103,18 +103,40 @@ _AXES_TYPES = ("graph", "other")  # types a picture inside axes is mistaken for
 _PICTURE_TYPES = ("microscopy", "diffraction", "photo")
 
 
-def _first_cues(text: str) -> dict[str, int]:
-    """kind -> where in ``text`` its first cue starts (the words naming a kind of picture; where there are none, the
-    technique names)."""
+def _first_matches(text: str) -> dict[str, re.Match[str]]:
+    """kind -> its first cue in ``text`` (the words naming a kind of picture; where there are none, the technique
+    names)."""
     for table in (_CUE_RES, _TECHNIQUE_RES):
-        out: dict[str, int] = {}
+        out: dict[str, re.Match[str]] = {}
         for kind, rx in table.items():
             m = rx.search(text)
             if m is not None:
-                out[kind] = m.start()
+                out[kind] = m
         if out:
             return out
     return {}
+
+
+def _first_cues(text: str) -> dict[str, int]:
+    """kind -> where in ``text`` its first cue starts (see :func:`_first_matches`)."""
+    return {kind: m.start() for kind, m in _first_matches(text).items()}
+
+
+# A noun that names a picture, in a cue or within three words after it ("SEM image", "XRD patterns of", "TEM
+# micrograph"): a cue with one names what is shown; a bare technique name ("SEM datasets", "BF-STEM and tilted
+# CTEM", "for TEM analysis") only says how the data were taken.
+_PICTURE_NOUN = re.compile(
+    r"(?i:\b(?:images?|imaging|micrographs?|photo(?:graph)?s?|patterns?|spectr(?:um|a)|maps?|mapping|plots?"
+    r"|curves?|profiles?|histograms?|diagrams?|schematics?|illustrations?|views?|models?|tomogra\w*|scans?"
+    r"|heat ?maps?|isotherms?|voltammograms?|diffractograms?|cartoons?|schemes?)\b)"
+)
+_NEXT_WORDS = re.compile(r"^[\W_]{0,3}(?:[\w-]+[\W_]{1,3}){0,3}")
+
+
+def _names_picture(text: str, m: re.Match[str]) -> bool:
+    """Whether cue ``m`` of ``text`` names a picture (a picture noun in it or within three words after it)."""
+    nxt = _NEXT_WORDS.match(text[m.end() :])
+    return bool(_PICTURE_NOUN.search(m.group(0)) or (nxt and _PICTURE_NOUN.search(nxt.group(0))))
 
 
 def _label_words(segment: str, label: str) -> str:
@@ -177,8 +199,13 @@ def fuse(
     ``CONTEXT_OVERRIDE_BELOW`` sure)."""
     cue, limit = caption_cue(segment, label), CAPTION_OVERRIDE_BELOW
     if cue is None and context and context != segment:
-        if label is None:
-            cue = caption_cue(context)
+        if label is None:  # the caption is the panel's own; a bare technique name in it speaks more weakly
+            text = _NOT_THE_PICTURE.sub(" ", context)
+            matches = _first_matches(text)
+            if matches:
+                cue = min(matches, key=lambda k: matches[k].start())
+                if not _names_picture(text, matches[cue]):
+                    limit = CONTEXT_OVERRIDE_BELOW
         else:  # a title naming several kinds ("HRTEM image and structural models of ...") speaks for none
             kinds = _first_cues(_NOT_THE_PICTURE.sub(" ", context))
             cue, limit = (next(iter(kinds)) if len(kinds) == 1 else None), CONTEXT_OVERRIDE_BELOW
