@@ -98,6 +98,13 @@ def hit_features(h: dict[str, Any]) -> list[float]:
     return _features(f, float(h["fit_score"]), float(h["position_residual"]), float(h["strain"]), source)
 
 
+def hit_margin(h: dict[str, Any]) -> float:
+    """A hit's competitor margin (``fom.margin``, base logits; ``xrd_phase.Margins``); the cap when not reported."""
+    from matsearch.search import xrd_phase as xp
+
+    return float(h.get("fom", {}).get("margin", xp.MARGIN_CAP))
+
+
 def own_features(h: dict[str, Any]) -> list[float] | None:
     """A mixture phase's features on its own + the unexplained peaks (``fom.own``, what ``xrd_phase.MIX_COEF``
     judges), or None for a hit that was not judged as a phase beside others."""
@@ -138,6 +145,25 @@ def _compact(hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
         }
         for h in hits
     ]
+
+
+def xp_twin_sim() -> float:
+    from matsearch.search import xrd_phase as xp
+
+    return float(xp.TWIN_SIM)
+
+
+def _similarity(peaks: dict[str, Any], a: str, b: str) -> float:
+    """``xrd_phase.pattern_similarity`` of two library structures' simulated patterns (0 when one is unknown)."""
+    from matsearch.search import xrd_phase as xp
+
+    if a not in peaks or b not in peaks:
+        return 0.0
+    ca, cb = (
+        xp.candidate_from_payload({"peaks": {"d": list(peaks[k].d), "intensity": list(peaks[k].intensity)}})
+        for k in (a, b)
+    )
+    return xp.pattern_similarity(ca, cb)
 
 
 def _fit_logistic_free(x: np.ndarray, y: np.ndarray, l2: float, iters: int) -> tuple[np.ndarray, float]:
@@ -218,6 +244,7 @@ def run_tier(
     cal_feats: dict[str, list[Any]] = {"in": [], "out": [], "elements": []}
     feats: list[list[float]] = []
     labels: list[float] = []
+    margin_rows: list[float] = []  # the top hit's competitor margin (``fom.margin``), row by row with ``feats``
     in_hits = []
     mix_x: list[list[float]] = []  # the mixture-phase model's rows (``xrd_phase.MIX_COEF``)
     mix_y: list[float] = []
@@ -234,6 +261,7 @@ def run_tier(
         cal_feats["in"].append({"truth": e.id, "hits": _compact(hits)})
         if hits:
             feats.append(hit_features(hits[0]))
+            margin_rows.append(hit_margin(hits[0]))
             labels.append(float(hits[0]["payload"]["structure_id"] == e.id))
     out_hits = []
     for _rep in range(args.calib_out_reps):
@@ -244,6 +272,7 @@ def run_tier(
             cal_feats["out"].append({"truth": e.id, "hits": _compact(hits)})
             if hits:
                 feats.append(hit_features(hits[0]))
+                margin_rows.append(hit_margin(hits[0]))
                 labels.append(0.0)
     # measured-looking 2–3-phase mixtures of calibration structures, a third with an absent (left-out) component:
     # the phases the search judges beside others, right or wrong, for the mixture-phase model
@@ -264,6 +293,7 @@ def run_tier(
         cal_feats["elements"].append({"truth": e.id, "in_library": e in el_in, "hits": _compact(hits)})
         if hits:
             feats.append(hit_features(hits[0]))
+            margin_rows.append(hit_margin(hits[0]))
             labels.append(float(e in el_in and hits[0]["payload"]["structure_id"] == e.id))
     with_el = np.r_[np.zeros(n_plain), np.ones(len(feats) - n_plain)]
     if args.dump_features:
@@ -292,14 +322,33 @@ def run_tier(
                 "positives": int(sum(mix_y)),
             }
         print(f"[{tier}] confidence model: {json.dumps(calibrated)}", flush=True)
+    if args.calibrate_margin and feats:
+        # the final model (xrd_phase.FINAL_COEF): a · the single-phase logit + w · min(margin, cap) + b, both weights
+        # ≥ 0. The single-phase model (CONF_COEF) is kept: the margins are taken in its logits and it ranks the
+        # candidates; a joint refit of all its features with the margin was less robust (docs/xrd.md, session 8)
+        from matsearch.search import xrd_phase as xp
+
+        zb = np.asarray(feats) @ xp.CONF_COEF + xp.CONF_BIAS + with_el * xp.ELEMENTS_PRIOR_LOGIT
+        xm = np.c_[zb, np.minimum(np.asarray(margin_rows), xp.MARGIN_CAP)]
+        (a, w), b = fit_logistic(xm, np.asarray(labels), signs=np.array([1.0, 1.0]))
+        xp.FINAL_COEF = np.r_[a * xp.CONF_COEF, w]
+        xp.FINAL_BIAS, xp.FINAL_ELEMENTS_PRIOR_LOGIT = a * xp.CONF_BIAS + b, a * xp.ELEMENTS_PRIOR_LOGIT
+        calibrated["final_model"] = {
+            "logit_scale": round(float(a), 4),
+            "margin_weight": round(float(w), 4),
+            "bias": round(float(b), 4),
+            "coef": [round(float(c), 4) for c in xp.FINAL_COEF],
+            "final_bias": round(float(xp.FINAL_BIAS), 4),
+            "elements_prior_logit": round(float(xp.FINAL_ELEMENTS_PRIOR_LOGIT), 4),
+        }
+        print(f"[{tier}] final model: {json.dumps(calibrated['final_model'])}", flush=True)
 
     def conf_of(h: Any) -> float:
         from matsearch.search import xrd_phase as xp
 
         if h is None:
             return 0.0
-        z = float(np.asarray(hit_features(h)) @ xp.CONF_COEF + xp.CONF_BIAS)
-        return 1.0 / (1.0 + np.exp(-z))
+        return float(xp.final_probability(np.asarray(hit_features(h))[None, :], np.array([hit_margin(h)]))[0])
 
     # a true-phase hit counts as "in" only when it is correct (a wrong confident hit is a false accept)
     ic = np.asarray(
@@ -318,13 +367,13 @@ def run_tier(
     tc = np.asarray([conf_of(h) for h in in_hits])
     if threshold_fixed is not None:
         threshold, source = threshold_fixed, "given"
-    elif args.calibrate and args.cal_count_all:
+    elif (args.calibrate or args.calibrate_margin) and args.cal_count_all:
         # largest threshold whose abstains on in-library queries (as the test counts them: wrong top hits below
         # the threshold too) stay within the budget
         cands_t = np.unique(np.round(np.concatenate([tc, [0.0]]) - 1e-6, 6))
         ok = [t for t in cands_t if np.mean(tc < t) <= args.cal_false_abstain]
         threshold, source = float(max(ok)), f"calibrated: ≤ {args.cal_false_abstain:.0%} of in-library abstain"
-    elif args.calibrate:
+    elif args.calibrate or args.calibrate_margin:
         # largest threshold whose false rejects (right top hits below it) stay within the budget; the test's
         # "false abstain" also counts wrong top hits below the threshold, so it runs above this budget
         cands_t = np.unique(np.round(np.concatenate([ic[correct], [0.0]]) - 1e-6, 6))
@@ -407,6 +456,9 @@ def run_tier(
     # group is indexed (a polytype or a duplicate cell; the phase is then arguably not absent) — counted apart
     indexed_phases = {(x.formula, x.spacegroup_number) for x in inside}
     kinds = {"same_phase_indexed": 0, "isostructural_same_spacegroup": 0, "other": 0}
+    # and apart from the kinds: how many of the accepted hits have a near-identical pattern to the absent phase's own
+    # (xrd_phase.pattern_similarity ≥ TWIN_SIM: within ±3 % strain, the pattern alone cannot tell them apart)
+    near_identical = 0
     same_phase_n = same_phase_abst = 0
     for e in test_out:
         data = _make_query([e], peaks, rng, dist)
@@ -423,6 +475,7 @@ def run_tier(
                 kinds["isostructural_same_spacegroup"] += 1
             else:
                 kinds["other"] += 1
+            near_identical += _similarity(peaks, e.id, str(top.get("structure_id"))) >= xp_twin_sim()
         abst_el += not query(data, threshold, elements=list(e.elements), timed=False)
     nt = max(len(test_out), 1)
     return {
@@ -454,6 +507,7 @@ def run_tier(
             "abstain_rate": abst / nt,
             "abstain_rate_elements": abst_el / nt,
             "false_accepts_by_kind": kinds,
+            "false_accepts_near_identical_pattern": near_identical,
             "same_phase_indexed": same_phase_n,
             "abstain_rate_without_same_phase_indexed": (abst - same_phase_abst) / max(nt - same_phase_n, 1),
         },
@@ -497,6 +551,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mix5", type=int, default=0)
     ap.add_argument("--tier", choices=["measured", "realistic", "harsh", "both", "all"], default="measured")
     ap.add_argument("--calibrate", action="store_true", help="fit the confidence model on the calibration split")
+    ap.add_argument(
+        "--calibrate-margin",
+        action="store_true",
+        help="fit the final model (features + competitor margin, xrd_phase.FINAL_COEF) on the calibration split",
+    )
+    ap.add_argument(
+        "--base-model",
+        action="store_true",
+        help="report the single-phase model alone (final model = CONF_COEF, margin weight 0): the paired baseline",
+    )
     ap.add_argument("--threshold", type=float, default=None, help="use this abstain threshold (no calibration)")
     ap.add_argument("--cal-false-abstain", type=float, default=0.03, help="false-abstain budget on calibration")
     ap.add_argument(
@@ -548,6 +612,11 @@ def main(argv: list[str] | None = None) -> int:
         colls.COLLECTIONS["xrd"] = dataclasses.replace(spec, vectors=(vec,))
         colls.VECTOR_ENCODERS[("xrd", "xrd")] = args.encoder
     main_settings = get_settings() if args.data_dir is None else Settings(data_dir=args.data_dir)
+    if args.base_model:
+        from matsearch.search import xrd_phase as xp
+
+        xp.FINAL_COEF = np.r_[xp.CONF_COEF, 0.0]
+        xp.FINAL_BIAS, xp.FINAL_ELEMENTS_PRIOR_LOGIT = xp.CONF_BIAS, xp.ELEMENTS_PRIOR_LOGIT
     t0 = time.time()
     lib = load_library(cache_dir=main_settings.data_dir / "cache")
     print(f"library: {len(lib)} structures ({time.time() - t0:.1f} s)", flush=True)
@@ -613,6 +682,10 @@ def main(argv: list[str] | None = None) -> int:
             (f"[{tier}] left-out phases abstained (n={lo['n']})", f"{lo['abstain_rate']:.3f}   target ≥ 0.90"),
             (f"[{tier}]   ... with elements=only its elements", f"{lo['abstain_rate_elements']:.3f}"),
             (f"[{tier}]   false accepts by kind (top hit)", json.dumps(lo["false_accepts_by_kind"])),
+            (
+                f"[{tier}]   ... of them a near-identical pattern (similarity ≥ TWIN_SIM)",
+                str(lo["false_accepts_near_identical_pattern"]),
+            ),
             (
                 f"[{tier}]   ... abstained, less the {lo['same_phase_indexed']} with formula + space group indexed",
                 f"{lo['abstain_rate_without_same_phase_indexed']:.3f}",

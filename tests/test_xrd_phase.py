@@ -261,3 +261,31 @@ def test_confidence_models_keep_their_physical_signs() -> None:
     x[0, xp.CONF_FEATURES.index("explained")] = 0.4  # a minor phase: explains little of the whole pattern
     x[0, xp.CONF_FEATURES.index("log_evidence")] = 3.0
     assert xp.probability(x, further=True)[0] != xp.probability(x)[0]  # the mixture model is its own
+
+
+def test_margin_skips_twins_and_phases_beside_it(cu: xp.Candidate) -> None:
+    """The competitor margin is taken to the best *different-pattern* candidate that explains the same peaks: an
+    isostructural twin (the same lines 1.2 % apart, other ratios) joins the phase's group and does not count against
+    it; a look-alike with extra strong lines does; a phase explaining other peaks (a mixture's other phase) does not."""
+    rng = np.random.default_rng(3)
+    twin = xp.Candidate(d=cu.d * 1.012, inten=cu.inten * np.exp(rng.normal(0, 0.15, cu.d.size)), hkl=cu.hkl,
+                        source="materials_project", crystal_system=cu.crystal_system, lattice={})  # fmt: skip
+    extra = np.array([2.9, 2.4, 1.6, 1.35])
+    alike = xp.Candidate(d=np.concatenate([cu.d, extra]), inten=np.concatenate([cu.inten, np.full(4, 0.8)]),
+                         hkl=cu.hkl + [""] * 4, source="materials_project", crystal_system="", lattice={})  # fmt: skip
+    other = xp.Candidate(d=extra, inten=np.ones(4), hkl=[""] * 4, source="materials_project", crystal_system="",
+                         lattice={})  # fmt: skip
+    assert xp.pattern_similarity(cu, twin) >= xp.TWIN_SIM
+    assert xp.pattern_similarity(cu, alike) < xp.TWIN_SIM
+    m = _measured(_render(_positions(cu, -0.004), cu.inten))
+    models = [cu, twin, alike, other]
+    f = xp.fit(m, models)
+    conf = xp.confidences(f, [c.source for c in models])
+    mg = xp.Margins(conf, f.credit, m.weight, models)
+    margin, twins = mg.get(0)
+    assert twins == [1]
+    z = np.log(conf / (1 - conf))
+    assert margin == pytest.approx(min(z[0] - z[2], xp.MARGIN_CAP))
+    # without the look-alike the only other candidate explains other peaks: no competitor, the cap
+    mg2 = xp.Margins(conf[[0, 1, 3]], f.credit[[0, 1, 3]], m.weight, [cu, twin, other])
+    assert mg2.get(0)[0] == xp.MARGIN_CAP

@@ -48,6 +48,7 @@ MIXTURE_MIN_RESIDUAL = 0.1  # stop looking for more phases when less than this s
 MIXTURE_MIN_GAIN = 0.2  # a further phase must explain at least this share of the residual peak weight
 MIXTURE_MIN_SCORE = 0.45  # fit score (on the residual) of a tentative further phase
 MIXTURE_ACCEPT_SCORE = 0.6  # residual fit score that keeps a further phase below the threshold (see below)
+TWINS_LISTED = 5  # a hit's near-identical-pattern candidates listed with it ("twins", best first)
 LIST_MIN_CONFIDENCE = 0.05  # further (non-phase) candidates listed after the identified phases
 FEW_PEAKS = 12  # patterns with at most this many (non-Kα2) peaks also get peak-index candidates at once
 CANDIDATES = 20  # per vector query (3 strain variants, so up to 60 candidates; xrd-cnn recall@20 ≈ 0.99–1.0)
@@ -98,7 +99,7 @@ def elements_filter(elements: Sequence[str], mode: ElementsMode = "only") -> Fil
 @dataclass
 class SpectrumOptions:
     limit: int = 10
-    max_phases: int = 3
+    max_phases: int = 5
     elements: list[str] = field(default_factory=list)
     elements_mode: ElementsMode = "only"
     filter: Filter | None = None
@@ -634,6 +635,11 @@ def search_spectrum(
         tentative.append(best_i)
         claimed = np.maximum(claimed, fits.credit[best_i])
 
+    # a phase's reported single-phase confidence also weighs its competitor margin: the best different-pattern
+    # candidate that explains the same peaks sets how much it stands out; its near-identical twins form its group
+    # and do not count against it (session 8, xp.Margins)
+    margins = xp.Margins(conf, fits.credit, base_w, models)
+    el_given = bool(opts.elements)
     phases: list[tuple[int, float, xp.Fits, int]] = []  # (candidate index, confidence, fit, row in fit)
     own_fits: dict[int, xp.Fits] = {}  # further phases: their fit on their own + the unexplained peaks
     mix_conf: dict[int, float] = {}  # and their confidence by the mixture-phase model
@@ -645,13 +651,14 @@ def search_spectrum(
             other_credit = np.max(np.stack([fits.credit[j] for j in others]), axis=0)
             own_w = base_w * (1.0 - np.clip(other_credit, 0.0, 1.0))
             f1 = xp.fit(m, [models[i]], weights=own_w)
-            c1 = xp.confidence(f1, 0, sources[i], bool(opts.elements))
+            mi = margins.get(i)[0]
+            c1 = xp.final_confidence(f1, 0, sources[i], mi, el_given)
             if n_t > 0:
                 own_fits[i] = f1
-                mix_conf[i] = xp.confidence(f1, 0, sources[i], bool(opts.elements), further=True)
-            phases.append((i, max(c1, float(conf[i])), f1, 0))
+                mix_conf[i] = xp.confidence(f1, 0, sources[i], el_given, further=True)
+            phases.append((i, max(c1, xp.final_confidence(fits, i, sources[i], mi, el_given)), f1, 0))
         else:
-            phases.append((i, float(conf[i]), fits, i))
+            phases.append((i, xp.final_confidence(fits, i, sources[i], margins.get(i)[0], el_given), fits, i))
     if threshold > 0 and phases:
         # phase 1 must reach the calibrated threshold on its own. A further phase is kept when it does too (by the
         # single-phase model), or — that model under-rates minor phases, which explain little of the pattern — when
@@ -698,6 +705,7 @@ def search_spectrum(
         c = models[i]
         payload = {k: v for k, v in h.payload.items() if k not in _HIDDEN_PAYLOAD}
         ex = _explained_mask(query, fits.credit[i])
+        margin, twins = margins.get(i)
         near = fits.nearest[i]
         labels = [c.hkl[j] if 0 <= j < len(c.hkl) else "" for j in near.tolist()]
         for q in range(npk):  # Kα2 satellites take their parent's label
@@ -763,8 +771,17 @@ def search_spectrum(
                     "intensity_log_sd": round(float(fits.intensity_log_sd[i]), 4),
                     "explained_height": round(float(fits.explained_height[i]), 4),
                     "strong_unexplained": round(float(fits.strong_unexplained[i]), 4),
+                    "margin": round(float(margin), 4),
                     **({"own": _own_terms(own_fits[i])} if i in own_fits else {}),
                 },
+                "twins": [
+                    {
+                        "structure_id": cands[j].payload.get("structure_id"),
+                        "formula": cands[j].payload.get("formula"),
+                        "spacegroup_symbol": cands[j].payload.get("spacegroup_symbol"),
+                    }
+                    for j in twins[:TWINS_LISTED]
+                ],
                 "reflections": reflections,
                 "explained_peaks": _peak_items(query, ex, labels),
                 "unexplained_peaks": _peak_items(query, ~ex),
@@ -793,12 +810,19 @@ def search_spectrum(
                     rescored = xp.rescore(m, models, fits, left_w)
                 rest = _confidences(rescored, sources, bool(opts.elements), further=True)
                 list_conf = np.maximum(list_conf, rest)
+        n_phases = len(results)
         for i in [int(j) for j in np.argsort(-list_conf, kind="stable")]:
             if len(results) >= opts.limit:
                 break
-            if cands[i].id in seen or list_conf[i] < (LIST_MIN_CONFIDENCE if threshold > 0 else -1.0):
+            if cands[i].id in seen:
                 continue
-            emit(i, float(list_conf[i]), None, None)
+            # the single-phase confidence with its margin, or its confidence as a further phase if that is larger
+            as_further = float(list_conf[i]) if list_conf[i] > conf[i] else 0.0
+            c_i = max(xp.final_confidence(fits, i, sources[i], margins.get(i)[0], el_given), as_further)
+            if c_i < (LIST_MIN_CONFIDENCE if threshold > 0 else -1.0):
+                continue
+            emit(i, c_i, None, None)
+        results[n_phases:] = sorted(results[n_phases:], key=lambda h: -float(h["confidence"]))
     return {
         "hits": results[: opts.limit],
         "unexplained_peaks": _peak_items(query, ~explained_any),
@@ -839,7 +863,7 @@ def identify_phases(
 def options_from_request(
     *,
     limit: int = 10,
-    max_phases: int = 3,
+    max_phases: int = 5,
     elements: Sequence[str] | str | None = None,
     elements_mode: str = "only",
     filter: str | dict[str, Any] | None = None,

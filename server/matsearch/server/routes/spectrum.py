@@ -76,6 +76,15 @@ class Fom(BaseModel):
     explained_height: float | None = Field(None, description="Share of the measured peak heights explained.")
     strong_unexplained: float | None = Field(None, description="Share of strong (≥ 20 %) peaks left unexplained.")
     own: OwnFom | None = Field(None, description="A further phase: its terms on its own + the unexplained peaks.")
+    margin: float | None = Field(
+        None, description="Logits above the best different-pattern candidate explaining the same peaks (cap 8)."
+    )
+
+
+class Twin(BaseModel):
+    structure_id: str | None = None
+    formula: str | None = None
+    spacegroup_symbol: str | None = None
 
 
 class SpectrumHit(Hit):
@@ -92,6 +101,9 @@ class SpectrumHit(Hit):
     strain: float = Field(description="Fitted isotropic lattice strain (d_measured / d_library − 1).")
     explained_peaks: list[PeakOut]
     unexplained_peaks: list[PeakOut]
+    twins: list[Twin] = Field(
+        default_factory=list, description="Candidates with a near-identical pattern (its group: not told apart)."
+    )
 
 
 MAX_PLOT_POINTS = 4000
@@ -142,7 +154,7 @@ class SpectrumQuery(BaseModel):
     wavelength: str | float | None = Field(None, description="Å, or CuKa, CuKa1, MoKa, CoKa, CrKa, FeKa, AgKa…")
     elements: list[str] | str | None = Field(None, description='e.g. ["Mg","O"] or "Mg,O"')
     elements_mode: Literal["only", "all", "any"] = "only"
-    max_phases: int = Field(3, ge=1, le=5)
+    max_phases: int = Field(5, ge=1, le=5)
     limit: int = Field(10, ge=1, le=200)
     filter: dict[str, Any] | None = None
     score_threshold: float | None = Field(None, ge=0, le=1)
@@ -222,7 +234,7 @@ async def search_spectrum(
     x_kind: Annotated[XKind, Query(description="x column: 2theta (default), d (Å) or q (1/Å)")] = "auto",
     elements: Annotated[str | None, Query(description="Comma-separated, e.g. Mg,O,H")] = None,
     elements_mode: Annotated[Literal["only", "all", "any"], Query()] = "only",
-    max_phases: Annotated[int, Query(ge=1, le=5)] = 3,
+    max_phases: Annotated[int, Query(ge=1, le=5)] = 5,
     limit: Annotated[int, Query(ge=1, le=200)] = 10,
     filter: Annotated[str | None, Query(description="Payload filter (JSON)")] = None,
     score_threshold: Annotated[float | None, Query(ge=0, le=1)] = None,
