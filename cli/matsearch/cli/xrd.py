@@ -53,7 +53,7 @@ def spectrum_table(result: dict[str, Any]) -> str:
     show_default=True,
     help="only: phases made of these elements alone; all: containing all; any: containing any.",
 )
-@click.option("--max-phases", type=click.IntRange(1, 5), default=3, show_default=True)
+@click.option("--max-phases", type=click.IntRange(1, 5), default=5, show_default=True)
 @click.option("--limit", type=click.IntRange(1, 200), default=10, show_default=True)
 @click.option("--filter", "filter_text", help='JSON payload filter, e.g. \'{"crystal_system": "cubic"}\'.')
 @click.option("--score-threshold", type=click.FloatRange(0, 1), help="Abstain threshold (default: calibrated).")
