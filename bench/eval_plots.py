@@ -24,7 +24,7 @@ x-tick value accuracy (a truth tick counts as right when a digitised tick has it
 per plot. Real graph panels (hand-annotated ticks) and the end-to-end checks are in ``bench.eval_plots_real``.
 
     .venv/bin/python -m bench.eval_plots [--dev N] [--dev-from S] [--held-out N] [--new-held-out N] [--held-out-3 N]
-        [--held-out-4 N] [--held-out-5 N] [--held-out-6 N]
+        [--held-out-4 N] [--held-out-5 N] [--held-out-6 N] [--out PATH]
 """
 
 from __future__ import annotations
@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--held-out-4", type=int, default=0, help="session-6 held-out plots (seeds 700000..)")
     ap.add_argument("--held-out-5", type=int, default=0, help="session-7 held-out plots (seeds 1604000..)")
     ap.add_argument("--held-out-6", type=int, default=0, help="session-8 held-out plots (seeds 1868000..)")
+    ap.add_argument("--out", type=Path, default=RESULTS / "eval_plots.json", help="results JSON")
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     out: dict[str, Any] = {}
@@ -102,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{name}: {len(seeds)} synthetic plots")
         for k, v in summary.items():
             print(f"  {k:<26} {v:.4f}" if isinstance(v, float) else f"  {k:<26} {v}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "eval_plots.json").write_text(json.dumps(out, indent=1))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=1))
     return 0
 
 

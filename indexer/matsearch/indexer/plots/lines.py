@@ -297,6 +297,47 @@ def _trim_faint(tops: np.ndarray, bots: np.ndarray, strong: np.ndarray) -> None:
         tops[i, xs[ok]], bots[i, xs[ok]] = nt[ok], nb[ok]
 
 
+def _cap_centres(t: np.ndarray, env: np.ndarray, peak: np.ndarray, r: float, q: int) -> np.ndarray:
+    """The curve's top bound per column from the stroke's tops ``t`` (rows, inf where absent), a narrow cap at its
+    centre.
+
+    ``env`` is the plain envelope (the lowest top over ±q), ``peak`` the columns that keep their own top (the pen is
+    narrower than estimated there). A pen wider than a 1–2-column peak draws a cap whose top row is the same within a
+    pixel over several columns, and the anti-aliased edge can make a side column the highest: of such a cap — a
+    stretch of at most 2q + 2 columns within 1 px of the window's top, more than r + 1 px above the envelope, with
+    both outer neighbours more than r + 1 px lower — only the middle column is the apex (the others lie on the
+    flanks or the baseline beside it and keep the envelope). The middle of an even-length cap is taken on the side
+    whose edge (then whose outer neighbour) is higher.
+    """
+    from scipy.ndimage import minimum_filter1d
+
+    n = t.size
+    out = np.where(peak, t, env)
+    with np.errstate(invalid="ignore"):
+        cand = (t <= minimum_filter1d(t, size=2 * q + 1, mode="nearest") + 1) & (env - t > r + 1)
+    ci = np.flatnonzero(cand)
+    if ci.size == 0:
+        return out
+    for grp in np.split(ci, np.flatnonzero(np.diff(ci) > 1) + 1):
+        a, b = int(grp[0]), int(grp[-1])
+        ln = b - a + 1
+        if ln < 2 or ln > 2 * q + 2:
+            continue
+        tmin = float(np.min(t[a : b + 1]))
+        if (a > 0 and not t[a - 1] > tmin + r + 1) or (b + 1 < n and not t[b + 1] > tmin + r + 1):
+            continue
+        if ln % 2:
+            c = (a + b) // 2
+        else:
+            m1 = (a + b) // 2
+            left = (float(t[a]), float(t[a - 1]) if a > 0 else np.inf)
+            right = (float(t[b]), float(t[b + 1]) if b + 1 < n else np.inf)
+            c = m1 if left <= right else m1 + 1
+        out[a : b + 1] = env[a : b + 1]
+        out[c] = tmin
+    return out
+
+
 def _plateau_centres(v: np.ndarray, spread: np.ndarray) -> np.ndarray:
     """Middle column(s) of flat tops: stretches of equal ``v`` (within ½ px) above both neighbouring columns.
 
@@ -517,8 +558,9 @@ def _track_cluster(
             with np.errstate(invalid="ignore"):
                 peak = (t_hi <= minimum_filter1d(t_hi, size=2 * q + 1, mode="nearest")) & (U - r - t > r + 1)
                 dip = (b_lo >= maximum_filter1d(b_lo, size=2 * q + 1, mode="nearest")) & (b_ - (D + r) > r + 1)
-            U = np.where(peak, t_f + r, U)
-            D = np.where(dip, b_f - r, D)
+            # a narrow peak's cap is read at its centre only (see _cap_centres); likewise a narrow dip's
+            U = _cap_centres(t_hi, U - r, peak, r, q) + r
+            D = -_cap_centres(-b_lo, -(D + r), dip, r, q) - r
         U = np.where(np.isnan(t), np.nan, np.minimum(U, b_ - r))
         D = np.where(np.isnan(t), np.nan, np.maximum(D, t + r))
         lo, hi = np.minimum(U, D), np.maximum(U, D)
@@ -628,6 +670,30 @@ def _fill_hidden(y: np.ndarray, other_runs: list[list[tuple[int, int]]], lw: flo
     return out
 
 
+def _extend_hidden_ends(
+    y: np.ndarray, runs_of_other: Callable[[], list[list[tuple[int, int]]]], lw: float, min_gap: int, h: int
+) -> np.ndarray:
+    """Continue a line that disappears under other ink for good (more than ``min_gap`` columns before the box edge)
+    to that edge, when it can be followed there throughout (:func:`_follow_under`): a series drawn first can be
+    hidden under a later one from some column to the end (two curves sharing a plateau). Otherwise the end stays.
+    """
+    idx = np.flatnonzero(~np.isnan(y))
+    if idx.size < 2:
+        return y
+    w = y.size
+    out = y.copy()
+    a, b = int(idx[0]), int(idx[-1])
+    if a > min_gap:
+        got = _follow_under(float(y[a]), range(a - 1, -1, -1), runs_of_other(), lw, h, min_gap)
+        if got is not None:
+            out[:a] = got[0][::-1]
+    if w - 1 - b > min_gap:
+        got = _follow_under(float(y[b]), range(b + 1, w), runs_of_other(), lw, h, min_gap)
+        if got is not None:
+            out[b + 1 :] = got[0]
+    return out
+
+
 def _short_occluded(
     y: np.ndarray,
     other: np.ndarray,
@@ -704,6 +770,26 @@ def _drop_detached(y: np.ndarray, lw: float, max_gap: int, h: int) -> np.ndarray
             continue
         out[pc] = np.nan
     return out
+
+
+def _drop_fringe_specks(m: np.ndarray, other: np.ndarray, strong: np.ndarray) -> np.ndarray:
+    """A colour's pixels without the pieces that are only another stroke's fringe.
+
+    At the anti-aliased edge of a stroke (a peak's flank, a noisy band) a faint pixel can come out nearer another
+    series' colour than its own (an edge pixel of vermillion at α ≈ 0.3 fits orange's blend as well). Such a piece —
+    a connected component (8-connectivity) all of whose pixels touch another tracked colour's strong ink (``other``)
+    and none of which is drawn strongly in this colour (``strong``: α ≥ ½) — is dropped: joined across the other
+    stroke to the line's own run (:func:`joined_runs`) it made one-column spikes to the other series' peaks. A hidden
+    line's slivers peeking out beside an occluder are drawn strongly in their colour and stay.
+    """
+    n, lab_, _stats, _ = cv2.connectedComponentsWithStats(m.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return m
+    near = cv2.dilate(other.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    own = np.bincount(lab_[m & (~near | strong)], minlength=n)
+    drop = own == 0
+    drop[0] = False
+    return m & ~drop[lab_] if drop.any() else m
 
 
 def _fill_gaps(y: np.ndarray, max_gap: int) -> tuple[np.ndarray, float]:
@@ -795,6 +881,12 @@ def extract_lines(
     assigned = np.where(best_res < 35, best_k, fallback[near])
     labels = np.full(mask.shape, -1, dtype=np.int32)
     labels[mask] = assigned
+    # every tracked colour's strongly drawn pixels (light-grey clusters are not tracked)
+    solid = np.zeros(mask.shape, bool)
+    for ci in keep:
+        L, a, b = (float(v) for v in centres[ci])
+        if not (L > 80 and float(np.hypot(a, b)) < 12):
+            solid |= (labels == ci) & strong[ci]
     for ci in keep:
         c = centres[ci]
         L, a, b = (float(v) for v in c)
@@ -803,6 +895,7 @@ def extract_lines(
             continue  # light grey: frames, fills, shading
         m = labels == ci
         rgbc = np.median(rgb[m], axis=0) if m.any() else np.zeros(3)
+        m = _drop_fringe_specks(m, solid & (labels != ci), strong[ci])
         info: dict[str, float] = {}
         other = mask & ~m
         ys_c = _track_cluster(m, other, strong.get(ci), info)
@@ -824,6 +917,7 @@ def extract_lines(
             vis = np.flatnonzero(~np.isnan(y2))
             if (np.diff(vis) > GAP + 1).any():
                 y2 = _fill_hidden(y2, runs_of_other(), lw_c, GAP, h)
+            y2 = _extend_hidden_ends(y2, runs_of_other, lw_c, GAP, h)
             dark = float(np.mean(rgbc)) < 120 and float(np.ptp(rgbc)) < 60
             if dark and idx.size >= 0.9 * w and float(np.ptp(y[idx])) <= 1.5:
                 continue  # a straight dark rule across the box (frame, zero line), not data
