@@ -136,6 +136,33 @@ def dark_mask(rgb: np.ndarray, thr: float = 130.0) -> np.ndarray:
     return (gray < thr) & (chroma < 70)
 
 
+def faint_line_mask(rgb: np.ndarray, bg: np.ndarray, thr: float = 70.0) -> np.ndarray:
+    """Low-chroma pixels of lines thinner than a pixel whose ink is split over two rows or two columns.
+
+    A hairline axis in a shrunk figure (a 0.8-pt line at a third of its size) is drawn as two pale neighbouring rows
+    (e.g. grey 205 above 185), neither dark on its own. Darkness is summed over each pair of neighbouring rows (for
+    horizontal lines) and columns (vertical lines); a pixel is marked when a pair it belongs to reaches ``thr``
+    (the darkness the lighter single-pixel threshold asks for) and it carries at least a quarter of that itself.
+    """
+    f = rgb.astype(np.int16)
+    gray, hi, lo = channel_stats(f)
+    d = np.clip(float(np.mean(bg)) - gray, 0.0, None)
+    d[(hi - lo) >= 70] = 0.0
+    own = d >= 0.25 * thr
+    out = np.zeros(d.shape, dtype=bool)
+    for axis in (0, 1):
+        n = d.shape[axis]
+        pair = np.take(d, range(n - 1), axis=axis) + np.take(d, range(1, n), axis=axis)  # pair k: k and k + 1
+        hit = pair >= thr
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (0, 1)
+        first = np.pad(hit, pad)  # pixel k is the first of pair k
+        pad[axis] = (1, 0)
+        second = np.pad(hit, pad)  # pixel k is the second of pair k - 1
+        out |= first | second
+    return out & own
+
+
 def _segments(mask: np.ndarray, min_len: int, horizontal: bool, max_thick: int) -> list[Segment]:
     m: Any = mask.astype(np.uint8)
     k = cv2.getStructuringElement(cv2.MORPH_RECT, (min_len, 1) if horizontal else (1, min_len))
@@ -171,22 +198,41 @@ def _tick_runs(dark: np.ndarray, seg: Segment, horizontal: bool, side: int, dept
     return runs
 
 
-def _group_ticks(runs: np.ndarray, lo: int, hi: int, min_len: int, max_width: int) -> list[tuple[float, int]]:
+def _group_ticks(runs: np.ndarray, lo: int, hi: int, min_len: int, max_width: int) -> list[tuple[float, int, int, int]]:
+    """Tick candidates: (centre, longest run, first and last position) of each narrow group of runs ≥ ``min_len``."""
     sel = np.zeros_like(runs, dtype=bool)
     sel[lo : hi + 1] = runs[lo : hi + 1] >= min_len
-    out: list[tuple[float, int]] = []
+    out: list[tuple[float, int, int, int]] = []
     idx = np.flatnonzero(sel)
     if idx.size == 0:
         return out
     groups = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
     for g in groups:
         if len(g) <= max_width:
-            out.append((float(g.mean()), int(runs[g].max())))
+            out.append((float(g.mean()), int(runs[g].max()), int(g[0]), int(g[-1])))
     return out
 
 
+def _isolated(dark: np.ndarray, seg: Segment, horizontal: bool, side: int, tick: tuple[float, int, int, int]) -> bool:
+    """A tick mark is a thin stroke with background beside it along its length (≤ a third of its rows may show ink
+    within 3 px on either side); a stroke of a tick label set right against the axis has the glyph's other strokes
+    there (an outward "tick" that is really a label would push the label region past the label)."""
+    _c, ln, g0, g1 = tick
+    n_along = dark.shape[1] if horizontal else dark.shape[0]
+    n_across = dark.shape[0] if horizontal else dark.shape[1]
+    start = seg.b + 1 if side > 0 else seg.a - 1
+    across = [start + side * k for k in range(ln) if 0 <= start + side * k < n_across]
+    along = [q for q in (g0 - 3, g0 - 2, g0 - 1, g1 + 1, g1 + 2, g1 + 3) if 0 <= q < n_along]
+    if not across or not along:
+        return True
+    sub = dark[np.ix_(across, along)] if horizontal else dark[np.ix_(along, across)].T
+    return int(sub.any(axis=1).sum()) <= max(1, ln // 3)
+
+
 def find_ticks(dark: np.ndarray, seg: Segment, horizontal: bool, lo: int, hi: int) -> tuple[list[float], int, int]:
-    """Tick positions along an axis line, and the outward / inward tick lengths found (0 if none)."""
+    """Tick positions along an axis line, and the outward / inward tick lengths found (0 if none).
+
+    Outward candidates (the tick-label side) must be isolated strokes (:func:`_isolated`)."""
     h, w = dark.shape
     depth = max(4, int(0.05 * (h if horizontal else w)))
     thick = seg.b - seg.a + 1
@@ -194,15 +240,18 @@ def find_ticks(dark: np.ndarray, seg: Segment, horizontal: bool, lo: int, hi: in
     ticks: dict[int, tuple[float, int]] = {}
     lens = {}
     # outward = down for the x axis, left for the y axis
+    out_side = +1 if horizontal else -1
     for side in (+1, -1):
         runs = _tick_runs(dark, seg, horizontal, side, depth)
-        found = [t for t in _group_ticks(runs, lo, hi, 2, max_width) if t[1] < depth]
+        cands = [t for t in _group_ticks(runs, lo, hi, 2, max_width) if t[1] < depth]
+        if side == out_side:
+            cands = [t for t in cands if _isolated(dark, seg, horizontal, side, t)]
+        found = [(t[0], t[1]) for t in cands]
         lens[side] = int(np.median([t[1] for t in found])) if len(found) >= 2 else 0
         for pos, ln in found:
             key = int(round(pos))
             if key not in ticks or ticks[key][1] < ln:
                 ticks[key] = (pos, ln)
-    out_side = +1 if horizontal else -1
     positions = sorted(p for p, _ in ticks.values())
     merged: list[float] = []
     for p in positions:
@@ -440,7 +489,23 @@ class Axes:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def _choose_axes(dark: np.ndarray) -> tuple[Segment, Segment | None] | None:
+def _covered(ink: np.ndarray, seg: Segment, horizontal: bool, lo: int, hi: int) -> bool:
+    """Every position ``lo..hi`` along the line of ``seg`` has ink within its thickness band (± 1 px): the axis
+    line runs on under other ink there (a data line crossing the axis at the plot's left edge)."""
+    if hi < lo:
+        return True
+    a, b = max(0, seg.a - 1), seg.b + 2
+    band = ink[lo : hi + 1, a:b] if not horizontal else ink[a:b, lo : hi + 1].T
+    return band.shape[0] == hi - lo + 1 and bool(band.any(axis=1).all())
+
+
+def _choose_axes(dark: np.ndarray, ink: np.ndarray | None = None) -> tuple[Segment, Segment | None] | None:
+    """The x axis and the y axis (None: hidden) among the long straight lines of ``dark``.
+
+    With ``ink`` (the caller's last resort), a pair whose lines stop short of their corner is also a corner when each
+    gap (≤ 25 % of the side) is wholly covered by other ink: a data line crossing the axis near the corner breaks
+    its dark low-chroma pixels there.
+    """
     h, w = dark.shape
     max_thick = max(4, int(0.012 * min(h, w)) + 2)
     hs = _segments(dark, max(20, int(0.3 * w)), True, max_thick)
@@ -452,7 +517,14 @@ def _choose_axes(dark: np.ndarray) -> tuple[Segment, Segment | None] | None:
         for vseg in vs:
             tol = 4 + (hseg.b - hseg.a) + (vseg.b - vseg.a)
             ext_v, ext_h = 0.06 * h, 0.06 * w  # a tick mark may continue an axis line past the corner
-            if -tol <= vseg.c - hseg.s <= tol + ext_h and -tol <= vseg.e - hseg.c <= tol + ext_v:
+            dh, dv = vseg.c - hseg.s, vseg.e - hseg.c
+            if ink is not None:
+                # the horizontal line starts right of the vertical one / the vertical ends above the horizontal
+                if -0.25 * w <= dh < -tol and _covered(ink, hseg, True, vseg.b + 1, hseg.s - 1):
+                    dh = 0.0
+                if -0.25 * h <= dv < -tol and _covered(ink, vseg, False, vseg.e + 1, hseg.a - 1):
+                    dv = 0.0
+            if -tol <= dh <= tol + ext_h and -tol <= dv <= tol + ext_v:
                 corners.append((float(hseg.length * vseg.length), hseg, vseg))
     if corners:
         top = max(c[0] for c in corners)
@@ -478,6 +550,126 @@ def _strip_words(ink: np.ndarray, region: tuple[int, int, int, int]) -> list[tup
     return group_words(_strip_chars(ink, region))
 
 
+def _even(darkness: np.ndarray, seg: Segment, horizontal: bool) -> bool:
+    """A drawn line's darkness (summed across its thickness) is about the same all along it: ≥ 90 % of its positions
+    have at least half the median. The aligned left edge of a text block or a row of small print, which the
+    hairline mask can also join into a long straight run, is dark only where letters are (measured on shrunk
+    dev panels: axes ≥ 0.97, text margins 0.6–0.7)."""
+    band = (
+        darkness[seg.a : seg.b + 1, seg.s : seg.e + 1]
+        if horizontal
+        else darkness[seg.s : seg.e + 1, seg.a : seg.b + 1].T
+    )
+    prof = band.sum(axis=0)
+    med = float(np.median(prof))
+    return med > 0 and float(np.mean(prof >= 0.5 * med)) >= 0.9
+
+
+def _axis_lines(
+    rgb: np.ndarray, bg: np.ndarray, ink: np.ndarray
+) -> tuple[tuple[Segment, Segment | None] | None, np.ndarray]:
+    """The x and y axis lines and the mask they were found in (tick marks are read from the same mask).
+
+    Dark lines first. A corner that does not span 70 % of the image both ways is not taken at once (in a shrunk
+    figure the axes can be pale while a black data baseline and a tall peak meet in a smaller "corner"): the masks
+    below are tried in turn — lighter single pixels (hairlines drawn grey), then corners whose gap near the corner
+    is covered by other ink (a data line over the axis), then hairlines split over two pixel rows/columns — and of
+    the corners found the earliest wins unless a later one is at least 1.5× as large (length × length). Last, a
+    y axis reaching below its x axis may meet a paler, lower line of about the same length: that is the x axis
+    (the chosen one was a flat data baseline) — :func:`_lower_x_axis`.
+    """
+    h, w = rgb.shape[:2]
+    dark = dark_mask(rgb)
+    masks: list[np.ndarray] = [dark]  # dark, light, faint: each made once, only if reached
+
+    def mask_of(k: int) -> np.ndarray:
+        while len(masks) <= k:
+            masks.append(dark_mask(rgb, 185.0) if len(masks) == 1 else faint_line_mask(rgb, bg))
+        return masks[k]
+
+    def spans(c: tuple[Segment, Segment | None] | None) -> bool:
+        return c is not None and c[1] is not None and c[0].length >= 0.7 * w and c[1].length >= 0.7 * h
+
+    first = _choose_axes(dark)
+    found: list[tuple[tuple[Segment, Segment | None], np.ndarray]] = []
+    if first is not None and first[1] is not None:
+        found.append((first, dark))
+    darkness: list[np.ndarray] = []
+
+    def even(c: tuple[Segment, Segment | None]) -> bool:
+        """Both lines evenly dark (:func:`_even`); asked of the corners the session-8 steps add."""
+        if not darkness:
+            darkness.append(np.clip(float(np.mean(bg)) - channel_stats(rgb.astype(np.int16))[0], 0.0, None))
+        return _even(darkness[0], c[0], True) and (c[1] is None or _even(darkness[0], c[1], False))
+
+    if not spans(first):
+        # (mask: 0 dark, 1 light, 2 faint; bridge gaps covered by other ink)
+        for k, bridge in ((1, False), (0, True), (1, True), (2, False), (2, True)):
+            c = _choose_axes(mask_of(k), ink if bridge else None)
+            if c is not None and c[1] is not None and (k, bridge) != (1, False) and not even(c):
+                c = None
+            if c is not None and c[1] is not None:
+                found.append((c, mask_of(k)))
+                if spans(c):
+                    break
+    if not found:
+        return first, dark  # the x axis alone (hidden y axis)
+
+    def size(c: tuple[Segment, Segment | None]) -> float:
+        return float(c[0].length * (c[1].length if c[1] is not None else 0))
+
+    best = found[0]
+    for cand in found[1:]:
+        if size(cand[0]) >= 1.5 * size(best[0]):
+            best = cand
+    (xs, ys), mask = best
+    assert ys is not None
+    lower = _lower_x_axis(xs, ys, [mask_of(1), mask_of(2)], w, h)
+    if lower is not None and even((lower[0], None)):
+        return (lower[0], ys), lower[1]
+    return best
+
+
+def _lower_x_axis(
+    xs: Segment, ys: Segment, masks: list[np.ndarray], w: int, h: int
+) -> tuple[Segment, np.ndarray] | None:
+    """A distinct horizontal line below ``xs`` that the y axis ``ys`` reaches, meeting it in a corner, at least 90 %
+    as long as ``xs``: the x axis, when ``xs`` is a flat data baseline above a paler axis (the lowest such line in
+    the first mask showing one). Looked for only when the y axis runs on below ``xs`` by more than the corner
+    tolerance."""
+    tol = 4 + (xs.b - xs.a) + (ys.b - ys.a)
+    if ys.e - xs.c <= tol:
+        return None
+    for mask in masks:
+        max_thick = max(4, int(0.012 * min(h, w)) + 2)
+        cands = [
+            s
+            for s in _segments(mask, max(20, int(0.3 * w)), True, max_thick)
+            if s.a > xs.b + 1
+            and s.length >= 0.9 * xs.length
+            and abs(ys.c - s.s) <= tol + 0.06 * w
+            and -tol <= ys.e - s.c <= tol + 0.06 * h
+        ]
+        if cands:
+            return max(cands, key=lambda s: s.c), mask
+    return None
+
+
+def _title_below_labels(labels: list[TextBox], title: list[TextBox]) -> tuple[list[TextBox], list[TextBox]]:
+    """With no x title found, words among the label-row words that lie wholly below the numeric labels are the
+    title (in small print the title sits within the label row's allowance, 1.5 text heights below the axis)."""
+    if any(t.text and t.score > 0.4 for t in title):
+        return labels, title
+    nums = [t for t in labels if parse_number(t.text) != (None, None)]
+    if len(nums) < 2:
+        return labels, title
+    bottom = max(t.box[3] for t in nums)
+    below = [t for t in labels if t not in nums and t.box[1] >= bottom and t.score > 0.4 and len(t.text) >= 3]
+    if not below:
+        return labels, title
+    return [t for t in labels if t not in below], below
+
+
 def find_axes(rgb: np.ndarray, y_title_needed: Callable[[str], bool] | None = None) -> Axes | None:
     """The axes rectangle, tick marks, and both axes read and calibrated.
 
@@ -487,15 +679,8 @@ def find_axes(rgb: np.ndarray, y_title_needed: Callable[[str], bool] | None = No
     """
     h, w = rgb.shape[:2]
     bg = background_color(rgb)
-    dark = dark_mask(rgb)
     ink = ink_mask(rgb, bg)
-    chosen = _choose_axes(dark)
-    if chosen is None or chosen[1] is None:
-        # hairline axes (drawn thinner than a pixel) come out grey: look again with a lighter threshold
-        light = dark_mask(rgb, 185.0)
-        again = _choose_axes(light)
-        if again is not None and again[1] is not None:
-            chosen, dark = again, light
+    chosen, dark = _axis_lines(rgb, bg, ink)
     if chosen is None:
         return None
     xs, ys = chosen
@@ -508,9 +693,30 @@ def find_axes(rgb: np.ndarray, y_title_needed: Callable[[str], bool] | None = No
         y0 = int(rows.min()) if rows.size else 0
     if x1 - x0 < 20 or y1 - y0 < 20:
         return None
-    xticks, x_out, x_in = find_ticks(dark, xs, True, x0 - 2, x1 + 2)
+    # tick marks are drawn thinner than the axis lines: in a shrunk figure they come out grey. They are read from the
+    # axes' mask, and from it joined with the lighter single-pixel one when it shows fewer than two (here) or when
+    # the tick labels fit those better (after reading them, below)
+    light_ticks: list[np.ndarray] = []
+
+    def lighter(k: int = 0) -> np.ndarray:
+        """k = 0: the axes' mask | lighter single pixels; k = 1: | hairlines split over two pixels too."""
+        if not light_ticks:
+            light_ticks.append(dark | dark_mask(rgb, 185.0))
+        if k == 1 and len(light_ticks) == 1:
+            light_ticks.append(light_ticks[0] | faint_line_mask(rgb, bg))
+        return light_ticks[k]
+
+    def ticks_of(seg: Segment, horizontal: bool, lo: int, hi: int) -> tuple[list[float], int, int]:
+        found = find_ticks(dark, seg, horizontal, lo, hi)
+        if len(found[0]) < 2:
+            again = find_ticks(lighter(), seg, horizontal, lo, hi)
+            if len(again[0]) >= 2:
+                return again
+        return found
+
+    xticks, x_out, x_in = ticks_of(xs, True, x0 - 2, x1 + 2)
     if ys is not None:
-        yticks, y_out, y_in = find_ticks(dark, ys, False, y0 - 2, y1 + 2)
+        yticks, y_out, y_in = ticks_of(ys, False, y0 - 2, y1 + 2)
     else:
         yticks, y_out, y_in = [], 0, 0
 
@@ -586,9 +792,11 @@ def find_axes(rgb: np.ndarray, y_title_needed: Callable[[str], bool] | None = No
         n3 = n2 + len(ylab)
         n4 = n3 + len(ytitle_boxes)
         xl, xt, yl, yt, mt = read[:n1], read[n1:n2], read[n2:n3], read[n3:n4], read[n4:]
+        xl, xt = _title_below_labels(xl, xt)
     else:
         read = read_words(rgb, xlab + xtitle_boxes)
         xl, xt, yl, mt = read[: len(xlab)], read[len(xlab) :], [], []
+        xl, xt = _title_below_labels(xl, xt)
         yt = []
         if ytitle_boxes and y_title_needed(" ".join(t.text for t in xt if t.score > 0.4)):
             yt = read_words(rgb, ytitle_boxes, [True] * len(ytitle_boxes))
@@ -647,8 +855,30 @@ def find_axes(rgb: np.ndarray, y_title_needed: Callable[[str], bool] | None = No
             info.ticks.sort(key=lambda t: t[1])
         return info
 
-    xinfo = calibrate(xl, xticks, True, float(x1 - x0))
-    yinfo = calibrate(yl, yticks, False, float(y1 - y0))
+    def calibrated(
+        labels: list[TextBox], ticks: list[float], seg: Segment | None, horizontal: bool, lo: int, hi: int
+    ) -> AxisInfo:
+        info = calibrate(labels, ticks, horizontal, float(hi - lo))
+        fit = info.fit
+        numeric = sum(1 for t in labels if t.score >= 0.6 and parse_number(t.text) != (None, None))
+        if seg is None or numeric < 2 or (fit is not None and len(fit.inliers) == numeric and fit.residual_px <= 1.0):
+            return info
+        for k in (0, 1, 2):
+            # lighter tick masks; then the labels' own centres (a label snapped to a minor tick beside its own
+            # hairline major tick, which no mask shows, is off by the minor spacing)
+            marks = find_ticks(lighter(k), seg, horizontal, lo - 2, hi + 2)[0] if k < 2 else []
+            alt = calibrate(labels, marks, horizontal, float(hi - lo))
+            if k == 2:
+                alt.tick_marks = info.tick_marks  # the marks still are what the lines step erases
+            if alt.fit is not None and (
+                info.fit is None
+                or (len(alt.fit.inliers), -alt.fit.residual_px) > (len(info.fit.inliers), -info.fit.residual_px)
+            ):
+                info = alt
+        return info
+
+    xinfo = calibrated(xl, xticks, xs, True, x0, x1)
+    yinfo = calibrated(yl, yticks, ys, False, y0, y1)
     xinfo.title = " ".join(t.text for t in xt if t.score > 0.4)
     yinfo.title = " ".join(t.text for t in yt if t.score > 0.4)
     for mb in mt:
