@@ -191,3 +191,19 @@ def test_trainer_refuses_a_features_cache_of_another_recipe(tmp_path: Path) -> N
     with pytest.raises(SystemExit, match="another recipe"):
         main(["--features-cache", str(stale), "--out", str(tmp_path / "w.pt")])
     assert not (tmp_path / "w.pt").exists()
+
+
+def test_real_types_dev_and_heldout_papers_are_disjoint() -> None:
+    """The typed msa-em panels: no paper of the held-out part is in the dev part the trainer reads, no file of the
+    dev part is in a held-out part, and the trainer refuses a held-out part."""
+    from training.train_panel_type import real_panels
+
+    root = REPO / "bench/real_types"
+    dev = json.loads((root / "panels8t.json").read_text())["figures"]
+    held = json.loads((root / "heldout8t.json").read_text())["figures"]
+    held7 = [f for f in json.loads((root / "figures7t.json").read_text())["figures"] if f["split"] == "heldout7t"]
+    assert {f["split"] for f in dev} == {"dev8t"} and {f["split"] for f in held} == {"heldout8t"}
+    assert not {f["repo"] for f in dev} & {f["repo"] for f in held + held7}
+    assert all(p.get("type_ambiguous") or p["type"] in PANEL_TYPES for f in dev + held for p in f["panels"])
+    with pytest.raises(SystemExit, match="never trained on"):
+        real_panels(["dev", "heldout8t"], 0, 0)

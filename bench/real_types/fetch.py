@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-FILES = (HERE / "figures7t.json", HERE / "panels8t.json")
+FILES = (HERE / "figures7t.json", HERE / "panels8t.json", HERE / "heldout8t.json")
 CACHE = Path("~/.cache/matsearch/realdata/types").expanduser()
 
 
