@@ -1,6 +1,7 @@
-"""Train the panel-type classifier on generated and real DEV panels and write its weights.
+r"""Train the panel-type classifier on generated and real DEV panels and write its weights.
 
-    .venv/bin/python -m training.train_panel_type --per-class 250 --extra-per-kind 120 --real-aug 6 --seed 0
+    .venv/bin/python -m training.train_panel_type --per-class 250 --extra-per-kind 120 --annotated-per-kind 120 \
+        --real-aug 6 --seed 0
 
 Panels: :mod:`training.figures_synth` (``--per-class`` of each type) and :mod:`training.panel_type_synth`
 (``--extra-per-kind`` of each kind in its ``EXTRA``: colour maps, 3-D surfaces, graph grids, networks, fluorescence),
