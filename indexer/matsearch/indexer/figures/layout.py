@@ -35,6 +35,10 @@ Real layouts (measured on ``bench/real_figures``, see docs/figures.md):
 - Labels printed on **mid-grey** pictures (white on a grey frame, black on a light-grey one) are candidates when
   they stand far from a plain surrounding (:func:`_mid_tone_label`).
 - A line along a label's edge that crosses almost no ink (a gutter crossed by an arrow) is cut before a seam.
+- **One label per panel, one panel per label** (session 8, real dev8 figures): an unlettered row of pictures above
+  a row of lettered panels becomes panels without a label (:func:`_unlabelled_above`); a figure that is one picture
+  with one crisp letter at its top-left corner (a web paper's sub-figure) is that letter's panel
+  (:func:`_lone_corner_label`); without a caption, a run whose first letters the filters dropped is no sequence.
 """
 
 from __future__ import annotations
@@ -801,6 +805,11 @@ def choose_labels(
                 c for c in candidates if c.key not in _CONFUSIONS and c.score >= 0.5 and _case_of(c) in (None, case)
             ]
             run = _reading_order(_unaligned_out(_sequence(_per_key(pool)), explain, leaves), explain)
+            # the filters can drop the run's first letters ("a" read inside a plot's axis title, out of reading
+            # order): what is left must still start the sequence ("c", "d" alone are letters of words)
+            if run and min(_order(c.key[0]) if _family(c.key) == "letter+number" else _order(c.key) for c in run) > 1:
+                explain.append("the run no longer starts at its first letter: " + ", ".join(c.key for c in run))
+                run = []
             score = len(run) + 0.01 * sum(c.score for c in run)
             if len(run) >= 2 and score > best_score:
                 picked, best_score = run, score
@@ -1361,9 +1370,130 @@ def analyse(image: Image.Image, expected_labels: Sequence[str] | None = None, oc
             )
             labels = [c for c in labels if all(c is not o for o in off)]
             regions = partition(image, labels, explain, blank=blank, gray=gray)
+    if not labels and not expected_labels:
+        lone = _lone_corner_label(candidates, leaves, gray)
+        if lone is not None:
+            explain.append(f"one label at the figure's top-left corner: {lone.key}@{lone.box[0]},{lone.box[1]}")
+            labels = [lone]
+            regions = [
+                Region(lone, (0, 0, image.width, image.height), _content_box(~blank, (0, 0, image.width, image.height)))
+            ]
     regions = _fill_gaps(regions, lambda: leaves, ~blank, expected_labels, explain)
-    regions = _lattice(regions, labels, blank, gray, expected_labels, explain) or regions
+    lattice = _lattice(regions, labels, blank, gray, expected_labels, explain)
+    regions = lattice or _unlabelled_above(regions, blank, explain)
     return Layout(image.width, image.height, regions, candidates, explain)
+
+
+def _crisp(gray: np.ndarray, c: LabelCandidate) -> bool:
+    """The glyph is printed ink: its extreme pixels are saturated (white >= 225 or black <= 40) and stand far
+    (>= 120 grey levels) from the median of a ring around it. A dark blob of a micrograph's texture read as "n"
+    has neither."""
+    x0, y0, x1, y1 = c.box
+    sub = gray[y0:y1, x0:x1].astype(np.float32)
+    if sub.size == 0:
+        return False
+    p = max(2, (y1 - y0) // 3)
+    ring = np.concatenate(
+        [
+            gray[max(0, y0 - p) : y0, x0:x1].ravel(),
+            gray[y1 : y1 + p, x0:x1].ravel(),
+            gray[y0:y1, max(0, x0 - p) : x0].ravel(),
+            gray[y0:y1, x1 : x1 + p].ravel(),
+        ]
+    ).astype(np.float32)
+    if ring.size == 0:
+        return False
+    ink = np.sort(sub.ravel())
+    k = max(1, ink.size // 6)
+    ext = float(ink[-k:].mean()) if c.polarity == "light" else float(ink[:k].mean())
+    saturated = ext >= 225 if c.polarity == "light" else ext <= 40
+    return saturated and abs(ext - float(np.median(ring))) >= 120
+
+
+def _lone_corner_label(
+    candidates: Sequence[LabelCandidate], leaves: Sequence[Box], gray: np.ndarray
+) -> LabelCandidate | None:
+    """A figure that is one picture with one letter printed in its top-left corner (a sub-figure of a web or
+    MyST paper, "B" on its micrograph): the letter is the panel's label although no sequence can be formed. Only a
+    letter read at the corner of the picture (not a word's first letter: no same-height blobs beside it), surely
+    read, printed crisp (:func:`_crisp`), at the figure's top-left, on a picture that fills most of the figure; "i",
+    "l", "o" and digit look-alikes are left out (a tick, a bar, a ring)."""
+    h, w = gray.shape[:2]
+    big = [b for b in leaves if (b[2] - b[0]) * (b[3] - b[1]) >= 0.6 * w * h]
+    if len(big) != 1:
+        return None
+    pic = big[0]
+    found = {
+        (c.key, c.box): c
+        for c in candidates
+        if c.corner
+        and c.anchor == "top"
+        and len(c.key) == 1
+        and c.key.isalpha()
+        and c.key not in "ilo"
+        and c.key not in _CONFUSIONS
+        and c.score >= 0.9
+        and c.mates == 0
+        and c.box[0] - pic[0] <= 0.06 * (pic[2] - pic[0])
+        and c.box[1] - pic[1] <= 0.06 * (pic[3] - pic[1])
+        and pic[0] <= 0.05 * w
+        and pic[1] <= 0.05 * h
+        and _crisp(gray, c)
+    }
+    return next(iter(found.values())) if len(found) == 1 else None
+
+
+def _unlabelled_above(regions: list[Region], blank: np.ndarray, explain: list[str]) -> list[Region]:
+    """A label never covers two panels' areas: a region whose label sits at the top-left of its own picture, with a
+    full-width gutter above the label and a picture-sized block above that gutter (an unlettered row over a row of
+    lettered panels, which the caption calls "left" / "right"), gives that block up as a panel without a label.
+    Titles and tick labels over a panel are a line or two high, and a label under its picture (a sub-caption) has
+    no picture below it: neither is cut. Neighbouring parts given up by one cut row join when a picture runs across
+    the line between them."""
+    ink = ~blank
+    out: list[Region] = []
+    above: list[Region] = []
+    for r in regions:
+        lab = r.label
+        if lab is None or lab.anchor != "top" or len(regions) < 2:
+            out.append(r)
+            continue
+        x0, y0, x1, y1 = r.box
+        ly = lab.box[1]
+        need = max(6 * lab.height, 0.2 * (y1 - y0))
+        if ly - y0 < need:
+            out.append(r)
+            continue
+        rows = np.asarray(blank[y0:ly, x0:x1].all(axis=1))
+        runs = [(a, b) for a, b in _runs(rows) if b - a >= 2]
+        if not runs:
+            out.append(r)
+            continue
+        g0, g1 = runs[-1]
+        top = _content_box(ink, (x0, y0, x1, y0 + g0))
+        own = _content_box(ink, (x0, y0 + g1, x1, y1))
+        if top[3] - top[1] < need or own[3] - own[1] < need or top[2] - top[0] < 0.3 * (x1 - x0):
+            out.append(r)
+            continue
+        cut = y0 + (g0 + g1) // 2
+        out.append(Region(lab, (x0, cut, x1, y1), _content_box(ink, (x0, cut, x1, y1)), r.method))
+        above.append(Region(None, (x0, y0, x1, cut), top, "above-label"))
+    if not above:
+        return regions
+    above.sort(key=lambda r: (r.box[1], r.box[0]))
+    merged: list[Region] = []
+    for r in above:
+        m = merged[-1] if merged else None
+        if m is not None and m.box[2] == r.box[0] and abs(m.box[1] - r.box[1]) <= 4 and abs(m.box[3] - r.box[3]) <= 4:
+            ys = slice(max(m.content[1], r.content[1]), min(m.content[3], r.content[3]))
+            line = ink[ys, max(0, r.box[0] - 1) : r.box[0] + 1].any(axis=1)
+            if line.size and line.mean() >= 0.3:  # one picture runs across the line between the two parts
+                box = (m.box[0], min(m.box[1], r.box[1]), r.box[2], max(m.box[3], r.box[3]))
+                merged[-1] = Region(None, box, _content_box(ink, box), "above-label")
+                continue
+        merged.append(r)
+    explain.append("unlettered picture(s) above lettered panels: " + ", ".join(str(r.content) for r in merged))
+    return out + merged
 
 
 LATTICE_MAX = 26  # cells of an equal-frame grid at most
