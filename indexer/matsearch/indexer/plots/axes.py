@@ -144,23 +144,69 @@ def faint_line_mask(rgb: np.ndarray, bg: np.ndarray, thr: float = 70.0) -> np.nd
     horizontal lines) and columns (vertical lines); a pixel is marked when a pair it belongs to reaches ``thr``
     (the darkness the lighter single-pixel threshold asks for) and it carries at least a quarter of that itself.
     """
-    f = rgb.astype(np.int16)
-    gray, hi, lo = channel_stats(f)
-    d = np.clip(float(np.mean(bg)) - gray, 0.0, None)
-    d[(hi - lo) >= 70] = 0.0
-    own = d >= 0.25 * thr
-    out = np.zeros(d.shape, dtype=bool)
-    for axis in (0, 1):
-        n = d.shape[axis]
-        pair = np.take(d, range(n - 1), axis=axis) + np.take(d, range(1, n), axis=axis)  # pair k: k and k + 1
-        hit = pair >= thr
-        pad = [(0, 0), (0, 0)]
-        pad[axis] = (0, 1)
-        first = np.pad(hit, pad)  # pixel k is the first of pair k
-        pad[axis] = (1, 0)
-        second = np.pad(hit, pad)  # pixel k is the second of pair k - 1
-        out |= first | second
-    return out & own
+    return _Pixels(rgb, bg).faint(thr)
+
+
+class _Pixels:
+    """One image's grey level, chroma and the axis-line masks made from them, each computed once, when first asked
+    (the axes search tries several masks in turn; most images need only the first)."""
+
+    def __init__(self, rgb: np.ndarray, bg: np.ndarray) -> None:
+        self.rgb, self.bg = rgb, bg
+        self.h, self.w = rgb.shape[:2]
+        self._stats: tuple[np.ndarray, np.ndarray] | None = None
+        self._dark: dict[float, np.ndarray] = {}
+        self._faint: np.ndarray | None = None
+        self._darkness: np.ndarray | None = None
+        self._segs: dict[int, tuple[list[Segment], list[Segment]]] = {}
+
+    def stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """(grey level, chroma = max − min channel)."""
+        if self._stats is None:
+            gray, hi, lo = channel_stats(self.rgb.astype(np.int16))
+            self._stats = gray, hi - lo
+        return self._stats
+
+    def dark(self, thr: float = 130.0) -> np.ndarray:
+        if thr not in self._dark:
+            gray, chroma = self.stats()
+            self._dark[thr] = (gray < thr) & (chroma < 70)
+        return self._dark[thr]
+
+    def darkness(self) -> np.ndarray:
+        """Grey-level darkness below the background's, 0 for chromatic pixels (data lines in colour)."""
+        if self._darkness is None:
+            gray, chroma = self.stats()
+            d = np.clip(float(np.mean(self.bg)) - gray, 0.0, None)
+            d[chroma >= 70] = 0.0
+            self._darkness = d
+        return self._darkness
+
+    def faint(self, thr: float = 70.0) -> np.ndarray:
+        if self._faint is None or thr != 70.0:
+            d = self.darkness()
+            out = np.zeros(d.shape, dtype=bool)
+            rows = (d[:-1] + d[1:]) >= thr  # pair k: rows k and k + 1
+            out[:-1] |= rows
+            out[1:] |= rows
+            cols = (d[:, :-1] + d[:, 1:]) >= thr
+            out[:, :-1] |= cols
+            out[:, 1:] |= cols
+            out &= d >= 0.25 * thr
+            if thr != 70.0:
+                return out
+            self._faint = out
+        return self._faint
+
+    def mask(self, k: int) -> np.ndarray:
+        """0: dark single pixels; 1: lighter single pixels (hairlines drawn grey); 2: hairlines split over two."""
+        return self.dark(130.0) if k == 0 else self.dark(185.0) if k == 1 else self.faint()
+
+    def segments(self, k: int) -> tuple[list[Segment], list[Segment]]:
+        """Long horizontal and vertical straight runs of mask ``k`` (≥ 30 % of the side)."""
+        if k not in self._segs:
+            self._segs[k] = _line_segments(self.mask(k))
+        return self._segs[k]
 
 
 def _segments(mask: np.ndarray, min_len: int, horizontal: bool, max_thick: int) -> list[Segment]:
@@ -499,17 +545,30 @@ def _covered(ink: np.ndarray, seg: Segment, horizontal: bool, lo: int, hi: int) 
     return band.shape[0] == hi - lo + 1 and bool(band.any(axis=1).all())
 
 
+def _line_segments(mask: np.ndarray) -> tuple[list[Segment], list[Segment]]:
+    h, w = mask.shape
+    max_thick = max(4, int(0.012 * min(h, w)) + 2)
+    return (
+        _segments(mask, max(20, int(0.3 * w)), True, max_thick),
+        _segments(mask, max(20, int(0.3 * h)), False, max_thick),
+    )
+
+
 def _choose_axes(dark: np.ndarray, ink: np.ndarray | None = None) -> tuple[Segment, Segment | None] | None:
-    """The x axis and the y axis (None: hidden) among the long straight lines of ``dark``.
+    """The x axis and the y axis (None: hidden) among the long straight lines of ``dark``."""
+    hs, vs = _line_segments(dark)
+    return _corner(hs, vs, dark.shape[0], dark.shape[1], ink)
+
+
+def _corner(
+    hs: list[Segment], vs: list[Segment], h: int, w: int, ink: np.ndarray | None = None
+) -> tuple[Segment, Segment | None] | None:
+    """The x axis and the y axis (None: hidden) among long horizontal and vertical lines ``hs`` / ``vs``.
 
     With ``ink`` (the caller's last resort), a pair whose lines stop short of their corner is also a corner when each
     gap (≤ 25 % of the side) is wholly covered by other ink: a data line crossing the axis near the corner breaks
     its dark low-chroma pixels there.
     """
-    h, w = dark.shape
-    max_thick = max(4, int(0.012 * min(h, w)) + 2)
-    hs = _segments(dark, max(20, int(0.3 * w)), True, max_thick)
-    vs = _segments(dark, max(20, int(0.3 * h)), False, max_thick)
     if not hs:
         return None
     corners: list[tuple[float, Segment, Segment]] = []
@@ -565,55 +624,44 @@ def _even(darkness: np.ndarray, seg: Segment, horizontal: bool) -> bool:
     return med > 0 and float(np.mean(prof >= 0.5 * med)) >= 0.9
 
 
-def _axis_lines(
-    rgb: np.ndarray, bg: np.ndarray, ink: np.ndarray
-) -> tuple[tuple[Segment, Segment | None] | None, np.ndarray]:
+def _axis_lines(px: _Pixels, ink: np.ndarray) -> tuple[tuple[Segment, Segment | None] | None, np.ndarray]:
     """The x and y axis lines and the mask they were found in (tick marks are read from the same mask).
 
-    Dark lines first. A corner that does not span 70 % of the image both ways is not taken at once (in a shrunk
-    figure the axes can be pale while a black data baseline and a tall peak meet in a smaller "corner"): the masks
-    below are tried in turn — lighter single pixels (hairlines drawn grey), then corners whose gap near the corner
-    is covered by other ink (a data line over the axis), then hairlines split over two pixel rows/columns — and of
-    the corners found the earliest wins unless a later one is at least 1.5× as large (length × length). Last, a
-    y axis reaching below its x axis may meet a paler, lower line of about the same length: that is the x axis
-    (the chosen one was a flat data baseline) — :func:`_lower_x_axis`.
+    Dark lines first. A corner whose x axis spans less than 70 % of the image width or whose y axis spans less than
+    60 % of its height (the x labels and title take a quarter to a third of a small panel's height) is not taken at
+    once (in a shrunk figure the axes can be pale while a black data baseline and a tall peak meet in a smaller
+    "corner"): the masks below are tried in turn — lighter single pixels (hairlines drawn grey), then corners whose
+    gap near the corner is covered by other ink (a data line over the axis), then hairlines split over two pixel
+    rows/columns — and of the corners found the earliest wins unless a later one is at least 1.5× as large (length ×
+    length). Last, a y axis reaching below its x axis may meet a paler, lower line of about the same length: that
+    is the x axis (the chosen one was a flat data baseline) — :func:`_lower_x_axis`.
     """
-    h, w = rgb.shape[:2]
-    dark = dark_mask(rgb)
-    masks: list[np.ndarray] = [dark]  # dark, light, faint: each made once, only if reached
-
-    def mask_of(k: int) -> np.ndarray:
-        while len(masks) <= k:
-            masks.append(dark_mask(rgb, 185.0) if len(masks) == 1 else faint_line_mask(rgb, bg))
-        return masks[k]
+    h, w = px.h, px.w
 
     def spans(c: tuple[Segment, Segment | None] | None) -> bool:
-        return c is not None and c[1] is not None and c[0].length >= 0.7 * w and c[1].length >= 0.7 * h
+        return c is not None and c[1] is not None and c[0].length >= 0.7 * w and c[1].length >= 0.6 * h
 
-    first = _choose_axes(dark)
+    first = _corner(*px.segments(0), h, w)
     found: list[tuple[tuple[Segment, Segment | None], np.ndarray]] = []
     if first is not None and first[1] is not None:
-        found.append((first, dark))
-    darkness: list[np.ndarray] = []
+        found.append((first, px.mask(0)))
 
     def even(c: tuple[Segment, Segment | None]) -> bool:
         """Both lines evenly dark (:func:`_even`); asked of the corners the session-8 steps add."""
-        if not darkness:
-            darkness.append(np.clip(float(np.mean(bg)) - channel_stats(rgb.astype(np.int16))[0], 0.0, None))
-        return _even(darkness[0], c[0], True) and (c[1] is None or _even(darkness[0], c[1], False))
+        return _even(px.darkness(), c[0], True) and (c[1] is None or _even(px.darkness(), c[1], False))
 
     if not spans(first):
         # (mask: 0 dark, 1 light, 2 faint; bridge gaps covered by other ink)
         for k, bridge in ((1, False), (0, True), (1, True), (2, False), (2, True)):
-            c = _choose_axes(mask_of(k), ink if bridge else None)
+            c = _corner(*px.segments(k), h, w, ink if bridge else None)
             if c is not None and c[1] is not None and (k, bridge) != (1, False) and not even(c):
                 c = None
             if c is not None and c[1] is not None:
-                found.append((c, mask_of(k)))
+                found.append((c, px.mask(k)))
                 if spans(c):
                     break
     if not found:
-        return first, dark  # the x axis alone (hidden y axis)
+        return first, px.mask(0)  # the x axis alone (hidden y axis)
 
     def size(c: tuple[Segment, Segment | None]) -> float:
         return float(c[0].length * (c[1].length if c[1] is not None else 0))
@@ -624,34 +672,31 @@ def _axis_lines(
             best = cand
     (xs, ys), mask = best
     assert ys is not None
-    lower = _lower_x_axis(xs, ys, [mask_of(1), mask_of(2)], w, h)
+    lower = _lower_x_axis(xs, ys, px)
     if lower is not None and even((lower[0], None)):
         return (lower[0], ys), lower[1]
     return best
 
 
-def _lower_x_axis(
-    xs: Segment, ys: Segment, masks: list[np.ndarray], w: int, h: int
-) -> tuple[Segment, np.ndarray] | None:
+def _lower_x_axis(xs: Segment, ys: Segment, px: _Pixels) -> tuple[Segment, np.ndarray] | None:
     """A distinct horizontal line below ``xs`` that the y axis ``ys`` reaches, meeting it in a corner, at least 90 %
     as long as ``xs``: the x axis, when ``xs`` is a flat data baseline above a paler axis (the lowest such line in
-    the first mask showing one). Looked for only when the y axis runs on below ``xs`` by more than the corner
-    tolerance."""
+    the first of the lighter masks showing one). Looked for only when the y axis runs on below ``xs`` by more than
+    the corner tolerance."""
     tol = 4 + (xs.b - xs.a) + (ys.b - ys.a)
     if ys.e - xs.c <= tol:
         return None
-    for mask in masks:
-        max_thick = max(4, int(0.012 * min(h, w)) + 2)
+    for k in (1, 2):
         cands = [
             s
-            for s in _segments(mask, max(20, int(0.3 * w)), True, max_thick)
+            for s in px.segments(k)[0]
             if s.a > xs.b + 1
             and s.length >= 0.9 * xs.length
-            and abs(ys.c - s.s) <= tol + 0.06 * w
-            and -tol <= ys.e - s.c <= tol + 0.06 * h
+            and abs(ys.c - s.s) <= tol + 0.06 * px.w
+            and -tol <= ys.e - s.c <= tol + 0.06 * px.h
         ]
         if cands:
-            return max(cands, key=lambda s: s.c), mask
+            return max(cands, key=lambda s: s.c), px.mask(k)
     return None
 
 
@@ -680,7 +725,8 @@ def find_axes(rgb: np.ndarray, y_title_needed: Callable[[str], bool] | None = No
     h, w = rgb.shape[:2]
     bg = background_color(rgb)
     ink = ink_mask(rgb, bg)
-    chosen, dark = _axis_lines(rgb, bg, ink)
+    px = _Pixels(rgb, bg)
+    chosen, dark = _axis_lines(px, ink)
     if chosen is None:
         return None
     xs, ys = chosen
@@ -701,9 +747,9 @@ def find_axes(rgb: np.ndarray, y_title_needed: Callable[[str], bool] | None = No
     def lighter(k: int = 0) -> np.ndarray:
         """k = 0: the axes' mask | lighter single pixels; k = 1: | hairlines split over two pixels too."""
         if not light_ticks:
-            light_ticks.append(dark | dark_mask(rgb, 185.0))
+            light_ticks.append(dark | px.dark(185.0))
         if k == 1 and len(light_ticks) == 1:
-            light_ticks.append(light_ticks[0] | faint_line_mask(rgb, bg))
+            light_ticks.append(light_ticks[0] | px.faint())
         return light_ticks[k]
 
     def ticks_of(seg: Segment, horizontal: bool, lo: int, hi: int) -> tuple[list[float], int, int]:
