@@ -80,13 +80,14 @@ def ring_weighted(h: np.ndarray) -> np.ndarray:
     (ε = 1e-4 of the mean ring energy: empty rings stay empty), renormalised like ``lattice_harmonics``."""
     if RING_ALPHA == 0:
         return h
-    w = np.full(h.shape[-1], 2.0, dtype=np.float32)
-    w[0] = 1.0
-    p = h.real**2 + h.imag**2
-    e = (p * w).sum(axis=-1, keepdims=True)  # (..., K, 1)
+    h = np.ascontiguousarray(h, dtype=np.complex64)
+    w = np.full(2 * h.shape[-1], 2.0, dtype=np.float32)  # (re, im) pairs; m = 0 counts once
+    w[:2] = 1.0
+    hv = h.view(np.float32)
+    e = ((hv * hv) @ w)[..., None]  # (..., K, 1) ring energies
     f = (e + 1e-4 * e.mean(axis=-2, keepdims=True)) ** (-RING_ALPHA / 2)
     norm = np.sqrt((e * f**2).sum(axis=-2, keepdims=True))  # energy after scaling
-    return (h * (f / (norm + 1e-12))).astype(np.complex64)
+    return h * (f / (norm + 1e-12))
 
 
 @dataclass
