@@ -4,6 +4,7 @@ caption vectors → the store, with CPU seconds per stage (parent and worker pro
     .venv/bin/python -m bench.ingest_bench                    # dev PDF (5 real figures) + 15 synthetic figures
     .venv/bin/python -m bench.ingest_bench --workers 0        # everything in one process
     .venv/bin/python -m bench.ingest_bench --repeat 3         # three whole runs and their medians
+    .venv/bin/python -m bench.ingest_bench --timeline         # + where each process was busy or idle
 
 The worker pool is started (``pipeline.start_workers``: every worker loads its models and extracts two small built-in
 figures) before the clock starts, as a running server would have it; the start-up is reported on its own (wall and
@@ -28,11 +29,26 @@ from typing import Any
 from bench.bench_figures import build_pdfs
 
 RESULTS = Path(__file__).resolve().parent / "results"
+TIMELINE_ENV = "MATSEARCH_INGEST_TIMELINE"  # a file each worker appends its task spans to (``--timeline``)
 TARGET_FIGURES_PER_S = 4.0  # issue 15, on 2 cores
 TARGET_CPU_S_PER_FIGURE = 0.45
 
 
-def bench_ingest(n_synthetic: int = 15, workers: int = -1, log: Any = print) -> dict[str, Any]:
+def timed_extract_chunk(settings: Any, chunk: list[Any]) -> tuple[list[Any], dict[str, float]]:
+    """``pipeline.extract_chunk`` with its wall span (monotonic clock: the same in every process) appended as a JSON
+    line to the file named by ``TIMELINE_ENV`` (the pool runs this in its workers when ``--timeline`` is on)."""
+    from matsearch.indexer import pipeline
+
+    t, c = time.perf_counter(), time.process_time()
+    out = pipeline.extract_chunk(settings, chunk)  # in a worker, the module's own function (never patched there)
+    span = {"pid": os.getpid(), "names": [i.name for i in chunk], "start": t, "end": time.perf_counter()}
+    span["cpu"] = time.process_time() - c
+    with open(os.environ[TIMELINE_ENV], "a") as f:
+        f.write(json.dumps(span) + "\n")
+    return out
+
+
+def bench_ingest(n_synthetic: int = 15, workers: int = -1, log: Any = print, timeline: bool = False) -> dict[str, Any]:
     from matsearch.core.settings import Settings
     from matsearch.indexer import ingest_pool
     from matsearch.indexer.items import FigureItem
@@ -46,6 +62,9 @@ def bench_ingest(n_synthetic: int = 15, workers: int = -1, log: Any = print) -> 
     with tempfile.TemporaryDirectory(prefix="matsearch-ingest-bench-") as d:
         tmp = Path(d)
         pdfs = build_pdfs(tmp, n_synthetic)
+        spans_file = tmp / "timeline.jsonl"
+        parent_spans: list[tuple[str, str, float, float]] = []  # (what, figure or "", start, end)
+        undo = _instrument(spans_file, parent_spans) if timeline else None
         service = Service(Settings(data_dir=tmp / "data", ingest_workers=workers))
         t, c = time.perf_counter(), time.process_time()
         pool = start_workers(service, workers)
@@ -75,7 +94,7 @@ def bench_ingest(n_synthetic: int = 15, workers: int = -1, log: Any = print) -> 
 
         def parsed() -> Iterator[Any]:  # the PDFs' figures as the ingest asks for them; parse CPU counted apart
             for p in pdfs:
-                c = time.process_time()
+                c, parse_start = time.process_time(), time.perf_counter()
                 figures = pdf_source.read_pdf(p)
                 while True:
                     try:
@@ -85,16 +104,23 @@ def bench_ingest(n_synthetic: int = 15, workers: int = -1, log: Any = print) -> 
                         break
                     pdf_cpu[0] += time.process_time() - c
                     handed.append(time.perf_counter() - t0)
+                    parent_spans.append(("parse", item.name, parse_start, time.perf_counter()))
                     yield item
+                    parse_start = time.perf_counter()
                     c = time.process_time()
 
         c0, t0 = time.process_time(), time.perf_counter()
         report = ingestor.ingest(parsed())
-        wall = time.perf_counter() - t0
+        t_end = time.perf_counter()
+        wall = t_end - t0
         parent_cpu = time.process_time() - c0
         worker_cpu = (pool.cpu_seconds() - w0) if pool is not None and ingest_pool._POOL is pool else 0.0  # noqa: SLF001
         cpu = parent_cpu + worker_cpu
         stages = {"pdf parse + extract": pdf_cpu[0], **ingestor.stages}
+        if undo is not None:
+            undo()
+            spans = [json.loads(line) for line in spans_file.read_text().splitlines()] if spans_file.exists() else []
+            result["timeline"] = idle_breakdown(t0, t_end, parent_spans, spans)
         t = time.perf_counter()
         again = FigureIngestor(service).ingest([item for p in pdfs for item in pdf_source.read_pdf(p)])
         reingest_s = time.perf_counter() - t
@@ -136,6 +162,112 @@ def bench_ingest(n_synthetic: int = 15, workers: int = -1, log: Any = print) -> 
     return result
 
 
+def _instrument(spans_file: Path, parent_spans: list[tuple[str, str, float, float]]) -> Any:
+    """Turn the ``--timeline`` spans on: workers run :func:`timed_extract_chunk`, and the parent's store writes and
+    index maintenance are timed. Returns the function that undoes it. Timing only: nothing else changes."""
+    import bench.ingest_bench as me  # by its module name, so that the workers can unpickle it
+    from matsearch.indexer import pipeline
+    from matsearch.indexer.plots import spectra
+
+    os.environ[TIMELINE_ENV] = str(spans_file)  # set before the workers are spawned: they inherit it
+    saved = (pipeline.extract_chunk, pipeline.FigureIngestor._write, spectra.write_graph_series)  # noqa: SLF001
+    write, series = saved[1], saved[2]
+
+    def timed(what: str, fn: Any) -> Any:
+        def run(*a: Any, **k: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                parent_spans.append((what, "", t, time.perf_counter()))
+
+        return run
+
+    setattr(pipeline, "extract_chunk", me.timed_extract_chunk)  # noqa: B010 - a patch for this run only
+    setattr(pipeline.FigureIngestor, "_write", timed("store write", write))  # noqa: B010
+    setattr(spectra, "write_graph_series", timed("store write", series))  # noqa: B010
+
+    def undo() -> None:
+        for owner, name, fn in zip(
+            (pipeline, pipeline.FigureIngestor, spectra),
+            ("extract_chunk", "_write", "write_graph_series"),
+            saved,
+            strict=True,
+        ):
+            setattr(owner, name, fn)
+        os.environ.pop(TIMELINE_ENV, None)
+
+    return undo
+
+
+def idle_breakdown(
+    t0: float, t_end: float, parent: list[tuple[str, str, float, float]], spans: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Where the run's core-seconds went (wall clock): each worker's busy time, its wait for its first figure, its
+    gaps between figures and its idle tail after its last figure; the parent's parse and store-write time; and
+    per figure when it was parsed, started and finished (seconds from the start of the ingest)."""
+    wall = t_end - t0
+    parsed = {name: end for what, name, _, end in parent if what == "parse"}
+    workers: list[dict[str, Any]] = []
+    for pid in sorted({s["pid"] for s in spans}):
+        mine = sorted((s for s in spans if s["pid"] == pid), key=lambda s: s["start"])
+        gaps = sum(b["start"] - a["end"] for a, b in zip(mine, mine[1:], strict=False))
+        workers.append(
+            {
+                "pid": pid,
+                "figures": sum(len(s["names"]) for s in mine),
+                "busy_s": round(sum(s["end"] - s["start"] for s in mine), 2),
+                "cpu_s": round(sum(s["cpu"] for s in mine), 2),
+                "before_first_s": round(mine[0]["start"] - t0, 2),
+                "between_s": round(gaps, 2),
+                "tail_s": round(t_end - mine[-1]["end"], 2),
+            }
+        )
+    last_end = max((s["end"] for s in spans), default=t0)
+    figures = [
+        {
+            "name": s["names"][0] if len(s["names"]) == 1 else ",".join(s["names"]),
+            "pid": s["pid"],
+            "parsed": round(parsed.get(s["names"][0], t0) - t0, 2),
+            "start": round(s["start"] - t0, 2),
+            "end": round(s["end"] - t0, 2),
+            "cpu": round(s["cpu"], 2),
+        }
+        for s in sorted(spans, key=lambda s: s["start"])
+    ]
+    handoff = [f["start"] - f["parsed"] for f in figures]
+    return {
+        "wall_s": round(wall, 2),
+        "parent_parse_s": round(sum(e - b for what, _, b, e in parent if what == "parse"), 2),
+        "parent_write_s": round(sum(e - b for what, _, b, e in parent if what == "store write"), 2),
+        "after_last_worker_s": round(t_end - last_end, 2),  # the parent alone: last write, maintain, count
+        "handoff_median_s": round(sorted(handoff)[len(handoff) // 2], 3) if handoff else None,
+        "workers": workers,
+        "figures": figures,
+    }
+
+
+def timeline_table(tl: dict[str, Any]) -> str:
+    lines = [
+        f"timeline (wall {tl['wall_s']} s): parent parsing {tl['parent_parse_s']} s, writing {tl['parent_write_s']} s, "
+        f"alone after the last worker finished {tl['after_last_worker_s']} s; median parse-to-start "
+        f"{tl['handoff_median_s']} s",
+        f"  {'worker':>8} {'figs':>4} {'busy':>6} {'CPU':>6} {'wait 1st':>8} {'gaps':>6} {'tail':>6}",
+    ]
+    for w in tl["workers"]:
+        lines.append(
+            f"  {w['pid']:>8} {w['figures']:>4} {w['busy_s']:>6.2f} {w['cpu_s']:>6.2f} {w['before_first_s']:>8.2f} "
+            f"{w['between_s']:>6.2f} {w['tail_s']:>6.2f}"
+        )
+    lines.append(f"  {'figure':<34} {'worker':>8} {'parsed':>6} {'start':>6} {'end':>6} {'CPU':>5}")
+    for f in tl["figures"]:
+        lines.append(
+            f"  {f['name'][-34:]:<34} {f['pid']:>8} {f['parsed']:>6.2f} {f['start']:>6.2f} {f['end']:>6.2f} "
+            f"{f['cpu']:>5.2f}"
+        )
+    return "\n".join(lines)
+
+
 def table(r: dict[str, Any]) -> str:
     lines = [
         f"ingest: {r['figures']} figures -> {r['panels']} panels in {r['seconds']} s = {r['figures_per_s']} figures/s "
@@ -157,6 +289,8 @@ def table(r: dict[str, Any]) -> str:
     )
     for row in r["targets"]:
         lines.append(f"[{'met' if row['met'] else 'MISSED'}] {row['target']}: {row['measured']}")
+    if "timeline" in r:
+        lines.append(timeline_table(r["timeline"]))
     return "\n".join(lines)
 
 
@@ -172,13 +306,19 @@ def main() -> None:
         help="run the whole bench N times (fresh data dir and pool each) and add the "
         "median of figures/s and of CPU-s/figure over the runs (one run varies by ~±8 %% even on a quiet machine)",
     )
+    ap.add_argument(
+        "--timeline",
+        action="store_true",
+        help="time every worker task and the parent's parse and store writes; print each process's busy and idle "
+        "time (wait for the first figure, gaps, tail) and a per-figure timeline",
+    )
     args = ap.parse_args()
     from bench.common import machine_info
 
     machine = machine_info()  # with the CPU model: the same code gave 0.65 and ~0.40 CPU-s/figure on two machines
     runs: list[dict[str, Any]] = []
     for k in range(max(1, args.repeat)):
-        runs.append(bench_ingest(args.synthetic, args.workers))
+        runs.append(bench_ingest(args.synthetic, args.workers, timeline=args.timeline))
         print(table(runs[-1]) if args.repeat == 1 else f"run {k + 1}/{args.repeat}:\n{table(runs[-1])}", flush=True)
     result: dict[str, Any] = runs[-1] if len(runs) == 1 else {"runs": runs, "median": medians(runs)}
     result["machine"] = machine
