@@ -782,10 +782,12 @@ def _drop_fringe_specks(m: np.ndarray, other: np.ndarray, strong: np.ndarray) ->
     stroke to the line's own run (:func:`joined_runs`) it made one-column spikes to the other series' peaks. A hidden
     line's slivers peeking out beside an occluder are drawn strongly in their colour and stay.
     """
-    n, lab_, _stats, _ = cv2.connectedComponentsWithStats(m.astype(np.uint8), connectivity=8)
-    if n <= 1:
+    if not other.any():
         return m
     near = cv2.dilate(other.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    if not (m & near & ~strong).any():
+        return m  # every piece has a pixel of its own
+    n, lab_, _stats, _ = cv2.connectedComponentsWithStats(m.astype(np.uint8), connectivity=8)
     own = np.bincount(lab_[m & (~near | strong)], minlength=n)
     drop = own == 0
     drop[0] = False
