@@ -82,11 +82,14 @@ NEW_SPLITS = ("dev2", "heldout2", "dev3", "heldout3")
 FOURTH = ("dev4", "heldout4", "dev5", "heldout5", "dev6", "heldout6", "dev7", "heldout7", "dev8", "heldout8")
 
 
-# the session-7 and session-8 figure parts (figvision's panels7.json / panels8.json) have no bar annotation (no
-# scales7.json / scales8.json): every panel would count as barless and a panel that does draw a bar as a false accept
-# (dev7: 3 of 11), so their scale rows are not reported until bars are annotated
+# the session-7 and session-8 figure parts (figvision's panels7.json / panels8.json): bars hand-measured for the dev
+# parts (scales7.json / scales8.json, figtext session 8, second piece); the held-out parts' bars are not annotated
+# yet, so their scale rows are not reported (every panel would count as barless and a drawn bar as a false accept)
+SCALES_ANNOTATED = ("dev7", "dev8")
 CAPTIONS_ONLY = tuple(
-    part for part in ("dev7", "heldout7", "dev8", "heldout8") if not (REAL / f"scales{part[-1]}.json").exists()
+    part
+    for part in ("dev7", "heldout7", "dev8", "heldout8")
+    if part not in SCALES_ANNOTATED or not (REAL / f"scales{part[-1]}.json").exists()
 )
 
 
@@ -213,17 +216,25 @@ def _scale_figures(split: str, cache: Path) -> list[dict[str, Any]]:
         manifest = figures()
         if hasattr(real_fetch, "figures7"):  # the session-7 figures (dev7 / heldout7) are in their own manifest
             manifest.update(real_fetch.figures7())
-        boxes = json.loads((REAL_FIGURES / f"panels{_session(split)}.json").read_text("utf-8"))["figures"]
+        if split in ("dev8", "heldout8"):  # session 8: manifest8.json (dev8) and manifest8h.json (heldout8)
+            ensure_figures(FIG_CACHE, (real_fetch.MANIFEST8, real_fetch.MANIFEST8H))
+            manifest.update(real_fetch.figures8())
+        panels_file = "panels8h.json" if split == "heldout8" else f"panels{_session(split)}.json"
+        boxes = json.loads((REAL_FIGURES / panels_file).read_text("utf-8"))["figures"]
         scales_file = REAL / f"scales{_session(split)}.json"
         bars = json.loads(scales_file.read_text("utf-8"))["figures"] if scales_file.exists() else {}
         for name, truth in boxes.items():
             if manifest[name]["split"] != split:
                 continue
             known = bars.get(name, {})
-            panels = [
-                {"label": p["label"], "box": p["bbox"], "nm_per_px": known.get(str(p["label"]), {}).get("nm_per_px")}
-                for p in truth
-            ]
+            panels = []
+            for i, p in enumerate(truth):
+                # a label that several panels share (two unlabelled panels: "None") is keyed "<label>#<k>", k = its
+                # 0-based occurrence in the figure's panel list
+                k = sum(1 for q in truth[:i] if q["label"] == p["label"])
+                dup = sum(1 for q in truth if q["label"] == p["label"]) > 1
+                entry = known.get(f"{p['label']}#{k}" if dup else str(p["label"]), {})
+                panels.append({"label": p["label"], "box": p["bbox"], "nm_per_px": entry.get("nm_per_px")})
             caption = caption_of(manifest[name], FIG_CACHE) or ""
             figs.append({"file": name, "image": FIG_CACHE / name, "caption": caption, "panels": panels})
         return figs
