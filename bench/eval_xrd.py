@@ -559,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--base-model",
         action="store_true",
-        help="report the single-phase model alone (final model = CONF_COEF, margin weight 0): the paired baseline",
+        help="report the single-phase model alone (final model = CONF_COEF, margin weight 0; shipped since session 8)",
     )
     ap.add_argument("--threshold", type=float, default=None, help="use this abstain threshold (no calibration)")
     ap.add_argument("--cal-false-abstain", type=float, default=0.03, help="false-abstain budget on calibration")

@@ -933,16 +933,17 @@ TWIN_MAX_SHIFT = 30  # profile bins (±3 % in d: what the strain refinement can 
 TWIN_SIM = 0.95
 MARGIN_OVERLAP = 0.5
 MARGIN_CAP = 8.0
-# session 8's fit: a · (the single-phase logit) + w · min(margin, MARGIN_CAP) + b (a 0.803, w 0.384, b −1.277), written
-# out on CONF_FEATURES + margin; the bias is shifted by −0.031 logits so that the calibration's rule (≤ 3 % of the
-# right top hits rejected: 0.277 on the fit's own scale) lands on the threshold the mixture-phase model shares,
-# spectra.DEFAULT_THRESHOLD (0.271). Chosen on the calibration split and the real dev parts (docs/xrd.md, session 8):
-# absent dev6x patterns abstained 2/7 → 5/7; the cost, the textured two-line Cu film (dev) is rejected (its lines are
-# also c-BN's, a different pattern at similarity 0.944). A joint refit of every feature with the margin (+ 3 points
-# in cross-validation instead of + 1.5) let the real dev MOF UiO-66 through.
-FINAL_COEF = np.array([0.0, 4.8801, 0.0, 0.0, -1.0726, -654.3168, 0.0, 1.5743, -1.6636, 0.0, -1.0585, 0.3839])
-FINAL_BIAS = -9.1949
-FINAL_ELEMENTS_PRIOR_LOGIT = 1.3844
+# Shipped: the single-phase model alone (margin weight 0), session 7's confidence. Session 8 fitted the margin on the
+# calibration split (``--calibrate-margin``): a · logit + w · min(margin, MARGIN_CAP) + b (a 0.803, w 0.384) gave
+# + 1.5 points of absent abstain in cross-validation, + 7 on the synthetic test split, but raised its false abstain
+# 0.040 → 0.060 (over the issue's 0.05 line) and rejected the real dev textured Cu film (its two lines are also
+# zincblende c-BN's, a different pattern at similarity 0.944); a joint refit of every feature with the margin let the
+# real dev MOF UiO-66 through (0.285). Neither reaches the absent-abstain target, so the met line and the dev case
+# decide (lead's call, docs/xrd.md, session 8). The margin and the twin group are reported with every hit
+# (``fom.margin``, ``twins``).
+FINAL_COEF = np.r_[CONF_COEF, 0.0]
+FINAL_BIAS = CONF_BIAS
+FINAL_ELEMENTS_PRIOR_LOGIT = ELEMENTS_PRIOR_LOGIT
 _KERNEL = np.exp(-0.5 * (np.arange(-6, 7) / PROFILE_SIGMA) ** 2)
 
 
