@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
@@ -51,6 +53,35 @@ def test_search_spectrum_by_file_and_by_arrays(xrd_server: tuple[LiveServer, dic
         arr = np.array([[float(a), float(b)] for a, b in rows])
         by_array = ms.search_spectrum(arr, wavelength="CuKa1", limit=5)
         assert by_array.top is not None and by_array.top.payload["structure_id"] == target
+
+
+class _Recording(httpx.HTTPTransport):
+    """The real HTTP transport, keeping each request it sends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(request)
+        return super().handle_request(request)
+
+
+def test_search_spectrum_leaves_max_phases_to_the_server_unless_set(xrd_server: tuple[LiveServer, dict]) -> None:
+    server, peaks = xrd_server
+    pattern = _xy([(peaks[sorted(k for k in peaks if k.startswith("mbd-"))[3]], 1.0)], seed=7)
+    rows = [line.split("\t") for line in pattern.decode().splitlines()[1:]]
+    arr = [[float(a), float(b)] for a, b in rows]
+    transport = _Recording()
+    with Client(server.url, transport=transport) as ms:
+        ms.search_spectrum(pattern, wavelength="CuKa1", limit=3)
+        ms.search_spectrum(arr, wavelength="CuKa1", limit=3)
+        ms.search_spectrum(pattern, wavelength="CuKa1", limit=3, max_phases=1)
+        one = ms.search_spectrum(arr, wavelength="CuKa1", limit=3, max_phases=1)
+    by_file, by_array, file_one, array_one = transport.sent
+    assert "max_phases" not in by_file.url.params and "max_phases" not in json.loads(by_array.content)
+    assert file_one.url.params["max_phases"] == "1" and json.loads(array_one.content)["max_phases"] == 1
+    assert one.hits and all((h.model_extra or {}).get("phase") == 1 for h in one.hits)
 
 
 def test_search_sketch_and_stem_routing(live_server: LiveServer) -> None:

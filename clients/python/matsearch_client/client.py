@@ -173,7 +173,7 @@ class Client:
         x_kind: str = "auto",
         elements: Sequence[str] | str | None = None,
         elements_mode: str = "only",
-        max_phases: int = 3,
+        max_phases: int | None = None,
         limit: int = 10,
         filter: Mapping[str, Any] | str | None = None,
         score_threshold: float | None = None,
@@ -184,7 +184,8 @@ class Client:
         .xrdml/.brml/.raw/.uxd/.ras/.rasx/.gsa/.fxye/.chi/powder .cif, whose wavelength is used), an (n, 2) array
         or an ``(x, y)`` pair. Hits carry ``phase`` (1…5), ``confidence``, ``share``, ``reflections``,
         ``explained_peaks``, ``unexplained_peaks``, ``refined`` and ``fom`` (docs/xrd.md); the result's
-        ``unexplained_peaks`` lists peaks no phase explains. No hits = no confident match.
+        ``unexplained_peaks`` lists peaks no phase explains. No hits = no confident match. ``max_phases`` (1…5) caps
+        how many phases are listed; unset, it is not sent and the server's default (5) applies.
 
         ``collection="spectra"``: instead, the literature panels (digitised graph panels of ingested papers) that
         show a pattern like this one — hits carry the panel's caption, DOI and ``image_url``; ``kind`` (xrd,
@@ -212,18 +213,19 @@ class Client:
         else:
             rows = [[float(v) for v in row] for row in pattern]  # (n, 2) or (n, 3) array-like
             x, y = [r[0] for r in rows], [r[1] for r in rows]
-        payload = {
+        payload: dict[str, Any] = {
             "x": x,
             "y": y,
             "x_kind": "2theta" if x_kind == "auto" else x_kind,
             "wavelength": wavelength,
             "elements": list(elements) if elements is not None and not isinstance(elements, str) else elements,
             "elements_mode": elements_mode,
-            "max_phases": max_phases,
             "limit": limit,
             "filter": json.loads(filter) if isinstance(filter, str) else filter,
             "score_threshold": score_threshold,
         }
+        if max_phases is not None:  # unset: the server's default rules
+            payload["max_phases"] = max_phases
         return SearchResult.model_validate(self._request("POST", "/v1/search/spectrum", json=payload))
 
     def _search_spectra(
