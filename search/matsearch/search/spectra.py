@@ -635,9 +635,9 @@ def search_spectrum(
         tentative.append(best_i)
         claimed = np.maximum(claimed, fits.credit[best_i])
 
-    # a phase's reported single-phase confidence also weighs its competitor margin: the best different-pattern
-    # candidate that explains the same peaks sets how much it stands out; its near-identical twins form its group
-    # and do not count against it (session 8, xp.Margins)
+    # each phase's competitor margin (the best different-pattern candidate that explains the same peaks; its
+    # near-identical twins form its group and do not count against it, xp.Margins) is reported as fom.margin; the
+    # shipped final confidence gives it weight 0 (xp.FINAL_* = the single-phase model, docs/xrd.md, session 8)
     margins = xp.Margins(conf, fits.credit, base_w, models)
     el_given = bool(opts.elements)
     phases: list[tuple[int, float, xp.Fits, int]] = []  # (candidate index, confidence, fit, row in fit)
