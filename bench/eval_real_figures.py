@@ -41,11 +41,14 @@ from bench.real_figures.fetch import (
     MANIFEST7,
     MANIFEST8,
     MANIFEST8H,
+    MANIFEST9,
+    MANIFEST9H,
     caption_of,
     ensure,
     figures,
     figures7,
     figures8,
+    figures9,
 )
 from matsearch.core.images import to_rgb
 from matsearch.core.schemas import Hit
@@ -63,6 +66,8 @@ PANELS5 = ROOT / "bench/real_figures/panels5.json"  # session 5 (figdata): dev5 
 PANELS7 = ROOT / "bench/real_figures/panels7.json"  # session 7 (figvision): dev7 / heldout7, see manifest7.json
 PANELS8 = ROOT / "bench/real_figures/panels8.json"  # session 8 (figvision): dev8, see manifest8.json
 PANELS8H = ROOT / "bench/real_figures/panels8h.json"  # session 8: heldout8, see manifest8h.json
+PANELS9 = ROOT / "bench/real_figures/panels9.json"  # session 9 (figvision): dev9, see manifest9.json
+PANELS9H = ROOT / "bench/real_figures/panels9h.json"  # session 9: heldout9, see manifest9h.json
 RESULTS = ROOT / "bench/results/eval_real_figures.json"
 SPLITS = ("dev", "heldout", "heldout2", "dev4", "heldout4", "dev5", "heldout5")  # heldout2: session 3; dev4/heldout4:
 # session 4; dev5/heldout5: session 5 (bench/real_figures/README.md)
@@ -72,6 +77,9 @@ SPLITS = ("dev", "heldout", "heldout2", "dev4", "heldout4", "dev5", "heldout5") 
 # reverse-image gallery or panel_annotations() (panel-type training reads that)
 SPLITS7 = ("dev7", "heldout7")
 SPLITS8 = ("dev8", "heldout8")
+# session 9: dev9 / heldout9 (a CC BY Nat. Commun. and a Sci. Rep. paper, unlettered Elemental Microscopy figures);
+# in the default split run; heldout9 is measured once at the end of session 9
+SPLITS9 = ("dev9", "heldout9")
 
 # near-identical frames inside one labelled panel (boxes by hand on a 100-px grid): the 12 micrographs of panel a
 # and the first 16 violin plots of panel b of the Nat. Genet. figure
@@ -110,6 +118,11 @@ def panel_annotations7() -> dict[str, list[dict[str, Any]]]:
 def panel_annotations8() -> dict[str, list[dict[str, Any]]]:
     """The hand-annotated panels of dev8 and heldout8 by figure file (not in panel_annotations either)."""
     return {k: v for path in (PANELS8, PANELS8H) for k, v in json.loads(path.read_text())["figures"].items()}
+
+
+def panel_annotations9() -> dict[str, list[dict[str, Any]]]:
+    """The hand-annotated panels of dev9 and heldout9 by figure file."""
+    return {k: v for path in (PANELS9, PANELS9H) for k, v in json.loads(path.read_text())["figures"].items()}
 
 
 def load() -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], Path]:
@@ -245,13 +258,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="60 synthetic distractors instead of 200")
     # every real part by default (session 8: dev7/heldout7/dev8/heldout8 joined after their one held-out run); the
     # reverse image search keeps its gallery of the SPLITS parts
-    ap.add_argument("--splits", default=",".join(SPLITS + SPLITS7 + SPLITS8), help="comma-separated parts to split")
+    ap.add_argument(
+        "--splits", default=",".join(SPLITS + SPLITS7 + SPLITS8 + SPLITS9), help="comma-separated parts to split"
+    )
     ap.add_argument("--no-reverse", action="store_true", help="panel split only (no reverse image search)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     settings = Settings()
     manifest, panels, cache = load()
-    splits = tuple(s for s in args.splits.split(",") if s in SPLITS + SPLITS7 + SPLITS8)
+    splits = tuple(s for s in args.splits.split(",") if s in SPLITS + SPLITS7 + SPLITS8 + SPLITS9)
     split_manifest, split_panels = manifest, panels
     if any(s in SPLITS7 for s in splits):
         ensure(cache, (MANIFEST7,))
@@ -259,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     if any(s in SPLITS8 for s in splits):
         ensure(cache, (MANIFEST8, MANIFEST8H))
         split_manifest, split_panels = split_manifest | figures8(), split_panels | panel_annotations8()
+    if any(s in SPLITS9 for s in splits):
+        ensure(cache, (MANIFEST9, MANIFEST9H))
+        split_manifest, split_panels = split_manifest | figures9(), split_panels | panel_annotations9()
     t0 = time.monotonic()
     results: dict[str, Any] = {"split": eval_split(split_manifest, split_panels, cache, settings, splits)}
     if not args.no_reverse:
@@ -279,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         "heldout7": "held-out7",
         "dev8": "dev8",
         "heldout8": "held-out8",
+        "dev9": "dev9",
+        "heldout9": "held-out9",
     }
     print(f"{'real compound figures (bench/real_figures)':<47}" + "".join(f"{names[k]:>12}" for k in splits))
     for key, name in (

@@ -39,6 +39,10 @@ MANIFEST7 = Path(__file__).with_name("manifest7.json")
 # session 8 (figvision): dev8, the other one-image figures of the same dev-side papers (committed under msa_em8/)
 MANIFEST8 = Path(__file__).with_name("manifest8.json")
 MANIFEST8H = Path(__file__).with_name("manifest8h.json")  # heldout8: held-out-side papers' figures no part held yet
+# session 9 (figvision): dev9 / heldout9 (committed under fig9/, fig9h/: a CC BY Nat. Commun. / Sci. Rep. paper each,
+# from the EXSCLAIM repository's test data, and the unlettered figures of further Elemental Microscopy papers)
+MANIFEST9 = Path(__file__).with_name("manifest9.json")
+MANIFEST9H = Path(__file__).with_name("manifest9h.json")
 COMMITTED = Path(__file__).parent
 DEFAULT_CACHE = Path("~/.cache/matsearch/realdata/figures").expanduser()
 SHARED_DEV = Path(__file__).resolve().parents[3] / "shared/data/dev/figures"
@@ -284,6 +288,11 @@ def figures8() -> dict[str, dict[str, Any]]:
     return {f["file"]: f for path in (MANIFEST8, MANIFEST8H) for f in json.loads(path.read_text())["figures"]}
 
 
+def figures9() -> dict[str, dict[str, Any]]:
+    """The session-9 figures (dev9 and heldout9) by file name."""
+    return {f["file"]: f for path in (MANIFEST9, MANIFEST9H) for f in json.loads(path.read_text())["figures"]}
+
+
 def figures() -> dict[str, dict[str, Any]]:
     """Every figure of both manifests by file name."""
     return {f["file"]: f for path in MANIFESTS for f in json.loads(path.read_text())["figures"]}
@@ -297,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.manifest is None:
         return max(
             main(["--cache", str(args.cache), "--manifest", str(m)])
-            for m in (*MANIFESTS, MANIFEST7, MANIFEST8, MANIFEST8H)
+            for m in (*MANIFESTS, MANIFEST7, MANIFEST8, MANIFEST8H, MANIFEST9, MANIFEST9H)
         )
     manifest = json.loads(args.manifest.read_text())
     args.cache.mkdir(parents=True, exist_ok=True)
