@@ -11,7 +11,9 @@ each is checked against its git blob SHA-1):
   leave-one-paper-out, docs/figures.md) and ``heldout8t.json`` (heldout8t): boxes of figures (the whole figure, or
   the panels ``split_figure`` gives), each classified as ingestion types a panel: the EfficientNet-Lite0 vector,
   ``panel_type.classify_panels`` (with the picture-inside-axes rule), then ``fuse`` with the caption where there is
-  one (the panel's segment, its caption as indexed). Ambiguous boxes are not scored.
+  one (the panel's segment, its caption as indexed). Ambiguous boxes are not scored;
+- ``panels9t.json`` (dev9t, session 9: trained on) and ``heldout9t.json`` (heldout9t): the same, whole images of new
+  dev-side papers and the image outputs stored in the papers' notebooks (held-out side: heldout9t).
 
 Prints accuracy per part (dev parts also list their confusions; held-out parts give aggregates only) and writes
 ``bench/results/eval_real_types.json``.
@@ -26,7 +28,7 @@ from typing import Any
 
 from PIL import Image
 
-from bench.real_types.fetch import git_blob_sha1
+from bench.real_types.fetch import image_path, is_annotated_file
 from matsearch.core.images import to_rgb
 from matsearch.core.settings import Settings
 from matsearch.indexer.figures.captions import split_caption
@@ -38,6 +40,8 @@ FILES = {
     "heldout7t": ROOT / "bench/real_types/figures7t.json",
     "dev8t": ROOT / "bench/real_types/panels8t.json",
     "heldout8t": ROOT / "bench/real_types/heldout8t.json",
+    "dev9t": ROOT / "bench/real_types/panels9t.json",
+    "heldout9t": ROOT / "bench/real_types/heldout9t.json",
 }
 DEFAULT_IMAGES = Path("~/.cache/matsearch/realdata/types").expanduser()
 RESULTS = ROOT / "bench/results/eval_real_types.json"
@@ -45,11 +49,11 @@ SPLITS = tuple(FILES)
 
 
 def _image(it: dict[str, Any], root: Path) -> Image.Image:
-    path = root / it["repo"].split("/", 1)[1] / it["path"]
+    path = image_path(it, root)
     if not path.exists():
         raise SystemExit(f"{path} missing: see bench/real_types/README.md")
     data = path.read_bytes()
-    if git_blob_sha1(data) != it["blob_sha1"]:
+    if not is_annotated_file(it, data):
         raise SystemExit(f"{path} differs from the annotated file")
     return to_rgb(Image.open(path))
 

@@ -199,11 +199,79 @@ def test_real_types_dev_and_heldout_papers_are_disjoint() -> None:
     from training.train_panel_type import real_panels
 
     root = REPO / "bench/real_types"
-    dev = json.loads((root / "panels8t.json").read_text())["figures"]
-    held = json.loads((root / "heldout8t.json").read_text())["figures"]
+    dev8 = json.loads((root / "panels8t.json").read_text())["figures"]
+    dev9 = json.loads((root / "panels9t.json").read_text())["figures"]
+    held8 = json.loads((root / "heldout8t.json").read_text())["figures"]
+    held9 = json.loads((root / "heldout9t.json").read_text())["figures"]
     held7 = [f for f in json.loads((root / "figures7t.json").read_text())["figures"] if f["split"] == "heldout7t"]
-    assert {f["split"] for f in dev} == {"dev8t"} and {f["split"] for f in held} == {"heldout8t"}
+    assert {f["split"] for f in dev8} == {"dev8t"} and {f["split"] for f in held8} == {"heldout8t"}
+    assert {f["split"] for f in dev9} == {"dev9t"} and {f["split"] for f in held9} == {"heldout9t"}
+    dev, held = dev8 + dev9, held8 + held9
     assert not {f["repo"] for f in dev} & {f["repo"] for f in held + held7}
     assert all(p.get("type_ambiguous") or p["type"] in PANEL_TYPES for f in dev + held for p in f["panels"])
+    # a notebook's image output is named by its index and checked by the decoded image's SHA-256
+    assert all(isinstance(f["output"], int) and len(f["png_sha256"]) == 64 for f in dev + held if "output" in f)
     with pytest.raises(SystemExit, match="never trained on"):
         real_panels(["dev", "heldout8t"], 0, 0)
+    with pytest.raises(SystemExit, match="never trained on"):
+        real_panels(["dev9t", "heldout9t"], 0, 0)
+
+
+def test_fetch_reads_a_notebooks_image_output_and_checks_it(tmp_path: Path) -> None:
+    """A typed item that is a notebook's k-th image/png output: fetch decodes that output from the notebook (a real
+    git blob in a real repository made here), checks the notebook's blob SHA-1 and the image's SHA-256, writes it as
+    ``<path>#<k>.png``; a changed image is refused."""
+    import base64
+    import hashlib
+    import io
+    import subprocess
+
+    from bench.real_types import fetch
+
+    pngs = []
+    for colour in ("red", "blue"):
+        buf = io.BytesIO()
+        Image.new("RGB", (8, 6), colour).save(buf, format="PNG")
+        pngs.append(buf.getvalue())
+    cells = [
+        {"cell_type": "code", "outputs": [{"data": {"text/plain": "x"}}]},
+        {"cell_type": "code", "outputs": [{"data": {"image/png": base64.b64encode(p).decode()}} for p in pngs]},
+    ]
+    nb = json.dumps({"cells": cells}).encode()
+    assert fetch.notebook_output(nb, 1) == pngs[1]
+    repo = tmp_path / "msa-em+toy" / "repo"
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "nb.ipynb").write_bytes(nb)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(work)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "nb.ipynb"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "nb"], check=True)
+    commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    repo.parent.mkdir()
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(repo)], check=True)
+    item = {
+        "repo": "msa-em/toy",
+        "commit": commit,
+        "path": "nb.ipynb",
+        "blob_sha1": fetch.git_blob_sha1(nb),
+        "output": 1,
+        "png_sha256": hashlib.sha256(pngs[1]).hexdigest(),
+    }
+    out = tmp_path / "cache"
+    listed = tmp_path / "list.json"
+    listed.write_text(json.dumps({"figures": [item]}))
+    saved = fetch.FILES
+    try:
+        fetch.FILES = (listed,)
+        assert fetch.main(["--git-dirs", str(tmp_path / "{owner}+{name}/repo"), "--out", str(out)]) == 0
+        dst = fetch.image_path(item, out)
+        assert dst.name == "nb.ipynb#1.png" and dst.read_bytes() == pngs[1]
+        assert Image.open(dst).getpixel((0, 0)) == (0, 0, 255)
+        assert not fetch.is_annotated_file(item, pngs[0])
+        listed.write_text(json.dumps({"figures": [dict(item, png_sha256=hashlib.sha256(pngs[0]).hexdigest())]}))
+        dst.unlink()
+        with pytest.raises(SystemExit, match="differs from the annotated image"):
+            fetch.main(["--git-dirs", str(tmp_path / "{owner}+{name}/repo"), "--out", str(out)])
+    finally:
+        fetch.FILES = saved

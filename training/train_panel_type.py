@@ -41,7 +41,8 @@ from training import figures_synth as synth
 from training.panel_type_synth import EXTRA
 
 OUT = Path(__file__).resolve().parents[1] / "encoders/matsearch/encoders/weight_files/panel_type.pt"
-TYPED_PANELS = Path(__file__).resolve().parents[1] / "bench/real_types/panels8t.json"
+_TYPES = Path(__file__).resolve().parents[1] / "bench/real_types"
+TYPED_PANELS = (_TYPES / "panels8t.json", _TYPES / "panels9t.json")  # dev8t (session 8), dev9t (session 9)
 
 
 def augment(img: Image.Image, rng: np.random.Generator) -> Image.Image:
@@ -163,16 +164,32 @@ def real_digest(splits: list[str]) -> str:
         if manifest[name]["split"] in splits
     ]
     rows += [  # the typed panels of bench/real_types (a part named in splits, e.g. dev8t), by git blob SHA-1
-        [f"{f['repo']}:{f['path']}", f["blob_sha1"], [[p.get("label"), list(p["bbox"]), p["type"]] for p in typed]]
+        [
+            _file_id(f),
+            f.get("png_sha256", f["blob_sha1"]),
+            [[p.get("label"), list(p["bbox"]), p["type"]] for p in typed],
+        ]
         for f, typed in _typed_figures(splits)
     ]
     return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
 
 
+def _file_id(f: dict[str, Any]) -> str:
+    """repo:path of a typed figure (``#<k>`` for the k-th image output of a notebook)."""
+    return f"{f['repo']}:{f['path']}" + (f"#{f['output']}" if f.get("output") is not None else "")
+
+
+def _checksum(f: dict[str, Any]) -> str:
+    """The checksum a typed figure's image is checked by: the decoded image's SHA-256 for a notebook output, else
+    the file's git blob SHA-1."""
+    return str(f.get("png_sha256") or f["blob_sha1"])
+
+
 def _typed_figures(splits: list[str]) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """(figure, its trained panels) of the parts of ``bench/real_types/panels8t.json`` named in ``splits``."""
-    doc = json.loads(TYPED_PANELS.read_text())
-    return [(f, _typed(f["panels"])) for f in doc["figures"] if f["split"] in splits and _typed(f["panels"])]
+    """(figure, its trained panels) of the parts of ``bench/real_types/panels8t.json`` / ``panels9t.json`` named in
+    ``splits``."""
+    figs = [f for path in TYPED_PANELS for f in json.loads(path.read_text())["figures"]]
+    return [(f, _typed(f["panels"])) for f in figs if f["split"] in splits and _typed(f["panels"])]
 
 
 def real_panels(splits: list[str], n_aug: int, seed: int) -> tuple[list[Image.Image], np.ndarray, list[str]]:
@@ -205,7 +222,7 @@ def real_panels(splits: list[str], n_aug: int, seed: int) -> tuple[list[Image.Im
             for im in [crop] + [jitter(crop, rng) for _ in range(n_aug)]:
                 images.append(im)
                 labels.append(PANEL_TYPES.index(p["type"]))
-        files.append(f"{f['repo']}:{f['path']}")
+        files.append(_file_id(f))
     return images, np.asarray(labels, dtype=int), files
 
 

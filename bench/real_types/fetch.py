@@ -1,4 +1,5 @@
-"""Copy the images of ``figures7t.json`` and ``panels8t.json`` from the papers' git repositories into the cache.
+"""Copy the images of the typed lists (``figures7t.json``, ``panels8t.json``, ``heldout8t.json``, ``panels9t.json``,
+``heldout9t.json``) from the papers' git repositories into the cache.
 
     .venv/bin/python -m bench.real_types.fetch --clone                      # git clone github.com/msa-em/<repo>
     .venv/bin/python -m bench.real_types.fetch --git-dirs '/work/.mirror/{owner}+{name}/repo'   # existing clones
@@ -6,12 +7,15 @@
 The files are not on a package registry (the papers are GitHub repositories of the Elemental Microscopy journal);
 each is read at its recorded commit (``git show``) and checked against its git blob SHA-1 before it is written to
 ``~/.cache/matsearch/realdata/types/<repo>/<path>`` (what ``bench.eval_real_types`` and the panel-type trainer
-read). Attribution: the authors of each paper (``myst.yml`` of each repository).
+read). An item with ``output`` is the ``output``-th image/png output stored in a Jupyter notebook (``path``): the
+notebook is checked against ``blob_sha1``, the decoded image against ``png_sha256``, and it is written as
+``<path>#<output>.png``. Attribution: the authors of each paper (``myst.yml`` of each repository).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import subprocess
@@ -19,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-FILES = (HERE / "figures7t.json", HERE / "panels8t.json", HERE / "heldout8t.json")
+FILES = tuple(
+    HERE / f for f in ("figures7t.json", "panels8t.json", "heldout8t.json", "panels9t.json", "heldout9t.json")
+)
 CACHE = Path("~/.cache/matsearch/realdata/types").expanduser()
 
 
@@ -36,7 +42,23 @@ def items() -> list[dict[str, Any]]:
 
 
 def image_path(item: dict[str, Any], root: Path = CACHE) -> Path:
-    return root / item["repo"].split("/", 1)[1] / item["path"]
+    rel = item["path"] + (f"#{item['output']}.png" if item.get("output") is not None else "")
+    return root / item["repo"].split("/", 1)[1] / rel
+
+
+def notebook_output(notebook: bytes, k: int) -> bytes:
+    """The ``k``-th image/png output stored in a Jupyter notebook (in cell order), decoded."""
+    cells = json.loads(notebook).get("cells", [])
+    pngs = [o["data"]["image/png"] for c in cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    png = pngs[k]
+    return base64.b64decode("".join(png) if isinstance(png, list) else png)
+
+
+def is_annotated_file(item: dict[str, Any], data: bytes) -> bool:
+    """Whether ``data`` (the cached file's bytes) is the file ``item`` was typed on."""
+    if item.get("output") is not None:
+        return hashlib.sha256(data).hexdigest() == item["png_sha256"]
+    return git_blob_sha1(data) == item["blob_sha1"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     done = 0
     for it in items():
         dst = image_path(it, args.out)
-        if dst.exists() and git_blob_sha1(dst.read_bytes()) == it["blob_sha1"]:
+        if dst.exists() and is_annotated_file(it, dst.read_bytes()):
             done += 1
             continue
         owner, name = it["repo"].split("/", 1)
@@ -63,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         ).stdout
         if git_blob_sha1(data) != it["blob_sha1"]:
             raise SystemExit(f"{it['repo']}:{it['path']} at {it['commit'][:10]} differs from the annotated file")
+        if it.get("output") is not None:
+            data = notebook_output(data, int(it["output"]))
+            if not is_annotated_file(it, data):
+                raise SystemExit(f"{it['repo']}:{it['path']} output {it['output']} differs from the annotated image")
         dst.parent.mkdir(parents=True, exist_ok=True)
         dst.write_bytes(data)
         done += 1
