@@ -9,7 +9,10 @@ each is read at its recorded commit (``git show``) and checked against its git b
 ``~/.cache/matsearch/realdata/types/<repo>/<path>`` (what ``bench.eval_real_types`` and the panel-type trainer
 read). An item with ``output`` is the ``output``-th image/png output stored in a Jupyter notebook (``path``): the
 notebook is checked against ``blob_sha1``, the decoded image against ``png_sha256``, and it is written as
-``<path>#<output>.png``. Attribution: the authors of each paper (``myst.yml`` of each repository).
+``<path>#<output>.png``. An item with ``deb`` is a documentation image of a Debian package (``repo`` is
+``debian/<package>``): the package is fetched with ``apt-get download <package>=<version>`` and the member ``path``
+read from its data part (git blob SHA-1 checked as for the others). Attribution: the authors of each paper
+(``myst.yml`` of each repository) or of each package (its ``copyright`` file).
 """
 
 from __future__ import annotations
@@ -17,8 +20,11 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import io
 import json
 import subprocess
+import tarfile
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +67,23 @@ def is_annotated_file(item: dict[str, Any], data: bytes) -> bool:
     return git_blob_sha1(data) == item["blob_sha1"]
 
 
+def deb_members(package: str, version: str, members: set[str]) -> dict[str, bytes]:
+    """``members`` (paths without a leading "./") of the data part of Debian package ``package`` at ``version``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["apt-get", "download", "-q", f"{package}={version}"], cwd=tmp, check=True, capture_output=True)
+        deb = next(Path(tmp).glob(f"{package}_*.deb"))
+        tar = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], check=True, capture_output=True).stdout
+    out: dict[str, bytes] = {}
+    with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
+        for m in tf.getmembers():
+            name = m.name.removeprefix("./")
+            if name in members and m.isfile():
+                f = tf.extractfile(m)
+                if f is not None:
+                    out[name] = f.read()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--git-dirs", default=str(CACHE / "_git/{name}.git"), help="git dir per repo ({owner}, {name})")
@@ -68,9 +91,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=CACHE)
     args = ap.parse_args(argv)
     done = 0
+    debs: dict[tuple[str, str], dict[str, bytes]] = {}
     for it in items():
         dst = image_path(it, args.out)
         if dst.exists() and is_annotated_file(it, dst.read_bytes()):
+            done += 1
+            continue
+        if it.get("deb"):  # a Debian package's documentation image
+            key = (it["deb"]["package"], it["deb"]["version"])
+            if key not in debs:
+                wanted = {
+                    i["path"] for i in items() if i.get("deb") and (i["deb"]["package"], i["deb"]["version"]) == key
+                }
+                debs[key] = deb_members(*key, wanted)
+            data = debs[key].get(it["path"], b"")
+            if not is_annotated_file(it, data):
+                raise SystemExit(f"{it['repo']} {key[1]}: {it['path']} missing or differs from the annotated file")
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_bytes(data)
             done += 1
             continue
         owner, name = it["repo"].split("/", 1)
