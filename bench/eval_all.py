@@ -27,6 +27,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 EVALS: dict[str, tuple[str, list[str], str]] = {
     "figures": ("bench.eval_figures", ["--quick"], "eval_figures.json"),
     "figures_real": ("bench.eval_real_figures", ["--quick"], "eval_real_figures.json"),
+    # panel types of typed paper figures and notebook/docs images (bench/real_types; files: bench.real_types.fetch)
+    "figures_types": ("bench.eval_real_types", [], "eval_real_types.json"),
     # seeded film strips / frame series / graph grids (synthetic check of the layout methods), dev and held-out
     "figures_hard": ("bench.eval_hard_layouts", [], "eval_hard_layouts.json"),
     "figures_text": ("bench.eval_figures_text", ["--synthetic", "60"], "figures_text.json"),

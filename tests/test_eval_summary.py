@@ -80,3 +80,20 @@ def test_ingest_line_only_when_its_bench_ran_and_other_shapes(tmp_path: Path) ->
     stem = rows["synthetic held-out top-5 (held-out gallery, query)"]
     assert stem.status == "not met" and stem.files == ["eval_stem_quick.json"]
     assert "dev(tune) 0.900" in stem.dev and "heldout(test) 0.800" in stem.heldout
+
+
+def test_type_line_reads_the_typed_paper_parts_too(tmp_path: Path) -> None:
+    """The panel-type line takes every part of eval_real_figures.json and, when bench.eval_real_types ran, its parts
+    as well (a held-out part there under 0.95 makes the line not met; parts with no items are skipped)."""
+    split = {"dev": {"type_accuracy": 0.99}, "heldout": {"type_accuracy": 0.97}}
+    write(tmp_path, "eval_real_figures.json", {"split": split})
+    assert rows_by_line(tmp_path)["panel type accuracy, real"].status == "met"
+    types = {
+        "dev9t": {"items": 10, "correct": 9, "accuracy": 0.9},
+        "heldout8t": {"items": 99, "correct": 71, "accuracy": 0.717},
+        "heldout9t": {"items": 0, "correct": 0, "accuracy": 0.0},
+    }
+    write(tmp_path, "eval_real_types.json", types)
+    row = rows_by_line(tmp_path)["panel type accuracy, real"]
+    assert row.status == "not met" and "below: heldout8t" in row.heldout and "heldout9t" not in row.heldout
+    assert "dev9t 0.900" in row.dev
