@@ -4,6 +4,8 @@ Bundled, offline, licence-clean sources (see ``data/ATTRIBUTION.md``):
 
 - ``materials_project``: 4,764 Materials Project structures of matbench_dielectric (CC-BY-4.0), ids ``mbd-00000``…
 - ``cod``: experimental COD CIFs (verbatim COD files), ids ``cod-<COD id>``
+- ``reference``: hand-entered common reference materials and minerals (CC0, sources cited), ids ``ref-<name>``
+- ``ncrystal``: crystalline materials of NCrystal's data library (Apache-2.0; COD/AMCSD structures), ids ``nc-<file>``
 - ``dans_diffraction``: example CIFs of Dans_Diffraction (Apache-2.0), ids ``dd-<name>``
 - ``ase``: elemental solids from ase's reference lattice constants, ids ``ase-<symbol>``
 - user CIFs (``matsearch ingest cif``): ids ``cif-<sha256 of the file, 12 hex>``

@@ -23,6 +23,7 @@ from matsearch.indexer.structures.sources import (
     load_dans,
     load_elements,
     load_mp,
+    load_ncrystal,
     load_reference,
 )
 
@@ -30,6 +31,7 @@ from matsearch.indexer.structures.sources import (
 SOURCES: dict[str, Callable[[], Iterable[StructureEntry | SkippedStructure]]] = {
     "cod": load_cod,
     "reference": load_reference,
+    "ncrystal": load_ncrystal,
     "dans_diffraction": load_dans,
     "aflow": load_aflow,
     "ase": load_elements,

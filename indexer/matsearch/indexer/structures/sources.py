@@ -246,6 +246,9 @@ def load_reference() -> Iterator[StructureEntry | SkippedStructure]:
             sg = str(item["spacegroup"])
             if sg.startswith(("R", "P6", "P-6", "P3", "P-3")):
                 lattice = Lattice.hexagonal(a, c)
+            elif "b" in lat or "beta" in lat:  # orthorhombic (a, b, c) or monoclinic (+ beta, unique axis b)
+                b, beta = float(lat.get("b", a)), float(lat.get("beta", 90.0))
+                lattice = Lattice.from_parameters(a, b, c, 90.0, beta, 90.0)
             elif abs(c - a) > 1e-9:
                 lattice = Lattice.tetragonal(a, c)
             else:
@@ -260,6 +263,45 @@ def load_reference() -> Iterator[StructureEntry | SkippedStructure]:
                 source_id=str(item["id"]),
                 licence=REFERENCE_LICENCE,
                 provenance={"name": item.get("name", ""), "citation": item.get("source", "")},
+            )
+        except (BadInput, KeyError, ValueError, TypeError) as exc:
+            yield SkippedStructure(sid, f"{type(exc).__name__}: {exc}")
+
+
+def load_ncrystal() -> Iterator[StructureEntry | SkippedStructure]:
+    """Crystalline materials of NCrystal's data library (Apache-2.0; structures converted by the NCrystal developers
+    from the COD / AMCSD entries each one cites): common metals, halides, oxides, hydroxides, carbonates, silicates
+    (``data/ncrystal_structures.json``, written by ``matsearch.indexer.structures.ncrystal``)."""
+    from pymatgen.core import Lattice
+
+    from matsearch.indexer.structures.ncrystal import NCRYSTAL_FILE, NCRYSTAL_LICENCE
+
+    data = json.loads(NCRYSTAL_FILE.read_text())
+    for item in data["structures"]:
+        sid = f"nc-{item['id']}"
+        try:
+            c = item["cell"]
+            lattice = Lattice.from_parameters(c["a"], c["b"], c["c"], c["alpha"], c["beta"], c["gamma"])
+            structure = Structure(lattice, [s[0] for s in item["sites"]], [s[1] for s in item["sites"]])
+            provenance: dict[str, Any] = {
+                "name": " ".join(item["id"].split("_")[2:]) or item["id"],
+                "citation": item.get("about", ""),
+                "ncrystal_file": item["file"],
+                "ncrystal_spacegroup": item["spacegroup_number"],
+                "from": data.get("from", ""),
+            }
+            if item.get("cod_id"):
+                provenance["cod_id"] = item["cod_id"]
+                provenance["url"] = f"https://www.crystallography.net/cod/{item['cod_id']}.html"
+            if item.get("amcsd_id"):
+                provenance["amcsd_id"] = item["amcsd_id"]
+            yield make_entry(
+                structure,
+                id=sid,
+                source="ncrystal",
+                source_id=item["id"],
+                licence=NCRYSTAL_LICENCE,
+                provenance=provenance,
             )
         except (BadInput, KeyError, ValueError, TypeError) as exc:
             yield SkippedStructure(sid, f"{type(exc).__name__}: {exc}")
