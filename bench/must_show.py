@@ -201,7 +201,7 @@ XR, XS, XA, XB = "eval_xrd_real.json", "eval_xrd.json", "eval_xrd_absent.json", 
 def _xrd_annotations() -> dict[str, dict[str, Any]]:
     """The committed annotations of the measured patterns, by id (texture, mixture components, file names)."""
     out: dict[str, dict[str, Any]] = {}
-    for name in ("xrd_real.json", "xrd_real6.json"):
+    for name in ("xrd_real.json", "xrd_real6.json", "xrd_real9.json"):
         path = ANNOTATIONS / name
         if path.exists():
             out |= {p["id"]: p for p in json.loads(path.read_text())["patterns"]}
@@ -276,7 +276,9 @@ def _xrd_xrdml(r: Results) -> Outcome:
     ann = _xrd_annotations()
     sources: dict[str, list[bool]] = {}
     for row in get(r[XR], "rows"):
-        if str(ann.get(row["id"], {}).get("member", "")).lower().endswith(".xrdml"):
+        a = ann.get(row["id"], {})
+        member = a.get("member") or a.get("source", {}).get("member") or a.get("source", {}).get("file") or ""
+        if str(member).lower().endswith(".xrdml"):
             sources.setdefault(row["split"], []).append(row.get("wavelength_source") == "file")
     cells = dict(sources)
     if not any(is_heldout(k) for k in cells):  # the line is not about held-out data: every part counts

@@ -43,6 +43,23 @@ def test_real_rasx_and_raw4() -> None:
     assert raw.wavelength == pytest.approx(1.5406, abs=1e-4)
 
 
+def test_real_cobalt_xrdml_keeps_its_wavelength() -> None:
+    """A Co-tube Empyrean scan (session 9): the 2θ axis is only right at the file's 1.78901 Å — at a Cu default the
+    quartz 101 line would sit at d = 2.88 Å instead of 3.34 Å. The same scan without <usedWavelength> falls back to
+    the default and says so."""
+    co = read_pattern_bytes(_real("MIN5273_CoKa_pdiffutils.xrdml"), "MIN5273.xrdml")
+    assert co.format == "xrdml" and co.wavelength_source == "file"
+    assert co.wavelength == pytest.approx(1.78901)
+    assert co.two_theta.size == 5484 and co.two_theta[0] == pytest.approx(5.0, abs=1e-3)
+    peak = float(co.two_theta[int(np.argmax(co.intensity))])
+    d = co.wavelength / (2 * np.sin(np.radians(peak / 2)))
+    assert d == pytest.approx(3.343, abs=0.01)  # quartz 101
+    bare = read_pattern_bytes(_real("MIN5273_no_wavelength_pdiffutils.xrdml"), "bare.xrdml")
+    assert bare.wavelength_source == "default" and bare.two_theta.size == co.two_theta.size
+    given = read_pattern_bytes(_real("MIN5273_no_wavelength_pdiffutils.xrdml"), "bare.xrdml", wavelength=1.78901)
+    assert given.wavelength_source == "user" and given.wavelength == pytest.approx(1.78901)
+
+
 def test_rigaku_text_export_names_its_anode() -> None:
     p = read_pattern_bytes(_real("UiO_66.DAT"), "UiO_66.DAT")
     assert p.wavelength_source == "file" and p.wavelength == pytest.approx(1.54056)
@@ -106,6 +123,35 @@ def _raw_v3(x: np.ndarray, y: np.ndarray) -> bytes:
     return bytes(head + rng) + np.asarray(y, dtype="<f4").tobytes()
 
 
+def _zip(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for k, v in members.items():
+            zf.writestr(k, v)
+    return buf.getvalue()
+
+
+def _brml(x: np.ndarray, y: np.ndarray, axis: str = "TwoTheta") -> bytes:
+    """A Bruker BRML zip laid out like a real DIFFRAC.SUITE file (fairmat-readers-xrd's 2θ-ω scan): fixed fields
+    (time, absorption), then the varying scan axes (2θ, θ) per <Datum>, counts last; the tube's Kα1 in the
+    instrument section."""
+    fields = "".join(f'<FieldDefinitions FieldName="{a}" AxisId="{a}" />' for a in (axis, "Theta"))
+    rows = "".join(f"<Datum>1,1,{t:.4f},{t / 2:.4f},{v:.0f}</Datum>" for t, v in zip(x, y, strict=True))
+    xml = (
+        '<?xml version="1.0" encoding="utf-8"?><RawData xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        '<DataRoutes><DataRoute><ScanInformation><ScanAxes><ScanAxisInfo AxisId="TwoTheta" AxisName="TwoTheta" />'
+        "</ScanAxes></ScanInformation><DataViews>"
+        '<RawDataView xsi:type="FixedRawDataView" Start="0" Length="1" LogicName="MeasuredTime" />'
+        '<RawDataView xsi:type="FixedRawDataView" Start="1" Length="1" LogicName="AbsorptionFactor" />'
+        f'<RawDataView xsi:type="VaryingRawDataView" Start="2" Length="2"><Varying>{fields}</Varying></RawDataView>'
+        f"</DataViews>{rows}</DataRoute></DataRoutes>"
+        "<FixedInformation><Instrument><PrimaryTracks><TrackInfoData><MountedOptics><InfoData>"
+        '<Tube><WaveLengthAlpha1 Unit="Å" Value="1.78897" /></Tube></InfoData></MountedOptics></TrackInfoData>'
+        "</PrimaryTracks></Instrument></FixedInformation></RawData>"
+    )
+    return _zip({"Experiment0/RawData0.xml": xml.encode(), "experimentCollection.xml": b"<a/>"})
+
+
 def _xrdml(x: np.ndarray, y: np.ndarray, axis: str = "Gonio") -> bytes:
     counts = " ".join(f"{v:.0f}" for v in y)
     return (
@@ -129,6 +175,7 @@ def _xrdml(x: np.ndarray, y: np.ndarray, axis: str = "Gonio") -> bytes:
         ("scan.cif", _pdcif, "pdcif", 1.540598),
         ("scan.raw", _raw_v3, "bruker-raw-3", 1.540598),
         ("scan.xrdml", _xrdml, "xrdml", 0.7093),
+        ("scan.brml", _brml, "brml", 1.78897),
     ],
 )
 def test_formats_round_trip(name: str, writer: object, fmt: str, wavelength: float | None) -> None:
@@ -146,14 +193,6 @@ def test_file_wavelength_is_used_unless_given() -> None:
     assert mo.wavelength == pytest.approx(0.7093) and mo.wavelength_source == "file"
     given = read_pattern_bytes(_xrdml(x, y), "mo.xrdml", wavelength="CuKa1")
     assert given.wavelength == pytest.approx(1.54056) and given.wavelength_source == "user"
-
-
-def _zip(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for k, v in members.items():
-            zf.writestr(k, v)
-    return buf.getvalue()
 
 
 @pytest.mark.parametrize(
@@ -174,6 +213,7 @@ def _zip(members: dict[str, bytes]) -> bytes:
         (_real("TwoTheta_scan_scrambled.raw")[:1400], "cut4.raw", BadInput, "RAW4"),
         (b"not a zip at all", "a.brml", BadInput, "not a valid zip"),
         (_zip({"other.xml": b"<a/>"}), "a.brml", BadInput, "no Experiment"),
+        (_brml(*_scan(), axis="Phi"), "phi.brml", BadInput, "no TwoTheta column"),
         (_zip({"Data0/Profile0.txt": b"10 x 1\n"}), "a.rasx", BadInput, "not numeric"),
         (_ras(*_scan(), axis="Omega"), "rc.ras", BadInput, "not a 2θ"),
         (b"*RAS_DATA_START\n*RAS_HEADER_START\n", "a.ras", BadInput, r"no \*RAS_INT_START"),
