@@ -19,6 +19,8 @@ chosen on it), the rest → test (reported). The unknown-pixel-size pass runs on
 Real queries: ``bench/real_stem/manifest.json`` crops (dev / held-out parts fixed before tuning), read with
 ``matsearch.core.micrographs`` at the file's own pixel size (or the manifest's, where the file has no unit), then
 the same pipeline; the expected compound counts when any library structure with its formula ranks in the top k.
+``bench/real_stem/manifest9.json`` (session 9) adds parts ``dev9`` / ``heldout9`` (split by source paper, fixed
+before any run). ``--real-parts dev,dev9`` runs only those parts (a held-out part is run once, at the end).
 
 Pipeline per query (as ``search.stem.search_stem``): stage 1 = cosine on ``stem-fused`` over the gallery (top
 ``RERANK_K``; unknown pixel size: ``UNKNOWN_HYPOTHESES`` power-spectrum guesses, top ``UNKNOWN_K`` each); stage 2 =
@@ -91,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-heldout", type=int, default=None)
     ap.add_argument("--regimes", default="query,real")
     ap.add_argument("--no-real", action="store_true", help="skip the real micrographs")
+    ap.add_argument(
+        "--real-parts",
+        default="dev,heldout,dev9,heldout9",
+        help="comma-separated real parts to run (manifest.json: dev, heldout; manifest9.json: dev9, heldout9)",
+    )
     ap.add_argument("--quick", action="store_true", help="150 held-out structures, held-out gallery")
     ap.add_argument("--seed", type=int, default=12345)
     ap.add_argument(
@@ -317,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         results[f"synthetic_{regime}"] = block
 
     if not args.no_real:
-        results["real"] = eval_real(run_known, run_unknown, g_formula, g_struct, sids, by_id, thr)
+        parts = {x.strip() for x in args.real_parts.split(",") if x.strip()}
+        results["real"] = eval_real(run_known, run_unknown, g_formula, g_struct, sids, by_id, thr, parts)
 
     results["timing"] = {"gallery_features_s": round(t_gal, 1), "total_s": round(time.time() - t0, 1)}
     results["environment"] = {"python": sys.version.split()[0], "platform": platform.platform()}
@@ -336,22 +344,61 @@ def eval_real(
     sids: list[str],
     by_id: Any,
     thr: float,
+    parts: set[str] | None = None,
 ) -> dict[str, Any]:
+    from bench.real_stem.fetch import DEFAULT_CACHE, MANIFESTS, cached, manifest, required_files
+
+    rows: list[dict[str, Any]] = []
+    for which in MANIFESTS:
+        paths = cached(DEFAULT_CACHE, which)
+        if not required_files(which) <= set(paths):
+            print(f"real images of {which.name} not fetched: run `python -m bench.real_stem.fetch` (skipping)")
+            if which.name == "manifest.json":
+                return {"skipped": "not fetched"}
+            continue
+        rows += _real_rows(manifest(which), paths, run_known, run_unknown, g_formula, g_struct, sids, by_id, thr, parts)
+    summary: dict[str, Any] = {"crops": rows}
+    for part in ("dev", "heldout", "dev9", "heldout9"):
+        pos = [r for r in rows if r["split"] == part and r["expected"]]
+        neg = [r for r in rows if r["split"] == part and not r["expected"]]
+        if not pos and not neg:
+            continue
+        ranks = [r["rank"] if r["rank"] else 10**6 for r in pos]
+        summary[part] = summarize(ranks) | {
+            "top5_unknown_px": round(float(np.mean([(r["rank_unknown_px"] or 10**6) <= 5 for r in pos])), 4)
+            if pos
+            else None,
+            "absent_abstained": round(float(np.mean([not r["absent_answered"] for r in pos])), 4) if pos else None,
+            "in_library_false_abstain": round(float(np.mean([not r["answered"] for r in pos])), 4) if pos else None,
+            "negatives_abstained": f"{sum(not r['answered'] for r in neg)}/{len(neg)}",
+        }
+    return summary
+
+
+def _real_rows(
+    man: dict[str, Any],
+    paths: dict[str, Path],
+    run_known: Any,
+    run_unknown: Any,
+    g_formula: np.ndarray,
+    g_struct: np.ndarray,
+    sids: list[str],
+    by_id: Any,
+    thr: float,
+    parts: set[str] | None,
+) -> list[dict[str, Any]]:
+    """One row per crop of ``man`` in ``parts`` (all parts when None)."""
     from PIL import Image
 
-    from bench.real_stem.fetch import DEFAULT_CACHE, cached, manifest, required_files
     from matsearch.core.micrographs import read_micrograph
     from matsearch.core.settings import Settings
 
-    paths = cached(DEFAULT_CACHE)
-    man = manifest()
-    if not required_files() <= set(paths):
-        print("real images not fetched: run `.venv/bin/python -m bench.real_stem.fetch` (skipping)")
-        return {"skipped": "not fetched"}
     settings = Settings()
     rows = []
     s_formula = np.array([by_id[s].payload().get("formula") for s in sids])
     for im in man["images"]:
+        if parts is not None and not any(c["split"] in parts for c in im["crops"]):
+            continue
         if im["file"] not in paths:  # an optional (shared-data) file not beside this clone
             print(f"  real {im['file']}: not fetched (optional), skipped", flush=True)
             continue
@@ -360,14 +407,18 @@ def eval_real(
             with Image.open(path) as pim:
                 figure = np.asarray(pim.convert("L"), dtype=np.float32)
             nm_file: float | None = float(im["nm_per_px"])
+            source = "scale bar (manifest)"
         else:
             mg = read_micrograph(path.read_bytes(), path.name, settings)
             figure = mg.data
             nm_file = mg.nm_per_px if im["nm_per_px"] == "file" else float(im["nm_per_px"])
+            source = "file metadata" if im["nm_per_px"] == "file" else "manifest (file has no unit)"
         if nm_file is None:
             raise SystemExit(f"{im['file']}: no pixel size in the file or the manifest")
         nm = float(nm_file)
         for crop in im["crops"]:
+            if parts is not None and crop["split"] not in parts:
+                continue
             r0, r1, c0, c1 = crop["box"]
             arr = figure[r0:r1, c0:c1]
             formula = im["formula"]
@@ -382,7 +433,7 @@ def eval_real(
                 "split": crop["split"],
                 "expected": formula,
                 "nm_per_px": round(nm, 6),
-                "pixel_size_source": "file metadata" if im["nm_per_px"] == "file" else "manifest (file has no unit)",
+                "pixel_size_source": source,
                 "absent_from_library": im.get("absent_from_library"),
                 "top5": top,
                 "answered": answered,
@@ -408,23 +459,12 @@ def eval_real(
                     est = round(sc * u["factor"] / 10.0, 6) if np.isfinite(sc) else None
                 row["unknown_px_estimate_nm"] = est
             rows.append(row)
-            print(
-                f"  real {im['file']} {crop['box']} {crop['split']}: rank {row.get('rank')} top {top[:3]}", flush=True
-            )
-    summary: dict[str, Any] = {"crops": rows}
-    for part in ("dev", "heldout"):
-        pos = [r for r in rows if r["split"] == part and r["expected"]]
-        neg = [r for r in rows if r["split"] == part and not r["expected"]]
-        ranks = [r["rank"] if r["rank"] else 10**6 for r in pos]
-        summary[part] = summarize(ranks) | {
-            "top5_unknown_px": round(float(np.mean([(r["rank_unknown_px"] or 10**6) <= 5 for r in pos])), 4)
-            if pos
-            else None,
-            "absent_abstained": round(float(np.mean([not r["absent_answered"] for r in pos])), 4) if pos else None,
-            "in_library_false_abstain": round(float(np.mean([not r["answered"] for r in pos])), 4) if pos else None,
-            "negatives_abstained": f"{sum(not r['answered'] for r in neg)}/{len(neg)}",
-        }
-    return summary
+            if not crop["split"].startswith("heldout"):  # held-out crops: aggregate rows only
+                print(
+                    f"  real {im['file']} {crop['box']} {crop['split']}: rank {row.get('rank')} top {top[:3]}",
+                    flush=True,
+                )
+    return rows
 
 
 def print_table(results: dict[str, Any]) -> None:

@@ -330,7 +330,8 @@ def _stem_file_px(r: Results) -> Outcome:
 
 def _stem_real_top5(r: Results) -> Outcome:
     real = get(_stem(r), "real")
-    vals = {k: get(real, k, "top5") for k in ("dev", "heldout") if isinstance(real.get(k), dict)}
+    # parts dev / heldout (manifest.json), dev9 / heldout9 (manifest9.json); a part without in-library crops: no top-5
+    vals = {k: v.get("top5") for k, v in real.items() if k != "crops" and isinstance(v, dict) and "top5" in v}
     return by_part(vals, at_least(1.0))
 
 
@@ -346,9 +347,11 @@ def _stem_absent(r: Results) -> Outcome:
     d = _stem(r)
     vals: dict[str, Any] = {}
     real = d.get("real", {})
-    for part in ("dev", "heldout"):
+    for part in ("dev", "heldout", "dev9", "heldout9"):
         if isinstance(real.get(part), dict):
             vals[f"{part}[real]"] = real[part].get("absent_abstained")
+            if real[part].get("negatives_abstained"):  # real images of structures the library lacks
+                vals[f"{part}[real negatives abstained]"] = real[part]["negatives_abstained"]
     for name, block in d.items():
         if name.startswith("synthetic_") and isinstance(block, dict):
             reg = name[len("synthetic_") :]

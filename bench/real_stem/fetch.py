@@ -1,9 +1,12 @@
-"""Fetch the real STEM images of ``manifest.json`` into a local cache (GPL-3 data: never committed).
+"""Fetch the real STEM images of ``manifest.json`` and ``manifest9.json`` into a cache (GPL-3 data: never committed).
 
 Sources, through the ordinary clients only: ``pip download`` of the ``temul-toolkit==0.1.9`` and ``atomap==0.4.2``
 sdists (their example / test data) and ``apt-get download python3-hyperspy`` (Debian, its test data). Each file is
 checked against the SHA-256 in the manifest. Sources of kind ``shared`` are optional: a figure of the shared real
-data beside the clone (``../shared/data/...``, as the figure evals read it), copied when it is there.
+data beside the clone (``../shared/data/...``, as the figure evals read it), copied when it is there. Sources of kind
+``committed`` are redistributable (CC BY) files already in the repository (path relative to the repository root):
+read in place, nothing is copied. ``manifest9.json`` (session 9) lists the newer images beside ``manifest.json``;
+``MANIFESTS`` holds both, and every function takes the manifest to use.
 
     .venv/bin/python -m bench.real_stem.fetch [--cache ~/.cache/matsearch/realdata/stem]
 """
@@ -23,30 +26,39 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 MANIFEST = HERE / "manifest.json"
+MANIFEST9 = HERE / "manifest9.json"
+MANIFESTS = (MANIFEST, MANIFEST9)
+REPO = HERE.parents[1]
 DEFAULT_CACHE = Path("~/.cache/matsearch/realdata/stem").expanduser()
 SHARED_DATA = HERE.parents[1].parent / "shared/data"  # the shared real data beside the clone (CI has it)
 
 
-def required_files() -> set[str]:
+def required_files(which: Path = MANIFEST) -> set[str]:
     """Manifest keys that must be present (``shared`` sources are optional)."""
-    man = manifest()
+    man = manifest(which)
     return {k for k, f in man["files"].items() if man["sources"][f["source"]]["kind"] != "shared"}
 
 
-def manifest() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(MANIFEST.read_text())
+def manifest(which: Path = MANIFEST) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(which.read_text())
     return data
+
+
+def _where(cache: Path, key: str, f: dict[str, Any], kind: str) -> Path:
+    return REPO / f["path"] if kind == "committed" else cache / key / Path(f["path"]).name
 
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def cached(cache: Path = DEFAULT_CACHE) -> dict[str, Path]:
-    """Paths of the manifest's files in ``cache`` (only those present with the right checksum)."""
+def cached(cache: Path = DEFAULT_CACHE, which: Path = MANIFEST) -> dict[str, Path]:
+    """Paths of the manifest's files in ``cache`` (or the repository, for committed ones), only those present with
+    the right checksum."""
     out = {}
-    for key, f in manifest()["files"].items():
-        p = cache / key / Path(f["path"]).name
+    man = manifest(which)
+    for key, f in man["files"].items():
+        p = _where(cache, key, f, man["sources"][f["source"]]["kind"])
         if p.exists() and sha256(p) == f["sha256"]:
             out[key] = p
     return out
@@ -86,11 +98,13 @@ def _from_deb(package: str, inner: str, dest: Path, tmp: Path) -> None:
     shutil.copyfile(root / inner, dest)
 
 
-def fetch(cache: Path = DEFAULT_CACHE) -> dict[str, Path]:
+def fetch(cache: Path = DEFAULT_CACHE, which: Path = MANIFEST) -> dict[str, Path]:
     """Download what is missing; returns the verified paths by manifest key."""
-    man = manifest()
-    have = cached(cache)
-    missing = {k: f for k, f in man["files"].items() if k not in have}
+    man = manifest(which)
+    have = cached(cache, which)
+    missing = {
+        k: f for k, f in man["files"].items() if k not in have and man["sources"][f["source"]]["kind"] != "committed"
+    }
     if not missing:
         return have
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -118,16 +132,17 @@ def fetch(cache: Path = DEFAULT_CACHE) -> dict[str, Path]:
                 f"{src.get('package', src.get('citation'))} {src.get('version', '')} ({src['kind']}): {f['path']}\n"
                 f"licence: {src['licence']}\n"
             )
-    return cached(cache)
+    return cached(cache, which)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     args = ap.parse_args(argv)
-    paths = fetch(args.cache.expanduser())
-    for key, p in sorted(paths.items()):
-        print(f"{key:10s} {p}")
+    for which in MANIFESTS:
+        paths = fetch(args.cache.expanduser(), which)
+        for key, p in sorted(paths.items()):
+            print(f"{which.name:15s} {key:10s} {p}")
     return 0
 
 
