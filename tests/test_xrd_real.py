@@ -61,6 +61,10 @@ def test_cli_reads_the_instrument_file(settings: Settings) -> None:
     assert (result["hits"][0]["payload"]["formula"], result["hits"][0]["payload"]["spacegroup_number"]) in QUARTZ
     bad = CliRunner().invoke(cli, ["--data-dir", str(settings.data_dir), "search", "spectrum", str(REAL / "README.md")])
     assert bad.exit_code != 0 and "unsupported pattern format '.md'" in bad.output
+    cut = settings.data_dir.parent / "cut.raw"  # a truncated Bruker RAW4: one line naming the format, no traceback
+    cut.write_bytes((REAL / "TwoTheta_scan_scrambled.raw").read_bytes()[:1400])
+    bad = CliRunner().invoke(cli, ["--data-dir", str(settings.data_dir), "search", "spectrum", str(cut), "--json"])
+    assert bad.exit_code != 0 and "RAW4" in bad.output and "Traceback" not in bad.output
 
 
 def test_quartz_xrdml_is_identified_with_the_files_wavelength(client: TestClient) -> None:
@@ -79,6 +83,16 @@ def test_quartz_xrdml_is_identified_with_the_files_wavelength(client: TestClient
     assert {"explained", "seen", "chance", "intensity_cosine"} <= set(top["fom"])
     # the two weak feldspar peaks (d 3.25 / 3.20 Å) are not quartz
     assert any(abs(p["d"] - 3.25) < 0.03 for p in top["unexplained_peaks"])
+
+
+def test_bad_instrument_files_are_4xx_naming_the_problem(client: TestClient) -> None:
+    """A truncated Bruker RAW4 is a 400 that names the format and what is wrong; an unknown binary suffix a 415 that
+    lists the formats read (the CLI's one-line error: ``test_cli_reads_the_instrument_file``)."""
+    cut = (REAL / "TwoTheta_scan_scrambled.raw").read_bytes()[:1400]
+    r = client.post("/v1/search/spectrum", files={"file": ("cut.raw", cut)})
+    assert r.status_code == 400 and "RAW4" in r.json()["detail"], r.text
+    r = client.post("/v1/search/spectrum", files={"file": ("scan.spc", b"\x00\x01\x02")})
+    assert r.status_code == 415 and ".xrdml" in r.json()["detail"], r.text
 
 
 def test_absent_mof_is_abstained(client: TestClient) -> None:
