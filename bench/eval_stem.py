@@ -351,12 +351,13 @@ def eval_real(
     rows: list[dict[str, Any]] = []
     for which in MANIFESTS:
         paths = cached(DEFAULT_CACHE, which)
-        if not required_files(which) <= set(paths):
+        man = manifest(which)
+        if not required_files(which) & {im["file"] for im in man["images"]} <= set(paths):
             print(f"real images of {which.name} not fetched: run `python -m bench.real_stem.fetch` (skipping)")
             if which.name == "manifest.json":
                 return {"skipped": "not fetched"}
             continue
-        rows += _real_rows(manifest(which), paths, run_known, run_unknown, g_formula, g_struct, sids, by_id, thr, parts)
+        rows += _real_rows(man, paths, run_known, run_unknown, g_formula, g_struct, sids, by_id, thr, parts)
     summary: dict[str, Any] = {"crops": rows}
     for part in ("dev", "heldout", "dev9", "heldout9"):
         pos = [r for r in rows if r["split"] == part and r["expected"]]

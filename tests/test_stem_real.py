@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bench.real_stem.fetch import fetch
+from bench.real_stem.fetch import MANIFEST9, fetch
 from matsearch.core.errors import BadInput, UnsupportedMedia
 from matsearch.core.micrographs import read_micrograph
 from matsearch.core.settings import Settings
@@ -73,6 +73,20 @@ def test_stacks_first_or_sum_and_bad_files(settings: Settings, tmp_path: Path) -
         read_micrograph(b"\x00\x00\x00\x04" + b"\x01" * 200, "broken.dm4", settings)
     with pytest.raises(BadInput, match="empty"):
         read_micrograph(b"", "x.dm3", settings)
+
+
+def test_velox_haadf_beside_an_eds_spectrum_image(settings: Settings) -> None:
+    """A Velox HAADF + EDS acquisition (HyperSpy's test file): the HAADF image and its pixel size are read even
+    where the optional ``sparse`` package (needed only to decode the EDS spectra) is missing, and the answer's
+    ``query_file.notes`` says the spectra were skipped."""
+    import importlib.util
+
+    path = fetch(which=MANIFEST9)["velox_si"]
+    mg = read_micrograph(path.read_bytes(), path.name, settings)
+    assert mg.format == "emd" and mg.title == "HAADF" and mg.data.shape == (16, 16)
+    assert mg.nm_per_px == pytest.approx(5.3024, rel=1e-3) and float(mg.data.std()) > 0
+    if importlib.util.find_spec("sparse") is None:
+        assert mg.to_payload()["notes"] == ["the file's EDS spectrum image was not read (images only)"]
 
 
 def _tiff_with_scale(data: np.ndarray, scale: float, unit: str, tmp: Path) -> bytes:

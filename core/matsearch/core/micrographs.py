@@ -95,6 +95,7 @@ class Micrograph:
             "nm_per_px": self.nm_per_px,
             "calibration": self.calibration,
             "shape": list(self.data.shape),
+            "notes": list(self.notes),  # e.g. a skipped EDS spectrum image, non-square pixels
         }
 
 
@@ -150,6 +151,36 @@ def _reader(name: str) -> Any:
 
         return tiff
     raise UnsupportedMedia(f"no reader for {name!r} files")
+
+
+def _read_emd(path: str, lazy: bool) -> tuple[Any, str | None]:
+    """rosettasciio's EMD reader, images only (``select_type="images"``: a Velox file's spectra are not decoded).
+
+    A Velox file that also holds an EDS spectrum image (the usual HAADF + EDS acquisition) needs the optional
+    ``sparse`` package for the spectra, and rosettasciio raises on its absence *after* it has read the images. We
+    only want an image, so then the images already read are used, and the returned note says the EDS part was
+    skipped (second element; None when nothing was skipped)."""
+    emd = _reader("emd")
+    try:
+        return emd.file_reader(path, lazy=lazy, select_type="images"), None
+    except ModuleNotFoundError as exc:
+        if "sparse" not in str(exc):
+            raise
+    import h5py
+    from rsciio.emd._emd_velox import FeiEMDReader
+
+    reader = FeiEMDReader(lazy=lazy, select_type="images")
+    fh = h5py.File(path, "r")
+    try:
+        reader.read_file(fh)
+    except ModuleNotFoundError:  # raised after the images were read: keep them
+        pass
+    finally:
+        if not lazy:
+            fh.close()
+    if not reader.dictionaries:
+        raise BadInput("the Velox file's images could not be read without the 'sparse' package")
+    return reader.dictionaries, "the file's EDS spectrum image was not read (images only)"
 
 
 def _signal_axes(axes: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -215,11 +246,15 @@ def read_micrograph(data: bytes, filename: str, settings: Settings, *, stack: St
         datasets: Any = None
         used = names[0]
         errors: list[str] = []
+        read_note: str | None = None
         for name in names:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    datasets = _reader(name).file_reader(path, lazy=hdf5)
+                    if name == "emd":
+                        datasets, read_note = _read_emd(path, hdf5)
+                    else:
+                        datasets = _reader(name).file_reader(path, lazy=hdf5)
                 used = name
                 break
             except Exception as exc:  # noqa: BLE001 - readers raise anything on a corrupt file
@@ -250,7 +285,7 @@ def read_micrograph(data: bytes, filename: str, settings: Settings, *, stack: St
     sx, sy = sig[1], sig[0]
     nm_x = to_nm(float(sx.get("scale", 1.0)), sx.get("units"))
     nm_y = to_nm(float(sy.get("scale", 1.0)), sy.get("units"))
-    notes: list[str] = []
+    notes: list[str] = [read_note] if read_note else []
     if nm_x is None:
         nm = None
         calibration = "not calibrated (the file's axes carry no length unit)"
