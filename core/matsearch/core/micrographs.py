@@ -189,6 +189,17 @@ def _signal_axes(axes: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list
     return nav, sig
 
 
+def _kind(d: dict[str, Any]) -> str:
+    """What a dataset is, for the error message: '2-D signal', '2-D complex signal (an FFT?)', '2-D RGB signal'."""
+    n = len(_signal_axes(d.get("axes") or [])[1])
+    dtype = getattr(d.get("data"), "dtype", None)
+    if dtype is not None and dtype.names:
+        return f"{n}-D RGB signal"
+    if dtype is not None and dtype.kind == "c":
+        return f"{n}-D complex signal (an FFT?)"
+    return f"{n}-D signal"
+
+
 def _choose(datasets: list[dict[str, Any]]) -> dict[str, Any]:
     """The dataset to use: a 2-D image with length axes, preferring a STEM detector title."""
     images = []
@@ -202,8 +213,8 @@ def _choose(datasets: list[dict[str, Any]]) -> dict[str, Any]:
             continue
         images.append(d)
     if not images:
-        kinds = sorted({f"{len(_signal_axes(d.get('axes') or [])[1])}-D signal" for d in datasets})
-        raise BadInput(f"the file holds no 2-D image (found: {', '.join(kinds) or 'nothing'})")
+        kinds = sorted({_kind(d) for d in datasets})
+        raise BadInput(f"the file holds no grey-level 2-D image (found: {', '.join(kinds) or 'nothing'})")
 
     def rank(d: dict[str, Any]) -> tuple[int, int]:
         _, sig = _signal_axes(d["axes"])
