@@ -325,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.no_real:
         parts = {x.strip() for x in args.real_parts.split(",") if x.strip()}
-        results["real"] = eval_real(run_known, run_unknown, g_formula, g_struct, sids, by_id, thr, parts)
+        zones = [tuple(int(x) for x in v.zone) for v in views]
+        results["real"] = eval_real(run_known, run_unknown, g_formula, g_struct, sids, by_id, thr, parts, zones)
 
     results["timing"] = {"gallery_features_s": round(t_gal, 1), "total_s": round(time.time() - t0, 1)}
     results["environment"] = {"python": sys.version.split()[0], "platform": platform.platform()}
@@ -345,6 +346,7 @@ def eval_real(
     by_id: Any,
     thr: float,
     parts: set[str] | None = None,
+    zones: list[tuple[int, ...]] | None = None,
 ) -> dict[str, Any]:
     from bench.real_stem.fetch import DEFAULT_CACHE, MANIFESTS, cached, manifest, required_files
 
@@ -357,7 +359,7 @@ def eval_real(
             if which.name == "manifest.json":
                 return {"skipped": "not fetched"}
             continue
-        rows += _real_rows(man, paths, run_known, run_unknown, g_formula, g_struct, sids, by_id, thr, parts)
+        rows += _real_rows(man, paths, run_known, run_unknown, g_formula, g_struct, sids, by_id, thr, parts, zones)
     summary: dict[str, Any] = {"crops": rows}
     for part in ("dev", "heldout", "dev9", "heldout9"):
         pos = [r for r in rows if r["split"] == part and r["expected"]]
@@ -387,8 +389,10 @@ def _real_rows(
     by_id: Any,
     thr: float,
     parts: set[str] | None,
+    zones: list[tuple[int, ...]] | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per crop of ``man`` in ``parts`` (all parts when None)."""
+    """One row per crop of ``man`` in ``parts`` (all parts when None). Dev rows also carry ``diagnosis``: how the
+    expected compound's best view and the top view fared in each stage (for the error analysis in docs/stem.md)."""
     from PIL import Image
 
     from matsearch.core.micrographs import read_micrograph
@@ -440,6 +444,8 @@ def _real_rows(
                 "answered": answered,
                 "measured_lattice": out["qf"].cell.to_payload() if out["qf"].cell is not None else None,
             }
+            if crop["split"].startswith("dev"):
+                row["diagnosis"] = _diagnose(out, g_formula, g_struct, sids, by_id, formula, zones)
             if formula:
                 hit = [k for k, i in enumerate(order) if s_formula[i] == formula]
                 row["rank"] = hit[0] + 1 if hit else None
@@ -466,6 +472,57 @@ def _real_rows(
                     flush=True,
                 )
     return rows
+
+
+def _diagnose(
+    out: dict[str, Any],
+    g_formula: np.ndarray,
+    g_struct: np.ndarray,
+    sids: list[str],
+    by_id: Any,
+    formula: str | None,
+    zones: list[tuple[int, ...]] | None,
+) -> dict[str, Any]:
+    """Per-stage numbers of the top-scoring view and of the expected compound's best view (known pixel size)."""
+    cand, sc, cos = out["cand"], out["sc"], out["cos"]
+    cos_rank = np.empty(len(cos), dtype=np.int64)
+    cos_rank[np.argsort(-cos)] = np.arange(1, len(cos) + 1)
+
+    def view(k: int) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "formula": by_id[sids[int(g_struct[k])]].payload().get("formula"),
+            "structure_id": sids[int(g_struct[k])],
+            "zone": list(zones[k]) if zones else None,
+            "stage1_rank": int(cos_rank[k]),
+        }
+        pos = np.nonzero(cand == k)[0]
+        if len(pos):
+            j = int(pos[0])
+            d |= {
+                "score": round(float(sc.score[j]), 4),
+                "abstain_score": round(float(sc.abstain[j]), 4),
+                "spectrum": round(float(sc.spectrum[j]), 4),
+                "lattice_checked": bool(sc.checked[j]),
+                "lattice_ok": bool(sc.lattice_ok[j]),
+                "scale_factor": round(float(sc.scale[j]), 4) if np.isfinite(sc.scale[j]) else None,
+                "shape_misfit": round(float(sc.shape_misfit[j]), 4),
+                "angle_diff": round(float(sc.angle_diff[j]), 2),
+                "motif": None if sc.motif is None or not np.isfinite(sc.motif[j]) else round(float(sc.motif[j]), 4),
+            }
+        return d
+
+    qf = out["qf"]
+    diag: dict[str, Any] = {
+        "query_spots": None if qf.spots is None else [round(1.0 / float(np.hypot(*g)), 3) for g in qf.spots.g[:6]],
+        "query_testable": bool(qf.confident),
+        "top": view(int(np.argmax(out["score"]))),
+    }
+    if formula:
+        mine = np.nonzero(g_formula == formula)[0]
+        scored = mine[np.isfinite(out["score"][mine])]
+        best = scored[np.argmax(out["score"][scored])] if len(scored) else mine[np.argmax(cos[mine])]
+        diag["expected_best_view"] = view(int(best))
+    return diag
 
 
 def print_table(results: dict[str, Any]) -> None:
