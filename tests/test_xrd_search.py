@@ -235,3 +235,30 @@ def test_minor_phase_is_judged_on_its_own_peaks(client: TestClient, xrd_env: tup
     assert minor["phase"] and minor["phase"] >= 2 and minor["confidence"] >= DEFAULT_THRESHOLD
     own = minor["fom"]["own"]
     assert own["explained"] > minor["fom"]["explained"]  # its own peaks, not the whole pattern
+
+
+def test_margins_only_for_listed_hits_give_the_same_answers(
+    client: TestClient, xrd_env: tuple[Settings, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the final model is the single-phase model (margin weight 0, shipped), the search takes a candidate's
+    confidence from the single-phase model and computes competitor margins only for the hits it lists (session 9);
+    forcing the margin path for every candidate must give the same hits, confidences, margins and twins."""
+    from matsearch.search import xrd_phase as xp
+
+    assert xp.final_is_base()
+    peaks = xrd_env[1]
+    queries = [
+        _xy([(peaks["mbd-00042"], 1.0), (peaks["cod-9008468"], 0.7)], seed=5),
+        _xy([(peaks["cod-9008468"], 1.0)], seed=11),
+        _xy([(peaks["mbd-00007"], 1.0)], seed=3),  # absent: its look-alikes only
+    ]
+
+    def answer(data: bytes, **params: Any) -> list[tuple[Any, ...]]:
+        hits = _search(client, data, **params)["hits"]
+        return [(h["id"], h["confidence"], h["phase"], h["fom"]["margin"], len(h["twins"])) for h in hits]
+
+    fast = [answer(q, score_threshold=t) for q in queries for t in (0.0, DEFAULT_THRESHOLD)]
+    monkeypatch.setattr(xp, "final_is_base", lambda: False)
+    full = [answer(q, score_threshold=t) for q in queries for t in (0.0, DEFAULT_THRESHOLD)]
+    assert fast == full
+    assert any(hits for hits in fast)

@@ -640,6 +640,11 @@ def search_spectrum(
     # shipped final confidence gives it weight 0 (xp.FINAL_* = the single-phase model, docs/xrd.md, session 8)
     margins = xp.Margins(conf, fits.credit, base_w, models)
     el_given = bool(opts.elements)
+    base_final = xp.final_is_base()  # margin weight 0 (shipped): margins only for the listed hits' fom.margin
+
+    def margin_of(i: int) -> float:
+        return 0.0 if base_final else margins.get(i)[0]
+
     phases: list[tuple[int, float, xp.Fits, int]] = []  # (candidate index, confidence, fit, row in fit)
     own_fits: dict[int, xp.Fits] = {}  # further phases: their fit on their own + the unexplained peaks
     mix_conf: dict[int, float] = {}  # and their confidence by the mixture-phase model
@@ -651,14 +656,16 @@ def search_spectrum(
             other_credit = np.max(np.stack([fits.credit[j] for j in others]), axis=0)
             own_w = base_w * (1.0 - np.clip(other_credit, 0.0, 1.0))
             f1 = xp.fit(m, [models[i]], weights=own_w)
-            mi = margins.get(i)[0]
+            mi = margin_of(i)
             c1 = xp.final_confidence(f1, 0, sources[i], mi, el_given)
             if n_t > 0:
                 own_fits[i] = f1
                 mix_conf[i] = xp.confidence(f1, 0, sources[i], el_given, further=True)
-            phases.append((i, max(c1, xp.final_confidence(fits, i, sources[i], mi, el_given)), f1, 0))
+            c0 = float(conf[i]) if base_final else xp.final_confidence(fits, i, sources[i], mi, el_given)
+            phases.append((i, max(c1, c0), f1, 0))
         else:
-            phases.append((i, xp.final_confidence(fits, i, sources[i], margins.get(i)[0], el_given), fits, i))
+            c0 = float(conf[i]) if base_final else xp.final_confidence(fits, i, sources[i], margin_of(i), el_given)
+            phases.append((i, c0, fits, i))
     if threshold > 0 and phases:
         # phase 1 must reach the calibrated threshold on its own. A further phase is kept when it does too (by the
         # single-phase model), or — that model under-rates minor phases, which explain little of the pattern — when
@@ -818,7 +825,10 @@ def search_spectrum(
                 continue
             # the single-phase confidence with its margin, or its confidence as a further phase if that is larger
             as_further = float(list_conf[i]) if list_conf[i] > conf[i] else 0.0
-            c_i = max(xp.final_confidence(fits, i, sources[i], margins.get(i)[0], el_given), as_further)
+            c_single = (
+                float(conf[i]) if base_final else xp.final_confidence(fits, i, sources[i], margin_of(i), el_given)
+            )
+            c_i = max(c_single, as_further)
             if c_i < (LIST_MIN_CONFIDENCE if threshold > 0 else -1.0):
                 continue
             emit(i, c_i, None, None)

@@ -1013,6 +1013,17 @@ class Margins:
         return MARGIN_CAP, twins
 
 
+def final_is_base() -> bool:
+    """True while the final model is the single-phase model (margin weight 0, as shipped): a candidate's final
+    confidence is then its single-phase confidence, and no margin needs to be computed to get it."""
+    return bool(
+        FINAL_COEF[-1] == 0.0
+        and np.array_equal(FINAL_COEF[:-1], CONF_COEF)
+        and FINAL_BIAS == CONF_BIAS
+        and FINAL_ELEMENTS_PRIOR_LOGIT == ELEMENTS_PRIOR_LOGIT
+    )
+
+
 def final_probability(x: np.ndarray, margin: np.ndarray, elements_given: bool = False) -> np.ndarray:
     """The reported single-phase confidence of feature rows ``x`` (K, F) with their competitor margins (K,)."""
     xm = np.c_[np.asarray(x, dtype=np.float64), np.minimum(np.asarray(margin, dtype=np.float64), MARGIN_CAP)]
