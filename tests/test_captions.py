@@ -422,7 +422,9 @@ def test_springer_and_nature_label_styles_of_session_8() -> None:
         "bright field, c, d HAADF: dark field). i Size distribution of the particles. Scale bar in a–d, 100 nm. "
         "Scale bar in e–h, 50 nm."
     )
-    assert s.labels == ["a", "b", "c", "d", "i"]
+    # e–h, named only by the scale sentence, take the lead-in of the group before them (session 9)
+    assert s.labels == ["a", "b", "c", "d", "i", "e", "f", "g", "h"]
+    assert s.segments["f"] == "STEM images and EDX maps of the C, O and Fe elements"
     assert s.segments["b"].startswith("STEM images and EDX maps") and s.segments["b"].endswith("BF: bright field")
     assert s.scale_for("b") == (100.0, "nm") and s.scale_for("f") == (50.0, "nm") and s.scale_for("i") is None
     s = split_caption("Sizes. a Diameter of the rods. The data are shown as the mean ± s.d. b Length of the rods.")
@@ -487,3 +489,48 @@ def test_letter_and_number_labels_after_single_letters() -> None:
     """Two-character labels after single letters ("b1", "ii") go through the label-sequence checks."""
     assert split_caption("a SEM of X. b1 TEM of Y. b2 HRTEM.").labels == ["a", "b1", "b2"]
     assert split_caption("a X. b Y. c1 Z. c2 W. Scale bar in c1, 5 nm.").scale_for("c1") == (5.0, "nm")
+
+
+def test_group_members_named_before_their_items() -> None:
+    """A group marker whose sentence names each member before its item after a lead-in ("at (j) low, (k) moderate and
+    (l) high X") gives each member the head, its item and the shared tail; trailing labels ("the BM (c), PM (d)")
+    leave the sentence whole with its group."""
+    s = split_caption(
+        "Fig. 3: Rods. h Diameters. i Lengths. j–l Schematic of silica on AuNSs at (j) low, (k) moderate and (l) high "
+        "4-MPAA concentrations. Source data are provided."
+    )
+    assert s.labels == ["i", "j", "k", "l"] or s.labels[-3:] == ["j", "k", "l"]
+    assert s.segments["j"] == "Schematic of silica on AuNSs at low 4-MPAA concentrations."
+    assert s.segments["l"] == "Schematic of silica on AuNSs at high 4-MPAA concentrations."
+    s = split_caption("a X. b Y. c–e SEM images of the BM (c), PM (d), and SMNp (e) showing plates.")
+    assert s.segments["c"] == s.segments["e"] and "PM" in s.segments["c"]
+
+
+def test_letters_named_only_in_a_scale_statement_take_the_lead_in() -> None:
+    """Letters in a gap of the label sequence that only a scale statement names take the lead-in of the group before
+    the gap; without a lead-in they get nothing."""
+    s = split_caption(
+        "Fig. 2: Title. The STEM images and EDX maps of the C, P, O and Fe elements (a SE: secondary, b BF: bright "
+        "field, c DF: dark field). g The size distribution. h FT-IR spectra. Scale bar in a–c, 100 nm. Scale bar in "
+        "d–f, 50 nm."
+    )
+    assert s.segment("e") is not None and "EDX maps" in (s.segment("e") or "")
+    assert s.scale_for("e") == (50.0, "nm")
+    s = split_caption("a SEM of X. e TEM of Y. Scale bar in b–d, 5 nm.")
+    assert s.segment("c") is None
+
+
+def test_bare_letters_in_prose_name_the_next_panels() -> None:
+    """ "(a, b) Set-up and STEM image, depicting the impact parameters of the spectra of c, d, respectively, ...": a
+    bare list after "of" that continues the labels names panels c and d; a lone letter without "respectively" does
+    not ("the value of c, the lattice constant")."""
+    s = split_caption(
+        "EELS versus impact parameter. (a, b) Theoretical set-up and STEM image, depicting the impact parameters "
+        "considered in the simulated and measured EELS spectra of c, d, respectively, acquired from a particle. "
+        "Scale bar, 10 nm."
+    )
+    assert s.labels == ["a", "b", "c", "d"]
+    assert split_caption("(a) XRD of the film. (b) The value of c, the lattice constant, against x.").labels == [
+        "a",
+        "b",
+    ]

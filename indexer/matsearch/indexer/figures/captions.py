@@ -761,6 +761,7 @@ def _filter_markers(markers: list[_Marker], explain: list[str], text: str = "") 
             continue
         kept.append(m)
     kept = _drop_inner_enumerations(kept, text, explain)
+    kept = _drop_member_items(kept, text, explain)
     named = _named_labels(text)
     out: list[_Marker] = []
     seen: set[str] = set()
@@ -896,6 +897,71 @@ def _drop_inner_enumerations(markers: list[_Marker], text: str, explain: list[st
         out.append(m)
         seen.update(m.labels)
         k += 1
+    return out
+
+
+def _drop_member_items(markers: list[_Marker], text: str, explain: list[str]) -> list[_Marker]:
+    """Parenthesised single labels inside the sentence of a group marker that name the group's own members in order
+    ("j–l Schematic of X at (j) low, (k) moderate and (l) high concentrations") are items of that group's sentence,
+    not new panels: they are dropped, and :func:`_member_items` gives each member its item."""
+    if not text or len(markers) < 3:
+        return markers
+    sentences = _sentence_spans(text)
+
+    def sentence_of(pos: int) -> int:
+        return next((i for i, (a, b) in enumerate(sentences) if a <= pos < b), -1)
+
+    drop: set[int] = set()
+    for i, g in enumerate(markers):
+        if len(g.labels) < 2 or g.kind == "inline" or i in drop:
+            continue
+        members: list[int] = []
+        for j in range(i + 1, len(markers)):
+            m = markers[j]
+            if sentence_of(m.start) != sentence_of(g.start) or not m.raw.lstrip().startswith("("):
+                break
+            if len(m.labels) != 1 or m.labels[0] not in g.labels:
+                break
+            if members and g.labels.index(m.labels[0]) <= g.labels.index(markers[members[-1]].labels[0]):
+                break
+            members.append(j)
+        lead = text[: markers[members[0]].start].rstrip() if members else ""
+        if len(members) >= 2 and (_LEADIN_WORD_RE.search(lead.rstrip(" :,")) is not None or lead.endswith(":")):
+            drop.update(members)
+            explain.append(
+                f"ignored {' '.join(markers[j].raw for j in members)!r}: items of {','.join(g.labels)}'s sentence"
+            )
+    return [m for k, m in enumerate(markers) if k not in drop]
+
+
+def _member_items(sentence: str, group: list[str], prefer_roman: bool) -> dict[str, str]:
+    """A group's sentence that names each member before its item ("Schematic of X at (j) low, (k) moderate and (l)
+    high 4-MPAA concentrations."): label -> the words before the first item + its item + the words the last item
+    goes on with past the length of the others (the shared tail, "4-MPAA concentrations."); else empty."""
+    ms = [
+        m
+        for m in _PAREN_RE.finditer(sentence)
+        if len(parse_label_list(m.group("list"), prefer_roman=prefer_roman)) == 1
+    ]
+    labs = [parse_label_list(m.group("list"), prefer_roman=prefer_roman)[0] for m in ms]
+    if len(ms) < 2 or labs != [x for x in group if x in labs] or set(labs) != set(group):
+        return {}
+    head = sentence[: ms[0].start()].strip()
+    # the members open their items after a lead-in word ("at (j) low"); "of the BM (c), PM (d) and SMNp (e)" names
+    # each label after its item, and such a sentence stays whole with its group
+    if _LEADIN_WORD_RE.search(head.rstrip(" :,")) is None and not head.endswith(":"):
+        return {}
+    items: list[str] = []
+    for k, m in enumerate(ms):
+        end = ms[k + 1].start() if k + 1 < len(ms) else len(sentence)
+        items.append(re.sub(r"(?:\s*,)?(?:\s*\band)?\s*$", "", sentence[m.end() : end]).strip())
+    if not all(items):
+        return {}
+    n = max(len(it.split()) for it in items[:-1])
+    last = items[-1].split()
+    tail = " ".join(last[n:]) if len(last) > n else ""
+    out = {lab: _clean(f"{head} {it} {tail}") for lab, it in zip(labs[:-1], items[:-1], strict=True)}
+    out[labs[-1]] = _clean(f"{head} {items[-1]}")
     return out
 
 
@@ -1070,6 +1136,8 @@ def split_caption(text: str) -> CaptionSplit:
         lead_spans.add((sa, m0.start))
         lead_first.add(inside[0])
         lead_text = "" if re.fullmatch(r"\s*(?:In|For|At|On|From)\s*", lead) else _clean(lead)  # "In (a), ..."
+        if lead_text.endswith("(") and lead_text.count("(") > lead_text.count(")"):
+            lead_text = lead_text[:-1].rstrip()  # "... elements (a SE: ..., b BF: ...)": the parenthesis is the items'
         for k in inside:
             lead_of[k] = lead_text
         result.explain.append(f"lead-in {_clean(lead)[:40]!r} -> markers at {[markers[k].start for k in inside]}")
@@ -1194,6 +1262,7 @@ def split_caption(text: str) -> CaptionSplit:
                         # "(f) ... copies, shown in (g), at ...": a label named only in prose that continues the
                         # sequence takes the sentence that names it
                         extra = [x for x in _reference_labels(sentence, prefer_roman) if _next_in_sequence(x, labelled)]
+                        extra = extra or _prose_letter_labels(sentence, labelled)
                         if extra:
                             labelled.update(extra)
                             target = [*cur, *extra]
@@ -1207,7 +1276,12 @@ def split_caption(text: str) -> CaptionSplit:
                             labelled.update(target)
                         elif target is cur:
                             target = [*cur, *(x for x in group_of.get(k, []) if x not in cur)]
-                    items = _distributed_items(sentence, target, prefer_roman) if idx == 0 and len(target) > 1 else {}
+                    items = (
+                        _distributed_items(sentence, target, prefer_roman)
+                        or _member_items(sentence, target, prefer_roman)
+                        if idx == 0 and len(target) > 1
+                        else {}
+                    )
                     if items:
                         # "(e–g) SEM images of X at: 5 mM (b, e), 15 mM (c, f), and 25 mM (d, g).": each label of the
                         # group takes the words before the list and its own item
@@ -1231,6 +1305,7 @@ def split_caption(text: str) -> CaptionSplit:
             else:
                 shared.append(sentence)
 
+    _gap_labels_take_lead(result, markers, lead_of, segs, order)
     result.segments = {lab: _join(segs[lab]) for lab in order}
     if not order:
         result.positions, result.position_title = _positional_segments(body, result.explain)
@@ -1241,6 +1316,32 @@ def split_caption(text: str) -> CaptionSplit:
                 result.scale_by_label[lab] = value
                 result.scale_scope[lab] = "label"
     return result
+
+
+def _gap_labels_take_lead(
+    result: CaptionSplit, markers: list[_Marker], lead_of: dict[int, str], segs: dict[str, list[str]], order: list[str]
+) -> None:
+    """Letters the caption names only in a scale statement ("Scale bar in f–i, 50 nm") that fall in a gap of its label
+    sequence have no text of their own; the group before the gap was introduced by a lead-in ("The STEM images ...
+    and EDX mapping images of the C, P, O and Fe elements (a SE: ..., d, e HAADF: ...). j ..."), which describes the
+    panels the caption does not letter one by one: each such letter takes that lead-in. Without a lead-in nothing is
+    given."""
+    have = [lab for lab in order if len(lab) == 1 and lab.isalpha()]
+    if not have or not lead_of:
+        return
+    lo, hi = min(have), max(have)
+    gap = sorted(lab for lab in result.scale_by_label if len(lab) == 1 and lo < lab < hi and lab not in segs)
+    for lab in gap:
+        before = [k for k, m in enumerate(markers) if m.labels and len(m.labels[-1]) == 1 and m.labels[-1] < lab]
+        if not before:
+            continue
+        lead = lead_of.get(before[-1], "")
+        if lead:
+            segs[lab] = [lead]
+            order.append(lab)
+            result.explain.append(
+                f"{lab} named only in a scale statement, in a gap after {markers[before[-1]].raw!r}: takes its lead-in"
+            )
 
 
 _COORD_FRAGMENT_RE = re.compile(
@@ -1518,6 +1619,28 @@ _BARE_REF_RE = re.compile(
 # particle c, neither of which ..."
 _BARE_TRAILING_RE = re.compile(r"(?P<word>[A-Za-z0-9)]{3,})\s(?P<lab>[b-hj-z])(?=\s*[,;]|\s+and\b)")
 _PROSE_FUNCTION_RE = re.compile(_PROSE_FUNCTION + "$", re.I)
+
+
+def _prose_letter_labels(sentence: str, labelled: set[str]) -> list[str]:
+    """Bare letters in prose that name the next panels of the sequence ("(a, b) Set-up and STEM image, depicting the
+    impact parameters of the spectra of c, d, respectively, ..."): a list after "of"/"in" (:data:`_BARE_REF_RE`) of
+    two letters or more, or one followed by "respectively", whose letters continue the caption's labels one by one.
+    A lone letter ("the value of c, the lattice constant") is not taken."""
+    out: list[str] = []
+    for m in _BARE_REF_RE.finditer(sentence):
+        letters = [x.strip() for x in re.split(r"\s*(?:,|and|&)\s*", m.group("list")) if x.strip()]
+        after = sentence[m.end() : m.end() + 20]
+        if len(letters) < 2 and not re.match(r"\s*,?\s*respectively\b", after):
+            continue
+        known = set(labelled) | set(out)
+        run: list[str] = []
+        for x in letters:
+            if not _next_in_sequence(x, known | set(run)):
+                run = []
+                break
+            run.append(x)
+        out.extend(run)
+    return out
 
 
 def _bare_subject_labels(sentence: str) -> list[str]:
