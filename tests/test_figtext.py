@@ -348,3 +348,19 @@ def test_an_inset_bar_longer_than_the_main_bar_is_told_apart_by_its_printed_labe
     (got,) = assign_scales([ScaleTask(crop=img, value=(50.0, "nm"), scope="label", inset=(2.0, "nm"))])
     assert got[0].value == 50.0 and got[0].nm_per_px is not None and abs(got[0].nm_per_px - 50 / 60) < 0.05
     assert got[1].value == 2.0 and got[1].nm_per_px is not None and abs(got[1].nm_per_px - 2 / 101) < 0.002
+
+
+def test_caption_parts_7_and_8_through_one_entry_point(tmp_path: Path) -> None:
+    """`fetch7` / `fetch8` are `fetch6 --part 7|8`: the same cache files, and `ensure` rewrites a stale one."""
+    from bench.real_text import fetch6, fetch7, fetch8
+
+    for n, module in (("7", fetch7), ("8", fetch8)):
+        a, b = tmp_path / f"a{n}", tmp_path / f"b{n}"
+        assert module.main(["--cache", str(a)]) == 0 and fetch6.main(["--part", n, "--cache", str(b)]) == 0
+        name = f"captions{n}.json"
+        assert (a / name).read_bytes() == (b / name).read_bytes()
+        assert len(json.loads((a / name).read_text("utf-8"))) == len(
+            json.loads(fetch6.part_files(n)[0].read_text("utf-8"))
+        )
+        (a / name).write_text("[]", encoding="utf-8")
+        assert module.ensure(a) == a and (a / name).read_bytes() == (b / name).read_bytes()

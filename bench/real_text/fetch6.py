@@ -6,16 +6,20 @@ only copies them to ``captions6.json`` in the cache, the file ``bench.eval_figte
 heldout6 columns (the hand annotations ``captions_dev6.json`` / ``captions_heldout6.json`` refer to the texts by
 character spans and check them by SHA-256).
 
-    .venv/bin/python -m bench.real_text.fetch6 [--cache ~/.cache/matsearch/realdata/text]
+    .venv/bin/python -m bench.real_text.fetch6 [--part 6|7|8] [--cache ~/.cache/matsearch/realdata/text]
+
+The session-7 and session-8 parts (``captions7_sources.json``, ``captions8_sources.json``) are the same kind of file:
+``--part 7`` / ``--part 8`` copies them to ``captions7.json`` / ``captions8.json``; ``bench.real_text.fetch7`` and
+``fetch8`` are those two entry points under the module names their callers use.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-from bench.real_text.fetch import cache_args
 
 SOURCES = Path(__file__).with_name("captions6_sources.json")
 DEFAULT_CACHE = Path("~/.cache/matsearch/realdata/text").expanduser()
@@ -41,11 +45,34 @@ def ensure(cache: Path = DEFAULT_CACHE, sources: Path = SOURCES, cache_file: str
     return cache
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = cache_args(__doc__, argv)
-    caps = fetch(args.cache)
-    print(f"{len(caps)} captions in {args.cache / CACHE_FILE}")
+def part_files(part: str) -> tuple[Path, str]:
+    """(committed sources, cache file name) of a session part ("6", "7", "8")."""
+    return Path(__file__).with_name(f"captions{part}_sources.json"), f"captions{part}.json"
+
+
+def main(argv: list[str] | None = None, *, part: str | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    if part is None:
+        ap.add_argument("--part", default="6", choices=("6", "7", "8"))
+    args = ap.parse_args(argv)
+    sources, cache_file = part_files(part or args.part)
+    caps = fetch(args.cache, sources, cache_file)
+    print(f"{len(caps)} captions in {args.cache / cache_file}")
     return 0
+
+
+def part_entry(part: str) -> tuple[Callable[..., Path], Callable[..., int]]:
+    """``ensure`` and ``main`` of one part, for the per-session modules (``fetch7``, ``fetch8``)."""
+    sources, cache_file = part_files(part)
+
+    def ensure_part(cache: Path = DEFAULT_CACHE) -> Path:
+        return ensure(cache, sources, cache_file)
+
+    def main_part(argv: list[str] | None = None) -> int:
+        return main(argv, part=part)
+
+    return ensure_part, main_part
 
 
 if __name__ == "__main__":
