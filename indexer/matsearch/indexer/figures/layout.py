@@ -169,55 +169,126 @@ def background_mask(image: Image.Image) -> np.ndarray:
 
 def find_candidates(gray: np.ndarray, *, max_candidates: int = 400) -> list[tuple[str, Box]]:
     """Boxes of small isolated ink blobs (1–3 glyphs) on a plain background, with their polarity (uniform
-    surroundings first; :func:`read_candidates` orders them by :func:`label_prior` before reading)."""
+    surroundings first; :func:`read_candidates` orders them by :func:`label_prior` before reading).
+
+    A label printed a few px beside its picture (a Nature-style "b" left of a micrograph's top edge) is joined to the
+    picture by the glyph-joining dilation and lost; a second pass looks again with the picture-sized ink components
+    taken away (:func:`_abutting`), keeping only blobs that sit right next to one of them."""
     h_img, w_img = gray.shape
     scale = max(1.0, min(h_img, w_img) / 700.0)  # labels grow with the figure
     min_h, max_h = 6, int(48 * scale)
     out: list[tuple[float, str, Box]] = []
     for polarity in ("dark", "light"):
         ink = gray < _INK_DARK if polarity == "dark" else gray > _INK_LIGHT
-        merged = cv2.dilate(ink.astype(np.uint8), np.ones((3, 5), np.uint8))  # joins glyphs of "ii", "(a)"
-        n, _, stats, _ = cv2.connectedComponentsWithStats(merged, connectivity=8)
-        # the dilation grew each blob by 1 row and 2 columns a side: drop what cannot fit before any pixel work
-        hd, wd = stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_WIDTH]
-        tall = (hd >= min_h) & (hd - 2 <= max_h)
-        fits = tall & (wd - 4 <= 3.4 * hd + 4)
-        # a text line (a title "(a) mode=plain", a sub-caption "(a) Band gap vs ..." under a plot): its first word
-        lines = tall & ~fits & (hd - 2 <= 2.2 * min_h + 0.5 * max_h) & (wd <= 60 * hd)
-        boxes: list[tuple[int, int | None]] = [(int(i), None) for i in np.flatnonzero(fits[1:]) + 1]
-        boxes += [(int(i), 0) for i in np.flatnonzero(lines[1:]) + 1][:MAX_LINES]
-        for i, word in boxes:
-            x, y, w, h, _area = (int(v) for v in stats[i])
-            sub = ink[y : y + h, x : x + w]  # tight box of the ink (undo the dilation)
-            cols, rows = np.flatnonzero(sub.any(axis=0)), np.flatnonzero(sub.any(axis=1))
-            if len(cols) == 0:
-                continue
-            x, y, w, h = x + int(cols[0]), y + int(rows[0]), int(cols[-1] - cols[0]) + 1, int(rows[-1] - rows[0]) + 1
-            if word is not None:
-                first = _first_word(ink[y : y + h, x : x + w])
-                if first is None:
-                    continue
-                fx0, fy0, fx1, fy1 = first
-                x, y, w, h = x + fx0, y + fy0, fx1 - fx0, fy1 - fy0
-            if not (min_h <= h <= max_h and 1 <= w <= 3.4 * h + 4):
-                continue
-            m = max(3, int(0.35 * h))
-            x0, y0, x1, y1 = max(0, x - m), max(0, y - m), min(w_img, x + w + m), min(h_img, y + h + m)
-            ring = np.ones((y1 - y0, x1 - x0), dtype=bool)
-            ring[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = False
-            if not ring.any():
-                continue
-            if not _isolated(ink, (x, y, x + w, y + h), (x0, y0, x1, y1)):
-                continue
-            ring_gray = gray[y0:y1, x0:x1][ring]
-            med = float(np.median(ring_gray))
-            plain = med >= 200 if polarity == "dark" else med <= 90  # black on white / white on black
-            if not plain and not _mid_tone_label(gray, ink, (x, y, x + w, y + h), med, ring_gray):
-                continue
-            # uniform surroundings first (margins, label boxes), textured ones last
-            out.append((float(ring_gray.std()), polarity, (x, y, x + w, y + h)))
+        found = _blobs(gray, ink, polarity, min_h, max_h, None)
+        out += found
+        if ABUTTING:
+            out += _abutting(gray, ink, polarity, min_h, max_h, [b for _, _, b in found])
     out.sort(key=lambda t: t[0])
     return [(p, b) for _, p, b in out[:max_candidates]]
+
+
+ABUTTING = True  # session 9: the second, picture-less pass of find_candidates
+ABUT_GAP = 5  # px: a blob this close to a picture-sized ink component (gaps the dilation joins, <= 4 px) abuts it
+
+
+def _abutting(
+    gray: np.ndarray, ink: np.ndarray, polarity: str, min_h: int, max_h: int, seen: Sequence[Box]
+) -> list[tuple[float, str, Box]]:
+    """Label-sized blobs that the glyph-joining dilation had joined to a picture-sized ink component: found again
+    with those components taken away, kept only when (1) the first pass's dilated blob around them was too big to be
+    a label (it was swallowed), and (2) they lie outside the bounding box of every picture-sized component they
+    abut (beside a picture, not a glyph of a word whose other glyphs touch a frame)."""
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return []
+    w, h, area = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_AREA]
+    is_big = (h > max_h) | (w > 3.4 * max_h + 4) | (area > max_h * max_h)
+    is_big[0] = False
+    if not is_big.any():
+        return []
+    big = is_big[lab]
+    near = cv2.dilate(big.astype(np.uint8), np.ones((2 * ABUT_GAP + 1, 2 * ABUT_GAP + 1), np.uint8)) > 0
+    merged = cv2.dilate(ink.astype(np.uint8), np.ones((3, 5), np.uint8))
+    _, mlab, mstats, _ = cv2.connectedComponentsWithStats(merged, connectivity=8)
+    out = []
+    for s, pol, b in _blobs(gray, ink & ~big, polarity, min_h, max_h, near):
+        if any(_overlap(b, o) for o in seen):
+            continue
+        x0, y0, x1, y1 = b
+        ids = np.unique(mlab[y0:y1, x0:x1][ink[y0:y1, x0:x1]])
+        mh, mw = mstats[ids, cv2.CC_STAT_HEIGHT], mstats[ids, cv2.CC_STAT_WIDTH]
+        if not ((mh - 2 > max_h) | (mw - 4 > 3.4 * max_h + 4)).any():
+            continue  # the first pass saw it as a word or an isolated blob already: nothing was swallowed
+        g = ABUT_GAP
+        touching = np.unique(lab[max(0, y0 - g) : y1 + g, max(0, x0 - g) : x1 + g])
+        touching = touching[is_big[touching]]
+        inside = False
+        for i in touching:
+            bx, by, bw, bh = (int(v) for v in stats[i, :4])
+            if _overlap(b, (bx, by, bx + bw, by + bh)):
+                inside = True
+                break
+        if not inside:
+            out.append((s, pol, b))
+    return out
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _blobs(
+    gray: np.ndarray, ink: np.ndarray, polarity: str, min_h: int, max_h: int, near: np.ndarray | None
+) -> list[tuple[float, str, Box]]:
+    """The label-sized, isolated blobs of ``ink`` as (ring std, polarity, box); with ``near``, only blobs whose
+    margin touches it (the abutting pass)."""
+    h_img, w_img = gray.shape
+    out: list[tuple[float, str, Box]] = []
+    merged = cv2.dilate(ink.astype(np.uint8), np.ones((3, 5), np.uint8))  # joins glyphs of "ii", "(a)"
+    n, _, stats, _ = cv2.connectedComponentsWithStats(merged, connectivity=8)
+    # the dilation grew each blob by 1 row and 2 columns a side: drop what cannot fit before any pixel work
+    hd, wd = stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_WIDTH]
+    tall = (hd >= min_h) & (hd - 2 <= max_h)
+    fits = tall & (wd - 4 <= 3.4 * hd + 4)
+    # a text line (a title "(a) mode=plain", a sub-caption "(a) Band gap vs ..." under a plot): its first word
+    lines = tall & ~fits & (hd - 2 <= 2.2 * min_h + 0.5 * max_h) & (wd <= 60 * hd)
+    boxes: list[tuple[int, int | None]] = [(int(i), None) for i in np.flatnonzero(fits[1:]) + 1]
+    if near is None:
+        boxes += [(int(i), 0) for i in np.flatnonzero(lines[1:]) + 1][:MAX_LINES]
+    for i, word in boxes:
+        x, y, w, h, _area = (int(v) for v in stats[i])
+        sub = ink[y : y + h, x : x + w]  # tight box of the ink (undo the dilation)
+        cols, rows = np.flatnonzero(sub.any(axis=0)), np.flatnonzero(sub.any(axis=1))
+        if len(cols) == 0:
+            continue
+        x, y, w, h = x + int(cols[0]), y + int(rows[0]), int(cols[-1] - cols[0]) + 1, int(rows[-1] - rows[0]) + 1
+        if word is not None:
+            first = _first_word(ink[y : y + h, x : x + w])
+            if first is None:
+                continue
+            fx0, fy0, fx1, fy1 = first
+            x, y, w, h = x + fx0, y + fy0, fx1 - fx0, fy1 - fy0
+        if not (min_h <= h <= max_h and 1 <= w <= 3.4 * h + 4):
+            continue
+        if near is not None and not near[y : y + h, x : x + w].any():
+            continue
+        m = max(3, int(0.35 * h))
+        x0, y0, x1, y1 = max(0, x - m), max(0, y - m), min(w_img, x + w + m), min(h_img, y + h + m)
+        ring = np.ones((y1 - y0, x1 - x0), dtype=bool)
+        ring[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = False
+        if not ring.any():
+            continue
+        if not _isolated(ink, (x, y, x + w, y + h), (x0, y0, x1, y1)):
+            continue
+        ring_gray = gray[y0:y1, x0:x1][ring]
+        med = float(np.median(ring_gray))
+        plain = med >= 200 if polarity == "dark" else med <= 90  # black on white / white on black
+        if not plain and not _mid_tone_label(gray, ink, (x, y, x + w, y + h), med, ring_gray):
+            continue
+        # uniform surroundings first (margins, label boxes), textured ones last
+        out.append((float(ring_gray.std()), polarity, (x, y, x + w, y + h)))
+    return out
 
 
 MAX_LINES = 60  # text lines per polarity whose first word is a label candidate
@@ -511,6 +582,15 @@ def _corner_crops(gray: np.ndarray, blank: np.ndarray, leaves: list[Box] | None 
 STAGED_READS = True  # False: read every candidate (the reference the staged reading is compared with)
 FIRST_READS = 12  # free blobs in the first OCR batch (more when more labels are expected or the prior is sure)
 MORE_READS = 16  # free blobs per further batch
+GAP_BATCHES = 2  # without a caption: further batches read while the label run has a hole (session 9)
+
+
+def _holes(run: Sequence[LabelCandidate]) -> set[str]:
+    """The letters missing inside a run of plain letters ("a c d" -> {"b"})."""
+    if not run or any(_family(c.key) != "letter" for c in run):
+        return set()
+    orders = sorted(_order(c.key) for c in run)
+    return {chr(ord("a") + k) for k in range(orders[0], orders[-1]) if k not in orders}
 
 
 def read_candidates(
@@ -623,17 +703,29 @@ def read_candidates(
     missed = read_corners(all_corners(), False)
     if want and _complete(out, want):
         return out
-    seq = len(_sequence(_per_key([c for c in out if c.score >= 0.5]))) if not want else 0
+    run = _sequence(_per_key([c for c in out if c.score >= 0.5])) if not want else []
+    seq, stale = len(run), 0
     for start in range(first, len(boxes), MORE_READS):
+        n0 = len(out)
         read_free(boxes[start : start + MORE_READS])
         if want:
             if _complete(out, want):
                 return out
             continue
-        now = len(_sequence(_per_key([c for c in out if c.score >= 0.5])))
-        if now <= seq:
-            break
-        seq = now
+        if stale:
+            # reading on for a hole in the run: only the missing letters are kept (every other read of these batches,
+            # words and ticks, would pull the label-height median down and drop the real labels as outliers)
+            holes = _holes(run)
+            out[n0:] = [c for c in out[n0:] if c.key in holes]
+        now = _sequence(_per_key([c for c in out if c.score >= 0.5]))
+        if len(now) <= seq:
+            # a run with a hole ("a c d e g h": b and f printed beside text that lowers their prior) is read on for
+            # GAP_BATCHES more batches before giving up; a run without one stops at once
+            stale += 1
+            if stale > (GAP_BATCHES if _holes(run) else 0):
+                break
+            continue
+        run, seq, stale = now, len(now), 0
     read_corners(missed, True)
     return out
 
@@ -771,8 +863,14 @@ def _per_key(pool: Sequence[LabelCandidate]) -> list[LabelCandidate]:
                 chosen[c.key] = (s, c)
         best = {k: v[1] for k, v in chosen.items()}
         median_h = med(list(best.values())) or median_h
-    # size outliers are not labels (axis letters, sample names in another font)
-    return [c for c in best.values() if c.corner or not median_h or 0.55 * median_h <= c.height <= 1.8 * median_h]
+    # size outliers are not labels (axis letters, sample names in another font); the size is that of the keys that
+    # line up with another key when two or more do (session 9: small letters read inside a picture, "N", "D", had
+    # pulled the median under a margin label "B" that lines up with the corner label "A", and "B" went out)
+    keys = list(best.values())
+    lined = [c.height for c in keys if _alignment(c, keys, tol) >= 1]
+    if len(lined) >= 2:
+        median_h = float(np.median(lined))
+    return [c for c in keys if c.corner or not median_h or 0.55 * median_h <= c.height <= 1.8 * median_h]
 
 
 def choose_labels(
@@ -815,10 +913,53 @@ def choose_labels(
                 picked, best_score = run, score
         if not picked:
             explain.append("no label sequence found: one panel")
+        else:
+            picked += _stroke_letter(candidates, picked, explain)
     picked = _repeated_rows(candidates, picked, explain)
     picked.sort(key=lambda c: (c.box[1], c.box[0]))
     explain.append("labels: " + ", ".join(f"{c.key}@{c.box[0]},{c.box[1]}" for c in picked))
     return picked
+
+
+_STROKES = {"1", "l", "i", "|", "I", "!"}  # what OCR makes of a lone vertical stroke ("I", "l")
+
+
+def _stroke_letter(
+    candidates: Sequence[LabelCandidate], picked: list[LabelCandidate], explain: list[str]
+) -> list[LabelCandidate]:
+    """Without a caption: a lone vertical stroke is "I" in an upper-case run and "l" in a lower-case one, and OCR
+    reads it as "1", "l", "I" or "|" at random. When the run's next letter (or a hole in it) is that letter, a
+    stroke read that lines up with two of the run's labels and has their height takes the slot ("A"-"H" then a "1"
+    level with "G" and "H": the "I" of a 3x3 grid)."""
+    if len(picked) < 3 or any(_family(c.key) != "letter" for c in picked):
+        return []
+    cases = {_case_of(c) for c in picked} - {None}
+    if len(cases) != 1:
+        return []
+    key = "i" if cases == {"upper"} else "l"
+    orders = sorted(_order(c.key) for c in picked)
+    k = _order(key)
+    median_h = float(np.median([c.height for c in picked]))
+    tol = max(4, int(0.6 * median_h))
+    held = [c for c in picked if c.key == key]
+    if held and _alignment(held[0], picked, tol) >= 2:
+        return []  # the slot is taken by a read that lines up with the run
+    if not (orders[0] < k <= orders[-1] + 1):
+        return []
+    best: LabelCandidate | None = None
+    for c in candidates:
+        if c.text.strip("()[].,:") not in _STROKES or c.score < 0.5 or any(c is h for h in held):
+            continue
+        if not (0.8 * median_h <= c.height <= 1.25 * median_h) or _alignment(c, picked, tol) < 2:
+            continue
+        if best is None or c.score > best.score:
+            best = c
+    if best is None:
+        return []
+    explain.append(f"a lone stroke read as {best.text!r} is {key}: {best.box[0]},{best.box[1]}")
+    for h in held:  # an "i" read elsewhere (inside a plot) that lines up with nothing gives the slot up
+        picked.remove(h)
+    return [replace(best, key=key)]
 
 
 def _by_case(
@@ -1032,7 +1173,9 @@ def _sequence(picked: list[LabelCandidate]) -> list[LabelCandidate]:
             (
                 c
                 for c in picked
-                if _family(c.key) in ((fam, "letter+number") if fam == "letter" else (fam,)) and not lonely(c)
+                if _family(c.key) in ((fam, "letter+number") if fam == "letter" else (fam,))
+                and not lonely(c)
+                and not c.key.isdigit()  # a digit kept for the caption's confusions ("1" = l) is no letter here
             ),
             key=lambda c: _order(c.key) if _family(c.key) == fam else _order(c.key[0]) + 0.01 * int(c.key[1:]),
         )
@@ -1359,6 +1502,11 @@ def analyse(image: Image.Image, expected_labels: Sequence[str] | None = None, oc
     if expected_labels and not labels:
         explain.append("none of the caption's labels was read in the image: one panel")
     regions = partition(image, labels, explain, blank=blank, gray=gray)
+    if expected_labels and labels and CAPTION_EXTEND and any(_swallows_below(r, blank) for r in regions):
+        more = _past_caption(gray, ocr, blank, leaves, labels, expected_labels, explain)
+        if more:
+            labels = more
+            regions = partition(image, labels, explain, blank=blank, gray=gray)
     if not expected_labels and len(labels) >= 3:
         # without a caption, a letter read inside a picture (a cross-reference, an axis letter) can join the sequence;
         # a panel label sits at a corner of the region it gets: one that lands inside its region is dropped
@@ -1382,6 +1530,71 @@ def analyse(image: Image.Image, expected_labels: Sequence[str] | None = None, oc
     lattice = _lattice(regions, labels, blank, gray, expected_labels, explain)
     regions = lattice or _unlabelled_above(regions, blank, explain)
     return Layout(image.width, image.height, regions, candidates, explain)
+
+
+CAPTION_EXTEND = True  # session 9: letters the caption's parse missed past its last label, see _past_caption
+
+
+def _swallows_below(region: Region, blank: np.ndarray) -> bool:
+    """The region's label (at its top) has a full-width gutter below its own picture and another picture-sized
+    block under that gutter: the label would cover two panels' areas (the caption named too few letters)."""
+    lab = region.label
+    if lab is None or lab.anchor != "top":
+        return False
+    x0, y0, x1, y1 = region.box
+    need = max(6 * lab.height, 0.2 * (y1 - y0))
+    start = lab.box[3]
+    if y1 - start < 2 * need:
+        return False
+    rows = np.asarray(blank[start:y1, x0:x1].all(axis=1))
+    ink = ~blank
+    for a, b in _runs(rows):
+        if b - a < 2:
+            continue
+        cut = start + (a + b) // 2
+        top = _content_box(ink, (x0, y0, x1, cut))
+        low = _content_box(ink, (x0, cut, x1, y1))
+        if top[3] - top[1] >= need and low[3] - low[1] >= need and low[2] - low[0] >= 0.3 * (x1 - x0):
+            return True
+    return False
+
+
+def _past_caption(
+    gray: np.ndarray,
+    ocr: OcrBatch | None,
+    blank: np.ndarray,
+    leaves: list[Box],
+    labels: list[LabelCandidate],
+    expected: Sequence[str],
+    explain: list[str],
+) -> list[LabelCandidate] | None:
+    """When a caption label covers two panels' areas (:func:`_swallows_below`), the figure is read again as if
+    there were no caption; that reading wins when it holds every caption label the caption reading placed (same
+    letter, same place) and adds only letters past the caption's last one ("spectra of c, d" in prose that the
+    caption parse missed). Letters inside the caption's range are :func:`_missing_from_caption`'s business."""
+    notes: list[str] = []
+    again = choose_labels(
+        read_candidates(gray, ocr, blank, None, staged=STAGED_READS, leaves=leaves), None, notes, leaves
+    )
+    fam = _family(labels[0].key)
+    last = max(_order(w.lower()) for w in expected if _family(w.lower()) == fam) if fam == "letter" else None
+    if last is None or len(again) <= len(labels):
+        return None
+    for c in labels:
+        tol = max(4, c.height)
+        if not any(
+            d.key == c.key and abs(d.box[0] - c.box[0]) <= tol and abs(d.box[1] - c.box[1]) <= tol for d in again
+        ):
+            return None
+    have = {c.key for c in labels}
+    extra = [d for d in again if d.key not in have]
+    if not extra or any(_family(d.key) != "letter" or _order(d.key) <= last for d in extra):
+        return None
+    explain.append(
+        "a caption label covered two panels; letters past the caption's last, read without it: "
+        + ", ".join(f"{d.key}@{d.box[0]},{d.box[1]}" for d in extra)
+    )
+    return sorted(labels + extra, key=lambda c: (c.box[1], c.box[0]))
 
 
 def _crisp(gray: np.ndarray, c: LabelCandidate) -> bool:
