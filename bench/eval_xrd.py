@@ -421,7 +421,8 @@ def run_tier(
     )
     oc = np.asarray([conf_of(h) for h in out_hits])
     correct = np.asarray(
-        [h is not None and h["payload"]["structure_id"] == e.id for h, e in zip(in_hits, cal_in, strict=True)]
+        [h is not None and h["payload"]["structure_id"] == e.id for h, e in zip(in_hits, cal_in, strict=True)],
+        dtype=bool,
     )
     # the top hit's confidence whatever it is: below the threshold the query abstains — the test's "false abstain"
     # counts every in-library query left without a hit (a wrong top hit under the threshold too), and a wrong top
