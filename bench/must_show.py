@@ -350,7 +350,7 @@ def _stem_absent(r: Results) -> Outcome:
     for part in ("dev", "heldout", "dev9", "heldout9"):
         if isinstance(real.get(part), dict):
             vals[f"{part}[real]"] = real[part].get("absent_abstained")
-            if real[part].get("negatives_abstained"):  # real images of structures the library lacks
+            if not str(real[part].get("negatives_abstained", "0/0")).endswith("/0"):  # images of absent structures
                 vals[f"{part}[real negatives abstained]"] = real[part]["negatives_abstained"]
     for name, block in d.items():
         if name.startswith("synthetic_") and isinstance(block, dict):
