@@ -89,6 +89,15 @@ def test_velox_haadf_beside_an_eds_spectrum_image(settings: Settings) -> None:
         assert mg.to_payload()["notes"] == ["the file's EDS spectrum image was not read (images only)"]
 
 
+def test_one_length_axis_is_not_a_pixel_size(settings: Settings) -> None:
+    """A streak-camera TIFF (HyperSpy's Hamamatsu test file: time in ps x wavelength in nm) carries an 'nm' axis
+    that is a wavelength, not a pixel size: not calibrated, so a STEM search would ask for ``nm_per_px``."""
+    path = fetch(which=MANIFEST9)["streak_tif"]
+    mg = read_micrograph(path.read_bytes(), path.name, settings)
+    assert mg.data.shape == (508, 672) and mg.nm_per_px is None
+    assert "only one image axis is a length" in mg.calibration and "ps" in mg.calibration
+
+
 def _tiff_with_scale(data: np.ndarray, scale: float, unit: str, tmp: Path) -> bytes:
     """A TIFF with instrument-style calibration, written by rosettasciio's own TIFF writer."""
     from rsciio.tiff import file_writer

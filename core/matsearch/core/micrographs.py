@@ -297,9 +297,13 @@ def read_micrograph(data: bytes, filename: str, settings: Settings, *, stack: St
     nm_x = to_nm(float(sx.get("scale", 1.0)), sx.get("units"))
     nm_y = to_nm(float(sy.get("scale", 1.0)), sy.get("units"))
     notes: list[str] = [read_note] if read_note else []
-    if nm_x is None:
+    if nm_x is None and nm_y is None:
         nm = None
         calibration = "not calibrated (the file's axes carry no length unit)"
+    elif nm_x is None or nm_y is None:  # e.g. a streak camera's time (ps) x wavelength (nm): not a pixel size
+        nm = None
+        axes = ", ".join(f"{a.get('name') or k} in {a.get('units') or 'no unit'}" for k, a in (("y", sy), ("x", sx)))
+        calibration = f"not calibrated (only one image axis is a length: {axes})"
     else:
         nm = nm_x
         calibration = f"file axes: {float(sx.get('scale', 1.0)):g} {sx.get('units')} per pixel"
