@@ -89,13 +89,20 @@ def test_velox_haadf_beside_an_eds_spectrum_image(settings: Settings) -> None:
         assert mg.to_payload()["notes"] == ["the file's EDS spectrum image was not read (images only)"]
 
 
-def test_one_length_axis_is_not_a_pixel_size(settings: Settings) -> None:
+def test_axes_that_are_not_a_pixel_size(settings: Settings) -> None:
     """A streak-camera TIFF (HyperSpy's Hamamatsu test file: time in ps x wavelength in nm) carries an 'nm' axis
-    that is a wavelength, not a pixel size: not calibrated, so a STEM search would ask for ``nm_per_px``."""
+    that is a wavelength, not a pixel size: not calibrated, so a STEM search would ask for ``nm_per_px``. A
+    diffraction pattern (axes in 1/nm) is refused: the search needs the real-space image."""
     path = fetch(which=MANIFEST9)["streak_tif"]
     mg = read_micrograph(path.read_bytes(), path.name, settings)
     assert mg.data.shape == (508, 672) and mg.nm_per_px is None
     assert "only one image axis is a length" in mg.calibration and "ps" in mg.calibration
+    from matsearch.core.micrographs import is_reciprocal
+
+    assert all(is_reciprocal(x) for x in ("1/nm", "nm^-1", "1/Å", "1 / nm", "nm⁻¹")) and not is_reciprocal("nm")
+    dp = fetch(which=MANIFEST9)["dm3_diffraction"]  # HyperSpy's DM3 diffraction pattern, axes in 1/nm
+    with pytest.raises(BadInput, match="diffraction pattern"):
+        read_micrograph(dp.read_bytes(), dp.name, settings)
 
 
 def _tiff_with_scale(data: np.ndarray, scale: float, unit: str, tmp: Path) -> bytes:

@@ -124,6 +124,15 @@ def to_nm(scale: float, unit: Any) -> float | None:
     return float(scale) * factor
 
 
+def is_reciprocal(unit: Any) -> bool:
+    """An inverse length ('1/nm', 'nm^-1', '1/Å' ...): the axis of a diffraction pattern or an FFT, not of an image."""
+    u = str(unit or "").strip().replace(" ", "").lower()
+    for pre in ("1/", "/"):
+        if u.startswith(pre) and u[len(pre) :] in _TO_NM:
+            return True
+    return any(u.endswith(suf) and u[: -len(suf)] in _TO_NM for suf in ("^-1", "-1", "⁻¹"))
+
+
 def _reader(name: str) -> Any:
     """The rosettasciio plug-in (imported on first use: it pulls in dask and h5py)."""
     if name == "digitalmicrograph":
@@ -294,6 +303,11 @@ def read_micrograph(data: bytes, filename: str, settings: Settings, *, stack: St
             raise BadInput(f"{what}: could not read the image data: {type(exc).__name__}: {exc}") from exc
     title = str(((chosen.get("metadata") or {}).get("General") or {}).get("title") or "")
     sx, sy = sig[1], sig[0]
+    if is_reciprocal(sx.get("units")) and is_reciprocal(sy.get("units")):
+        raise BadInput(
+            f"{what} holds a diffraction pattern or FFT (axes in {sx.get('units')}), not a real-space image; "
+            "a STEM structure search needs the atomic-resolution image itself"
+        )
     nm_x = to_nm(float(sx.get("scale", 1.0)), sx.get("units"))
     nm_y = to_nm(float(sy.get("scale", 1.0)), sy.get("units"))
     notes: list[str] = [read_note] if read_note else []
