@@ -120,3 +120,15 @@ def test_label_size_is_judged_by_the_labels_that_line_up() -> None:
     noise = [_lab("N", 87, 791, h=9), _lab("D", 765, 390, h=9), _lab("D", 728, 392, h=9)]
     keys = {c.key for c in layout._per_key([a, b, *noise])}
     assert {"a", "b"} <= keys and "n" not in keys
+
+
+def test_the_reading_goes_on_for_a_hole_or_an_empty_grid_cell() -> None:
+    # "a c d" leaves "b" to find; "a", "b" over "c" leave the grid's fourth cell: "d" is looked for; a "d" read
+    # inside a drawing (lining up with no label) does not fill that cell
+    a, b, c = _lab("a", 0, 38), _lab("b", 481, 38), _lab("c", 0, 388)
+    assert layout._holes([a, c, _lab("d", 481, 388)]) == {"b"}
+    assert layout._holes([a, b, c]) == {"d"}
+    assert layout._holes([a, b, c, _lab("d", 208, 184)]) == {"d"}
+    assert layout._holes([a, b, c, _lab("d", 481, 388)]) == set()
+    # a row of three is complete
+    assert layout._holes([a, b, _lab("c", 900, 38)]) == set()

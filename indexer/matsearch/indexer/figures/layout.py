@@ -174,22 +174,35 @@ def find_candidates(gray: np.ndarray, *, max_candidates: int = 400) -> list[tupl
     A label printed a few px beside its picture (a Nature-style "b" left of a micrograph's top edge) is joined to the
     picture by the glyph-joining dilation and lost; a second pass looks again with the picture-sized ink components
     taken away (:func:`_abutting`), keeping only blobs that sit right next to one of them."""
+    first, abutting = _find_candidates(gray, max_candidates)
+    return first + abutting
+
+
+def _find_candidates(
+    gray: np.ndarray, max_candidates: int = 400
+) -> tuple[list[tuple[str, Box]], list[tuple[str, Box]]]:
+    """(the first pass's blobs, the abutting pass's blobs); :func:`read_candidates` computes the two groups' shape
+    features apart (an abutting blob does not change a first-pass blob's row/column mates, so neither its prior nor
+    the order of the others) and reads both in prior order."""
     h_img, w_img = gray.shape
     scale = max(1.0, min(h_img, w_img) / 700.0)  # labels grow with the figure
     min_h, max_h = 6, int(48 * scale)
     out: list[tuple[float, str, Box]] = []
+    late: list[tuple[float, str, Box]] = []
     for polarity in ("dark", "light"):
         ink = gray < _INK_DARK if polarity == "dark" else gray > _INK_LIGHT
         found = _blobs(gray, ink, polarity, min_h, max_h, None)
         out += found
         if ABUTTING:
-            out += _abutting(gray, ink, polarity, min_h, max_h, [b for _, _, b in found])
+            late += _abutting(gray, ink, polarity, min_h, max_h, [b for _, _, b in found])
     out.sort(key=lambda t: t[0])
-    return [(p, b) for _, p, b in out[:max_candidates]]
+    late.sort(key=lambda t: t[0])
+    return [(p, b) for _, p, b in out[:max_candidates]], [(p, b) for _, p, b in late[:ABUT_MAX]]
 
 
 ABUTTING = True  # session 9: the second, picture-less pass of find_candidates
 ABUT_GAP = 5  # px: a blob this close to a picture-sized ink component (gaps the dilation joins, <= 4 px) abuts it
+ABUT_MAX = 24  # abutting blobs read at most per figure (after the first pass's)
 
 
 def _abutting(
@@ -586,11 +599,28 @@ GAP_BATCHES = 2  # without a caption: further batches read while the label run h
 
 
 def _holes(run: Sequence[LabelCandidate]) -> set[str]:
-    """The letters missing inside a run of plain letters ("a c d" -> {"b"})."""
+    """The letters missing inside a run of plain letters ("a c d" -> {"b"}), and the next letter when the run's
+    labels stand in a grid with an empty cell ("a", "b" over "c": the "d" beside "c" was not read yet)."""
     if not run or any(_family(c.key) != "letter" for c in run):
         return set()
-    orders = sorted(_order(c.key) for c in run)
-    return {chr(ord("a") + k) for k in range(orders[0], orders[-1]) if k not in orders}
+    tol = max(4, int(0.6 * float(np.median([c.height for c in run]))))
+    lined = [c for c in run if _alignment(c, run, tol) >= 1]  # a letter lining up with none is no sure label
+    held = lined if len(lined) >= 2 else list(run)
+    orders = sorted(_order(c.key) for c in held)
+    last = max(_order(c.key) for c in run)
+    out = {chr(ord("a") + k) for k in range(orders[0], last + 1) if k not in orders}
+    if len(held) >= 3 and last < 25:
+        rows = _clusters([c.box[1] for c in held], tol)
+        cols = _clusters([c.box[0] for c in held], tol)
+        if rows >= 2 and cols >= 2 and rows * cols > len(held) + len(out):
+            out.add(chr(ord("a") + orders[-1] + 1))
+    return out
+
+
+def _clusters(vals: Sequence[int], tol: int) -> int:
+    """How many groups the values form (gaps > ``tol`` between sorted neighbours)."""
+    s = sorted(vals)
+    return 1 + sum(1 for a, b in zip(s, s[1:], strict=False) if b - a > tol)
 
 
 def read_candidates(
@@ -613,13 +643,22 @@ def read_candidates(
     label sequence. ``staged=False`` reads everything (the reference for the cost/accuracy comparison).
     ``leaves``: the figure's :func:`blocks` when the caller has them already.
     """
-    boxes = find_candidates(gray)
-    feats = prior_features(gray, boxes)
-    prior = np.asarray(feats @ np.asarray(PRIOR_WEIGHTS) + PRIOR_BIAS)  # = label_prior(gray, boxes)
-    order = np.argsort(-prior, kind="stable")[:MAX_READS]
-    boxes, prior = [boxes[int(i)] for i in order], prior[order]
+    boxes, late = _find_candidates(gray)
     i_row, i_col = PRIOR_FEATURES.index("row_mates"), PRIOR_FEATURES.index("col_mates")
-    mates = {box: int(feats[int(i), i_row] + feats[int(i), i_col]) for i, (_, box) in zip(order, boxes, strict=True)}
+    mates: dict[Box, int] = {}
+    parts: list[tuple[list[tuple[str, Box]], np.ndarray]] = []
+    for group, cap in ((boxes, MAX_READS), (late, ABUT_MAX)):  # features apart, one reading order
+        if not group:
+            continue
+        feats = prior_features(gray, group)
+        score = np.asarray(feats @ np.asarray(PRIOR_WEIGHTS) + PRIOR_BIAS)  # = label_prior(gray, group)
+        order = np.argsort(-score, kind="stable")[:cap]
+        parts.append(([group[int(i)] for i in order], score[order]))
+        mates |= {group[int(i)][1]: int(feats[int(i), i_row] + feats[int(i), i_col]) for i in order}
+    merged = sorted(((float(s), b) for g, sc in parts for b, s in zip(g, sc, strict=True)), key=lambda t: -t[0])
+    boxes = [b for _, b in merged]
+    prior = np.asarray([s for s, _ in merged])
+    n_first = len(boxes)
     if leaves is None:
         leaves = blocks(blank, gray=gray) if blank is not None else []
     corners: list[Corner] = []
@@ -695,7 +734,7 @@ def read_candidates(
         read_corners(missed, True)
         return out
     want = [w.lower() for w in expected] if expected else []
-    n_sure = int((prior > 0).sum())
+    n_sure = int((prior[:n_first] > 0).sum())
     first = min(len(boxes), max(FIRST_READS, len(want) + 4, n_sure))
     read_free(boxes[:first])
     if want and _complete(out, want):
@@ -817,7 +856,7 @@ def _case_of(c: LabelCandidate) -> str | None:
     return "upper" if letters[0].isupper() else "lower"
 
 
-def _alignment(c: LabelCandidate, others: Sequence[LabelCandidate], tol: int) -> int:
+def _alignment(c: LabelCandidate, others: Sequence[LabelCandidate], tol: int, sized: bool = False) -> int:
     """How many other keys' candidates share ``c``'s column (left edge) or row (top edge) at a distance: panel
     labels of a grid lie a panel apart. Letters closer than 2.5 label heights along the shared line are one word
     (a rotated axis title read letter by letter, "E", "A", "L" stacked in a column), not a row of labels."""
@@ -825,6 +864,8 @@ def _alignment(c: LabelCandidate, others: Sequence[LabelCandidate], tol: int) ->
     for o in others:
         if o is c or o.key == c.key:
             continue
+        if sized and not 0.6 <= o.height / max(1, c.height) <= 1.67:
+            continue  # ``sized``: the labels of one set have one size (a 6-px "a" is not in line with a 13-px "b")
         far = 2.5 * max(c.height, o.height)
         if abs(o.box[0] - c.box[0]) <= tol and abs(o.cy - c.cy) > far:
             n += 1
@@ -858,7 +899,7 @@ def _per_key(pool: Sequence[LabelCandidate]) -> list[LabelCandidate]:
         ref = list(best.values()) if best else list(pool)
         chosen: dict[str, tuple[float, LabelCandidate]] = {}
         for c in pool:
-            s = _prior(c, median_h) + 0.5 * min(4, _alignment(c, ref, tol))
+            s = _prior(c, median_h) + 0.5 * min(4, _alignment(c, ref, tol, sized=True))
             if c.key not in chosen or s > chosen[c.key][0]:
                 chosen[c.key] = (s, c)
         best = {k: v[1] for k, v in chosen.items()}
