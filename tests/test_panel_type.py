@@ -275,3 +275,41 @@ def test_fetch_reads_a_notebooks_image_output_and_checks_it(tmp_path: Path) -> N
             fetch.main(["--git-dirs", str(tmp_path / "{owner}+{name}/repo"), "--out", str(out)])
     finally:
         fetch.FILES = saved
+
+
+def test_leave_one_unit_out_never_trains_on_the_scored_unit() -> None:
+    """training.loso_panel_type: a box is typed by a model trained without its unit. Two units whose features map
+    to types in opposite ways: trained on itself a unit would be typed right; left out, every box is typed wrong.
+    A part that is not trained on (dev9t here) is still scored."""
+    from training.loso_panel_type import leave_one_unit_out
+
+    rng = np.random.default_rng(0)
+    dim, n = 1280 + 11, 12
+    boxes, xs = [], []
+    for unit, flip in (("a", False), ("b", True)):
+        for k in range(n):
+            kind = "graph" if (k % 2 == 0) != flip else "microscopy"
+            v = np.zeros(dim, np.float32)
+            v[0], v[1] = (3.0 if k % 2 == 0 else -3.0) + rng.normal(0, 0.1), rng.normal(0, 0.1)
+            boxes.append({"part": "old", "split": "dev", "unit": unit, "type": kind, "label": None, "caption": None})
+            xs.append(v)
+    boxes.append({"part": "dev9t", "split": "dev9t", "unit": "c", "type": "graph", "label": None, "caption": None})
+    xs.append(np.r_[np.float32(3.0), np.zeros(dim - 1, np.float32)])
+    x = np.stack(xs)
+    feats = {"x": x, "xj": x[:, None, :].copy(), "xi": np.zeros_like(x), "has_inner": np.zeros(len(x), bool)}
+    pred = leave_one_unit_out(boxes, feats, np.zeros((0, dim), np.float32), np.zeros(0, int), ["dev"])
+    assert all(p != b["type"] for p, b in zip(pred[:-1], boxes[:-1], strict=True))
+    assert pred[-1] in PANEL_TYPES
+
+
+def test_structure_models_are_generated_and_typed_illustration() -> None:
+    """The session-9 generator of atomic structure models (training only): RGB pictures, the same for the same
+    seed, and not a training seed's draws typed illustration by the shipped weights."""
+    from training.panel_type_synth import structure_model
+
+    one = [structure_model(np.random.default_rng(5)) for _ in range(2)]
+    assert one[0].mode == "RGB" and one[0].tobytes() == one[1].tobytes()
+    rng = np.random.default_rng(20261202)
+    images = [structure_model(rng) for _ in range(12)]
+    kinds = [k for k, _ in classify_panels(images, image_vectors_of(images, Settings()))]
+    assert sum(k == "illustration" for k in kinds) >= 9

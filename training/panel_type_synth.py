@@ -8,7 +8,9 @@ Real figures also show
 - fluorescence micrographs (coloured cells and spots on black);
 - graphs that are not line plots: 2-D colour maps and contour plots of smooth data, 3-D surfaces, grids of
   sub-plots, band structures, histograms with error bars;
-- drawings of networks and flow charts (nodes, boxes, arrows) — illustrations.
+- drawings of networks and flow charts (nodes, boxes, arrows) — illustrations;
+- atomic structure models (spheres of a few species seen along some direction, bonds, the unit cell's edges, in
+  plot axes in Å or not) — illustrations.
 
 Each generator takes a ``numpy.random.Generator`` and returns an RGB image; :data:`EXTRA` maps a name to
 ``(panel type, generator)``.
@@ -311,6 +313,137 @@ def network_diagram(rng: Rng) -> Image.Image:
     return img
 
 
+_ATOM_COLOURS = (
+    (144, 144, 144),
+    (255, 13, 13),
+    (240, 240, 240),
+    (31, 240, 31),
+    (171, 92, 242),
+    (255, 209, 35),
+    (64, 200, 208),
+    (200, 128, 51),
+    (48, 80, 248),
+    (224, 102, 51),
+    (128, 128, 160),
+    (255, 181, 181),
+    (60, 160, 120),
+    (180, 180, 60),
+)
+
+
+def _lattice(rng: Rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Atom positions (n, 3), species (n,) and the cell's 8 corners of a small crystal, slab, tube or cluster."""
+    kind = str(rng.choice(["cubic", "fcc", "hex", "slab", "tube", "cluster", "layers"]))
+    na, nb, nc = (int(v) for v in rng.integers(2, 6, 3))
+    if kind == "slab":
+        nc = int(rng.integers(1, 3))
+        na, nb = int(rng.integers(4, 9)), int(rng.integers(4, 9))
+    basis = [np.zeros(3)]
+    if kind == "fcc":
+        basis += [np.array(v) for v in ([0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5])]
+    elif kind in ("hex", "layers"):
+        basis += [np.array([0.5, 0.29, 0.5])]
+    grid = np.array([[i, j, k] for i in range(na) for j in range(nb) for k in range(nc)], dtype=float)
+    pos = np.concatenate([grid + b for b in basis])
+    species = np.concatenate([np.full(len(grid), k % 3) for k in range(len(basis))])
+    if kind == "hex":
+        pos[:, 0] += 0.5 * pos[:, 1]
+        pos[:, 1] *= 0.87
+    if kind == "layers":  # stacked sheets with a gap
+        pos[:, 2] *= 1.8
+    if kind == "tube":
+        n_ring, n_len = int(rng.integers(8, 16)), int(rng.integers(4, 10))
+        ring = [
+            (2 * np.pi * i / n_ring + (j % 2) * np.pi / n_ring, j * 0.6) for i in range(n_ring) for j in range(n_len)
+        ]
+        t = np.array(ring)
+        r = n_ring / (2 * np.pi) * 0.9
+        pos = np.stack([r * np.cos(t[:, 0]), r * np.sin(t[:, 0]), t[:, 1]], axis=1)
+        species = np.zeros(len(pos), int)
+    if kind == "cluster":
+        pts = np.array([[i, j, k] for i in range(-3, 4) for j in range(-3, 4) for k in range(-3, 4)], dtype=float)
+        fcc = pts[(pts.sum(axis=1) % 2) == 0] * 0.7
+        pos = fcc[np.linalg.norm(fcc, axis=1) <= float(rng.uniform(1.5, 2.6))]
+        species = (rng.random(len(pos)) < float(rng.uniform(0, 0.3))).astype(int)
+    n_species = int(rng.integers(1, 4))
+    species = species % n_species
+    if rng.random() < 0.3:  # substitutions / adsorbates
+        species[rng.random(len(species)) < 0.1] = n_species
+    span = pos.max(axis=0) - pos.min(axis=0) + 1e-6
+    lo = pos.min(axis=0)
+    corners = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)], dtype=float) * span + lo
+    return pos, species, corners
+
+
+def structure_model(rng: Rng) -> Image.Image:
+    """An atomic structure model as papers and programs render it (ASE, VESTA, OVITO, matplotlib): shaded or flat
+    spheres of two to four species seen along a random direction, sometimes with bonds, the unit cell's edges, an
+    outline per atom, and sometimes drawn inside plot axes in Å (an illustration, whatever its frame)."""
+    w, h = synth._size(rng, 180, 460)
+    pos, species, corners = _lattice(rng)
+    a, b = float(rng.uniform(0, 2 * np.pi)), float(rng.uniform(0, np.pi / 2.2))
+    if rng.random() < 0.35:
+        a, b = float(rng.choice([0.0, np.pi / 2])), float(rng.choice([0.0, np.pi / 2]))  # along an axis
+    rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    rx = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
+    rot = rx @ rz
+    p, c = pos @ rot.T, corners @ rot.T
+    allp = np.concatenate([p, c])
+    lo, hi = allp[:, :2].min(axis=0), allp[:, :2].max(axis=0)
+    margin = 0.12
+    scale = (1 - 2 * margin) * min(w / max(1e-6, hi[0] - lo[0]), h / max(1e-6, hi[1] - lo[1]))
+
+    def xy(q: np.ndarray) -> np.ndarray:
+        return np.stack([(q[:, 0] - lo[0]) * scale + margin * w, h - ((q[:, 1] - lo[1]) * scale + margin * h)], axis=1)
+
+    sxy, cxy = xy(p), xy(c)
+    cols = [_ATOM_COLOURS[int(i)] for i in rng.choice(len(_ATOM_COLOURS), 5, replace=False)]
+    radii = rng.uniform(0.18, 0.5, 5) * scale
+    shaded, outlined = rng.random() < 0.7, rng.random() < 0.5
+    img = Image.new("RGB", (w, h), (255, 255, 255) if rng.random() < 0.85 else (0, 0, 0))
+    d = ImageDraw.Draw(img)
+    if rng.random() < 0.6:  # the unit cell's edges
+        edge_col = (0, 0, 0) if img.getpixel((0, 0)) == (255, 255, 255) else (255, 255, 255)
+        for i in range(8):
+            for j in range(i + 1, 8):
+                if bin(i ^ j).count("1") == 1:
+                    d.line([tuple(cxy[i]), tuple(cxy[j])], fill=edge_col, width=1)
+    order = np.argsort(p[:, 2])  # far atoms first
+    if rng.random() < 0.35:  # bonds between near neighbours, drawn under the atoms
+        dist = np.linalg.norm(pos[:, None] - pos[None], axis=2)
+        cut = float(np.sort(dist, axis=1)[:, 1].mean()) * 1.15
+        bond_w = max(2, int(scale * 0.12))
+        for i, j in zip(*np.where((dist > 0) & (dist < cut)), strict=True):
+            if i < j:
+                d.line([tuple(sxy[i]), tuple(sxy[j])], fill=(150, 150, 150), width=bond_w)
+        radii = radii * 0.55
+    for i in order:
+        r = float(radii[species[i]])
+        col = cols[species[i]]
+        x, y = sxy[i]
+        if shaded:
+            steps = max(2, int(r))
+            for k in range(steps, 0, -1):
+                t = k / steps
+                cc = tuple(min(255, int(v * (0.55 + 0.45 * (1 - t)) + (255 - v) * (1 - t) ** 3)) for v in col)
+                off = r * (1 - t) * 0.35
+                d.ellipse([x - r * t - off, y - r * t - off, x + r * t - off, y + r * t - off], fill=cc)
+            if outlined:
+                d.ellipse([x - r, y - r, x + r, y + r], outline=(20, 20, 20))
+        else:
+            d.ellipse([x - r, y - r, x + r, y + r], fill=col, outline=(20, 20, 20) if outlined else None)
+    if rng.random() < 0.25:  # in plot axes, positions in Å (matplotlib's plot_atoms, abTEM's show_atoms)
+        fig, plt = _figure(rng, w + 80, h + 60)
+        ax = fig.add_subplot(1, 1, 1)
+        ax.imshow(np.asarray(img), extent=(0, w * 0.05, 0, h * 0.05))
+        ax.set_xlabel(str(rng.choice(["x [Å]", "x (Å)", "y [Å]", ""])), fontsize=8)
+        ax.set_ylabel(str(rng.choice(["y [Å]", "z [Å]", "y (Å)", ""])), fontsize=8)
+        ax.tick_params(labelsize=7)
+        fig.tight_layout()
+        return _render(fig)
+    return img
+
+
 # The kinds the classifier is trained on (besides figures_synth's six): graphs that are not line plots, networks and
 # flow charts, fluorescence micrographs. Pictures inside plot axes are NOT trained on: trained as microscopy they made
 # real graphs look like micrographs (dev: graphs typed microscopy); the classifier types them through the picture
@@ -321,6 +454,8 @@ EXTRA: dict[str, tuple[str, Callable[[Rng], Image.Image]]] = {
     "graph_grid": ("graph", graph_grid),
     "network": ("illustration", network_diagram),
     "fluorescence": ("microscopy", fluorescence),
+    # session 9: atomic structure models (ASE / VESTA / matplotlib renderings) were typed microscopy or graph
+    "structure": ("illustration", structure_model),
 }
 IN_AXES: dict[str, tuple[str, Callable[[Rng], Image.Image]]] = {
     "micrograph_in_axes": ("microscopy", picture_in_axes(synth.microscopy)),

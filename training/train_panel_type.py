@@ -27,6 +27,7 @@ import struct
 import time
 import zipfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from PIL import Image, ImageDraw
 
 from matsearch.core.images import to_rgb
 from matsearch.core.settings import Settings
-from matsearch.indexer.figures.panel_type import PANEL_TYPES, features, image_vectors_of
+from matsearch.indexer.figures.panel_type import PANEL_TYPES, STATS_DIM, features, image_vectors_of
 from training import figures_synth as synth
 from training.panel_type_synth import EXTRA
 
@@ -192,8 +193,10 @@ def _typed_figures(splits: list[str]) -> list[tuple[dict[str, Any], list[dict[st
     return [(f, _typed(f["panels"])) for f in figs if f["split"] in splits and _typed(f["panels"])]
 
 
-def real_panels(splits: list[str], n_aug: int, seed: int) -> tuple[list[Image.Image], np.ndarray, list[str]]:
-    """Hand-typed panels of the real dev parts (true boxes) and ``n_aug`` jittered copies of each."""
+def iter_real_panels(splits: list[str], n_aug: int, seed: int, files: list[str]) -> Iterator[tuple[Image.Image, int]]:
+    """(image, type index) of the hand-typed panels of the real dev parts (true boxes) and ``n_aug`` jittered copies of
+    each, one at a time (whole figures jittered up to 1.3x are large: holding them all took > 15 GB); the name of each
+    figure used is appended to ``files``."""
     from bench.eval_real_figures import load
     from bench.real_types.fetch import image_path
 
@@ -201,7 +204,6 @@ def real_panels(splits: list[str], n_aug: int, seed: int) -> tuple[list[Image.Im
         raise SystemExit("held-out parts are never trained on")
     manifest, panels, cache = load()
     rng = np.random.default_rng(seed + 7)
-    images, labels, files = [], [], []
     for name, truth in sorted(panels.items()):
         if manifest[name]["split"] not in splits:
             continue
@@ -209,9 +211,9 @@ def real_panels(splits: list[str], n_aug: int, seed: int) -> tuple[list[Image.Im
         used = False
         for p in _typed(truth):
             crop = fig.crop(tuple(p["bbox"]))
-            for im in [crop] + [jitter(crop, rng) for _ in range(n_aug)]:
-                images.append(im)
-                labels.append(PANEL_TYPES.index(p["type"]))
+            yield crop, PANEL_TYPES.index(p["type"])
+            for _ in range(n_aug):
+                yield jitter(crop, rng), PANEL_TYPES.index(p["type"])
             used = True
         if used:
             files.append(name)
@@ -219,11 +221,37 @@ def real_panels(splits: list[str], n_aug: int, seed: int) -> tuple[list[Image.Im
         fig = to_rgb(Image.open(image_path(f)))
         for p in typed:
             crop = fig.crop(tuple(p["bbox"]))
-            for im in [crop] + [jitter(crop, rng) for _ in range(n_aug)]:
-                images.append(im)
-                labels.append(PANEL_TYPES.index(p["type"]))
+            yield crop, PANEL_TYPES.index(p["type"])
+            for _ in range(n_aug):
+                yield jitter(crop, rng), PANEL_TYPES.index(p["type"])
         files.append(_file_id(f))
-    return images, np.asarray(labels, dtype=int), files
+
+
+def real_panels(splits: list[str], n_aug: int, seed: int) -> tuple[list[Image.Image], np.ndarray, list[str]]:
+    """Hand-typed panels of the real dev parts (true boxes) and ``n_aug`` jittered copies of each (all in memory: see
+    :func:`real_features` for training)."""
+    files: list[str] = []
+    pairs = list(iter_real_panels(splits, n_aug, seed, files))
+    return [im for im, _ in pairs], np.asarray([k for _, k in pairs], dtype=int), files
+
+
+def real_features(
+    splits: list[str], n_aug: int, seed: int, settings: Settings, chunk: int = 128
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """:func:`features` of :func:`iter_real_panels`, computed ``chunk`` images at a time (a multiple of the image
+    encoder's batch size, so every batch, and every vector, is what one call on the whole list gives)."""
+    files: list[str] = []
+    rows, labels, images = [], [], []
+    for im, k in iter_real_panels(splits, n_aug, seed, files):
+        images.append(im)
+        labels.append(k)
+        if len(images) == chunk:
+            rows.append(features(images, image_vectors_of(images, settings)))
+            images = []
+    if images:
+        rows.append(features(images, image_vectors_of(images, settings)))
+    x = np.concatenate(rows) if rows else np.zeros((0, 1280 + STATS_DIM), np.float32)
+    return x, np.asarray(labels, dtype=int), files
 
 
 def save_reproducible(state: dict[str, Any], path: Path) -> None:
@@ -295,16 +323,18 @@ def main(argv: list[str] | None = None) -> None:
         t = time.time()
         tr_img, ytr = make(args.per_class, args.seed, args.extra_per_kind, args.annotated_per_kind)
         te_img, yte = make(args.test_per_class, args.seed + 1000, args.test_per_class // 2)
-        re_img, yre, files = real_panels(splits, args.real_aug, args.seed) if splits else ([], np.zeros(0, int), [])
-        print(f"generated {len(tr_img)}+{len(te_img)} panels, {len(re_img)} real in {time.time() - t:.0f}s", flush=True)
+        print(f"generated {len(tr_img)}+{len(te_img)} panels in {time.time() - t:.0f}s", flush=True)
         t = time.time()
         settings = Settings(image_backend="onnx", onnx_threads=2)  # fixed, so a re-run computes the same features
         xtr = features(tr_img, image_vectors_of(tr_img, settings))
         xte = features(te_img, image_vectors_of(te_img, settings))
-        xre = (
-            features(re_img, image_vectors_of(re_img, settings)) if re_img else np.zeros((0, xtr.shape[1]), np.float32)
+        del tr_img, te_img
+        xre, yre, files = (
+            real_features(splits, args.real_aug, args.seed, settings)
+            if splits
+            else (np.zeros((0, xtr.shape[1]), np.float32), np.zeros(0, int), [])
         )
-        print(f"features in {time.time() - t:.0f}s", flush=True)
+        print(f"features of those and {len(yre)} real panels in {time.time() - t:.0f}s", flush=True)
         if args.features_cache:
             np.savez_compressed(
                 args.features_cache,

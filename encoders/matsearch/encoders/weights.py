@@ -56,12 +56,12 @@ WEIGHTS: dict[str, WeightFile] = {
     "panel-type": WeightFile(
         name="panel-type",
         locate=_shipped("panel_type.pt"),
-        sha256="7db82f104ab55c784e5e5836b3599b5462ce6e3e6f013c9dd7e204c8673f5044",
+        sha256="bff673517effdc98c80d2064cac0503bb8e674c61a11e1f0414acc10b9d09166",
         licence="Apache-2.0",
         source=(
-            "trained here on generated panels and the hand-typed real dev panels (dev/dev4/dev5; the files are listed"
-            " in its meta): python -m training.train_panel_type --per-class 250 --extra-per-kind 120 --real-aug 6"
-            " --seed 0"
+            "trained here on generated panels (session 9: with atomic structure models) and the hand-typed real dev"
+            " panels (dev/dev4/dev5/dev8t; the files are listed in its meta): python -m training.train_panel_type"
+            " --per-class 250 --extra-per-kind 120 --annotated-per-kind 120 --real-aug 6 --seed 0"
         ),
     ),
     "all-minilm-l6-v2": WeightFile(
