@@ -132,3 +132,10 @@ def test_the_reading_goes_on_for_a_hole_or_an_empty_grid_cell() -> None:
     assert layout._holes([a, b, c, _lab("d", 481, 388)]) == set()
     # a row of three is complete
     assert layout._holes([a, b, _lab("c", 900, 38)]) == set()
+
+
+def test_a_row_of_labels_with_room_for_one_more_plot_looks_for_the_next_letter() -> None:
+    a, b = _lab("a", 114, 191), _lab("b", 438, 191)
+    assert layout._holes([a, b], (900, 222)) == {"c"}  # 438 + 324 < 900: a third plot's place
+    assert layout._holes([a, b], (700, 222)) == set()  # the figure ends after "b"'s plot
+    assert layout._holes([a, b]) == set()  # size unknown: nothing assumed

@@ -598,9 +598,11 @@ MORE_READS = 16  # free blobs per further batch
 GAP_BATCHES = 2  # without a caption: further batches read while the label run has a hole (session 9)
 
 
-def _holes(run: Sequence[LabelCandidate]) -> set[str]:
+def _holes(run: Sequence[LabelCandidate], size: tuple[int, int] | None = None) -> set[str]:
     """The letters missing inside a run of plain letters ("a c d" -> {"b"}), and the next letter when the run's
-    labels stand in a grid with an empty cell ("a", "b" over "c": the "d" beside "c" was not read yet)."""
+    labels stand in a grid with an empty cell ("a", "b" over "c": the "d" beside "c" was not read yet) or in one row
+    (column) that the figure continues past the last label by one more step ("a", "b" a plot apart, and room for a
+    third plot on the right; ``size`` = the figure's (width, height))."""
     if not run or any(_family(c.key) != "letter" for c in run):
         return set()
     tol = max(4, int(0.6 * float(np.median([c.height for c in run]))))
@@ -614,6 +616,17 @@ def _holes(run: Sequence[LabelCandidate]) -> set[str]:
         cols = _clusters([c.box[0] for c in held], tol)
         if rows >= 2 and cols >= 2 and rows * cols > len(held) + len(out):
             out.add(chr(ord("a") + orders[-1] + 1))
+    if size is not None and len(held) >= 2 and not out and last < 25:
+        tol = max(4, int(0.6 * float(np.median([c.height for c in held]))))
+        for axis in (0, 1):  # x: one row of labels, y: one column
+            other = 1 - axis
+            if _clusters([c.box[other] for c in held], tol) != 1:
+                continue
+            pos = sorted(c.box[axis] for c in held)
+            steps = [b - a for a, b in zip(pos, pos[1:], strict=False)]
+            step = float(np.median(steps))
+            if step > 4 * tol and max(steps) <= 1.3 * min(steps) and size[axis] - pos[-1] >= 0.9 * step:
+                out.add(chr(ord("a") + last + 1))
     return out
 
 
@@ -744,6 +757,7 @@ def read_candidates(
         return out
     run = _sequence(_per_key([c for c in out if c.score >= 0.5])) if not want else []
     seq, stale = len(run), 0
+    size = (gray.shape[1], gray.shape[0])
     for start in range(first, len(boxes), MORE_READS):
         n0 = len(out)
         read_free(boxes[start : start + MORE_READS])
@@ -754,14 +768,14 @@ def read_candidates(
         if stale:
             # reading on for a hole in the run: only the missing letters are kept (every other read of these batches,
             # words and ticks, would pull the label-height median down and drop the real labels as outliers)
-            holes = _holes(run)
+            holes = _holes(run, size)
             out[n0:] = [c for c in out[n0:] if c.key in holes]
         now = _sequence(_per_key([c for c in out if c.score >= 0.5]))
         if len(now) <= seq:
             # a run with a hole ("a c d e g h": b and f printed beside text that lowers their prior) is read on for
             # GAP_BATCHES more batches before giving up; a run without one stops at once
             stale += 1
-            if stale > (GAP_BATCHES if _holes(run) else 0):
+            if stale > (GAP_BATCHES if _holes(run, size) else 0):
                 break
             continue
         run, seq, stale = now, len(now), 0
