@@ -13,6 +13,9 @@ corners, inside the axes); split fixed 2026-12-01 17:50 UTC before tuning: seeds
 Session 6: irregular plot grids (``bench.irregular_grids``: rows of 1-3 plots of different widths, so one row's
 gutters run on into the next row's plots); split fixed 2026-12-01 21:50 UTC before any run on them: seeds
 400000-400039 dev ("dev_irregular"), 500000-500039 held-out ("heldout_irregular").
+Session 10: letters that are not panel labels (``bench.false_labels``: markers and element symbols inside pictures,
+unlettered or lettered, with captions that name some of them); split fixed 2026-12-03 06:45 UTC before any run of
+the split on them: seeds 600000-600059 dev ("dev_false"), 700000-700059 held-out ("heldout_false").
 Synthetic: a check of the layout methods at scale, not the headline (the real sets in bench/real_figures are).
 """
 
@@ -27,6 +30,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from bench.eval_figures import Tally
+from bench.false_labels import false_labels
 from bench.irregular_grids import irregular_grid
 from bench.titled_grids import titled_grid
 from training import figures_synth as synth
@@ -116,6 +120,8 @@ def graphgrid(rng: np.random.Generator) -> tuple[Image.Image, str, list[dict[str
 
 def make(seed: int) -> tuple[str, Image.Image, str, list[dict[str, Any]]]:
     rng = np.random.default_rng(seed)
+    if seed >= 600000:  # session 10: letters that are not panel labels (markers, element symbols), bench.false_labels
+        return false_labels(rng)
     if seed >= 400000:  # session 6: irregular plot grids (rows of different plot widths)
         fig, cap, truths = irregular_grid(rng)
         return "irregular", fig, cap, truths
@@ -136,6 +142,8 @@ PARTS = {
     "heldout_grids": range(300000, 300080),
     "dev_irregular": range(400000, 400040),
     "heldout_irregular": range(500000, 500040),
+    "dev_false": range(600000, 600060),
+    "heldout_false": range(700000, 700060),
 }
 RESULTS = Path(__file__).resolve().parent / "results/eval_hard_layouts.json"
 
