@@ -312,30 +312,41 @@ def run_tier(
         mix_x.extend(xs)
         mix_y.extend(ys)
 
-    for e in cal_in:
-        hits = query(_make_query([e], peaks, rng, dist), 0.0, timed=False)
-        add_mix(hits, {e.id})
-        in_hits.append(hits[0] if hits else None)
-        cal_feats["in"].append({"truth": e.id, "hits": _compact(hits)})
-        if hits:
-            feats.append(hit_features(hits[0]))
-            margin_rows.append(hit_margin(hits[0]))
-            labels.append(float(hits[0]["payload"]["structure_id"] == e.id))
+    # --calib-draws: the calibration queries again with other distortions (same structures, own streams): a model
+    # fitted on several draws, and its threshold checked on each, shifts less with the draw (docs/xrd.md, session 10)
+    draws = [int(x) for x in str(getattr(args, "calib_draws", "0")).split(",")]
+    cal_in_rows: list[Any] = []  # (draw, structure) of every in-library calibration row, in order
     out_hits = []
-    for _rep in range(args.calib_out_reps):
-        for e in cal_out:
-            data = _make_query([e], peaks, rng, dist)
-            hits = query(data, 0.0, timed=False)
-            add_mix(hits, set())
-            out_hits.append(hits[0] if hits else None)
-            row: dict[str, Any] = {"truth": e.id, "hits": _compact(hits)}
-            if args.dump_features and args.oracle:
-                row["oracle"] = _oracle(data, e, peaks)
-            cal_feats["out"].append(row)
+    out_draw: list[int] = []
+    for draw in draws:
+        qrng = rng if draw == 0 else np.random.default_rng([args.seed, 1000 * (tier == "harsh") + 1, draw])
+        for e in cal_in:
+            hits = query(_make_query([e], peaks, qrng, dist), 0.0, timed=False)
+            if draw == 0:
+                add_mix(hits, {e.id})
+            in_hits.append(hits[0] if hits else None)
+            cal_in_rows.append((draw, e))
+            cal_feats["in"].append({"truth": e.id, "draw": draw, "hits": _compact(hits)})
             if hits:
                 feats.append(hit_features(hits[0]))
                 margin_rows.append(hit_margin(hits[0]))
-                labels.append(0.0)
+                labels.append(float(hits[0]["payload"]["structure_id"] == e.id))
+        for _rep in range(args.calib_out_reps):
+            for e in cal_out:
+                data = _make_query([e], peaks, qrng, dist)
+                hits = query(data, 0.0, timed=False)
+                if draw == 0:
+                    add_mix(hits, set())
+                out_hits.append(hits[0] if hits else None)
+                out_draw.append(draw)
+                row: dict[str, Any] = {"truth": e.id, "draw": draw, "hits": _compact(hits)}
+                if args.dump_features and args.oracle:
+                    row["oracle"] = _oracle(data, e, peaks)
+                cal_feats["out"].append(row)
+                if hits:
+                    feats.append(hit_features(hits[0]))
+                    margin_rows.append(hit_margin(hits[0]))
+                    labels.append(0.0)
     # measured-looking 2–3-phase mixtures of calibration structures, a third with an absent (left-out) component:
     # the phases the search judges beside others, right or wrong, for the mixture-phase model
     mrng = np.random.default_rng(args.seed + 31)
@@ -405,6 +416,25 @@ def run_tier(
         }
         print(f"[{tier}] final model: {json.dumps(calibrated['final_model'])}", flush=True)
 
+    if args.calibrate_joint and feats:
+        # every feature refitted together with the competitor margin (taken in the single-phase model's logits,
+        # which keeps ranking the candidates), pooled over the calibration draws: xrd_phase.FINAL_COEF
+        from matsearch.search import xrd_phase as xp
+
+        signs = np.r_[np.asarray(xp.CONF_SIGNS, dtype=np.float64), 1.0, 1.0]
+        xm = np.c_[np.asarray(feats), np.minimum(np.asarray(margin_rows), xp.MARGIN_CAP), with_el]
+        coef, bias = fit_logistic(xm, np.asarray(labels), signs=signs)
+        xp.FINAL_COEF, xp.FINAL_BIAS, xp.FINAL_ELEMENTS_PRIOR_LOGIT = coef[:-1], bias, float(coef[-1])
+        calibrated["final_model"] = {
+            "joint": True,
+            "coef": [round(float(c), 4) for c in xp.FINAL_COEF],
+            "final_bias": round(float(xp.FINAL_BIAS), 4),
+            "elements_prior_logit": round(float(xp.FINAL_ELEMENTS_PRIOR_LOGIT), 4),
+            "margin_twin_sim": xp.MARGIN_TWIN_SIM,
+            "rows": len(labels),
+        }
+        print(f"[{tier}] final model (joint): {json.dumps(calibrated['final_model'])}", flush=True)
+
     def conf_of(h: Any) -> float:
         from matsearch.search import xrd_phase as xp
 
@@ -416,12 +446,15 @@ def run_tier(
     ic = np.asarray(
         [
             conf_of(h) if h is not None and h["payload"]["structure_id"] == e.id else 0.0
-            for h, e in zip(in_hits, cal_in, strict=True)
+            for h, (_, e) in zip(in_hits, cal_in_rows, strict=True)
         ]
     )
     oc = np.asarray([conf_of(h) for h in out_hits])
     correct = np.asarray(
-        [h is not None and h["payload"]["structure_id"] == e.id for h, e in zip(in_hits, cal_in, strict=True)],
+        [
+            h is not None and h["payload"]["structure_id"] == e.id
+            for h, (_, e) in zip(in_hits, cal_in_rows, strict=True)
+        ],
         dtype=bool,
     )
     # the top hit's confidence whatever it is: below the threshold the query abstains — the test's "false abstain"
@@ -430,13 +463,15 @@ def run_tier(
     tc = np.asarray([conf_of(h) for h in in_hits])
     if threshold_fixed is not None:
         threshold, source = threshold_fixed, "given"
-    elif (args.calibrate or args.calibrate_margin) and args.cal_count_all:
+    elif (args.calibrate or args.calibrate_margin or args.calibrate_joint) and args.cal_count_all:
         # largest threshold whose abstains on in-library queries (as the test counts them: wrong top hits below
-        # the threshold too) stay within the budget
+        # the threshold too) stay within the budget — on every calibration draw
         cands_t = np.unique(np.round(np.concatenate([tc, [0.0]]) - 1e-6, 6))
-        ok = [t for t in cands_t if np.mean(tc < t) <= args.cal_false_abstain]
-        threshold, source = float(max(ok)), f"calibrated: ≤ {args.cal_false_abstain:.0%} of in-library abstain"
-    elif args.calibrate or args.calibrate_margin:
+        in_draw = np.asarray([d for d, _ in cal_in_rows])
+        ok = [t for t in cands_t if max(np.mean(tc[in_draw == d] < t) for d in draws) <= args.cal_false_abstain]
+        threshold = float(max(ok))
+        source = f"calibrated: ≤ {args.cal_false_abstain:.1%} of in-library abstain on each of {len(draws)} draw(s)"
+    elif args.calibrate or args.calibrate_margin or args.calibrate_joint:
         # largest threshold whose false rejects (right top hits below it) stay within the budget; the test's
         # "false abstain" also counts wrong top hits below the threshold, so it runs above this budget
         cands_t = np.unique(np.round(np.concatenate([ic[correct], [0.0]]) - 1e-6, 6))
@@ -451,8 +486,21 @@ def run_tier(
         flush=True,
     )
 
+    in_draw_a = np.asarray([d for d, _ in cal_in_rows])
+    out_draw_a = np.asarray(out_draw)
+    per_draw = {}
+    for d in draws:
+        sel, osel = in_draw_a == d, out_draw_a == d
+        per_draw[str(d)] = {
+            "false_abstain": float(np.mean(tc[sel] < threshold)),
+            "right_rejected": float(np.mean(correct[sel] & (ic[sel] < threshold))),
+            "wrong_accepted": float(np.mean(~correct[sel] & (tc[sel] >= threshold))),
+            "left_out_abstained": float(np.mean(oc[osel] < threshold)) if osel.any() else float("nan"),
+        }
+        if len(draws) > 1:
+            print(f"[{tier}]   calibration draw {d}: {json.dumps(per_draw[str(d)])}", flush=True)
     if args.calib_only:
-        return {"threshold": threshold, "calibration_only": True}
+        return {"threshold": threshold, "calibration_only": True, "calibration_draws": per_draw}
     # ---- test --------------------------------------------------------------------------------------------------
     test_seed = args.seed if args.test_seed is None else args.test_seed  # another draw of the test queries
     rng = np.random.default_rng(test_seed + 1000 * (tier == "harsh"))
@@ -633,6 +681,24 @@ def main(argv: list[str] | None = None) -> int:
         help="fit the final model (features + competitor margin, xrd_phase.FINAL_COEF) on the calibration split",
     )
     ap.add_argument(
+        "--calibrate-joint",
+        action="store_true",
+        help="fit the final model jointly (every feature + the competitor margin + elements, xrd_phase.FINAL_COEF), "
+        "pooled over --calib-draws",
+    )
+    ap.add_argument(
+        "--calib-draws",
+        default="0",
+        help="comma-separated calibration draws (0 = the usual one; others: the same calibration structures with "
+        "other distortions); with --cal-count-all the threshold keeps the budget on every draw",
+    )
+    ap.add_argument(
+        "--margin-twin-sim",
+        type=float,
+        default=None,
+        help="the competitor margin's twin line (xrd_phase.MARGIN_TWIN_SIM) for this process",
+    )
+    ap.add_argument(
         "--base-model",
         action="store_true",
         help="report the single-phase model alone (final model = CONF_COEF, margin weight 0; shipped since session 8)",
@@ -699,6 +765,10 @@ def main(argv: list[str] | None = None) -> int:
         colls.COLLECTIONS["xrd"] = dataclasses.replace(spec, vectors=(vec,))
         colls.VECTOR_ENCODERS[("xrd", "xrd")] = args.encoder
     main_settings = get_settings() if args.data_dir is None else Settings(data_dir=args.data_dir)
+    if args.margin_twin_sim is not None:
+        from matsearch.search import xrd_phase as xp
+
+        xp.MARGIN_TWIN_SIM = args.margin_twin_sim
     if args.base_model:
         from matsearch.search import xrd_phase as xp
 

@@ -53,7 +53,11 @@ LIST_MIN_CONFIDENCE = 0.05  # further (non-phase) candidates listed after the id
 FEW_PEAKS = 12  # patterns with at most this many (non-Kα2) peaks also get peak-index candidates at once
 CANDIDATES = 20  # per vector query (3 strain variants, so up to 60 candidates; xrd-cnn recall@20 ≈ 0.99–1.0)
 _ALL_ELEMENTS: list[str] | None = None
-_HIDDEN_PAYLOAD = ("peaks",)
+_HIDDEN_PAYLOAD = ("peaks", "twin_group")
+# A hit with library twins at least this similar (the twin table, ``indexer.xrd.twins``) is one of an isostructural
+# group: the pattern cannot tell the members apart, so the answer names the group, not one confident phase
+GROUP_SIM = 0.95
+GROUP_LISTED = 10
 
 
 def _all_elements() -> list[str]:
@@ -638,7 +642,8 @@ def search_spectrum(
     # each phase's competitor margin (the best different-pattern candidate that explains the same peaks; its
     # near-identical twins form its group and do not count against it, xp.Margins) is reported as fom.margin; the
     # shipped final confidence gives it weight 0 (xp.FINAL_* = the single-phase model, docs/xrd.md, session 8)
-    margins = xp.Margins(conf, fits.credit, base_w, models)
+    tables = [_twin_map(h.payload) for h in cands]
+    margins = xp.Margins(conf, fits.credit, base_w, models, tables, [h.id for h in cands])
     el_given = bool(opts.elements)
     base_final = xp.final_is_base()  # margin weight 0 (shipped): margins only for the listed hits' fom.margin
 
@@ -713,6 +718,7 @@ def search_spectrum(
         payload = {k: v for k, v in h.payload.items() if k not in _HIDDEN_PAYLOAD}
         ex = _explained_mask(query, fits.credit[i])
         margin, twins = margins.get(i)
+        group = _group(h.payload)
         near = fits.nearest[i]
         labels = [c.hkl[j] if 0 <= j < len(c.hkl) else "" for j in near.tolist()]
         for q in range(npk):  # Kα2 satellites take their parent's label
@@ -779,6 +785,7 @@ def search_spectrum(
                     "explained_height": round(float(fits.explained_height[i]), 4),
                     "strong_unexplained": round(float(fits.strong_unexplained[i]), 4),
                     "margin": round(float(margin), 4),
+                    **({"group_size": int(group["size"])} if group is not None else {}),
                     **({"own": _own_terms(own_fits[i])} if i in own_fits else {}),
                 },
                 "twins": [
@@ -789,6 +796,7 @@ def search_spectrum(
                     }
                     for j in twins[:TWINS_LISTED]
                 ],
+                **({"group": group} if group is not None else {}),
                 "reflections": reflections,
                 "explained_peaks": _peak_items(query, ex, labels),
                 "unexplained_peaks": _peak_items(query, ~ex),
@@ -840,6 +848,34 @@ def search_spectrum(
         "wavelength": query.wavelength,
         "wavelength_source": query.wavelength_source,
         "format": query.format,
+    }
+
+
+def _twin_map(payload: dict[str, Any]) -> dict[str, float] | None:
+    """A phase's library twins from the twin table in its payload: {point id: similarity}; None when the library was
+    built without one (the search then compares the candidates' patterns itself)."""
+    tg = payload.get("twin_group")
+    if not isinstance(tg, dict):
+        return None
+    return {str(t[0]): float(t[4]) for t in tg.get("twins", [])}
+
+
+def _group(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """The hit's isostructural group from the library's twin table: its members (the library phases whose patterns
+    are near-identical to its own, similarity ≥ GROUP_SIM, most similar first) and how the hit reads — ``"phase"``
+    when it has none, ``"isostructural group"`` when the pattern cannot tell it from them (with the user's elements
+    most members drop out of the candidates, not out of the group). None without a twin table."""
+    tg = payload.get("twin_group")
+    if not isinstance(tg, dict):
+        return None
+    members = [t for t in tg.get("twins", []) if float(t[4]) >= GROUP_SIM]
+    return {
+        "size": 1 + len(members),
+        "identification": "isostructural group" if members else "phase",
+        "members": [
+            {"structure_id": t[1], "formula": t[2], "spacegroup_symbol": t[3], "similarity": round(float(t[4]), 3)}
+            for t in members[:GROUP_LISTED]
+        ],
     }
 
 

@@ -931,6 +931,8 @@ _PROFILE_LN_D = np.arange(np.log(0.8), np.log(15.0), PROFILE_STEP)
 PROFILE_SIGMA = 1.5  # profile bins (0.15 % in d)
 TWIN_MAX_SHIFT = 30  # profile bins (±3 % in d: what the strain refinement can absorb)
 TWIN_SIM = 0.95
+# the margin's grouping line: candidates at least this similar do not count against each other (session 10)
+MARGIN_TWIN_SIM = 0.95
 MARGIN_OVERLAP = 0.5
 MARGIN_CAP = 8.0
 # Shipped: the single-phase model alone (margin weight 0), session 7's confidence. Session 8 fitted the margin on the
@@ -977,11 +979,22 @@ class Margins:
     the same measured peaks (≥ MARGIN_OVERLAP of the peak weight either of the two explains is shared), and its
     twins (near-identical patterns among the candidates, best first)."""
 
-    def __init__(self, conf: np.ndarray, credit: np.ndarray, weight: np.ndarray, models: list[Candidate]) -> None:
+    def __init__(
+        self,
+        conf: np.ndarray,
+        credit: np.ndarray,
+        weight: np.ndarray,
+        models: list[Candidate],
+        tables: list[dict[str, float] | None] | None = None,
+        ids: list[str] | None = None,
+    ) -> None:
         self.z = _logit(conf)
         self.credit = credit
         self.weight = weight
         self.models = models
+        # the library's twin table (``indexer.xrd.twins``) per candidate: {point id: similarity}, None without one
+        self.tables = tables
+        self.ids = ids
         self.order = np.argsort(-self.z, kind="stable")
         self._done: dict[int, tuple[float, list[int]]] = {}
 
@@ -1006,11 +1019,20 @@ class Margins:
             tot_j = float((self.credit[j] * self.weight).sum())
             if shared < MARGIN_OVERLAP * max(min(tot, tot_j), 1e-12):
                 continue
-            if pattern_similarity(self.models[i], self.models[j]) >= TWIN_SIM:
+            if self.twins(i, j):
                 twins.append(j)
                 continue
             return gap, twins
         return MARGIN_CAP, twins
+
+    def twins(self, i: int, j: int) -> bool:
+        """Whether candidates i and j are twins (similarity ≥ MARGIN_TWIN_SIM): from the library's twin table when
+        both have one (the same similarity, computed at build time), else computed here."""
+        if self.tables is not None and self.ids is not None:
+            ti, tj = self.tables[i], self.tables[j]
+            if ti is not None and tj is not None:
+                return max(ti.get(self.ids[j], 0.0), tj.get(self.ids[i], 0.0)) >= MARGIN_TWIN_SIM
+        return pattern_similarity(self.models[i], self.models[j]) >= MARGIN_TWIN_SIM
 
 
 def final_is_base() -> bool:

@@ -163,8 +163,10 @@ def ingest_entries(
     force: bool = False,
     batch_size: int = 256,
     on_progress: Callable[[int], None] | None = None,
+    twins: bool = True,
 ) -> IngestReport:
-    """Simulate, encode and upsert ``entries`` into the ``xrd`` collection (idempotent)."""
+    """Simulate, encode and upsert ``entries`` into the ``xrd`` collection (idempotent); ``twins``: then bring the
+    collection's twin table (``twins.update_twins``) up to date."""
     from tqdm import tqdm
 
     ctx.ensure_collection(COLLECTION)
@@ -218,14 +220,25 @@ def ingest_entries(
     report.new_points = len([i for i in ids if i not in existing])
     report.ids = ids if len(ids) <= 1000 else []
     report.count = ctx.store.count(COLLECTION)
+    if twins:
+        _update_twins(ctx, progress)
     return report
 
 
+def _update_twins(ctx: IngestContext, progress: bool) -> None:
+    from matsearch.indexer.xrd.twins import update_twins
+
+    update_twins(ctx.store, (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else None)
+
+
 def build_xrd(ctx: IngestContext, library: StructureLibrary, options: BuildOptions) -> IngestReport:
-    report = ingest_entries(ctx, list(library), workers=options.workers, progress=options.progress, force=options.force)
+    report = ingest_entries(
+        ctx, list(library), workers=options.workers, progress=options.progress, force=options.force, twins=False
+    )
     if options.limit is None:  # a full build: the collection's library part is exactly this library
         report.stale_deleted = drop_stale(ctx, library, options.sources)
         report.count = ctx.store.count(COLLECTION)
+    _update_twins(ctx, options.progress)  # over what the collection now holds (removed phases leave their groups)
     ctx.store.optimize(COLLECTION)
     return report
 

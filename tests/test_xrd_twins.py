@@ -1,0 +1,111 @@
+"""The library's twin table (session 10): near-identical library patterns found at build time, stored in the payloads,
+used by the competitor margin and reported with every hit as its isostructural group."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from matsearch.core.settings import Settings
+from matsearch.encoders.xrd_pattern import Pattern
+from matsearch.indexer.context import BuildOptions
+from matsearch.indexer.structures import load_library
+from matsearch.indexer.xrd import twins
+from matsearch.indexer.xrd.build import COLLECTION, build_xrd, simulate_entries
+from matsearch.search import spectra as xsearch
+from matsearch.search import xrd_phase as xp
+from matsearch.server.service import Service
+
+
+def _payload(d: np.ndarray, inten: np.ndarray, sid: str) -> dict[str, Any]:
+    return {"structure_id": sid, "formula": sid, "peaks": {"d": d.tolist(), "intensity": inten.tolist()}}
+
+
+def _random_library(n: int, twins_of: int, seed: int = 0) -> dict[str, dict[str, Any]]:
+    rng = np.random.default_rng(seed)
+    out: dict[str, dict[str, Any]] = {}
+    for k in range(n):
+        m = int(rng.integers(4, 40))
+        d = np.sort(rng.uniform(1.0, 8.0, m))[::-1]
+        out[f"p{k}"] = _payload(d, rng.uniform(1, 100, m), f"p{k}")
+    for k in range(twins_of):  # isostructural twins: the same lines, a 0.5–2.5 % other cell, other intensities
+        src = out[f"p{k}"]["peaks"]
+        d = np.asarray(src["d"]) * (1 + rng.uniform(0.005, 0.025))
+        inten = np.asarray(src["intensity"]) * rng.uniform(0.6, 1.4, d.size)
+        out[f"t{k}"] = _payload(d, inten, f"t{k}")
+    return out
+
+
+def test_twin_table_is_the_search_similarity_and_the_coarse_pass_misses_no_pair() -> None:
+    payloads = _random_library(160, 25)
+    table, checked = twins.twin_table(payloads)
+    ids = list(payloads)
+    cands = {i: xp.candidate_from_payload(payloads[i]) for i in ids}
+    # brute force: every pair at or above the table's line, by the search's own pattern_similarity
+    expected = set()
+    for a in range(len(ids)):
+        for b in range(a + 1, len(ids)):
+            if xp.pattern_similarity(cands[ids[a]], cands[ids[b]]) >= twins.TABLE_MIN:
+                expected.add((ids[a], ids[b]))
+    found = {(a, b) for a in table for b, _ in table[a] if ids.index(a) < ids.index(b)}
+    assert found == expected and len(expected) >= 20
+    assert checked < len(ids) * (len(ids) - 1) // 2 / 4  # the coarse pass correlates a small share of the pairs
+    sims = dict(table["p0"])
+    assert abs(sims["t0"] - xp.pattern_similarity(cands["p0"], cands["t0"])) < 1e-5
+    assert ("p0", sims["t0"]) in table["t0"]  # both ways
+
+
+def _margins(tables: list[dict[str, float] | None] | None) -> xp.Margins:
+    # two candidates that explain the same peaks with different patterns: a confident one and one 2 logits below
+    c1 = xp.candidate_from_payload(_payload(np.array([3.0, 2.0]), np.array([100.0, 50.0]), "a"))
+    c2 = xp.candidate_from_payload(_payload(np.array([2.5, 1.5]), np.array([100.0, 50.0]), "b"))
+    conf = 1.0 / (1.0 + np.exp(-np.array([3.0, 1.0])))
+    credit = np.ones((2, 4))
+    return xp.Margins(conf, credit, np.ones(4), [c1, c2], tables, ["a", "b"])
+
+
+def test_margin_groups_by_the_library_twin_table_when_there_is_one() -> None:
+    assert abs(_margins(None).get(0)[0] - 2.0) < 1e-9  # no table: the patterns differ, so b is a competitor
+    as_twins: list[dict[str, float] | None] = [{"b": 0.97}, {"a": 0.97}]
+    margin, group = _margins(as_twins).get(0)
+    assert margin == xp.MARGIN_CAP and group == [1]  # the table says twins: b does not count against a
+    apart: list[dict[str, float] | None] = [{}, {}]
+    assert abs(_margins(apart).get(0)[0] - 2.0) < 1e-9
+
+
+def _ag_pattern(peaks: Any) -> Pattern:
+    x = np.arange(10.0, 90.0, 0.02)
+    y = np.full(x.size, 20.0)
+    for t, i in zip(peaks.two_theta, peaks.intensity, strict=True):
+        y += 1000.0 * i / 100.0 * np.exp(-0.5 * ((x - t) / 0.05) ** 2)
+    return Pattern(two_theta=x, intensity=y, wavelength=1.54056, name="ag.xy")
+
+
+def test_build_stores_the_twin_table_and_a_hit_reports_its_isostructural_group(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    lib = load_library(("ase",), cache_dir=settings.data_dir / "cache")
+    ids = ["ase-Ag", "ase-Au", "ase-Cu", "ase-Si", "ase-Fe", "ase-Mg"]
+    opts = BuildOptions(workers=1, progress=False, sources=("ase",))
+    service = Service(settings)
+    try:
+        build_xrd(service, lib.subset(ids), opts)
+        recs = {r.payload["structure_id"]: r for r in service.store.scroll(COLLECTION, limit=100)[0]}
+        ag = recs["ase-Ag"].payload[twins.PAYLOAD_KEY]["twins"]
+        assert [t[1] for t in ag if t[4] >= xsearch.GROUP_SIM] == ["ase-Au"]  # fcc, a within 0.3 %
+        assert recs["ase-Si"].payload[twins.PAYLOAD_KEY]["twins"] == []
+        assert twins.update_twins(service.store).updated == 0  # nothing changed: nothing written
+        peaks, _ = simulate_entries([lib.get("ase-Ag")], settings.data_dir, workers=1, progress=False)
+        encoder = service.encoder("xrd-cnn")
+        out = xsearch.search_spectrum(service.store, encoder, _ag_pattern(peaks["ase-Ag"]))
+        top = out["hits"][0]
+        assert top["payload"]["formula"] in ("Ag", "Au") and "twin_group" not in top["payload"]
+        assert top["group"]["identification"] == "isostructural group" and top["group"]["size"] == 2
+        assert top["fom"]["group_size"] == 2
+        # Au leaves the library: Ag's group is itself alone again (the full build rewrites the table)
+        build_xrd(service, lib.subset([i for i in ids if i != "ase-Au"]), opts)
+        recs = {r.payload["structure_id"]: r for r in service.store.scroll(COLLECTION, limit=100)[0]}
+        assert "ase-Au" not in recs and recs["ase-Ag"].payload[twins.PAYLOAD_KEY]["twins"] == []
+    finally:
+        service.close()
