@@ -95,8 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-real", action="store_true", help="skip the real micrographs")
     ap.add_argument(
         "--real-parts",
-        default="dev,heldout,dev9,heldout9",
-        help="comma-separated real parts to run (manifest.json: dev, heldout; manifest9.json: dev9, heldout9)",
+        default="dev,heldout,dev9,heldout9,dev10,heldout10",
+        help="comma-separated real parts to run (manifest.json: dev, heldout; manifest9.json: dev9, heldout9; "
+        "manifest10.json: dev10, heldout10)",
     )
     ap.add_argument("--quick", action="store_true", help="150 held-out structures, held-out gallery")
     ap.add_argument("--seed", type=int, default=12345)
@@ -361,16 +362,19 @@ def eval_real(
             continue
         rows += _real_rows(man, paths, run_known, run_unknown, g_formula, g_struct, sids, by_id, thr, parts, zones)
     summary: dict[str, Any] = {"crops": rows}
-    for part in ("dev", "heldout", "dev9", "heldout9"):
-        pos = [r for r in rows if r["split"] == part and r["expected"]]
+    for part in ("dev", "heldout", "dev9", "heldout9", "dev10", "heldout10"):
+        every = [r for r in rows if r["split"] == part and r["expected"]]
+        pos = [r for r in every if r["nm_per_px"] is not None]  # pixel size known: the known-size rows
         neg = [r for r in rows if r["split"] == part and not r["expected"]]
-        if not pos and not neg:
+        if not every and not neg:
             continue
         ranks = [r["rank"] if r["rank"] else 10**6 for r in pos]
         summary[part] = summarize(ranks) | {
-            "top5_unknown_px": round(float(np.mean([(r["rank_unknown_px"] or 10**6) <= 5 for r in pos])), 4)
-            if pos
+            # every crop with an expected structure, also those whose pixel size nobody knows
+            "top5_unknown_px": round(float(np.mean([(r["rank_unknown_px"] or 10**6) <= 5 for r in every])), 4)
+            if every
             else None,
+            "unknown_px_queries": len(every),
             "absent_abstained": round(float(np.mean([not r["absent_answered"] for r in pos])), 4) if pos else None,
             "in_library_false_abstain": round(float(np.mean([not r["answered"] for r in pos])), 4) if pos else None,
             "negatives_abstained": f"{sum(not r['answered'] for r in neg)}/{len(neg)}",
@@ -408,25 +412,45 @@ def _real_rows(
             print(f"  real {im['file']}: not fetched (optional), skipped", flush=True)
             continue
         path = paths[im["file"]]
-        if path.suffix.lower() in (".jpg", ".jpeg", ".png"):  # a published figure panel: pixel size from its bar
+        nm_file: float | None
+        if im.get("array"):  # a plain array in an HDF5 file (no microscope metadata); pixel size from the manifest
+            import h5py
+
+            with h5py.File(path, "r") as h5:
+                figure = np.asarray(h5[im["array"]["dataset"]][tuple(im["array"]["index"])], dtype=np.float32)
+            nm_file = None if im["nm_per_px"] is None else float(im["nm_per_px"])
+            source = "unknown (only the unknown-pixel-size path is run)" if nm_file is None else "manifest"
+        elif path.suffix.lower() in (".jpg", ".jpeg", ".png"):  # a published figure panel: pixel size from its bar
             with Image.open(path) as pim:
                 figure = np.asarray(pim.convert("L"), dtype=np.float32)
-            nm_file: float | None = float(im["nm_per_px"])
+            nm_file = float(im["nm_per_px"])
             source = "scale bar (manifest)"
         else:
             mg = read_micrograph(path.read_bytes(), path.name, settings)
             figure = mg.data
             nm_file = mg.nm_per_px if im["nm_per_px"] == "file" else float(im["nm_per_px"])
             source = "file metadata" if im["nm_per_px"] == "file" else "manifest (file has no unit)"
-        if nm_file is None:
+        if nm_file is None and im["nm_per_px"] is not None:
             raise SystemExit(f"{im['file']}: no pixel size in the file or the manifest")
-        nm = float(nm_file)
+        nm = None if nm_file is None else float(nm_file)
         for crop in im["crops"]:
             if parts is not None and crop["split"] not in parts:
                 continue
             r0, r1, c0, c1 = crop["box"]
             arr = figure[r0:r1, c0:c1]
             formula = im["formula"]
+            if nm is None:  # nobody knows the pixel size: the unknown-pixel-size path only
+                rows.append(
+                    _unknown_only_row(im, crop, arr, run_unknown, g_struct, sids, by_id, s_formula, source, thr)
+                )
+                if not crop["split"].startswith("heldout"):
+                    r = rows[-1]
+                    print(
+                        f"  real {im['file']} {crop['box']} {crop['split']} (pixel size unknown): rank "
+                        f"{r['rank_unknown_px']} estimate {r['unknown_px_estimate_nm']} nm/px top {r['top5'][:3]}",
+                        flush=True,
+                    )
+                continue
             out = run_known(arr, 10.0 * nm)
             best = ranks_by_structure(out["score"], g_struct, len(sids))
             order = np.argsort(-best)
@@ -472,6 +496,54 @@ def _real_rows(
                     flush=True,
                 )
     return rows
+
+
+def _unknown_px(u: dict[str, Any], g_struct: np.ndarray, sids: list[str], s_formula: np.ndarray, formula: str) -> Any:
+    """Unknown pixel size: (rank of ``formula``, the top structure's pixel-size estimate in nm/px, structure order)."""
+    bu = ranks_by_structure(u["score"], g_struct, len(sids))
+    ou = np.argsort(-bu)
+    hu = [k for k, i in enumerate(ou) if s_formula[i] == formula]
+    ti = int(ou[0])
+    cand_pos = np.nonzero(g_struct[u["cand"]] == ti)[0]
+    est = None
+    if len(cand_pos):
+        k = cand_pos[np.argmax(u["sc"].score[cand_pos])]
+        sc = float(u["sc"].scale[k])
+        est = round(sc * u["factor"] / 10.0, 6) if np.isfinite(sc) else None
+    return (hu[0] + 1 if hu else None), est, ou, bu
+
+
+def _unknown_only_row(
+    im: dict[str, Any],
+    crop: dict[str, Any],
+    arr: np.ndarray,
+    run_unknown: Any,
+    g_struct: np.ndarray,
+    sids: list[str],
+    by_id: Any,
+    s_formula: np.ndarray,
+    source: str,
+    thr: float,
+) -> dict[str, Any]:
+    """A crop whose pixel size nobody knows (manifest ``nm_per_px`` null): only ``rank_unknown_px`` is measured."""
+    u = run_unknown(arr)
+    rank_u, est, ou, bu = _unknown_px(u, g_struct, sids, s_formula, im["formula"])
+    top = [(by_id[sids[i]].payload().get("formula"), round(float(bu[i]), 3)) for i in ou[:5]]
+    return {
+        "file": im["file"],
+        "box": crop["box"],
+        "split": crop["split"],
+        "expected": im["formula"],
+        "nm_per_px": None,
+        "pixel_size_source": source,
+        "absent_from_library": im.get("absent_from_library"),
+        "top5": top,
+        "answered": bool(np.max(u["abstain"]) >= thr),
+        "measured_lattice": u["qf"].cell.to_payload() if u["qf"].cell is not None else None,
+        "rank": None,
+        "rank_unknown_px": rank_u,
+        "unknown_px_estimate_nm": est,
+    }
 
 
 def _diagnose(

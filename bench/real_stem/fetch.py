@@ -5,8 +5,9 @@ sdists (their example / test data) and ``apt-get download python3-hyperspy`` (De
 checked against the SHA-256 in the manifest. Sources of kind ``shared`` are optional: a figure of the shared real
 data beside the clone (``../shared/data/...``, as the figure evals read it), copied when it is there. Sources of kind
 ``committed`` are redistributable (CC BY) files already in the repository (path relative to the repository root):
-read in place, nothing is copied. ``manifest9.json`` (session 9) lists the newer images beside ``manifest.json``;
-``MANIFESTS`` holds both, and every function takes the manifest to use.
+read in place, nothing is copied. ``manifest9.json`` (session 9) and ``manifest10.json`` (session 10: tk_r_em 1.0.4's
+test data, a ~190 MB sdist) list the newer images beside ``manifest.json``; ``MANIFESTS`` holds all three, and every
+function takes the manifest to use.
 
     .venv/bin/python -m bench.real_stem.fetch [--cache ~/.cache/matsearch/realdata/stem]
 """
@@ -28,7 +29,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 MANIFEST = HERE / "manifest.json"
 MANIFEST9 = HERE / "manifest9.json"
-MANIFESTS = (MANIFEST, MANIFEST9)
+MANIFEST10 = HERE / "manifest10.json"
+MANIFESTS = (MANIFEST, MANIFEST9, MANIFEST10)
 REPO = HERE.parents[1]
 DEFAULT_CACHE = Path("~/.cache/matsearch/realdata/stem").expanduser()
 SHARED_DATA = HERE.parents[1].parent / "shared/data"  # the shared real data beside the clone (CI has it)
