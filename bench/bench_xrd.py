@@ -1,5 +1,5 @@
-"""XRD speed: library build (warm peak cache, a re-build of the same library and, with --cold, from scratch)
-and spectrum query latency.
+"""XRD speed: library build (warm peak cache, a re-build of the same library and, with --cold, from scratch; each
+includes the twin table, which is also timed on its own) and spectrum query latency.
 
     .venv/bin/python -m bench.bench_xrd [--cold] [--queries 200]
 
@@ -98,6 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     (again,) = build_libraries(service, ["xrd"], BuildOptions(workers=2, progress=False))
     result["rebuild_same_library_s"] = round(time.time() - t, 1)  # every point current: nothing is written
     result["rebuild_points_written"] = again.points
+    # the twin table (part of both builds above): every phase's near-identical library patterns, recomputed over the
+    # whole collection (it writes nothing here: the table is current)
+    from matsearch.indexer.xrd.twins import update_twins
+
+    tw = update_twins(service.store)
+    result["twin_table_s"] = tw.seconds
+    result["twin_pairs_correlated"] = tw.pairs_checked
+    result["twin_pairs"] = tw.pairs
 
     peaks, _ = xbuild.simulate_entries(list(lib), main_settings.data_dir, progress=False)
     ids = sorted(peaks)

@@ -240,11 +240,15 @@ def test_minor_phase_is_judged_on_its_own_peaks(client: TestClient, xrd_env: tup
 def test_margins_only_for_listed_hits_give_the_same_answers(
     client: TestClient, xrd_env: tuple[Settings, dict], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """While the final model is the single-phase model (margin weight 0, shipped), the search takes a candidate's
-    confidence from the single-phase model and computes competitor margins only for the hits it lists (session 9);
-    forcing the margin path for every candidate must give the same hits, confidences, margins and twins."""
+    """While the final model is the single-phase model (margin weight 0; shipped in session 9, not since session 10),
+    the search takes a candidate's confidence from the single-phase model and computes competitor margins only for
+    the hits it lists; forcing the margin path for every candidate must give the same hits, confidences, margins and
+    twins."""
     from matsearch.search import xrd_phase as xp
 
+    monkeypatch.setattr(xp, "FINAL_COEF", np.r_[xp.CONF_COEF, 0.0])
+    monkeypatch.setattr(xp, "FINAL_BIAS", xp.CONF_BIAS)
+    monkeypatch.setattr(xp, "FINAL_ELEMENTS_PRIOR_LOGIT", xp.ELEMENTS_PRIOR_LOGIT)
     assert xp.final_is_base()
     peaks = xrd_env[1]
     queries = [

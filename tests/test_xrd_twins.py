@@ -109,3 +109,16 @@ def test_build_stores_the_twin_table_and_a_hit_reports_its_isostructural_group(t
         assert "ase-Au" not in recs and recs["ase-Ag"].payload[twins.PAYLOAD_KEY]["twins"] == []
     finally:
         service.close()
+
+
+def test_shipped_final_model_puts_its_calibrated_operating_point_at_the_threshold() -> None:
+    """Session 10: the joint fit's threshold (≤ 3 % of in-library calibration queries without a hit on each of three
+    draws) is moved onto the shipped threshold by a bias shift; more margin never lowers the confidence."""
+    assert not xp.final_is_base() and xp.MARGIN_TWIN_SIM == 0.90
+    x = np.zeros((1, len(xp.CONF_FEATURES)))
+    z_fit = np.log(xp._FINAL_FIT_THRESHOLD / (1 - xp._FINAL_FIT_THRESHOLD))
+    x[0, 1] = (z_fit - xp._FINAL_FIT_BIAS) / xp.FINAL_COEF[1]  # a fit exactly at the calibrated operating point
+    p = float(xp.final_probability(x, np.array([0.0]))[0])
+    assert abs(p - xsearch.DEFAULT_THRESHOLD) < 1e-9
+    assert xp.final_probability(x, np.array([2.0]))[0] > p  # a clearer winner over other explanations
+    assert xp.final_probability(x, np.array([20.0]))[0] == xp.final_probability(x, np.array([xp.MARGIN_CAP]))[0]

@@ -932,20 +932,34 @@ PROFILE_SIGMA = 1.5  # profile bins (0.15 % in d)
 TWIN_MAX_SHIFT = 30  # profile bins (±3 % in d: what the strain refinement can absorb)
 TWIN_SIM = 0.95
 # the margin's grouping line: candidates at least this similar do not count against each other (session 10)
-MARGIN_TWIN_SIM = 0.95
+MARGIN_TWIN_SIM = 0.90
 MARGIN_OVERLAP = 0.5
 MARGIN_CAP = 8.0
-# Shipped: the single-phase model alone (margin weight 0), session 7's confidence. Session 8 fitted the margin on the
-# calibration split (``--calibrate-margin``): a · logit + w · min(margin, MARGIN_CAP) + b (a 0.803, w 0.384) gave
-# + 1.5 points of absent abstain in cross-validation, + 7 on the synthetic test split, but raised its false abstain
-# 0.040 → 0.060 (over the issue's 0.05 line) and rejected the real dev textured Cu film (its two lines are also
-# zincblende c-BN's, a different pattern at similarity 0.944); a joint refit of every feature with the margin let the
-# real dev MOF UiO-66 through (0.285). Neither reaches the absent-abstain target, so the met line and the dev case
-# decide (lead's call, docs/xrd.md, session 8). The margin and the twin group are reported with every hit
-# (``fom.margin``, ``twins``).
-FINAL_COEF = np.r_[CONF_COEF, 0.0]
-FINAL_BIAS = CONF_BIAS
-FINAL_ELEMENTS_PRIOR_LOGIT = ELEMENTS_PRIOR_LOGIT
+# Session 8 fitted the margin on the calibration split (a · logit + w · margin; + 1.5 points of absent abstain in
+# cross-validation, but the test split's false abstain 0.040 → 0.060 and the real dev textured Cu film rejected: its two
+# lines are also zincblende c-BN's, similarity 0.944) and shipped the single-phase model alone. Session 10 (shipped):
+# the competitor margin groups twins by the library's twin table at MARGIN_TWIN_SIM 0.90 (Cu / c-BN are one group, so
+# neither lowers the other), and every feature is refitted together with min(margin, MARGIN_CAP) and the elements
+# prior, pooled over three draws of the calibration split (``bench.eval_xrd --tier measured --calib-only
+# --calibrate-joint --cal-count-all --cal-false-abstain 0.03 --calib-draws 0,1,2 --margin-twin-sim 0.90``): the
+# threshold that keeps ≤ 3 % of the in-library calibration queries without a hit on every draw is 0.0929 on that fit;
+# the bias is shifted by logit(DEFAULT_THRESHOLD) − logit(0.0929) so that this operating point is the shipped
+# threshold 0.271 (the mixture-phase model and its acceptance rules are judged against that threshold and stay as
+# they were calibrated). The number is a probability under the calibration split's share of absent phases (43 % of
+# the calibration queries) moved by that shift: monotone, and thresholded as before. docs/xrd.md, session 10.
+_FINAL_FIT_BIAS = -11.493184970130704
+_FINAL_FIT_THRESHOLD = 0.092938
+_SHIPPED_THRESHOLD = 0.271  # spectra.DEFAULT_THRESHOLD (not imported: spectra imports this module)
+FINAL_COEF = np.array(
+    [0.0, 5.98925749864286, 0.7080900966864033, 0.0, -3.6677943231963366, -2330.8513629914623, 0.0,
+     1.6859023973025875, -0.7250814058864675, 0.0, 0.0, 0.5229784729939309]
+)  # fmt: skip
+FINAL_BIAS = float(
+    _FINAL_FIT_BIAS
+    + np.log(_SHIPPED_THRESHOLD / (1 - _SHIPPED_THRESHOLD))
+    - np.log(_FINAL_FIT_THRESHOLD / (1 - _FINAL_FIT_THRESHOLD))
+)
+FINAL_ELEMENTS_PRIOR_LOGIT = 0.09325084438960626
 _KERNEL = np.exp(-0.5 * (np.arange(-6, 7) / PROFILE_SIGMA) ** 2)
 
 
