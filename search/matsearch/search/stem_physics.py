@@ -127,7 +127,7 @@ def known_features(work: np.ndarray, px: float) -> QueryFeatures:
     """``work`` is the query resampled to ``px`` Å/px (the library pixel size)."""
     scales = scale_grid()
     harm = ring_weighted(lattice_harmonics(lattice_polar_scales(work, px, scales.tolist())))
-    cell, spots = measure(work, px)
+    cell, spots = measure(work, px, snap=True)
     motif = None
     if cell is not None and cell.basis is not None:
         motif = query_motif(work, np.asarray(cell.basis) / px, px)
@@ -138,7 +138,7 @@ def unknown_features(work: np.ndarray, raw_factor: float, fallback_px: np.ndarra
     """``work`` at an unknown pixel size (px units); ``fallback_px`` are the pixel-size hypotheses (Å per work px)
     used when no confident lattice is measured."""
     harm = ring_weighted(lattice_harmonics(lattice_polar_scales(work, 1.0, fallback_px.tolist())))
-    cell, spots = measure(work, None)
+    cell, spots = measure(work, None, snap=True)
     avg = cell_average(work, np.asarray(cell.basis)) if cell is not None and cell.basis is not None else None
     return QueryFeatures(
         False,
