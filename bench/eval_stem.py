@@ -375,6 +375,7 @@ def eval_real(
             if every
             else None,
             "unknown_px_queries": len(every),
+            "unknown_px_in_candidates": f"{sum(bool(r.get('unknown_px_in_candidates')) for r in every)}/{len(every)}",
             "absent_abstained": round(float(np.mean([not r["absent_answered"] for r in pos])), 4) if pos else None,
             "in_library_false_abstain": round(float(np.mean([not r["answered"] for r in pos])), 4) if pos else None,
             "negatives_abstained": f"{sum(not r['answered'] for r in neg)}/{len(neg)}",
@@ -441,7 +442,9 @@ def _real_rows(
             formula = im["formula"]
             if nm is None:  # nobody knows the pixel size: the unknown-pixel-size path only
                 rows.append(
-                    _unknown_only_row(im, crop, arr, run_unknown, g_struct, sids, by_id, s_formula, source, thr)
+                    _unknown_only_row(
+                        im, crop, arr, run_unknown, g_formula, g_struct, sids, by_id, s_formula, source, thr
+                    )
                 )
                 if not crop["split"].startswith("heldout"):
                     r = rows[-1]
@@ -481,6 +484,8 @@ def _real_rows(
                 ou = np.argsort(-bu)
                 hu = [k for k, i in enumerate(ou) if s_formula[i] == formula]
                 row["rank_unknown_px"] = hu[0] + 1 if hu else None
+                # stage 1 of the unknown-pixel-size path: did any view of the expected compound reach the re-rank?
+                row["unknown_px_in_candidates"] = bool(np.isfinite(u["score"][g_formula == formula]).any())
                 ti = int(ou[0])
                 cand_pos = np.nonzero(g_struct[u["cand"]] == ti)[0]
                 est = None
@@ -518,6 +523,7 @@ def _unknown_only_row(
     crop: dict[str, Any],
     arr: np.ndarray,
     run_unknown: Any,
+    g_formula: np.ndarray,
     g_struct: np.ndarray,
     sids: list[str],
     by_id: Any,
@@ -543,6 +549,7 @@ def _unknown_only_row(
         "rank": None,
         "rank_unknown_px": rank_u,
         "unknown_px_estimate_nm": est,
+        "unknown_px_in_candidates": bool(np.isfinite(u["score"][g_formula == im["formula"]]).any()),
     }
 
 
