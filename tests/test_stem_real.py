@@ -264,3 +264,9 @@ def test_http_sdk_and_cli_accept_microscope_files(stem_data: Path, real: dict[st
     assert out.returncode == 0, out.stderr
     body = json.loads(out.stdout)
     assert "SrTiO3" in [h["payload"]["formula"] for h in body["hits"]]
+    # the microscope file's own pixel size: no --nm-per-px on the command line
+    out = run_cli("search", "image", str(real["mos2"]), "--collection", "stem", "--json", env={**server.env})
+    assert out.returncode == 0, out.stderr
+    hits = json.loads(out.stdout)["hits"]
+    assert hits and hits[0]["pixel_size_source"] == "file metadata"
+    assert hits[0]["query_nm_per_px"] == pytest.approx(0.0126953, rel=1e-4)
