@@ -30,6 +30,9 @@ from PIL import Image
 from matsearch.indexer.figures.ocr import OcrLine
 from matsearch.indexer.figures.units import Length, canonical_unit, parse_length, to_nm
 
+# longest bar as a share of the crop's width: a panel box drawn tight around its image can hold a bar across 86 % of
+# it (a "500 µm" bar of 397 px in a 459-px optical image); longer lines are frames and axes
+MAX_BAR_SHARE = 0.9
 LABEL_CROP_SIDE = 64  # images at most this high (and wider than high) without a bar are read as a label crop
 
 __all__ = [
@@ -95,11 +98,13 @@ def _rgb(image: Image.Image | np.ndarray) -> np.ndarray:
     return arr[:, :, :3].astype(np.uint8)
 
 
-def _masks(rgb: np.ndarray) -> list[tuple[str, np.ndarray]]:
+def _masks(rgb: np.ndarray, polarities: tuple[str, ...] | None = None) -> list[tuple[str, np.ndarray]]:
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    out: list[tuple[str, np.ndarray]] = []
+    if polarities is not None and "light" not in polarities and "colour" not in polarities:
+        return [("dark", (gray <= t).astype(np.uint8)) for t in (12, 30, 60)] if "dark" in polarities else []
     hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
     sat, val = hsv[:, :, 1], hsv[:, :, 2]
-    out: list[tuple[str, np.ndarray]] = []
     for t in (245, 225, 195):
         out.append(("light", ((gray >= t) & (sat < 90)).astype(np.uint8)))
     for t in (12, 30, 60):
@@ -179,26 +184,47 @@ def measure_length(rgb: np.ndarray, bbox: tuple[int, int, int, int], bg: np.ndar
     return float((x1 - k) - (x0 + k) + left + right)
 
 
-def find_scale_bars(image: Image.Image | np.ndarray, *, max_bars: int = 5, min_score: float = 0.35) -> list[ScaleBar]:
+def find_scale_bars(
+    image: Image.Image | np.ndarray,
+    *,
+    max_bars: int = 5,
+    min_score: float = 0.35,
+    polarities: tuple[str, ...] | None = None,
+) -> list[ScaleBar]:
     """Scale-bar candidates in a panel image, best first (possibly empty).
 
-    A bar is a filled horizontal rectangle (aspect ≥ 3, at least 8 px and at most 85 % of the width, at most 8 %
-    of the height thick) whose colour contrasts with its surroundings and whose top and bottom edges are clean.
+    A bar is a filled horizontal rectangle (aspect ≥ 3, at least 8 px and at most 90 % of the width,
+    :data:`MAX_BAR_SHARE`, at most 8 % of the height thick) whose colour contrasts with its surroundings and whose top
+    and bottom edges are clean. ``polarities`` ("light", "dark", "colour"): look only for bars of these (fewer masks,
+    a fraction of the time on a large panel).
     """
     rgb = _rgb(image)
     H, W = rgb.shape[:2]
     if H < 16 or W < 24:
         return []
     min_len = max(8, int(round(0.025 * W)))
-    kernel = np.ones((1, max(5, min(min_len, 15))), np.uint8)
-    cands = _candidates(rgb, _masks(rgb), min_len, kernel, min_score)
-    if not any(c.score >= 0.6 for c in cands):
-        cands += _candidates(rgb, _relative_masks(rgb), min_len, kernel, min_score)
-    # A line along the crop's top or bottom edge is a frame or gutter border of the panel, not a bar.
-    cands = [c for c in cands if c.bbox[1] > 1 and c.bbox[3] < H - 1]
+    k = max(5, min(min_len, 15))
+    # an odd width: OpenCV's opening with an even kernel shifts what it keeps by one pixel (the anchor is off centre),
+    # so a bar's box started one column late and took one background column in (lower fill, higher inside spread)
+    kernel = np.ones((1, k + 1 - k % 2), np.uint8)
+
+    def plausible(found: list[ScaleBar]) -> list[ScaleBar]:
+        # A line along the crop's top or bottom edge is a frame or gutter border of the panel, not a bar; pieces
+        # repeated along a row are a texture
+        return _drop_repeated([c for c in found if c.bbox[1] > 1 and c.bbox[3] < H - 1])
+
+    def masks(found: list[tuple[str, np.ndarray]]) -> list[tuple[str, np.ndarray]]:
+        return [m for m in found if polarities is None or m[0] in polarities]
+
+    cands = plausible(_candidates(rgb, masks(_masks(rgb, polarities)), min_len, kernel, min_score))
+    if not any(c.score >= 0.6 for c in cands):  # (judged after the texture is gone: a grid's gaps score well)
+        cands = plausible(cands + _candidates(rgb, masks(_relative_masks(rgb)), min_len, kernel, min_score))
     cands = _join_split_bars(rgb, cands)
     # A strip of a backing box next to a bar (wider than the bar, touching it) is not a bar.
     # (only against a bar that looks at least as good: a dark stripe under a white bar does not remove the bar)
+    # A short strip alongside a much longer, thinner line of the other colour is the inside of a label box under its
+    # bar (before the backing-box test, which would take the line for the box of that strip).
+    cands = [c for c in cands if not any(_beside_longer_line(c, o) for o in cands if o is not c)]
     cands = [c for c in cands if not any(_box_strip(c, o) and o.score >= c.score for o in cands if o is not c)]
     # Part of a longer bar found at a stricter threshold is the same bar.
     cands = [c for c in cands if not any(_part_of(c, o) for o in cands if o is not c)]
@@ -240,7 +266,7 @@ def _candidates(
         raw_stats: np.ndarray | None = None
         for i in range(1, n):
             x, y, w, h, area = (int(v) for v in stats[i])
-            if w < min_len or w > 0.85 * W or h < 1 or h > max(3, 0.08 * H) or w < 3 * h:
+            if w < min_len or w > MAX_BAR_SHARE * W or h < 1 or h > max(3, 0.08 * H) or w < 3 * h:
                 continue
             comp = labels[y : y + h, x : x + w] == i
             # Trim rows that are only partly covered (ticks, glyphs touching the bar).
@@ -279,7 +305,9 @@ def _candidates(
                 off_ends, ticks = _off_ends(raw_labels, raw_stats, rid, (tx0, ty0, tx1, ty1))
                 # strokes at both ends (ticks, arrowheads) are the bar's; anything else large is a glyph's shape
                 extra = off_ends if ticks else int(raw_stats[rid, cv2.CC_STAT_AREA]) - core_area
-                if extra > 0.5 * core_area + 8:
+                if extra > 0.5 * core_area + 8 and not _glyph_resting_on(
+                    raw_labels, raw_stats, rid, (tx0, ty0, tx1, ty1)
+                ):
                     continue
             fg = np.median(rgb[ty0:ty1, tx0:tx1].reshape(-1, 3), axis=0)
             m = max(2, bh)
@@ -296,7 +324,8 @@ def _candidates(
                 continue
             # Bars are uniform inside.
             inside_std = float(rgb[ty0:ty1, tx0:tx1].reshape(-1, 3).astype(float).std(axis=0).mean()) / 255.0
-            aspect = bw / max(1, bh)
+            # (a 1-px line is penalised as thin below, not again for its aspect: a 140-px bar 1 px thin is 140:1)
+            aspect = bw / max(2, bh)
             s_aspect = 1.0 if 4 <= aspect <= 80 else 0.6
             # A thin line is a weak bar unless it ends in ticks at both ends ("|—|", a common bar style).
             s_thick = (0.55 if not ticks else 1.0) if bh < 2 else (1.0 if bh <= 0.05 * H + 2 else 0.75)
@@ -327,6 +356,46 @@ def _candidates(
                 )
             )
     return cands
+
+
+REPEAT_MIN = 3  # collinear pieces of one length and colour that make a texture (a grid's gaps), not a bar
+
+
+def _drop_repeated(cands: list[ScaleBar]) -> list[ScaleBar]:
+    """Pieces repeated along one row are a texture, not a bar: the gaps between a TEM grid's bars, the light strips
+    between the squares of a mesh, a dashed line. A candidate with at least :data:`REPEAT_MIN` - 1 others of its
+    polarity on the same rows, of its length (within 25 %), apart from it and from each other and each less than
+    its length from the next, is dropped. A scale bar is drawn once per row; a bar drawn in two halves around its
+    label is two pieces (kept)."""
+
+    def same_row(a: ScaleBar, b: ScaleBar) -> bool:
+        return a.polarity == b.polarity and min(a.bbox[3], b.bbox[3]) > max(a.bbox[1], b.bbox[1])
+
+    def similar(a: ScaleBar, b: ScaleBar) -> bool:
+        return max(a.length_px, b.length_px) <= 1.25 * min(a.length_px, b.length_px)
+
+    def apart(a: ScaleBar, b: ScaleBar) -> bool:
+        return a.bbox[2] + 1 < b.bbox[0] or b.bbox[2] + 1 < a.bbox[0]
+
+    def near(a: ScaleBar, b: ScaleBar) -> bool:  # a texture's period: gaps shorter than the pieces
+        gap = max(a.bbox[0], b.bbox[0]) - min(a.bbox[2], b.bbox[2])
+        return gap < min(a.length_px, b.length_px)
+
+    drop: set[int] = set()
+    for i, c in enumerate(cands):
+        row = [o for o in cands if o is not c and same_row(c, o) and similar(c, o) and apart(c, o)]
+        # the run of pieces through ``c``, each within a texture's period of the last (bars drawn in the frames of an
+        # image strip, one per frame, stand a frame apart: far more than their length)
+        run = [c]
+        for o in sorted(row, key=lambda b: b.bbox[0]):
+            if all(apart(o, d) for d in run) and any(near(o, d) for d in run):
+                run.append(o)
+        for o in sorted(row, key=lambda b: -b.bbox[0]):
+            if all(apart(o, d) for d in run) and any(near(o, d) for d in run):
+                run.append(o)
+        if len(run) >= REPEAT_MIN:
+            drop.add(i)
+    return [c for i, c in enumerate(cands) if i not in drop]
 
 
 def _join_split_bars(rgb: np.ndarray, cands: list[ScaleBar]) -> list[ScaleBar]:
@@ -397,6 +466,27 @@ def _off_ends(
     return int(comp[:, ~(left | right)].sum()), ticks
 
 
+def _glyph_resting_on(raw_labels: np.ndarray, raw_stats: np.ndarray, rid: int, core: tuple[int, int, int, int]) -> bool:
+    """True when the ink joined to a long line is a glyph that merely touches it (the descender of "µ" in a label
+    written right above a thin bar inside a label box): the joined ink lies within the line's columns, spans at
+    most a third of its length, and the line is at least three times as long as that ink is high. A glyph's own
+    stroke (the foot of a "2", the top of a "T" or an "E") is about as long as its glyph is high or wide, so it
+    fails one of the two."""
+    x, y, w, h = (int(v) for v in raw_stats[rid, :4])
+    tx0, ty0, tx1, ty1 = core
+    if h - (ty1 - ty0) > (tx1 - tx0) / 3:
+        return False  # the joined ink spans at least this many rows: too tall for the test below (cheaply)
+    comp = raw_labels[y : y + h, x : x + w] == rid
+    comp[max(0, ty0 - y) : max(0, ty1 - y), :] = False  # the line's rows: what is left is joined ink
+    ys, xs = np.nonzero(comp)
+    if xs.size == 0:
+        return False
+    cx0, cx1 = x + int(xs.min()), x + int(xs.max()) + 1
+    span_h = int(ys.max()) - int(ys.min()) + 1
+    bw = tx1 - tx0
+    return cx0 >= tx0 and cx1 <= tx1 and (cx1 - cx0) <= bw / 3 and bw >= 3 * span_h
+
+
 def _box_strip(c: ScaleBar, bar: ScaleBar) -> bool:
     """True when ``c`` spans past both ends of ``bar`` of another colour and touches its top or bottom edge."""
     if c.polarity == bar.polarity and c.colour == bar.colour:
@@ -405,6 +495,24 @@ def _box_strip(c: ScaleBar, bar: ScaleBar) -> bool:
     bx0, by0, bx1, by1 = bar.bbox
     touches = abs(cy1 - by0) <= 2 or abs(by1 - cy0) <= 2
     return touches and cx0 <= bx0 and cx1 >= bx1 and (cx1 - cx0) > (bx1 - bx0) + 2
+
+
+def _beside_longer_line(c: ScaleBar, line: ScaleBar) -> bool:
+    """True when ``c`` runs along ``line`` of the other polarity, touching it (a gap of at most 2 rows), within its
+    columns, at most two thirds as long and at least as thick: the white inside of a label box between its thin
+    black bar and the box's edge, cut into a short piece by the box's shading."""
+    if c.polarity == line.polarity:
+        return False
+    cx0, cy0, cx1, cy1 = c.bbox
+    lx0, ly0, lx1, ly1 = line.bbox
+    touches = 0 <= cy0 - ly1 <= 2 or 0 <= ly0 - cy1 <= 2
+    return (
+        touches
+        and lx0 <= cx0
+        and lx1 >= cx1
+        and c.length_px <= line.length_px / 1.5
+        and line.thickness_px <= c.thickness_px
+    )
 
 
 def _overlap_min(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
@@ -459,7 +567,7 @@ def _text_near(
     fill = np.median(ring, axis=0) if ring.size else np.array([127, 127, 127])
     crop[ey0 - cy0 : ey1 - cy0, ex0 - cx0 : ex1 - cx0] = fill.astype(np.uint8)
     if bar.gap is not None:  # the label between the halves of a split bar stays
-        g0, g1 = bar.gap[0] + 2, bar.gap[1] - 2
+        g0, g1 = bar.gap[0], bar.gap[1]
         if g1 > g0:
             crop[ey0 - cy0 : ey1 - cy0, g0 - cx0 : g1 - cx0] = rgb[ey0:ey1, g0:g1]
     # Enlarge small crops (small glyphs) up to 960 px on the long side; never shrink.
@@ -613,6 +721,8 @@ def read_scales(
     max_bars: int = 3,
     strict: bool = False,
     strict_limits: tuple[float, float] | None = None,
+    picture: bool = True,
+    bars: list[ScaleBar] | None = None,
 ) -> list[ScaleReading]:
     """Readings for every bar found (best first); empty when no bar is found.
 
@@ -621,14 +731,17 @@ def read_scales(
     bars scoring >= :data:`STRICT_MIN_SCORE` on a picture (:func:`on_picture`) are read, and only readings of
     confidence >= :data:`STRICT_MIN_CONFIDENCE` are kept. ``strict_limits`` = (bar score, label score) replaces
     those floors by a bar-score floor and a floor on how well the label itself read (the reading's confidence over
-    its bar score): a picture block inside a plot, where a thin bar's own label is the evidence.
+    its bar score): a picture block inside a plot, where a thin bar's own label is the evidence. ``picture=False``
+    drops the on-picture test of the strict read (a bar drawn on a white schematic, see ``scales``). ``bars``: the
+    bars to read (found and chosen by the caller) instead of :func:`find_scale_bars`'s best ``max_bars``.
     """
     min_score, min_conf = strict_limits or (STRICT_MIN_SCORE, STRICT_MIN_CONFIDENCE)
     rgb = _rgb(image)
     H, W = rgb.shape[:2]
-    bars = find_scale_bars(rgb, max_bars=max_bars)
+    if bars is None:
+        bars = find_scale_bars(rgb, max_bars=max_bars)
     if strict:
-        bars = [b for b in bars if b.score >= min_score and on_picture(rgb, b)]
+        bars = [b for b in bars if b.score >= min_score and (not picture or on_picture(rgb, b))]
     readings: list[ScaleReading] = []
     cap_unit = canonical_unit(caption_value[1]) if caption_value else None
     k = -1
