@@ -364,3 +364,27 @@ def test_caption_parts_7_and_8_through_one_entry_point(tmp_path: Path) -> None:
         )
         (a / name).write_text("[]", encoding="utf-8")
         assert module.ensure(a) == a and (a / name).read_bytes() == (b / name).read_bytes()
+
+
+def _drawing(lines: list[tuple[int, int, int, str]], size: tuple[int, int] = (420, 300)) -> Image.Image:
+    """A white schematic: outlined shapes and horizontal bars (x0, y, length) with their text under them."""
+    img = Image.new("RGB", size, (255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    draw.ellipse((60, 40, 200, 150), outline=(0, 0, 0), width=2)
+    draw.rectangle((230, 60, 360, 160), outline=(0, 0, 0), width=2)
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 15)
+    for x0, y, length, text in lines:
+        draw.rectangle((x0, y, x0 + length - 1, y + 4), fill=(0, 0, 0))
+        draw.text((x0 + length // 2 - 14, y + 8), text, fill=(0, 0, 0), font=font)
+    return img
+
+
+def test_bar_on_a_schematic_is_read_by_its_own_label() -> None:
+    """A panel not searched as a micrograph (a schematic drawn on white) with a clear bar labelled "1 mm" gets nm/px
+    from that label; a legend of stacked line samples ("5 nm film", "10 nm film") does not."""
+    img = _drawing([(300, 250, 64, "1 mm")])
+    out = assign_scales([ScaleTask(crop=img, wants=False)])
+    assert out[0] and out[0][0].unit == "mm" and out[0][0].nm_per_px is not None, out
+    assert abs(out[0][0].nm_per_px / (1e6 / 64) - 1) < 0.05
+    legend = _drawing([(40, 200, 60, "5 nm film"), (40, 240, 60, "10 nm film")])
+    assert not any(r.nm_per_px for r in assign_scales([ScaleTask(crop=legend, wants=False)])[0])

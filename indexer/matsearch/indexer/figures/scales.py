@@ -28,6 +28,7 @@ Every reading carries ``source`` ("ocr", "caption"; "manual" is set through the 
 
 from __future__ import annotations
 
+import re
 import statistics
 from dataclasses import dataclass, field
 
@@ -44,7 +45,7 @@ from matsearch.indexer.figures.scalebar import (
     picture_blocks,
     read_scales,
 )
-from matsearch.indexer.figures.units import canonical_unit, to_nm
+from matsearch.indexer.figures.units import canonical_unit, normalize_text, ocr_fixups, parse_length, to_nm
 
 __all__ = ["ScaleTask", "assign_scales", "GROUP_MIN_SCORE", "CONSISTENT"]
 
@@ -128,6 +129,58 @@ def _read_picture_blocks(crop: Image.Image) -> list[ScaleReading]:
     return readings
 
 
+# a schematic or plot panel drawn on white (not searched as a micrograph, no picture inside): a clear bar (score >=
+# 0.85) whose printed label is a length read with OCR score >= 0.8 and nothing else on its line
+DRAWING_LIMITS = (0.85, 0.8)
+
+
+def _drawn_bar_candidates(rgb: np.ndarray) -> list[ScaleBar]:
+    """The bars of a drawing worth an OCR pass (none: no OCR at all), best first, at most two: dark (a drawing's bar
+    is drawn in black on white; a coloured one is a data bar or a legend's sample, a light one lies on a dark picture,
+    which the picture readers handle), clear (score >= ``DRAWING_LIMITS[0]``), clear of the panel's left and right
+    edges (tick marks of an axis drawn at the crop's edge, pieces of a frame) and not one of several lines of one
+    length stacked at one x (a legend's line samples)."""
+    W = rgb.shape[1]
+    found = find_scale_bars(rgb, polarities=("dark",))
+    out = []
+    for b in found:
+        if b.score < DRAWING_LIMITS[0] or b.bbox[0] <= 1 or b.bbox[2] >= W - 1:
+            continue
+        stacked = any(
+            o is not b
+            and abs(o.bbox[0] - b.bbox[0]) <= 3
+            and o.bbox[1] != b.bbox[1]
+            and abs(o.length_px / max(1.0, b.length_px) - 1) <= 0.25
+            for o in found
+        )
+        if not stacked:
+            out.append(b)
+    return out[:2]
+
+
+def _read_drawn_bar(crop: Image.Image) -> list[ScaleReading]:
+    """A scale bar drawn on a schematic (a specimen mount with a "1 mm" bar): the panel is neither a micrograph nor
+    holds a picture, so only the bar's own label is evidence. Kept only when the label line reads as a length and
+    nothing else (a plot legend's "— 5 nm film" is not a scale); bars are chosen before any OCR
+    (:func:`_drawn_bar_candidates`)."""
+    rgb = np.asarray(crop.convert("RGB"))
+    bars = _drawn_bar_candidates(rgb)
+    if not bars:
+        return []  # no clear bar: no OCR
+    readings = read_scales(
+        crop, None, use_ocr=True, strict=True, strict_limits=DRAWING_LIMITS, picture=False, bars=bars
+    )
+    out = []
+    for r in readings:
+        norm = ocr_fixups(normalize_text(r.text or ""))
+        length = parse_length(r.text or "", lenient=True)
+        if length is None or re.sub(r"[\s.,;:]", "", norm.replace(length.text, "", 1)):
+            continue  # more on the label's line than a length
+        r.notes.append("a clear bar on a drawing, read by its own label")
+        out.append(r)
+    return out
+
+
 def _clear_bars(crop: Image.Image, value: tuple[float, str], ref: float | None, use_ocr: bool) -> list[ScaleBar]:
     """Bars of a panel whose type draws none, for a caption value that reached it through its group or the whole
     caption (a micrograph typed wrongly): only clear bars (score >= :data:`~matsearch.indexer.figures.scalebar.
@@ -196,7 +249,7 @@ def assign_scales(tasks: list[ScaleTask], *, use_ocr: bool = True) -> list[list[
             if t.strict and t.value is None and use_ocr:
                 out[i] = read_scales(t.crop, None, use_ocr=True, strict=True, strict_limits=PANEL_LIMITS)
             elif t.value is None and use_ocr:
-                out[i] = _read_picture_blocks(t.crop)
+                out[i] = _read_picture_blocks(t.crop) or _read_drawn_bar(t.crop)
             continue
         if t.value is None:
             if use_ocr:
