@@ -1080,13 +1080,80 @@ def _join(parts: list[str]) -> str:
     return out
 
 
+# a label range whose dash was lost ("bg SEM images of ...", "(jo)", "in ae;": bold "b–g" in a journal page's plain
+# text): two lower-case letters, the first before the second, where a marker or a label reference stands (the
+# caption's start, after a sentence's end, "(" or "in ") and before what follows one (a capital, "(", ",", ";", ")")
+_GLUED_RANGE_RE = re.compile(
+    r"(?:(?<=^)|(?<=[.;:]\s)|(?<=\())([a-z])([a-z])(?=\s+[A-Z(]|[,;]\s|\))"  # a marker's place
+    r"|(?<=\bin\s)([a-z])([a-z])(?=[,;)]|\.?$|\.\s)"  # a reference ("Scale bars, 1 μm in bd; ...")
+)
+
+
+GLUED_MAX_SPAN = 12  # a glued range names at most 12 letters ("al"); "an", "at", "by" would name 14-24
+
+
+def _unglue_ranges(text: str, first: CaptionSplit) -> str | None:
+    """The caption with its glued label ranges written with a dash ("bg" -> "b–g"), or None when it has none. A pair
+    "xy" is a glued range only where it continues the caption's letters: x is "a" (not yet a label) or follows a letter
+    the caption names (as a label or inside another such pair), y is followed by one or is past them all, and it
+    names at most :data:`GLUED_MAX_SPAN` letters; a pair in a reference's place ("in bd") must name letters the split
+    has not found (the words "an", "at", "by", "in" ... fail these unless the caption's letters run up to them). The
+    caller keeps the reading only when no label is lost."""
+    labels = {lab for lab in first.labels if len(lab) == 1 and lab.islower()}
+    pairs = []
+    for m in _GLUED_RANGE_RE.finditer(text):
+        x, y = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        # in a marker's place the letters may be labels already (named again in the group's text: "bd SEM at low (b),
+        # ... (d)"); as a reference only a pair of letters the split does not know
+        if x < y and (m.group(1) or (x not in labels and y not in labels)):
+            pairs.append((m.start(), m.end(), x, y))
+    if not pairs:
+        return None
+    # where each letter is first named: a label's first standalone occurrence, a pair's letters at the pair
+    where: dict[str, int] = {}
+    for lab in labels:
+        hit = re.search(rf"(?<![A-Za-z0-9]){lab}(?![A-Za-z0-9])", text)
+        where[lab] = hit.start() if hit else len(text)
+    for start, _, x, y in pairs:
+        for c in range(ord(x), ord(y) + 1):
+            where[chr(c)] = min(where.get(chr(c), start), start)
+    top = max(where)
+    out, changed = text, False
+    for start, end, x, y in reversed(pairs):
+        # the pair continues the letters in reading order: the one before x is named before it, the one after y later
+        before, after = chr(ord(x) - 1), chr(ord(y) + 1)
+        follows = (x == "a" and "a" not in labels) or (x != "a" and where.get(before, len(text)) < start)
+        precedes = where.get(after, -1) > start or y == top
+        if follows and precedes and ord(y) - ord(x) < GLUED_MAX_SPAN and len(where) > 2:
+            out = out[:start] + f"{x}–{y}" + out[end:]
+            changed = True
+    return out if changed else None
+
+
 def split_caption(text: str) -> CaptionSplit:
     """Split a figure caption into per-label segments, shared text and scale-bar values.
+
+    A label range whose dash was lost ("bg SEM images ...", see :func:`_unglue_ranges`) is read as the range.
 
     >>> s = split_caption("Morphology. a SEM of TiO2. b, c TEM (b) and FFT (c). Scale bars, 1 μm (a), 5 nm (b)")
     >>> s.segments["a"], s.segments["c"], s.shared, s.scale_by_label["b"]
     ('SEM of TiO2.', 'TEM (b) and FFT (c).', 'Morphology.', (5.0, 'nm'))
     """
+    first = _split_caption(text)
+    if not _GLUED_RANGE_RE.search(text or ""):
+        return first
+    unglued = _unglue_ranges(text, first)
+    if unglued is None:
+        return first
+    second = _split_caption(unglued)
+    if not set(first.labels) <= set(second.labels):
+        return first  # the range reading lost a label the caption had: keep the first reading
+    second.full = text
+    second.explain.insert(0, "glued label ranges read with a dash")
+    return second
+
+
+def _split_caption(text: str) -> CaptionSplit:
     full = text or ""
     result = CaptionSplit(full=full)
     body = re.sub(r"\s+", " ", full).strip()
