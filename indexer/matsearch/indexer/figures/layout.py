@@ -39,6 +39,10 @@ Real layouts (measured on ``bench/real_figures``, see docs/figures.md):
   a row of lettered panels becomes panels without a label (:func:`_unlabelled_above`); a figure that is one picture
   with one crisp letter at its top-left corner (a web paper's sub-figure) is that letter's panel
   (:func:`_lone_corner_label`); without a caption, a run whose first letters the filters dropped is no sequence.
+- **Letters that are not labels** (session 10, synthetic ``bench.false_labels``): a free read in the interior of a
+  picture (a region marker, a letter beside an arrow, an element symbol on a map) is dropped unless it lines up with
+  a label read outside every interior (:func:`_interior_out`); one caption label read alone must sit at the figure's
+  corner, as its region is the whole figure (:func:`_alone_off_corner`).
 """
 
 from __future__ import annotations
@@ -933,11 +937,15 @@ def choose_labels(
     expected: Sequence[str] | None,
     explain: list[str],
     leaves: Sequence[Box] | None = None,
+    blank: np.ndarray | None = None,
 ) -> list[LabelCandidate]:
     """Pick one candidate per panel label (see the module docstring); ``leaves``: the figure's picture blocks
-    (:func:`blocks`), to tell a letter inside another label's picture from a label of its own."""
+    (:func:`blocks`), to tell a letter inside another label's picture from a label of its own; ``blank``: the
+    background mask, to tell pictures from plots (:func:`_interior_out`)."""
     if not candidates:
         return []
+    if INTERIOR_OUT and leaves and blank is not None:
+        candidates = _interior_out(candidates, leaves, blank, explain)
     if expected:
         want = [e.lower() for e in expected]
         pool: list[LabelCandidate] = []
@@ -974,6 +982,54 @@ def choose_labels(
     picked.sort(key=lambda c: (c.box[1], c.box[0]))
     explain.append("labels: " + ", ".join(f"{c.key}@{c.box[0]},{c.box[1]}" for c in picked))
     return picked
+
+
+CORNERS_WITH_CAPTION = True  # session 10: a lone caption label off the figure's corner is dropped (analyse)
+INTERIOR_OUT = True  # session 10: letters read in a picture's interior are markers, not labels (_interior_out)
+INTERIOR_SHARE = 0.2  # "interior": farther than this share of the picture's side (and 2 label heights) from each edge
+PICTURE_FILL = 0.5  # a leaf block is a picture when at most this share of it is background (plots are mostly blank)
+
+
+def _interior(c: LabelCandidate, leaves: Sequence[Box], blank: np.ndarray) -> bool:
+    """``c`` is a free read in the interior of a picture: a leaf block at least 6 label heights on each side, mostly
+    non-background (a micrograph or photo, not a plot), holding ``c`` farther than ``INTERIOR_SHARE`` of its side
+    and two label heights from each of its four edges."""
+    if c.corner:
+        return False
+    h = max(1, c.height)
+    for b in leaves:
+        bw, bh = b[2] - b[0], b[3] - b[1]
+        if bw < 6 * h or bh < 6 * h or not (b[0] <= c.cx < b[2] and b[1] <= c.cy < b[3]):
+            continue
+        if float(blank[b[1] : b[3], b[0] : b[2]].mean()) > PICTURE_FILL:
+            continue
+        mx, my = max(INTERIOR_SHARE * bw, 2 * h), max(INTERIOR_SHARE * bh, 2 * h)
+        if c.box[0] - b[0] > mx and b[2] - c.box[2] > mx and c.box[1] - b[1] > my and b[3] - c.box[3] > my:
+            return True
+    return False
+
+
+def _interior_out(
+    candidates: Sequence[LabelCandidate], leaves: Sequence[Box], blank: np.ndarray, explain: list[str]
+) -> list[LabelCandidate]:
+    """Letters printed in the interior of a picture (region markers "A", "B"; a feature letter beside an arrow; an
+    element symbol on a map) are not panel labels: panel labels sit at a picture's edge or corner, in a margin,
+    or over or under a plot. One is kept when it lines up (row or column, similar size) with a label-like read of
+    another key outside every picture's interior (the labels of a no-gutter strip that a missed seam left in one
+    block)."""
+    inner = [c for c in candidates if _interior(c, leaves, blank)]
+    if not inner:
+        return list(candidates)
+    outer = [c for c in candidates if c.score >= 0.5 and all(c is not i for i in inner)]
+    hs = [c.height for c in outer if not c.corner]
+    tol = max(4, int(0.6 * float(np.median(hs)))) if hs else 4
+    drop = [c for c in inner if _alignment(c, outer, tol, sized=True) == 0]
+    if not drop:
+        return list(candidates)
+    explain.append(
+        "inside a picture, no label: " + ", ".join(f"{c.key}@{c.box[0]},{c.box[1]}" for c in drop if c.score >= 0.5)
+    )
+    return [c for c in candidates if all(c is not d for d in drop)]
 
 
 _STROKES = {"1", "l", "i", "|", "I", "!"}  # what OCR makes of a lone vertical stroke ("I", "l")
@@ -1212,6 +1268,9 @@ def _missing_from_caption(
     return list(extra.values())
 
 
+RUN_SKIPS_DIGITS = True  # session 9: a digit read (kept for the caption's confusions) does not end the run measure
+
+
 def _sequence(picked: list[LabelCandidate]) -> list[LabelCandidate]:
     """Without a caption: the family that starts at the first label and runs on with gaps of at most one (a gap
     must be followed by two consecutive letters)."""
@@ -1230,7 +1289,9 @@ def _sequence(picked: list[LabelCandidate]) -> list[LabelCandidate]:
                 for c in picked
                 if _family(c.key) in ((fam, "letter+number") if fam == "letter" else (fam,))
                 and not lonely(c)
-                and not c.key.isdigit()  # a digit kept for the caption's confusions ("1" = l) is no letter here
+                and not (
+                    RUN_SKIPS_DIGITS and c.key.isdigit()
+                )  # a digit kept for the caption's confusions ("1" = l) is no letter here
             ),
             key=lambda c: _order(c.key) if _family(c.key) == fam else _order(c.key[0]) + 0.01 * int(c.key[1:]),
         )
@@ -1553,7 +1614,7 @@ def analyse(image: Image.Image, expected_labels: Sequence[str] | None = None, oc
     blank = background_mask(image)
     leaves = blocks(blank, gray=gray)  # the picture-like blocks: read for corner labels, then for the gaps
     candidates = read_candidates(gray, ocr, blank, expected_labels, staged=STAGED_READS, leaves=leaves)
-    labels = choose_labels(candidates, expected_labels, explain, leaves)
+    labels = choose_labels(candidates, expected_labels, explain, leaves, blank)
     if expected_labels and not labels:
         explain.append("none of the caption's labels was read in the image: one panel")
     regions = partition(image, labels, explain, blank=blank, gray=gray)
@@ -1564,7 +1625,8 @@ def analyse(image: Image.Image, expected_labels: Sequence[str] | None = None, oc
             regions = partition(image, labels, explain, blank=blank, gray=gray)
     if not expected_labels and len(labels) >= 3:
         # without a caption, a letter read inside a picture (a cross-reference, an axis letter) can join the sequence;
-        # a panel label sits at a corner of the region it gets: one that lands inside its region is dropped
+        # a panel label sits at a corner of the region it gets: one that lands inside its region is dropped (with a
+        # caption this cost labels in titles and under plots on the synthetic grids, session 10: not applied)
         common = _common_place(regions)
         off = [r.label for r in regions if r.label is not None and not _at_corner(r) and not _at_place(r, common)]
         if off and len(labels) - len(off) >= 2:
@@ -1573,6 +1635,13 @@ def analyse(image: Image.Image, expected_labels: Sequence[str] | None = None, oc
             )
             labels = [c for c in labels if all(c is not o for o in off)]
             regions = partition(image, labels, explain, blank=blank, gray=gray)
+    if _alone_off_corner(labels, regions, expected_labels):
+        c = labels[0]
+        explain.append(
+            f"the caption's only label read is off the figure's corner, dropped: {c.key}@{c.box[0]},{c.box[1]}"
+        )
+        labels = []
+        regions = partition(image, labels, explain, blank=blank, gray=gray)
     if not labels and not expected_labels:
         lone = _lone_corner_label(candidates, leaves, gray)
         if lone is not None:
@@ -1588,6 +1657,22 @@ def analyse(image: Image.Image, expected_labels: Sequence[str] | None = None, oc
 
 
 CAPTION_EXTEND = True  # session 9: letters the caption's parse missed past its last label, see _past_caption
+
+
+def _alone_off_corner(
+    labels: Sequence[LabelCandidate], regions: Sequence[Region], expected: Sequence[str] | None
+) -> bool:
+    """The caption names two or more labels and one alone was read: its region is the whole figure, so it must sit
+    at the figure's top-left (bottom-left) corner, as any label sits at its panel's (:func:`_at_corner`). A letter
+    read elsewhere (a picture's texture, a marker the caption names in prose) is no label of the whole figure."""
+    return (
+        CORNERS_WITH_CAPTION
+        and bool(expected)
+        and len(set(expected or ())) >= 2
+        and len(labels) == 1
+        and len(regions) == 1
+        and not _at_corner(regions[0])
+    )
 
 
 def _swallows_below(region: Region, blank: np.ndarray) -> bool:
@@ -1629,7 +1714,7 @@ def _past_caption(
     caption parse missed). Letters inside the caption's range are :func:`_missing_from_caption`'s business."""
     notes: list[str] = []
     again = choose_labels(
-        read_candidates(gray, ocr, blank, None, staged=STAGED_READS, leaves=leaves), None, notes, leaves
+        read_candidates(gray, ocr, blank, None, staged=STAGED_READS, leaves=leaves), None, notes, leaves, blank
     )
     fam = _family(labels[0].key)
     last = max(_order(w.lower()) for w in expected if _family(w.lower()) == fam) if fam == "letter" else None
