@@ -313,3 +313,42 @@ def test_structure_models_are_generated_and_typed_illustration() -> None:
     images = [structure_model(rng) for _ in range(12)]
     kinds = [k for k, _ in classify_panels(images, image_vectors_of(images, Settings()))]
     assert sum(k == "illustration" for k in kinds) >= 9
+
+
+def test_diffraction_generators_are_trained_on_and_typed_diffraction() -> None:
+    """Session 10: 2-D detector images (powder rings in false colour in pixel axes, caked images) and Kikuchi patterns
+    are generated for training as diffraction (real ones, pyFAI's and kikuchipy's docs, were typed graph / microscopy
+    with their source left out); not a training seed's draws are typed diffraction by the shipped weights."""
+    from training.panel_type_synth import detector_image, kikuchi_pattern
+
+    assert EXTRA["detector"] == ("diffraction", detector_image)
+    assert EXTRA["kikuchi"] == ("diffraction", kikuchi_pattern)
+    for gen in (detector_image, kikuchi_pattern):
+        one = [gen(np.random.default_rng(5)) for _ in range(2)]
+        assert one[0].mode == "RGB" and one[0].tobytes() == one[1].tobytes()
+    rng = np.random.default_rng(20261203)
+    images = [detector_image(rng) for _ in range(8)] + [kikuchi_pattern(rng) for _ in range(8)]
+    kinds = [k for k, _ in classify_panels(images, image_vectors_of(images, Settings()))]
+    assert sum(k == "diffraction" for k in kinds[:8]) >= 6, kinds
+    assert sum(k == "diffraction" for k in kinds[8:]) >= 6, kinds
+
+
+def test_trainer_and_loso_read_every_real_figures_part_without_held_out_papers() -> None:
+    """train_panel_type.figure_annotations covers dev7 / dev8 / dev9 too (figvision's boxes); a figure of a paper
+    figtype holds out is never trained on, whichever part lists it; the digest of the shipped splits is what their
+    weights record; loso_panel_type's units are the trainer's."""
+    from training import loso_panel_type
+    from training.train_panel_type import (
+        HELD_OUT_PAPERS,
+        _trained_figures,
+        figure_annotations,
+        figure_unit,
+    )
+
+    manifest, panels, _ = figure_annotations()
+    assert {manifest[n]["split"] for n in panels} >= {"dev", "dev4", "dev5", "dev7", "dev8", "dev9"}
+    trained = _trained_figures(manifest, panels, ["dev", "dev4", "dev5", "dev7", "dev8", "dev9"])
+    assert trained and all(figure_unit(n, manifest[n]) not in HELD_OUT_PAPERS for n, _ in trained)
+    assert figure_unit("msa_hrtem_transfer_learning_fig_x.png", {"unit": "10.69761/x"}) in HELD_OUT_PAPERS
+    assert figure_unit("msa_um_methods_fig_1.png", {"unit": "10.69761/y"}) == "msa-em/um-methods"
+    assert loso_panel_type.figure_unit is figure_unit and loso_panel_type.HELD_OUT_PAPERS is HELD_OUT_PAPERS

@@ -28,43 +28,20 @@ from matsearch.core.images import to_rgb
 from matsearch.core.settings import Settings
 from matsearch.indexer.figures import panel_type as pt
 from matsearch.indexer.figures.captions import split_caption
-from training.train_panel_type import TYPED_PANELS, jitter
-
-# the papers figtype holds out although figtext's rule puts them on the dev side (bench/real_types split_rule)
-HELD_OUT_PAPERS = ("msa-em/microscopy-seg-track", "msa-em/hrtem-transfer-learning")
-_MSA_FILES = {  # bench/real_figures file prefix -> the paper's repository (the unit of bench/real_types)
-    "msa_high_throughput_sem": "msa-em/high-throughput-sem",
-    "msa_tilt_corrected_bf_stem": "msa-em/tilt-corrected-bf-stem",
-    "msa_um_methods": "msa-em/um-methods",
-    "msa_guide_tem_simulation": "msa-em/guide-tem-simulation",
-}
-_OLD_GROUPS = ("s41467", "influence", "jner")  # manifest.json has no unit: its sources by file name
-
-
-def _unit(name: str, fig: dict[str, Any]) -> str:
-    for prefix, repo in _MSA_FILES.items():
-        if name.startswith(prefix):
-            return repo
-    if fig.get("unit"):
-        return str(fig["unit"])
-    return next((g for g in _OLD_GROUPS if name.startswith(g)), "exsclaim")
+from training.train_panel_type import HELD_OUT_PAPERS, TYPED_PANELS, figure_annotations, figure_unit, jitter
 
 
 def dev_boxes() -> list[dict[str, Any]]:
     """Every typed, unambiguous true box of the real dev parts: part, unit, type, label, caption, box, image."""
-    from bench import eval_real_figures as erf
     from bench.real_figures import fetch as rf
     from bench.real_types.fetch import image_path
 
-    manifest, panels, cache = erf.load()
-    rf.ensure(cache, (rf.MANIFEST7, rf.MANIFEST8, rf.MANIFEST9))
-    manifest = manifest | rf.figures7() | rf.figures8() | rf.figures9()
-    panels = panels | erf.panel_annotations7() | erf.panel_annotations8() | erf.panel_annotations9()
+    manifest, panels, cache = figure_annotations(fetch=True)
     parts = {"dev": "old", "dev4": "old", "dev5": "old", "dev7": "dev78", "dev8": "dev78", "dev9": "dev9f"}
     out: list[dict[str, Any]] = []
     for name, truth in sorted(panels.items()):
         fig = manifest[name]
-        unit = _unit(name, fig)
+        unit = figure_unit(name, fig)
         if fig["split"] not in parts or unit in HELD_OUT_PAPERS:
             continue
         typed = [p for p in truth if not p.get("type_ambiguous") and p.get("type") in pt.PANEL_TYPES]

@@ -10,7 +10,10 @@ Real figures also show
   sub-plots, band structures, histograms with error bars;
 - drawings of networks and flow charts (nodes, boxes, arrows) — illustrations;
 - atomic structure models (spheres of a few species seen along some direction, bonds, the unit cell's edges, in
-  plot axes in Å or not) — illustrations.
+  plot axes in Å or not) — illustrations;
+- 2-D diffraction detector images (powder rings in a colour map inside pixel axes, module gaps, a beam stop; or the
+  image regrouped as scattering angle vs azimuth) and Kikuchi / EBSD patterns (grey bands crossing at zone axes,
+  noise) — diffraction (session 10).
 
 Each generator takes a ``numpy.random.Generator`` and returns an RGB image; :data:`EXTRA` maps a name to
 ``(panel type, generator)``.
@@ -444,6 +447,147 @@ def structure_model(rng: Rng) -> Image.Image:
     return img
 
 
+_DETECTOR_TITLES = ("LaB6_0001.edf", "ceria_150_1_0001.cbf", "Pilatus 1M", "Eiger 4M", "AgBh", "frame 0", "demo", "")
+_DETECTOR_CMAPS = ("inferno", "inferno", "magma", "viridis", "jet", "gray", "gray_r", "plasma", "hot")
+
+
+def _detector_frame(rng: Rng, n: int) -> np.ndarray:
+    """An area-detector frame of a powder sample (X-ray / electron): Debye-Scherrer rings around a beam centre that may
+    lie off the frame, elliptical when the detector is tilted, over a background falling off with radius; module gaps
+    (rows and columns of the detector's tiles) and a beam-stop shadow; photon noise."""
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    cx, cy = (
+        (float(rng.uniform(-0.4, 1.4) * n) for _ in range(2))
+        if rng.random() < 0.4
+        else (float(rng.uniform(0.3, 0.7) * n), float(rng.uniform(0.3, 0.7) * n))
+    )
+    e, ang = float(rng.uniform(0.75, 1.0)), float(rng.uniform(0, math.pi))
+    u = (xx - cx) * math.cos(ang) + (yy - cy) * math.sin(ang)
+    v = -(xx - cx) * math.sin(ang) + (yy - cy) * math.cos(ang)
+    r = np.sqrt(u * u + (v / e) ** 2)
+    arr = np.zeros((n, n), np.float32)
+    if rng.random() < 0.3:  # broad fringes (a simulated geometry): a few wide smooth rings
+        period = float(rng.uniform(n / 10, n / 4))
+        arr += (0.5 + 0.5 * np.cos(2 * math.pi * r / period)).astype(np.float32)
+    else:
+        rad = float(rng.uniform(n / 25, n / 6))
+        step = float(rng.uniform(n / 30, n / 8))
+        while rad < 2 * n:
+            width = float(rng.uniform(0.6, 3.0)) * n / 500
+            arr += float(rng.uniform(0.2, 1.0)) * np.exp(-((r - rad) ** 2) / (2 * max(0.7, width * 3) ** 2))
+            rad += step * float(rng.uniform(0.5, 1.5))
+        if rng.random() < 0.5:  # texture: intensity along the rings varies with azimuth
+            phi = np.arctan2(v, u)
+            arr *= (1 + 0.6 * np.cos(float(rng.integers(1, 4)) * 2 * phi + float(rng.uniform(0, 6)))).astype(np.float32)
+        arr += 0.3 * np.exp(-r / (n / 3)) + 0.05
+        arr = rng.poisson(np.clip(arr, 0, None) * float(rng.uniform(20, 400))).astype(np.float32)
+    if rng.random() < 0.6:  # module gaps
+        gap = max(1, n // 120)
+        for y in np.cumsum(rng.integers(n // 6, n // 3, 6)):
+            arr[int(y) : int(y) + gap * int(rng.integers(2, 6))] = -1 if rng.random() < 0.5 else arr.max()
+        if rng.random() < 0.5:
+            x = int(rng.uniform(0.3, 0.7) * n)
+            arr[:, x : x + gap * 2] = -1
+    if rng.random() < 0.4:  # beam stop
+        bx, by = int(np.clip(cx, 0, n - 1)), int(np.clip(cy, 0, n - 1))
+        w = max(2, n // 60)
+        arr[max(0, by - w) : by + w, bx:] = arr.min()
+    return arr
+
+
+def detector_image(rng: Rng) -> Image.Image:
+    """A 2-D diffraction detector image as pyFAI / fabio / matplotlib users show it (session 10: such images, false
+    colour, smooth, in pixel axes, were typed graph): powder rings in a colour map (often on a log scale) inside
+    axes with pixel ticks, a file name as title, sometimes a colour bar or a legend; or the image regrouped as
+    scattering angle vs azimuth (a 'caked' image: curved or straight vertical bands, masked black where the detector
+    has no pixels). Typed diffraction."""
+    w, h = synth._size(rng, 220, 520)
+    fig, plt = _figure(rng, w, h)
+    ax = fig.add_subplot(1, 1, 1)
+    n = int(rng.integers(200, 700))
+    arr = _detector_frame(rng, n)
+    cmap = str(rng.choice(_DETECTOR_CMAPS))
+    if rng.random() < 0.3:  # caked: 2theta along x, chi along y
+        tth = np.linspace(1, float(rng.uniform(30, 80)), n)[None, :]
+        chi = np.linspace(-180, 180, n)[:, None]
+        peaks = np.cumsum(rng.uniform(2, 12, 10))
+        bend = float(rng.uniform(0, 3)) * np.sin(np.radians(chi) * float(rng.integers(1, 3)))
+        cake = sum(float(rng.uniform(0.2, 1)) * np.exp(-((tth - p - bend) ** 2) / (2 * 0.3**2)) for p in peaks)
+        cake = np.asarray(cake, np.float32) + 0.05
+        mask = rng.random() < 0.7
+        if mask:
+            edge = tth.max() * (0.5 + 0.4 * np.abs(np.cos(np.radians(chi))))
+            cake = np.where(tth > edge, 0, cake)
+        ax.imshow(cake, cmap=cmap, aspect="auto", origin="lower", extent=(1, float(tth.max()), -180, 180))
+        ax.set_xlabel(str(rng.choice(["Scattering angle 2θ (°)", "2θ (deg)", "q (nm$^{-1}$)"])), fontsize=7)
+        ax.set_ylabel(str(rng.choice(["Azimuthal angle χ (°)", "χ (deg)"])), fontsize=7)
+    else:
+        shown = np.log1p(np.clip(arr, 0, None)) if rng.random() < 0.6 else arr
+        im = ax.imshow(shown, cmap=cmap, origin=str(rng.choice(["lower", "upper"])))
+        if rng.random() < 0.4:
+            fig.colorbar(im, ax=ax, fraction=0.046)
+        if rng.random() < 0.25:  # control points / fitted rings drawn over it, with a legend
+            for k in range(int(rng.integers(2, 5))):
+                t = np.linspace(0, 2 * math.pi, 80)
+                rr = float(rng.uniform(0.1, 0.6) * n)
+                ax.plot(
+                    n / 2 + rr * np.cos(t),
+                    n / 2 + rr * np.sin(t),
+                    "o" if rng.random() < 0.5 else "--",
+                    ms=2,
+                    label=chr(97 + k),
+                )
+            ax.set_xlim(0, n)
+            ax.set_ylim(0, n)
+            ax.legend(fontsize=6, loc="upper right")
+    ax.tick_params(labelsize=6)
+    if rng.random() < 0.7:
+        ax.set_title(str(rng.choice(_DETECTOR_TITLES)), fontsize=8)
+    fig.tight_layout()
+    return _render(fig)
+
+
+def kikuchi_pattern(rng: Rng) -> Image.Image:
+    """An electron backscatter (EBSD) or transmission Kikuchi pattern: straight bright bands with darker edges crossing
+    at zone axes, over a bright centre falling off to the corners, grainy and often noisy, grey (sometimes in a round
+    detector mask or in plot axes). Session 10: such patterns were typed microscopy. Typed diffraction."""
+    n = int(rng.integers(100, 420))
+    h = int(n * float(rng.choice([1.0, 0.75, 0.8])))
+    yy, xx = np.mgrid[0:h, 0:n].astype(np.float32)
+    cx, cy = float(rng.uniform(0.35, 0.65) * n), float(rng.uniform(0.2, 0.6) * h)
+    arr = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * (0.6 * n) ** 2)).astype(np.float32)
+    bands = np.zeros_like(arr)
+    # bands through a few zone axes: several bands share each crossing point
+    zones = [(float(rng.uniform(0, n)), float(rng.uniform(0, h))) for _ in range(int(rng.integers(2, 5)))]
+    for zx, zy in zones:
+        for _ in range(int(rng.integers(2, 5))):
+            a = float(rng.uniform(0, math.pi))
+            d = (xx - zx) * math.cos(a) + (yy - zy) * math.sin(a)
+            w = float(rng.uniform(0.015, 0.05) * n)
+            band = (np.abs(d) < w).astype(np.float32)
+            edge = np.exp(-((np.abs(d) - w) ** 2) / (2 * (0.15 * w) ** 2))
+            bands += float(rng.uniform(0.2, 0.6)) * band - float(rng.uniform(0.0, 0.3)) * edge
+    arr = arr * (1 + bands)
+    if rng.random() < 0.7:
+        arr += rng.normal(0, float(rng.uniform(0.03, 0.2)), arr.shape).astype(np.float32)
+    arr = (arr - np.percentile(arr, 1)) / (np.percentile(arr, 99.5) - np.percentile(arr, 1) + 1e-6)
+    arr = np.clip(arr, 0, 1)
+    if rng.random() < 0.3:  # the round phosphor screen of the detector
+        arr = np.where((xx - n / 2) ** 2 + (yy - h / 2) ** 2 < (min(n, h) / 2) ** 2, arr, 0)
+    img = Image.fromarray((arr * 255).astype(np.uint8)).convert("RGB")
+    if rng.random() < 0.3:  # shown in plot axes or with a title, as docs do
+        w, hh = synth._size(rng, 220, 420)
+        fig, plt = _figure(rng, w, hh)
+        ax = fig.add_subplot(1, 1, 1)
+        ax.imshow(arr, cmap=str(rng.choice(["gray", "gray", "viridis"])))
+        if rng.random() < 0.5:
+            ax.set_axis_off()
+        ax.tick_params(labelsize=6)
+        fig.tight_layout()
+        img = _render(fig)
+    return img
+
+
 # The kinds the classifier is trained on (besides figures_synth's six): graphs that are not line plots, networks and
 # flow charts, fluorescence micrographs. Pictures inside plot axes are NOT trained on: trained as microscopy they made
 # real graphs look like micrographs (dev: graphs typed microscopy); the classifier types them through the picture
@@ -456,6 +600,10 @@ EXTRA: dict[str, tuple[str, Callable[[Rng], Image.Image]]] = {
     "fluorescence": ("microscopy", fluorescence),
     # session 9: atomic structure models (ASE / VESTA / matplotlib renderings) were typed microscopy or graph
     "structure": ("illustration", structure_model),
+    # session 10: 2-D diffraction detector images in false colour inside pixel axes were typed graph
+    "detector": ("diffraction", detector_image),
+    # session 10: electron backscatter / Kikuchi patterns (grey bands, noise) were typed microscopy
+    "kikuchi": ("diffraction", kikuchi_pattern),
 }
 IN_AXES: dict[str, tuple[str, Callable[[Rng], Image.Image]]] = {
     "micrograph_in_axes": ("microscopy", picture_in_axes(synth.microscopy)),

@@ -4,7 +4,8 @@ r"""Train the panel-type classifier on generated and real DEV panels and write i
         --real-aug 6 --seed 0
 
 Panels: :mod:`training.figures_synth` (``--per-class`` of each type) and :mod:`training.panel_type_synth`
-(``--extra-per-kind`` of each kind in its ``EXTRA``: colour maps, 3-D surfaces, graph grids, networks, fluorescence),
+(``--extra-per-kind`` of each kind in its ``EXTRA``: colour maps, 3-D surfaces, graph grids, networks, fluorescence,
+structure models, diffraction detector images, Kikuchi patterns),
 seed ``--seed`` for training and ``--seed + 1000`` for the synthetic held-out check; plus the hand-typed panels of
 the REAL dev parts (``--real-splits``, default dev/dev4/dev5 of ``bench/real_figures`` and dev8t of
 ``bench/real_types/panels8t.json``: figures of four Elemental Microscopy papers typed whole and by panel, their files
@@ -14,7 +15,9 @@ cut or padded by up to 6 %, 0.5-1.3x size, the label/JPEG augmentation below), w
 are EfficientNet-Lite0 vectors + image statistics (:func:`matsearch.indexer.figures.panel_type.features`); the model
 is a multinomial logistic regression. Output: ``encoders/matsearch/encoders/weight_files/panel_type.pt`` (the
 recipe, the real files used and the synthetic held-out accuracy are stored in its ``meta``) and its SHA-256 (put it in
-``WEIGHTS["panel-type"]``). ``--real-splits ''`` trains on generated panels only.
+``WEIGHTS["panel-type"]``). ``--real-splits ''`` trains on generated panels only; ``--real-splits`` can name every real
+dev part (:data:`ALL_DEV_SPLITS`: figvision's dev7 / dev8 / dev9 boxes and dev9t too; the figures of
+:data:`HELD_OUT_PAPERS` are never read) — measured leave-one-unit-out in session 10 and not the default (no better).
 """
 
 from __future__ import annotations
@@ -44,6 +47,58 @@ from training.panel_type_synth import EXTRA
 OUT = Path(__file__).resolve().parents[1] / "encoders/matsearch/encoders/weight_files/panel_type.pt"
 _TYPES = Path(__file__).resolve().parents[1] / "bench/real_types"
 TYPED_PANELS = (_TYPES / "panels8t.json", _TYPES / "panels9t.json")  # dev8t (session 8), dev9t (session 9)
+# every real dev part (session 10: figvision's dev7 / dev8 / dev9 boxes too, and dev9t)
+ALL_DEV_SPLITS = "dev,dev4,dev5,dev7,dev8,dev9,dev8t,dev9t"
+# the papers figtype holds out although figtext's rule puts them on the dev side (bench/real_types split_rule): their
+# boxes in figvision's dev7 / dev8 are never trained on
+HELD_OUT_PAPERS = ("msa-em/microscopy-seg-track", "msa-em/hrtem-transfer-learning")
+_MSA_FILES = {  # bench/real_figures file prefix -> the paper's repository (the unit of bench/real_types)
+    "msa_high_throughput_sem": "msa-em/high-throughput-sem",
+    "msa_tilt_corrected_bf_stem": "msa-em/tilt-corrected-bf-stem",
+    "msa_um_methods": "msa-em/um-methods",
+    "msa_guide_tem_simulation": "msa-em/guide-tem-simulation",
+    "msa_microscopy_seg_track": "msa-em/microscopy-seg-track",
+    "msa_hrtem_transfer_learning": "msa-em/hrtem-transfer-learning",
+}
+_OLD_GROUPS = ("s41467", "influence", "jner")  # manifest.json has no unit: its sources by file name
+
+
+def figure_unit(name: str, fig: dict[str, Any]) -> str:
+    """The leave-one-out unit of a figure of ``bench/real_figures``: the paper's repository for an msa-em paper (the
+    unit ``bench/real_types`` uses), else the manifest's ``unit``, else its source by file name."""
+    for prefix, repo in _MSA_FILES.items():
+        if name.startswith(prefix):
+            return repo
+    if fig.get("unit"):
+        return str(fig["unit"])
+    return next((g for g in _OLD_GROUPS if name.startswith(g)), "exsclaim")
+
+
+def figure_annotations(
+    fetch: bool = False,
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], Path]:
+    """Manifest, panel annotations and cache folder of every part of ``bench/real_figures`` (manifest.json, 4, 5 and
+    the session-7/8/9 files); ``fetch``: fetch missing images first."""
+    from bench import eval_real_figures as erf
+    from bench.real_figures import fetch as rf
+
+    cache = erf.ensure(erf.DEFAULT_CACHE) if fetch else erf.DEFAULT_CACHE
+    if fetch:
+        rf.ensure(cache, (rf.MANIFEST7, rf.MANIFEST8, rf.MANIFEST9))
+    manifest = rf.figures() | rf.figures7() | rf.figures8() | rf.figures9()
+    panels = erf.panel_annotations() | erf.panel_annotations7() | erf.panel_annotations8() | erf.panel_annotations9()
+    return manifest, panels, cache
+
+
+def _trained_figures(
+    manifest: dict[str, dict[str, Any]], panels: dict[str, list[dict[str, Any]]], splits: list[str]
+) -> list[tuple[str, list[dict[str, Any]]]]:
+    """(file, trained panels) of the ``bench/real_figures`` figures of ``splits`` (not of a held-out paper)."""
+    return [
+        (name, _typed(truth))
+        for name, truth in sorted(panels.items())
+        if manifest[name]["split"] in splits and figure_unit(name, manifest[name]) not in HELD_OUT_PAPERS
+    ]
 
 
 def augment(img: Image.Image, rng: np.random.Generator) -> Image.Image:
@@ -155,14 +210,10 @@ def real_digest(splits: list[str]) -> str:
     """SHA-256 of what the real part of the training set is made of: for every figure of ``splits`` its file, the
     image's SHA-256 in the manifest and each trained panel's label, box and type. Part of the features-cache recipe
     and of the weights' ``meta``, so a changed annotation (a moved box, a new type, a panel added) is noticed."""
-    from bench.eval_real_figures import panel_annotations
-    from bench.real_figures.fetch import figures
-
-    manifest, panels = figures(), panel_annotations()
+    manifest, panels, _ = figure_annotations()
     rows = [
-        [name, manifest[name]["sha256"], [[p.get("label"), list(p["bbox"]), p["type"]] for p in _typed(truth)]]
-        for name, truth in sorted(panels.items())
-        if manifest[name]["split"] in splits
+        [name, manifest[name]["sha256"], [[p.get("label"), list(p["bbox"]), p["type"]] for p in typed]]
+        for name, typed in _trained_figures(manifest, panels, splits)
     ]
     rows += [  # the typed panels of bench/real_types (a part named in splits, e.g. dev8t), by git blob SHA-1
         [
@@ -197,19 +248,16 @@ def iter_real_panels(splits: list[str], n_aug: int, seed: int, files: list[str])
     """(image, type index) of the hand-typed panels of the real dev parts (true boxes) and ``n_aug`` jittered copies of
     each, one at a time (whole figures jittered up to 1.3x are large: holding them all took > 15 GB); the name of each
     figure used is appended to ``files``."""
-    from bench.eval_real_figures import load
     from bench.real_types.fetch import image_path
 
     if any(s.startswith("heldout") for s in splits):
         raise SystemExit("held-out parts are never trained on")
-    manifest, panels, cache = load()
+    manifest, panels, cache = figure_annotations(fetch=True)
     rng = np.random.default_rng(seed + 7)
-    for name, truth in sorted(panels.items()):
-        if manifest[name]["split"] not in splits:
-            continue
+    for name, typed in _trained_figures(manifest, panels, splits):
         fig = to_rgb(Image.open(cache / name))  # as ingest reads it (transparency onto white)
         used = False
-        for p in _typed(truth):
+        for p in typed:
             crop = fig.crop(tuple(p["bbox"]))
             yield crop, PANEL_TYPES.index(p["type"])
             for _ in range(n_aug):

@@ -56,12 +56,13 @@ WEIGHTS: dict[str, WeightFile] = {
     "panel-type": WeightFile(
         name="panel-type",
         locate=_shipped("panel_type.pt"),
-        sha256="bff673517effdc98c80d2064cac0503bb8e674c61a11e1f0414acc10b9d09166",
+        sha256="285c070ca5727424e18e3d5b63d71e261a04aeb35be9540c174bc3604411ce85",
         licence="Apache-2.0",
         source=(
-            "trained here on generated panels (session 9: with atomic structure models) and the hand-typed real dev"
-            " panels (dev/dev4/dev5/dev8t; the files are listed in its meta): python -m training.train_panel_type"
-            " --per-class 250 --extra-per-kind 120 --annotated-per-kind 120 --real-aug 6 --seed 0"
+            "trained here on generated panels (session 10: with diffraction detector images and Kikuchi patterns)"
+            " and the hand-typed real dev panels (dev/dev4/dev5/dev8t; the files are listed in its meta): python -m"
+            " training.train_panel_type --per-class 250 --extra-per-kind 120 --annotated-per-kind 120 --real-aug 6"
+            " --seed 0"
         ),
     ),
     "all-minilm-l6-v2": WeightFile(
