@@ -243,3 +243,30 @@ def test_thin_bar_in_a_label_box_over_a_grid() -> None:
     draw.rectangle((295, 341, 435, 342), fill=(95, 95, 95))
     grey = [b for b in find_scale_bars(img) if 338 <= b.bbox[1] <= 343]
     assert grey and abs(max(b.length_px for b in grey) - 141) <= 3, find_scale_bars(img)
+
+
+def test_label_box_inside_is_not_the_bar() -> None:
+    """The white inside of a label box above its text (a strip longer than the box's 1-px black bar, found as a light
+    bar on a real JPEG, dev8 fig_32 b) is the box, not the bar; a white bar on a dark picture with a dark line under
+    it is still a bar (the rows between are the picture)."""
+    from matsearch.indexer.figures.scalebar import ScaleBar, _box_inside_over_line
+
+    rgb = np.full((380, 480, 3), 60, np.uint8)
+    rgb[320:348, 312:466] = 255  # the box's inside
+    rgb[330:340, 365:410] = 0  # its text
+    strip = ScaleBar(
+        bbox=(313, 322, 466, 329),
+        length_px=152.8,
+        thickness_px=7.0,
+        polarity="light",
+        score=0.745,
+        colour=(255, 255, 255),
+    )
+    line = ScaleBar(
+        bbox=(322, 342, 457, 343), length_px=135.65, thickness_px=1.0, polarity="dark", score=0.547, colour=(0, 0, 0)
+    )
+    assert _box_inside_over_line(rgb, strip, line)
+    dark = np.full((380, 480, 3), 60, np.uint8)
+    dark[322:329, 313:466] = 255  # a white bar on the picture
+    dark[342, 322:457] = 0
+    assert not _box_inside_over_line(dark, strip, line)

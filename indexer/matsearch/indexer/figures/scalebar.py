@@ -225,6 +225,9 @@ def find_scale_bars(
     # A short strip alongside a much longer, thinner line of the other colour is the inside of a label box under its
     # bar (before the backing-box test, which would take the line for the box of that strip).
     cands = [c for c in cands if not any(_beside_longer_line(c, o) for o in cands if o is not c)]
+    # The light inside of a label box above or below the box's thin dark bar (the box's interior rows holding the
+    # text between them) is the box, not a bar.
+    cands = [c for c in cands if not any(_box_inside_over_line(rgb, c, o) for o in cands if o is not c)]
     cands = [c for c in cands if not any(_box_strip(c, o) and o.score >= c.score for o in cands if o is not c)]
     # Part of a longer bar found at a stricter threshold is the same bar.
     cands = [c for c in cands if not any(_part_of(c, o) for o in cands if o is not c)]
@@ -513,6 +516,25 @@ def _beside_longer_line(c: ScaleBar, line: ScaleBar) -> bool:
         and c.length_px <= line.length_px / 1.5
         and line.thickness_px <= c.thickness_px
     )
+
+
+def _box_inside_over_line(rgb: np.ndarray, c: ScaleBar, line: ScaleBar) -> bool:
+    """True when light ``c`` is the inside of a label box whose bar is the thin dark ``line``: the line (at most 2 px
+    thin) lies within c's columns (2-px slack), is at least 60 % of c's length, stands 3-40 px above or below it, and
+    the rows between them are mostly light (the box's interior around its text; under a white bar on a dark
+    picture they are the picture)."""
+    if c.polarity != "light" or line.polarity != "dark" or line.thickness_px > 2 or c.thickness_px < 2:
+        return False
+    cx0, cy0, cx1, cy1 = c.bbox
+    lx0, ly0, lx1, ly1 = line.bbox
+    if lx0 < cx0 - 2 or lx1 > cx1 + 2 or line.length_px < 0.6 * c.length_px:
+        return False
+    gap0, gap1 = (cy1, ly0) if ly0 >= cy1 else (ly1, cy0)
+    if not 3 <= gap1 - gap0 <= 40:
+        return False
+    between = rgb[gap0:gap1, lx0:lx1].astype(float)
+    light = np.linalg.norm(between - np.asarray(c.colour, float), axis=2) < 60
+    return bool(light.mean() >= 0.5)
 
 
 def _overlap_min(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
