@@ -23,7 +23,8 @@ the same pipeline; the expected compound counts when any library structure with 
 before any run). ``--real-parts dev,dev9`` runs only those parts (a held-out part is run once, at the end).
 
 Pipeline per query (as ``search.stem.search_stem``): stage 1 = cosine on ``stem-fused`` over the gallery (top
-``RERANK_K``; unknown pixel size: ``UNKNOWN_HYPOTHESES`` power-spectrum guesses, top ``UNKNOWN_K`` each); stage 2 =
+``RERANK_POOL``, of which ``stem_physics.prefilter`` keeps ``RERANK_K``; unknown pixel size: ``UNKNOWN_HYPOTHESES``
+power-spectrum guesses, top ``UNKNOWN_K`` each); stage 2 =
 ``search.stem_physics.score_candidates``. Reported: CNN alone, power-spectrum descriptor alone, their fusion
 (cosine, stage 1 only) and the physics re-rank; abstain rates with the query's own structure removed from the
 candidates (absent) and present (false abstain) at the shipped threshold.
@@ -213,7 +214,9 @@ def main(argv: list[str] | None = None) -> int:
         cos = g_vec @ qs1
         if exclude is not None:
             cos = np.where(exclude, -np.inf, cos)
-        cand = np.argsort(-cos)[: Q.RERANK_K]
+        cand = np.argsort(-cos)[: Q.RERANK_POOL]
+        cand = cand[np.isfinite(cos[cand])]
+        cand = cand[P.prefilter(qf, g_harm[cand, 0], Q.RERANK_K)]  # as search_stem: RERANK_K of the pool re-ranked
         sc = P.score_candidates(qf, g_harm[cand], [g_spots[i] for i in cand], [g_motif[i] for i in cand])
         ms = 1000 * (time.time() - t)
         full = np.full(len(views), -np.inf)

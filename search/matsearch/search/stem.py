@@ -17,7 +17,7 @@ import io
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +57,14 @@ VECTOR = "stem"
 # spectrum (best of the 3 references) + motif bonus - lattice penalty: ~8 % false rejects on the tune split (0.75
 # before the ring weighting of session 8, which lowers every score; 0.71 before the alternate references)
 DEFAULT_SCORE_THRESHOLD = 0.67
-RERANK_K = 500  # library images re-ranked (known scale); tune split: 300 -> 500 top-5 0.576 -> 0.587, 800 no better
+RERANK_K = 150  # library images re-ranked (known scale), the best of RERANK_POOL by ``stem_physics.prefilter``
+# Known scale (session 10): stage 1 fetches RERANK_POOL images by the descriptor's cosine; the RERANK_K of them whose
+# clean reference's lattice spectrum best fits the query's at the nominal scale (``stem_physics.prefilter``) are
+# re-ranked (before: the 500 best by cosine, which left the true structure out for ~7 % of synthetic queries).
+# Synthetic tune split (4 seeds) + train-structure dev queries (2 seeds), 1,172 queries, top-5 mean 0.876 -> 0.899
+# (pool 1,500: 0.917, but +22-26 CPU-ms per query at 20k points; K 150-300 of a 1,000 pool give the same top-5);
+# bench queries paired CPU p50 -1.6 ms (docs/stem.md, session 10).
+RERANK_POOL = 1000
 UNKNOWN_HYPOTHESES = 8  # scale guesses for the first stage when no pixel size is given ...
 UNKNOWN_K = 60  # ... library images fetched for each
 UNKNOWN_SPACING = (1.7, 4.6)  # Å: range of the nearest strong lattice period searched when the scale is unknown
@@ -461,22 +468,22 @@ def preload_lattice_cache(store: Store, collection: str = COLLECTION, page: int 
 
 
 def cached_lattice_features(
-    store: Store, hits: Sequence[ScoredHit]
+    store: Store, hits: Sequence[ScoredHit], select: Callable[[np.ndarray], np.ndarray] | None = None
 ) -> tuple[list[ScoredHit], np.ndarray, list[np.ndarray | None], list[ViewMotif | None]]:
     """Library points among stage-1 hits (which carry only ``STAGE1_FIELDS``) that have a lattice spectrum, with
     their harmonics, reference spots and column motifs: from the per-process cache, the missing ones fetched by id
-    (and cached when the point has a build key)."""
+    (and cached when the point has a build key). ``select`` maps the (c, K, M+1) clean reference spectra of those
+    points to the indices of the ones to return (``stem_physics.prefilter``); only those get all their spectra."""
     from matsearch.encoders.stem import LAT_M, LAT_NK
 
     found: dict[str, _Features] = {}
     missing: list[str] = []
-    with _CACHE_LOCK:
+    with _CACHE_LOCK:  # recency is refreshed below, for the points returned
         for h in hits:
             bk = h.payload.get("build_key")
-            key = (h.id, str(bk))
-            if isinstance(bk, str) and key in _FEATURE_CACHE:
-                _FEATURE_CACHE.move_to_end(key)
-                found[h.id] = _FEATURE_CACHE[key]
+            feat = _FEATURE_CACHE.get((h.id, bk)) if isinstance(bk, str) else None
+            if feat is not None:
+                found[h.id] = feat
             else:
                 missing.append(h.id)
     if missing:
@@ -497,6 +504,16 @@ def cached_lattice_features(
     cands = [h for h in hits if h.id in found]
     if not cands:
         return [], np.zeros((0, REFERENCES, LAT_NK, LAT_M + 1), np.complex64), [], []
+    if select is not None:
+        c16 = np.stack([found[h.id][0][0] for h in cands])  # (c, 2, K, M+1) float16: the clean references
+        clean = np.empty((len(cands), *c16.shape[2:]), np.complex64)
+        clean.real, clean.imag = c16[:, 0], c16[:, 1]
+        cands = [cands[int(i)] for i in select(clean)]
+    with _CACHE_LOCK:
+        for h in cands:
+            key = (h.id, str(h.payload.get("build_key")))
+            if key in _FEATURE_CACHE:
+                _FEATURE_CACHE.move_to_end(key)
     h16 = np.stack([found[h.id][0] for h in cands])  # (c, R, 2, K, M+1) float16
     harm = np.empty((len(cands), *h16.shape[1:2], *h16.shape[3:]), np.complex64)  # (c, R, K, M+1)
     harm.real, harm.imag = h16[:, :, 0], h16[:, :, 1]  # float16 -> float32 is exact
@@ -537,7 +554,7 @@ def search_stem(
     prepared = prepare(arr, nm) if known else PreparedQuery([], [], [])
     threshold = DEFAULT_SCORE_THRESHOLD if score_threshold is None else score_threshold
     vectors = stage1_vectors(arr, prepared, known, settings)
-    k = max(RERANK_K if known else UNKNOWN_K, limit * OVERFETCH)
+    k = max(RERANK_POOL if known else UNKNOWN_K, limit * OVERFETCH)
     queries = [VectorQuery(vector=v, using=VECTOR, filter=flt, limit=k, with_payload=STAGE1_FIELDS) for v in vectors]
     results = store.query_batch(COLLECTION, queries)
     pool = list({h.id: h for r in results for h in r}.values())
@@ -547,7 +564,11 @@ def search_stem(
     else:
         work, factor, fallback = unknown_work(arr)
         qf = phys.unknown_features(work, factor, fallback)
-    cands, harm, spots, motifs = cached_lattice_features(store, pool)
+    select = None
+    if known:
+        n_rerank = max(RERANK_K, limit * OVERFETCH)
+        select = lambda clean: phys.prefilter(qf, clean, n_rerank)  # noqa: E731
+    cands, harm, spots, motifs = cached_lattice_features(store, pool, select)
     groups = [str(h.payload.get("structure_id", h.id)) for h in cands]
     sc = phys.score_candidates(qf, harm, spots, motifs, groups=groups, keep=limit, floor=threshold)
     keep = np.nonzero(sc.abstain >= threshold)[0]

@@ -287,7 +287,7 @@ def prefilter(qf: QueryFeatures, clean: np.ndarray, keep: int) -> np.ndarray:
     correlation of the query's lattice spectrum at the nominal scale with each view's clean reference spectrum
     (``clean`` (c, K, M), ring-weighted here as in ``score_candidates``): one spectrum product per view, ~1/9 of
     the re-rank's nominal-scale step. The stage-1 descriptor (rotation-invariant ring magnitudes) loses the true
-    view for ~7 % of synthetic queries at 500 candidates; this ordering of 1,500 recovers most of them (docs/stem.md,
+    view for ~7 % of synthetic queries at 500 candidates; the best 150 of 1,000 by this recover most (docs/stem.md,
     session 10). All candidates are kept when ``c <= keep`` or the query has no spectrum."""
     c = len(clean)
     if c <= keep or not qf.known or len(qf.harmonics) == 0:
