@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from matsearch.indexer.figures.captions import split_caption
+from matsearch.indexer.figures.captions import CaptionSplit, split_caption
 
 BASE = (
     "Growth of the films. a Overview of the device. b{d}d SEM images of the film at low (b), medium (c) and high (d) "
@@ -12,11 +12,17 @@ BASE = (
 )
 
 
+def _segment(s: CaptionSplit, label: str) -> str:
+    seg = s.segment(label)
+    assert seg is not None, (label, s.explain)
+    return seg
+
+
 @pytest.mark.parametrize("dash", ["–", "-", "‐", "‑", "‒", "—", "−", " to "])
 def test_range_labels_with_every_dash(dash: str) -> None:
     s = split_caption(BASE.format(d=dash))
     assert s.labels == list("abcdefgh"), s.explain
-    assert "TEM images of the grains" in s.segment("f")
+    assert "TEM images of the grains" in _segment(s, "f")
     assert s.scale_for("c") == (1.0, "μm") and s.scale_for("g") == (10.0, "nm")
 
 
@@ -25,7 +31,7 @@ def test_range_whose_dash_was_lost() -> None:
     letters that the pair closes is read as the range."""
     s = split_caption(BASE.format(d=""))
     assert s.labels == list("abcdefgh"), s.explain
-    assert "TEM images of the grains" in s.segment("f") and "XRD" in s.segment("h")
+    assert "TEM images of the grains" in _segment(s, "f") and "XRD" in _segment(s, "h")
     assert s.scale_for("c") == (1.0, "μm") and s.scale_for("g") == (10.0, "nm")
     # a parenthesised glued range between labels
     p = split_caption("(a) Schematic. (bd) SEM images at 1, 2 and 5 kV. (e) EDS map.")
