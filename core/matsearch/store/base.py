@@ -217,6 +217,17 @@ def write_lock(store: Any) -> threading.RLock:
         return lock
 
 
+def all_payloads(store: Store, collection: str, chunk: int = 1000) -> dict[str, dict[str, Any]]:
+    """Every point's payload of ``collection`` by id, scrolled in pages of ``chunk``."""
+    payloads: dict[str, dict[str, Any]] = {}
+    offset: str | None = None
+    while True:
+        batch, offset = store.scroll(collection, limit=chunk, offset=offset)
+        payloads.update((rec.id, rec.payload) for rec in batch)
+        if offset is None:
+            return payloads
+
+
 def delete_stale(store: Store, collection: str, keep: set[str], sources: Sequence[str], chunk: int = 1000) -> int:
     """Delete the points of ``collection`` whose payload ``source`` is one of ``sources`` and whose id is not in
     ``keep`` (what a full library build just wrote or found current); points of other sources (users' own) are left

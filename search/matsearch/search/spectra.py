@@ -30,7 +30,7 @@ from matsearch.encoders.xrd import GRID_2THETA, LIB_WAVELENGTH
 from matsearch.encoders.xrd_pattern import Pattern, preprocess
 from matsearch.search import xrd_phase as xp
 from matsearch.search.common import check_limit, require_collection
-from matsearch.store.base import ScoredHit, Store, VectorQuery
+from matsearch.store.base import ScoredHit, Store, VectorQuery, all_payloads
 from matsearch.store.collections import VECTOR_ENCODERS
 
 COLLECTION = "xrd"
@@ -459,14 +459,7 @@ def _payloads(store: Store, lib: _Library, ids: Sequence[str]) -> list[dict[str,
 def _peak_index(store: Store, lib: _Library) -> _PeakIndex:
     with _LIBRARY_LOCK:
         if not lib.complete:
-            payloads: dict[str, dict[str, Any]] = {}
-            offset: str | None = None
-            while True:
-                batch, offset = store.scroll(COLLECTION, limit=1000, offset=offset)
-                payloads.update((rec.id, rec.payload) for rec in batch)
-                if offset is None:
-                    break
-            lib.payloads, lib.complete, lib.index = payloads, True, None
+            lib.payloads, lib.complete, lib.index = all_payloads(store, COLLECTION), True, None
         if lib.index is None:
             ids = list(lib.payloads)
             lib.index = _PeakIndex.build(ids, [lib.payloads[i] for i in ids])

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from matsearch.store.base import Store
+from matsearch.store.base import Store, all_payloads
 
 COLLECTION = "xrd"
 TABLE_MIN = 0.85  # pairs at least this similar are stored (the search chooses its own group line above it)
@@ -126,13 +126,7 @@ def update_twins(store: Store, progress: Callable[[str], None] | None = None) ->
     report = TwinReport()
     if not store.has_collection(COLLECTION):
         return report
-    payloads: dict[str, dict[str, Any]] = {}
-    offset: str | None = None
-    while True:
-        batch, offset = store.scroll(COLLECTION, limit=1000, offset=offset)
-        payloads.update((rec.id, rec.payload) for rec in batch)
-        if offset is None:
-            break
+    payloads = all_payloads(store, COLLECTION)
     table, report.pairs_checked = twin_table(payloads)
     report.points = len(payloads)
     report.pairs = sum(len(v) for v in table.values()) // 2
