@@ -173,6 +173,7 @@ def best_library_similarity(absent: list[Any], inside: list[Any], peaks: dict[st
     """Per absent structure, the largest ``xrd_phase.pattern_similarity`` to any indexed structure (the same
     profiles and ±3 % shift window, as one matrix product per absent structure): ≥ TWIN_SIM means the library holds
     a near-identical pattern, which the search cannot tell from the absent phase (docs/xrd.md, session 9)."""
+    from matsearch.encoders.xrd_sticks import TWIN_MAX_SHIFT
     from matsearch.search import xrd_phase as xp
 
     def cand(k: str) -> Any:
@@ -181,7 +182,7 @@ def best_library_similarity(absent: list[Any], inside: list[Any], peaks: dict[st
     if not absent or not inside:
         return {}
     lib = np.stack([cand(e.id).profile() for e in inside]).astype(np.float32)
-    s = xp.TWIN_MAX_SHIFT
+    s = TWIN_MAX_SHIFT
     out: dict[str, float] = {}
     for e in absent:
         a = cand(e.id).profile()

@@ -35,10 +35,10 @@ import numpy as np
 from scipy import ndimage, signal
 
 from matsearch.encoders.xrd import GRID_2THETA, LIB_WAVELENGTH, TWO_THETA_MIN, TWO_THETA_STEP
+from matsearch.encoders.xrd_sticks import profile_similarity, stick_profile, strongest_reflections
 
 NG = GRID_2THETA.size
 STRAINS = np.round(np.arange(-0.025, 0.01001, 0.001), 4)
-MAX_REFLECTIONS = 100  # strongest reflections per candidate used in the fit
 INTENSITY_SLACK = 3.0
 FLOOR_SIGMA = 3.0  # reflections expected below FLOOR_SIGMA × noise σ (relative) are not expected to show
 MIN_FLOOR = 0.01
@@ -240,14 +240,7 @@ class Candidate:
 
 
 def candidate_from_payload(pl: dict[str, Any]) -> Candidate:
-    pk = pl.get("peaks", {})
-    d = np.asarray(pk.get("d", []), dtype=np.float64)
-    inten = np.asarray(pk.get("intensity", []), dtype=np.float64)
-    labels = [str(x) for x in pk.get("hkl", [""] * d.size)]
-    if d.size > MAX_REFLECTIONS:
-        top = np.sort(np.argsort(-inten, kind="stable")[:MAX_REFLECTIONS])
-        d, inten, labels = d[top], inten[top], [labels[j] for j in top]
-    inten = inten / max(float(inten.max(initial=0.0)), 1e-9)
+    d, inten, labels = strongest_reflections(pl)
     return Candidate(
         d=d,
         inten=inten,
@@ -926,10 +919,7 @@ def concat(a: Fits, b: Fits) -> Fits:
 # a phase's reported confidence comes from the FINAL model: that model's logit, scaled, plus a weight on
 # min(margin, MARGIN_CAP), fitted by ``bench.eval_xrd --calibrate-margin`` on the calibration split (docs/xrd.md,
 # session 8). With a zero margin weight the final model is the single-phase model.
-PROFILE_STEP = 0.001  # ln d step of the similarity profile
-_PROFILE_LN_D = np.arange(np.log(0.8), np.log(15.0), PROFILE_STEP)
-PROFILE_SIGMA = 1.5  # profile bins (0.15 % in d)
-TWIN_MAX_SHIFT = 30  # profile bins (±3 % in d: what the strain refinement can absorb)
+# the similarity profile and its ±3 % shift (TWIN_MAX_SHIFT): encoders.xrd_sticks
 TWIN_SIM = 0.95
 # the margin's grouping line: candidates at least this similar do not count against each other (session 10)
 MARGIN_TWIN_SIM = 0.90
@@ -960,27 +950,13 @@ FINAL_BIAS = float(
     - np.log(_FINAL_FIT_THRESHOLD / (1 - _FINAL_FIT_THRESHOLD))
 )
 FINAL_ELEMENTS_PRIOR_LOGIT = 0.09325084438960626
-_KERNEL = np.exp(-0.5 * (np.arange(-6, 7) / PROFILE_SIGMA) ** 2)
-
-
-def _profile(d: np.ndarray, inten: np.ndarray) -> np.ndarray:
-    """√(intensity) of the sticks on a ln d axis, Gaussian-broadened and normalised (float32)."""
-    y = np.zeros(_PROFILE_LN_D.size)
-    ok = (d > 0) & np.isfinite(d)
-    if ok.any():
-        idx = np.clip(np.round((np.log(d[ok]) - _PROFILE_LN_D[0]) / PROFILE_STEP).astype(int), 0, y.size - 1)
-        np.add.at(y, idx, inten[ok])
-    y = np.sqrt(np.convolve(y, _KERNEL, "same"))
-    n = float(np.linalg.norm(y))
-    return (y / n if n > 0 else y).astype(np.float32)
+_profile = stick_profile
 
 
 def pattern_similarity(a: Candidate, b: Candidate) -> float:
     """The best cosine of two candidates' stick patterns (√ intensity on ln d) over a common relative shift of their
     d-spacings within ±3 %: ≥ TWIN_SIM for isostructural twins whose cells differ by a strain the fit can absorb."""
-    pa, pb = a.profile(), b.profile()
-    padded = np.concatenate([np.zeros(TWIN_MAX_SHIFT, np.float32), pa, np.zeros(TWIN_MAX_SHIFT, np.float32)])
-    return float(np.correlate(padded, pb, "valid").max())
+    return profile_similarity(a.profile(), b.profile())
 
 
 def _logit(p: np.ndarray | float) -> np.ndarray:

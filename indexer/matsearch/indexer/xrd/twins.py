@@ -2,11 +2,12 @@
 to its own (isostructural twins such as Si / AlP, LaB6 / CaB6, Cu / c-BN), computed over the whole collection at
 build time and stored in each point's payload (``twin_group``; not part of its ``build_key``).
 
-The similarity is the search's own (``xrd_phase.pattern_similarity``: the best cosine of √intensity stick profiles on
-a ln d axis over a common shift of ±3 % in d, what the strain refinement can absorb). All pairs of a 5,000-phase
-library would be 25 M exact correlations, so a coarse pass first (profiles summed over ``COARSE`` bins and smoothed,
-shifts in coarse steps, one matrix product per block of rows) keeps the pairs that could reach ``TABLE_MIN``, and
-only those are correlated exactly. A pattern cannot tell a phase from its twins, so the search treats them as one
+The similarity is the search's own (``encoders.xrd_sticks.profile_similarity``, which
+``search.xrd_phase.pattern_similarity`` compares with: the best cosine of √intensity stick profiles on a ln d axis
+over a common shift of ±3 % in d, what the strain refinement can absorb). All pairs of a 5,000-phase library would
+be 25 M exact correlations, so a coarse pass first (profiles summed over ``COARSE`` bins and smoothed, shifts in
+coarse steps, one matrix product per block of rows) keeps the pairs that could reach ``TABLE_MIN``, and only those
+are correlated exactly. A pattern cannot tell a phase from its twins, so the search treats them as one
 group (docs/xrd.md, session 10): they do not lower each other's confidence, and a hit with twins is reported as one
 of an isostructural group.
 """
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from matsearch.encoders.xrd_sticks import TWIN_MAX_SHIFT, stick_profile, strongest_reflections
 from matsearch.store.base import Store, all_payloads
 
 COLLECTION = "xrd"
@@ -65,10 +67,8 @@ def _shifted(c: np.ndarray, k: int) -> np.ndarray:
 
 def candidate_pairs(profiles: np.ndarray, min_sim: float = COARSE_MIN) -> tuple[np.ndarray, np.ndarray]:
     """(i, j) with i < j whose coarse profiles reach ``min_sim`` at some shift within ±3 % in d."""
-    from matsearch.search import xrd_phase as xp
-
     c = _coarse(profiles)
-    steps = int(np.ceil(xp.TWIN_MAX_SHIFT / COARSE))
+    steps = int(np.ceil(TWIN_MAX_SHIFT / COARSE))
     shifted = [_shifted(c, k) for k in range(-steps, steps + 1)]
     rows_i: list[np.ndarray] = []
     rows_j: list[np.ndarray] = []
@@ -93,16 +93,13 @@ def twin_table(
 ) -> tuple[dict[str, list[tuple[str, float]]], int]:
     """Per point id, its near-identical library patterns ``[(point id, similarity), ...]`` (≥ ``min_sim``, most
     similar first, at most ``TABLE_MAX``); and how many pairs were correlated exactly."""
-    from matsearch.search import xrd_phase as xp
-
     ids = list(payloads)
-    cands = [xp.candidate_from_payload(payloads[i]) for i in ids]
-    if not cands:
+    if not ids:
         return {}, 0
-    profiles = np.stack([c.profile() for c in cands])
+    profiles = np.stack([stick_profile(*strongest_reflections(payloads[i])[:2]) for i in ids])
     ii, jj = candidate_pairs(profiles)
     table: dict[str, list[tuple[str, float]]] = {i: [] for i in ids}
-    padded = np.pad(profiles, ((0, 0), (xp.TWIN_MAX_SHIFT, xp.TWIN_MAX_SHIFT)))
+    padded = np.pad(profiles, ((0, 0), (TWIN_MAX_SHIFT, TWIN_MAX_SHIFT)))
     for a, b in zip(ii.tolist(), jj.tolist(), strict=True):
         sim = float(np.correlate(padded[a], profiles[b], "valid").max())
         if sim >= min_sim:
