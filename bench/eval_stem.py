@@ -483,20 +483,11 @@ def _real_rows(
                 ab = run_known(arr, 10.0 * nm, exclude=absent)
                 row["absent_answered"] = bool(np.max(ab["abstain"]) >= thr)
                 u = run_unknown(arr)
-                bu = ranks_by_structure(u["score"], g_struct, len(sids))
-                ou = np.argsort(-bu)
-                hu = [k for k, i in enumerate(ou) if s_formula[i] == formula]
-                row["rank_unknown_px"] = hu[0] + 1 if hu else None
+                row["rank_unknown_px"], row["unknown_px_estimate_nm"], _, _ = _unknown_px(
+                    u, g_struct, sids, s_formula, formula
+                )
                 # stage 1 of the unknown-pixel-size path: did any view of the expected compound reach the re-rank?
                 row["unknown_px_in_candidates"] = bool(np.isfinite(u["score"][g_formula == formula]).any())
-                ti = int(ou[0])
-                cand_pos = np.nonzero(g_struct[u["cand"]] == ti)[0]
-                est = None
-                if len(cand_pos):
-                    k = cand_pos[np.argmax(u["sc"].score[cand_pos])]
-                    sc = float(u["sc"].scale[k])
-                    est = round(sc * u["factor"] / 10.0, 6) if np.isfinite(sc) else None
-                row["unknown_px_estimate_nm"] = est
             rows.append(row)
             if not crop["split"].startswith("heldout"):  # held-out crops: aggregate rows only
                 print(

@@ -633,12 +633,12 @@ def search_spectrum(
         claimed = np.maximum(claimed, fits.credit[best_i])
 
     # each phase's competitor margin (the best different-pattern candidate that explains the same peaks; its
-    # near-identical twins form its group and do not count against it, xp.Margins) is reported as fom.margin; the
-    # shipped final confidence gives it weight 0 (xp.FINAL_* = the single-phase model, docs/xrd.md, session 8)
+    # near-identical twins — from the library's twin table when it has one — form its group and do not count against
+    # it, xp.Margins) is reported as fom.margin and, since session 10, weighs in the final confidence (xp.FINAL_*)
     tables = [_twin_map(h.payload) for h in cands]
     margins = xp.Margins(conf, fits.credit, base_w, models, tables, [h.id for h in cands])
     el_given = bool(opts.elements)
-    base_final = xp.final_is_base()  # margin weight 0 (shipped): margins only for the listed hits' fom.margin
+    base_final = xp.final_is_base()  # margin weight 0 (sessions 8-9): margins only for the listed hits' fom.margin
 
     def margin_of(i: int) -> float:
         return 0.0 if base_final else margins.get(i)[0]

@@ -235,7 +235,7 @@ class Candidate:
 
     def profile(self) -> np.ndarray:
         if self._profile is None:
-            self._profile = _profile(self.d, self.inten)
+            self._profile = stick_profile(self.d, self.inten)
         return self._profile
 
 
@@ -950,7 +950,6 @@ FINAL_BIAS = float(
     - np.log(_FINAL_FIT_THRESHOLD / (1 - _FINAL_FIT_THRESHOLD))
 )
 FINAL_ELEMENTS_PRIOR_LOGIT = 0.09325084438960626
-_profile = stick_profile
 
 
 def pattern_similarity(a: Candidate, b: Candidate) -> float:
@@ -1026,8 +1025,8 @@ class Margins:
 
 
 def final_is_base() -> bool:
-    """True while the final model is the single-phase model (margin weight 0, as shipped): a candidate's final
-    confidence is then its single-phase confidence, and no margin needs to be computed to get it."""
+    """True while the final model is the single-phase model (margin weight 0, as shipped in sessions 8-9): a
+    candidate's final confidence is then its single-phase confidence, and no margin needs to be computed for it."""
     return bool(
         FINAL_COEF[-1] == 0.0
         and np.array_equal(FINAL_COEF[:-1], CONF_COEF)
