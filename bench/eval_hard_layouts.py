@@ -16,6 +16,9 @@ gutters run on into the next row's plots); split fixed 2026-12-01 21:50 UTC befo
 Session 10: letters that are not panel labels (``bench.false_labels``: markers and element symbols inside pictures,
 unlettered or lettered, with captions that name some of them); split fixed 2026-12-03 06:45 UTC before any run of
 the split on them: seeds 600000-600059 dev ("dev_false"), 700000-700059 held-out ("heldout_false").
+Session 11: labels that are hard to find and read (``bench.hard_labels``: small, low-contrast, coloured, boxed,
+circled and outside labels on gutterless strips and grids); split fixed 2026-12-03 11:20 UTC before any run of the
+split on them: seeds 800000-800079 dev ("dev_hardlabels"), 900000-900079 held-out ("heldout_hardlabels").
 Synthetic: a check of the layout methods at scale, not the headline (the real sets in bench/real_figures are).
 """
 
@@ -31,6 +34,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from bench.eval_figures import Tally
 from bench.false_labels import false_labels
+from bench.hard_labels import hard_labels
 from bench.irregular_grids import irregular_grid
 from bench.titled_grids import titled_grid
 from training import figures_synth as synth
@@ -120,6 +124,8 @@ def graphgrid(rng: np.random.Generator) -> tuple[Image.Image, str, list[dict[str
 
 def make(seed: int) -> tuple[str, Image.Image, str, list[dict[str, Any]]]:
     rng = np.random.default_rng(seed)
+    if seed >= 800000:  # session 11: labels hard to find and read, bench.hard_labels
+        return hard_labels(rng)
     if seed >= 600000:  # session 10: letters that are not panel labels (markers, element symbols), bench.false_labels
         return false_labels(rng)
     if seed >= 400000:  # session 6: irregular plot grids (rows of different plot widths)
@@ -144,6 +150,8 @@ PARTS = {
     "heldout_irregular": range(500000, 500040),
     "dev_false": range(600000, 600060),
     "heldout_false": range(700000, 700060),
+    "dev_hardlabels": range(800000, 800080),
+    "heldout_hardlabels": range(900000, 900080),
 }
 RESULTS = Path(__file__).resolve().parent / "results/eval_hard_layouts.json"
 
