@@ -17,7 +17,7 @@ Session 10: letters that are not panel labels (``bench.false_labels``: markers a
 unlettered or lettered, with captions that name some of them); split fixed 2026-12-03 06:45 UTC before any run of
 the split on them: seeds 600000-600059 dev ("dev_false"), 700000-700059 held-out ("heldout_false").
 Session 11: labels that are hard to find and read (``bench.hard_labels``: small, low-contrast, coloured, boxed,
-circled and outside labels on gutterless strips and grids); split fixed 2026-12-03 11:20 UTC before any run of the
+circled and outside labels on gutterless strips and grids); split fixed 2026-12-03 11:01 UTC before any run of the
 split on them: seeds 800000-800079 dev ("dev_hardlabels"), 900000-900079 held-out ("heldout_hardlabels").
 Synthetic: a check of the layout methods at scale, not the headline (the real sets in bench/real_figures are).
 """

@@ -16,7 +16,7 @@ Text styles "a", "(a)", "a)", "A", sans or serif, bold or regular. With probabil
 smaller (0.6-0.9x, Lanczos), which thins and greys small letters further. Captions name the labels (a range
 "(a–f)" or one sentence per label). Truth: one panel per label, its frame (plus its margin when the label is outside).
 
-Split fixed 2026-12-03 11:20 UTC before any run of the split on them: seeds 800000-800079 dev ("dev_hardlabels"),
+Split fixed 2026-12-03 11:01 UTC before any run of the split on them: seeds 800000-800079 dev ("dev_hardlabels"),
 900000-900079 held-out ("heldout_hardlabels").
 """
 
