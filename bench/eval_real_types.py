@@ -13,7 +13,9 @@ each is checked against its git blob SHA-1):
   ``panel_type.classify_panels`` (with the picture-inside-axes rule), then ``fuse`` with the caption where there is
   one (the panel's segment, its caption as indexed). Ambiguous boxes are not scored;
 - ``panels9t.json`` (dev9t, session 9: trained on) and ``heldout9t.json`` (heldout9t): the same, whole images of new
-  dev-side papers and the image outputs stored in the papers' notebooks (held-out side: heldout9t).
+  dev-side papers and the image outputs stored in the papers' notebooks (held-out side: heldout9t);
+- ``panels11t.json`` (dev11t / heldout11t, session 11): whole images of the dev-side papers not typed before and the
+  documentation images of X-ray / materials software packages (Debian), split by package (its ``split_rule``).
 
 Prints accuracy per part (dev parts also list their confusions; held-out parts give aggregates only) and writes
 ``bench/results/eval_real_types.json``.
@@ -42,6 +44,8 @@ FILES = {
     "heldout8t": ROOT / "bench/real_types/heldout8t.json",
     "dev9t": ROOT / "bench/real_types/panels9t.json",
     "heldout9t": ROOT / "bench/real_types/heldout9t.json",
+    "dev11t": ROOT / "bench/real_types/panels11t.json",
+    "heldout11t": ROOT / "bench/real_types/panels11t.json",
 }
 DEFAULT_IMAGES = Path("~/.cache/matsearch/realdata/types").expanduser()
 RESULTS = ROOT / "bench/results/eval_real_types.json"

@@ -206,8 +206,15 @@ def test_real_types_dev_and_heldout_papers_are_disjoint() -> None:
     held7 = [f for f in json.loads((root / "figures7t.json").read_text())["figures"] if f["split"] == "heldout7t"]
     assert {f["split"] for f in dev8} == {"dev8t"} and {f["split"] for f in held8} == {"heldout8t"}
     assert {f["split"] for f in dev9} == {"dev9t"} and {f["split"] for f in held9} == {"heldout9t"}
-    dev, held = dev8 + dev9, held8 + held9
+    s11 = json.loads((root / "panels11t.json").read_text())["figures"]
+    dev11 = [f for f in s11 if f["split"] == "dev11t"]
+    held11 = [f for f in s11 if f["split"] == "heldout11t"]
+    assert len(dev11) + len(held11) == len(s11) and dev11 and held11
+    dev, held = dev8 + dev9 + dev11, held8 + held9 + held11
     assert not {f["repo"] for f in dev} & {f["repo"] for f in held + held7}
+    # session 11 splits by unit (a paper's repository, a documentation package): no unit on both sides
+    assert not {f["unit"] for f in dev11} & {f["unit"] for f in held11}
+    assert not {f["blob_sha1"] for f in dev} & {f["blob_sha1"] for f in held + held7}
     assert all(p.get("type_ambiguous") or p["type"] in PANEL_TYPES for f in dev + held for p in f["panels"])
     # a notebook's image output is named by its index and checked by the decoded image's SHA-256
     assert all(isinstance(f["output"], int) and len(f["png_sha256"]) == 64 for f in dev + held if "output" in f)
@@ -215,6 +222,8 @@ def test_real_types_dev_and_heldout_papers_are_disjoint() -> None:
         real_panels(["dev", "heldout8t"], 0, 0)
     with pytest.raises(SystemExit, match="never trained on"):
         real_panels(["dev9t", "heldout9t"], 0, 0)
+    with pytest.raises(SystemExit, match="never trained on"):
+        real_panels(["dev11t", "heldout11t"], 0, 0)
 
 
 def test_fetch_reads_a_notebooks_image_output_and_checks_it(tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ from training.panel_type_synth import EXTRA
 
 OUT = Path(__file__).resolve().parents[1] / "encoders/matsearch/encoders/weight_files/panel_type.pt"
 _TYPES = Path(__file__).resolve().parents[1] / "bench/real_types"
-TYPED_PANELS = (_TYPES / "panels8t.json", _TYPES / "panels9t.json")  # dev8t (session 8), dev9t (session 9)
+TYPED_PANELS = (_TYPES / "panels8t.json", _TYPES / "panels9t.json", _TYPES / "panels11t.json")  # dev8t, dev9t, dev11t
 # every real dev part (session 10: figvision's dev7 / dev8 / dev9 boxes too, and dev9t)
 ALL_DEV_SPLITS = "dev,dev4,dev5,dev7,dev8,dev9,dev8t,dev9t"
 # the papers figtype holds out although figtext's rule puts them on the dev side (bench/real_types split_rule): their

@@ -1,5 +1,5 @@
 """Copy the images of the typed lists (``figures7t.json``, ``panels8t.json``, ``heldout8t.json``, ``panels9t.json``,
-``heldout9t.json``) from the papers' git repositories into the cache.
+``heldout9t.json``, ``panels11t.json``) from the papers' git repositories into the cache.
 
     .venv/bin/python -m bench.real_types.fetch --clone                      # git clone github.com/msa-em/<repo>
     .venv/bin/python -m bench.real_types.fetch --git-dirs '/work/.mirror/{owner}+{name}/repo'   # existing clones
@@ -30,7 +30,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 FILES = tuple(
-    HERE / f for f in ("figures7t.json", "panels8t.json", "heldout8t.json", "panels9t.json", "heldout9t.json")
+    HERE / f
+    for f in ("figures7t.json", "panels8t.json", "heldout8t.json", "panels9t.json", "heldout9t.json", "panels11t.json")
 )
 CACHE = Path("~/.cache/matsearch/realdata/types").expanduser()
 
