@@ -70,6 +70,8 @@ SPLITS = (
     "heldout7",
     "dev8",
     "heldout8",
+    "dev9",
+    "dev11",
 )
 NEW_SPLITS = ("dev2", "heldout2", "dev3", "heldout3")
 # session 4 (figdata): captions cut from PDFs/markdown in PyPI sdists (bench.real_text.fetch4 -> captions4.json) and
@@ -79,23 +81,39 @@ NEW_SPLITS = ("dev2", "heldout2", "dev3", "heldout3")
 # (bench/real_text/captions6_sources.json, copied into the cache by bench.real_text.fetch6); session 7 (figtext): the
 # same for captions7_sources.json (bench.real_text.fetch7), captions only; session 8 (figtext): captions8_sources.json
 # (bench.real_text.fetch8, journal figure pages), captions only
-FOURTH = ("dev4", "heldout4", "dev5", "heldout5", "dev6", "heldout6", "dev7", "heldout7", "dev8", "heldout8")
+# session 11 (figtext): captions11_sources.json (bench.real_text.fetch11, journal figure pages of the heldout8 houses),
+# captions only, dev11 only (its held-out papers are set aside unannotated: bench/real_text/SPLIT11.md)
+# session 11: figvision's dev9 figures (manifest9.json, panels9.json) with nm/px truth (scales9.json), scales only
+FOURTH = (
+    "dev4",
+    "heldout4",
+    "dev5",
+    "heldout5",
+    "dev6",
+    "heldout6",
+    "dev7",
+    "heldout7",
+    "dev8",
+    "heldout8",
+    "dev9",
+    "dev11",
+)
+
+
+def _session(split: str) -> str:
+    """The file suffix of a session-4..11 part: "4" ... "11" (the split name's trailing digits)."""
+    return re.sub(r"^\D+", "", split)
 
 
 # the session-7 and session-8 figure parts (figvision's panels7.json / panels8.json, panels8h.json): bars
 # hand-measured in scales7.json / scales8.json (figtext session 8, second piece; the held-out parts annotated at
 # 05:26-05:29 UTC after the dev rows were run); the held-out rows were first run in session 9, once, at the end
-SCALES_ANNOTATED = ("dev7", "heldout7", "dev8", "heldout8")
+SCALES_ANNOTATED = ("dev7", "heldout7", "dev8", "heldout8", "dev9")
 CAPTIONS_ONLY = tuple(
     part
-    for part in ("dev7", "heldout7", "dev8", "heldout8")
-    if part not in SCALES_ANNOTATED or not (REAL / f"scales{part[-1]}.json").exists()
+    for part in ("dev7", "heldout7", "dev8", "heldout8", "dev9")
+    if part not in SCALES_ANNOTATED or not (REAL / f"scales{_session(part)}.json").exists()
 )
-
-
-def _session(split: str) -> str:
-    """The file suffix of a session-4..8 part: "4" ... "8"."""
-    return split[-1]
 
 
 def _has(split: str, kind: str) -> bool:
@@ -219,6 +237,9 @@ def _scale_figures(split: str, cache: Path) -> list[dict[str, Any]]:
         if split in ("dev8", "heldout8"):  # session 8: manifest8.json (dev8) and manifest8h.json (heldout8)
             ensure_figures(FIG_CACHE, (real_fetch.MANIFEST8, real_fetch.MANIFEST8H))
             manifest.update(real_fetch.figures8())
+        if split == "dev9":  # session 9 (figvision): manifest9.json; its held-out part has no nm/px truth
+            ensure_figures(FIG_CACHE, (real_fetch.MANIFEST9,))
+            manifest.update(real_fetch.figures9())
         panels_file = "panels8h.json" if split == "heldout8" else f"panels{_session(split)}.json"
         boxes = json.loads((REAL_FIGURES / panels_file).read_text("utf-8"))["figures"]
         scales_file = REAL / f"scales{_session(split)}.json"
@@ -609,6 +630,9 @@ def main(argv: list[str] | None = None) -> int:
     from bench.real_text.fetch8 import ensure as ensure8
 
     ensure8(cache)
+    from bench.real_text.fetch11 import ensure as ensure11
+
+    ensure11(cache)
     parts = args.only.split(",")
     results: dict[str, Any] = {}
     for split in args.splits.split(","):
@@ -655,6 +679,8 @@ def main(argv: list[str] | None = None) -> int:
         "h-out7",
         "dev8",
         "h-out8",
+        "dev9",
+        "dev11",
     )
     head = "  ".join(f"{h:>10}" for h in names)
     print(f"\n{'figure text on real data':<52} {head}   target (held-out)")

@@ -456,6 +456,18 @@ def _continues_sequence(run: str, found: list[_Marker], pos: int) -> bool:
     return ord(run[0]) == (ord("a") if top is None else top + 1)
 
 
+_PROSE_LIST_RE = re.compile(
+    r"\b(?P<noun>[A-Za-z]{3,})\s+(?P<list>[a-z](?:\s*,\s*(?:and\s+)?[a-z]|\s+and\s+[a-z])+)\s+(?="
+    + _LIST_VERB_RE.pattern
+    + ")"
+)
+_FIGURE_PART_NOUN_RE = re.compile(
+    r"(?:images|micrographs|panels|maps|spectra|patterns|figures|plots|insets|curves|profiles|views|photographs|"
+    r"graphs|histograms|diagrams|schematics|sections|snapshots|frames)",
+    re.I,
+)
+
+
 def _find_markers(text: str, prefer_roman: bool) -> list[_Marker]:
     """All leading-marker candidates, before the case and consistency filters."""
     found: list[_Marker] = []
@@ -481,6 +493,8 @@ def _find_markers(text: str, prefer_roman: bool) -> list[_Marker]:
         raw = m.group(0)
         if m.start() > 0 and re.match(r"[A-Za-z0-9]", text[m.start() - 1]):
             continue  # "f(d) = exp(−d)", "Co(a)": an argument or a site, not a panel label
+        if _SYMBOL_TUPLE_AFTER_RE.match(text, m.end()):
+            continue  # "(x, z) = (8.3, 34.6) mm": symbols of an equation, not panel labels
         after = text[m.end() :]
         before = text[: m.start()].rstrip()
         follows_text = re.match(rf"\s*(?:[,:.]|{_DASH})?\s*[A-Za-z0-9\"“'(\[]", after) is not None and not re.match(
@@ -589,6 +603,32 @@ def _find_markers(text: str, prefer_roman: bool) -> list[_Marker]:
         run.append(_Marker(hm.start(), end, [lab], hm.group(0).strip(), "half", False))
     if len(run) >= 2 or (run and found):
         found.extend(run)
+    # "High magnification images a, b, and c are the side view ..., while d, e, and f show the top view ...": a list
+    # of bare letters in sequence inside a sentence, after a plural noun of figure parts (or right after an earlier such
+    # list of the same sentence, "while d, e, and f"), followed by a list verb, names the panels its clause describes;
+    # the words before the sentence's first list are the lead-in of each (lattice constants "a and b are" are not
+    # after such a noun).
+    prose_lists: list[_Marker] = []
+    for lm in _PROSE_LIST_RE.finditer(text):
+        pos = lm.start("list")
+        if overlaps(pos, lm.end()) or any(f.start <= pos < f.end for f in found) or in_scale_sentence(pos):
+            continue
+        labels = parse_label_list(lm.group("list"), prefer_roman=prefer_roman)
+        if len(labels) < 2 or any(len(x) != 1 for x in labels):
+            continue
+        if [ord(x) for x in labels] != list(range(ord(labels[0]), ord(labels[0]) + len(labels))):
+            continue
+        prior = [f for f in [*found, *prose_lists] if f.start < pos]
+        top = max((ord(x) for f in prior for x in f.labels if len(x) == 1), default=ord("a") - 1)
+        if ord(labels[0]) != top + 1:
+            continue
+        noun = lm.group("noun")
+        after_list = bool(prose_lists) and text.find(". ", prose_lists[-1].end, pos) < 0
+        if not (_FIGURE_PART_NOUN_RE.fullmatch(noun) or (after_list and noun.lower() in ("while", "whereas", "and"))):
+            continue
+        prose_lists.append(_Marker(pos, lm.end(), labels, lm.group("list"), "bare", False))
+    found.extend(prose_lists)
+    taken.extend((x.start, x.end) for x in prose_lists)
     # "a, Bright-field and b, dark-field TEM images": a bare "b," right after "and" opens the next label of the
     # sequence when the previous label's text is a short fragment of the same sentence.
     for m in re.finditer(r"\b(?:and|or)\s+(?P<lab>[a-z]\d{0,2}|[A-Z]),\s+(?=[A-Za-z])", text):
@@ -971,7 +1011,14 @@ def _drop_trailing_style_inline(markers: list[_Marker], text: str, explain: list
     before: set[str] = set()
     pos = 0
     out: list[_Marker] = []
-    for m in sorted(markers, key=lambda mk: mk.start):
+    ordered = sorted(markers, key=lambda mk: mk.start)
+    for i, m in enumerate(ordered):
+        nxt = ordered[i + 1].start if i + 1 < len(ordered) else len(text)
+        if m.kind == "inline" and i > 0 and re.fullmatch(r"\s*[.;]?\s*", text[m.end : nxt]):
+            # "a HAADF image of X, together with the 3D profile of Y (b). c ...": nothing follows the label before the
+            # next marker — it names the words before it (a label after its item), not text after it
+            explain.append(f"ignored {m.raw!r} at {m.start}: closes its sentence, a label after its item")
+            continue
         for pm in _PAREN_RE.finditer(text, pos, m.start):
             if any(a <= pm.start() < b for a, b in spans) or (
                 pm.start() > 0 and re.match(r"[A-Za-z0-9]", text[pm.start() - 1])
@@ -1063,7 +1110,7 @@ def _iter_lengths(text: str) -> list[tuple[re.Match[str], Length]]:
 def _clean(text: str) -> str:
     s = re.sub(r"\s+", " ", text).strip()
     s = re.sub(r"^[\s,;:.|–—-]+", "", s)
-    s = re.sub(r"[\s,;:]+(?:and|&)?\s*$", "", s)
+    s = re.sub(r"[\s,;:]+(?:and|&|while|whereas)?\s*$", "", s)
     s = re.sub(r"[\s,;:]+$", "", s)
     return s.strip()
 
@@ -1330,6 +1377,9 @@ def _split_caption(text: str) -> CaptionSplit:
                         # sequence takes the sentence that names it
                         extra = [x for x in _reference_labels(sentence, prefer_roman) if _next_in_sequence(x, labelled)]
                         extra = extra or _prose_letter_labels(sentence, labelled)
+                        if not extra:  # "a HAADF image of X, together with the 3D profile of Y (b)."
+                            late = _trailing_labels(sentence, prefer_roman, own=True)
+                            extra = late if _fills_gap(late, cur, labelled) else []
                         if extra:
                             labelled.update(extra)
                             target = [*cur, *extra]
@@ -1599,9 +1649,17 @@ def _subject_reference_labels(sentence: str, prefer_roman: bool) -> list[str]:
     out: list[str] = []
     for m in _PAREN_CHAIN_RE.finditer(sentence):
         labs = _reference_labels(m.group(0), prefer_roman, before=sentence[: m.start()])
+        before = sentence[: m.start()]
+        if not labs and re.search(r"\bfor\s*$", before, re.I) and not re.search(r"[A-Za-z0-9]$", before.rstrip()[:-3]):
+            # "The colour ranges for (a), (b) and (d) are set ...", "For (e) the colour range is ...": a subject
+            # "for" + labels says which panels the sentence is about, as "in (b)" does
+            labs = [
+                x
+                for x in parse_label_list(" ".join(re.findall(r"\(([^)]*)\)", m.group(0))), prefer_roman=prefer_roman)
+                if re.fullmatch(r"[a-z](?:\d{1,2})?", x)
+            ]
         if not labs:
             continue
-        before = sentence[: m.start()]
         subject = len(before.split()) <= 10 and not _VERB_WORD_RE.search(re.sub(r"\bshown\s+in\s*$", "", before))
         closing = re.fullmatch(r"[\s.;:)\]]*", sentence[m.end() :]) is not None and not _PARTICIPLE_IN_RE.search(before)
         if subject or closing:
@@ -1672,6 +1730,17 @@ def _next_in_sequence(label: str, labelled: set[str] | frozenset[str]) -> bool:
     return (
         len(label) == 1 and label not in labelled and bool(letters) and ord(label) == max(ord(x) for x in letters) + 1
     )
+
+
+def _fills_gap(labels: list[str], cur: list[str], labelled: set[str] | frozenset[str]) -> bool:
+    """True when ``labels`` (new, single letters) continue the sequence right after the piece's own labels ``cur``
+    although later labels already have markers: "a XRD of X. XANES (b) and EXAFS (c) of Y. d Raman ..." — b, c
+    have no marker of their own, and b follows a."""
+    own = [x for x in cur if len(x) == 1]
+    if not labels or not own or any(len(x) != 1 or x in labelled for x in labels):
+        return False
+    want = [chr(ord(max(own)) + 1 + i) for i in range(len(labels))]
+    return sorted(labels) == want
 
 
 _PROSE_FUNCTION = r"(?:and|or|the|for|with|from|of|in|at|to|by|than|as|on|into|onto|per|via|are|is|was|were)"
@@ -1748,7 +1817,7 @@ def _later_sentence_scope(
     trailing = [x for x in _trailing_labels(sentence, prefer_roman) if x not in labelled and len(x) == 1]
     if bare and not trailing:
         trailing = [x for x in _bare_trailing_labels(sentence) if x not in labelled]
-    if trailing and _next_in_sequence(min(trailing), labelled):
+    if trailing and (_next_in_sequence(min(trailing), labelled) or _fills_gap(trailing, cur, labelled)):
         explain.append(f"sentence {sentence[:40]!r} names new labels {','.join(trailing)} after their text")
         return trailing
     return cur
@@ -1854,6 +1923,10 @@ def _symbols_not_labels(body: str, prefer_roman: bool) -> bool:
     return bool(letters) and min(letters) not in "abcdi"
 
 
+# a parenthesis followed by "=" (or a relation) holds symbols: "(x, z) = (8.3, 34.6) mm", "(a, b) ≈ ..."
+_SYMBOL_TUPLE_AFTER_RE = re.compile(r"\s*(?:=|≈|≤|≥|<|>|∝|~)")
+
+
 def _trailing_labels(sentence: str, prefer_roman: bool, own: bool = False) -> list[str]:
     """Labels written inside a sentence, e.g. "... grown for 2 h (a), 4 h (b) and 6 h (c).", also at the start of a
     parenthesis that goes on with words ("10% FBS (e; common inset cartoon ...)"). ``own``: leave out labels named as
@@ -1863,6 +1936,8 @@ def _trailing_labels(sentence: str, prefer_roman: bool, own: bool = False) -> li
     for m in sorted(hits, key=lambda h: h.start()):
         if m.start() > 0 and re.match(r"[A-Za-z0-9]", sentence[m.start() - 1]):
             continue  # "f(d)": an argument, not a label
+        if _SYMBOL_TUPLE_AFTER_RE.match(sentence, m.end()):
+            continue  # "(x, z) = (8.3, 34.6) mm": coordinates, not labels
         if own and _REF_IN_RE.search(sentence[: m.start()]):
             continue
         for lab in parse_label_list(m.group("list"), prefer_roman=prefer_roman):
