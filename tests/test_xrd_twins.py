@@ -122,3 +122,38 @@ def test_shipped_final_model_puts_its_calibrated_operating_point_at_the_threshol
     assert abs(p - xsearch.DEFAULT_THRESHOLD) < 1e-9
     assert xp.final_probability(x, np.array([2.0]))[0] > p  # a clearer winner over other explanations
     assert xp.final_probability(x, np.array([20.0]))[0] == xp.final_probability(x, np.array([xp.MARGIN_CAP]))[0]
+
+
+def _with_tables(payloads: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The payloads as a built collection holds them: each with its stored twin_group (``update_twins``' value)."""
+    table, _ = twins.twin_table(payloads)
+    out = {}
+    for pid, pl in payloads.items():
+        entries = [twins._entry(t, s, payloads) for t, s in table[pid]]
+        out[pid] = {**pl, twins.PAYLOAD_KEY: {"version": twins.TABLE_VERSION, "min": twins.TABLE_MIN, "twins": entries}}
+    return out
+
+
+def test_added_points_update_the_table_to_what_the_whole_pass_gives() -> None:
+    # session 11: `matsearch ingest cif` searches only the pairs of the points it added
+    everything = _random_library(160, 25, seed=3)
+    added = {f"p{k}" for k in range(0, 160, 16)} | {f"t{k}" for k in range(0, 25, 4)}  # twins of old points too
+    old = _with_tables({k: v for k, v in everything.items() if k not in added})
+    now = {**old, **{k: everything[k] for k in added}}
+    result = twins.twin_table_added(now, added)
+    assert result is not None
+    table, checked = result
+    full, full_checked = twins.twin_table(everything)
+    assert set(table) == set(full)
+    for pid in full:
+        assert [t for t, _ in table[pid]] == [t for t, _ in full[pid]], pid
+        assert np.allclose([s for _, s in table[pid]], [s for _, s in full[pid]], atol=6e-5)  # stored rounded to 4 decimals
+    assert any(table[f"p{k}"] for k in range(0, 25, 4))  # old points gained their added twins
+    assert checked < full_checked  # only the added points' pairs were correlated
+    # a point without a current table (an older library) forces the whole pass
+    stale = dict(now)
+    stale["p1"] = everything["p1"]
+    assert twins.twin_table_added(stale, added) is None
+    # nothing added: the stored lists, nothing correlated
+    same = twins.twin_table_added(old, set())
+    assert same is not None and same[1] == 0

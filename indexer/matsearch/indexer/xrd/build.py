@@ -220,15 +220,15 @@ def ingest_entries(
     report.new_points = len([i for i in ids if i not in existing])
     report.ids = ids if len(ids) <= 1000 else []
     report.count = ctx.store.count(COLLECTION)
-    if twins:
-        _update_twins(ctx, progress)
+    if twins:  # only points were added or rewritten here: their pairs alone (the others' tables are kept)
+        _update_twins(ctx, progress, added={ids[i] for i in todo})
     return report
 
 
-def _update_twins(ctx: IngestContext, progress: bool) -> None:
+def _update_twins(ctx: IngestContext, progress: bool, added: set[str] | None = None) -> None:
     from matsearch.indexer.xrd.twins import update_twins
 
-    update_twins(ctx.store, (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else None)
+    update_twins(ctx.store, (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else None, added)
 
 
 def build_xrd(ctx: IngestContext, library: StructureLibrary, options: BuildOptions) -> IngestReport:

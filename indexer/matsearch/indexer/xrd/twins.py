@@ -41,6 +41,7 @@ class TwinReport:
     pairs: int = 0
     updated: int = 0
     seconds: float = 0.0
+    incremental: bool = False
 
 
 def _coarse(profiles: np.ndarray) -> np.ndarray:
@@ -88,6 +89,44 @@ def candidate_pairs(profiles: np.ndarray, min_sim: float = COARSE_MIN) -> tuple[
     )
 
 
+def candidate_pairs_of(profiles: np.ndarray, rows: np.ndarray, min_sim: float = COARSE_MIN) -> tuple[np.ndarray, ...]:
+    """``candidate_pairs`` restricted to the pairs that involve one of ``rows`` (i < j as there): the coarse
+    profiles are normalised row by row, so each pair's coarse similarity is the one the whole pass computes."""
+    c = _coarse(profiles)
+    steps = int(np.ceil(TWIN_MAX_SHIFT / COARSE))
+    rows = np.asarray(rows, dtype=np.int64)
+    if rows.size == 0:
+        return np.zeros(0, int), np.zeros(0, int)
+    best = np.zeros((rows.size, c.shape[0]), np.float32)
+    for k in range(-steps, steps + 1):
+        # row r shifted by k against every row, and every row shifted by k against r: both orders of a pair
+        np.maximum(best, _shifted(c[rows], k) @ c.T, out=best)
+        np.maximum(best, (_shifted(c, k) @ c[rows].T).T, out=best)
+    ii, jj = np.nonzero(best >= min_sim)
+    a, b = rows[ii], jj
+    keep = a != b
+    a, b = a[keep], b[keep]
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    pairs = np.unique(np.stack([lo, hi], axis=1), axis=0) if lo.size else np.zeros((0, 2), int)
+    return pairs[:, 0], pairs[:, 1]
+
+
+def _exact(
+    ids: list[str], profiles: np.ndarray, ii: np.ndarray, jj: np.ndarray, min_sim: float
+) -> list[tuple[str, str, float]]:
+    padded = np.pad(profiles, ((0, 0), (TWIN_MAX_SHIFT, TWIN_MAX_SHIFT)))
+    out = []
+    for a, b in zip(ii.tolist(), jj.tolist(), strict=True):
+        sim = float(np.correlate(padded[a], profiles[b], "valid").max())
+        if sim >= min_sim:
+            out.append((ids[a], ids[b], sim))
+    return out
+
+
+def _profiles(payloads: dict[str, dict[str, Any]], ids: list[str]) -> np.ndarray:
+    return np.stack([stick_profile(*strongest_reflections(payloads[i])[:2]) for i in ids])
+
+
 def twin_table(
     payloads: dict[str, dict[str, Any]], min_sim: float = TABLE_MIN
 ) -> tuple[dict[str, list[tuple[str, float]]], int]:
@@ -96,15 +135,54 @@ def twin_table(
     ids = list(payloads)
     if not ids:
         return {}, 0
-    profiles = np.stack([stick_profile(*strongest_reflections(payloads[i])[:2]) for i in ids])
+    profiles = _profiles(payloads, ids)
     ii, jj = candidate_pairs(profiles)
     table: dict[str, list[tuple[str, float]]] = {i: [] for i in ids}
-    padded = np.pad(profiles, ((0, 0), (TWIN_MAX_SHIFT, TWIN_MAX_SHIFT)))
-    for a, b in zip(ii.tolist(), jj.tolist(), strict=True):
-        sim = float(np.correlate(padded[a], profiles[b], "valid").max())
-        if sim >= min_sim:
-            table[ids[a]].append((ids[b], sim))
-            table[ids[b]].append((ids[a], sim))
+    for a, b, sim in _exact(ids, profiles, ii, jj, min_sim):
+        table[a].append((b, sim))
+        table[b].append((a, sim))
+    for k, v in table.items():
+        table[k] = sorted(v, key=lambda t: -t[1])[:TABLE_MAX]
+    return table, int(ii.size)
+
+
+def _stored(payload: dict[str, Any]) -> list[tuple[str, float]] | None:
+    """A point's stored twin list, None when it has none of this table's version and line."""
+    tg = payload.get(PAYLOAD_KEY)
+    if not isinstance(tg, dict) or tg.get("version") != TABLE_VERSION or tg.get("min") != TABLE_MIN:
+        return None
+    return [(str(t[0]), float(t[4])) for t in tg.get("twins", [])]
+
+
+def twin_table_added(
+    payloads: dict[str, dict[str, Any]], added: set[str], min_sim: float = TABLE_MIN
+) -> tuple[dict[str, list[tuple[str, float]]], int] | None:
+    """The twin table after the points ``added`` joined a collection whose other points carry an up-to-date table
+    (``twin_group``): only the pairs that involve an added point are searched and correlated, and the others'
+    stored lists are merged with them — the same table as ``twin_table`` over everything (a stored list holds its
+    TABLE_MAX best, and a pair of two old points cannot change). None when some old point has no current table
+    (then the whole table must be computed)."""
+    ids = list(payloads)
+    if 2 * len(added) > len(ids):
+        return None  # mostly new: the blocked whole pass is cheaper
+    old: dict[str, list[tuple[str, float]]] = {}
+    for pid in ids:
+        if pid in added:
+            continue
+        stored = _stored(payloads[pid])
+        if stored is None:
+            return None
+        # entries pointing at a re-added or vanished point are recomputed below / dropped
+        old[pid] = [(t, s) for t, s in stored if t in payloads and t not in added]
+    if not added:
+        return old, 0
+    profiles = _profiles(payloads, ids)
+    rows = np.array([k for k, pid in enumerate(ids) if pid in added], dtype=np.int64)
+    ii, jj = candidate_pairs_of(profiles, rows)
+    table: dict[str, list[tuple[str, float]]] = {pid: list(old.get(pid, [])) for pid in ids}
+    for a, b, sim in _exact(ids, profiles, ii, jj, min_sim):
+        table[a].append((b, sim))
+        table[b].append((a, sim))
     for k, v in table.items():
         table[k] = sorted(v, key=lambda t: -t[1])[:TABLE_MAX]
     return table, int(ii.size)
@@ -116,15 +194,24 @@ def _entry(pid: str, sim: float, payloads: dict[str, dict[str, Any]]) -> list[An
             round(sim, 4)]  # fmt: skip
 
 
-def update_twins(store: Store, progress: Callable[[str], None] | None = None) -> TwinReport:
-    """Recompute the twin table over every point of the ``xrd`` collection and write each point's
-    ``twin_group`` payload where it changed (a phase added or removed changes its twins' entries too)."""
+def update_twins(
+    store: Store, progress: Callable[[str], None] | None = None, added: set[str] | None = None
+) -> TwinReport:
+    """Bring the twin table of the ``xrd`` collection up to date and write each point's ``twin_group`` payload where
+    it changed (a phase added or removed changes its twins' entries too). ``added``: the ids written since the table
+    was last brought up to date, nothing removed (``matsearch ingest cif``): only their pairs are searched
+    (``twin_table_added``; session 11) when every other point carries a current table, else everything."""
     t0 = time.perf_counter()
     report = TwinReport()
     if not store.has_collection(COLLECTION):
         return report
     payloads = all_payloads(store, COLLECTION)
-    table, report.pairs_checked = twin_table(payloads)
+    inc = twin_table_added(payloads, added) if added is not None else None
+    if inc is not None:
+        table, report.pairs_checked = inc
+        report.incremental = True
+    else:
+        table, report.pairs_checked = twin_table(payloads)
     report.points = len(payloads)
     report.pairs = sum(len(v) for v in table.values()) // 2
     empty: list[str] = []
@@ -145,7 +232,8 @@ def update_twins(store: Store, progress: Callable[[str], None] | None = None) ->
     report.seconds = round(time.perf_counter() - t0, 2)
     if progress is not None:
         progress(
-            f"xrd twin table: {report.points} phases, {report.pairs_checked} pairs correlated, {report.pairs} twin "
-            f"pairs ≥ {TABLE_MIN}, {report.updated} payloads written, {report.seconds} s"
+            f"xrd twin table{' (added points only)' if report.incremental else ''}: {report.points} phases, "
+            f"{report.pairs_checked} pairs correlated, {report.pairs} twin pairs ≥ {TABLE_MIN}, {report.updated} "
+            f"payloads written, {report.seconds} s"
         )
     return report
