@@ -229,13 +229,19 @@ def assign_scales(tasks: list[ScaleTask], *, use_ocr: bool = True) -> list[list[
         if t.wants and t.value is not None:
             floor = 0.35 if t.scope == "label" else GROUP_MIN_SCORE
             t.bars = [b for b in find_scale_bars(t.crop) if b.score >= floor]
-    # Consensus lengths per caption value: the bars of panels that have exactly one candidate.
+    # Consensus lengths per caption value: the bars of panels that have exactly one candidate; where some of them are
+    # clear bars (score >= STRICT_MIN_SCORE), only those: a sketch's 9-px line or a plot's axis tick that is its
+    # panel's only candidate must not outvote a micrograph's clear bar (a median of 9, 14 and 88 px is 14).
     anchors: dict[float, list[float]] = {}
+    strong: dict[float, list[float]] = {}
     for t in tasks:
         k = _key(t.value) if t.value is not None else None
         clear = [b for b in t.bars if b.score >= 0.75 * max(x.score for x in t.bars)] if t.bars else []
         if k is not None and len(clear) == 1:
             anchors.setdefault(k, []).append(clear[0].length_px)
+            if clear[0].score >= STRICT_MIN_SCORE:
+                strong.setdefault(k, []).append(clear[0].length_px)
+    anchors.update(strong)
     for t in tasks:
         if not t.wants and t.value is not None:
             # the caption gives the panel a value through its group or the whole figure, but its type is one that
@@ -282,6 +288,27 @@ def assign_scales(tasks: list[ScaleTask], *, use_ocr: bool = True) -> list[list[
         elif len(bars) == 1:
             how = "the panel's bar"
         consistent = ref is None or abs(chosen.length_px / ref - 1) <= CONSISTENT
+        if (
+            not consistent
+            and t.scope != "label"
+            and chosen.score < STRICT_MIN_SCORE
+            and ref is not None
+            and k is not None
+            and k in strong
+            and not (use_ocr and _bar_printing(t.crop, [chosen], t.value) is chosen)
+        ):
+            # a value the caption gives the whole figure or a group ("(a, b) sketch and STEM image ... Scale bar, 10
+            # nm."), a clear bar of the same value elsewhere, and here only a weaker line of another length: the line is
+            # a sketch's or a plot's (a dimension arrow, an axis tick), not this value's bar, unless its own printed
+            # label reads the value
+            r = ScaleReading(value=float(t.value[0]), unit=unit or t.value[1], source="caption")
+            r.notes.append(
+                f"the caption gives {t.value[0]:g} {t.value[1]} ({t.scope}); the panel's best line "
+                f"({chosen.length_px:.0f} px, score {chosen.score:.2f}) is not as long as the value's clear bars "
+                f"({ref:.0f} px) and reads no such label"
+            )
+            out[i] = [r]
+            continue
         conf = 0.8 * min(1.0, chosen.score) * (1.0 if t.scope == "label" else 0.9) * (1.0 if consistent else 0.85)
         readings = [_reading(chosen, t.value, t.crop, conf, f"caption value ({t.scope}) on {how}")]
         rest = [b for b in bars if b is not chosen]

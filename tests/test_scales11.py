@@ -1,0 +1,52 @@
+"""Session 11 (figtext): a figure-wide caption value and a sketch's or plot's line (assign_scales)."""
+
+import io
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from matsearch.indexer.figures.scales import ScaleTask, assign_scales
+
+
+def _micrograph() -> Image.Image:
+    rng = np.random.default_rng(1)
+    img = Image.fromarray(rng.normal(90, 20, (300, 330)).clip(0, 255).astype(np.uint8)).convert("RGB")
+    ImageDraw.Draw(img).rectangle([40, 270, 127, 274], fill=(255, 255, 255))  # a clear 88-px bar
+    return img
+
+
+def _sketch(length: int) -> Image.Image:
+    """A drawing on white with one short dark line (a dimension tick), blurred and JPEG'd as figures are."""
+    img = Image.new("RGB", (330, 300), "white")
+    d = ImageDraw.Draw(img)
+    d.ellipse([80, 60, 240, 220], outline=(0, 0, 0), width=2)
+    d.line([(170, 140), (170 + length, 140)], fill=(0, 0, 0), width=2)
+    img = img.filter(ImageFilter.GaussianBlur(0.8))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=75)
+    return Image.open(buf).convert("RGB")
+
+
+def test_a_figure_wide_value_skips_a_sketch_line_unlike_the_clear_bar() -> None:
+    # "(a, b) Set-up sketch and STEM image ... Scale bar, 10 nm.": the value reaches every panel, only b draws its bar
+    tasks = [
+        ScaleTask(crop=_sketch(9), value=(10.0, "nm"), scope="group"),
+        ScaleTask(crop=_micrograph(), value=(10.0, "nm"), scope="group"),
+        ScaleTask(crop=_sketch(14), value=(10.0, "nm"), scope="figure"),
+    ]
+    out = assign_scales(tasks, use_ocr=False)
+    assert out[1][0].nm_per_px is not None and abs(out[1][0].nm_per_px - 10 / 88.3) < 0.01
+    # the clear bar is the anchor: b's reading is consistent (a median of 10, 88 and 15 px would make it the odd one)
+    assert abs(out[1][0].confidence - round(0.8 * tasks[1].bars[0].score * 0.9, 3)) < 1e-6
+    for k in (0, 2):
+        assert out[k][0].nm_per_px is None and out[k][0].value == 10.0 and out[k][0].source == "caption"
+
+
+def test_a_named_value_still_takes_the_panels_own_line() -> None:
+    # the caption names the panel ("(a) ... (scale bar, 10 nm)"): the panel's line is used as before
+    tasks = [
+        ScaleTask(crop=_sketch(9), value=(10.0, "nm"), scope="label"),
+        ScaleTask(crop=_micrograph(), value=(10.0, "nm"), scope="label"),
+    ]
+    out = assign_scales(tasks, use_ocr=False)
+    assert out[0][0].nm_per_px is not None
