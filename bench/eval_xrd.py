@@ -120,7 +120,9 @@ def _mixture_rows(hits: list[dict[str, Any]], present: set[str]) -> tuple[list[l
     xs, ys = [], []
     for h in hits:
         x = own_features(h)
-        if x is not None:
+        # phase 1 also reports its own-peak terms since session 11 (fom.tentative 0); the mixture-phase model
+        # judges further phases only
+        if x is not None and h.get("fom", {}).get("tentative", 1) != 0:
             xs.append(x)
             ys.append(float(h["payload"].get("structure_id") in present))
     return xs, ys
@@ -298,6 +300,13 @@ def run_tier(
     # a further test draw in the same process (--test-seeds) runs no calibration queries: the threshold is given and
     # the test draw depends only on the test seed and the split (``perm``), not on the calibration queries
     cal_in = [] if getattr(args, "skip_calibration_queries", False) else [inside[i] for i in perm[: args.calib]]
+    fold_out = getattr(args, "fold_out", None)
+    if fold_out is not None:
+        # --calib-fold: this fold's structures are held out of the index (main) and are its absent calibration
+        # phases; the in-library calibration queries are the usual ones less those
+        gone = {e.id for e in fold_out}
+        cal_in = [e for e in cal_in if e.id not in gone]
+        cal_out = list(fold_out)
     if not cal_in:
         cal_out = []
     cal_feats: dict[str, list[Any]] = {"in": [], "out": [], "elements": []}
@@ -668,6 +677,34 @@ def run_tier(
     }
 
 
+def test_singles(inside: list[Any], args: argparse.Namespace, seeds: list[int], tier: str = "measured") -> set[str]:
+    """The in-library structures the test draws of ``seeds`` query as single phases (``run_tier``'s first draws:
+    the calibration / test split of ``inside``, then each test seed's choice of singles)."""
+    rng = np.random.default_rng(args.seed + 1000 * (tier == "harsh") + 1)
+    perm = rng.permutation(len(inside))
+    pool = [inside[i] for i in perm[args.calib :]]
+    out: set[str] = set()
+    for seed in seeds:
+        r = np.random.default_rng(seed + 1000 * (tier == "harsh"))
+        out |= {pool[i].id for i in r.choice(len(pool), size=min(args.singles, len(pool)), replace=False)}
+    return out
+
+
+def calibration_fold(inside: list[Any], args: argparse.Namespace) -> list[Any]:
+    """Calibration fold k (``--calib-fold``, session 11): more absent structures for the calibration than the
+    116 of the left-out calibration half, without touching the test. A hash (its own salt) assigns each indexed
+    structure to fold k ∈ 1…1/frac with probability ``--calib-fold-frac``; the fold's structures are held out of that
+    run's index and queried as absent, against the fold's own library (as the eval holds its left-out phases out).
+    Never in a fold: the test singles of the test seeds ``--calib-fold-exclude-seeds`` (so no test query's
+    structure is ever a calibration query in another role). The left-out test half is not in ``inside`` at all."""
+    frac = float(args.calib_fold_frac)
+    k = int(args.calib_fold)
+    seeds = [int(x) for x in str(args.calib_fold_exclude_seeds).split(",") if x]
+    excluded = test_singles(inside, args, seeds)
+    lo, hi = (k - 1) * frac, k * frac
+    return [e for e in inside if lo <= _hash_fraction("xrd-calib-fold", e.id) < hi and e.id not in excluded]
+
+
 def _as_text(x: np.ndarray, y: np.ndarray) -> bytes:
     lines = ["# simulated measurement, 2theta (deg, Cu Ka1) intensity (counts)"]
     lines += [f"{a:.3f}\t{b:.0f}" for a, b in zip(x, y, strict=True)]
@@ -737,6 +774,19 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="with --dump-features: also fit each absent calibration phase's own structure to its query (study)",
     )
+    ap.add_argument(
+        "--calib-fold",
+        type=int,
+        default=0,
+        help="calibration fold k ≥ 1 (with --calib-only): hold this fold's structures out of the index and use them as "
+        "the absent calibration phases (session 11; see calibration_fold)",
+    )
+    ap.add_argument("--calib-fold-frac", type=float, default=0.05, help="share of the indexed structures per fold")
+    ap.add_argument(
+        "--calib-fold-exclude-seeds",
+        default="20261121,20261201,20261202,20261209",
+        help="test seeds whose single-phase structures never enter a calibration fold",
+    )
     ap.add_argument("--leftout", type=float, default=0.05)
     ap.add_argument("--seed", type=int, default=20261121)
     ap.add_argument("--test-seed", type=int, default=None, help="seed of the test draws only (default: --seed)")
@@ -793,13 +843,22 @@ def main(argv: list[str] | None = None) -> int:
     inside = [e for e in entries if not _left_out(e.id, args.leftout)]
     outside = [e for e in entries if _left_out(e.id, args.leftout)]
     print(f"indexed {len(inside)}, left out {len(outside)}, simulation errors {len(errors)}", flush=True)
+    if args.calib_fold:
+        fold = calibration_fold(inside, args)
+        args.fold_out = fold
+        gone = {e.id for e in fold}
+        # ``run_tier`` draws the calibration / test split from this (unchanged) list; the index leaves the fold out
+        index_entries = [e for e in inside if e.id not in gone]
+        print(f"calibration fold {args.calib_fold}: {len(fold)} more structures held out of the index", flush=True)
+    else:
+        index_entries = inside
 
     tmp = Path(tempfile.mkdtemp(prefix="xrd-eval-"))
     (tmp / "cache").mkdir()
     os.symlink(cache_dir(main_settings.data_dir).resolve(), cache_dir(tmp))
     service = Service(Settings(data_dir=tmp))
     t0 = time.time()
-    xbuild.ingest_entries(service, inside, progress=False)
+    xbuild.ingest_entries(service, index_entries, progress=False)
     index_s = time.time() - t0
     print(f"index built in {index_s:.1f} s", flush=True)
     encoder = service.encoder(xbuild.ENCODER)

@@ -529,6 +529,50 @@ def _best_further(rf: xp.Fits, cands: list[ScoredHit], tentative: list[int], res
     return -1
 
 
+def accept_phases(
+    conf: Sequence[float],
+    first_whole: float,
+    first_mix: float | None,
+    mix: Sequence[float],
+    residual: Sequence[float],
+    seen_own: Sequence[float],
+    threshold: float,
+) -> list[tuple[int, float]]:
+    """The abstain rule over the tentative phases (in the order the greedy search found them): which are kept, with
+    their reported confidence. ``conf``: each phase's final confidence (for a phase beside others, the larger of it
+    on the whole pattern and on its own + the unexplained peaks); ``first_whole``: phase 1's on the whole pattern;
+    ``first_mix``: phase 1's by the mixture-phase model on its own + the unexplained peaks (None alone); ``mix``,
+    ``residual``, ``seen_own``: per phase its mixture-phase confidence, fit score on the residual and seen share
+    on its own peaks (used for further phases).
+
+    Phase 1 must reach the threshold. It is judged on its own + the unexplained peaks only when the peaks it leaves
+    out belong to a credible further phase (one reaching the threshold by either model): beside none, every measured
+    peak counts against it, as for a single phase (session 11: a phase absent from the library was often
+    "explained" by a look-alike whose leftover peaks a second look-alike took, and phase 1 then passed on the peaks
+    it does explain). A phase 1 under the threshold beside a further phase that the mixture-phase model accepts is
+    judged by that model too (a 4-phase mixture leaves each phase a small share). Beside an accepted phase 1 a
+    further phase is kept when either model rates it above the threshold (the single-phase model under-rates minor
+    phases) or it fits the leftover peaks well (residual score ≥ MIXTURE_ACCEPT_SCORE, ≥ 80 % of its expected
+    intensity seen)."""
+    if not conf:
+        return []
+    c = [float(v) for v in conf]
+    credible = any(c[n] >= threshold or mix[n] >= threshold for n in range(1, len(c)))
+    if len(c) > 1 and not credible:
+        c[0] = float(first_whole)
+    first_ok = c[0] >= threshold
+    if not first_ok and any(v >= threshold for v in mix[1:]) and first_mix is not None and first_mix >= threshold:
+        c[0] = float(first_mix)
+        first_ok = True
+    if first_ok:
+        c = [c[0]] + [max(v, float(mv)) for v, mv in zip(c[1:], mix[1:], strict=True)]
+    return [
+        (n, v)
+        for n, v in enumerate(c)
+        if v >= threshold or (n > 0 and first_ok and residual[n] >= MIXTURE_ACCEPT_SCORE and seen_own[n] >= 0.8)
+    ]
+
+
 def search_spectrum(
     store: Store, encoder: Encoder, pattern: Pattern | QueryPattern, options: SpectrumOptions | None = None
 ) -> dict[str, Any]:
@@ -645,6 +689,9 @@ def search_spectrum(
 
     phases: list[tuple[int, float, xp.Fits, int]] = []  # (candidate index, confidence, fit, row in fit)
     own_fits: dict[int, xp.Fits] = {}  # further phases: their fit on their own + the unexplained peaks
+    first_own: dict[int, xp.Fits] = {}  # phase 1 beside further phases: the same (reported as fom.own, session 11)
+    tentative_rank = {i: n for n, i in enumerate(tentative)}
+    first_whole = 0.0  # phase 1's confidence on the whole pattern (beside further phases)
     mix_conf: dict[int, float] = {}  # and their confidence by the mixture-phase model
     for n_t, i in enumerate(tentative):
         others = [j for j in tentative if j != i]
@@ -659,40 +706,31 @@ def search_spectrum(
             if n_t > 0:
                 own_fits[i] = f1
                 mix_conf[i] = xp.confidence(f1, 0, sources[i], el_given, further=True)
+            else:
+                first_own[i] = f1
             c0 = float(conf[i]) if base_final else xp.final_confidence(fits, i, sources[i], mi, el_given)
+            if n_t == 0:
+                first_whole = c0
             phases.append((i, max(c1, c0), f1, 0))
         else:
             c0 = float(conf[i]) if base_final else xp.final_confidence(fits, i, sources[i], margin_of(i), el_given)
             phases.append((i, c0, fits, i))
     if threshold > 0 and phases:
-        # phase 1 must reach the calibrated threshold on its own. A further phase is kept when it does too (by the
-        # single-phase model), or — that model under-rates minor phases, which explain little of the pattern — when
-        # phase 1 is kept and the mixture-phase model (calibrated on mixtures) rates it above the threshold, or it
-        # fits the leftover peaks well (residual score ≥ MIXTURE_ACCEPT_SCORE, ≥ 80 % of its expected intensity
-        # seen). Its reported confidence is the larger calibrated number.
-        first_ok = phases[0][1] >= threshold
-        if not first_ok and any(c >= threshold for c in mix_conf.values()):
-            # a phase 1 under the threshold beside a further phase that the mixture-phase model accepts is a phase
-            # of a mixture too (a 4-phase mixture leaves each phase a small share): judged by that model as well
-            i0, c0, f0, r0 = phases[0]
-            if f0 is not fits:  # its fit on its own + the unexplained peaks
-                c_mix = xp.confidence(f0, 0, sources[i0], bool(opts.elements), further=True)
-                if c_mix >= threshold:
-                    phases[0] = (i0, c_mix, f0, r0)
-                    first_ok = True
-        if first_ok:  # beside an accepted phase 1, a further phase is judged by the mixture-phase model too
-            phases = [(i, max(c, mix_conf.get(i, 0.0)), f, r) for i, c, f, r in phases]
-        phases = [
-            p
-            for n, p in enumerate(phases)
-            if p[1] >= threshold
-            or (
-                n > 0
-                and first_ok
-                and residual_score.get(p[0], 0.0) >= MIXTURE_ACCEPT_SCORE
-                and float(p[2].seen_raw[p[3]]) >= 0.8
-            )
-        ]
+        first_mix = (
+            xp.confidence(phases[0][2], 0, sources[phases[0][0]], el_given, further=True)
+            if len(phases) > 1 and phases[0][2] is not fits
+            else None
+        )
+        accepted = accept_phases(
+            [c for _, c, _, _ in phases],
+            first_whole,
+            first_mix,
+            [mix_conf.get(i, 0.0) for i, _, _, _ in phases],
+            [residual_score.get(i, 0.0) for i, _, _, _ in phases],
+            [float(f.seen_raw[r]) for _, _, f, r in phases],
+            threshold,
+        )
+        phases = [(phases[n][0], c, phases[n][2], phases[n][3]) for n, c in accepted]
     phases.sort(key=lambda p: -p[1])
 
     # shares of the explained measured intensity (peak heights; overlapping credit is split)
@@ -780,6 +818,12 @@ def search_spectrum(
                     "margin": round(float(margin), 4),
                     **({"group_size": int(group["size"])} if group is not None else {}),
                     **({"own": _own_terms(own_fits[i])} if i in own_fits else {}),
+                    **({"own": _own_terms(first_own[i])} if i in first_own else {}),
+                    # where the greedy search found it (0: phase 1) and, for a further phase, its fit score on the
+                    # peak weight the earlier phases left: with ``own`` these are every input of the accept rule
+                    # below, so that a calibration can replay it offline (bench.eval_xrd, session 11)
+                    **({"tentative": tentative_rank[i]} if i in tentative_rank else {}),
+                    **({"residual_score": round(residual_score[i], 4)} if i in residual_score else {}),
                 },
                 "twins": [
                     {
@@ -877,6 +921,7 @@ def _own_terms(f: xp.Fits) -> dict[str, float]:
     return {
         "score": round(float(f.score[0]), 4),
         "explained": round(float(f.explained[0]), 4),
+        "seen_raw": round(float(f.seen_raw[0]), 4),
         "seen": round(float(f.seen[0]), 4),
         "intensity_cosine": round(float(f.icos[0]), 4),
         "position_residual": round(float(f.residual[0]), 4),
