@@ -72,6 +72,38 @@ def test_train_panel_type_smoke_reproduces_shipped_shape(tmp_path: Path) -> None
     assert one.read_bytes() == two.read_bytes()
 
 
+def test_compare_weights_tells_float_noise_from_another_recipe(tmp_path: Path) -> None:
+    """A re-run on another machine gives tensors a few float bits off (other bytes, other SHA-256): compare_weights
+    calls that the same recipe within tolerance, and a changed tensor or recipe different."""
+    import json
+
+    import torch
+
+    from training.train_panel_type import compare_weights, save_reproducible
+
+    def state(coef: torch.Tensor, meta: dict[str, int]) -> dict[str, object]:
+        z = torch.zeros(3)
+        return {
+            "classes": ["a", "b"],
+            "mean": z,
+            "std": z + 1,
+            "coef": coef,
+            "intercept": torch.zeros(2),
+            "meta": json.dumps(meta),
+        }
+
+    coef = torch.arange(6, dtype=torch.float32).reshape(2, 3) / 7
+    paths = [tmp_path / f"{k}.pt" for k in range(4)]
+    save_reproducible(state(coef, {"seed": 0}), paths[0])
+    save_reproducible(state(coef + 3e-7, {"seed": 0}), paths[1])
+    save_reproducible(state(coef + 1e-3, {"seed": 0}), paths[2])
+    save_reproducible(state(coef, {"seed": 1}), paths[3])
+    assert paths[0].read_bytes() != paths[1].read_bytes()
+    assert compare_weights(paths[0], paths[1]).startswith("same recipe")
+    assert compare_weights(paths[0], paths[2]).startswith("different")
+    assert compare_weights(paths[0], paths[3]).startswith("different recipe")
+
+
 def test_panel_type_weights_match_the_real_annotations(monkeypatch: pytest.MonkeyPatch) -> None:
     """The shipped panel-type weights record a digest of the real dev panels they were trained on (files, image
     SHA-256s, labels, boxes, types); it must match today's annotations (else: retrain, see docs/figures.md), and

@@ -438,6 +438,27 @@ def main(argv: list[str] | None = None) -> None:
     sha = sha256_file(args.out)
     same = "the shipped file" if sha == WEIGHTS["panel-type"].sha256 else "NOT the shipped file"
     print(f"wrote {args.out} sha256 {sha} ({same})", flush=True)
+    shipped = OUT if OUT.exists() and OUT.resolve() != args.out.resolve() else None
+    if sha != WEIGHTS["panel-type"].sha256 and shipped is not None:
+        print(f"  vs the shipped file: {compare_weights(args.out, shipped)}", flush=True)
+
+
+WEIGHT_TOLERANCE = 1e-5  # float noise of another CPU / ONNX build (session 11: max |difference| 6e-7)
+
+
+def compare_weights(a: Path, b: Path, tol: float = WEIGHT_TOLERANCE) -> str:
+    """How two panel-type weight files differ: the same recipe (``meta``) and tensors within ``tol`` is what the
+    documented command gives on another machine, whose EfficientNet features differ in the last float bits (the
+    bytes, and so the SHA-256, then differ). Returns a one-line verdict starting with "same recipe" or "different"."""
+    sa, sb = (torch.load(p, weights_only=True) for p in (a, b))
+    if sa["meta"] != sb["meta"] or list(sa["classes"]) != list(sb["classes"]):
+        return "different recipe (meta or classes differ)"
+    keys = ("mean", "std", "coef", "intercept")
+    if any(sa[k].shape != sb[k].shape for k in keys):
+        return "different (tensor shapes differ)"
+    diff = max(float((sa[k] - sb[k]).abs().max()) for k in keys)
+    verdict = "same recipe, tensors within" if diff <= tol else "different: same recipe but tensors beyond"
+    return f"{verdict} {tol:g} (max |difference| {diff:.2g})"
 
 
 if __name__ == "__main__":
