@@ -3,6 +3,7 @@
 import io
 
 import numpy as np
+import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 from matsearch.indexer.figures.scales import ScaleTask, assign_scales
@@ -50,3 +51,25 @@ def test_a_named_value_still_takes_the_panels_own_line() -> None:
     ]
     out = assign_scales(tasks, use_ocr=False)
     assert out[0][0].nm_per_px is not None
+
+
+def test_a_drawing_is_searched_without_the_relative_mask_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the second pass (masks relative to the local background) finds bars on uneven pictures; a drawing on white
+    # needs none, and on a large plot panel it doubled the drawn-bar search
+    import matsearch.indexer.figures.scalebar as scalebar
+    from matsearch.indexer.figures.scales import _drawn_bar_candidates
+
+    calls: list[int] = []
+    real = scalebar._relative_masks
+
+    def counting(rgb: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        calls.append(1)
+        return real(rgb)
+
+    monkeypatch.setattr(scalebar, "_relative_masks", counting)
+    plot = np.asarray(_sketch(9))  # no candidate scores 0.6 on it
+    scalebar.find_scale_bars(plot, polarities=("dark",))
+    assert calls  # the default search runs the second pass here
+    calls.clear()
+    assert _drawn_bar_candidates(plot) == []
+    assert not calls

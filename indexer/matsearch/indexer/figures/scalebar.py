@@ -190,13 +190,15 @@ def find_scale_bars(
     max_bars: int = 5,
     min_score: float = 0.35,
     polarities: tuple[str, ...] | None = None,
+    relative: bool = True,
 ) -> list[ScaleBar]:
     """Scale-bar candidates in a panel image, best first (possibly empty).
 
     A bar is a filled horizontal rectangle (aspect ≥ 3, at least 8 px and at most 90 % of the width,
     :data:`MAX_BAR_SHARE`, at most 8 % of the height thick) whose colour contrasts with its surroundings and whose top
     and bottom edges are clean. ``polarities`` ("light", "dark", "colour"): look only for bars of these (fewer masks,
-    a fraction of the time on a large panel).
+    a fraction of the time on a large panel). ``relative=False``: no second pass with masks relative to the local
+    background when no candidate scores 0.6 (that pass finds bars on uneven pictures; a drawing on white needs none).
     """
     rgb = _rgb(image)
     H, W = rgb.shape[:2]
@@ -217,7 +219,8 @@ def find_scale_bars(
         return [m for m in found if polarities is None or m[0] in polarities]
 
     cands = plausible(_candidates(rgb, masks(_masks(rgb, polarities)), min_len, kernel, min_score))
-    if not any(c.score >= 0.6 for c in cands):  # (judged after the texture is gone: a grid's gaps score well)
+    # (judged after the texture is gone: a grid's gaps score well)
+    if relative and not any(c.score >= 0.6 for c in cands):
         cands = plausible(cands + _candidates(rgb, masks(_relative_masks(rgb)), min_len, kernel, min_score))
     cands = _join_split_bars(rgb, cands)
     # A strip of a backing box next to a bar (wider than the bar, touching it) is not a bar.

@@ -141,7 +141,7 @@ def _drawn_bar_candidates(rgb: np.ndarray) -> list[ScaleBar]:
     edges (tick marks of an axis drawn at the crop's edge, pieces of a frame) and not one of several lines of one
     length stacked at one x (a legend's line samples)."""
     W = rgb.shape[1]
-    found = find_scale_bars(rgb, polarities=("dark",))
+    found = find_scale_bars(rgb, polarities=("dark",), relative=False)
     out = []
     for b in found:
         if b.score < DRAWING_LIMITS[0] or b.bbox[0] <= 1 or b.bbox[2] >= W - 1:
