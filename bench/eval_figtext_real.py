@@ -72,6 +72,7 @@ SPLITS = (
     "heldout8",
     "dev9",
     "dev11",
+    "heldout11",
 )
 NEW_SPLITS = ("dev2", "heldout2", "dev3", "heldout3")
 # session 4 (figdata): captions cut from PDFs/markdown in PyPI sdists (bench.real_text.fetch4 -> captions4.json) and
@@ -97,6 +98,7 @@ FOURTH = (
     "heldout8",
     "dev9",
     "dev11",
+    "heldout11",
 )
 
 
@@ -681,6 +683,7 @@ def main(argv: list[str] | None = None) -> int:
         "h-out8",
         "dev9",
         "dev11",
+        "h-out11",
     )
     head = "  ".join(f"{h:>10}" for h in names)
     print(f"\n{'figure text on real data':<52} {head}   target (held-out)")
