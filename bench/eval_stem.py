@@ -27,7 +27,9 @@ Pipeline per query (as ``search.stem.search_stem``): stage 1 = cosine on ``stem-
 power-spectrum guesses, top ``UNKNOWN_K`` each); stage 2 =
 ``search.stem_physics.score_candidates``. Reported: CNN alone, power-spectrum descriptor alone, their fusion
 (cosine, stage 1 only) and the physics re-rank; abstain rates with the query's own structure removed from the
-candidates (absent) and present (false abstain) at the shipped threshold.
+candidates (absent) and present (false abstain): ``abstain_confidence_*`` by the search's rule since session 11 (the
+top candidate's calibrated confidence, ``bench/stem_abstain.py``, with its ceiling), ``abstain_*`` by the 0.67 score
+rule it replaced. Real rows are answered by the search's rule.
 """
 
 from __future__ import annotations
@@ -119,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
+    from bench import stem_abstain
     from matsearch.core.settings import Settings
     from matsearch.encoders import get_encoder
     from matsearch.encoders.stem import EMBED_DIM, FUSE_CNN
@@ -200,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     wc, wf = np.sqrt(FUSE_CNN), np.sqrt(1 - FUSE_CNN)
     g_cnn = g_vec[:, :EMBED_DIM] / wc
     g_fft = g_vec[:, EMBED_DIM:] / wf
+    g_clean_rw = P.ring_weighted(g_harm[:, 0])  # clean references as the confidence's groups compare them
+    view_pos = {id(x): i for i, x in enumerate(views)}
     print(f"gallery features: {len(todo)} new in {t_gal:.0f}s", flush=True)
 
     def run_known(
@@ -223,7 +228,19 @@ def main(argv: list[str] | None = None) -> int:
         full[cand] = sc.score
         absn = np.full(len(views), -np.inf)
         absn[cand] = sc.abstain
-        return {"qv": qv, "cos": cos, "score": full, "abstain": absn, "qf": qf, "sc": sc, "cand": cand, "ms": ms}
+        conf = stem_abstain.top_confidence(sc.abstain, sc.motif, g_harm[cand, 0], g_struct[cand])
+        return {
+            "qv": qv,
+            "cos": cos,
+            "score": full,
+            "abstain": absn,
+            "qf": qf,
+            "sc": sc,
+            "cand": cand,
+            "ms": ms,
+            "confidence": conf,
+            "answered": stem_abstain.answered(conf, qf.confident, sc.abstain, thr),  # the search's rule (session 11)
+        }
 
     def run_unknown(arr: np.ndarray, exclude: np.ndarray | None = None) -> dict[str, Any]:
         vecs = Q.stage1_vectors(arr, Q.PreparedQuery([], [], []), False, settings)
@@ -302,7 +319,12 @@ def main(argv: list[str] | None = None) -> int:
                 "abstain_scores_absent": [round(float(x), 4) for x in np.sort(best_abs)[::-1][:2]],
                 "top_lattice_ok_in": bool(ok_full[g_struct == int(np.argmax(best_in))].any()),
                 "top_lattice_ok_absent": bool(ok_full[g_struct == int(np.argmax(best_abs))].any()),
+                "true_abstain_score": round(float(best_in[true_s]), 4),
+                "nearest_other_view": round(stem_abstain.nearest_other_view(g_clean_rw, g_struct, view_pos[id(v)]), 4),
             }
+            row |= stem_abstain.synthetic_fields(
+                r["sc"], r["cand"], g_harm[:, 0], g_struct, own, bool(r["qf"].confident), thr
+            )
             if len(rows) % 3 == 0:
                 u = run_unknown(arr)
                 row["rank_unknown_px"] = rank(u["score"], true_s)
@@ -321,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
                 "absent_abstained": round(float(np.mean([not x["answered_absent"] for x in sel])), 4),
                 "in_library_false_abstain": round(float(np.mean([not x["answered_in_library"] for x in sel])), 4),
             }
+            block[f"abstain_confidence_{part}"] = stem_abstain.summary(sel, thr)
         block["abstain_table"] = abstain_table(rows)
         block["rows"] = rows
         block["lattice_checked_fraction"] = round(float(np.mean([x["lattice_checked"] for x in rows])), 4)
@@ -461,7 +484,7 @@ def _real_rows(
             best = ranks_by_structure(out["score"], g_struct, len(sids))
             order = np.argsort(-best)
             top = [(by_id[sids[i]].payload().get("formula"), round(float(best[i]), 3)) for i in order[:5]]
-            answered = bool(np.max(out["abstain"]) >= thr)
+            answered = bool(out["answered"])  # the search's rule (session 11: the top candidate's confidence)
             row: dict[str, Any] = {
                 "file": im["file"],
                 "box": crop["box"],
@@ -472,6 +495,7 @@ def _real_rows(
                 "absent_from_library": im.get("absent_from_library"),
                 "top5": top,
                 "answered": answered,
+                "confidence": round(float(out["confidence"]), 4),
                 "measured_lattice": out["qf"].cell.to_payload() if out["qf"].cell is not None else None,
             }
             if crop["split"].startswith("dev"):
@@ -481,7 +505,8 @@ def _real_rows(
                 row["rank"] = hit[0] + 1 if hit else None
                 absent = g_formula == formula
                 ab = run_known(arr, 10.0 * nm, exclude=absent)
-                row["absent_answered"] = bool(np.max(ab["abstain"]) >= thr)
+                row["absent_answered"] = bool(ab["answered"])
+                row["absent_confidence"] = round(float(ab["confidence"]), 4)
                 u = run_unknown(arr)
                 row["rank_unknown_px"], row["unknown_px_estimate_nm"], _, _ = _unknown_px(
                     u, g_struct, sids, s_formula, formula

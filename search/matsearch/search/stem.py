@@ -539,8 +539,12 @@ def search_stem(
     without a pixel size, ``UNKNOWN_HYPOTHESES`` scale guesses of the power-spectrum part), then the physics
     re-rank of ``matsearch.search.stem_physics`` (measured lattice spots vs each view's, lattice-spectrum
     correlation at the nominal and the lattice-implied scale, penalty for a contradicting lattice), which is the
-    returned score. ``score_threshold`` defaults to ``DEFAULT_SCORE_THRESHOLD`` (abstain: empty list when nothing
-    is confident); pass 0 or a negative number to always get the nearest structures. Each hit carries the query's
+    returned score. Abstain (empty list): by default, with a pixel size and a measured query lattice, when the
+    calibrated confidence of the top candidate is below ``stem_physics.CONF_THRESHOLD`` (answered: the top and the
+    hits whose abstain score reaches ``DEFAULT_SCORE_THRESHOLD``), otherwise when no hit reaches
+    ``DEFAULT_SCORE_THRESHOLD``; an explicit
+    ``score_threshold`` applies the score rule alone — pass 0 or a negative number to always get the nearest
+    structures. Each hit carries the query's
     measured lattice, how its lattice compares with the view's, and where the pixel size came from.
     """
     from matsearch.search import stem_physics as phys
@@ -553,6 +557,7 @@ def search_stem(
     known = nm is not None
     prepared = prepare(arr, nm) if known else PreparedQuery([], [], [])
     threshold = DEFAULT_SCORE_THRESHOLD if score_threshold is None else score_threshold
+    confidence_rule = score_threshold is None and known  # fitted on queries with a pixel size
     vectors = stage1_vectors(arr, prepared, known, settings)
     k = max(RERANK_POOL if known else UNKNOWN_K, limit * OVERFETCH)
     queries = [VectorQuery(vector=v, using=VECTOR, filter=flt, limit=k, with_payload=STAGE1_FIELDS) for v in vectors]
@@ -570,15 +575,45 @@ def search_stem(
         select = lambda clean: phys.prefilter(qf, clean, n_rerank)  # noqa: E731
     cands, harm, spots, motifs = cached_lattice_features(store, pool, select)
     groups = [str(h.payload.get("structure_id", h.id)) for h in cands]
-    sc = phys.score_candidates(qf, harm, spots, motifs, groups=groups, keep=limit, floor=threshold)
+    # default: the calibrated confidence of the top candidate decides (every candidate's motif is then compared:
+    # the top may be answered below the score threshold); an explicit score_threshold keeps the score rule alone,
+    # and so does a query whose lattice is not measured (the confidence was fitted on lattice images)
+    confidence_rule = confidence_rule and qf.confident  # a query without a measured lattice: the score rule
+    floor = None if confidence_rule else threshold
+    sc = phys.score_candidates(qf, harm, spots, motifs, groups=groups, keep=limit, floor=floor)
+    codes = np.unique(np.asarray(groups), return_inverse=True)[1].reshape(-1) if cands else np.zeros(0, np.int64)
     keep = np.nonzero(sc.abstain >= threshold)[0]
+    top = int(np.argmax(sc.abstain)) if len(cands) else -1
+    if confidence_rule and len(cands):
+        keep = np.union1d(keep, [top])  # answered: the top, and the hits that reach the score threshold
     scored = [ScoredHit(id=cands[i].id, score=float(sc.score[i]), payload=cands[i].payload) for i in keep]
     merged = best_per_structure([scored], limit)
     row = {cands[i].id: int(i) for i in keep}
+    hit_rows = np.array([row[h.id] for h in merged], dtype=np.int64)
+    conf, in_group = None, None
+    if known and len(cands):  # one group comparison for the top candidate and the hits
+        rows = np.concatenate([[top], hit_rows]).astype(np.int64)
+        conf, in_group = phys.candidate_confidence(sc.abstain, sc.motif, harm[:, 0], codes, rows)
+        if confidence_rule and conf[0] < phys.CONF_THRESHOLD:
+            merged, hit_rows = [], hit_rows[:0]  # abstain: the top candidate is not confident
+        conf, in_group = conf[1:], in_group[1:]
+    look_alikes = {
+        h.id: [
+            str(merged[j].payload.get("structure_id", merged[j].id))
+            for j in range(len(merged))
+            if j != k and in_group is not None and in_group[k, hit_rows[j]]
+        ]
+        for k, h in enumerate(merged)
+    }
+    hit_conf = {h.id: (round(float(conf[k]), 3) if conf is not None else None) for k, h in enumerate(merged)}
     full = {p.id: p.payload for p in store.retrieve(COLLECTION, [h.id for h in merged])} if merged else {}
     for h in merged:  # the returned hits carry the full payload, without the stored spectra
         h.payload = {k2: v for k2, v in full.get(h.id, h.payload).items() if k2 not in HIDDEN_KEYS}
     info = {h.id: _hit_info(qf, sc, row[h.id], nm, factor) for h in merged}
+    for h in merged:
+        # calibrated probability that this is the query's structure (pixel size known; None otherwise) and the other
+        # returned hits whose projections are near-identical to this one (``stem_physics.GROUP_CORR``)
+        info[h.id]["match"] |= {"confidence": hit_conf[h.id], "near_identical_hits": look_alikes[h.id]}
     out: list[Hit] = []
     for hit in to_hits(COLLECTION, merged):
         extra = info[hit.id]

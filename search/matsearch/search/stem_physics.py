@@ -430,3 +430,81 @@ def score_candidates(
         score = base + MOTIF_WEIGHT * bonus
     abstain = score - penalty + (spec - base)  # = spectrum + motif bonus - LATTICE_PENALTY where contradicting
     return CandidateScores(score, abstain, spec, ok, checked, best_scale, misfit, dang, mot, twin)
+
+
+# Confidence (session 11): a calibrated probability that the query's structure is in the library, from evidence
+# that differs between "the right structure" and "a look-alike of an absent one". Near-identical projections are
+# grouped: two views are one group when their clean reference spectra correlate >= GROUP_CORR (rotation/mirror
+# maximised, nominal scale, ring-weighted as scored); a structure belongs to a view's group when any of its candidate
+# views does. A hit that is one of many near-ties among *unrelated* projections is weak evidence, one that stands
+# clear of every other group is strong: the margin to the best structure outside the hit's group counts (capped at
+# GROUP_MARGIN_CAP; candidates the re-rank did not compare with their motif lack at most MOTIF_WEIGHT * (1 -
+# MOTIF_REF) of their score, so a margin up to that is exact). Features (CONF_FEATURES): the abstain score, that
+# margin, the column-motif score (MOTIF_REF where not compared). Not used: the scale factor the match needed (on
+# synthetic queries with the exact pixel size it separates well, with a 4 % calibration error — real files are off
+# by 1-8 % — not at all), the margin to the 2nd structure whatever its group, the query's spot strengths.
+# Fitted by ``python -m bench.stem_confidence`` (logistic, coefficients kept >= 0) on tune-split queries, present
+# and with the query's own structure removed, exact and 4 %-miscalibrated pixel sizes, plus images of nothing
+# crystalline; CONF_THRESHOLD by the rule chosen before the fit: the fit set's false-reject rate equals that of the
+# 0.67 score rule it replaces (docs/stem.md, session 11). ``search.stem.search_stem`` (pixel size known, query
+# lattice measured) abstains when the top candidate's confidence is below it; answered, it lists the top and the
+# hits whose abstain score reaches ``DEFAULT_SCORE_THRESHOLD``. Queries without a measured lattice keep the score
+# rule (the model never saw them: pure noise in a small library can stand clear of every other group).
+GROUP_CORR = 0.75
+GROUP_MARGIN_CAP = 0.12
+CONF_FEATURES = ("abstain_score", "group_margin", "motif")
+CONF_COEF = np.array([0.6598, 13.8394, 0.9844])
+CONF_BIAS = -2.3196
+CONF_THRESHOLD = 0.3188  # probability
+
+
+def group_margins(
+    abstain: np.ndarray, clean: np.ndarray, structures: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For candidate rows ``rows``: (margin to the best-scoring structure outside the row's group, capped at
+    GROUP_MARGIN_CAP; (len(rows), c) bool: candidates in the row's group). ``abstain`` (c,) abstain scores,
+    ``clean`` (c, K, M) the candidates' clean reference spectra, ring-weighted (``ring_weighted``), ``structures``
+    (c,) integer structure codes. A row's own structure is always in its group; no candidate outside it: the cap."""
+    rows = np.asarray(rows, dtype=np.int64)
+    c = len(abstain)
+    if len(rows) == 0 or c == 0:
+        return np.zeros(0), np.zeros((0, c), dtype=bool)
+    structures = np.asarray(structures, dtype=np.int64)
+    rr = _corr(np.asarray(clean)[rows], np.asarray(clean))  # (r, c)
+    n_s = int(structures.max()) + 1
+    in_group = np.zeros((len(rows), c), dtype=bool)
+    margins = np.empty(len(rows))
+    for k, i in enumerate(rows):
+        best = np.full(n_s, -np.inf)
+        np.maximum.at(best, structures, rr[k])
+        grp = best >= GROUP_CORR
+        grp[structures[i]] = True
+        in_group[k] = grp[structures]
+        out = abstain[~in_group[k]]
+        other = float(out.max()) if len(out) else -np.inf
+        margins[k] = min(GROUP_MARGIN_CAP, float(abstain[i]) - other)
+    return margins, in_group
+
+
+def confidence_features(abstain: np.ndarray, margins: np.ndarray, motif: np.ndarray | None) -> np.ndarray:
+    """(r, len(CONF_FEATURES)) feature rows: abstain score, group margin, motif score (MOTIF_REF where NaN)."""
+    m = np.full(len(abstain), MOTIF_REF) if motif is None else np.where(np.isfinite(motif), motif, MOTIF_REF)
+    return np.column_stack([np.asarray(abstain, dtype=np.float64), np.asarray(margins, dtype=np.float64), m])
+
+
+def confidence(x: np.ndarray) -> np.ndarray:
+    """σ(x · CONF_COEF + CONF_BIAS) for feature rows ``x`` (``confidence_features``)."""
+    z = np.asarray(x, dtype=np.float64) @ CONF_COEF + CONF_BIAS
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+
+
+def candidate_confidence(
+    abstain: np.ndarray, motif: np.ndarray | None, clean: np.ndarray, structures: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(confidence of each of ``rows``, their in-group masks (``group_margins``)) among scored candidates:
+    ``abstain`` / ``motif`` as in ``CandidateScores``, ``clean`` (c, K, M) the candidates' clean reference spectra as
+    stored (ring-weighted here), ``structures`` (c,) integer structure codes."""
+    rows = np.asarray(rows, dtype=np.int64)
+    margins, in_group = group_margins(abstain, ring_weighted(np.asarray(clean)), structures, rows)
+    mot = None if motif is None else motif[rows]
+    return confidence(confidence_features(abstain[rows], margins, mot)), in_group
