@@ -59,3 +59,13 @@ def test_a_for_subject_sends_a_closing_sentence_to_its_labels() -> None:
     )
     assert "colour ranges" in (s.segment("a") or "") and "colour ranges" in (s.segment("d") or "")
     assert "colour ranges" not in (s.segment("e") or "")
+
+
+def test_a_the_subject_of_bare_letters_sends_the_sentence_to_them() -> None:
+    s = split_caption(
+        "Boundary structure. a HRTEM image of the boundary. b A segment of the boundary in a. c Fine structure of the "
+        "first interface. d Fine structure of the second interface. The c and d are acquired from the places marked "
+        "in b, respectively. Zone axis, [2-1-10]."
+    )
+    assert "acquired" in (s.segment("c") or "") and "acquired" in (s.segment("d") or "")
+    assert "acquired" not in (s.segment("b") or "")

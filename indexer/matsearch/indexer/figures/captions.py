@@ -1779,8 +1779,18 @@ def _prose_letter_labels(sentence: str, labelled: set[str]) -> list[str]:
     return out
 
 
+# a sentence whose subject is bare letters after "The" ("The c and d are acquired from the places marked in b"): bold
+# labels lost in plain text, the sentence is about those panels
+_BARE_THE_SUBJECT_RE = re.compile(
+    r"^\s*The\s+(?P<list>[a-z](?:\s*(?:,\s*(?:and\s+)?|and\s+|&\s*)[a-z])+)\s+(?:are|were|show|display)\b"
+)
+
+
 def _bare_subject_labels(sentence: str) -> list[str]:
     """Bare letters a sentence names in its subject (first ten words, before any verb)."""
+    lead = _BARE_THE_SUBJECT_RE.match(sentence)
+    if lead is not None:
+        return parse_label_list(lead.group("list"))
     for m in _BARE_REF_RE.finditer(sentence):
         before = sentence[: m.start()]
         if len(before.split()) <= 10 and not _VERB_WORD_RE.search(before):
