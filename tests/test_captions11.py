@@ -69,3 +69,12 @@ def test_a_the_subject_of_bare_letters_sends_the_sentence_to_them() -> None:
     )
     assert "acquired" in (s.segment("c") or "") and "acquired" in (s.segment("d") or "")
     assert "acquired" not in (s.segment("b") or "")
+
+
+def test_labels_after_a_figure_noun_in_the_subject_send_the_sentence_to_them() -> None:
+    s = split_caption(
+        "SEM of the printed parts. High magnification images a, b, and c are the side view of the samples, while d, "
+        "e, and f show the top view. Some original SEM images (a–c) are reprinted from ref. 74. g Cooling rates."
+    )
+    assert "reprinted" in (s.segment("a") or "") and "reprinted" in (s.segment("c") or "")
+    assert "reprinted" not in (s.segment("e") or "")

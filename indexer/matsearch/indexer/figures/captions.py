@@ -1650,6 +1650,18 @@ def _subject_reference_labels(sentence: str, prefer_roman: bool) -> list[str]:
     for m in _PAREN_CHAIN_RE.finditer(sentence):
         labs = _reference_labels(m.group(0), prefer_roman, before=sentence[: m.start()])
         before = sentence[: m.start()]
+        if (
+            not labs
+            and re.search(r"\b" + _FIGURE_PART_NOUN_RE.pattern + r"\s*$", before, re.I)
+            and _LIST_VERB_RE.match(sentence[m.end() :].lstrip())
+        ):
+            # "Some original SEM images (a–c) are reprinted from ...": the labels right after a plural noun of figure
+            # parts in the subject, before its verb, say which panels the sentence is about
+            labs = [
+                x
+                for x in parse_label_list(" ".join(re.findall(r"\(([^)]*)\)", m.group(0))), prefer_roman=prefer_roman)
+                if re.fullmatch(r"[a-z](?:\d{1,2})?", x)
+            ]
         if not labs and re.search(r"\bfor\s*$", before, re.I) and not re.search(r"[A-Za-z0-9]$", before.rstrip()[:-3]):
             # "The colour ranges for (a), (b) and (d) are set ...", "For (e) the colour range is ...": a subject
             # "for" + labels says which panels the sentence is about, as "in (b)" does
