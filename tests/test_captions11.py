@@ -78,3 +78,13 @@ def test_labels_after_a_figure_noun_in_the_subject_send_the_sentence_to_them() -
     )
     assert "reprinted" in (s.segment("a") or "") and "reprinted" in (s.segment("c") or "")
     assert "reprinted" not in (s.segment("e") or "")
+
+
+def test_a_second_note_of_the_same_build_goes_on_with_the_member_named_before() -> None:
+    s = split_caption(
+        "Interfaces. a HAADF image of the interface. b, c The FFT pattern (b) and inverse FFT image (c) of the "
+        "interface. The silver square in (b) is applied to mark the Ag spots. The yellow circle is applied to mark the "
+        "CdS spots. d HAADF image of the second interface."
+    )
+    assert "yellow circle" in (s.segment("b") or "")
+    assert "yellow circle" not in (s.segment("c") or "")

@@ -1333,6 +1333,7 @@ def _split_caption(text: str) -> CaptionSplit:
         prev_inset = False
         last_trailing: list[str] = []  # the labels of the last sentence that named its labels after their text
         cur = list(labels)  # the labels this piece's sentences go to (a later sentence may name new labels)
+        narrowed: list[str] = []  # the members of the group the last sentence was sent to (a subset of cur)
         for idx, (sa, sb) in enumerate(_sentence_spans(body, a, b)):
             if (sa, sb) in lead_spans or any(x <= sa and sb <= y for x, y in lead_spans):
                 continue
@@ -1391,8 +1392,18 @@ def _split_caption(text: str) -> CaptionSplit:
                         if target is not cur and not set(target) & set(cur) and set(target) - labelled:
                             cur = target  # "... for translational velocity (B) and sinkage (C) ...": B, C go on
                             labelled.update(target)
+                        elif target is cur and narrowed and _STICKY_NOTE_RE.match(sentence):
+                            # "(b, c) FFT (b) and IFFT (c) ... . The silver square ... in (b) are applied to mark ... .
+                            # The yellow circle ... are applied to mark ...": a note of the same build right after one
+                            # that named a member of the group goes on with that member
+                            target = narrowed
                         elif target is cur:
                             target = [*cur, *(x for x in group_of.get(k, []) if x not in cur)]
+                        narrowed = (
+                            target
+                            if target is not cur and len(cur) > 1 and set(target) < set(cur)
+                            else (narrowed if target is narrowed else [])
+                        )
                     items = (
                         _distributed_items(sentence, target, prefer_roman)
                         or _member_items(sentence, target, prefer_roman)
@@ -1793,6 +1804,11 @@ def _prose_letter_labels(sentence: str, labelled: set[str]) -> list[str]:
 
 # a sentence whose subject is bare letters after "The" ("The c and d are acquired from the places marked in b"): bold
 # labels lost in plain text, the sentence is about those panels
+# a legend-like note ("The yellow circle and yellow rhombus are applied to mark ...", "The red arrows indicate ...")
+_STICKY_NOTE_RE = re.compile(
+    r"^\s*The\s+(?:[\w-]+\s+){0,6}?(?:are|is)\s+(?:applied|used)\b|^\s*The\s+(?:[\w-]+\s+){0,6}?"
+    r"(?:indicates?|marks?|denotes?|represents?)\b"
+)
 _BARE_THE_SUBJECT_RE = re.compile(
     r"^\s*The\s+(?P<list>[a-z](?:\s*(?:,\s*(?:and\s+)?|and\s+|&\s*)[a-z])+)\s+(?:are|were|show|display)\b"
 )
