@@ -24,7 +24,7 @@ before any run). ``--real-parts dev,dev9`` runs only those parts (a held-out par
 
 Pipeline per query (as ``search.stem.search_stem``): stage 1 = cosine on ``stem-fused`` over the gallery (top
 ``RERANK_POOL``, of which ``stem_physics.prefilter`` keeps ``RERANK_K``; unknown pixel size: ``UNKNOWN_HYPOTHESES``
-power-spectrum guesses, top ``UNKNOWN_K`` each); stage 2 =
+power-spectrum guesses, top ``UNKNOWN_POOL`` each, the ``UNKNOWN_RERANK_K`` best by ``prefilter_unknown``); stage 2 =
 ``search.stem_physics.score_candidates``. Reported: CNN alone, power-spectrum descriptor alone, their fusion
 (cosine, stage 1 only) and the physics re-rank; abstain rates with the query's own structure removed from the
 candidates (absent) and present (false abstain): ``abstain_confidence_*`` by the search's rule since session 11 (the
@@ -247,9 +247,11 @@ def main(argv: list[str] | None = None) -> int:
         cos = np.stack(vecs) @ g_vec.T
         if exclude is not None:
             cos = np.where(exclude[None], -np.inf, cos)
-        cand = np.unique(np.argsort(-cos, axis=1)[:, : Q.UNKNOWN_K])
+        pool = np.unique(np.argsort(-cos, axis=1)[:, : Q.UNKNOWN_POOL])  # as search_stem: pool, then the spectrum
+        pool = pool[np.isfinite(cos.max(axis=0)[pool])]
         work, factor, fallback = Q.unknown_work(arr)
         qf = P.unknown_features(work, factor, fallback)
+        cand = pool[P.prefilter_unknown(qf, g_harm[pool, 0], Q.UNKNOWN_RERANK_K)]
         sc = P.score_candidates(qf, g_harm[cand], [g_spots[i] for i in cand], [g_motif[i] for i in cand])
         full = np.full(len(views), -np.inf)
         full[cand] = sc.score

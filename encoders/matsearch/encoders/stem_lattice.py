@@ -28,6 +28,7 @@ PEAK_REL = 0.01  # ... and at least this fraction of the strongest spot
 MAX_PEAKS = 40
 INDEX_TOL_PX = 0.9  # a spot is indexed when it lies within this many FFT pixels of a lattice point
 LATTICE_VERSION = "cell1"
+PAIR_ORDER_WEIGHT = 0.0  # unknown pixel size: pairing cost per place down the reference's spot list (``PairCosts``)
 
 
 @dataclass(frozen=True)
@@ -312,10 +313,32 @@ def pair_scales(
 class PairCosts:
     """Unknown pixel size: the pairing costs of the query's top pair with every reference, computed once for
     ``pair_match`` (no scale tolerance) and, on any subset of the references, ``pair_scales`` (the same answers as
-    calling those two)."""
+    calling those two when ``order_weight`` is 0).
 
-    def __init__(self, query: Spots, refs: list[np.ndarray], shape_tol: float, angle_tol: float) -> None:
+    ``order_weight`` (default ``PAIR_ORDER_WEIGHT``) ranks the pairings by lattice order as well as shape: each
+    pairing's cost grows by that much per place its two reference spots stand down the reference's strength-ordered
+    spot list. Without a pixel size nothing else tells a lattice's orders apart: a regular hexagonal pair fits the
+    {100}, {110}, {200}, ... pairs of a hexagonal reference equally well (the same shape, √3 and 2 apart in scale),
+    and when the query's pair is snapped onto its fitted lattice (``snap_spots``) those ties are exact, so the few
+    pairings whose scales get scored were an arbitrary choice among orders. The query's pair is its two strongest
+    independent spots, which on any zone-axis image are low-order reflections; the reference's low-order spots are
+    also its strong ones. The misfit / angle tests are unchanged (a pairing passes or fails as before)."""
+
+    def __init__(
+        self,
+        query: Spots,
+        refs: list[np.ndarray],
+        shape_tol: float,
+        angle_tol: float,
+        order_weight: float | None = None,
+    ) -> None:
         self.pc = _pair_costs(query, refs, shape_tol, angle_tol, None)
+        w = PAIR_ORDER_WEIGHT if order_weight is None else float(order_weight)
+        if self.pc is not None and w > 0:
+            misfit, dang, r1, r2, cost = self.pc
+            k = cost.shape[1]
+            rank = np.arange(k, dtype=np.float64)
+            self.pc = (misfit, dang, r1, r2, cost + w * (rank[:, None] + rank[None, :])[None])
         self.n, self.shape_tol, self.angle_tol = len(refs), shape_tol, angle_tol
 
     def match(self) -> np.ndarray:

@@ -66,7 +66,13 @@ RERANK_K = 150  # library images re-ranked (known scale), the best of RERANK_POO
 # bench queries paired CPU p50 -1.6 ms (docs/stem.md, session 10).
 RERANK_POOL = 1000
 UNKNOWN_HYPOTHESES = 8  # scale guesses for the first stage when no pixel size is given ...
-UNKNOWN_K = 60  # ... library images fetched for each
+UNKNOWN_K = 60  # ... library images fetched for each (before session 11; now UNKNOWN_POOL, then UNKNOWN_RERANK_K)
+# Unknown pixel size (session 11): stage 1 fetches UNKNOWN_POOL images per scale hypothesis by the descriptor's
+# cosine; the UNKNOWN_RERANK_K of their union whose clean reference spectrum best fits the query's at any scale of
+# the fallback grid (``stem_physics.prefilter_unknown``) are re-ranked: the known size's pool-then-spectrum rule.
+# Before, the 60 best by cosine per hypothesis never held the real MoS2 crops' MoS2 views (docs/stem.md, session 11).
+UNKNOWN_POOL = 1000
+UNKNOWN_RERANK_K = 480  # = the 8 x 60 the re-rank saw before
 UNKNOWN_SPACING = (1.7, 4.6)  # Å: range of the nearest strong lattice period searched when the scale is unknown
 UNKNOWN_SCALES = 24  # log-spaced scale steps (~4 %) over that range in the re-rank
 MIN_NM_PER_PX = 0.001  # 0.01 Å/px: finer than any STEM scan
@@ -559,7 +565,7 @@ def search_stem(
     threshold = DEFAULT_SCORE_THRESHOLD if score_threshold is None else score_threshold
     confidence_rule = score_threshold is None and known  # fitted on queries with a pixel size
     vectors = stage1_vectors(arr, prepared, known, settings)
-    k = max(RERANK_POOL if known else UNKNOWN_K, limit * OVERFETCH)
+    k = max(RERANK_POOL if known else UNKNOWN_POOL, limit * OVERFETCH)
     queries = [VectorQuery(vector=v, using=VECTOR, filter=flt, limit=k, with_payload=STAGE1_FIELDS) for v in vectors]
     results = store.query_batch(COLLECTION, queries)
     pool = list({h.id: h for r in results for h in r}.values())
@@ -573,6 +579,9 @@ def search_stem(
     if known:
         n_rerank = max(RERANK_K, limit * OVERFETCH)
         select = lambda clean: phys.prefilter(qf, clean, n_rerank)  # noqa: E731
+    else:
+        n_rerank = max(UNKNOWN_RERANK_K, limit * OVERFETCH)
+        select = lambda clean: phys.prefilter_unknown(qf, clean, n_rerank)  # noqa: E731
     cands, harm, spots, motifs = cached_lattice_features(store, pool, select)
     groups = [str(h.payload.get("structure_id", h.id)) for h in cands]
     # default: the calibrated confidence of the top candidate decides (every candidate's motif is then compared:

@@ -297,6 +297,22 @@ def prefilter(qf: QueryFeatures, clean: np.ndarray, keep: int) -> np.ndarray:
     return np.argsort(-t1, kind="stable")[:keep]
 
 
+def prefilter_unknown(qf: QueryFeatures, clean: np.ndarray, keep: int) -> np.ndarray:
+    """Unknown pixel size: indices (best first) of the ``keep`` stage-1 candidates to re-rank — those whose clean
+    reference spectrum (``clean`` (c, K, M)) best fits the query's lattice spectrum at any scale of the query's
+    fallback grid (``fallback_harmonics``: ~4 % steps over the nearest-spacing range ``search.stem.UNKNOWN_SPACING``).
+    As ``prefilter`` for a known size: the descriptor's cosine only proposes the pool. On the real MoS2 dev crops
+    (session 11) the MoS2 [001] view is cosine rank 170 / 462 of 6,395 at the stage-1 hypothesis nearest the truth
+    (60 were fetched per hypothesis, so it never reached the re-rank) but rank 25 / 30 by the lattice spectrum among
+    the 1,000 best by cosine. All are kept when ``c <= keep``, the pixel size is known, or the query has no
+    fallback spectra."""
+    c = len(clean)
+    if c <= keep or qf.known or len(qf.fallback_harmonics) == 0:
+        return np.arange(c)
+    t = _corr(qf.fallback_harmonics, ring_weighted(np.asarray(clean))).max(axis=0)
+    return np.argsort(-t, kind="stable")[:keep]
+
+
 def score_candidates(
     qf: QueryFeatures,
     harmonics: np.ndarray,
