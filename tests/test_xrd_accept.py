@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import pytest
+
+from matsearch.search import spectra
 from matsearch.search.spectra import MIXTURE_ACCEPT_SCORE, accept_phases
 
 T = 0.271
 
 
-def test_phase_one_is_judged_on_the_whole_pattern_beside_no_credible_further_phase() -> None:
-    # a look-alike explains part of the peaks (0.55 on its own + the unexplained ones, 0.12 on the whole pattern);
-    # the second "phase" taking the rest is credible by neither model: the answer is empty, as for a single phase
+def test_own_peak_confidence_of_phase_one_and_the_credible_phase_variant(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a look-alike explains part of the peaks (0.55 on its own + the unexplained ones, 0.12 on the whole pattern); the
+    # second "phase" taking the rest is credible by neither model. Shipped: phase 1 passes on its own peaks
+    assert accept_phases([0.55, 0.10], 0.12, 0.20, [0.0, 0.15], [0.0, 0.3], [1.0, 0.5], T) == [(0, 0.55)]
+    # the session-11 variant judges it on the whole pattern beside no credible phase, and keeps it beside one
+    monkeypatch.setattr(spectra, "OWN_PEAKS_NEED_CREDIBLE_PHASE", True)
     assert accept_phases([0.55, 0.10], 0.12, 0.20, [0.0, 0.15], [0.0, 0.3], [1.0, 0.5], T) == []
-    # beside a credible further phase (its mixture-phase confidence reaches the threshold) both are kept, phase 1
-    # with its own-peak confidence
     kept = accept_phases([0.55, 0.10], 0.12, 0.20, [0.0, 0.40], [0.0, 0.3], [1.0, 0.5], T)
     assert kept == [(0, 0.55), (1, 0.40)]
 
 
-def test_the_rest_of_the_rule_is_unchanged() -> None:
+def test_the_rest_of_the_rule() -> None:
     assert accept_phases([0.8], 0.0, None, [0.0], [0.0], [1.0], T) == [(0, 0.8)]
     assert accept_phases([0.2], 0.0, None, [0.0], [0.0], [1.0], T) == []
     # phase 1 under the threshold, rescued by the mixture-phase model beside an accepted further phase

@@ -119,7 +119,9 @@ def test_shipped_final_model_puts_its_calibrated_operating_point_at_the_threshol
     z_fit = np.log(xp._FINAL_FIT_THRESHOLD / (1 - xp._FINAL_FIT_THRESHOLD))
     x[0, 1] = (z_fit - xp._FINAL_FIT_BIAS) / xp.FINAL_COEF[1]  # a fit exactly at the calibrated operating point
     p = float(xp.final_probability(x, np.array([0.0]))[0])
-    assert abs(p - xsearch.DEFAULT_THRESHOLD) < 1e-9
+    # session 11: the rule on the replayed accept rule over seven calibration groups moves it by _RULE_SHIFT logits
+    z_ship = np.log(xsearch.DEFAULT_THRESHOLD / (1 - xsearch.DEFAULT_THRESHOLD))
+    assert abs(p - 1.0 / (1.0 + np.exp(-(z_ship + xp._RULE_SHIFT)))) < 1e-9
     assert xp.final_probability(x, np.array([2.0]))[0] > p  # a clearer winner over other explanations
     assert xp.final_probability(x, np.array([20.0]))[0] == xp.final_probability(x, np.array([xp.MARGIN_CAP]))[0]
 
@@ -147,7 +149,8 @@ def test_added_points_update_the_table_to_what_the_whole_pass_gives() -> None:
     assert set(table) == set(full)
     for pid in full:
         assert [t for t, _ in table[pid]] == [t for t, _ in full[pid]], pid
-        assert np.allclose([s for _, s in table[pid]], [s for _, s in full[pid]], atol=6e-5)  # stored rounded to 4 decimals
+        # the stored similarities are rounded to 4 decimals
+        assert np.allclose([s for _, s in table[pid]], [s for _, s in full[pid]], atol=6e-5)
     assert any(table[f"p{k}"] for k in range(0, 25, 4))  # old points gained their added twins
     assert checked < full_checked  # only the added points' pairs were correlated
     # a point without a current table (an older library) forces the whole pass
