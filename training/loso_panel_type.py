@@ -5,8 +5,9 @@ r"""Leave-one-paper-out accuracy of the panel-type recipe on the real DEV typed 
 ``FEATURES.npz`` is the trainer's ``--features-cache`` (``training.train_panel_type``: its generated panels are reused,
 its recipe decides them). Scored: every typed, unambiguous true box of the real dev parts — ``old`` (dev, dev4, dev5 of
 ``bench/real_figures``), ``dev78`` (figvision's dev7/dev8 boxes of the dev-side msa-em papers), ``dev9f`` (dev9),
-``dev8t``, ``dev9t`` (``bench/real_types``; ``dev9td``: its Debian documentation images). For each unit (paper,
-documentation set; ``unit`` of the manifests, the repository for msa-em papers) a model is trained as the trainer
+``dev8t``, ``dev9t``, ``dev11t`` (``bench/real_types``; ``dev9td`` / ``dev11td``: their Debian documentation images).
+For each unit (paper, documentation set; ``unit`` of the manifests, the repository for msa-em papers) a model is
+trained as the trainer
 trains it (generated panels + the real boxes of ``--real-splits`` outside the unit, each with ``--real-aug`` jittered
 copies) and types the unit's boxes as ingestion does: the classifier, the picture-inside-axes rule, then ``fuse`` with
 the figure's caption where there is one. Boxes of parts not in ``--real-splits`` are scored but never trained on.
