@@ -74,3 +74,23 @@ def test_pairings_by_lattice_order_as_well_as_shape() -> None:
     assert abs(s_order[0] / f100 - 1) < 0.04  # by order too: the strong low-order pair first
     # the best pairing (the implied pixel size) follows the same order
     assert abs(order.match()[0, 2] / f100 - 1) < 0.04 and abs(shape.match()[0, 2] / f110 - 1) < 0.02
+
+
+def test_unknown_size_query_spots_are_snapped_and_pairings_ranked_by_order() -> None:
+    """Without a pixel size the query's indexed spots sit on its fitted lattice (as with a known size), which is safe
+    only because the pairings are ranked by lattice order too (test_stem_motif's unknown-size MoS2 case)."""
+    from matsearch.encoders import stem_lattice as L
+    from matsearch.indexer.stem.simulate import project_structure
+    from tests.test_stem_motif import mos2_1h
+
+    proj = project_structure(mos2_1h(), (0, 0, 1))
+    p = SimParams(size=(200, 200), px=0.31, rotation=23.0, thickness=7.0, probe_fwhm=1.0, dose=200.0, seed=3)
+    work, factor, fallback = Q.unknown_work(render(proj, p))
+    qf = P.unknown_features(work, factor, fallback)
+    assert qf.cell is not None and qf.cell.basis is not None and qf.spots is not None
+    recip = np.linalg.inv(np.asarray(qf.cell.basis)).T
+    g1, g2 = qf.spots.top_pair()  # type: ignore[misc]
+    for g in (g1, g2):
+        hk = g @ np.linalg.inv(recip)
+        assert np.allclose(hk, np.round(hk), atol=1e-6)  # exactly on a lattice point: snapped
+    assert L.PAIR_ORDER_WEIGHT > 0

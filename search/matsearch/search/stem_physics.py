@@ -138,10 +138,10 @@ def unknown_features(work: np.ndarray, raw_factor: float, fallback_px: np.ndarra
     """``work`` at an unknown pixel size (px units); ``fallback_px`` are the pixel-size hypotheses (Å per work px)
     used when no confident lattice is measured."""
     harm = ring_weighted(lattice_harmonics(lattice_polar_scales(work, 1.0, fallback_px.tolist())))
-    # spots as measured (not snapped): with an unknown size a lattice fits a view at several orders and the best
-    # few pairings by shape decide which scales are scored; a snapped, perfectly regular pair ties across orders
-    # and can push the right one out (tests/test_stem_motif.py::test_motif_also_ranks_without_a_pixel_size)
-    cell, spots = measure(work, None)
+    # spots snapped onto the fitted lattice, as with a known size (session 11). A snapped, perfectly regular pair
+    # ties across a view's lattice orders, so the pairings whose scales are scored are ranked by order as well as
+    # shape (``stem_lattice.PairCosts``, PAIR_ORDER_WEIGHT; by shape alone the right order dropped out, session 10)
+    cell, spots = measure(work, None, snap=True)
     avg = cell_average(work, np.asarray(cell.basis)) if cell is not None and cell.basis is not None else None
     return QueryFeatures(
         False,
