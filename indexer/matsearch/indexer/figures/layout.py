@@ -161,6 +161,30 @@ def gray_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("L"), dtype=np.uint8)
 
 
+Tones = dict[str, np.ndarray]  # polarity ("dark", "light") -> the grey image its ink is found and read in
+
+
+def label_tones(image: Image.Image) -> Tones | None:
+    """The images coloured label ink is looked for in, per polarity (session 11): dark ink in the darkest channel of
+    each pixel, light ink in the brightest. A coloured letter on white (orange, cyan, yellow: luminance 165-215, never
+    below the dark-ink level) is dark in its weakest channel; a blue or red letter on a black picture is bright in its
+    strongest. ``None`` for a grey figure (R = G = B: both are the luminance) or with ``COLOUR_TONES`` off."""
+    if not COLOUR_TONES or image.mode in ("L", "1", "I", "F"):
+        return None
+    rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    r, g, b = rgb[:, :, 0], rgb[:, :, 1], rgb[:, :, 2]
+    if np.array_equal(r, g) and np.array_equal(g, b):
+        return None
+    return {"dark": cv2.min(cv2.min(r, g), b), "light": cv2.max(cv2.max(r, g), b)}
+
+
+COLOUR_TONES = True  # session 11: coloured letters looked for per channel (label_tones), in the rescue reading
+RESCUE = True  # session 11: coloured and faint blobs read last, only for labels still missing (rescue_candidates)
+RESCUE_MAX = 64  # rescue blobs read at most per figure (4 batches; only while labels are missing)
+RESCUE_READS = 16  # rescue blobs per OCR batch
+RESCUE_MIN_H = 4  # px: the smallest rescue blob (x-height of a 7-px lower-case letter)
+
+
 def background_mask(image: Image.Image) -> np.ndarray:
     """True where the figure is blank (white-ish and unsaturated): the material gutters are made of."""
     rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
@@ -202,6 +226,37 @@ def _find_candidates(
     out.sort(key=lambda t: t[0])
     late.sort(key=lambda t: t[0])
     return [(p, b) for _, p, b in out[:max_candidates]], [(p, b) for _, p, b in late[:ABUT_MAX]]
+
+
+def rescue_candidates(gray: np.ndarray, tones: Tones | None, seen: Sequence[Box]) -> list[tuple[str, str, Box]]:
+    """Blobs the luminance passes cannot see (session 11), as (source, polarity, box) with source "tone" (read in
+    ``tones[polarity]``) or "gray": coloured letters (the ink of :func:`label_tones`' channel images) and faint ones
+    (:func:`_faint`: grey letters, dim letters on a plain picture, thin small letters left grey by anti-aliasing).
+    Only blobs that overlap no box of ``seen`` (the labels read so far) nor each other, plainest ring first; the
+    reading takes the :data:`RESCUE_MAX` most label-like (:func:`label_prior`). They are read last, and only for
+    labels still missing (:func:`read_candidates`), so a figure whose labels the first passes found reads exactly as
+    before. Blobs from :data:`RESCUE_MIN_H` px tall (the first passes: 6): a small lower-case "a", "c", "e" printed at
+    7-10 px has an x-height of 4-5 px."""
+    h_img, w_img = gray.shape
+    scale = max(1.0, min(h_img, w_img) / 700.0)
+    min_h, max_h = RESCUE_MIN_H, int(48 * scale)
+    found: list[tuple[float, str, str, Box]] = []
+    for polarity in ("dark", "light"):
+        if tones is not None:
+            g = tones[polarity]
+            ink = g < _INK_DARK if polarity == "dark" else g > _INK_LIGHT
+            found += [(sd, "tone", pol, b) for sd, pol, b in _blobs(g, ink, polarity, min_h, max_h, None)]
+        if FAINT:
+            found += [(sd, "gray", pol, b) for sd, pol, b in _faint(gray, polarity, min_h, max_h, [])]
+    found.sort(key=lambda t: t[0])
+    out: list[tuple[str, str, Box]] = []
+    taken = list(seen)
+    for _, src, pol, b in found:
+        if any(_overlap(b, o) for o in taken):
+            continue
+        taken.append(b)
+        out.append((src, pol, b))
+    return out[:400]
 
 
 ABUTTING = True  # session 9: the second, picture-less pass of find_candidates
@@ -251,15 +306,110 @@ def _abutting(
     return out
 
 
+FAINT = True  # session 11: low-contrast labels, a pass with ink taken relative to the local ground (_faint)
+FAINT_STEP = 50  # grey levels a faint glyph stands from its local ground (grey text on white is 60-110 from it)
+
+
+def _faint(
+    gray: np.ndarray, polarity: str, min_h: int, max_h: int, seen: Sequence[Box] = ()
+) -> list[tuple[float, str, Box]]:
+    """Label-sized blobs of *faint* ink: grey letters on white, dim letters on a plain picture, thin small letters
+    that anti-aliasing left grey — whose pixels never reach the fixed ink levels of the first pass. Ink here is what
+    stands :data:`FAINT_STEP` grey levels beyond its local ground (the brightest grey within a window of about one
+    label for dark ink, the darkest for light ink); a blob is kept when its ring is plain (spread <= 30) and its
+    glyph stands >= ``FAINT_STEP`` from the ring's median, and it overlaps no blob of the first pass."""
+    k = max(9, (max_h // 2) | 1)
+    kernel = np.ones((k, k), np.uint8)
+    g16 = gray.astype(np.int16)
+    if polarity == "dark":
+        ink = g16 < cv2.dilate(gray, kernel).astype(np.int16) - FAINT_STEP
+    else:
+        ink = g16 > cv2.erode(gray, kernel).astype(np.int16) + FAINT_STEP
+    return [
+        t
+        for t in _blobs(gray, ink, polarity, min_h, max_h, None, faint=True)
+        if not any(_overlap(t[2], o) for o in seen)
+    ]
+
+
+ENCLOSED = True  # session 11: a label inside a circle or box is read without its frame (enclosed_glyphs)
+
+
+def enclosed_glyphs(sub: np.ndarray) -> tuple[bool, Box, np.ndarray] | None:
+    """What a frame holds, in a blob's ink mask ``sub``: (other polarity?, glyph box in ``sub``, glyph mask of that
+    box), or ``None`` when the blob is no framed label.
+
+    - an *outline* (a thin circle or box around the letter, < 45 % of its box inked) that spans the blob, with
+      glyph-sized ink inside it: those glyphs, same polarity;
+    - a *filled* disc or box (>= 55 % inked) with nothing of its ink inside: the glyph is its hole (the letter left
+      blank in a black box, a black letter on a white disc read as light ink): the holes, other polarity. A
+      letter's own counter ("O", "D", "e") is convex (solidity >= 0.95, DejaVu letters are <= 0.75 except "l", "I"),
+      so it is not taken for a letter."""
+    h, w = sub.shape
+    if h < 10 or w < 8:
+        return None
+    n, lab, st, _ = cv2.connectedComponentsWithStats(np.ascontiguousarray(sub).astype(np.uint8), connectivity=8)
+    frame = [i for i in range(1, n) if st[i, 2] >= 0.9 * w and st[i, 3] >= 0.9 * h]
+    if len(frame) != 1:
+        return None
+    f = frame[0]
+    fill = float(st[f, 4]) / (w * h)
+    inner = [j for j in range(1, n) if j != f and st[j, 3] >= 0.3 * h]
+    if inner and fill < 0.45:
+        bx0 = min(int(st[j, 0]) for j in inner)
+        by0 = min(int(st[j, 1]) for j in inner)
+        bx1 = max(int(st[j, 0] + st[j, 2]) for j in inner)
+        by1 = max(int(st[j, 1] + st[j, 3]) for j in inner)
+        glyph = np.isin(lab[by0:by1, bx0:bx1], inner)
+        return False, (bx0, by0, bx1, by1), glyph
+    if fill < 0.55:
+        return None  # (ink inside a filled shape is the counter of its blank letter: "b", "a")
+    free = (lab != f).astype(np.uint8)
+    m, hl, hs, _ = cv2.connectedComponentsWithStats(free, connectivity=4)
+    border = set(np.unique(np.concatenate([hl[0], hl[-1], hl[:, 0], hl[:, -1]])).tolist())
+    holes = [k for k in range(1, m) if k not in border and hs[k, 3] >= 0.3 * h and hs[k, 4] >= 6]
+    if not holes:
+        return None
+    bx0 = min(int(hs[k, 0]) for k in holes)
+    by0 = min(int(hs[k, 1]) for k in holes)
+    bx1 = max(int(hs[k, 0] + hs[k, 2]) for k in holes)
+    by1 = max(int(hs[k, 1] + hs[k, 3]) for k in holes)
+    if by1 - by0 < 0.35 * h:
+        return None
+    glyph = np.isin(hl[by0:by1, bx0:bx1], holes) & (lab[by0:by1, bx0:bx1] == 0)  # its own counter stays ink
+    if _solidity(glyph) >= 0.85:
+        return None  # a letter's own counter ("O", "D", "e"): a convex hole; letters are concave (<= 0.75), l/I lost
+    return True, (bx0, by0, bx1, by1), glyph
+
+
+def _solidity(mask: np.ndarray) -> float:
+    """Share of the mask's convex hull (filled, in pixels) that the mask covers."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) < 3:
+        return 1.0
+    hull = cv2.convexHull(np.column_stack([xs, ys]).astype(np.int32))
+    filled = np.zeros(mask.shape, np.uint8)
+    cv2.fillConvexPoly(filled, hull, 1)
+    return float(len(xs)) / max(1, int(filled.sum()))
+
+
 def _overlap(a: Box, b: Box) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def _blobs(
-    gray: np.ndarray, ink: np.ndarray, polarity: str, min_h: int, max_h: int, near: np.ndarray | None
+    gray: np.ndarray,
+    ink: np.ndarray,
+    polarity: str,
+    min_h: int,
+    max_h: int,
+    near: np.ndarray | None,
+    *,
+    faint: bool = False,
 ) -> list[tuple[float, str, Box]]:
     """The label-sized, isolated blobs of ``ink`` as (ring std, polarity, box); with ``near``, only blobs whose
-    margin touches it (the abutting pass)."""
+    margin touches it (the abutting pass); ``faint``: the ground test of :func:`_faint` (a plain ring the glyph
+    stands ``FAINT_STEP`` from) instead of the fixed levels."""
     h_img, w_img = gray.shape
     out: list[tuple[float, str, Box]] = []
     merged = cv2.dilate(ink.astype(np.uint8), np.ones((3, 5), np.uint8))  # joins glyphs of "ii", "(a)"
@@ -300,9 +450,14 @@ def _blobs(
             continue
         ring_gray = gray[y0:y1, x0:x1][ring]
         med = float(np.median(ring_gray))
-        plain = med >= 200 if polarity == "dark" else med <= 90  # black on white / white on black
-        if not plain and not _mid_tone_label(gray, ink, (x, y, x + w, y + h), med, ring_gray):
-            continue
+        if faint:
+            glyph = gray[y : y + h, x : x + w][ink[y : y + h, x : x + w]]
+            if float(ring_gray.std()) > 30 or glyph.size == 0 or abs(float(np.median(glyph)) - med) < FAINT_STEP:
+                continue
+        else:
+            plain = med >= 200 if polarity == "dark" else med <= 90  # black on white / white on black
+            if not plain and not _mid_tone_label(gray, ink, (x, y, x + w, y + h), med, ring_gray):
+                continue
         # uniform surroundings first (margins, label boxes), textured ones last
         out.append((float(ring_gray.std()), polarity, (x, y, x + w, y + h)))
     return out
@@ -360,8 +515,9 @@ PRIOR_BIAS = -7.77
 MAX_READS = 72  # free blobs read at most per figure (best prior first)
 
 
-def prior_features(gray: np.ndarray, boxes: Sequence[tuple[str, Box]]) -> np.ndarray:
-    """(n, len(PRIOR_FEATURES)) features of label candidates (see ``PRIOR_FEATURES``)."""
+def prior_features(gray: np.ndarray, boxes: Sequence[tuple[str, Box]], tones: Tones | None = None) -> np.ndarray:
+    """(n, len(PRIOR_FEATURES)) features of label candidates (see ``PRIOR_FEATURES``); ``tones``: the image of each
+    polarity to measure them in (the luminance when not given)."""
     n = len(boxes)
     out = np.zeros((n, len(PRIOR_FEATURES)), dtype=np.float64)
     if n == 0:
@@ -373,13 +529,14 @@ def prior_features(gray: np.ndarray, boxes: Sequence[tuple[str, Box]]) -> np.nda
     for k, (pol, box) in enumerate(boxes):
         x0, y0, x1, y1 = box
         h, w = y1 - y0, x1 - x0
-        sub = gray[y0:y1, x0:x1]
+        g = tones[pol] if tones else gray
+        sub = g[y0:y1, x0:x1]
         ink = sub < _INK_DARK if pol == "dark" else sub > _INK_LIGHT
         sim = np.abs(hs - h) <= 0.3 * h
         row = int(np.sum(sim & (np.abs(cy - cy[k]) <= 0.5 * h) & (np.abs(cx - cx[k]) <= 8 * h))) - 1
         col = int(np.sum(sim & (np.abs(cx - cx[k]) <= 0.7 * h) & (np.abs(cy - cy[k]) <= 8 * h))) - 1
         m = max(3, int(0.35 * h))
-        ring = gray[max(0, y0 - m) : y1 + m, max(0, x0 - m) : x1 + m]
+        ring = g[max(0, y0 - m) : y1 + m, max(0, x0 - m) : x1 + m]
         starts = int(ink[:, 0].sum()) + int((ink[:, 1:] & ~ink[:, :-1]).sum())
         stroke = float(ink.sum()) / max(1, starts) / h if starts else 0.0
         rel = h / mh
@@ -436,12 +593,33 @@ def _isolated(ink: np.ndarray, box: Box, outer: Box) -> bool:
     return sum(f > 0.03 for f in fractions) <= 1 and sum(fractions) <= 0.6
 
 
-def _crop_for_ocr(gray: np.ndarray, box: Box, polarity: str) -> np.ndarray:
+STRETCH = True  # session 11: OCR crops stretched to the full grey range (_crop_for_ocr)
+
+
+def _crop_for_ocr(
+    gray: np.ndarray, box: Box, polarity: str, unframe: bool = False, stretch: bool = False
+) -> np.ndarray:
+    """The box as dark glyphs on white, padded with white. ``stretch`` (the rescue reads, session 11): its grey
+    levels are stretched to 0-255, so a faint, grey or anti-aliased thin label reads as black on white, as the
+    recogniser knows text (stretching every crop changed reads of real dev labels: not done). ``unframe`` (free
+    blobs): a label printed inside a circle or box (:func:`enclosed_glyphs` of the crop's ink, split at mid-grey) is
+    read as its glyphs alone, black on white; the candidate keeps the frame's box (its place and height are the
+    frame's, as its neighbours' are)."""
     x0, y0, x1, y1 = box
     pad = max(4, (y1 - y0) // 3)
     crop = gray[y0:y1, x0:x1]
     if polarity == "light":
         crop = 255 - crop
+    if stretch and STRETCH and crop.size:
+        lo, hi = int(crop.min()), int(crop.max())
+        if hi - lo >= 24 and (lo > 0 or hi < 255):
+            crop = ((crop.astype(np.float32) - lo) * (255.0 / (hi - lo))).clip(0, 255).astype(np.uint8)
+    if unframe and ENCLOSED and crop.size:
+        inner = enclosed_glyphs(crop < 128)
+        if inner is not None:
+            _, _, glyph = inner
+            crop = np.where(glyph, 0, 255).astype(np.uint8)
+            pad = max(4, glyph.shape[0] // 3)
     crop = cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=255)
     return cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
 
@@ -525,6 +703,7 @@ def _corner_words(gray: np.ndarray, crop_box: Box, anchor: str) -> list[Word]:
     out: list[Word] = []
     med = float(np.median(sub))
     lo, hi = float(np.percentile(sub, 0.5)), float(np.percentile(sub, 99.5))
+    flip_of = {"light": "dark", "dark": "light"}
     for pol in ("light", "dark"):
         # ink well beyond the crop's median towards its extreme (labels are the picture's whitest or blackest)
         ink = (
@@ -562,10 +741,20 @@ def _corner_words(gray: np.ndarray, crop_box: Box, anchor: str) -> list[Word]:
             return wd[0] + (ch - wd[3] if anchor == "bottom" else wd[1])
 
         (wx0, wy0, wx1, wy1), ids = min(words, key=dist)
-        glyph = np.where(np.isin(lab[wy0:wy1, wx0:wx1], ids), 0, 255).astype(np.uint8)
+        mask = np.isin(lab[wy0:wy1, wx0:wx1], ids)
+        glyph = np.where(mask, 0, 255).astype(np.uint8)
         pad = max(4, (wy1 - wy0) // 3)
         framed = cv2.copyMakeBorder(glyph, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=255)
         out.append((pol, (x0 + wx0, y0 + wy0, x0 + wx1, y0 + wy1), cv2.cvtColor(framed, cv2.COLOR_GRAY2BGR)))
+        inner = enclosed_glyphs(mask) if ENCLOSED else None
+        if inner is not None:  # a letter in a circle or box at the corner: its glyphs alone, as a further read
+            flip, (ex0, ey0, ex1, ey1), emask = inner
+            pad = max(4, (ey1 - ey0) // 3)
+            framed = cv2.copyMakeBorder(
+                np.where(emask, 0, 255).astype(np.uint8), pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=255
+            )
+            ebox = (x0 + wx0 + ex0, y0 + wy0 + ey0, x0 + wx0 + ex1, y0 + wy0 + ey1)
+            out.append((flip_of[pol] if flip else pol, ebox, cv2.cvtColor(framed, cv2.COLOR_GRAY2BGR)))
     return out
 
 
@@ -648,6 +837,7 @@ def read_candidates(
     *,
     staged: bool = True,
     leaves: list[Box] | None = None,
+    tones: Tones | None = None,
 ) -> list[LabelCandidate]:
     """Label-like texts of the figure (before choosing which of them are the panel labels).
 
@@ -658,7 +848,8 @@ def read_candidates(
     caption's ``expected`` labels, reading stops when every one of them is read once, consistently (heights and
     rows/columns, :func:`_complete`); without a caption, after the corners, when a batch no longer lengthens the
     label sequence. ``staged=False`` reads everything (the reference for the cost/accuracy comparison).
-    ``leaves``: the figure's :func:`blocks` when the caller has them already.
+    ``leaves``: the figure's :func:`blocks` when the caller has them already. ``tones``: :func:`label_tones` of
+    the figure (free blobs are found and read in their polarity's image; corners in the luminance).
     """
     boxes, late = _find_candidates(gray)
     i_row, i_col = PRIOR_FEATURES.index("row_mates"), PRIOR_FEATURES.index("col_mates")
@@ -713,9 +904,49 @@ def read_candidates(
         return True
 
     def read_free(part: Sequence[tuple[str, Box]]) -> None:
-        reads = read([_crop_for_ocr(gray, b, p) for p, b in part])
+        reads = read([_crop_for_ocr(gray, b, p, unframe=True) for p, b in part])
         for (polarity, box), (text, score) in zip(part, reads, strict=True):
             add(polarity, box, False, "top", text, score)
+
+    def read_rescue() -> None:
+        """Coloured and faint blobs (:func:`rescue_candidates`), last: with a caption until its labels are
+        complete; without one only the letters missing from the run's holes are kept."""
+        if not RESCUE:
+            return
+        holes: set[str] = set()
+        if want and _complete(out, want):
+            return
+        run_now: list[LabelCandidate] = []
+        if not want:
+            run_now = _sequence(_per_key([c for c in out if c.score >= 0.5]))
+            holes = _holes(run_now, (gray.shape[1], gray.shape[0]))
+            if not holes:
+                return
+        # blobs the first passes saw but did not read as labels (a coloured letter's darkest fragment) are read again
+        part = rescue_candidates(gray, tones, [c.box for c in out])
+        if not part:
+            return
+        lum = {"dark": gray, "light": gray}
+        imgs = {"tone": tones or lum, "gray": lum}
+        score = label_prior(gray, [(p, b) for _, p, b in part])  # reading order among them only
+        part = [part[int(i)] for i in np.argsort(-score, kind="stable")[:RESCUE_MAX]]
+        n_before = len(out)
+        for start in range(0, len(part), RESCUE_READS):
+            chunk = part[start : start + RESCUE_READS]
+            n0 = len(out)
+            reads = read([_crop_for_ocr(imgs[src][p], b, p, unframe=True, stretch=True) for src, p, b in chunk])
+            for (_, polarity, box), (text, sc) in zip(chunk, reads, strict=True):
+                add(polarity, box, False, "top", text, sc)
+            keep = holes or set(want)
+            out[n0:] = [c for c in out[n0:] if c.key in keep]
+            if want and _complete(out, want):
+                break
+        # a rescued letter is kept only as one of a set: in line (row or column, a panel apart) with a label-like
+        # read of another letter and of its size (a texture or a coin read as the missing "b" stands alone)
+        named = set(want) or {c.key for c in run_now} | holes  # the letters sought: the caption's, or the run's
+        sure = [c for c in out if c.score >= 0.5 and c.key in named]
+        tol = lambda c: max(4, int(0.6 * c.height))  # noqa: E731
+        out[n_before:] = [c for c in out[n_before:] if _alignment(c, sure, tol(c), sized=True) >= 1]
 
     def read_corners(ks: Sequence[int], second: bool) -> list[int]:
         """Read corners ``ks``; the corners that gave no label-like read. First reads: the glyph words of the
@@ -745,12 +976,13 @@ def read_candidates(
                 missed.append(k)
         return missed
 
+    want = [w.lower() for w in expected] if expected else []
     if not staged:
         read_free(boxes)
         missed = read_corners(all_corners(), False)
         read_corners(missed, True)
+        read_rescue()
         return out
-    want = [w.lower() for w in expected] if expected else []
     n_sure = int((prior[:n_first] > 0).sum())
     first = min(len(boxes), max(FIRST_READS, len(want) + 4, n_sure))
     read_free(boxes[:first])
@@ -784,6 +1016,7 @@ def read_candidates(
             continue
         run, seq, stale = now, len(now), 0
     read_corners(missed, True)
+    read_rescue()
     return out
 
 
@@ -1613,13 +1846,14 @@ def analyse(image: Image.Image, expected_labels: Sequence[str] | None = None, oc
     gray = gray_array(image)
     blank = background_mask(image)
     leaves = blocks(blank, gray=gray)  # the picture-like blocks: read for corner labels, then for the gaps
-    candidates = read_candidates(gray, ocr, blank, expected_labels, staged=STAGED_READS, leaves=leaves)
+    tones = label_tones(image)
+    candidates = read_candidates(gray, ocr, blank, expected_labels, staged=STAGED_READS, leaves=leaves, tones=tones)
     labels = choose_labels(candidates, expected_labels, explain, leaves, blank)
     if expected_labels and not labels:
         explain.append("none of the caption's labels was read in the image: one panel")
     regions = partition(image, labels, explain, blank=blank, gray=gray)
     if expected_labels and labels and CAPTION_EXTEND and any(_swallows_below(r, blank) for r in regions):
-        more = _past_caption(gray, ocr, blank, leaves, labels, expected_labels, explain)
+        more = _past_caption(gray, ocr, blank, leaves, labels, expected_labels, explain, tones)
         if more:
             labels = more
             regions = partition(image, labels, explain, blank=blank, gray=gray)
@@ -1652,6 +1886,8 @@ def analyse(image: Image.Image, expected_labels: Sequence[str] | None = None, oc
             ]
     regions = _fill_gaps(regions, lambda: leaves, ~blank, expected_labels, explain)
     lattice = _lattice(regions, labels, blank, gray, expected_labels, explain)
+    if lattice is None and STRUCTURE_GRID:
+        lattice = _structure_grid(regions, blank, gray, expected_labels, explain)
     regions = lattice or _unlabelled_above(regions, blank, explain)
     return Layout(image.width, image.height, regions, candidates, explain)
 
@@ -1707,6 +1943,7 @@ def _past_caption(
     labels: list[LabelCandidate],
     expected: Sequence[str],
     explain: list[str],
+    tones: Tones | None = None,
 ) -> list[LabelCandidate] | None:
     """When a caption label covers two panels' areas (:func:`_swallows_below`), the figure is read again as if
     there were no caption; that reading wins when it holds every caption label the caption reading placed (same
@@ -1714,7 +1951,11 @@ def _past_caption(
     caption parse missed). Letters inside the caption's range are :func:`_missing_from_caption`'s business."""
     notes: list[str] = []
     again = choose_labels(
-        read_candidates(gray, ocr, blank, None, staged=STAGED_READS, leaves=leaves), None, notes, leaves, blank
+        read_candidates(gray, ocr, blank, None, staged=STAGED_READS, leaves=leaves, tones=tones),
+        None,
+        notes,
+        leaves,
+        blank,
     )
     fam = _family(labels[0].key)
     last = max(_order(w.lower()) for w in expected if _family(w.lower()) == fam) if fam == "letter" else None
@@ -2031,6 +2272,82 @@ def _lattice(
     explain.append(
         f"equal frames: {rows}x{cols} grid ({order}-major), {nfit} of {len(letters)} read labels fit; "
         f"{rows * cols - nfit} cell(s) take their letter from the grid"
+    )
+    return out
+
+
+STRUCTURE_GRID = True  # session 11: caption labels that were not read take the frames the image draws (_structure_grid)
+
+
+def _structure_grid(
+    regions: list[Region],
+    blank: np.ndarray,
+    gray: np.ndarray,
+    expected: Sequence[str] | None,
+    explain: list[str],
+) -> list[Region] | None:
+    """Labels too small or faint to read (session 11): the caption names ``n`` letters, fewer than ``n`` regions
+    got a label, and the image itself draws a grid of exactly ``n`` equal frames over its ink box — one ``rows x
+    cols`` factorisation of ``n`` (and only one) whose every inner line is a gutter or a seam (:func:`_grid_drawn`)
+    and whose every cell holds a picture (:func:`_filled`), cells at least 48 px a side. The frames are the panels,
+    named in reading order (row-major; a single row or column has no other order), and every label that was read
+    must sit in the frame that order gives it — otherwise (a column-major grid, a misread) nothing changes."""
+    if not expected:
+        return None
+    want = sorted({e.lower() for e in expected}, key=_order)
+    n = len(want)
+    if n < 2 or n > LATTICE_MAX or any(_family(k) != "letter" or len(k) != 1 for k in want):
+        return None
+    have = [r for r in regions if r.label is not None]
+    if len(have) >= n:
+        return None
+    ink = ~blank
+    ys_, xs_ = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    if len(xs_) == 0:
+        return None
+    X0, Y0, X1, Y1 = int(xs_[0]), int(ys_[0]), int(xs_[-1]) + 1, int(ys_[-1]) + 1
+    fits = []
+    for rows in range(1, n + 1):
+        if n % rows:
+            continue
+        cols = n // rows
+        dx, dy = (X1 - X0) / cols, (Y1 - Y0) / rows
+        if min(dx, dy) < 48 or not 0.2 <= dx / dy <= 5:
+            continue
+        if not all(_filled(ink, X0, Y0, dx, dy, r, c) for r in range(rows) for c in range(cols)):
+            continue
+        if _grid_drawn(blank, gray, (X0, Y0, X1, Y1), rows, cols):
+            fits.append((rows, cols))
+    if len(fits) != 1:
+        return None
+    rows, cols = fits[0]
+    dx, dy = (X1 - X0) / cols, (Y1 - Y0) / rows
+    read: dict[int, LabelCandidate] = {}
+    for r in have:
+        c = r.label
+        assert c is not None
+        col = min(max(0, int((c.cx - X0) // dx)), cols - 1)
+        row = min(max(0, int((c.cy - Y0) // dy)), rows - 1)
+        k = row * cols + col
+        if want[k] != c.key or k in read:
+            return None  # a read label the reading order does not give that frame
+        read[k] = c
+    h = int(np.median([c.height for c in read.values()])) if read else 10
+    out: list[Region] = []
+    for row in range(rows):
+        for col in range(cols):
+            k = row * cols + col
+            box = (
+                X0 + round(col * dx),
+                Y0 + round(row * dy),
+                X1 if col == cols - 1 else X0 + round((col + 1) * dx),
+                Y1 if row == rows - 1 else Y0 + round((row + 1) * dy),
+            )
+            lab = read.get(k) or LabelCandidate(want[k], want[k], (box[0], box[1], box[0], box[1]), 0.0, "dark", h)
+            out.append(Region(lab, box, _content_box(ink, box), "structure"))
+    explain.append(
+        f"caption labels unread: the image draws {rows}x{cols} equal frames for the caption's {n} labels "
+        f"({len(read)} read, {n - len(read)} named in reading order)"
     )
     return out
 
