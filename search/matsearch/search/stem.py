@@ -3,7 +3,7 @@
 ``search_stem`` is what ``matsearch.search.figures.search_image`` runs for ``collection="stem"``
 (HTTP ``POST /v1/search/image?collection=stem``
 and ``matsearch search image FILE --collection stem``): hits are distinct structures, each with its best zone axis,
-and nothing is returned when the best match is below the abstain threshold.
+and nothing is returned when the best match is not confident (``stem_physics.candidate_confidence``).
 
 Pixel size: ``nm_per_px`` when given, else a microscope file's own (``decode_query``, ``matsearch.core.micrographs``);
 the image is then resampled to the library's 0.025 nm/px (0.25 Å/px). Without any, the pixel size is estimated from
@@ -52,8 +52,9 @@ ENCODER = "stem-fused"  # trained CNN + power-spectrum descriptor, see matsearch
 FUSE_CNN = _FUSE_CNN  # score = FUSE_CNN * cos(cnn) + (1 - FUSE_CNN) * cos(fft)
 COLLECTION = "stem"
 VECTOR = "stem"
-# Score below which we abstain (no confident match); chosen on the evaluation's synthetic tune split, see
-# bench/results/eval_stem.json ("abstain" block) and docs in the report.
+# Score below which hits are not listed, and below which the search abstains when the calibrated confidence does
+# not decide (no pixel size, or no measured query lattice; otherwise ``stem_physics.CONF_THRESHOLD``, session 11);
+# chosen on the evaluation's synthetic tune split (bench/results/eval_stem.json, "abstain" block).
 # spectrum (best of the 3 references) + motif bonus - lattice penalty: ~8 % false rejects on the tune split (0.75
 # before the ring weighting of session 8, which lowers every score; 0.71 before the alternate references)
 DEFAULT_SCORE_THRESHOLD = 0.67
@@ -548,10 +549,10 @@ def search_stem(
     returned score. Abstain (empty list): by default, with a pixel size and a measured query lattice, when the
     calibrated confidence of the top candidate is below ``stem_physics.CONF_THRESHOLD`` (answered: the top and the
     hits whose abstain score reaches ``DEFAULT_SCORE_THRESHOLD``), otherwise when no hit reaches
-    ``DEFAULT_SCORE_THRESHOLD``; an explicit
-    ``score_threshold`` applies the score rule alone — pass 0 or a negative number to always get the nearest
-    structures. Each hit carries the query's
-    measured lattice, how its lattice compares with the view's, and where the pixel size came from.
+    ``DEFAULT_SCORE_THRESHOLD``; an explicit ``score_threshold`` applies the score rule alone — pass 0 or a negative
+    number to always get the nearest structures. Each hit carries the query's measured lattice, how its lattice
+    compares with the view's (with its calibrated ``confidence`` and its ``near_identical_hits``), and where the
+    pixel size came from.
     """
     from matsearch.search import stem_physics as phys
 
