@@ -162,3 +162,20 @@ def test_eval_summary_reports_both_rules_and_the_ceiling() -> None:
     assert c["nearest_other_view_ge_0.95"] == 0.5 and c["absent_abstained_where_nearest_below_0.95"] == 1.0
     assert c["absent_top_scores_at_least_the_truth"] == 0.5
     assert sum(b["n"] for b in s["reliability"]) == 4
+
+
+def test_confidence_compares_only_candidates_that_can_matter() -> None:
+    """``candidate_confidence`` correlates the rows only with candidates within GROUP_MARGIN_CAP of them (and every
+    view of their structures): the margins, hence the confidences, are those of the comparison with all of them."""
+    rng = np.random.default_rng(1)
+    c, k, m = 150, 12, 9
+    clean = (rng.normal(size=(c, k, m)) + 1j * rng.normal(size=(c, k, m))).astype(np.complex64)
+    clean[40:60] = clean[0] + 0.05 * clean[40:60]  # near-identical projections of view 0
+    structures = rng.integers(0, 60, size=c)
+    abstain = rng.uniform(0.3, 0.9, size=c)
+    motif = np.where(rng.random(c) < 0.3, np.nan, rng.uniform(0.8, 1.0, size=c))
+    rows = np.array([int(np.argmax(abstain)), 0, 5, 41])
+    p, in_group = P.candidate_confidence(abstain, motif, clean, structures, rows)
+    margins, full = P.group_margins(abstain, P.ring_weighted(clean), structures, rows)
+    assert np.allclose(p, P.confidence(P.confidence_features(abstain[rows], margins, motif[rows])))
+    assert np.array_equal(in_group[:, rows], full[:, rows])
