@@ -73,3 +73,25 @@ def test_a_drawing_is_searched_without_the_relative_mask_pass(monkeypatch: pytes
     calls.clear()
     assert _drawn_bar_candidates(plot) == []
     assert not calls
+
+
+def test_a_short_good_piece_does_not_hide_a_grey_bar_in_a_label_box() -> None:
+    # a thin grey bar inside a white label box over a dark grid (a TEM grid) is below the global dark thresholds; a
+    # short clean piece elsewhere scored well enough that the background-relative pass, which sees the bar, was skipped
+    from matsearch.indexer.figures.scalebar import find_scale_bars
+
+    img = Image.new("RGB", (514, 423), (235, 215, 230))
+    d = ImageDraw.Draw(img)
+    for x in range(0, 514, 110):
+        d.rectangle([x, 0, x + 28, 423], fill=(20, 25, 55))
+    for y in range(0, 423, 110):
+        d.rectangle([0, y, 514, y + 28], fill=(20, 25, 55))
+    d.rectangle([336, 340, 500, 385], fill=(250, 250, 250), outline=(30, 30, 30))
+    d.rectangle([347, 373, 488, 374], fill=(95, 95, 95))  # the 142-px bar
+    d.rectangle([150, 395, 260, 420], fill=(250, 250, 250))
+    d.rectangle([160, 405, 180, 408], fill=(0, 0, 0))  # a short dark piece
+    img = img.filter(ImageFilter.GaussianBlur(0.5))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=80)
+    bars = find_scale_bars(Image.open(buf).convert("RGB"))
+    assert any(abs(b.length_px - 142) <= 2 and b.bbox[1] in (372, 373) for b in bars)

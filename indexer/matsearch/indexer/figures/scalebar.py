@@ -219,8 +219,10 @@ def find_scale_bars(
         return [m for m in found if polarities is None or m[0] in polarities]
 
     cands = plausible(_candidates(rgb, masks(_masks(rgb, polarities)), min_len, kernel, min_score))
-    # (judged after the texture is gone: a grid's gaps score well)
-    if relative and not any(c.score >= 0.6 for c in cands):
+    # (judged after the texture is gone: a grid's gaps score well). A good piece shorter than twice the shortest bar
+    # does not show that the panel's bar was found: a thin grey bar inside a label box over a dark grid is below the
+    # global dark thresholds but for a short stretch, and only the background-relative masks see it whole.
+    if relative and not any(c.score >= 0.6 and c.length_px >= 2 * min_len for c in cands):
         cands = plausible(cands + _candidates(rgb, masks(_relative_masks(rgb)), min_len, kernel, min_score))
     cands = _join_split_bars(rgb, cands)
     # A strip of a backing box next to a bar (wider than the bar, touching it) is not a bar.
