@@ -112,6 +112,12 @@ def main(argv: list[str] | None = None) -> int:
         "20261206 = session 6's new held-out draw (docs/stem.md)",
     )
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--no-unknown-px",
+        action="store_true",
+        help="synthetic queries: skip the unknown-pixel-size pass (every third query; most of the CPU since the "
+        "unknown-size pool of session 11); every other row is the same",
+    )
     ap.add_argument("--out", type=Path, default=RESULTS / "eval_stem.json")
     args = ap.parse_args(argv)
     if args.quick:
@@ -327,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
             row |= stem_abstain.synthetic_fields(
                 r["sc"], r["cand"], g_harm[:, 0], g_struct, own, bool(r["qf"].confident), thr
             )
-            if len(rows) % 3 == 0:
+            if len(rows) % 3 == 0 and not args.no_unknown_px:
                 u = run_unknown(arr)
                 row["rank_unknown_px"] = rank(u["score"], true_s)
             rows.append(row)
