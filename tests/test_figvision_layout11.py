@@ -214,12 +214,13 @@ def test_a_read_label_must_fit_the_reading_order() -> None:
     assert out is not None and out[1].label is right
 
 
-def _two_plots(second: tuple[int, int, int]) -> Image.Image:
-    """Two framed plots side by side, a black "a" over the first and a ``second``-coloured "b" over the second."""
+def _two_plots(second: tuple[int, int, int], first: tuple[int, int, int] = (0, 0, 0)) -> Image.Image:
+    """Two framed plots side by side, a ``first``-coloured "a" over the first, a ``second``-coloured "b" over the
+    second."""
     fig = Image.new("RGB", (460, 200), "white")
     d = ImageDraw.Draw(fig)
     font = synth._font(16, bold=True)
-    for k, colour in enumerate([(0, 0, 0), second]):
+    for k, colour in enumerate([first, second]):
         x = 10 + k * 230
         d.rectangle([x + 10, 30, x + 210, 190], outline=(0, 0, 0), width=2)
         d.line([(x + 20, 170), (x + 100, 60), (x + 200, 120)], fill=(200, 30, 30), width=2)
@@ -256,3 +257,19 @@ def test_no_rescue_when_the_labels_are_found() -> None:
         layout.rescue_candidates = was  # type: ignore[assignment]
     assert [r.label.key if r.label else None for r in lay.regions] == ["a", "b"]
     assert calls == []
+
+
+def test_a_figure_without_luminance_blobs_still_gets_the_rescue() -> None:
+    """Both labels orange (no blob in the luminance at all): with the caption the rescue reads "a" and "b" in line;
+    without a caption it starts no run (``RESCUE_OPEN``, off: it added false labels on real dev8), unless asked."""
+    fig = _two_plots((250, 150, 20), first=(250, 150, 20))
+    was = layout.STRUCTURE_GRID
+    try:
+        layout.STRUCTURE_GRID = False
+        lay = layout.analyse(fig, ["a", "b"])
+        assert [r.label.key if r.label else None for r in lay.regions] == ["a", "b"], lay.explain
+        assert len(layout.analyse(fig, None).regions) == 1
+        layout.RESCUE_OPEN = True
+        assert [r.label.key if r.label else None for r in layout.analyse(fig, None).regions] == ["a", "b"]
+    finally:
+        layout.STRUCTURE_GRID, layout.RESCUE_OPEN = was, False
