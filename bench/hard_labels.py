@@ -74,8 +74,9 @@ def _source(rng: np.random.Generator) -> Image.Image:
     return img
 
 
-def _ground(fig: Image.Image, x: int, y: int, w: int, h: int) -> float:
-    return float(np.asarray(fig.convert("L").crop((x, y, x + w, y + h))).mean())
+def _ground(fig: Image.Image, x: float, y: float, w: float, h: float) -> float:
+    box = (round(x), round(y), round(x + w), round(y + h))  # as PIL rounds a float box
+    return float(np.asarray(fig.convert("L").crop(box)).mean())
 
 
 def _draw_label(
@@ -149,7 +150,7 @@ def hard_labels(rng: np.random.Generator) -> tuple[str, Image.Image, str, list[d
     src = _source(rng)
     drift = layout == "strip" and rng.random() < 0.7
     colour = COLOURS[str(rng.choice(list(COLOURS)))]
-    truths = []
+    truths: list[dict[str, Any]] = []
     for k in range(n):
         r, c = divmod(k, cols)
         x0, y0 = c * (fw + margin + gut) + margin, r * (fh + margin + gut) + margin
