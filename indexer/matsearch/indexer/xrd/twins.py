@@ -15,7 +15,7 @@ of an isostructural group.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,12 +138,17 @@ def twin_table(
     profiles = _profiles(payloads, ids)
     ii, jj = candidate_pairs(profiles)
     table: dict[str, list[tuple[str, float]]] = {i: [] for i in ids}
-    for a, b, sim in _exact(ids, profiles, ii, jj, min_sim):
+    _add_pairs(table, _exact(ids, profiles, ii, jj, min_sim))
+    return table, int(ii.size)
+
+
+def _add_pairs(table: dict[str, list[tuple[str, float]]], pairs: Iterable[tuple[str, str, float]]) -> None:
+    """Enter each twin pair in both points' lists, then keep each list's ``TABLE_MAX`` most similar."""
+    for a, b, sim in pairs:
         table[a].append((b, sim))
         table[b].append((a, sim))
     for k, v in table.items():
         table[k] = sorted(v, key=lambda t: -t[1])[:TABLE_MAX]
-    return table, int(ii.size)
 
 
 def _stored(payload: dict[str, Any]) -> list[tuple[str, float]] | None:
@@ -180,11 +185,7 @@ def twin_table_added(
     rows = np.array([k for k, pid in enumerate(ids) if pid in added], dtype=np.int64)
     ii, jj = candidate_pairs_of(profiles, rows)
     table: dict[str, list[tuple[str, float]]] = {pid: list(old.get(pid, [])) for pid in ids}
-    for a, b, sim in _exact(ids, profiles, ii, jj, min_sim):
-        table[a].append((b, sim))
-        table[b].append((a, sim))
-    for k, v in table.items():
-        table[k] = sorted(v, key=lambda t: -t[1])[:TABLE_MAX]
+    _add_pairs(table, _exact(ids, profiles, ii, jj, min_sim))
     return table, int(ii.size)
 
 
