@@ -59,6 +59,35 @@ def ranks_by_structure(scores: np.ndarray, g_struct: np.ndarray, n_struct: int) 
     return best
 
 
+def gallery_arrays(
+    views: list[Any], feats: list[Any]
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray | None], list[Any], list[str], dict[str, int], np.ndarray]:
+    """The gallery as ``search_stem`` reads it, from the cached per-view features ``(vector, lattice, spots, alt)``.
+
+    Returns the fused vectors, the spectra ``(views, 3, K, M+1)`` (clean reference, thick and ABF alternates), the
+    reference spots, the column motifs, the structure ids, their index and each view's structure index.
+    """
+    from matsearch.encoders.stem import unpack_harmonics, unpack_harmonics_stack
+    from matsearch.encoders.stem_motif import ABF_EXP, HAADF_EXP, view_motif
+
+    g_vec = np.stack([f[0] for f in feats]).astype(np.float32)
+    g_harm = np.stack([np.concatenate([unpack_harmonics(f[1])[None], unpack_harmonics_stack(f[3])]) for f in feats])
+    g_spots = [np.asarray(f[2], dtype=np.float64).reshape(-1, 2) if f[2] else None for f in feats]
+    g_motif = [
+        view_motif(
+            v.projection.basis,
+            v.projection.col_frac,
+            v.projection.column_weights(HAADF_EXP),
+            v.projection.column_weights(ABF_EXP),
+        )
+        for v in views
+    ]
+    sids = sorted({v.structure_id for v in views})
+    s_index = {s: i for i, s in enumerate(sids)}
+    g_struct = np.array([s_index[v.structure_id] for v in views])
+    return g_vec, g_harm, g_spots, g_motif, sids, s_index, g_struct
+
+
 def summarize(ranks: list[int]) -> dict[str, float]:
     r = np.asarray(ranks, dtype=np.float64)
     if len(r) == 0:
@@ -158,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"gallery: {len(gal_entries)} structures, {len(views)} views ({time.time() - t0:.0f}s)", flush=True)
 
     # Gallery features, cached by (content hash, zone) and the build recipe.
-    from matsearch.encoders.stem import LAT_VERSION, unpack_harmonics, unpack_harmonics_stack
+    from matsearch.encoders.stem import LAT_VERSION
     from matsearch.encoders.stem_library import LATTICE_ALT_KEY, LATTICE_KEY, SPOTS_KEY
     from matsearch.indexer.stem.build import SIM_VERSION, _weights_tag, lattice_payload
 
@@ -186,24 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         cpath.write_bytes(pickle.dumps(gcache))
     t_gal = time.time() - t1
     feats = [gcache[(by_id[v.structure_id].content_hash, v.zone)] for v in views]
-    g_vec = np.stack([f[0] for f in feats]).astype(np.float32)
-    # (views, 3, K, M+1): the clean reference's spectrum and the alternates' (thick, ABF), as search_stem reads them
-    g_harm = np.stack([np.concatenate([unpack_harmonics(f[1])[None], unpack_harmonics_stack(f[3])]) for f in feats])
-    g_spots = [np.asarray(f[2], dtype=np.float64).reshape(-1, 2) if f[2] else None for f in feats]
-    from matsearch.encoders.stem_motif import ABF_EXP, HAADF_EXP, view_motif
-
-    g_motif = [
-        view_motif(
-            v.projection.basis,
-            v.projection.col_frac,
-            v.projection.column_weights(HAADF_EXP),
-            v.projection.column_weights(ABF_EXP),
-        )
-        for v in views
-    ]
-    sids = sorted({v.structure_id for v in views})
-    s_index = {s: i for i, s in enumerate(sids)}
-    g_struct = np.array([s_index[v.structure_id] for v in views])
+    g_vec, g_harm, g_spots, g_motif, sids, s_index, g_struct = gallery_arrays(views, feats)
     g_formula = np.array([by_id[v.structure_id].payload().get("formula") for v in views])
     held_mask = np.array([s in set(held) for s in sids])
     wc, wf = np.sqrt(FUSE_CNN), np.sqrt(1 - FUSE_CNN)

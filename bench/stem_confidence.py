@@ -81,9 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
+    from bench.eval_stem import gallery_arrays
     from matsearch.core.settings import Settings
-    from matsearch.encoders.stem import LAT_VERSION, unpack_harmonics, unpack_harmonics_stack
-    from matsearch.encoders.stem_motif import ABF_EXP, HAADF_EXP, view_motif
+    from matsearch.encoders.stem import LAT_VERSION
     from matsearch.indexer.stem.build import SIM_VERSION, _weights_tag
     from matsearch.indexer.stem.simulate import project_structure, random_params, render
     from matsearch.indexer.stem.split import is_heldout
@@ -108,21 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{cpath} missing: run bench/eval_stem.py --max-heldout 300 --regimes '' --no-real first")
     gcache = pickle.loads(cpath.read_bytes())
     feats = [gcache[(by_id[v.structure_id].content_hash, v.zone)] for v in views]
-    g_vec = np.stack([f[0] for f in feats]).astype(np.float32)
-    g_harm = np.stack([np.concatenate([unpack_harmonics(f[1])[None], unpack_harmonics_stack(f[3])]) for f in feats])
-    g_spots = [np.asarray(f[2], dtype=np.float64).reshape(-1, 2) if f[2] else None for f in feats]
-    g_motif = [
-        view_motif(
-            v.projection.basis,
-            v.projection.col_frac,
-            v.projection.column_weights(HAADF_EXP),
-            v.projection.column_weights(ABF_EXP),
-        )
-        for v in views
-    ]
-    sids = sorted({v.structure_id for v in views})
-    s_index = {s: i for i, s in enumerate(sids)}
-    g_struct = np.array([s_index[v.structure_id] for v in views])
+    g_vec, g_harm, g_spots, g_motif, sids, s_index, g_struct = gallery_arrays(views, feats)
     print(f"gallery: {len(sids)} structures, {len(views)} views ({time.time() - t0:.0f}s)", flush=True)
 
     def features(arr: np.ndarray, px: float, exclude: np.ndarray | None) -> np.ndarray:
