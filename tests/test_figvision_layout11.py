@@ -19,7 +19,8 @@ def _letter(
     d = ImageDraw.Draw(img)
     font = synth._font(size, bold=True)
     d.text((40, 15), text, fill=ink, font=font)
-    return img, d.textbbox((40, 15), text, font=font)
+    x0, y0, x1, y1 = d.textbbox((40, 15), text, font=font)
+    return img, (int(x0), int(y0), int(x1), int(y1))
 
 
 def _hits(boxes: list[tuple[str, tuple[int, int, int, int]]], where: tuple[int, int, int, int]) -> bool:
@@ -28,7 +29,8 @@ def _hits(boxes: list[tuple[str, tuple[int, int, int, int]]], where: tuple[int, 
 
 def _rescued(img: Image.Image) -> list[tuple[str, tuple[int, int, int, int]]]:
     gray = layout.gray_array(img)
-    return [(p, b) for _, p, b in layout.rescue_candidates(gray, layout.label_tones(img), layout.find_candidates(gray))]
+    seen = [b for _, b in layout.find_candidates(gray)]  # what the luminance pass found
+    return [(p, b) for _, p, b in layout.rescue_candidates(gray, layout.label_tones(img), seen)]
 
 
 @pytest.mark.parametrize("colour", [(250, 150, 20), (40, 220, 230), (245, 230, 40)])  # orange, cyan, yellow
@@ -251,10 +253,10 @@ def test_no_rescue_when_the_labels_are_found() -> None:
 
     was = layout.rescue_candidates
     try:
-        layout.rescue_candidates = spy  # type: ignore[assignment]
+        layout.rescue_candidates = spy
         lay = layout.analyse(fig, ["a", "b"])
     finally:
-        layout.rescue_candidates = was  # type: ignore[assignment]
+        layout.rescue_candidates = was
     assert [r.label.key if r.label else None for r in lay.regions] == ["a", "b"]
     assert calls == []
 
