@@ -28,6 +28,7 @@ FETCHES: dict[str, tuple[str, list[str]]] = {
     "real_text6": ("bench.real_text.fetch6", []),
     "real_text7": ("bench.real_text.fetch7", []),
     "real_text8": ("bench.real_text.fetch8", []),
+    "real_text11": ("bench.real_text.fetch11", []),
     "real_stem": ("bench.real_stem.fetch", []),
     "xrd": ("bench.fetch_xrd_realdata", []),
     "xrd6": ("bench.fetch_xrd_realdata6", []),
