@@ -19,6 +19,9 @@ the split on them: seeds 600000-600059 dev ("dev_false"), 700000-700059 held-out
 Session 11: labels that are hard to find and read (``bench.hard_labels``: small, low-contrast, coloured, boxed,
 circled and outside labels on gutterless strips and grids); split fixed 2026-12-03 11:01 UTC before any run of the
 split on them: seeds 800000-800079 dev ("dev_hardlabels"), 900000-900079 held-out ("heldout_hardlabels").
+Session 12: image series and graph grids that are only part of the figure (``bench.series_layouts``: a head panel
+above or left of the series, a plot row under it); split fixed 2026-12-03 14:50 UTC before any run of the split on
+them: seeds 1000000-1000079 dev ("dev_series"), 1100000-1100079 held-out ("heldout_series").
 Synthetic: a check of the layout methods at scale, not the headline (the real sets in bench/real_figures are).
 """
 
@@ -36,6 +39,7 @@ from bench.eval_figures import Tally
 from bench.false_labels import false_labels
 from bench.hard_labels import hard_labels
 from bench.irregular_grids import irregular_grid
+from bench.series_layouts import series_layout
 from bench.titled_grids import titled_grid
 from training import figures_synth as synth
 
@@ -124,6 +128,8 @@ def graphgrid(rng: np.random.Generator) -> tuple[Image.Image, str, list[dict[str
 
 def make(seed: int) -> tuple[str, Image.Image, str, list[dict[str, Any]]]:
     rng = np.random.default_rng(seed)
+    if seed >= 1000000:  # session 12: equal frames / graph grids that are only part of the figure, bench.series_layouts
+        return series_layout(rng)
     if seed >= 800000:  # session 11: labels hard to find and read, bench.hard_labels
         return hard_labels(rng)
     if seed >= 600000:  # session 10: letters that are not panel labels (markers, element symbols), bench.false_labels
@@ -152,6 +158,8 @@ PARTS = {
     "heldout_false": range(700000, 700060),
     "dev_hardlabels": range(800000, 800080),
     "heldout_hardlabels": range(900000, 900080),
+    "dev_series": range(1000000, 1000080),
+    "heldout_series": range(1100000, 1100080),
 }
 RESULTS = Path(__file__).resolve().parent / "results/eval_hard_layouts.json"
 
