@@ -716,7 +716,15 @@ def _bare_runs_in_sentences(text: str, found: list[_Marker], in_scale_sentence: 
     return out
 
 
-_GLUED_LABEL_RE = re.compile(r"(?:(?<=[.;])|^)(?P<lab>[a-z])(?=[A-Z][A-Za-z])")
+# a bold label (or label list) glued to its text by HTML-to-text: after a sentence's end with or without its space
+# ("crystal.aTEM image", "frame). bHRTEM image", "d, eHAADF images", "b–dSEM images"), before a capitalised word
+_GLUED_LABEL_RE = re.compile(
+    rf"(?:(?<=[.;])|(?<=[.;)]\s)|^)(?P<lab>[a-z](?:\s*(?:,|{_DASH})\s*[a-z])*)(?=[A-Z][A-Za-z]|[A-Z]\s|\d[A-Z])"
+)
+# a lower-case letter standing as a label would ("(b)", ". b TEM", "b, c", "a–c", "and d"), for the glued-run test
+_NAMED_LETTER_RE = re.compile(
+    rf"(?:^|(?<=[.;:)]\s)|(?<=\()|(?<=,\s)|(?<=,)|(?<=\sand\s)|(?<={_DASH}))(?P<x>[a-z])(?=[\s,);]|{_DASH}|$)"
+)
 
 
 def _plain_labels(body: str, explain: list[str]) -> str:
@@ -728,25 +736,53 @@ def _plain_labels(body: str, explain: list[str]) -> str:
     label = r"\(?[A-Za-z]\d{0,2}\)?(?:\s*[,–-]\s*\(?[A-Za-z]\d{0,2}\)?)*[.,:]?"
     plain = re.sub(rf"(\*\*|__)({label})\1", r"\2", body)
     plain = re.sub(rf"(?<![\w*])\*({label})\*(?![\w*])", r"\1", plain)
-    run: list[int] = []
-    expect = "a"
+    # a glued label (list) is taken where it continues the caption's letters: the letter before its first is named
+    # earlier (or it starts at "a") and the letter after its last is named later (or it is the last glued one) —
+    # named as a glued label or as a label-like letter ("(b)", ". b ", "b, c", "b–d"); one glued letter before a
+    # capital that does not continue them is a word ("pH", "mRNA")
+    cands: list[tuple[int, int, list[str]]] = []
     for m in _GLUED_LABEL_RE.finditer(plain):
-        if m.group("lab") == expect:
-            run.append(m.start())
-            expect = chr(ord(expect) + 1)
-    if len(run) >= 2:
-        pos = run[-1] + 1
-        while expect <= "z":
+        letters = parse_label_list(m.group("lab"))
+        if not letters or any(len(x) != 1 for x in letters):
+            continue
+        if [ord(x) - ord(letters[0]) for x in letters] == list(range(len(letters))):
+            cands.append((m.start(), m.end(), letters))
+    named: dict[str, list[int]] = {}
+    for m in _NAMED_LETTER_RE.finditer(plain):
+        named.setdefault(m.group("x"), []).append(m.start())
+    for start, _, letters in cands:
+        for x in letters:
+            named.setdefault(x, []).append(start)
+    last = max((letters[-1] for _, _, letters in cands), default="a")
+    run: list[tuple[int, int]] = []
+    expect = "a"
+    for start, end, letters in cands:
+        x, y = letters[0], letters[-1]
+        prev = named.get(chr(ord(x) - 1), [])
+        # the letter before named earlier, or named later (a scale sentence "in f–i") when the next one follows
+        before = x == "a" or any(p < start for p in prev)
+        nxt_later = any(p >= end for p in named.get(chr(ord(y) + 1), []))
+        # the last glued one closes a run of them or follows named letters; a lone "a…" needs "b" named later
+        after = (y == last and (bool(run) or x != "a")) or nxt_later
+        before = before or (bool(prev) and nxt_later)
+        if before and after:
+            run.append((start, end))
+            expect = max(expect, chr(ord(y) + 1))
+    if run:
+        lower: list[int] = []
+        pos = run[-1][1]
+        while len(run) >= 2 and expect <= "z":
             m2 = re.compile(rf"(?<=[.;]){expect}(?=[a-z]{{3,}})").search(plain, pos)
             if m2 is None:
                 break
-            run.append(m2.start())
+            lower.append(m2.start())
             expect, pos = chr(ord(expect) + 1), m2.end()
-        for at in reversed(run):
+        cuts = [(a, b, " ") for a, b in run] + [(a, a + 1, ", ") for a in lower]
+        for a, b, sep in sorted(cuts, reverse=True):
             # "c, " reads as a bare label before a lower-case word too ("c, high-resolution TEM image")
-            plain = f"{plain[:at]} {plain[at]}, {plain[at + 1 :]}" if at else f"{plain[0]}, {plain[1:]}"
+            plain = f"{plain[:a]} {plain[a:b]}{sep}{plain[b:]}"
         plain = re.sub(r"\s+", " ", plain).strip()
-        explain.append(f"glued labels {','.join(chr(ord('a') + i) for i in range(len(run)))}: spaces restored")
+        explain.append(f"glued labels up to {chr(ord(expect) - 1)}: spaces restored")
     if plain != body and len(run) < 2:
         explain.append("markdown emphasis around labels dropped")
     return plain
@@ -1131,7 +1167,7 @@ def _join(parts: list[str]) -> str:
 # text): two lower-case letters, the first before the second, where a marker or a label reference stands (the
 # caption's start, after a sentence's end, "(" or "in ") and before what follows one (a capital, "(", ",", ";", ")")
 _GLUED_RANGE_RE = re.compile(
-    r"(?:(?<=^)|(?<=[.;:]\s)|(?<=\())([a-z])([a-z])(?=\s+[A-Z(]|[,;]\s|\))"  # a marker's place
+    r"(?:(?<=^)|(?<=[.;:)]\s)|(?<=\())([a-z])([a-z])(?=\s+[A-Z0-9(]|[,;]\s|\))"  # a marker's place
     r"|(?<=\bin\s)([a-z])([a-z])(?=[,;)]|\.?$|\.\s)"  # a reference ("Scale bars, 1 μm in bd; ...")
 )
 
@@ -1148,12 +1184,14 @@ def _unglue_ranges(text: str, first: CaptionSplit) -> str | None:
     caller keeps the reading only when no label is lost."""
     labels = {lab for lab in first.labels if len(lab) == 1 and lab.islower()}
     pairs = []
+    m_place: dict[int, bool] = {}  # pair start -> in a marker's place (not a reference's)
     for m in _GLUED_RANGE_RE.finditer(text):
         x, y = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
         # in a marker's place the letters may be labels already (named again in the group's text: "bd SEM at low (b),
         # ... (d)"); as a reference only a pair of letters the split does not know
         if x < y and (m.group(1) or (x not in labels and y not in labels)):
             pairs.append((m.start(), m.end(), x, y))
+            m_place[m.start()] = bool(m.group(1))
     if not pairs:
         return None
     # where each letter is first named: a label's first standalone occurrence, a pair's letters at the pair
@@ -1168,10 +1206,17 @@ def _unglue_ranges(text: str, first: CaptionSplit) -> str | None:
     out, changed = text, False
     for start, end, x, y in reversed(pairs):
         # the pair continues the letters in reading order: the one before x is named before it, the one after y later
+        # (as a label, or as a bare letter in a marker's place that the first split did not take: "df X. g Y.")
         before, after = chr(ord(x) - 1), chr(ord(y) + 1)
-        follows = (x == "a" and "a" not in labels) or (x != "a" and where.get(before, len(text)) < start)
-        precedes = where.get(after, -1) > start or y == top
-        if follows and precedes and ord(y) - ord(x) < GLUED_MAX_SPAN and len(where) > 2:
+        follows = (x == "a" and ("a" not in labels or m_place[start])) or (
+            x != "a" and where.get(before, len(text)) < start
+        )
+        later = re.search(rf"(?:(?<=[.;:)]\s)|(?<=\())({after})(?=\s+[A-Za-z0-9(]|\))", text[end:])
+        precedes = where.get(after, -1) > start or y == top or later is not None
+        # "(af)" alone in parentheses naming letters that are all labels already: a reference to a group of them
+        known = text[end : end + 1] == ")" and text[start - 1 : start] == "("
+        known = known and all(chr(c) in labels for c in range(ord(x), ord(y) + 1))
+        if (known or (follows and precedes)) and ord(y) - ord(x) < GLUED_MAX_SPAN and len(where) > 2:
             out = out[:start] + f"{x}–{y}" + out[end:]
             changed = True
     return out if changed else None
