@@ -373,7 +373,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_real:
         parts = {x.strip() for x in args.real_parts.split(",") if x.strip()}
         zones = [tuple(int(x) for x in v.zone) for v in views]
-        results["real"] = eval_real(run_known, run_unknown, g_formula, g_struct, sids, by_id, thr, parts, zones)
+        results["real"] = eval_real(
+            run_known, run_unknown, g_formula, g_struct, sids, by_id, thr, parts, zones, g_clean_rw=g_clean_rw
+        )
 
     results["timing"] = {"gallery_features_s": round(t_gal, 1), "total_s": round(time.time() - t0, 1)}
     results["environment"] = {"python": sys.version.split()[0], "platform": platform.platform()}
@@ -394,6 +396,7 @@ def eval_real(
     thr: float,
     parts: set[str] | None = None,
     zones: list[tuple[int, ...]] | None = None,
+    g_clean_rw: np.ndarray | None = None,
 ) -> dict[str, Any]:
     from bench.real_stem.fetch import DEFAULT_CACHE, MANIFESTS, cached, manifest, required_files
 
@@ -406,7 +409,9 @@ def eval_real(
             if which.name == "manifest.json":
                 return {"skipped": "not fetched"}
             continue
-        rows += _real_rows(man, paths, run_known, run_unknown, g_formula, g_struct, sids, by_id, thr, parts, zones)
+        rows += _real_rows(
+            man, paths, run_known, run_unknown, g_formula, g_struct, sids, by_id, thr, parts, zones, g_clean_rw
+        )
     summary: dict[str, Any] = {"crops": rows}
     for part in ("dev", "heldout", "dev9", "heldout9", "dev10", "heldout10"):
         every = [r for r in rows if r["split"] == part and r["expected"]]
@@ -425,6 +430,11 @@ def eval_real(
             "absent_abstained": round(float(np.mean([not r["absent_answered"] for r in pos])), 4) if pos else None,
             "in_library_false_abstain": round(float(np.mean([not r["answered"] for r in pos])), 4) if pos else None,
             "negatives_abstained": f"{sum(not r['answered'] for r in neg)}/{len(neg)}",
+            # the ceiling on real crops (session 12): with its compound removed, is the top candidate the same view
+            # as with it present (then no rule on the top candidate can abstain on the one and answer the other),
+            # and is that look-alike's view near-identical to the compound's best view (clean references >= 0.9)?
+            "absent_top_same_as_present_top": f"{sum(bool(r.get('absent_top_same')) for r in pos)}/{len(pos)}",
+            "absent_top_near_identical_ge_0.9": f"{sum((r.get('lookalike_corr') or 0) >= 0.9 for r in pos)}/{len(pos)}",
         }
     return summary
 
@@ -441,6 +451,7 @@ def _real_rows(
     thr: float,
     parts: set[str] | None,
     zones: list[tuple[int, ...]] | None = None,
+    g_clean_rw: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """One row per crop of ``man`` in ``parts`` (all parts when None). Dev rows also carry ``diagnosis``: how the
     expected compound's best view and the top view fared in each stage (for the error analysis in docs/stem.md)."""
@@ -527,6 +538,7 @@ def _real_rows(
                 ab = run_known(arr, 10.0 * nm, exclude=absent)
                 row["absent_answered"] = bool(ab["answered"])
                 row["absent_confidence"] = round(float(ab["confidence"]), 4)
+                row |= _lookalike(out, ab, absent, g_clean_rw)
                 u = run_unknown(arr)
                 row["rank_unknown_px"], row["unknown_px_estimate_nm"], _, _ = _unknown_px(
                     u, g_struct, sids, s_formula, formula
@@ -540,6 +552,27 @@ def _real_rows(
                     flush=True,
                 )
     return rows
+
+
+def _lookalike(
+    out: dict[str, Any], ab: dict[str, Any], mine: np.ndarray, g_clean_rw: np.ndarray | None
+) -> dict[str, Any]:
+    """Real crop, compound present (``out``) and removed (``ab``; ``mine``: the compound's gallery views): is the
+    top candidate (highest abstain score) the same view in both, and how alike is the absent run's top view to the
+    compound's best-scoring view (rotation/mirror correlation of their clean ring-weighted references, as the
+    confidence's groups compare them; None when the compound was not scored)."""
+    from matsearch.search.stem_physics import _corr
+
+    if not len(out["cand"]) or not len(ab["cand"]):
+        return {"absent_top_same": None, "lookalike_corr": None}
+    k_in = int(out["cand"][int(np.argmax(out["sc"].abstain))])
+    k_ab = int(ab["cand"][int(np.argmax(ab["sc"].abstain))])
+    corr = None
+    scored = np.nonzero(mine & np.isfinite(out["score"]))[0]
+    if g_clean_rw is not None and len(scored):
+        best = int(scored[np.argmax(out["score"][scored])])
+        corr = round(float(_corr(g_clean_rw[k_ab][None], g_clean_rw[best][None])[0, 0]), 4)
+    return {"absent_top_same": k_in == k_ab, "lookalike_corr": corr}
 
 
 def _unknown_px(u: dict[str, Any], g_struct: np.ndarray, sids: list[str], s_formula: np.ndarray, formula: str) -> Any:
