@@ -17,6 +17,10 @@ each is checked against its git blob SHA-1):
 - ``panels11t.json`` (dev11t / heldout11t, session 11): whole images of the dev-side papers not typed before and the
   documentation images of X-ray / materials software packages (Debian), split by package (its ``split_rule``).
 
+Since session 12 the boxes typed photo or illustration also get their scale bars read as ``fill_scales`` reads them,
+and ``panel_type.scale_cue`` retypes those with a sub-mm bar microscopy (``--no-scales``: without it). The plot-frame
+cue is inside ``classify_panels``.
+
 Prints accuracy per part (dev parts also list their confusions; held-out parts give aggregates only) and writes
 ``bench/results/eval_real_types.json``.
 """
@@ -34,7 +38,9 @@ from bench.real_types.fetch import image_path, is_annotated_file
 from matsearch.core.images import to_rgb
 from matsearch.core.settings import Settings
 from matsearch.indexer.figures.captions import split_caption
-from matsearch.indexer.figures.panel_type import classify_panels, fuse, image_vectors_of
+from matsearch.indexer.figures.panel_type import SCALE_CUE_TYPES, classify_panels, fuse, image_vectors_of, scale_cue
+from matsearch.indexer.figures.panels import holds_picture, wants_scale
+from matsearch.indexer.figures.scales import ScaleTask, assign_scales
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = {
@@ -62,7 +68,7 @@ def _image(it: dict[str, Any], root: Path) -> Image.Image:
     return to_rgb(Image.open(path))
 
 
-def typed_items(split: str, root: Path, settings: Settings) -> list[tuple[str, str]]:
+def typed_items(split: str, root: Path, settings: Settings, scales: bool = True) -> list[tuple[str, str]]:
     """(true type, predicted type) of every scored box of ``split``."""
     figures = [f for f in json.loads(FILES[split].read_text())["figures"] if f["split"] == split]
     rows: list[tuple[str, str]] = []
@@ -78,12 +84,41 @@ def typed_items(split: str, root: Path, settings: Settings) -> list[tuple[str, s
         typed = classify_panels(crops, image_vectors_of(crops, settings))
         caption = f.get("caption")
         split_cap = split_caption(caption) if caption else None
+        kinds: list[tuple[str, float]] = []
         for b, (kind, prob) in zip(boxes, typed, strict=True):
             if split_cap is not None:  # as split_figure / fill_types do
                 label = b.get("label")
                 kind, prob = fuse(kind, prob, split_cap.segment(label), label, context=split_cap.panel_caption(label))
-            rows.append((b["type"], kind))
+            kinds.append((kind, prob))
+        if scales:  # as fill_scales does, for the boxes the scale cue can retype (photo, illustration)
+            kinds = _scale_cue(boxes, crops, kinds, split_cap)
+        rows.extend((b["type"], kind) for b, (kind, _) in zip(boxes, kinds, strict=True))
     return rows
+
+
+def _scale_cue(
+    boxes: list[dict[str, Any]], crops: list[Image.Image], kinds: list[tuple[str, float]], split_cap: Any
+) -> list[tuple[str, float]]:
+    """``panel_type.scale_cue`` after the scale bars are read as ``fill_scales`` reads them (wants / strict from the
+    fused type, the caption's value for the label); only the boxes typed photo or illustration are read (together, as
+    one figure's panels), the others cannot change."""
+    todo = [k for k, (kind, _) in enumerate(kinds) if kind in SCALE_CUE_TYPES]
+    if not todo:
+        return kinds
+    tasks = []
+    for k in todo:
+        label = boxes[k].get("label")
+        value, scope, inset = split_cap.scale_info(label) if split_cap is not None else (None, None, None)
+        kind, prob = kinds[k]
+        wants = wants_scale(crops[k], kind, prob, value, scope)
+        strict = not wants and holds_picture(crops[k], kind)
+        tasks.append(ScaleTask(crop=crops[k], wants=wants, value=value, scope=scope, inset=inset, strict=strict))
+    out = list(kinds)
+    for k, task, readings in zip(todo, tasks, assign_scales(tasks), strict=True):
+        if (task.wants or task.strict) and readings:
+            cued, conf = scale_cue(kinds[k][0], kinds[k][1], readings[0].to_dict())
+            out[k] = (str(cued), float(conf or 0.0))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
     ap.add_argument("--parts", default=",".join(SPLITS), help=f"comma-separated, of {', '.join(SPLITS)}")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument(
+        "--no-scales", action="store_true", help="skip the scale-bar cue (session 12): image + caption only"
+    )
     args = ap.parse_args(argv)
     parts = [p for p in args.parts.split(",") if p]
     if unknown := [p for p in parts if p not in FILES]:
@@ -98,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     out: dict[str, dict[str, object]] = {}
     for split in parts:
-        rows = typed_items(split, args.images, settings)
+        rows = typed_items(split, args.images, settings, scales=not args.no_scales)
         ok = sum(t == k for t, k in rows)
         wrong: dict[str, int] = {}  # confusions of the dev parts only (a held-out part gives its aggregate alone)
         for t, k in rows if split.startswith("dev") else []:

@@ -24,6 +24,8 @@ from matsearch.indexer.figures.panel_type import (
     image_stats,
     image_vectors_of,
     inner_picture,
+    plot_frame,
+    scale_cue,
 )
 from training import figures_synth as synth
 from training.panel_type_synth import EXTRA, IN_AXES
@@ -361,3 +363,31 @@ def test_trainer_and_loso_read_every_real_figures_part_without_held_out_papers()
     assert figure_unit("msa_hrtem_transfer_learning_fig_x.png", {"unit": "10.69761/x"}) in HELD_OUT_PAPERS
     assert figure_unit("msa_um_methods_fig_1.png", {"unit": "10.69761/y"}) == "msa-em/um-methods"
     assert loso_panel_type.figure_unit is figure_unit and loso_panel_type.HELD_OUT_PAPERS is HELD_OUT_PAPERS
+
+
+def test_plot_frame_finds_plots_not_pictures() -> None:
+    """The plot-frame cue (session 12): an L corner of (dark) axis lines with evenly spaced ticks on both axes.
+    Generated plots have one; generated micrographs, diffraction patterns and photos have none."""
+    rng = np.random.default_rng(4242)
+    found = [plot_frame(synth.graph(rng)) for _ in range(6)]
+    assert sum(found) >= 5, found
+    pictures = [synth.microscopy(rng) for _ in range(4)] + [synth.diffraction(rng), synth.photo(rng)]
+    assert not any(plot_frame(im) for im in pictures)
+
+
+def test_scale_cue_turns_sub_mm_bars_into_micrographs() -> None:
+    """The scale-bar cue (session 12): a photo / drawing with a bar read below 1 mm is a micrograph; cm / mm bars
+    (camera photos), reciprocal bars, panels without nm/px and other types are left alone."""
+    from matsearch.indexer.figures.scalebar import ScaleReading
+
+    bar = ScaleReading(value=200.0, unit="nm", nm_per_px=2.5, source="ocr", confidence=0.9).to_dict()
+    assert scale_cue("photo", 0.94, bar) == ("microscopy", 0.6)
+    assert scale_cue("illustration", 0.7, bar) == ("microscopy", 0.6)
+    assert scale_cue("photo", 0.9, dict(bar, value=0.5, unit="mm")) == ("microscopy", 0.6)
+    assert scale_cue("photo", 0.9, dict(bar, value=10.0, unit="mm")) == ("photo", 0.9)
+    assert scale_cue("photo", 0.9, dict(bar, value=1.0, unit="cm")) == ("photo", 0.9)
+    assert scale_cue("photo", 0.9, dict(bar, nm_per_px=None)) == ("photo", 0.9)
+    assert scale_cue("photo", 0.9, dict(bar, reciprocal=True, unit="1/nm")) == ("photo", 0.9)
+    assert scale_cue("graph", 0.9, bar) == ("graph", 0.9)
+    assert scale_cue("diffraction", 0.9, bar) == ("diffraction", 0.9)
+    assert scale_cue("photo", 0.9, None) == ("photo", 0.9)

@@ -303,6 +303,64 @@ def inner_picture(image: Image.Image) -> tuple[tuple[int, int, int, int], float,
     return box, float(share), float(comp[y0:y1, x0:x1].mean())
 
 
+# A plot's frame (session 12): an L corner of axis lines with >= FRAME_MIN_TICKS evenly spaced tick marks on each axis
+# (the plot digitiser's own axis and tick finders, no OCR), looked for on panels the classifier itself calls a
+# micrograph less than FRAME_OVERRIDE_BELOW sure; such a panel is a plot (a spectrum or map drawn on a dark ground).
+FRAME_MIN_TICKS, FRAME_EVEN, FRAME_OVERRIDE_BELOW, _FRAME_SIDE = 3, 0.8, 0.97, 700
+
+
+def plot_frame(image: Image.Image) -> bool:
+    """Whether ``image`` draws a plot frame: axis lines meeting in an L corner (``plots.axes``' corner search) and
+    >= :data:`FRAME_MIN_TICKS` tick marks on both axes, >= :data:`FRAME_EVEN` of the gaps between them within 15 %
+    of the median gap on at least one axis. Read on a copy at most 700 px long; ~0.1-0.4 s."""
+    from matsearch.indexer.plots import axes as ax
+
+    im = image.convert("RGB")
+    s = min(1.0, _FRAME_SIDE / max(im.size))
+    if s < 1:
+        im = im.resize((max(1, round(im.width * s)), max(1, round(im.height * s))), Image.Resampling.LANCZOS)
+    rgb = np.asarray(im)
+    if min(rgb.shape[:2]) < 40:
+        return False
+    bg = ax.background_color(rgb)
+    chosen, dark = ax._axis_lines(ax._Pixels(rgb, bg), ax.ink_mask(rgb, bg))
+    if chosen is None:
+        return False
+    xs, ys = chosen
+    if ys is None:
+        return False
+    x0, y0, x1, y1 = int(round(ys.c)), ys.s, xs.e, int(round(xs.c))
+    ticks = (ax.find_ticks(dark, xs, True, x0 + 2, x1)[0], ax.find_ticks(dark, ys, False, y0, y1 - 2)[0])
+    if min(len(t) for t in ticks) < FRAME_MIN_TICKS:
+        return False
+    even = []
+    for t in ticks:
+        gaps = np.diff(sorted(t))
+        med = float(np.median(gaps))
+        even.append(float(np.mean(np.abs(gaps - med) <= 0.15 * med + 1)))
+    return max(even) >= FRAME_EVEN
+
+
+# A read scale bar (session 12): a panel typed photo or illustration whose bar (OCR or caption value on a found bar)
+# is shorter than 1 mm shows a magnified real-space picture: a micrograph. Camera photos carry cm / mm bars.
+SCALE_CUE_TYPES, SCALE_CUE_MAX_NM = ("photo", "illustration"), 1e6
+
+
+def scale_cue(kind: str | None, prob: float | None, reading: dict[str, Any] | None) -> tuple[str | None, float | None]:
+    """The type after the panel's scale reading (``ScaleReading.to_dict()``, best first; see :data:`SCALE_CUE_TYPES`):
+    microscopy (confidence 0.6) when the reading gives nm/px from a real-space bar of less than 1 mm, else unchanged."""
+    if kind not in SCALE_CUE_TYPES or not reading or reading.get("nm_per_px") is None or reading.get("reciprocal"):
+        return kind, prob
+    if reading.get("source") not in ("ocr", "caption") or reading.get("value") is None or not reading.get("unit"):
+        return kind, prob
+    from matsearch.indexer.figures.units import to_nm
+
+    nm = to_nm(float(reading["value"]), str(reading["unit"]))
+    if nm is None or nm >= SCALE_CUE_MAX_NM:
+        return kind, prob
+    return "microscopy", 0.6
+
+
 def image_vectors_of(images: Sequence[Image.Image], settings: Settings) -> np.ndarray:
     """EfficientNet-Lite0 vectors of ``images`` (what the classifier was trained on)."""
     from matsearch.encoders import get_encoder
@@ -357,6 +415,9 @@ def classify_panels(
     p = predict_proba(features(images, image_vectors))
     names = classes()
     out = [(names[int(i)], float(p[k, int(i)])) for k, i in enumerate(p.argmax(axis=1))]
+    for k, (kind, prob) in enumerate(out):  # a "micrograph" that draws a plot frame is a plot (see plot_frame)
+        if kind == "microscopy" and prob < FRAME_OVERRIDE_BELOW and plot_frame(images[k]):
+            out[k] = ("graph", 0.6)
     todo: list[tuple[int, Image.Image]] = []
     for k, (kind, _) in enumerate(out):
         if kind not in _AXES_TYPES:

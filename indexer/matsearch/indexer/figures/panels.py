@@ -183,6 +183,10 @@ def split_figure(
             tasks.append(ScaleTask(crop=crop, wants=wants, value=value, scope=scope, inset=inset, strict=strict))
         for p, readings in zip(panels, assign_scales(tasks), strict=True):
             _set_scale(p, readings)
+            if classify:  # a photo / drawing with a sub-mm bar read is a micrograph (panel_type.scale_cue)
+                from matsearch.indexer.figures.panel_type import scale_cue
+
+                p.type, p.type_confidence = scale_cue(p.type, p.type_confidence, p.scale)
     return FigureSplit(
         width=image.width,
         height=image.height,
@@ -346,3 +350,8 @@ def fill_scales(payloads: list[dict[str, Any]], images: list[Image.Image]) -> No
             _set_scale(p, readings)
             payloads[i]["scale"] = p.scale
             payloads[i]["nm_per_px"] = p.nm_per_px
+            # a photo / drawing with a sub-mm bar read is a micrograph (panel_type.scale_cue; fill_types typed it)
+            from matsearch.indexer.figures.panel_type import scale_cue
+
+            kind, prob = scale_cue(payloads[i].get("type"), payloads[i].get("type_confidence"), p.scale)
+            payloads[i]["type"], payloads[i]["type_confidence"] = kind, prob
