@@ -391,3 +391,14 @@ def test_scale_cue_turns_sub_mm_bars_into_micrographs() -> None:
     assert scale_cue("graph", 0.9, bar) == ("graph", 0.9)
     assert scale_cue("diffraction", 0.9, bar) == ("diffraction", 0.9)
     assert scale_cue("photo", 0.9, None) == ("photo", 0.9)
+
+
+def test_caption_cue_drawings_and_heat_maps() -> None:
+    """Session 12 words: a sketch / illustrated workflow / flow chart is a drawing, a heat map is a plot; a plain
+    TEM image is still a micrograph and a "heat treatment" names no kind."""
+    assert caption_cue("Conceptual sketch of a silver nanoparticle with radius R") == "illustration"
+    assert caption_cue("Illustrated workflow of the defect detection algorithm") == "illustration"
+    assert caption_cue("Flow chart of the analysis") == "illustration"
+    assert caption_cue("Heatmaps displaying the error matrix for denoised datasets") == "graph"
+    assert caption_cue("TEM image of the particles after heat treatment") == "microscopy"
+    assert caption_cue("Samples after heat treatment at 600 C") is None

@@ -67,13 +67,15 @@ _CUES: dict[str, tuple[str, ...]] = {
     "graph": (
         r"\b(?:XRD|XPS|FTIR|FT-IR|UV-?vis|Raman|EELS(?!\)?\s+(?:elemental\s+)?map)|XANES|EXAFS|TGA|DSC|BET)\b",
         r"(?i:\bspectr(?:um|a)\b|\bcurves?\b|\bplots?\b|\bprofiles?\b|\bhistograms?\b|\bdistributions?\b)",
-        r"(?i:\bline[- ]scans?\b)",
+        r"(?i:\bline[- ]scans?\b|\bheat[- ]?maps?\b)",  # a heat map: a matrix plot (session 12)
         r"(?i:\bisotherms?\b|\bvoltammogram|\bnyquist\b|\bas a function of\b|\bversus\b|\bvs\.? )",
         r"(?i:\bx-ray diffraction\b|\bpatterns? of .{0,40}\b(?:XRD|x-ray)\b)",
     ),
     "illustration": (
         r"(?i:\bschematic|\billustration\b|\bdiagram\b|\bcartoon\b|\bstructural model|\bscheme\b)",
         r"(?i:\b(?:3D|3-D|atomic|atomistic|ball[- ]and[- ]stick|crystal|structure) models?\b)",
+        # session 12: a drawing named by what it is ("Conceptual sketch of …", "Illustrated workflow …", flow charts)
+        r"(?i:\bsketch(?:es|ed)?\b|\billustrated\b|\bworkflows?\b|\bflow[- ]?charts?\b)",
     ),
     "photo": (r"(?i:\bphotograph|\bphoto\b|\bdigital image|\bcamera\b)",),
 }
