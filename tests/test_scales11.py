@@ -95,3 +95,40 @@ def test_a_short_good_piece_does_not_hide_a_grey_bar_in_a_label_box() -> None:
     img.save(buf, "JPEG", quality=80)
     bars = find_scale_bars(Image.open(buf).convert("RGB"))
     assert any(abs(b.length_px - 142) <= 2 and b.bbox[1] in (372, 373) for b in bars)
+
+
+# session 12: a panel box that cuts a bar (a panel boundary drawn a few px inside the panel)
+
+
+def _two_panel_figure() -> Image.Image:
+    rng = np.random.default_rng(2)
+    fig = Image.fromarray(rng.normal(90, 20, (300, 700)).clip(0, 255).astype(np.uint8)).convert("RGB")
+    ImageDraw.Draw(fig).rectangle([250, 270, 349, 274], fill=(255, 255, 255))  # panel a's 100-px bar
+    return fig
+
+
+def _task(fig: Image.Image, box: tuple[int, int, int, int], context: bool) -> ScaleTask:
+    from matsearch.indexer.figures.scales import context_box
+
+    t = ScaleTask(crop=fig.crop(box), value=(100.0, "nm"), scope="label")
+    if context:
+        cb = context_box(box, fig.size)
+        t.context, t.offset = fig.crop(cb), (box[0] - cb[0], box[1] - cb[1])
+    return t
+
+
+def test_a_bar_cut_by_the_box_is_measured_on_the_figure_around_it() -> None:
+    fig = _two_panel_figure()
+    cut = assign_scales([_task(fig, (0, 0, 330, 300), context=False)], use_ocr=False)[0][0]
+    assert cut.nm_per_px is not None and cut.nm_per_px > 1.2  # 80 px of the 100-px bar
+    got = assign_scales([_task(fig, (0, 0, 330, 300), context=True)], use_ocr=False)[0][0]
+    assert got.nm_per_px is not None and abs(got.nm_per_px - 1.0) < 0.02
+    assert got.bbox is not None and got.bbox[0] == 250  # in the panel's pixels
+
+
+def test_a_piece_of_a_neighbours_bar_gives_no_nm_per_px() -> None:
+    fig = _two_panel_figure()
+    plain = assign_scales([_task(fig, (330, 0, 700, 300), context=False)], use_ocr=False)[0][0]
+    assert plain.nm_per_px is not None  # a 20-px piece read as the panel's 100 nm
+    got = assign_scales([_task(fig, (330, 0, 700, 300), context=True)], use_ocr=False)[0][0]
+    assert got.nm_per_px is None and got.value == 100.0

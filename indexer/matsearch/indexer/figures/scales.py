@@ -47,7 +47,7 @@ from matsearch.indexer.figures.scalebar import (
 )
 from matsearch.indexer.figures.units import canonical_unit, normalize_text, ocr_fixups, parse_length, to_nm
 
-__all__ = ["ScaleTask", "assign_scales", "GROUP_MIN_SCORE", "CONSISTENT"]
+__all__ = ["ScaleTask", "assign_scales", "context_box", "GROUP_MIN_SCORE", "CONSISTENT"]
 
 GROUP_MIN_SCORE = 0.6  # bar score needed when the caption value came through a group or the whole figure
 # picture blocks inside a plot panel: floors of the strict read on the bar score (the finder's own) and on the label's
@@ -76,6 +76,10 @@ class ScaleTask:
     # not searched as a micrograph, but holds a picture (a map in a software window, a micrograph beside a colour
     # bar): read by OCR with the strict rules of ``read_scales(strict=True)`` when the caption gives no value
     strict: bool = False
+    # the figure around the panel's box (the box grown by a margin, :func:`context_box`) and the box's offset in it:
+    # a bar that the box cuts at its side (a panel boundary drawn a few px inside the panel) is measured there
+    context: Image.Image | None = None
+    offset: tuple[int, int] = (0, 0)
 
 
 def _key(value: tuple[float, str]) -> float | None:
@@ -222,8 +226,140 @@ def _bar_printing(crop: Image.Image, bars: list[ScaleBar], value: tuple[float, s
     return hits[0] if len(hits) == 1 else None
 
 
+CONTEXT_MARGIN = (0.1, 8, 48)  # a panel's context: its box grown by 10 % of its width on each side, 8..48 px
+CUT_RUN = 12  # a bar cut by the box's side: a uniform run of this many px at the side edge at least
+CUT_CONTRAST = 60.0  # ... that differs by this much (grey levels) from the rows above and below it
+
+
+def context_box(box: tuple[int, int, int, int], size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The panel's box grown left and right by :data:`CONTEXT_MARGIN` (half of it up and down; clipped to the figure
+    of ``size``): where a bar that the box cuts at its side goes on."""
+    x0, y0, x1, y1 = box
+    share, lo, hi = CONTEXT_MARGIN
+    m = int(min(hi, max(lo, share * (x1 - x0))))
+    my = int(min(hi / 2, max(lo / 2, share / 2 * (y1 - y0))))  # a little up and down: a bar on the box's bottom row
+    return max(0, x0 - m), max(0, y0 - my), min(size[0], x1 + m), min(size[1], y1 + my)
+
+
+def _cut_bar_at_side(crop: Image.Image) -> list[str]:
+    """The edges ("left", "right", "bottom", "top") where a bar may be cut: at a side, a stroke 2-20 rows thick,
+    uniform over the :data:`CUT_RUN` px next to the edge, darker or lighter by :data:`CUT_CONTRAST` than the rows just
+    above and below it; at the bottom or top, a run on the edge rows (below). Cheap (numpy on strips); it only decides
+    whether the panel's context is searched."""
+    g = np.asarray(crop.convert("L"), dtype=np.float32)
+    h, w = g.shape
+    if w < 3 * CUT_RUN or h < 8:
+        return []
+    sides = []
+    for side, strip in (("left", g[:, :CUT_RUN]), ("right", g[:, w - CUT_RUN :])):
+        flat = (strip.max(axis=1) - strip.min(axis=1)) < 25
+        mean = strip.mean(axis=1)
+        r = 0
+        while r < h:
+            if not flat[r]:
+                r += 1
+                continue
+            r1 = r
+            while r1 + 1 < h and flat[r1 + 1] and abs(mean[r1 + 1] - mean[r]) < 20:
+                r1 += 1
+            thick = r1 - r + 1
+            if 2 <= thick <= 20 and r >= 2 and r1 + 2 < h:
+                above, below = strip[r - 2].mean(), strip[r1 + 2].mean()
+                level = mean[r : r1 + 1].mean()
+                if abs(level - above) > CUT_CONTRAST and abs(level - below) > CUT_CONTRAST:
+                    sides.append(side)
+                    break
+            r = r1 + 1
+    # a bar on the box's bottom or top rows (read as a frame line there): a run of CUT_RUN+ columns within 3 rows of
+    # the edge that differs from the rows 6 px further in, shorter than most of the width (a frame or gutter line)
+    for side, rows, inward in (("bottom", range(h - 3, h), -6), ("top", range(0, 3), 6)):
+        for y in rows:
+            if not 0 <= y + inward < h:
+                continue
+            diff = np.abs(g[y] - g[y + inward]) > CUT_CONTRAST
+            run = best = 0
+            for v in diff:
+                run = run + 1 if v else 0
+                best = max(best, run)
+            if 2 * CUT_RUN <= best < 0.9 * w:
+                sides.append(side)
+                break
+    return sides
+
+
+def _read_in_context(t: ScaleTask, use_ocr: bool) -> tuple[list[ScaleReading], bool]:
+    """A panel whose box may cut a bar, read on its context (the box grown, :func:`context_box`): (readings in the
+    panel's pixels, whether the chosen bar is the panel's). It is when its centre lies inside the box, it runs past
+    the box's side or lies on its edge rows (the bar the box cut), and the context holds it whole; a bar centred
+    outside the box is a neighbour's."""
+    assert t.context is not None
+    ox, oy = t.offset
+    w, h = t.crop.size
+    sub = ScaleTask(crop=t.context, wants=t.wants, value=t.value, scope=t.scope, inset=t.inset, strict=t.strict)
+    readings = _assign_scales([sub], use_ocr=use_ocr)[0]
+    if not readings or readings[0].nm_per_px is None or readings[0].bbox is None:
+        return [], False
+    x0, y0, x1, y1 = readings[0].bbox
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    edge = x0 < ox or x1 > ox + w or y0 < oy + 3 or y1 > oy + h - 3  # past the box's side or on its edge rows
+    whole = x0 > 1 and x1 < t.context.width - 1  # the context does not cut it too
+    own = ox <= cx < ox + w and oy <= cy < oy + h and edge and whole
+    for r in readings:
+        if r.bbox is not None:
+            r.bbox = [r.bbox[0] - ox, r.bbox[1] - oy, r.bbox[2] - ox, r.bbox[3] - oy]
+        if r.text_bbox is not None:
+            r.text_bbox = [r.text_bbox[0] - ox, r.text_bbox[1] - oy, r.text_bbox[2] - ox, r.text_bbox[3] - oy]
+        if r.nm_per_px is not None:
+            r.field_of_view_nm = [round(w * r.nm_per_px, 4), round(h * r.nm_per_px, 4)]
+        r.confidence = round(0.9 * r.confidence, 3)
+    if own:
+        readings[0].notes.append("the bar runs past the panel's box: measured on the figure around it")
+    return readings, own
+
+
+def _neighbours_bar(cut: list[int], other: list[int] | None, width: int) -> bool:
+    """Whether the bar ``cut`` (touching the box's side, panel pixels) is a piece of ``other`` (the context's bar)
+    centred outside the box: the same rows, ``other`` covering it."""
+    if other is None:
+        return False
+    centre = (other[0] + other[2]) / 2
+    rows = min(cut[3], other[3]) - max(cut[1], other[1]) >= 0
+    covers = other[0] <= cut[0] + 2 and other[2] >= cut[2] - 2
+    return rows and covers and not 0 <= centre < width
+
+
 def assign_scales(tasks: list[ScaleTask], *, use_ocr: bool = True) -> list[list[ScaleReading]]:
-    """Readings per panel (best first; empty when nothing is known) for the panels of ONE figure."""
+    """Readings per panel (best first; empty when nothing is known) for the panels of ONE figure. A panel whose box
+    cuts a bar (no nm/px and a bar-like run at the box's edge, or its reading's bar touching the box's side) is read
+    again on its context (``ScaleTask.context``): that reading replaces the first when its bar is the panel's; a
+    reading on a piece of a neighbour's bar (centred outside the box) loses its nm/px."""
+    out = _assign_scales(tasks, use_ocr=use_ocr)
+    for i, t in enumerate(tasks):
+        if t.context is None:
+            continue
+        best = out[i][0] if out[i] else None
+        touching = False
+        if best is not None and best.nm_per_px is not None:
+            # a reading on a bar that touches the box's side: the box cut the bar, its length is not the bar's
+            if best.bbox is None or (best.bbox[0] > 1 and best.bbox[2] < t.crop.width - 1):
+                continue
+            touching = True
+        elif not (t.wants or t.value is not None or t.strict or use_ocr) or not _cut_bar_at_side(t.crop):
+            continue
+        again, own = _read_in_context(t, use_ocr)
+        if own:
+            out[i] = again
+        elif touching and best is not None and best.bbox is not None and again:
+            if _neighbours_bar(best.bbox, again[0].bbox, t.crop.width):
+                best.notes.append(
+                    f"the bar ({best.length_px or 0:.0f} px) is a piece of a bar centred outside the panel's box: "
+                    "no nm/px"
+                )
+                best.nm_per_px, best.field_of_view_nm, best.confidence = None, None, round(0.3 * best.confidence, 3)
+    return out
+
+
+def _assign_scales(tasks: list[ScaleTask], *, use_ocr: bool = True) -> list[list[ScaleReading]]:
     out: list[list[ScaleReading]] = [[] for _ in tasks]
     for t in tasks:
         if t.wants and t.value is not None:
