@@ -20,8 +20,8 @@ Session 11: labels that are hard to find and read (``bench.hard_labels``: small,
 circled and outside labels on gutterless strips and grids); split fixed 2026-12-03 11:01 UTC before any run of the
 split on them: seeds 800000-800079 dev ("dev_hardlabels"), 900000-900079 held-out ("heldout_hardlabels").
 Session 12: image series and graph grids that are only part of the figure (``bench.series_layouts``: a head panel
-above or left of the series, a plot row under it); split fixed 2026-12-03 14:50 UTC before any run of the split on
-them: seeds 1000000-1000079 dev ("dev_series"), 1100000-1100079 held-out ("heldout_series").
+above or left of the series, a plot row under it); split fixed 2026-12-03 14:41 UTC (4ef41d0) before any run of the
+split on them: seeds 1000000-1000079 dev ("dev_series"), 1100000-1100079 held-out ("heldout_series").
 Synthetic: a check of the layout methods at scale, not the headline (the real sets in bench/real_figures are).
 """
 

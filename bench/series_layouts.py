@@ -14,8 +14,8 @@ Layouts:
 Captions name every label (a range "(c–l)" for the series or one sentence per label). Truth: one box per label —
 the frame, the plot, or the head panel with its label margin.
 
-Split fixed 2026-12-03 14:50 UTC before any run of the split on them: seeds 1000000-1000079 dev ("dev_series"),
-1100000-1100079 held-out ("heldout_series").
+Split fixed 2026-12-03 14:41 UTC (commit 4ef41d0) before any run of the split on them: seeds 1000000-1000079 dev
+("dev_series"), 1100000-1100079 held-out ("heldout_series").
 """
 
 from __future__ import annotations

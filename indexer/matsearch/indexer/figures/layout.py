@@ -50,6 +50,12 @@ Real layouts (measured on ``bench/real_figures``, see docs/figures.md):
   sought letter of their size (:func:`rescue_candidates`); a letter in a circle or box is read without its frame
   (:func:`enclosed_glyphs`); caption labels still unread take the equal frames the image draws
   (:func:`_structure_grid`, reading order, every read label must fit).
+- **Equal frames that are a part of the figure** (session 12, synthetic ``bench.series_layouts``): a series or graph
+  grid under a schematic, beside a column of plots, above a row of spectra: the whole-figure grid is tried on runs
+  of gutter-separated pieces of the figure, with the letters its read labels and the missing letters around them
+  give (:func:`_sub_lattice`); a picture block that draws equal frames (seams, gutters) gives missing letters their
+  frames (:func:`_region_frames`); the drawn frames of the whole figure may run column-major when a read label says
+  so (``STRUCTURE_ANY_ORDER``).
 """
 
 from __future__ import annotations
@@ -1900,6 +1906,10 @@ def analyse(image: Image.Image, expected_labels: Sequence[str] | None = None, oc
     lattice = _lattice(regions, labels, blank, gray, expected_labels, explain)
     if lattice is None and STRUCTURE_GRID:
         lattice = _structure_grid(regions, blank, gray, expected_labels, explain)
+    if lattice is None and SUB_LATTICE:
+        lattice = _sub_lattice(regions, labels, blank, gray, expected_labels, explain)
+    if lattice is None and REGION_FRAMES:
+        regions = _region_frames(regions, leaves, blank, gray, expected_labels, explain)
     regions = lattice or _unlabelled_above(regions, blank, explain)
     return Layout(image.width, image.height, regions, candidates, explain)
 
@@ -2176,6 +2186,7 @@ def _lattice(
     gray: np.ndarray,
     expected: Sequence[str] | None,
     explain: list[str],
+    part: bool = False,
 ) -> list[Region] | None:
     """Equal frames (film strips, time series, graph grids): when the read letter labels sit at the same place in
     the cells of a regular ``rows x cols`` grid that tiles the figure's ink box, and their letters run in the grid's
@@ -2186,7 +2197,8 @@ def _lattice(
     without a caption ``a`` onwards, the grid holding the highest letter read, and a grid with more cells than that
     only when each of its inner lines is a gutter or a seam in the image and each of its rows (columns, when
     column-major) shows a read label. A read label that does not fit the grid (a misread letter) gives way to the
-    grid's letter for its cell. ``None``: no such grid."""
+    grid's letter for its cell. ``part``: a part of the figure (:func:`_sub_lattice`) — labels at the left of their
+    cells, also with a caption. ``None``: no such grid."""
     ink = ~blank
     letters = [c for c in labels if _family(c.key) == "letter" and len(c.key) == 1]
     if len(letters) < 2 or len(letters) != len(labels):
@@ -2221,8 +2233,8 @@ def _lattice(
             my = float(np.median([p[3] for p in placed_at]))
             tol_x = tol_y = tol
             if mx > 0.4 * dx:
-                if not expected:
-                    continue  # labels sit at the left of their frames
+                if not expected or part:
+                    continue  # labels sit at the left of their frames (always in a part: its box is a guess)
                 # with the caption's count: labels at one place of every frame but not at its left (in titles above
                 # graphs, centred under them), where titles of different lengths and plots of slightly different
                 # sizes move them a little
@@ -2289,6 +2301,7 @@ def _lattice(
 
 
 STRUCTURE_GRID = True  # session 11: caption labels that were not read take the frames the image draws (_structure_grid)
+STRUCTURE_ANY_ORDER = True  # session 12: the drawn frames may run column-major when the read labels say so
 
 
 def _structure_grid(
@@ -2302,8 +2315,9 @@ def _structure_grid(
     got a label, and the image itself draws a grid of exactly ``n`` equal frames over its ink box — one ``rows x
     cols`` factorisation of ``n`` (and only one) whose every inner line is a gutter or a seam (:func:`_grid_drawn`)
     and whose every cell holds a picture (:func:`_filled`), cells at least 48 px a side. The frames are the panels,
-    named in reading order (row-major; a single row or column has no other order), and every label that was read
-    must sit in the frame that order gives it — otherwise (a column-major grid, a misread) nothing changes."""
+    named in reading order (row-major; column-major when the read labels fit that order and not the other, session
+    12; a single row or column has no other order), and every label that was read must sit in the frame that order
+    gives it — otherwise (a misread) nothing changes."""
     if not expected:
         return None
     want = sorted({e.lower() for e in expected}, key=_order)
@@ -2335,20 +2349,27 @@ def _structure_grid(
     rows, cols = fits[0]
     dx, dy = (X1 - X0) / cols, (Y1 - Y0) / rows
     read: dict[int, LabelCandidate] = {}
-    for r in have:
-        c = r.label
-        assert c is not None
-        col = min(max(0, int((c.cx - X0) // dx)), cols - 1)
-        row = min(max(0, int((c.cy - Y0) // dy)), rows - 1)
-        k = row * cols + col
-        if want[k] != c.key or k in read:
-            return None  # a read label the reading order does not give that frame
-        read[k] = c
+    orders = ("row", "col") if STRUCTURE_ANY_ORDER and rows > 1 and cols > 1 else ("row",)
+    for order in orders:  # row-major first; column-major when the read labels say so (session 12)
+        read = {}
+        for r in have:
+            c = r.label
+            assert c is not None
+            col = min(max(0, int((c.cx - X0) // dx)), cols - 1)
+            row = min(max(0, int((c.cy - Y0) // dy)), rows - 1)
+            k = row * cols + col if order == "row" else col * rows + row
+            if want[k] != c.key or k in read:
+                break  # a read label this reading order does not give that frame
+            read[k] = c
+        else:
+            break
+    else:
+        return None
     h = int(np.median([c.height for c in read.values()])) if read else 10
     out: list[Region] = []
     for row in range(rows):
         for col in range(cols):
-            k = row * cols + col
+            k = row * cols + col if order == "row" else col * rows + row
             box = (
                 X0 + round(col * dx),
                 Y0 + round(row * dy),
@@ -2359,9 +2380,361 @@ def _structure_grid(
             out.append(Region(lab, box, _content_box(ink, box), "structure"))
     explain.append(
         f"caption labels unread: the image draws {rows}x{cols} equal frames for the caption's {n} labels "
-        f"({len(read)} read, {n - len(read)} named in reading order)"
+        f"({len(read)} read, {n - len(read)} named in {order}-major order)"
     )
     return out
+
+
+REGION_FRAMES = True  # session 12: a labelled region that the image draws as equal frames gives the next letters
+# their frames (_region_frames): one label never covers a series' other frames
+
+
+def _boundary(blank: np.ndarray, gray: np.ndarray, axis: str, pos: int, span: tuple[int, int]) -> bool:
+    """A frame boundary at ``pos`` over ``span``, stricter than :func:`_line_support` (a region's interior, not the
+    figure's lattice): a blank gutter line no stroke crosses, or a seam — an intensity step (> 18 grey levels) on at
+    least 40 % of the line, within 3 px, where the lines 4-12 px to either side step at most half as often (a
+    textured micrograph steps everywhere, two frames that touch step at their joint)."""
+    a, b = span
+    lim = blank.shape[1] if axis == "x" else blank.shape[0]
+    if pos - 14 < 1 or pos + 14 >= lim or b - a < 16:
+        return False
+    for q in range(pos - 3, pos + 4):
+        if axis == "x":
+            if blank[a:b, q].mean() >= 0.97 and not _crossed(blank[a:b], q - 2, q + 3, "x"):
+                return True
+        elif blank[q, a:b].mean() >= 0.97 and not _crossed(blank[:, a:b], q - 2, q + 3, "y"):
+            return True
+    sub = gray[a:b, pos - 14 : pos + 15] if axis == "x" else gray[pos - 14 : pos + 15, a:b].T
+    frac = (np.abs(np.diff(sub.astype(np.int16), axis=1)) > 18).mean(axis=0)  # frac[k]: step from pos-14+k
+    mid = frac[10:17]  # steps into pos-3 .. pos+3
+    side = np.concatenate([frac[1:9], frac[19:27]])
+    return bool(mid.max() >= 0.4 and mid.max() >= 2 * float(np.median(side)))
+
+
+SUB_LATTICE = True  # session 12: equal frames / graph grids that are a part of the figure (_sub_lattice)
+SUB_PIECES = 16  # gutter-separated pieces per axis at most (the sub-boxes tried are runs of consecutive pieces)
+
+
+def _pieces(blank: np.ndarray, box: Box, axis: str) -> list[Box]:
+    """The parts of ``box`` between its full-span blank lines along ``axis`` ("y": rows of pieces), tight."""
+    x0, y0, x1, y1 = box
+    sub = blank[y0:y1, x0:x1]
+    line = np.asarray(sub.all(axis=1) if axis == "y" else sub.all(axis=0))
+    ink_runs = _runs(~line)
+    out = []
+    for a, b in ink_runs:
+        part = (x0, y0 + a, x1, y0 + b) if axis == "y" else (x0 + a, y0, x0 + b, y1)
+        out.append(_content_box(~blank, part))
+    return out
+
+
+def _sub_lattice(
+    regions: list[Region],
+    labels: Sequence[LabelCandidate],
+    blank: np.ndarray,
+    gray: np.ndarray,
+    expected: Sequence[str] | None,
+    explain: list[str],
+) -> list[Region] | None:
+    """Equal frames that are only a part of the figure (session 12): a graph grid or image series under a schematic,
+    beside a column of plots, above a row of spectra — the whole-figure grid (:func:`_lattice`) cannot tile them.
+    The sub-boxes tried are runs of consecutive gutter-separated pieces of the figure (rows of pieces, then the
+    columns inside each run of rows). For a sub-box holding read letters, the letters it may hold run from its
+    lowest to its highest read letter, extended below and above through letters that are missing (named by the
+    caption and read nowhere; without a caption, holes of the read run), never taking a letter read outside it;
+    :func:`_lattice` on the sub-box with those letters as its caption decides (every cell a picture or plot, the
+    labels at one place of their cells, in row- or column-major order). The largest letter range that fits wins;
+    regions that reach into the sub-box keep their part beside it. ``None``: no sub-box fits."""
+    letters = [c for c in labels if _family(c.key) == "letter" and len(c.key) == 1]
+    if len(letters) < 2 or len(letters) != len(labels):
+        return None
+    # the regions' labels: the read ones and those the gaps gave (_fill_gaps), which are placed as well
+    letters = [r.label for r in regions if r.label is not None and _family(r.label.key) == "letter"]
+    if any(len(c.key) != 1 for c in letters):
+        return None
+    have = {_order(c.key) for c in letters}
+    if expected:
+        want = {_order(e.lower()) for e in expected if len(e) == 1 and e.isalpha()}
+    else:
+        want = set(range(min(have), max(have) + 1))
+    missing = want - have
+    if not missing:
+        return None
+    H, W = blank.shape
+    ink = ~blank
+    whole = _content_box(ink, (0, 0, W, H))
+
+    def holds(b: Box) -> list[LabelCandidate]:
+        return [c for c in letters if b[0] <= c.cx < b[2] and b[1] <= c.cy < b[3]]
+
+    boxes: list[Box] = []
+    rows_ = _pieces(blank, whole, "y")[:SUB_PIECES]
+    for i in range(len(rows_)):
+        for j in range(i, len(rows_)):
+            band = (whole[0], rows_[i][1], whole[2], rows_[j][3])
+            if len(holds(band)) < 2:
+                continue
+            band = _content_box(ink, band)
+            boxes.append(band)
+            cols_ = _pieces(blank, band, "x")[:SUB_PIECES]
+            for a in range(len(cols_)):
+                for b in range(a, len(cols_)):
+                    part = (cols_[a][0], band[1], cols_[b][2], band[3])
+                    if (a, b) != (0, len(cols_) - 1) and len(holds(part)) >= 2:
+                        boxes.append(_content_box(ink, part))
+    seen: set[Box] = {whole}
+    best: tuple[tuple[int, int, int], Box, list[Region], str] | None = None
+    for B in boxes:
+        if B in seen:
+            continue
+        seen.add(B)
+        x0, y0, x1, y1 = B
+        inside = holds(B)
+        if len(inside) < 2:
+            continue
+        keys = {_order(c.key) for c in inside}
+        outside = have - keys
+        lo_min, hi_max = min(keys), max(keys)
+        while lo_min - 1 in missing:
+            lo_min -= 1
+        while hi_max + 1 in missing:
+            hi_max += 1
+        if any(lo_min <= k <= hi_max for k in outside):
+            continue  # a letter read outside the box falls inside its range
+        for lo in range(lo_min, min(keys) + 1):
+            for hi in range(hi_max, max(keys) - 1, -1):
+                n = hi - lo + 1
+                if n <= len(inside) or (best is not None and n < best[0][0]) or n > LATTICE_MAX:
+                    continue
+                sub_regions = []
+                for r in regions:
+                    if r.label is not None and any(r.label is c for c in inside):
+                        sub_regions.append(r)
+                sub_labels = [
+                    replace(c, box=(c.box[0] - x0, c.box[1] - y0, c.box[2] - x0, c.box[3] - y0)) for c in inside
+                ]
+                shifted = [
+                    Region(
+                        next(s for s, c in zip(sub_labels, inside, strict=True) if c is r.label),
+                        (max(0, r.box[0] - x0), max(0, r.box[1] - y0), min(x1, r.box[2]) - x0, min(y1, r.box[3]) - y0),
+                        (r.content[0] - x0, r.content[1] - y0, r.content[2] - x0, r.content[3] - y0),
+                        r.method,
+                    )
+                    for r in sub_regions
+                ]
+                note: list[str] = []
+                names = [chr(97 + k) for k in range(lo, hi + 1)]
+                got = _lattice(shifted, sub_labels, blank[y0:y1, x0:x1], gray[y0:y1, x0:x1], names, note, part=True)
+                if got is None or sum(1 for g in got if g.label is not None) <= len(sub_regions):
+                    continue
+                nfit = sum(1 for g in got if any(g.label is c for c in sub_labels))
+                if nfit < max(2, int(np.ceil(2 * len(sub_labels) / 3))):
+                    continue  # two thirds of the labels read in the part fit its grid (a misread gives way)
+                back = {id(s): c for s, c in zip(sub_labels, inside, strict=True)}
+                cells = []
+                for g in got:
+                    lab = g.label
+                    assert lab is not None
+                    if id(lab) in back:
+                        lab = back[id(lab)]
+                    else:
+                        lab = replace(lab, box=(lab.box[0] + x0, lab.box[1] + y0, lab.box[2] + x0, lab.box[3] + y0))
+                    gb = (g.box[0] + x0, g.box[1] + y0, g.box[2] + x0, g.box[3] + y0)
+                    cells.append(Region(lab, gb, _content_box(ink, gb), "sub-lattice"))
+                kept: list[Region] = []
+                for r in regions:
+                    if any(r is q for q in sub_regions):
+                        rest = _carve(Region(None, r.box, r.content, r.method), B, ink)
+                        spill = (
+                            0 if rest is None else int(ink[rest.box[1] : rest.box[3], rest.box[0] : rest.box[2]].sum())
+                        )
+                        if spill > 4 * max(c.height for c in inside) ** 2:
+                            break  # this label's region holds ink outside the box: more than the grid's frames
+                        continue
+                    if r.box[2] <= x0 or r.box[0] >= x1 or r.box[3] <= y0 or r.box[1] >= y1:
+                        kept.append(r)
+                        continue
+                    cv = _carve(r, B, ink)
+                    if cv is None:
+                        break
+                    kept.append(cv)
+                else:
+                    rank = (n, sum(1 for g in cells if any(g.label is c for c in inside)), -(x1 - x0) * (y1 - y0))
+                    if best is None or rank > best[0]:
+                        best = (rank, B, kept + cells, "; ".join(note))
+    if best is None:
+        return None
+    explain.append(f"part {best[1]} of the figure: {best[3]}")
+    return best[2]
+
+
+FRAMES_MIN_CELL = 48  # px: the smallest frame side of a block's drawn grid (_block_frames)
+
+
+def _block_frames(leaf: Box, blank: np.ndarray, gray: np.ndarray, h: float) -> tuple[int, int] | None:
+    """The finest ``rows x cols`` (>= 2 cells) grid of equal frames the image draws over a picture block (at most
+    ``PICTURE_FILL`` background: micrographs and photos, not plots): every inner line a boundary
+    (:func:`_boundary`), every cell a picture (:func:`_filled`), cells at least ``FRAMES_MIN_CELL`` px and 3 label
+    heights a side, aspect 1:4 .. 4:1. ``None``: no such grid."""
+    ink = ~blank
+    X0, Y0, X1, Y1 = leaf
+    if blank[Y0:Y1, X0:X1].mean() > PICTURE_FILL:
+        return None  # a plot (mostly background): its spikes and axis lines are no frame boundaries
+    side = max(FRAMES_MIN_CELL, 3 * h)
+    best: tuple[int, int, int] | None = None
+    for rows in range(1, 7):
+        for cols in range(1, 9):
+            n = rows * cols
+            if n < 2 or n > LATTICE_MAX or (best is not None and n <= best[0]):
+                continue
+            dx, dy = (X1 - X0) / cols, (Y1 - Y0) / rows
+            if min(dx, dy) < side or not 0.25 <= dx / dy <= 4:
+                continue
+            lines = [("x", round(X0 + k * dx), (Y0, Y1)) for k in range(1, cols)]
+            lines += [("y", round(Y0 + k * dy), (X0, X1)) for k in range(1, rows)]
+            if not all(_boundary(blank, gray, ax, pos, sp) for ax, pos, sp in lines):
+                continue
+            if all(_filled(ink, X0, Y0, dx, dy, r, c) for r in range(rows) for c in range(cols)):
+                best = (n, rows, cols)
+    return None if best is None else (best[1], best[2])
+
+
+def _carve(region: Region, g: Box, ink: np.ndarray) -> Region | None:
+    """A region that overlaps a frame grid ``g`` keeps the largest part of its box beside the grid (left, right,
+    above or below) that holds its label; ``None`` when no such part does."""
+    x0, y0, x1, y1 = region.box
+    parts = [(x0, y0, min(x1, g[0]), y1), (max(x0, g[2]), y0, x1, y1)]
+    parts += [(x0, y0, x1, min(y1, g[1])), (x0, max(y0, g[3]), x1, y1)]
+    lab = region.label
+    ok = [
+        b
+        for b in parts
+        if b[2] > b[0] and b[3] > b[1] and (lab is None or (b[0] <= lab.cx < b[2] and b[1] <= lab.cy < b[3]))
+    ]
+    if not ok:
+        return None
+    b = max(ok, key=lambda q: int(ink[q[1] : q[3], q[0] : q[2]].sum()))
+    return Region(lab, b, _content_box(ink, b), region.method)
+
+
+def _region_frames(
+    regions: list[Region],
+    leaves: Sequence[Box],
+    blank: np.ndarray,
+    gray: np.ndarray,
+    expected: Sequence[str] | None,
+    explain: list[str],
+) -> list[Region]:
+    """A label never covers two panels' areas (session 12): a picture block that the image draws as a grid of equal
+    frames (:func:`_block_frames`: a film strip, a time series, set beside other panels so that its frames do not
+    tile the figure — :func:`_lattice` and :func:`_structure_grid` look at the whole figure) gets one panel per
+    frame when letters are missing. The read labels inside the block must all fit one reading order (row-major
+    first, then column-major) with a constant letter offset; the other frames take the letters that order gives
+    them, which must be missing (named by the caption and read nowhere; without a caption, holes below the highest
+    letter read). A block with no label read takes the caption's missing letters only when they are exactly as many
+    as its frames and run on without a gap. Regions that reach into the block keep their part beside it."""
+    letters = [r for r in regions if r.label is not None and _family(r.label.key) == "letter"]
+    if not letters or any(r.label is not None and len(r.label.key) != 1 for r in letters):
+        return regions
+    have = {_order(r.label.key) for r in letters if r.label is not None}
+    if expected:
+        want = {_order(e.lower()) for e in expected if len(e) == 1 and e.isalpha()}
+    else:
+        if len(have) < 2:
+            return regions
+        want = set(range(min(have), max(have) + 1))
+    missing = want - have
+    if not missing:
+        return regions
+    ink = ~blank
+    H, W = blank.shape
+    h = float(np.median([r.label.height for r in letters if r.label is not None]))
+    big = [b for b in leaves if (b[2] - b[0]) * (b[3] - b[1]) >= 0.04 * W * H]
+    for leaf in sorted(big, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1])):
+        if not missing:
+            break
+        grid = _block_frames(leaf, blank, gray, h)
+        if grid is None:
+            continue
+        rows, cols = grid
+        n = rows * cols
+        X0, Y0, X1, Y1 = leaf
+        dx, dy = (X1 - X0) / cols, (Y1 - Y0) / rows
+        inside = [r for r in regions if r.label is not None and X0 <= r.label.cx < X1 and Y0 <= r.label.cy < Y1]
+        if any(r.label is not None and all(r is not q for q in letters) for r in inside):
+            continue
+        named: tuple[str, int, dict[int, Region]] | None = None
+        for order in ("row", "col") if rows > 1 and cols > 1 else ("row",):
+            at: dict[int, Region] = {}
+            for r in inside:
+                assert r.label is not None
+                col, row = min(int((r.label.cx - X0) // dx), cols - 1), min(int((r.label.cy - Y0) // dy), rows - 1)
+                idx = row * cols + col if order == "row" else col * rows + row
+                if idx in at:
+                    break
+                at[idx] = r
+            else:
+                offs = [_order(r.label.key) - idx for idx, r in at.items() if r.label is not None]
+                if offs:
+                    off = max(set(offs), key=offs.count)
+                    # a misread letter inside the block (an "l" read as "i") gives way to the frame's letter when
+                    # at least two read labels and two thirds of them agree
+                    if offs.count(off) < len(offs) and (offs.count(off) < 2 or 3 * offs.count(off) < 2 * len(offs)):
+                        continue
+                elif expected and len(missing) == n and max(missing) - min(missing) == n - 1:
+                    off = min(missing)
+                else:
+                    continue
+                fit = {idx: r for idx, r in at.items() if r.label is not None and _order(r.label.key) - idx == off}
+                free = missing | {_order(r.label.key) for r in at.values() if r.label is not None}
+                if all(off + j in free for j in range(n) if j not in fit) and off >= 0:
+                    named = (order, off, fit)
+                    break
+        if named is None or len(named[2]) == n:
+            continue
+        order, off, fit = named
+        # the regions read inside the block give it up; their ink elsewhere must be another region's or none
+        kept: list[Region] = []
+        for r in regions:
+            if any(r is q for q in inside):
+                rest = _carve(Region(None, r.box, r.content, r.method), leaf, ink)
+                spill = 0 if rest is None else int(ink[rest.box[1] : rest.box[3], rest.box[0] : rest.box[2]].sum())
+                if spill > 4 * h * h:
+                    break  # this label's region holds ink outside the block: more than the block's frames
+                continue
+            ov = not (r.box[2] <= X0 or r.box[0] >= X1 or r.box[3] <= Y0 or r.box[1] >= Y1)
+            if not ov:
+                kept.append(r)
+                continue
+            c = _carve(r, leaf, ink)
+            if c is None:
+                break
+            kept.append(c)
+        else:
+            cells = []
+            for row in range(rows):
+                for col in range(cols):
+                    idx = row * cols + col if order == "row" else col * rows + row
+                    box = (
+                        X0 + round(col * dx),
+                        Y0 + round(row * dy),
+                        X1 if col == cols - 1 else X0 + round((col + 1) * dx),
+                        Y1 if row == rows - 1 else Y0 + round((row + 1) * dy),
+                    )
+                    if idx in fit:
+                        lab = fit[idx].label
+                        assert lab is not None
+                    else:
+                        letter = chr(97 + off + idx)
+                        missing.discard(off + idx)
+                        lab = LabelCandidate(letter, letter, (box[0], box[1], box[0], box[1]), 0.0, "dark", int(h))
+                    cells.append(Region(lab, box, _content_box(ink, box), "frames"))
+            explain.append(
+                f"picture block {leaf} draws {rows}x{cols} equal frames ({order}-major): {len(fit)} read label(s) fit, "
+                f"{n - len(fit)} frame(s) take letters {chr(97 + off)}-{chr(96 + off + n)}"
+            )
+            regions = kept + cells
+    return regions
 
 
 def _owns(lab: LabelCandidate, b: Box) -> bool:
